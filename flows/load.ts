@@ -1,0 +1,97 @@
+/**
+ * Reading flow files from disk: size and encoding checks before YAML sees the bytes, and
+ * the local flow-files a config refers to, checked along with it.
+ */
+import { readFile, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { Diagnostics, LineIndex, type Diagnostic } from "./diagnostics.js";
+import { flowFileKind, readFlowFile, FlowFileError } from "./flow-file.js";
+import type { Config } from "./model.js";
+import { looksLikeFlowFile, parseConfig, parseFlowText, type ConfigResult } from "./parse.js";
+
+/** Flow files are small; a bigger one is a mistake (or an attack), not a flow. */
+export const MAX_FILE_BYTES = 4 << 20;
+
+/** Decodes bytes as UTF-8, or reports where they stop being UTF-8. */
+export function decodeText(bytes: Uint8Array, file: string): { text?: string; diagnostics: Diagnostic[] } {
+  const none = new Diagnostics(file, new LineIndex(""));
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    const nul = text.indexOf("\u0000");
+    if (nul >= 0) {
+      const d = new Diagnostics(file, new LineIndex(text));
+      d.error(nul, "the file contains a NUL byte; it is binary, not YAML");
+      return { diagnostics: d.list };
+    }
+    return { text, diagnostics: [] };
+  } catch {
+    // Find the first bad byte to point at it.
+    let ok = 0;
+    for (let end = 1; end <= bytes.length; end++) {
+      try {
+        new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, end));
+        ok = end;
+      } catch {
+        if (end - ok > 4) break;
+      }
+    }
+    const prefix = new TextDecoder().decode(bytes.subarray(0, ok));
+    const d = new Diagnostics(file, new LineIndex(prefix));
+    d.error(prefix.length, `the file is not valid UTF-8 (bad byte at offset ${ok})`);
+    return { diagnostics: d.list.length ? d.list : none.list };
+  }
+}
+
+async function readText(path: string): Promise<{ text?: string; diagnostics: Diagnostic[] }> {
+  const d = new Diagnostics(path, new LineIndex(""));
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) {
+      d.error(-1, "not a regular file");
+      return { diagnostics: d.list };
+    }
+    if (st.size > MAX_FILE_BYTES) {
+      d.error(-1, `the file is ${st.size} bytes; flow files may be at most ${MAX_FILE_BYTES} bytes`);
+      return { diagnostics: d.list };
+    }
+    return decodeText(await readFile(path), path);
+  } catch (e) {
+    d.error(-1, `can not read the file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    return { diagnostics: d.list };
+  }
+}
+
+/** Loads and validates a host config file. */
+export async function loadConfigFile(path: string): Promise<ConfigResult> {
+  const { text, diagnostics } = await readText(path);
+  if (text === undefined) return { diagnostics };
+  return parseConfig(text, path);
+}
+
+/**
+ * Validates a config and the local flow-files it names. Remote flow-files (http, git) are
+ * fetched only when the flow is triggered, so they are not checked here.
+ */
+export async function validateFile(path: string): Promise<{ config?: Config; diagnostics: Diagnostic[] }> {
+  const { text, diagnostics } = await readText(path);
+  if (text === undefined) return { diagnostics };
+  if (looksLikeFlowFile(text, path)) return { diagnostics: [...parseFlowText(text, path).diagnostics] };
+  const res = parseConfig(text, path);
+  const all: Diagnostic[] = [...res.diagnostics];
+  if (res.config === undefined) return { diagnostics: all };
+  let failed = false;
+  for (const flow of res.config.flows) {
+    if (flow.flowFile === undefined || flowFileKind(flow.flowFile) !== "local") continue;
+    try {
+      const { text, name } = await readFlowFile(flow.flowFile, { baseDir: dirname(path) });
+      const parsed = parseFlowText(text, name);
+      all.push(...parsed.diagnostics);
+      if (parsed.flow === undefined) failed = true;
+    } catch (e) {
+      const d = new Diagnostics(path, new LineIndex(""));
+      d.warn(-1, `flow ${flow.id}: ${e instanceof FlowFileError ? e.message : String(e)}; it will be loaded when the flow is triggered`);
+      all.push(...d.list);
+    }
+  }
+  return failed ? { diagnostics: all } : { config: res.config, diagnostics: all };
+}

@@ -1,0 +1,129 @@
+/**
+ * The flow model: what a validated flow file means. Every value here is frozen; a run
+ * keeps the exact Flow it started with even when the host reloads its config.
+ */
+
+export type NodeClass = "trigger" | "task" | "merge";
+export type TriggerType = "data" | "timer" | "cron" | "poll-git" | "git-push" | "webhook";
+export type TaskType = "exec" | "fetch" | "git-checkout" | "git-merge" | "data" | "timer" | "end";
+export type MergeType = "all" | "any";
+export type QueueStrategy = "append" | "replace";
+export type OnHostLoss = "requeue" | "fail";
+export type Role = "viewer" | "operator" | "admin";
+
+export const TRIGGER_TYPES: readonly TriggerType[] = ["data", "timer", "cron", "poll-git", "git-push", "webhook"];
+export const TASK_TYPES: readonly TaskType[] = ["exec", "fetch", "git-checkout", "git-merge", "data", "timer", "end"];
+export const MERGE_TYPES: readonly MergeType[] = ["all", "any"];
+export const ROLES: readonly Role[] = ["viewer", "operator", "admin"];
+
+export type Opts = Readonly<Record<string, unknown>>;
+
+export interface Retries {
+  /** Retries after the first attempt. */
+  readonly max: number;
+  /** Delay before the first retry; it doubles for each next one. */
+  readonly backoffMs: number;
+}
+
+interface NodeBase {
+  readonly id: string;
+  readonly name: string;
+  readonly opts: Opts;
+}
+
+export interface TriggerNode extends NodeBase {
+  readonly class: "trigger";
+  readonly type: TriggerType;
+}
+
+export interface TaskNode extends NodeBase {
+  readonly class: "task";
+  readonly type: TaskType;
+  readonly listen: string;
+  /** Exit codes that count as success. */
+  readonly good: readonly number[];
+  readonly ignoreFail: boolean;
+  readonly useStatus: boolean;
+  readonly timeoutMs?: number;
+  readonly retries?: Retries;
+}
+
+export interface MergeNode extends NodeBase {
+  readonly class: "merge";
+  readonly type: MergeType;
+  readonly wait: readonly string[];
+}
+
+export type FlowNode = TriggerNode | TaskNode | MergeNode;
+
+export interface Flow {
+  readonly id: string;
+  readonly ver: number;
+  readonly name: string;
+  readonly flowFile?: string;
+  readonly reuseSpace: boolean;
+  readonly hostTags: readonly string[];
+  readonly resourceTags: readonly string[];
+  /** `KEY=value` entries, unexpanded. */
+  readonly env: readonly string[];
+  readonly triggers: readonly TriggerNode[];
+  /** Tasks and merges, in file order. */
+  readonly tasks: readonly (TaskNode | MergeNode)[];
+  /** At most this many active runs of this flow version at once. */
+  readonly concurrency?: number;
+  /** At most this many pending runs; what happens beyond is `queueStrategy`. */
+  readonly queueLimit?: number;
+  readonly queueStrategy: QueueStrategy;
+  readonly onHostLoss: OnHostLoss;
+  readonly timeoutMs?: number;
+}
+
+export interface User {
+  readonly name: string;
+  readonly role: Role;
+  /** `scrypt$N$r$p$salt$hash` (see `floe hash-password`). Never leaves the host. */
+  readonly passwordHash: string;
+}
+
+export interface Retention {
+  /** Archived runs kept per flow version. */
+  readonly runs: number;
+  /** Archived runs and workspaces older than this are pruned. */
+  readonly maxAgeMs: number;
+}
+
+export interface Common {
+  /** floe's peer list: accepted and ignored (clusters form over NATS). */
+  readonly hosts: readonly string[];
+  readonly baseUrl: string;
+  /** As written; expanded (`~`, `%tmp`) by the host. */
+  readonly workspaceRoot?: string;
+  readonly storeRoot?: string;
+  readonly gitKey?: string;
+  readonly users: readonly User[];
+  readonly retention: Retention;
+}
+
+export interface Config {
+  readonly common: Common;
+  readonly flows: readonly Flow[];
+}
+
+export const DEFAULT_BASE_URL = "/build/api";
+export const DEFAULT_RETENTION: Retention = Object.freeze({ runs: 200, maxAgeMs: 30 * 24 * 3600_000 });
+
+export function flowKey(f: { readonly id: string; readonly ver: number }): string {
+  return `${f.id}/${f.ver}`;
+}
+
+export function findNode(flow: Flow, id: string): FlowNode | undefined {
+  return flow.triggers.find((n) => n.id === id) ?? flow.tasks.find((n) => n.id === id);
+}
+
+export function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === "object" && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}

@@ -1,0 +1,260 @@
+/**
+ * One node of a flow (a trigger, a task or a merge): its class, type, id, and the
+ * options each type needs, checked where they can be checked before a run.
+ */
+import { Cron } from "croner";
+import { didYouMean } from "./diagnostics.js";
+import { parseDuration } from "./duration.js";
+import { readForm } from "./forms.js";
+import { deriveIdName } from "./ids.js";
+import { MERGE_TYPES, TASK_TYPES, TRIGGER_TYPES, type FlowNode, type MergeType, type NodeClass, type TaskType, type TriggerType } from "./model.js";
+import type { Reader, ReadMap } from "./reader.js";
+import type { YMap, YNode } from "./yaml-source.js";
+
+/** Where each part of a node was written, for later checks that point at it. */
+export interface NodePlaces {
+  readonly node: number;
+  readonly id: number;
+  readonly listen: number;
+  readonly wait: readonly number[];
+}
+
+export interface ParsedNode {
+  readonly node: FlowNode;
+  readonly places: NodePlaces;
+}
+
+export const HASH_ALGOS = ["sha256", "sha1", "md5"];
+
+export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index: number, flowId: string): ParsedNode | undefined {
+  const where = `${list}[${index}] of flow ${flowId}`;
+  const m = r.map(n, "node", where);
+  if (m === undefined) return undefined;
+  const d = r.d;
+  const ids = deriveIdName(m.get<string>("id") ?? "", m.get<string>("name") ?? "");
+  if (!ids.ok) {
+    d.error(m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos, `${where}: ${ids.error}`);
+    return undefined;
+  }
+  const label = `${list === "triggers" ? "trigger" : "node"} "${ids.id}"`;
+  const cls = (m.get<NodeClass>("class") ?? (list === "triggers" ? "trigger" : "task"));
+  if (list === "triggers" && cls !== "trigger") d.error(m.posOf("class"), `${label} is under triggers but has class ${cls}`);
+  if (list === "tasks" && cls === "trigger") d.error(m.posOf("class"), `${label} has class trigger but is under tasks; put it under triggers`);
+  const opts = Object.freeze({ ...(m.get<Record<string, unknown>>("opts") ?? {}) });
+  const places: NodePlaces = {
+    node: m.pos,
+    id: m.has("id") ? m.posOf("id") : m.posOf("name"),
+    listen: m.posOf("listen"),
+    wait: waitPlaces(m),
+  };
+  const rawType = m.get<string>("type");
+  const typePos = m.posOf("type");
+  const base = { id: ids.id, name: ids.name, opts };
+
+  if (cls === "trigger") {
+    if (rawType === undefined) {
+      d.error(m.pos, `${label} needs a type (${TRIGGER_TYPES.join(", ")})`);
+      return undefined;
+    }
+    if (!TRIGGER_TYPES.includes(rawType as TriggerType)) {
+      d.error(typePos, `${label} has unknown trigger type "${rawType}"${didYouMean(rawType, TRIGGER_TYPES)}`);
+      return undefined;
+    }
+    for (const k of ["listen", "wait", "good", "ignore-fail", "use-status", "timeout", "retries"]) {
+      if (m.has(k)) d.warn(m.keyPosOf(k), `"${k}" has no meaning on ${label}; it is ignored`);
+    }
+    checkTriggerOpts(r, m, label, rawType as TriggerType, opts);
+    return { node: { ...base, class: "trigger", type: rawType as TriggerType }, places };
+  }
+
+  if (cls === "merge") {
+    if (m.has("listen")) d.error(m.keyPosOf("listen"), `merge ${label} can not have "listen"; a merge waits with "wait"`);
+    const type = (rawType ?? "all") as MergeType;
+    if (!MERGE_TYPES.includes(type)) d.error(typePos, `merge ${label} has unknown type "${rawType}"; use all or any${didYouMean(String(rawType), MERGE_TYPES)}`);
+    const wait = m.get<string[]>("wait") ?? [];
+    if (wait.length === 0) d.error(m.has("wait") ? m.posOf("wait") : m.pos, `merge ${label} needs "wait": the event tags it waits for`);
+    const seen = new Set<string>();
+    wait.forEach((tag, i) => {
+      if (seen.has(tag)) d.error(places.wait[i] ?? m.posOf("wait"), `merge ${label} waits twice for "${tag}"; it would never fire`);
+      seen.add(tag);
+    });
+    for (const k of ["good", "ignore-fail", "use-status", "timeout", "retries"]) {
+      if (m.has(k)) d.warn(m.keyPosOf(k), `"${k}" has no meaning on merge ${label}; it is ignored`);
+    }
+    return { node: { ...base, class: "merge", type: MERGE_TYPES.includes(type) ? type : "all", wait }, places };
+  }
+
+  // a task
+  if (m.has("wait")) d.error(m.keyPosOf("wait"), `task ${label} can not have "wait"; only merges (class: merge) wait`);
+  if (rawType === undefined) {
+    d.error(m.pos, `task ${label} needs a type (${TASK_TYPES.join(", ")})`);
+    return undefined;
+  }
+  if (!TASK_TYPES.includes(rawType as TaskType)) {
+    d.error(typePos, `task ${label} has unknown type "${rawType}"${didYouMean(rawType, [...TASK_TYPES, ...MERGE_TYPES])}`);
+    return undefined;
+  }
+  const type = rawType as TaskType;
+  const listen = m.get<string>("listen");
+  if (listen === undefined || listen.trim() === "") {
+    d.error(m.pos, `task ${label} needs "listen": the event tag that starts it (e.g. trigger.good)`);
+    return undefined;
+  }
+  checkTaskOpts(r, m, label, type, opts);
+  const retries = m.field("retries");
+  const rm = retries === undefined ? undefined : r.map(retries.node, "retries", `retries of ${label}`);
+  const timeoutMs = m.get<number>("timeout");
+  const max = rm?.get<number>("max");
+  return {
+    node: {
+      ...base,
+      class: "task",
+      type,
+      listen: listen.trim(),
+      good: Object.freeze(m.get<number[]>("good") ?? [0]),
+      ignoreFail: m.get<boolean>("ignore-fail") ?? false,
+      useStatus: m.get<boolean>("use-status") ?? false,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(rm !== undefined && max !== undefined ? { retries: { max, backoffMs: rm.get<number>("backoff") ?? 1000 } } : {}),
+    },
+    places,
+  };
+}
+
+function waitPlaces(m: ReadMap): number[] {
+  const f = m.field("wait");
+  if (f === undefined || f.node.kind !== "seq") return [];
+  return f.node.items.map((i) => i.pos);
+}
+
+/** The offset of `opts.<key>` (or opts, or the node), for messages about an option. */
+function optPos(m: ReadMap, key: string): number {
+  const f = m.field("opts");
+  if (f === undefined) return m.pos;
+  const map = f.node as YMap;
+  const p = map.pairs.find((x) => String(x.key.value).toLowerCase() === key.toLowerCase());
+  return p === undefined ? f.pos : p.value.pos;
+}
+
+function checkForm(r: Reader, m: ReadMap, label: string, opts: Record<string, unknown>, required: boolean): void {
+  const { form, problems } = readForm(opts);
+  for (const p of problems) {
+    const msg = `${label}: ${p.message}`;
+    if (p.severity === "error") r.d.error(optPos(m, "form"), msg);
+    else r.d.warn(optPos(m, "form"), msg);
+  }
+  if (required && form === undefined && problems.length === 0) r.d.error(m.has("opts") ? m.posOf("opts") : m.pos, `data task ${label} needs opts.form with its fields`);
+}
+
+function checkTriggerOpts(r: Reader, m: ReadMap, label: string, type: TriggerType, opts: Record<string, unknown>): void {
+  const d = r.d;
+  switch (type) {
+    case "data":
+      checkForm(r, m, label, opts, false);
+      return;
+    case "timer": {
+      const p = opts["period"];
+      if (p === undefined) d.warn(m.has("opts") ? m.posOf("opts") : m.pos, `timer ${label} has no opts.period; it fires every 10 seconds, as floe did`);
+      else if (typeof p !== "number" || !Number.isInteger(p) || p < 1) d.error(optPos(m, "period"), `opts.period of timer ${label} must be a whole number of seconds, at least 1`);
+      return;
+    }
+    case "cron": {
+      const c = opts["cron"];
+      if (typeof c !== "string" || c.trim() === "") {
+        d.error(m.has("opts") ? optPos(m, "cron") : m.pos, `cron ${label} needs opts.cron, e.g. "*/5 * * * *"`);
+        return;
+      }
+      const tz = opts["tz"];
+      try {
+        new Cron(c, { paused: true, ...(typeof tz === "string" ? { timezone: tz } : {}) }).stop();
+      } catch (e) {
+        d.error(optPos(m, "cron"), `opts.cron of ${label} is not a valid cron expression: ${e instanceof Error ? e.message.replace(/^CronPattern: /, "") : String(e)}`);
+      }
+      if (tz !== undefined && (typeof tz !== "string" || !validTimeZone(tz))) d.error(optPos(m, "tz"), `opts.tz of ${label} is not a known time zone: ${String(tz)}`);
+      return;
+    }
+    case "poll-git": {
+      if (typeof opts["url"] !== "string" || opts["url"] === "") d.error(m.has("opts") ? optPos(m, "url") : m.pos, `poll-git ${label} needs opts.url, the repository to poll`);
+      const p = opts["period"];
+      if (p !== undefined && (typeof p !== "number" || !Number.isInteger(p) || p < 1)) d.error(optPos(m, "period"), `opts.period of ${label} must be a whole number of seconds, at least 1`);
+      for (const k of ["exclude", "exclude-refs"]) {
+        const v = opts[k];
+        if (typeof v === "string") {
+          try {
+            new RegExp(v);
+          } catch {
+            d.error(optPos(m, k), `opts.${k} of ${label} is not a valid regular expression`);
+          }
+        }
+      }
+      return;
+    }
+    case "git-push":
+    case "webhook": {
+      const s = opts["secret"];
+      if (s !== undefined && typeof s !== "string") d.error(optPos(m, "secret"), `opts.secret of ${label} must be text`);
+      const refs = opts["refs"];
+      if (refs !== undefined && typeof refs !== "string" && !(Array.isArray(refs) && refs.every((x) => typeof x === "string"))) {
+        d.error(optPos(m, "refs"), `opts.refs of ${label} must be a ref pattern or a list of them`);
+      }
+      return;
+    }
+  }
+}
+
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkTaskOpts(r: Reader, m: ReadMap, label: string, type: TaskType, opts: Record<string, unknown>): void {
+  const d = r.d;
+  const env = opts["env"];
+  if (env !== undefined && !(Array.isArray(env) && env.every((e) => typeof e === "string"))) {
+    d.error(optPos(m, "env"), `opts.env of ${label} must be a list of KEY=value entries`);
+  }
+  switch (type) {
+    case "exec": {
+      const args = opts["args"];
+      if (args !== undefined && !(Array.isArray(args) && args.every((a) => typeof a === "string" || typeof a === "number" || typeof a === "boolean"))) {
+        d.error(optPos(m, "args"), `opts.args of ${label} must be a list of text values`);
+      }
+      for (const k of ["cmd", "shell", "sub-dir"]) {
+        const v = opts[k];
+        if (v !== undefined && typeof v !== "string") d.error(optPos(m, k), `opts.${k} of ${label} must be text`);
+      }
+      if (opts["cmd"] === undefined && opts["shell"] === undefined) d.warn(m.has("opts") ? m.posOf("opts") : m.pos, `exec task ${label} has neither opts.cmd nor opts.shell; it will fail unless its event brings one`);
+      return;
+    }
+    case "fetch": {
+      const algo = opts["checksum-algo"];
+      if (algo !== undefined && !HASH_ALGOS.includes(String(algo))) {
+        d.error(optPos(m, "checksum-algo"), `opts.checksum-algo of ${label} must be one of ${HASH_ALGOS.join(", ")}, not "${String(algo)}"`);
+      }
+      const sum = opts["checksum"];
+      if (sum !== undefined && (typeof sum !== "string" || !/^[0-9a-fA-F]+$/.test(sum.trim().split(/\s+/)[0] ?? ""))) {
+        d.error(optPos(m, "checksum"), `opts.checksum of ${label} must be a hex digest (optionally followed by a file name)`);
+      }
+      const url = opts["url"];
+      if (url !== undefined && (typeof url !== "string" || !/^https?:\/\//.test(url))) d.error(optPos(m, "url"), `opts.url of ${label} must be an http(s) URL`);
+      return;
+    }
+    case "timer": {
+      const dur = opts["duration"] ?? opts["period"];
+      if (dur === undefined) d.warn(m.has("opts") ? m.posOf("opts") : m.pos, `timer task ${label} has no opts.duration; it ends at once`);
+      else if (parseDuration(dur) === undefined) d.error(optPos(m, opts["duration"] !== undefined ? "duration" : "period"), `opts.duration of ${label} must be a duration such as 30s or 5m`);
+      return;
+    }
+    case "data":
+      checkForm(r, m, label, opts, true);
+      return;
+    case "git-checkout":
+    case "git-merge":
+    case "end":
+      return;
+  }
+}

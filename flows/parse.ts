@@ -1,0 +1,170 @@
+/**
+ * Flow file text → a frozen Config (or, for a flow-file, one Flow), with every problem of
+ * the file reported at once.
+ */
+import { checkFlow } from "./check.js";
+import { Diagnostics, LineIndex, type Diagnostic } from "./diagnostics.js";
+import { deriveIdName } from "./ids.js";
+import { DEFAULT_BASE_URL, DEFAULT_RETENTION, deepFreeze, flowKey, type Common, type Config, type Flow, type FlowNode, type MergeNode, type OnHostLoss, type QueueStrategy, type Role, type TaskNode, type TriggerNode, type User } from "./model.js";
+import { parseNode, type NodePlaces } from "./parse-node.js";
+import { Reader } from "./reader.js";
+import { parseYaml, type YNode, type YSeq } from "./yaml-source.js";
+
+export interface ConfigResult {
+  /** Present when the file had no errors. */
+  readonly config?: Config;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export interface FlowResult {
+  readonly flow?: Flow;
+  /** The keys the file actually set, for flow-file override rules. */
+  readonly keys: ReadonlySet<string>;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+function start(text: string, file: string): { d: Diagnostics; root: YNode | undefined } {
+  const d = new Diagnostics(file, new LineIndex(text));
+  const parsed = parseYaml(text, file);
+  for (const p of parsed.problems) d.error(p.pos, p.message);
+  if (parsed.root === undefined && parsed.problems.length === 0) d.error(-1, "the file is empty");
+  return { d, root: parsed.root };
+}
+
+/** True when the text is a single flow (a flow-file) rather than a host config. */
+export function looksLikeFlowFile(text: string, file: string): boolean {
+  const { root } = parseYaml(text, file);
+  if (root?.kind !== "map") return false;
+  const keys = new Set(root.pairs.map((p) => String(p.key.value)));
+  return !keys.has("flows") && !keys.has("common") && (keys.has("tasks") || keys.has("triggers") || keys.has("id"));
+}
+
+/** Parses a host config: `common` and `flows`. */
+export function parseConfig(text: string, file: string): ConfigResult {
+  const { d, root } = start(text, file);
+  if (root === undefined || d.hasErrors) return { diagnostics: d.list };
+  const r = new Reader(d);
+  const top = r.map(root, "config", "the config");
+  if (top === undefined) return { diagnostics: d.list };
+  const common = parseCommon(r, top.field("common")?.node);
+  const flows: Flow[] = [];
+  const seen = new Map<string, number>();
+  const flowsNode = top.get<YSeq>("flows");
+  if (!top.has("flows")) d.warn(top.pos, "the config has no flows");
+  for (const [i, n] of (flowsNode?.items ?? []).entries()) {
+    const res = parseFlowNode(r, n, `flows[${i}]`, "flow");
+    if (res === undefined) continue;
+    const key = flowKey(res.flow);
+    if (seen.has(key)) d.error(res.pos, `flow ${res.flow.id} ver ${res.flow.ver} is defined twice; give each version its own ver`);
+    else seen.set(key, res.pos);
+    flows.push(res.flow);
+  }
+  if (d.hasErrors) return { diagnostics: d.list };
+  return { config: deepFreeze({ common, flows }), diagnostics: d.list };
+}
+
+/** Parses a flow-file: a single flow, which must have an id or a name. */
+export function parseFlowText(text: string, file: string): FlowResult {
+  const { d, root } = start(text, file);
+  if (root === undefined || d.hasErrors) return { keys: new Set(), diagnostics: d.list };
+  const r = new Reader(d);
+  const res = parseFlowNode(r, root, "the flow-file", "flowFile");
+  const keys = new Set(root.kind === "map" ? root.pairs.map((p) => String(p.key.value)) : []);
+  if (res === undefined || d.hasErrors) return { keys, diagnostics: d.list };
+  return { flow: deepFreeze(res.flow), keys, diagnostics: d.list };
+}
+
+function parseCommon(r: Reader, node: YNode | undefined): Common {
+  const m = r.map(node, "common", "common");
+  const users: User[] = [];
+  const names = new Set<string>();
+  const usersNode = m?.get<YSeq>("users");
+  for (const [i, u] of (usersNode?.items ?? []).entries()) {
+    const um = r.map(u, "user", `users[${i}]`);
+    const name = um?.get<string>("name");
+    const role = um?.get<Role>("role");
+    const hash = um?.get<string>("password-hash");
+    if (um === undefined || name === undefined || role === undefined || hash === undefined) continue;
+    if (names.has(name)) r.d.error(um.posOf("name"), `user "${name}" is defined twice`);
+    names.add(name);
+    if (!hash.startsWith("scrypt$")) r.d.error(um.posOf("password-hash"), `password-hash of user "${name}" must be made by "floe hash-password" (it starts with scrypt$); never put a plain password here`);
+    users.push({ name, role, passwordHash: hash });
+  }
+  const ret = m?.field("retention");
+  const rm = ret === undefined ? undefined : r.map(ret.node, "retention", "retention");
+  const opt = <T>(k: string, v: T | undefined): Record<string, T> => (v === undefined ? {} : { [k]: v });
+  return {
+    hosts: m?.get<string[]>("hosts") ?? [],
+    baseUrl: normaliseBaseUrl(m?.get<string>("base-url")),
+    ...opt("workspaceRoot", m?.get<string>("workspace-root")),
+    ...opt("storeRoot", m?.get<string>("store-root")),
+    ...opt("gitKey", m?.get<string>("git-key")),
+    users,
+    retention: { runs: rm?.get<number>("runs") ?? DEFAULT_RETENTION.runs, maxAgeMs: rm?.get<number>("max-age") ?? DEFAULT_RETENTION.maxAgeMs },
+  };
+}
+
+/** floe's empty base-url broke peer URLs; ours falls back to /build/api and has no trailing slash. */
+function normaliseBaseUrl(v: string | undefined): string {
+  const s = (v ?? "").trim().replace(/\/+$/, "");
+  if (s === "") return DEFAULT_BASE_URL;
+  return s.startsWith("/") ? s : `/${s}`;
+}
+
+function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowFile"): { flow: Flow; pos: number } | undefined {
+  const m = r.map(n, spec, where);
+  if (m === undefined) return undefined;
+  const d = r.d;
+  const ids = deriveIdName(m.get<string>("id") ?? "", m.get<string>("name") ?? "");
+  if (!ids.ok) {
+    d.error(m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos, `${where}: ${ids.error}`);
+    return undefined;
+  }
+  const places = new Map<FlowNode, NodePlaces>();
+  const nodes = (key: "triggers" | "tasks"): FlowNode[] => {
+    const out: FlowNode[] = [];
+    for (const [i, item] of (m.get<YSeq>(key)?.items ?? []).entries()) {
+      const p = parseNode(r, item, key, i, ids.id);
+      if (p === undefined) continue;
+      places.set(p.node, p.places);
+      out.push(p.node);
+    }
+    return out;
+  };
+  const triggers = nodes("triggers") as TriggerNode[];
+  const tasks = nodes("tasks") as (TaskNode | MergeNode)[];
+  const env = m.get<string[]>("env") ?? [];
+  const envField = m.field("env");
+  env.forEach((e, i) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) {
+      const item = envField?.node.kind === "seq" ? envField.node.items[i] : undefined;
+      d.error(item?.pos ?? m.posOf("env"), `env entry "${e}" of flow ${ids.id} must look like KEY=value`);
+    }
+  });
+  const opt = <T>(k: string, v: T | undefined): Record<string, T> => (v === undefined ? {} : { [k]: v });
+  const flow: Flow = {
+    id: ids.id,
+    ver: m.get<number>("ver") ?? 1,
+    name: ids.name,
+    ...opt("flowFile", m.get<string>("flow-file")),
+    reuseSpace: m.get<boolean>("reuse-space") ?? false,
+    hostTags: m.get<string[]>("host-tags") ?? [],
+    resourceTags: m.get<string[]>("resource-tags") ?? [],
+    env,
+    triggers,
+    tasks,
+    ...opt("concurrency", m.get<number>("concurrency")),
+    ...opt("queueLimit", m.get<number>("queue-limit")),
+    queueStrategy: m.get<QueueStrategy>("queue-strategy") ?? "append",
+    onHostLoss: m.get<OnHostLoss>("on-host-loss") ?? "requeue",
+    ...opt("timeoutMs", m.get<number>("timeout")),
+  };
+  for (const key of ["host-tags", "resource-tags"] as const) {
+    for (const t of m.get<string[]>(key) ?? []) {
+      if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(t)) d.error(m.posOf(key), `${key} entry "${t}" of flow ${ids.id} may only contain letters, digits, "_", "-" and "."`);
+    }
+  }
+  if (m.has("queue-strategy") && !m.has("queue-limit")) d.warn(m.keyPosOf("queue-strategy"), `queue-strategy of flow ${ids.id} has no effect without queue-limit`);
+  checkFlow(flow, places, m.pos, d, spec === "flowFile");
+  return { flow, pos: m.pos };
+}

@@ -1,0 +1,95 @@
+/**
+ * Every key of the flow file format in one table: its type, meaning and allowed values.
+ * The parser uses it to check types and to name unknown keys ("did you mean …?"); the
+ * JSON Schema shipped for editors is generated from it, so the two cannot drift apart.
+ */
+import { MERGE_TYPES, ROLES, TASK_TYPES, TRIGGER_TYPES } from "./model.js";
+
+export type KeyKind =
+  | { readonly t: "string" }
+  | { readonly t: "int"; readonly min?: number }
+  | { readonly t: "bool" }
+  | { readonly t: "duration" }
+  | { readonly t: "enum"; readonly values: readonly string[] }
+  | { readonly t: "strings" }
+  | { readonly t: "ints" }
+  | { readonly t: "map" }
+  | { readonly t: "object"; readonly of: SpecName }
+  | { readonly t: "list"; readonly of: SpecName };
+
+export interface KeySpec {
+  readonly kind: KeyKind;
+  readonly doc: string;
+  readonly required?: boolean;
+}
+
+export type SpecName = "config" | "common" | "flow" | "flowFile" | "node" | "retries" | "user" | "retention";
+
+const str = { t: "string" } as const;
+const bool = { t: "bool" } as const;
+const strings = { t: "strings" } as const;
+const duration = { t: "duration" } as const;
+
+const flowKeys = {
+  id: { kind: str, doc: "URL-friendly id; derived from name when absent." },
+  ver: { kind: { t: "int", min: 1 }, doc: "Version; (id, ver) names one version of the flow. Default 1." },
+  name: { kind: str, doc: "Display name; derived from id when absent." },
+  "flow-file": { kind: str, doc: "Load the flow's tasks from a local path, an http(s) URL or a git reference (…repo.git/path/FLOE.yml#ref) at trigger time." },
+  "reuse-space": { kind: bool, doc: "Keep one workspace for all runs of this flow; its runs are serialised." },
+  "host-tags": { kind: strings, doc: "Runs only on hosts whose tags include all of these." },
+  "resource-tags": { kind: strings, doc: "Shared resources: no two active runs in the cluster hold the same tag at once." },
+  env: { kind: strings, doc: "KEY=value entries for every exec task; {{ws}} and ./ expand to the workspace." },
+  triggers: { kind: { t: "list", of: "node" }, doc: "Trigger nodes: data, timer, cron, poll-git, git-push, webhook." },
+  tasks: { kind: { t: "list", of: "node" }, doc: "Task nodes, and merges (class: merge)." },
+  concurrency: { kind: { t: "int", min: 1 }, doc: "At most this many active runs of this flow at once." },
+  "queue-limit": { kind: { t: "int", min: 0 }, doc: "At most this many pending runs of this flow." },
+  "queue-strategy": { kind: { t: "enum", values: ["append", "replace"] }, doc: "When the queue is full: append refuses the new trigger, replace drops the oldest pending run." },
+  "on-host-loss": { kind: { t: "enum", values: ["requeue", "fail"] }, doc: "When the host running a run dies: requeue it as a new attempt, or end it lost." },
+  timeout: { kind: duration, doc: "End the run bad after this long (e.g. 90s, 15m, 2h)." },
+} as const satisfies Record<string, KeySpec>;
+
+export const SPECS: Readonly<Record<SpecName, Readonly<Record<string, KeySpec>>>> = {
+  config: {
+    common: { kind: { t: "object", of: "common" }, doc: "Settings shared by every flow of this host." },
+    flows: { kind: { t: "list", of: "flow" }, doc: "The flows this host knows." },
+  },
+  common: {
+    hosts: { kind: strings, doc: "floe's peer list: accepted and ignored; floe hosts form a cluster over NATS and Redis." },
+    "base-url": { kind: str, doc: "API prefix. Default /build/api." },
+    "workspace-root": { kind: str, doc: "Root for workspaces (~ and %tmp expand). Default: the host's --root." },
+    "store-type": { kind: { t: "enum", values: ["memory", "local"] }, doc: "floe's store choice: accepted and ignored (state is always kept in files under --root)." },
+    "store-root": { kind: str, doc: "Root for run files and the download cache. Default: the host's --root." },
+    "git-key": { kind: str, doc: "Path of an SSH key for git tasks and git polling." },
+    users: { kind: { t: "list", of: "user" }, doc: "Accounts that may log in to the API and dashboard." },
+    retention: { kind: { t: "object", of: "retention" }, doc: "How long archived runs and their workspaces are kept." },
+  },
+  flow: flowKeys,
+  flowFile: flowKeys,
+  node: {
+    id: { kind: str, doc: "Unique within the flow; derived from name when absent." },
+    name: { kind: str, doc: "Display name; derived from id when absent." },
+    class: { kind: { t: "enum", values: ["trigger", "task", "merge"] }, doc: "Defaults to trigger under triggers and task under tasks." },
+    type: { kind: str, doc: `Trigger: ${TRIGGER_TYPES.join(", ")}. Task: ${TASK_TYPES.join(", ")}. Merge: ${MERGE_TYPES.join(", ")} (default all).` },
+    listen: { kind: str, doc: "Task: the event tag that starts it, e.g. trigger.good, task.build.good, merge.tests.good." },
+    wait: { kind: strings, doc: "Merge: the event tags it waits for." },
+    good: { kind: { t: "ints" }, doc: "Exit codes that count as success. Default [0]." },
+    "ignore-fail": { kind: bool, doc: "Always emit good." },
+    "use-status": { kind: bool, doc: "Emit task.<id>.<exit code> instead of good/bad." },
+    opts: { kind: { t: "map" }, doc: "Type-specific options (cmd, shell, args, url, form, period, cron, …)." },
+    timeout: { kind: duration, doc: "Task: end it bad after this long; its process group is killed." },
+    retries: { kind: { t: "object", of: "retries" }, doc: "Task: retry a failed attempt." },
+  },
+  retries: {
+    max: { kind: { t: "int", min: 0 }, doc: "Retries after the first attempt.", required: true },
+    backoff: { kind: duration, doc: "Delay before the first retry, doubling each time. Default 1s." },
+  },
+  user: {
+    name: { kind: str, doc: "Login name.", required: true },
+    role: { kind: { t: "enum", values: ROLES }, doc: "viewer reads; operator also starts, cancels and fills forms; admin does everything.", required: true },
+    "password-hash": { kind: str, doc: "scrypt hash printed by `floe hash-password`.", required: true },
+  },
+  retention: {
+    runs: { kind: { t: "int", min: 1 }, doc: "Archived runs kept per flow version. Default 200." },
+    "max-age": { kind: duration, doc: "Archived runs and workspaces older than this are pruned. Default 30d." },
+  },
+};

@@ -1,0 +1,230 @@
+/**
+ * YAML text → a tree that remembers where every value came from, so that validation can
+ * point at the offending key or value (FILE:LINE:COL). Built on js-yaml's event stream,
+ * which carries source offsets; js-yaml's own `load` would lose them.
+ */
+import { CORE_SCHEMA, EVENT_ID, getScalarValue, parseEvents, SCALAR_STYLE, YAMLException } from "js-yaml";
+import type { Event, ScalarEvent } from "js-yaml";
+
+export interface YScalar {
+  readonly kind: "scalar";
+  readonly pos: number;
+  /** The resolved value: string, number, boolean or null (YAML 1.2 core schema). */
+  readonly value: string | number | boolean | null;
+  /** True when the scalar was plain (unquoted), where YAML 1.1 words like `yes` may hide. */
+  readonly plain: boolean;
+}
+export interface YSeq {
+  readonly kind: "seq";
+  readonly pos: number;
+  readonly items: readonly YNode[];
+}
+export interface YPair {
+  readonly key: YScalar;
+  readonly value: YNode;
+}
+export interface YMap {
+  readonly kind: "map";
+  readonly pos: number;
+  readonly pairs: readonly YPair[];
+}
+export type YNode = YScalar | YSeq | YMap;
+
+export interface ParsedYaml {
+  readonly root: YNode | undefined;
+  readonly problems: readonly { readonly pos: number; readonly message: string }[];
+}
+
+/** Nodes a document may expand to through aliases; beyond it is an alias bomb, not a flow. */
+const MAX_EXPANDED_NODES = 200_000;
+const MAX_DEPTH = 64;
+
+export function parseYaml(text: string, filename: string): ParsedYaml {
+  let events: Event[];
+  try {
+    events = parseEvents(text, { filename, maxDepth: MAX_DEPTH });
+  } catch (e) {
+    if (e instanceof YAMLException) {
+      return { root: undefined, problems: [{ pos: e.mark?.position ?? -1, message: `YAML syntax: ${e.reason}` }] };
+    }
+    return { root: undefined, problems: [{ pos: -1, message: `YAML syntax: ${String(e)}` }] };
+  }
+  return new TreeBuilder(text, events).build();
+}
+
+class TreeBuilder {
+  private i = 0;
+  private readonly anchors = new Map<string, { node: YNode; size: number }>();
+  private readonly problems: { pos: number; message: string }[] = [];
+  private expanded = 0;
+
+  constructor(
+    private readonly text: string,
+    private readonly events: Event[],
+  ) {}
+
+  build(): ParsedYaml {
+    let root: YNode | undefined;
+    let docs = 0;
+    while (this.i < this.events.length) {
+      const ev = this.events[this.i++];
+      if (ev?.type !== EVENT_ID.DOCUMENT) continue;
+      docs++;
+      const next = this.events[this.i];
+      if (next === undefined || next.type === EVENT_ID.POP) {
+        this.i++;
+        continue;
+      }
+      const node = this.node().node;
+      this.i++; // document pop
+      if (docs === 1) root = node;
+      else this.problems.push({ pos: startOf(node), message: "only one YAML document is allowed per file" });
+      if (this.expanded > MAX_EXPANDED_NODES) break;
+    }
+    return { root, problems: this.problems };
+  }
+
+  private node(): { node: YNode; size: number } {
+    const ev = this.events[this.i++];
+    if (ev === undefined) throw new Error("unexpected end of YAML events");
+    let out: { node: YNode; size: number };
+    switch (ev.type) {
+      case EVENT_ID.SCALAR:
+        out = { node: this.scalar(ev), size: 1 };
+        break;
+      case EVENT_ID.SEQUENCE: {
+        const items: YNode[] = [];
+        let size = 1;
+        while (this.events[this.i]?.type !== EVENT_ID.POP) {
+          const child = this.node();
+          items.push(child.node);
+          size += child.size;
+        }
+        this.i++;
+        out = { node: { kind: "seq", pos: ev.start, items }, size };
+        break;
+      }
+      case EVENT_ID.MAPPING:
+        out = this.mapping(ev.start);
+        break;
+      case EVENT_ID.ALIAS: {
+        const name = this.text.slice(ev.anchorStart, ev.anchorEnd);
+        const target = this.anchors.get(name);
+        if (target === undefined) {
+          this.problems.push({ pos: ev.anchorStart, message: `unknown alias *${name}` });
+          return { node: { kind: "scalar", pos: ev.anchorStart, value: null, plain: true }, size: 1 };
+        }
+        this.expanded += target.size;
+        if (this.expanded > MAX_EXPANDED_NODES) {
+          this.problems.push({ pos: ev.anchorStart, message: `aliases expand to more than ${MAX_EXPANDED_NODES} nodes; refusing to load (alias bomb?)` });
+          return { node: { kind: "scalar", pos: ev.anchorStart, value: null, plain: true }, size: 1 };
+        }
+        return target;
+      }
+      default:
+        throw new Error(`unexpected YAML event ${ev.type}`);
+    }
+    this.expanded += 1;
+    const anchored = ev as { anchorStart: number; anchorEnd: number };
+    if (anchored.anchorStart >= 0) this.anchors.set(this.text.slice(anchored.anchorStart + 1, anchored.anchorEnd), out);
+    return out;
+  }
+
+  private mapping(pos: number): { node: YMap; size: number } {
+    const pairs: YPair[] = [];
+    const merges: YNode[] = [];
+    const seen = new Set<string>();
+    let size = 1;
+    while (this.events[this.i]?.type !== EVENT_ID.POP) {
+      const k = this.node();
+      const v = this.node();
+      size += k.size + v.size;
+      if (k.node.kind !== "scalar") {
+        this.problems.push({ pos: k.node.pos, message: "mapping keys must be plain values, not lists or maps" });
+        continue;
+      }
+      const key = k.node;
+      if (key.plain && key.value === "<<") {
+        merges.push(v.node);
+        continue;
+      }
+      const name = String(key.value);
+      if (seen.has(name)) {
+        this.problems.push({ pos: key.pos, message: `duplicate key "${name}"` });
+        continue;
+      }
+      seen.add(name);
+      pairs.push({ key: { ...key, value: name }, value: v.node });
+    }
+    this.i++;
+    // YAML merge keys (`<<: *base`), as Go's yaml.v2 accepts them: explicit keys win.
+    for (const m of merges) {
+      const sources = m.kind === "seq" ? m.items : [m];
+      for (const src of sources) {
+        if (src.kind !== "map") {
+          this.problems.push({ pos: src.pos, message: "a merge key (<<) needs a map or a list of maps" });
+          continue;
+        }
+        for (const p of src.pairs) {
+          const name = String(p.key.value);
+          if (!seen.has(name)) {
+            seen.add(name);
+            pairs.push(p);
+          }
+        }
+      }
+    }
+    return { node: { kind: "map", pos, pairs }, size };
+  }
+
+  private scalar(ev: ScalarEvent): YScalar {
+    const raw = getScalarValue(this.text, ev);
+    const plain = ev.style === SCALAR_STYLE.PLAIN;
+    const tag = ev.tagStart >= 0 ? this.text.slice(ev.tagStart, ev.tagEnd) : "";
+    let value: YScalar["value"] = raw;
+    if (tag === "" && plain) value = resolvePlain(raw);
+    else if (tag !== "" && tag !== "!!str" && tag !== "!") value = resolvePlain(raw);
+    return { kind: "scalar", pos: ev.valueStart, value, plain };
+  }
+}
+
+function resolvePlain(raw: string): YScalar["value"] {
+  const v: unknown = CORE_SCHEMA.resolveImplicitScalarTag(raw).value;
+  if (typeof v === "string" || typeof v === "number" || typeof v === "boolean" || v === null) return v;
+  return raw;
+}
+
+export function startOf(n: YNode): number {
+  return n.pos;
+}
+
+/** A plain JS value of a located node (maps become plain objects with null prototypes avoided). */
+export function toPlain(n: YNode): unknown {
+  switch (n.kind) {
+    case "scalar":
+      return n.value;
+    case "seq":
+      return n.items.map(toPlain);
+    case "map": {
+      const o: Record<string, unknown> = {};
+      for (const p of n.pairs) {
+        const k = String(p.key.value);
+        if (k === "__proto__") continue; // never let a config key reach Object.prototype
+        o[k] = toPlain(p.value);
+      }
+      return o;
+    }
+  }
+}
+
+export function describe(n: YNode): string {
+  switch (n.kind) {
+    case "scalar":
+      if (n.value === null) return "nothing (null)";
+      return typeof n.value === "string" ? `the text "${n.value.length > 40 ? n.value.slice(0, 40) + "…" : n.value}"` : `${typeof n.value} ${String(n.value)}`;
+    case "seq":
+      return "a list";
+    case "map":
+      return "a map";
+  }
+}
