@@ -55,7 +55,7 @@ export function killGroup(pgid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-export function abortMessage(signal: AbortSignal): string {
+function abortMessage(signal: AbortSignal): string {
   const r: unknown = signal.reason;
   if (r instanceof Error && r.name !== "AbortError") return r.message;
   if (typeof r === "string" && r !== "") return r;

@@ -1,4 +1,7 @@
 import { parseArgs } from "node:util";
+import { hashPasswordCommand } from "./hash-password.js";
+import { runCommand } from "./run.js";
+import { serveCommand, type Signals } from "./serve.js";
 import { validateCommand, type Out } from "./validate.js";
 
 const USAGE = `usage:
@@ -13,9 +16,18 @@ const stdio: Out = {
   err: (l) => process.stderr.write(l + "\n"),
 };
 
-export async function main(argv: readonly string[], io: Out = stdio): Promise<number> {
-  const [sub, ...rest] = argv;
+const noSignals: Signals = { interrupt: new AbortController().signal, onReload: () => undefined };
+
+export async function main(argv: readonly string[], io: Out = stdio, signals: Signals = noSignals): Promise<number> {
+  const [first, ...others] = argv;
+  // `floe --conf=x` means `floe serve --conf=x`.
+  const sub = first === undefined || first.startsWith("-") ? "serve" : first;
+  const rest = first === undefined || first.startsWith("-") ? [...argv] : others;
   switch (sub) {
+    case "serve":
+      return serveCommand(rest, io, signals);
+    case "hash-password":
+      return hashPasswordCommand(io);
     case "validate": {
       let parsed;
       try {
@@ -27,6 +39,8 @@ export async function main(argv: readonly string[], io: Out = stdio): Promise<nu
       }
       return validateCommand(parsed.positionals, parsed.values.strict === true, io);
     }
+    case "run":
+      return runCommand(rest, io, signals.interrupt);
     case "help":
     case "--help":
     case "-h":

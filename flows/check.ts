@@ -26,13 +26,15 @@ export function checkFlow(flow: Flow, places: ReadonlyMap<FlowNode, NodePlaces>,
   for (const n of flow.tasks) {
     const p = places.get(n);
     inputsOf(n).forEach((tag, i) => {
-      if (emitterOf(flow, tag) !== undefined) return;
+      if (tag === "" || emitterOf(flow, tag) !== undefined) return; // "" = a missing listen, already reported
       const at = (n.class === "merge" ? p?.wait[i] : p?.listen) ?? p?.node ?? flowPos;
       d.warn(at, `${n.class} "${n.id}" ${n.class === "merge" ? "waits for" : "listens to"} "${tag}", which no node of ${label} emits${hint(flow, tag, emittable)}`);
     });
   }
 
-  // Which nodes can ever run, starting from trigger.good.
+  // Which nodes can ever run, starting from trigger.good. A broken node (its type or listen
+  // already reported) is assumed to run, so that what follows it is not reported as well.
+  const broken = (n: FlowNode): boolean => places.get(n)?.broken === true;
   const reached = new Set<string>([TRIGGER_GOOD]);
   const fired = new Set<FlowNode>();
   for (let changed = true; changed; ) {
@@ -40,7 +42,7 @@ export function checkFlow(flow: Flow, places: ReadonlyMap<FlowNode, NodePlaces>,
     for (const n of flow.tasks) {
       if (fired.has(n)) continue;
       const ins = inputsOf(n);
-      const ok = n.class === "merge" && n.type === "all" ? ins.every((t) => reached.has(t)) : ins.some((t) => reached.has(t));
+      const ok = broken(n) || (n.class === "merge" && n.type === "all" ? ins.every((t) => reached.has(t)) : ins.some((t) => reached.has(t)));
       if (!ok) continue;
       fired.add(n);
       changed = true;
@@ -55,7 +57,7 @@ export function checkFlow(flow: Flow, places: ReadonlyMap<FlowNode, NodePlaces>,
     if (!inputsOf(n).every((t) => emitterOf(flow, t) !== undefined)) continue; // already reported above
     d.warn(places.get(n)?.node ?? flowPos, `${n.class} "${n.id}" of ${label} can never run: what it ${n.class === "merge" ? "waits for" : "listens to"} is never reached from trigger.good`);
   }
-  if (!flow.tasks.some((n) => n.class === "task" && n.type === "end" && fired.has(n))) {
+  if (!flow.tasks.some((n) => (n.class === "task" && n.type === "end" && fired.has(n)) || broken(n))) {
     d.warn(flowPos, `${label} has no reachable end node; its runs end when nothing is left to do`);
   }
   for (const cycle of findCycles(flow)) {

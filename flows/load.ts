@@ -14,7 +14,6 @@ export const MAX_FILE_BYTES = 4 << 20;
 
 /** Decodes bytes as UTF-8, or reports where they stop being UTF-8. */
 export function decodeText(bytes: Uint8Array, file: string): { text?: string; diagnostics: Diagnostic[] } {
-  const none = new Diagnostics(file, new LineIndex(""));
   try {
     const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
     const nul = text.indexOf("\u0000");
@@ -25,20 +24,24 @@ export function decodeText(bytes: Uint8Array, file: string): { text?: string; di
     }
     return { text, diagnostics: [] };
   } catch {
-    // Find the first bad byte to point at it.
-    let ok = 0;
-    for (let end = 1; end <= bytes.length; end++) {
-      try {
-        new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, end));
-        ok = end;
-      } catch {
-        if (end - ok > 4) break;
-      }
+    // Find the first bad byte, in one pass: the lenient decoder turns each bad sequence into
+    // U+FFFD; the first U+FFFD that was not written as EF BF BD in the file marks it.
+    const loose = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+    let byte = 0;
+    let done = 0;
+    let at = loose.indexOf("\uFFFD");
+    while (at >= 0) {
+      byte += Buffer.byteLength(loose.slice(done, at));
+      if (bytes[byte] !== 0xef || bytes[byte + 1] !== 0xbf || bytes[byte + 2] !== 0xbd) break;
+      byte += 3;
+      done = at + 1;
+      at = loose.indexOf("\uFFFD", done);
     }
-    const prefix = new TextDecoder().decode(bytes.subarray(0, ok));
+    const bom = loose.startsWith("\uFEFF") ? 1 : 0;
+    const prefix = at < 0 ? "" : loose.slice(bom, at);
     const d = new Diagnostics(file, new LineIndex(prefix));
-    d.error(prefix.length, `the file is not valid UTF-8 (bad byte at offset ${ok})`);
-    return { diagnostics: d.list.length ? d.list : none.list };
+    d.error(prefix.length, `the file is not valid UTF-8 (bad byte at offset ${byte})`);
+    return { diagnostics: d.list };
   }
 }
 
@@ -47,7 +50,7 @@ async function readText(path: string): Promise<{ text?: string; diagnostics: Dia
   try {
     const st = await stat(path);
     if (!st.isFile()) {
-      d.error(-1, "not a regular file");
+      d.error(-1, st.isDirectory() ? "is a directory, not a flow file" : "not a regular file");
       return { diagnostics: d.list };
     }
     if (st.size > MAX_FILE_BYTES) {
@@ -56,9 +59,16 @@ async function readText(path: string): Promise<{ text?: string; diagnostics: Dia
     }
     return decodeText(await readFile(path), path);
   } catch (e) {
-    d.error(-1, `can not read the file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    d.error(-1, `can not read the file: ${readProblem(e)}`);
     return { diagnostics: d.list };
   }
+}
+
+function readProblem(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "no such file (ENOENT)";
+  if (code === "EACCES" || code === "EPERM") return `permission denied (${code})`;
+  return code ?? (e instanceof Error ? e.message : String(e));
 }
 
 /** Loads and validates a host config file. */

@@ -17,6 +17,8 @@ export interface NodePlaces {
   readonly id: number;
   readonly listen: number;
   readonly wait: readonly number[];
+  /** The node's type or listen was missing or wrong (already reported); flow checks spare it. */
+  readonly broken: boolean;
 }
 
 export interface ParsedNode {
@@ -31,40 +33,53 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
   const m = r.map(n, "node", where);
   if (m === undefined) return undefined;
   const d = r.d;
-  const ids = deriveIdName(m.get<string>("id") ?? "", m.get<string>("name") ?? "");
-  if (!ids.ok) {
-    d.error(m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos, `${where}: ${ids.error}`);
-    return undefined;
-  }
+  const rawId = m.get<string>("id") ?? "";
+  const rawName = m.get<string>("name") ?? "";
+  const derived = deriveIdName(rawId, rawName);
+  if (!derived.ok) d.error(m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos, `${where}: ${derived.error}`);
+  // A bad id is reported once; the rest of the node is still checked, under the id as written.
+  const ids = derived.ok ? derived : { id: rawId || rawName || `${list}[${index}]`, name: rawName || rawId || `${list}[${index}]` };
   const label = `${list === "triggers" ? "trigger" : "node"} "${ids.id}"`;
-  const cls = (m.get<NodeClass>("class") ?? (list === "triggers" ? "trigger" : "task"));
-  if (list === "triggers" && cls !== "trigger") d.error(m.posOf("class"), `${label} is under triggers but has class ${cls}`);
-  if (list === "tasks" && cls === "trigger") d.error(m.posOf("class"), `${label} has class trigger but is under tasks; put it under triggers`);
+  // A class that is wrong for its list, or not a class at all, is reported once; the node is
+  // then checked as its list's kind (a node under tasks with "wait" as a merge), not twice over.
+  let cls: NodeClass = m.get<NodeClass>("class") ?? (list === "tasks" && m.invalid("class") && m.has("wait") ? "merge" : list === "triggers" ? "trigger" : "task");
+  if (list === "triggers" && cls !== "trigger") {
+    d.error(m.posOf("class"), `${label} is under triggers but has class ${cls}`);
+    cls = "trigger";
+  }
+  if (list === "tasks" && cls === "trigger") {
+    d.error(m.posOf("class"), `${label} has class trigger but is under tasks; put it under triggers`);
+    cls = m.has("wait") ? "merge" : "task";
+  }
   const opts = Object.freeze({ ...(m.get<Record<string, unknown>>("opts") ?? {}) });
-  const places: NodePlaces = {
+  const rawType = m.get<string>("type");
+  const typePos = m.posOf("type");
+  const base = { id: ids.id, name: ids.name, opts };
+  // Set when the node's type or listen is missing or wrong (already reported): it stays in
+  // the flow so that whole-flow checks do not pile more messages on the same mistake.
+  let broken = false;
+  const placesOf = (): NodePlaces => ({
     node: m.pos,
     id: m.has("id") ? m.posOf("id") : m.posOf("name"),
     listen: m.posOf("listen"),
     wait: waitPlaces(m),
-  };
-  const rawType = m.get<string>("type");
-  const typePos = m.posOf("type");
-  const base = { id: ids.id, name: ids.name, opts };
+    broken,
+  });
 
   if (cls === "trigger") {
+    let type: TriggerType = "data";
     if (rawType === undefined) {
-      d.error(m.pos, `${label} needs a type (${TRIGGER_TYPES.join(", ")})`);
-      return undefined;
-    }
-    if (!TRIGGER_TYPES.includes(rawType as TriggerType)) {
+      if (!m.invalid("type")) d.error(m.pos, `${label} needs a type (${TRIGGER_TYPES.join(", ")})`);
+      broken = true;
+    } else if (!TRIGGER_TYPES.includes(rawType as TriggerType)) {
       d.error(typePos, `${label} has unknown trigger type "${rawType}"${didYouMean(rawType, TRIGGER_TYPES)}`);
-      return undefined;
-    }
+      broken = true;
+    } else type = rawType as TriggerType;
     for (const k of ["listen", "wait", "good", "ignore-fail", "use-status", "timeout", "retries"]) {
       if (m.has(k)) d.warn(m.keyPosOf(k), `"${k}" has no meaning on ${label}; it is ignored`);
     }
-    checkTriggerOpts(r, m, label, rawType as TriggerType, opts);
-    return { node: { ...base, class: "trigger", type: rawType as TriggerType }, places };
+    if (!broken) checkTriggerOpts(r, m, label, type, opts);
+    return { node: { ...base, class: "trigger", type }, places: placesOf() };
   }
 
   if (cls === "merge") {
@@ -72,7 +87,8 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
     const type = (rawType ?? "all") as MergeType;
     if (!MERGE_TYPES.includes(type)) d.error(typePos, `merge ${label} has unknown type "${rawType}"; use all or any${didYouMean(String(rawType), MERGE_TYPES)}`);
     const wait = m.get<string[]>("wait") ?? [];
-    if (wait.length === 0) d.error(m.has("wait") ? m.posOf("wait") : m.pos, `merge ${label} needs "wait": the event tags it waits for`);
+    if (wait.length === 0 && !m.invalid("wait")) d.error(m.has("wait") ? m.posOf("wait") : m.pos, `merge ${label} needs "wait": the event tags it waits for`);
+    const places = placesOf();
     const seen = new Set<string>();
     wait.forEach((tag, i) => {
       if (seen.has(tag)) d.error(places.wait[i] ?? m.posOf("wait"), `merge ${label} waits twice for "${tag}"; it would never fire`);
@@ -86,21 +102,23 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
 
   // a task
   if (m.has("wait")) d.error(m.keyPosOf("wait"), `task ${label} can not have "wait"; only merges (class: merge) wait`);
+  let type: TaskType = "exec";
   if (rawType === undefined) {
-    d.error(m.pos, `task ${label} needs a type (${TASK_TYPES.join(", ")})`);
-    return undefined;
+    if (!m.invalid("type")) d.error(m.pos, `task ${label} needs a type (${TASK_TYPES.join(", ")})`);
+    broken = true;
+  } else if (MERGE_TYPES.includes(rawType as MergeType)) {
+    d.error(typePos, `task ${label} has type ${rawType}, which is a merge type; a merge needs "class: merge"`);
+    broken = true;
+  } else if (!TASK_TYPES.includes(rawType as TaskType)) {
+    d.error(typePos, `task ${label} has unknown type "${rawType}"${didYouMean(rawType, TASK_TYPES)}`);
+    broken = true;
+  } else type = rawType as TaskType;
+  const listen = (m.get<string>("listen") ?? "").trim();
+  if (listen === "") {
+    if (!m.invalid("listen")) d.error(m.has("listen") ? m.posOf("listen") : m.pos, `task ${label} needs "listen": the event tag that starts it (e.g. trigger.good)`);
+    broken = true;
   }
-  if (!TASK_TYPES.includes(rawType as TaskType)) {
-    d.error(typePos, `task ${label} has unknown type "${rawType}"${didYouMean(rawType, [...TASK_TYPES, ...MERGE_TYPES])}`);
-    return undefined;
-  }
-  const type = rawType as TaskType;
-  const listen = m.get<string>("listen");
-  if (listen === undefined || listen.trim() === "") {
-    d.error(m.pos, `task ${label} needs "listen": the event tag that starts it (e.g. trigger.good)`);
-    return undefined;
-  }
-  checkTaskOpts(r, m, label, type, opts);
+  if (!broken) checkTaskOpts(r, m, label, type, opts);
   const retries = m.field("retries");
   const rm = retries === undefined ? undefined : r.map(retries.node, "retries", `retries of ${label}`);
   const timeoutMs = m.get<number>("timeout");
@@ -110,14 +128,14 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
       ...base,
       class: "task",
       type,
-      listen: listen.trim(),
+      listen,
       good: Object.freeze(m.get<number[]>("good") ?? [0]),
       ignoreFail: m.get<boolean>("ignore-fail") ?? false,
       useStatus: m.get<boolean>("use-status") ?? false,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(rm !== undefined && max !== undefined ? { retries: { max, backoffMs: rm.get<number>("backoff") ?? 1000 } } : {}),
     },
-    places,
+    places: placesOf(),
   };
 }
 
@@ -136,12 +154,27 @@ function optPos(m: ReadMap, key: string): number {
   return p === undefined ? f.pos : p.value.pos;
 }
 
+/** The offset of `opts.form.<path>` (e.g. "fields[1].id"), or of the deepest part of it that was written. */
+function formPos(m: ReadMap, path: string): number {
+  const f = m.field("opts");
+  if (f === undefined) return m.pos;
+  let at: YNode = f.node;
+  for (const step of ["form", ...path.split(/\.|(?=\[)/).filter((x) => x !== "")]) {
+    const index = /^\[(\d+)\]$/.exec(step)?.[1];
+    const next: YNode | undefined =
+      index !== undefined ? (at.kind === "seq" ? at.items[Number(index)] : undefined) : at.kind === "map" ? at.pairs.find((p) => String(p.key.value).toLowerCase() === step.toLowerCase())?.value : undefined;
+    if (next === undefined) break;
+    at = next;
+  }
+  return at.pos;
+}
+
 function checkForm(r: Reader, m: ReadMap, label: string, opts: Record<string, unknown>, required: boolean): void {
   const { form, problems } = readForm(opts);
   for (const p of problems) {
     const msg = `${label}: ${p.message}`;
-    if (p.severity === "error") r.d.error(optPos(m, "form"), msg);
-    else r.d.warn(optPos(m, "form"), msg);
+    if (p.severity === "error") r.d.error(formPos(m, p.path), msg);
+    else r.d.warn(formPos(m, p.path), msg);
   }
   if (required && form === undefined && problems.length === 0) r.d.error(m.has("opts") ? m.posOf("opts") : m.pos, `data task ${label} needs opts.form with its fields`);
 }

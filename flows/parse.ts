@@ -27,7 +27,7 @@ function start(text: string, file: string): { d: Diagnostics; root: YNode | unde
   const d = new Diagnostics(file, new LineIndex(text));
   const parsed = parseYaml(text, file);
   for (const p of parsed.problems) d.error(p.pos, p.message);
-  if (parsed.root === undefined && parsed.problems.length === 0) d.error(-1, "the file is empty");
+  if (parsed.root === undefined && parsed.problems.length === 0) d.error(-1, text.trim() === "" ? "the file is empty" : "the file holds no YAML document, only comments");
   return { d, root: parsed.root };
 }
 
@@ -55,7 +55,7 @@ export function parseConfig(text: string, file: string): ConfigResult {
     const res = parseFlowNode(r, n, `flows[${i}]`, "flow");
     if (res === undefined) continue;
     const key = flowKey(res.flow);
-    if (seen.has(key)) d.error(res.pos, `flow ${res.flow.id} ver ${res.flow.ver} is defined twice; give each version its own ver`);
+    if (seen.has(key)) d.error(res.pos, `flow ${res.flow.id} (ver ${res.flow.ver}) is defined twice; give each version its own ver`);
     else seen.set(key, res.pos);
     flows.push(res.flow);
   }
@@ -84,10 +84,11 @@ function parseCommon(r: Reader, node: YNode | undefined): Common {
     const name = um?.get<string>("name");
     const role = um?.get<Role>("role");
     const hash = um?.get<string>("password-hash");
-    if (um === undefined || name === undefined || role === undefined || hash === undefined) continue;
+    if (um === undefined) continue;
+    if (hash !== undefined && !hash.startsWith("scrypt$")) r.d.error(um.posOf("password-hash"), `password-hash of user "${name ?? `users[${i}]`}" must be made by "floe hash-password" (it starts with scrypt$); never put a plain password here`);
+    if (name === undefined || role === undefined || hash === undefined) continue;
     if (names.has(name)) r.d.error(um.posOf("name"), `user "${name}" is defined twice`);
     names.add(name);
-    if (!hash.startsWith("scrypt$")) r.d.error(um.posOf("password-hash"), `password-hash of user "${name}" must be made by "floe hash-password" (it starts with scrypt$); never put a plain password here`);
     users.push({ name, role, passwordHash: hash });
   }
   const ret = m?.field("retention");
@@ -115,11 +116,12 @@ function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowF
   const m = r.map(n, spec, where);
   if (m === undefined) return undefined;
   const d = r.d;
-  const ids = deriveIdName(m.get<string>("id") ?? "", m.get<string>("name") ?? "");
-  if (!ids.ok) {
-    d.error(m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos, `${where}: ${ids.error}`);
-    return undefined;
-  }
+  const rawId = m.get<string>("id") ?? "";
+  const rawName = m.get<string>("name") ?? "";
+  const derived = deriveIdName(rawId, rawName);
+  if (!derived.ok) d.error(m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos, `${where}: ${derived.error}`);
+  // A bad id is reported once; the rest of the flow is still checked, under the id as written.
+  const ids = derived.ok ? derived : { id: rawId || rawName || where, name: rawName || rawId || where };
   const places = new Map<FlowNode, NodePlaces>();
   const nodes = (key: "triggers" | "tasks"): FlowNode[] => {
     const out: FlowNode[] = [];
@@ -160,11 +162,13 @@ function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowF
     ...opt("timeoutMs", m.get<number>("timeout")),
   };
   for (const key of ["host-tags", "resource-tags"] as const) {
-    for (const t of m.get<string[]>(key) ?? []) {
-      if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(t)) d.error(m.posOf(key), `${key} entry "${t}" of flow ${ids.id} may only contain letters, digits, "_", "-" and "."`);
+    const list = m.field(key)?.node;
+    for (const item of list?.kind === "seq" ? list.items : []) {
+      const t = item.kind === "scalar" && item.value !== null ? String(item.value) : undefined; // other entries: already reported
+      if (t !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(t)) d.error(item.pos, `${key} entry "${t}" of flow ${ids.id} may only contain letters, digits, "_", "-" and "."`);
     }
   }
   if (m.has("queue-strategy") && !m.has("queue-limit")) d.warn(m.keyPosOf("queue-strategy"), `queue-strategy of flow ${ids.id} has no effect without queue-limit`);
   checkFlow(flow, places, m.pos, d, spec === "flowFile");
-  return { flow, pos: m.pos };
+  return { flow, pos: m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos };
 }

@@ -22,9 +22,14 @@ export class ReadMap {
   constructor(
     readonly pos: number,
     private readonly fields: ReadonlyMap<string, Field<unknown>>,
+    private readonly rejected: ReadonlySet<string> = new Set(),
   ) {}
   has(key: string): boolean {
     return this.fields.has(key);
+  }
+  /** True when the key was written but its value was rejected (and already reported). */
+  invalid(key: string): boolean {
+    return this.rejected.has(key);
   }
   field(key: string): Field<unknown> | undefined {
     return this.fields.get(key);
@@ -60,6 +65,7 @@ export class Reader {
   private readPairs(node: YMap, spec: SpecName, where: string): ReadMap {
     const keys = SPECS[spec];
     const out = new Map<string, Field<unknown>>();
+    const rejected = new Set<string>();
     for (const { key, value } of node.pairs) {
       const name = String(key.value);
       const ks = keys[name];
@@ -70,13 +76,14 @@ export class Reader {
       if (value.kind === "scalar" && value.value === null) continue; // `key:` with no value = absent, as floe
       const v = this.value(value, ks.kind, `"${name}" in ${where}`);
       if (v !== undefined) out.set(name, { value: v, pos: value.pos, keyPos: key.pos, node: value });
+      else rejected.add(name);
     }
     for (const [name, ks] of Object.entries(keys)) {
       if (ks.required === true && !out.has(name) && !node.pairs.some((p) => p.key.value === name)) {
         this.d.error(node.pos, `${where} needs the key "${name}"`);
       }
     }
-    return new ReadMap(node.pos, out);
+    return new ReadMap(node.pos, out, rejected);
   }
 
   /** A checked plain value, or undefined (and a reported error). */
@@ -103,7 +110,7 @@ export class Reader {
       case "duration": {
         const ms = n.kind === "scalar" ? parseDuration(n.value) : undefined;
         if (ms === undefined) {
-          this.d.error(n.pos, `${what} must be a duration such as 90s, 15m or 2h, not ${describe(n)}`);
+          this.d.error(n.pos, `${what} must be a positive duration such as 90s, 15m or 2h, not ${describe(n)}`);
           return undefined;
         }
         return ms;

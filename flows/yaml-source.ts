@@ -45,11 +45,18 @@ export function parseYaml(text: string, filename: string): ParsedYaml {
     events = parseEvents(text, { filename, maxDepth: MAX_DEPTH });
   } catch (e) {
     if (e instanceof YAMLException) {
-      return { root: undefined, problems: [{ pos: e.mark?.position ?? -1, message: `YAML syntax: ${e.reason}` }] };
+      return { root: undefined, problems: [{ pos: e.mark?.position ?? -1, message: `YAML syntax: ${syntaxReason(e.reason)}` }] };
     }
     return { root: undefined, problems: [{ pos: -1, message: `YAML syntax: ${String(e)}` }] };
   }
   return new TreeBuilder(text, events).build();
+}
+
+/** js-yaml's wording where it names its own internals or hides the likely mistake. */
+function syntaxReason(reason: string): string {
+  if (reason === "deficient indentation") return "this line is indented less than the quoted value or [ ] / { } list it continues; is a closing quote, ] or } missing?";
+  if (reason.startsWith("nesting exceeded maxDepth")) return `lists and maps are nested more than ${MAX_DEPTH} levels deep`;
+  return reason;
 }
 
 class TreeBuilder {
@@ -57,6 +64,7 @@ class TreeBuilder {
   private readonly anchors = new Map<string, { node: YNode; size: number }>();
   private readonly problems: { pos: number; message: string }[] = [];
   private expanded = 0;
+  private readonly reported = new WeakSet<YNode>();
 
   constructor(
     private readonly text: string,
@@ -84,19 +92,20 @@ class TreeBuilder {
     return { root, problems: this.problems };
   }
 
-  private node(): { node: YNode; size: number } {
+  /** `near`: where to locate an empty value, which has no place of its own (its list, or its key). */
+  private node(near = -1): { node: YNode; size: number } {
     const ev = this.events[this.i++];
     if (ev === undefined) throw new Error("unexpected end of YAML events");
     let out: { node: YNode; size: number };
     switch (ev.type) {
       case EVENT_ID.SCALAR:
-        out = { node: this.scalar(ev), size: 1 };
+        out = { node: this.scalar(ev, near), size: 1 };
         break;
       case EVENT_ID.SEQUENCE: {
         const items: YNode[] = [];
         let size = 1;
         while (this.events[this.i]?.type !== EVENT_ID.POP) {
-          const child = this.node();
+          const child = this.node(ev.start);
           items.push(child.node);
           size += child.size;
         }
@@ -108,16 +117,18 @@ class TreeBuilder {
         out = this.mapping(ev.start);
         break;
       case EVENT_ID.ALIAS: {
+        // anchorStart is just after the `*`; point at the `*`.
         const name = this.text.slice(ev.anchorStart, ev.anchorEnd);
         const target = this.anchors.get(name);
         if (target === undefined) {
-          this.problems.push({ pos: ev.anchorStart, message: `unknown alias *${name}` });
-          return { node: { kind: "scalar", pos: ev.anchorStart, value: null, plain: true }, size: 1 };
+          this.problems.push({ pos: ev.anchorStart - 1, message: `unknown alias *${name}` });
+          return this.placeholder(ev.anchorStart - 1);
         }
+        if (this.expanded > MAX_EXPANDED_NODES) return this.placeholder(ev.anchorStart - 1); // already reported
         this.expanded += target.size;
         if (this.expanded > MAX_EXPANDED_NODES) {
-          this.problems.push({ pos: ev.anchorStart, message: `aliases expand to more than ${MAX_EXPANDED_NODES} nodes; refusing to load (alias bomb?)` });
-          return { node: { kind: "scalar", pos: ev.anchorStart, value: null, plain: true }, size: 1 };
+          this.problems.push({ pos: ev.anchorStart - 1, message: `aliases expand to more than ${MAX_EXPANDED_NODES} nodes; refusing to load (alias bomb?)` });
+          return this.placeholder(ev.anchorStart - 1);
         }
         return target;
       }
@@ -126,8 +137,15 @@ class TreeBuilder {
     }
     this.expanded += 1;
     const anchored = ev as { anchorStart: number; anchorEnd: number };
-    if (anchored.anchorStart >= 0) this.anchors.set(this.text.slice(anchored.anchorStart + 1, anchored.anchorEnd), out);
+    if (anchored.anchorStart >= 0) this.anchors.set(this.text.slice(anchored.anchorStart, anchored.anchorEnd), out);
     return out;
+  }
+
+  /** Stands in for an alias that was already reported, so that it is not reported again. */
+  private placeholder(pos: number): { node: YNode; size: number } {
+    const node: YScalar = { kind: "scalar", pos, value: null, plain: true };
+    this.reported.add(node);
+    return { node, size: 1 };
   }
 
   private mapping(pos: number): { node: YMap; size: number } {
@@ -136,8 +154,8 @@ class TreeBuilder {
     const seen = new Set<string>();
     let size = 1;
     while (this.events[this.i]?.type !== EVENT_ID.POP) {
-      const k = this.node();
-      const v = this.node();
+      const k = this.node(pos);
+      const v = this.node(k.node.pos);
       size += k.size + v.size;
       if (k.node.kind !== "scalar") {
         this.problems.push({ pos: k.node.pos, message: "mapping keys must be plain values, not lists or maps" });
@@ -161,6 +179,7 @@ class TreeBuilder {
     for (const m of merges) {
       const sources = m.kind === "seq" ? m.items : [m];
       for (const src of sources) {
+        if (this.reported.has(src)) continue;
         if (src.kind !== "map") {
           this.problems.push({ pos: src.pos, message: "a merge key (<<) needs a map or a list of maps" });
           continue;
@@ -177,14 +196,17 @@ class TreeBuilder {
     return { node: { kind: "map", pos, pairs }, size };
   }
 
-  private scalar(ev: ScalarEvent): YScalar {
+  private scalar(ev: ScalarEvent, near: number): YScalar {
     const raw = getScalarValue(this.text, ev);
     const plain = ev.style === SCALAR_STYLE.PLAIN;
     const tag = ev.tagStart >= 0 ? this.text.slice(ev.tagStart, ev.tagEnd) : "";
     let value: YScalar["value"] = raw;
     if (tag === "" && plain) value = resolvePlain(raw);
     else if (tag !== "" && tag !== "!!str" && tag !== "!") value = resolvePlain(raw);
-    return { kind: "scalar", pos: ev.valueStart, value, plain };
+    // Quoted values are located at their opening quote, as a reader sees them.
+    const quoted = ev.style === SCALAR_STYLE.SINGLE_QUOTED || ev.style === SCALAR_STYLE.DOUBLE_QUOTED;
+    const pos = ev.valueStart < 0 ? near : quoted && ev.valueStart > 0 ? ev.valueStart - 1 : ev.valueStart;
+    return { kind: "scalar", pos, value, plain };
   }
 }
 

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { parseGitRef, readFlowFile, resolveFlow } from "../../flows/flow-file.js";
 import type { Flow } from "../../flows/model.js";
 import { parseConfig } from "../../flows/parse.js";
@@ -20,7 +20,7 @@ function baseFlow(ref: string): Flow {
   return f;
 }
 
-function checkOverlay(t: Tap.Test, f: Flow): void {
+function checkOverlay(t: Test, f: Flow): void {
   t.equal(matchTag(f, "merge.builds.good").length, 1, "tasks come from the file");
   t.same(f.resourceTags, ["couchbase", "nic"]);
   t.equal(f.ver, 3, "ver stays the config's");

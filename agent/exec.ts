@@ -1,0 +1,215 @@
+/**
+ * The `exec` node type (reference §2 "exec"), with floe's bugs fixed:
+ * - neither `cmd` nor `shell` is an error (floe ran `bash -c " "` and called it good, §9.24);
+ * - `$VAR` is never expanded with the server's environment (§9.13): `cmd` gets it literally,
+ *   `shell` lets bash expand it from the task's own environment;
+ * - stdout and stderr are kept apart, lines of any length, and the task can be killed.
+ */
+import { access, constants, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
+import { parseOutputs } from "./outputs.js";
+import { spawnLogged } from "./process.js";
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+interface Command {
+  readonly file: string;
+  readonly args: readonly string[];
+}
+
+export const runExec: TaskRunner = async (req) => {
+  const sys = (text: string): void => req.onLine({ at: Date.now(), text, stream: "sys" });
+  const fail = (error: string, status = 1): TaskResult => {
+    sys(error);
+    return { status, error, outputs: {} };
+  };
+
+  const built = buildCommand(req.opts, req.workspace);
+  if (typeof built === "string") return fail(built);
+  const dir = workDir(req.opts["sub-dir"], req.workspace);
+  if (dir.error !== undefined) return fail(dir.error);
+  try {
+    await mkdir(dir.path, { recursive: true, mode: 0o700 });
+  } catch (e: unknown) {
+    return fail(`cannot create ${dir.path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  // The outputs file lives outside the workspace so it never lands in the user's checkout.
+  const outDir = await mkdtemp(path.join(tmpdir(), "floe-out-"));
+  try {
+    const outFile = path.join(outDir, "outputs");
+    await writeFile(outFile, "", { mode: 0o600 });
+    const env = taskEnv(req, outFile);
+    const file = await lookPath(built.file, env["PATH"], req.workspace);
+
+    sys(`in dir: ${dir.path}`);
+    sys([built.file, ...built.args].join(" "));
+    const r = await spawnLogged({
+      cmd: file,
+      args: built.args,
+      cwd: dir.path,
+      env,
+      signal: req.signal,
+      onLine: req.onLine,
+      ...(req.onStart ? { onStart: req.onStart } : {}),
+    });
+    if (r.error !== undefined) return fail(r.error, r.status);
+    if (r.reason !== undefined) sys(`killed: ${r.reason}`);
+    else if (r.status !== 0) sys(`exited with status: ${r.status}`);
+
+    const parsed = parseOutputs(await readFile(outFile, "utf8"));
+    for (const w of parsed.warnings) sys(w);
+    return r.reason === undefined
+      ? { status: r.status, outputs: parsed.values }
+      : { status: r.status, reason: r.reason, outputs: parsed.values };
+  } finally {
+    await rm(outDir, { recursive: true, force: true });
+  }
+};
+
+/** The program and its arguments, or an error message. */
+function buildCommand(opts: TaskRequest["opts"], ws: string): Command | string {
+  const cmd = opts["cmd"];
+  const shell = opts["shell"];
+  const rawArgs = opts["args"];
+  if (cmd !== undefined && typeof cmd !== "string") return "exec opts.cmd must be a string";
+  if (shell !== undefined && typeof shell !== "string") return "exec opts.shell must be a string";
+  let args: string[] = [];
+  if (rawArgs !== undefined && rawArgs !== null) {
+    if (!Array.isArray(rawArgs)) return "exec opts.args must be a list";
+    for (const a of rawArgs as unknown[]) {
+      // YAML turns `args: [1, true]` into numbers and booleans; they mean their text.
+      if (typeof a !== "string" && typeof a !== "number" && typeof a !== "boolean") {
+        return "exec opts.args must be a list of strings";
+      }
+      args.push(expandArg(String(a), ws));
+    }
+  }
+  // `cmd` wins over `shell`, as in floe.
+  if (cmd !== undefined && cmd.trim() !== "") {
+    const line = expandWs(cmd.trim(), ws);
+    if (args.length > 0) return { file: line, args };
+    const words = splitWords(line);
+    if (typeof words === "string") return words;
+    const [file, ...rest] = words;
+    return file === undefined || file === "" ? "exec opts.cmd is empty" : { file, args: rest };
+  }
+  if (shell !== undefined && shell.trim() !== "") {
+    args = [expandWs(shell, ws), ...args];
+    return { file: "bash", args: ["-c", args.join(" ")] };
+  }
+  return "exec needs opts.cmd or opts.shell";
+}
+
+/**
+ * Splits a command line into words. floe split on single spaces and honoured no quotes;
+ * we split on runs of whitespace and honour simple quotes: '…' and "…" group their content
+ * literally (no escapes, no `$` expansion) and join with adjacent text (`a"b c"` → `ab c`).
+ * Anything fancier belongs in `shell` or `args`.
+ */
+export function splitWords(line: string): string[] | string {
+  const words: string[] = [];
+  let cur = "";
+  let inWord = false;
+  let quote: "'" | '"' | null = null;
+  for (const ch of line) {
+    if (quote !== null) {
+      if (ch === quote) quote = null;
+      else cur += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += ch;
+      inWord = true;
+    }
+  }
+  if (quote !== null) return `exec opts.cmd has an unterminated ${quote} quote`;
+  if (inWord) words.push(cur);
+  return words;
+}
+
+/** `{{ws}}` → the workspace (floe's rule for `cmd` and `shell`, minus the server's `$VAR`s). */
+function expandWs(s: string, ws: string): string {
+  return s.split("/{{ws}}").join("{{ws}}").split("{{ws}}").join(ws);
+}
+
+/** floe's `expandEnv` for each of `args` (reference §1.7), without `os.ExpandEnv`. */
+function expandArg(arg: string, ws: string): string {
+  const eq = arg.indexOf("=");
+  const single = eq !== -1 && arg.indexOf("=", eq + 1) === -1;
+  const head = single ? arg.slice(0, eq + 1) : "";
+  let v = single ? arg.slice(eq + 1) : arg;
+  if (v === ".") v = ws;
+  else if (v.startsWith("./") && !v.startsWith("./...")) v = `{{ws}}/${v.slice(2)}`;
+  return head + expandWs(v, ws);
+}
+
+/** workspace/sub-dir, refusing anything that climbs out of the workspace. */
+function workDir(sub: unknown, ws: string): { path: string; error?: undefined } | { path?: undefined; error: string } {
+  if (sub === undefined || sub === null || sub === "") return { path: ws };
+  if (typeof sub !== "string") return { error: "exec opts.sub-dir must be a string" };
+  // Joined like floe's filepath.Join: a leading `/` is still inside the workspace.
+  const dir = path.join(ws, sub);
+  const rel = path.relative(ws, dir);
+  if (rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    return { error: `exec opts.sub-dir ${JSON.stringify(sub)} is outside the workspace` };
+  }
+  return { path: dir };
+}
+
+/**
+ * Host environment, then the task's entries in order (later wins), then floe's own.
+ * Entry values are literal — form values must reach the task unchanged — with one
+ * exception: a self-reference such as `PATH=./bin:$PATH` (or `${PATH}`) is replaced by the
+ * variable's previous value, because that idiom is how floe flows extend PATH and the
+ * literal text would break every command lookup.
+ */
+function taskEnv(req: TaskRequest, outFile: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    // The host's own FLOE_* settings (FLOE_ADMIN, FLOE_REDIS…) are not the task's business.
+    if (!k.startsWith("FLOE_")) env[k] = v;
+  }
+  for (const entry of req.env) {
+    const eq = entry.indexOf("=");
+    if (eq <= 0) continue;
+    const key = entry.slice(0, eq);
+    const value = entry.slice(eq + 1);
+    const prev = env[key] ?? "";
+    env[key] = NAME.test(key)
+      ? value.split(`\${${key}}`).join(prev).replace(new RegExp(`\\$${key}(?![A-Za-z0-9_])`, "g"), () => prev)
+      : value;
+  }
+  env["FLOEWS"] = req.workspace;
+  env["FLOE_RUN_ID"] = req.runId;
+  env["FLOE_FLOW"] = req.flowId;
+  env["FLOE_NODE"] = req.nodeId;
+  env["FLOE_OUTPUT"] = outFile;
+  return env;
+}
+
+/**
+ * Resolves a bare command on the task's PATH, relative entries against the workspace
+ * (floe looked `cmd` up on the env's PATH, reference §2). Not found → the name as given,
+ * and the spawn reports "command not found".
+ */
+async function lookPath(file: string, pathVar: string | undefined, ws: string): Promise<string> {
+  if (file.includes("/") || pathVar === undefined) return file;
+  for (const d of pathVar.split(":")) {
+    const candidate = path.resolve(ws, d === "" ? "." : d, file);
+    try {
+      await access(candidate, constants.X_OK);
+      if ((await stat(candidate)).isFile()) return candidate;
+    } catch {
+      // not here; try the next entry
+    }
+  }
+  return file;
+}

@@ -1,0 +1,128 @@
+/**
+ * `floe serve`: one host — hub, agent, triggers and the HTTP API — until a signal.
+ * First SIGINT/SIGTERM: stop taking work, let active runs finish up to --stop-grace, then
+ * kill what is left (it resumes at the next start). A second signal forces (cmd/floe.ts).
+ * SIGHUP reloads the config; running runs keep the flow version they started with.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { formatDiagnostic } from "../flows/diagnostics.js";
+import { validateFile } from "../flows/load.js";
+import { buildApi } from "../hub/api/server.js";
+import { FileSessionStore } from "../hub/api/sessions.js";
+import { EventLog } from "../hub/event-log.js";
+import { Metrics } from "../hub/metrics.js";
+import { TriggerManager } from "../hub/triggers/manager.js";
+import { registerDashboard } from "../hub/dash/routes.js";
+import { parseSettings, UsageError, type Settings } from "./settings.js";
+import type { Out } from "./validate.js";
+import { embeddedHub, makeLogger } from "./wiring.js";
+
+export interface Signals {
+  readonly interrupt: AbortSignal;
+  onReload(fn: () => void): void;
+}
+
+async function adminToken(s: Settings): Promise<{ token: string; path?: string }> {
+  if (s.admin !== undefined) return { token: s.admin };
+  const path = join(s.root, "admin-token");
+  try {
+    const t = (await readFile(path, "utf8")).trim();
+    if (t.length >= 16) return { token: t, path };
+  } catch {
+    // none yet: make one
+  }
+  const token = randomBytes(24).toString("base64url");
+  await mkdir(s.root, { recursive: true });
+  await writeFile(path, token + "\n", { mode: 0o600 });
+  return { token, path };
+}
+
+export async function serveCommand(args: readonly string[], io: Out, signals: Signals): Promise<number> {
+  let s: Settings;
+  try {
+    s = parseSettings(args, process.env);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`floe serve: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (s.nats !== undefined || s.redis !== undefined) {
+    io.err("floe serve: cluster mode (--nats/--redis) is not built yet; run without them for an embedded host");
+    return 2;
+  }
+  const log = makeLogger(s.logLevel);
+  const loaded = await validateFile(s.conf);
+  for (const d of loaded.diagnostics) io.err(formatDiagnostic(d));
+  if (loaded.config === undefined) {
+    io.err(`floe serve: ${s.conf} is not valid; nothing started`);
+    return 1;
+  }
+  let config = loaded.config;
+  await mkdir(s.root, { recursive: true });
+  const hub = embeddedHub({ config, configDir: dirname(s.conf), root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l) => io.out(l) });
+  const { token, path: tokenPath } = await adminToken(s);
+  const sessions = new FileSessionStore(join(s.root, "sessions.json"));
+  const events = new EventLog(hub.bus);
+  const metrics = new Metrics(hub.bus);
+  await hub.start();
+  const triggers = new TriggerManager({ config, root: s.root, sink: hub, log: log.child({ part: "triggers" }), ...(config.common.gitKey ? { gitKey: config.common.gitKey } : {}), metrics });
+  triggers.start();
+  const tls = s.tlsCert !== undefined && s.tlsKey !== undefined ? { cert: await readFile(s.tlsCert), key: await readFile(s.tlsKey) } : undefined;
+  const app = await buildApi({
+    hub,
+    log,
+    adminToken: token,
+    sessions,
+    users: () => config.common.users,
+    events,
+    metrics,
+    webhooks: triggers,
+    ...(tls !== undefined ? { tls } : {}),
+    extra: (a) => registerDashboard(a, { base: config.common.baseUrl }),
+  });
+  try {
+    await app.listen({ host: s.bindHost, port: s.bindPort });
+  } catch (e) {
+    io.err(`floe serve: can not listen on ${s.bindHost}:${s.bindPort}: ${e instanceof Error ? e.message : String(e)}`);
+    await triggers.stop();
+    await hub.stop(0);
+    return 1;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr !== null ? addr.port : s.bindPort;
+  const url = `${tls ? "https" : "http"}://${s.bindHost.includes(":") ? `[${s.bindHost}]` : s.bindHost}:${port}`;
+  io.err(`floe: host ${s.host} [${s.tags.join(", ")}] serving ${config.flows.length} flow(s) at ${url}${config.common.baseUrl}`);
+  io.err(`floe: dashboard ${url}/app/dash — log in with ${tokenPath !== undefined ? `the admin token in ${tokenPath}` : "the --admin token"}${config.common.users.length ? ` or a user of common.users` : ""}`);
+
+  signals.onReload(() => {
+    void (async () => {
+      const next = await validateFile(s.conf);
+      if (next.config === undefined) {
+        for (const d of next.diagnostics) io.err(formatDiagnostic(d));
+        log.error({ conf: s.conf }, "reload refused: the config is not valid; keeping the old one");
+        return;
+      }
+      config = next.config;
+      hub.reload(config);
+      triggers.reload(config);
+      log.info({ flows: config.flows.length }, "config reloaded");
+    })();
+  });
+
+  await new Promise<void>((resolve) => signals.interrupt.addEventListener("abort", () => resolve(), { once: true }));
+  log.info({ graceS: s.stopGrace }, "stopping: no new work; waiting for active runs");
+  const errors: unknown[] = [];
+  await triggers.stop().catch((e: unknown) => errors.push(e));
+  const stopping = hub.stop(s.stopGrace * 1000).catch((e: unknown) => errors.push(e));
+  await stopping;
+  await app.close().catch((e: unknown) => errors.push(e));
+  events.close();
+  metrics.close();
+  for (const e of errors) log.error({ err: e }, "error while stopping");
+  log.info("stopped");
+  return errors.length ? 1 : 0;
+}

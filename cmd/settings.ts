@@ -1,0 +1,97 @@
+/**
+ * Host settings from flags and `FLOE_<NAME>` environment variables (flags win), checked
+ * once and frozen (DESIGN §6.1).
+ */
+import { cpus, homedir } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { shortHostname } from "./wiring.js";
+
+export interface Settings {
+  readonly conf: string;
+  readonly root: string;
+  readonly host: string;
+  readonly tags: readonly string[];
+  readonly bindHost: string;
+  readonly bindPort: number;
+  readonly admin?: string;
+  readonly slots: number;
+  readonly nats?: string;
+  readonly redis?: string;
+  readonly logLevel: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  /** Seconds a graceful stop waits for active runs before killing their tasks. */
+  readonly stopGrace: number;
+}
+
+const OPTIONS = {
+  conf: { type: "string" },
+  root: { type: "string" },
+  host: { type: "string" },
+  tags: { type: "string" },
+  bind: { type: "string" },
+  admin: { type: "string" },
+  slots: { type: "string" },
+  nats: { type: "string" },
+  redis: { type: "string" },
+  "log-level": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "stop-grace": { type: "string" },
+} as const;
+
+export class UsageError extends Error {}
+
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
+
+export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): Settings {
+  let values: Record<string, string | undefined>;
+  try {
+    values = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: false, strict: true }).values as Record<string, string | undefined>;
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const get = (k: keyof typeof OPTIONS): string | undefined => values[k] ?? env[`FLOE_${k.toUpperCase().replaceAll("-", "_")}`];
+  const conf = get("conf");
+  if (conf === undefined || conf === "") throw new UsageError("--conf=FILE is required (or FLOE_CONF)");
+  const host = get("host") ?? shortHostname();
+  if (!SAFE_NAME.test(host)) throw new UsageError(`--host=${host}: a host name may only contain letters, digits, "_" and "-"`);
+  const tags = (get("tags") ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
+  for (const t of tags) if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(t)) throw new UsageError(`--tags: "${t}" is not a valid tag`);
+  const bind = get("bind") ?? "127.0.0.1:8080";
+  const colon = bind.lastIndexOf(":");
+  const bindHost = colon > 0 ? bind.slice(0, colon).replace(/^\[|\]$/g, "") : "127.0.0.1";
+  const bindPort = Number(colon >= 0 ? bind.slice(colon + 1) : bind);
+  if (!Number.isInteger(bindPort) || bindPort < 0 || bindPort > 65535) throw new UsageError(`--bind=${bind}: expected HOST:PORT`);
+  const slotsText = get("slots");
+  const slots = slotsText === undefined ? Math.max(1, cpus().length) : Number(slotsText);
+  if (!Number.isInteger(slots) || slots < 1) throw new UsageError(`--slots=${slotsText}: expected a whole number of at least 1`);
+  const graceText = get("stop-grace") ?? "30";
+  const stopGrace = Number(graceText);
+  if (!Number.isFinite(stopGrace) || stopGrace < 0) throw new UsageError(`--stop-grace=${graceText}: expected seconds`);
+  const logLevel = get("log-level") ?? "info";
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) throw new UsageError(`--log-level=${logLevel}: expected fatal, error, warn, info, debug, trace or silent`);
+  const tlsCert = get("tls-cert");
+  const tlsKey = get("tls-key");
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  const rootText = get("root") ?? "~/.floe";
+  const root = rootText.startsWith("~/") ? resolve(homedir(), rootText.slice(2)) : resolve(rootText);
+  const opt = <T>(k: string, v: T | undefined) => (v === undefined || v === "" ? {} : { [k]: v });
+  return Object.freeze({
+    conf: resolve(conf),
+    root,
+    host,
+    tags,
+    bindHost,
+    bindPort,
+    slots,
+    logLevel,
+    stopGrace,
+    ...opt("admin", get("admin")),
+    ...opt("nats", get("nats")),
+    ...opt("redis", get("redis")),
+    ...opt("tlsCert", tlsCert),
+    ...opt("tlsKey", tlsKey),
+  });
+}

@@ -1,0 +1,48 @@
+/** A flow as the API shows it: no secrets (webhook secrets, key paths), with its graph and forms. */
+import { readForm } from "../../flows/forms.js";
+import { buildGraph } from "../../flows/graph.js";
+import type { Flow, FlowNode } from "../../flows/model.js";
+
+const SECRET_OPTS = new Set(["secret", "key-file", "password", "token"]);
+
+function publicOpts(opts: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(opts)) if (!SECRET_OPTS.has(k.toLowerCase())) out[k] = v;
+  return out;
+}
+
+function publicNode(n: FlowNode): Record<string, unknown> {
+  const base: Record<string, unknown> = { id: n.id, name: n.name, class: n.class, type: n.type, opts: publicOpts(n.opts) };
+  if (n.class === "task") Object.assign(base, { listen: n.listen, good: n.good, ignoreFail: n.ignoreFail, useStatus: n.useStatus, ...(n.timeoutMs ? { timeoutMs: n.timeoutMs } : {}), ...(n.retries ? { retries: n.retries } : {}) });
+  if (n.class === "merge") base["wait"] = n.wait;
+  const form = readForm(n.opts).form;
+  if (form !== undefined) base["form"] = form;
+  if (n.class === "trigger" && (n.type === "git-push" || n.type === "webhook")) base["secured"] = typeof n.opts["secret"] === "string";
+  return base;
+}
+
+export function flowSummary(f: Flow): Record<string, unknown> {
+  return {
+    id: f.id,
+    ver: f.ver,
+    name: f.name,
+    hostTags: f.hostTags,
+    resourceTags: f.resourceTags,
+    reuseSpace: f.reuseSpace,
+    triggers: f.triggers.map(publicNode),
+  };
+}
+
+export function flowDefinition(f: Flow): Record<string, unknown> {
+  return {
+    ...flowSummary(f),
+    env: f.env,
+    ...(f.flowFile !== undefined ? { flowFile: f.flowFile } : {}),
+    ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}),
+    ...(f.queueLimit !== undefined ? { queueLimit: f.queueLimit, queueStrategy: f.queueStrategy } : {}),
+    onHostLoss: f.onHostLoss,
+    ...(f.timeoutMs !== undefined ? { timeoutMs: f.timeoutMs } : {}),
+    tasks: f.tasks.map(publicNode),
+    graph: buildGraph(f),
+  };
+}

@@ -1,0 +1,59 @@
+/** Flows: list, one flow with its graph and recent runs, and starting a run from a data trigger. */
+import type { FastifyInstance } from "fastify";
+import type { RunSummary } from "../types.js";
+import { flowDefinition, flowSummary } from "./public-flow.js";
+import { flowIdParam, runSummarySchema, valuesSchema } from "./schemas.js";
+import type { ApiContext } from "./server.js";
+
+export function registerFlowRoutes(api: FastifyInstance, ctx: ApiContext): void {
+  const counts = (flow: string) => {
+    const runs = ctx.hub.listRuns({ flow, limit: 100_000 });
+    const last = runs.find((r) => r.state === "archived");
+    return {
+      pending: runs.filter((r) => r.state === "pending").length,
+      active: runs.filter((r) => r.state === "active").length,
+      archived: runs.filter((r) => r.state === "archived").length,
+      ...(last?.result !== undefined ? { lastResult: last.result, lastEndedAt: last.endedAt } : {}),
+    };
+  };
+
+  api.get("/flows", { schema: { summary: "List flows with their triggers and run counts" } }, async () => {
+    const flows = ctx.hub.currentConfig.flows;
+    return { flows: flows.map((f) => ({ ...flowSummary(f), runs: counts(f.id) })) };
+  });
+
+  api.get<{ Params: { id: string }; Querystring: { ver?: number } }>(
+    "/flows/:id",
+    { schema: { summary: "One flow: definition, graph, recent runs", params: flowIdParam, querystring: { type: "object", properties: { ver: { type: "integer", minimum: 1 } } } } },
+    async (req) => {
+      const f = ctx.hub.findFlow(req.params.id, req.query.ver);
+      const versions = ctx.hub.currentConfig.flows.filter((x) => x.id === f.id).map((x) => x.ver);
+      return { flow: flowDefinition(f), versions, runs: counts(f.id), recent: ctx.hub.listRuns({ flow: f.id, limit: 50 }) };
+    },
+  );
+
+  api.post<{ Params: { id: string }; Body: { trigger?: string; ver?: number; values?: Record<string, unknown> } | undefined }>(
+    "/flows/:id/runs",
+    {
+      config: { role: "operator" },
+      schema: {
+        summary: "Start a run from a data trigger",
+        params: flowIdParam,
+        body: { type: ["object", "null"], additionalProperties: false, properties: { trigger: { type: "string", maxLength: 128 }, ver: { type: "integer", minimum: 1 }, values: valuesSchema } },
+        response: { 201: { type: "object", properties: { run: runSummarySchema }, required: ["run"] } },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body ?? {};
+      const run: RunSummary = await ctx.hub.trigger({
+        flow: req.params.id,
+        ...(b.ver !== undefined ? { ver: b.ver } : {}),
+        ...(b.trigger !== undefined ? { trigger: b.trigger } : {}),
+        values: b.values ?? {},
+        by: req.caller?.user ?? "?",
+        dataOnly: true,
+      });
+      return reply.code(201).send({ run });
+    },
+  );
+}

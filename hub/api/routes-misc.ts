@@ -1,0 +1,155 @@
+/** Login, hosts, health, metrics, the live event stream, webhooks and floe's /push/data. */
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { FloeError } from "../errors.js";
+import type { RunEvent } from "../types.js";
+import { COOKIE, tokenFrom } from "./auth.js";
+import { verifyPassword } from "./passwords.js";
+import { runSummarySchema, valuesSchema } from "./schemas.js";
+import type { ApiContext } from "./server.js";
+
+export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void {
+  const cookie = (value: string, maxAgeS: number) =>
+    `${COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${ctx.secureCookie ? "; Secure" : ""}`;
+
+  api.post<{ Body: { user: string; password: string } }>(
+    "/login",
+    {
+      config: { role: "public" },
+      schema: {
+        summary: "Log in with a user of common.users; sets the floe-sesh cookie",
+        body: { type: "object", additionalProperties: false, required: ["user", "password"], properties: { user: { type: "string", minLength: 1, maxLength: 128 }, password: { type: "string", minLength: 1, maxLength: 1024 } } },
+        response: { 200: { type: "object", properties: { token: { type: "string" }, user: { type: "string" }, role: { type: "string" } }, required: ["token", "user", "role"] } },
+      },
+    },
+    async (req, reply) => {
+      const { user, password } = req.body;
+      const key = `${user}@${req.ip}`;
+      ctx.limiter.check(key);
+      const u = ctx.users().find((x) => x.name === user);
+      // Verify even for unknown users so both answers take the same time.
+      const ok = await verifyPassword(password, u?.passwordHash ?? "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+      if (u === undefined || !ok) {
+        ctx.limiter.fail(key);
+        req.log.warn({ user, ip: req.ip }, "failed login");
+        throw new FloeError("E_UNAUTHORIZED", "wrong user name or password");
+      }
+      ctx.limiter.succeed(key);
+      const { token, session } = await ctx.sessions.create(u.name, u.role);
+      req.log.info({ user: u.name }, "login");
+      reply.header("set-cookie", cookie(token, Math.floor((session.expires - Date.now()) / 1000)));
+      return { token, user: u.name, role: u.role };
+    },
+  );
+
+  api.post("/logout", { config: { role: "viewer" }, schema: { summary: "End this session" } }, async (req, reply) => {
+    const token = tokenFrom(req.headers);
+    if (token !== undefined) await ctx.sessions.delete(token);
+    reply.header("set-cookie", cookie("", 0));
+    return { ok: true };
+  });
+
+  api.get("/whoami", { schema: { summary: "The caller's name and role" } }, async (req) => ({ user: req.caller?.user, role: req.caller?.role }));
+
+  api.get("/hosts", { schema: { summary: "Hosts of the cluster" } }, async () => ({ hosts: await ctx.hub.hosts() }));
+
+  api.get("/healthz", { config: { role: "public" }, schema: { summary: "Liveness" } }, async (_req, reply) => {
+    const ok = ctx.hub.state === "running";
+    return reply.code(ok ? 200 : 503).send({ ok, state: ctx.hub.state, host: ctx.hub.host });
+  });
+
+  api.get("/metrics", { schema: { summary: "Prometheus metrics" } }, async (_req, reply) => {
+    return reply.type("text/plain; version=0.0.4").send(ctx.metrics.render(ctx.hub.listRuns({ limit: 1_000_000 })));
+  });
+
+  api.get<{ Querystring: { run?: string; flow?: string; after?: number } }>(
+    "/events",
+    {
+      schema: {
+        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID",
+        querystring: { type: "object", additionalProperties: false, properties: { run: { type: "string", maxLength: 64 }, flow: { type: "string", maxLength: 128 }, after: { type: "integer", minimum: 0 } } },
+      },
+    },
+    async (req, reply) => streamEvents(req.raw, reply, ctx, req.query, Number(req.headers["last-event-id"] ?? req.query.after ?? NaN)),
+  );
+
+  api.post<{ Params: { flow: string; trigger: string } }>(
+    "/hooks/:flow/:trigger",
+    { config: { role: "public" }, schema: { summary: "Webhooks (git-push from GitHub, Gitea, GitLab; generic), verified by signature", params: { type: "object", properties: { flow: { type: "string", maxLength: 128 }, trigger: { type: "string", maxLength: 128 } }, required: ["flow", "trigger"] } } },
+    async (req, reply) => {
+      if (ctx.webhooks === undefined) throw new FloeError("E_NOT_FOUND", "webhooks are not enabled on this host");
+      const res = await ctx.webhooks.handleWebhook(req.params.flow, req.params.trigger, req.headers, req.rawBody ?? Buffer.alloc(0));
+      return reply.code(res.status).send(res.body);
+    },
+  );
+
+  api.post<{ Body: { Ref?: { ID?: string; Ver?: number }; Run?: string; Form?: { ID?: string; Values?: Record<string, unknown> } } }>(
+    "/push/data",
+    {
+      config: { role: "operator" },
+      schema: {
+        summary: "floe's form of starting a run (no Run) or of data-node input (Run set)",
+        body: {
+          type: "object",
+          properties: {
+            Ref: { type: "object", properties: { ID: { type: "string", maxLength: 128 }, Ver: { type: "integer" } } },
+            Run: { type: "string", maxLength: 64 },
+            Form: { type: "object", properties: { ID: { type: "string", maxLength: 128 }, Values: valuesSchema } },
+          },
+        },
+        response: { 200: { type: "object", properties: { Message: { type: "string" }, Payload: {} } }, 201: { type: "object", properties: { Message: { type: "string" }, Payload: { type: "object", properties: { run: runSummarySchema } } } } },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      const values = b.Form?.Values ?? {};
+      if (b.Run !== undefined && b.Run !== "") {
+        if (b.Form?.ID === undefined) throw new FloeError("E_BAD_REQUEST", "Form.ID must name the data node");
+        const node = ctx.hub.postData(b.Run, b.Form.ID, values);
+        return { Message: "OK", Payload: { node } };
+      }
+      const flow = b.Ref?.ID;
+      if (flow === undefined || flow === "") throw new FloeError("E_BAD_REQUEST", "Ref.ID must name the flow (floe started every flow on an empty Ref; floe here does not)");
+      const run = await ctx.hub.trigger({
+        flow,
+        ...(b.Ref?.Ver ? { ver: b.Ref.Ver } : {}),
+        ...(b.Form?.ID ? { trigger: b.Form.ID } : {}),
+        values,
+        by: req.caller?.user ?? "?",
+        dataOnly: true,
+      });
+      return reply.code(201).send({ Message: "OK", Payload: { run } });
+    },
+  );
+}
+
+function matches(ev: RunEvent, q: { run?: string; flow?: string }): boolean {
+  const ref = ev.type === "run" ? ev.summary.ref : ev.ref;
+  if (q.run !== undefined && ref.run !== q.run) return false;
+  if (q.flow !== undefined && ref.flow !== q.flow) return false;
+  return true;
+}
+
+function streamEvents(raw: import("node:http").IncomingMessage, reply: FastifyReply, ctx: ApiContext, q: { run?: string; flow?: string }, lastId: number): void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+  const send = (id: number, ev: RunEvent) => {
+    if (matches(ev, q)) res.write(`id: ${id}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
+  };
+  res.write(`retry: 2000\n: connected to ${ctx.hub.host}\n\n`);
+  if (Number.isFinite(lastId)) {
+    const { events, gap } = ctx.events.since(lastId);
+    if (gap) res.write(`event: gap\ndata: {"v":1,"type":"gap"}\n\n`);
+    for (const e of events) send(e.id, e.ev);
+  } else {
+    res.write(`event: hello\nid: ${ctx.events.lastId}\ndata: {"v":1,"type":"hello","host":${JSON.stringify(ctx.hub.host)}}\n\n`);
+  }
+  const off = ctx.events.listen((e) => send(e.id, e.ev));
+  const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+  const close = () => {
+    off();
+    clearInterval(ping);
+  };
+  raw.once("close", close);
+  res.once("close", close);
+}

@@ -1,0 +1,93 @@
+/** Runs: list, one run, node logs (following live runs), data-node input, cancel. */
+import type { FastifyInstance } from "fastify";
+import { FloeError } from "../errors.js";
+import type { LogLine } from "../types.js";
+import { logLineSchema, nodeParams, runDetailSchema, runIdParam, runSummarySchema, valuesSchema } from "./schemas.js";
+import type { ApiContext } from "./server.js";
+
+export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
+  api.get<{ Querystring: { flow?: string; state?: "pending" | "active" | "archived"; limit?: number; before?: string } }>(
+    "/runs",
+    {
+      schema: {
+        summary: "Run summaries, newest first",
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            flow: { type: "string", maxLength: 128 },
+            state: { enum: ["pending", "active", "archived"] },
+            limit: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
+            before: { type: "string", maxLength: 64 },
+          },
+        },
+        response: { 200: { type: "object", properties: { runs: { type: "array", items: runSummarySchema } }, required: ["runs"] } },
+      },
+    },
+    async (req) => ({ runs: ctx.hub.listRuns(req.query) }),
+  );
+
+  api.get<{ Params: { id: string } }>("/runs/:id", { schema: { summary: "One run with its nodes", params: runIdParam, response: { 200: runDetailSchema } } }, async (req) => ctx.hub.getRun(req.params.id));
+
+  api.get<{ Params: { id: string; node: string }; Querystring: { after: number; limit: number; wait: number } }>(
+    "/runs/:id/nodes/:node/log",
+    {
+      schema: {
+        summary: "Output lines of a node after a sequence number; with wait, holds the request until lines arrive",
+        params: nodeParams,
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: { after: { type: "integer", minimum: 0, default: 0 }, limit: { type: "integer", minimum: 1, maximum: 10000, default: 1000 }, wait: { type: "integer", minimum: 0, maximum: 60000, default: 0 } },
+        },
+        response: { 200: { type: "object", properties: { lines: { type: "array", items: logLineSchema }, more: { type: "boolean" }, live: { type: "boolean" } }, required: ["lines"] } },
+      },
+    },
+    async (req) => {
+      const { id, node } = req.params;
+      const { after, limit, wait } = req.query;
+      let res = await ctx.hub.readLog(id, node, after, limit + 1);
+      if (res.lines.length === 0 && wait > 0 && res.state !== "archived") {
+        // Long poll: wait for a line of this node, or for the run to end.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, wait);
+          const off = ctx.events.listen(({ ev }) => {
+            if ((ev.type === "log" && ev.ref.run === id && ev.node === node) || (ev.type === "run" && ev.summary.ref.run === id && ev.summary.state === "archived")) done();
+          });
+          req.raw.once("close", done);
+          function done(): void {
+            clearTimeout(timer);
+            off();
+            resolve();
+          }
+        });
+        res = await ctx.hub.readLog(id, node, after, limit + 1);
+      }
+      const lines: LogLine[] = res.lines.slice(0, limit);
+      return { lines, more: res.lines.length > limit, live: res.state !== "archived" };
+    },
+  );
+
+  api.post<{ Params: { id: string; node: string }; Body: { values?: Record<string, unknown>; reject?: string } }>(
+    "/runs/:id/nodes/:node/data",
+    {
+      config: { role: "operator" },
+      schema: {
+        summary: "Input for a waiting data node: values accumulate; reject ends it bad",
+        params: nodeParams,
+        body: { type: "object", additionalProperties: false, properties: { values: valuesSchema, reject: { type: "string", maxLength: 2000 } } },
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      if (b.values === undefined && b.reject === undefined) throw new FloeError("E_BAD_REQUEST", "send values, or reject with a reason");
+      return { node: ctx.hub.postData(req.params.id, req.params.node, b.values ?? {}, b.reject) };
+    },
+  );
+
+  api.post<{ Params: { id: string } }>(
+    "/runs/:id/cancel",
+    { config: { role: "operator" }, schema: { summary: "Cancel a pending or active run", params: runIdParam, response: { 200: { type: "object", properties: { run: runSummarySchema } } } } },
+    async (req) => ({ run: await ctx.hub.cancel(req.params.id, req.caller?.user ?? "?") }),
+  );
+}

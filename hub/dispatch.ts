@@ -1,0 +1,97 @@
+/**
+ * The dispatcher's rule, as a pure function so that every mode (embedded, cluster) and the
+ * benchmarks decide the same way: walk the pending runs in adoption order and start each
+ * one that can start now — a live host whose tags include the flow's host-tags has a free
+ * slot, none of its resource tags is held, the flow's concurrency is not reached. Among
+ * pends that need the same resource the first adopted starts first; a pend blocked on a
+ * resource never holds back pends that need other things. Every pend left waiting gets
+ * the reason, in words.
+ */
+import { tagsMatch } from "../flows/tags.js";
+
+export interface PendView {
+  readonly run: string;
+  /** `flow/ver`; concurrency is counted per flow version. */
+  readonly flowKey: string;
+  readonly hostTags: readonly string[];
+  /** Resource tags, plus `reuse-space:<flow>` for flows that reuse their workspace. */
+  readonly resources: readonly string[];
+  readonly concurrency?: number;
+}
+
+export interface HostView {
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly freeSlots: number;
+}
+
+export interface DispatchInput {
+  /** In adoption order (oldest first). */
+  readonly pends: readonly PendView[];
+  /** Live hosts only. */
+  readonly hosts: readonly HostView[];
+  /** resource → run holding it. */
+  readonly held: ReadonlyMap<string, string>;
+  /** flowKey → active runs. */
+  readonly activeByFlow: ReadonlyMap<string, number>;
+  /** Only pends this host may take (a host claiming work for itself); all hosts when absent. */
+  readonly forHost?: string;
+}
+
+export interface DispatchDecision {
+  readonly assign: readonly { readonly run: string; readonly host: string }[];
+  readonly waiting: ReadonlyMap<string, string>;
+}
+
+export function resourceLabel(r: string): string {
+  return r.startsWith("reuse-space:") ? `the reused workspace of ${r.slice(12)}` : `resource "${r}"`;
+}
+
+export function decide(input: DispatchInput): DispatchDecision {
+  const free = new Map(input.hosts.map((h) => [h.name, h.freeSlots]));
+  const held = new Map(input.held);
+  const active = new Map(input.activeByFlow);
+  /** Resources an earlier, still-waiting pend is first in line for. */
+  const queued = new Map<string, string>();
+  const assign: { run: string; host: string }[] = [];
+  const waiting = new Map<string, string>();
+
+  for (const p of input.pends) {
+    const eligible = input.hosts.filter((h) => tagsMatch(h.tags, p.hostTags));
+    if (eligible.length === 0) {
+      waiting.set(p.run, p.hostTags.length === 0 ? "no live host" : `no live host has tags [${p.hostTags.join(", ")}]`);
+      continue;
+    }
+    const heldBy = p.resources.find((r) => held.has(r));
+    if (heldBy !== undefined) {
+      waiting.set(p.run, `waiting for ${resourceLabel(heldBy)} held by run ${held.get(heldBy)}`);
+      for (const r of p.resources) if (!held.has(r) && !queued.has(r)) queued.set(r, p.run);
+      continue;
+    }
+    const behind = p.resources.find((r) => queued.has(r));
+    if (behind !== undefined) {
+      waiting.set(p.run, `waiting for ${resourceLabel(behind)}, after run ${queued.get(behind)}`);
+      continue;
+    }
+    const n = active.get(p.flowKey) ?? 0;
+    if (p.concurrency !== undefined && n >= p.concurrency) {
+      waiting.set(p.run, `flow concurrency limit ${p.concurrency} reached`);
+      continue;
+    }
+    const candidates = eligible.filter((h) => (free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost));
+    if (candidates.length === 0) {
+      const mine = input.forHost !== undefined && eligible.every((h) => h.name !== input.forHost);
+      waiting.set(p.run, mine ? `for another host: tags [${p.hostTags.join(", ")}]` : `no free slot on ${eligible.map((h) => h.name).join(", ")}`);
+      // Keep its resources for it, so later pends do not overtake it.
+      for (const r of p.resources) if (!queued.has(r)) queued.set(r, p.run);
+      continue;
+    }
+    // The host with the most free slots: spreads load, and is stable for equal hosts.
+    const host = candidates.reduce((a, b) => ((free.get(b.name) ?? 0) > (free.get(a.name) ?? 0) ? b : a));
+    assign.push({ run: p.run, host: host.name });
+    free.set(host.name, (free.get(host.name) ?? 0) - 1);
+    active.set(p.flowKey, n + 1);
+    for (const r of p.resources) held.set(r, p.run);
+  }
+  return { assign, waiting };
+}

@@ -1,0 +1,75 @@
+/**
+ * One error type with a stable code for everything that crosses an API. A task that fails
+ * is not an error (it is a result); these are refusals and faults.
+ */
+export type ErrorCode =
+  | "E_BAD_REQUEST"
+  | "E_UNAUTHORIZED"
+  | "E_FORBIDDEN"
+  | "E_NOT_FOUND"
+  | "E_FLOW_NOT_FOUND"
+  | "E_RUN_NOT_FOUND"
+  | "E_NODE_NOT_FOUND"
+  | "E_TRIGGER_NOT_FOUND"
+  | "E_NOT_A_DATA_NODE"
+  | "E_DATA_NOT_ENABLED"
+  | "E_FORM_INVALID"
+  | "E_RUN_ENDED"
+  | "E_QUEUE_FULL"
+  | "E_FLOW_INVALID"
+  | "E_FLOW_FILE"
+  | "E_STOPPING"
+  | "E_TOO_LARGE"
+  | "E_RATE_LIMITED"
+  | "E_SIGNATURE"
+  | "E_UNAVAILABLE"
+  | "E_INTERNAL";
+
+const STATUS: Readonly<Record<ErrorCode, number>> = {
+  E_BAD_REQUEST: 400,
+  E_UNAUTHORIZED: 401,
+  E_FORBIDDEN: 403,
+  E_NOT_FOUND: 404,
+  E_FLOW_NOT_FOUND: 404,
+  E_RUN_NOT_FOUND: 404,
+  E_NODE_NOT_FOUND: 404,
+  E_TRIGGER_NOT_FOUND: 404,
+  E_NOT_A_DATA_NODE: 409,
+  E_DATA_NOT_ENABLED: 409,
+  E_FORM_INVALID: 400,
+  E_RUN_ENDED: 409,
+  E_QUEUE_FULL: 429,
+  E_FLOW_INVALID: 422,
+  E_FLOW_FILE: 422,
+  E_STOPPING: 503,
+  E_TOO_LARGE: 413,
+  E_RATE_LIMITED: 429,
+  E_SIGNATURE: 401,
+  E_UNAVAILABLE: 503,
+  E_INTERNAL: 500,
+};
+
+export class FloeError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: ErrorOptions & { readonly details?: unknown },
+  ) {
+    super(message, options);
+    this.name = "FloeError";
+    this.status = STATUS[code];
+    this.details = options?.details;
+  }
+  readonly details: unknown;
+}
+
+/** Whatever was thrown, as an Error. */
+export function coerceError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  return new Error(typeof e === "string" ? e : JSON.stringify(e));
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value ${JSON.stringify(x)}`);
+}

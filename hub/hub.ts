@@ -1,0 +1,552 @@
+/**
+ * The hub of one host: adopts triggers into runs (durably, before anyone is told), keeps
+ * the pending list, dispatches, activates runs, and archives them when they end. It talks
+ * to the cluster through ClusterState and publishes run events on a Bus, so the same code
+ * serves an embedded host and a cluster member.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { monotonicFactory } from "ulid";
+import type { TaskRunner } from "../agent/contract.js";
+import { resolveFlow } from "../flows/flow-file.js";
+import { readForm } from "../flows/forms.js";
+import type { Config, Flow, TriggerNode } from "../flows/model.js";
+import { flowToYaml } from "../flows/serialize.js";
+import type { AppendLog } from "../store/append-log.js";
+import type { Bus } from "../store/bus.js";
+import { RunFiles, type RunDirState } from "../store/run-files.js";
+import type { ClusterState, PendRecord } from "./cluster-state.js";
+import { checkValues, missingFields, withDefaults } from "./data-input.js";
+import { decide } from "./dispatch.js";
+import { coerceError, FloeError } from "./errors.js";
+import { NodeRuntime } from "./node-runtime.js";
+import { makeRef, parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
+import { RunExecutor } from "./run-executor.js";
+import { RunIndex, summarize, type RunEntry, type RunQuery } from "./run-index.js";
+import type { HostName, LogLine, NodeStatus, RunDetail, RunEvent, RunResult, RunSummary } from "./types.js";
+
+export interface HubOptions {
+  readonly config: Config;
+  /** Folder of the config file: relative flow-files are read from there. */
+  readonly configDir: string;
+  /** Run files live under `<root>/floes`, workspaces under `<root>/spaces`. */
+  readonly root: string;
+  readonly host: string;
+  readonly tags: readonly string[];
+  readonly slots: number;
+  readonly log: Logger;
+  readonly runTask: TaskRunner;
+  readonly bus: Bus<RunEvent>;
+  readonly state: ClusterState;
+  /** Task output in the console form `<time> [flow.node] text`. */
+  readonly console?: (line: string) => void;
+  readonly killGraceMs?: number;
+}
+
+export interface TriggerRequest {
+  readonly flow: string;
+  readonly ver?: number;
+  /** Trigger id; defaults to the flow's first data trigger (or first trigger). */
+  readonly trigger?: string;
+  readonly values?: unknown;
+  /** Extra opts from the trigger source (webhook url/branch/hash, timer tick…). */
+  readonly opts?: Readonly<Record<string, unknown>>;
+  /** Allow any trigger type and missing form values (used by `floe run` to start any flow). */
+  readonly anyTrigger?: boolean;
+  /** Who asked (a user name, "timer", "webhook"…), recorded on the run. */
+  readonly by?: string;
+  /** Only a data trigger may be named (people starting runs through the API). */
+  readonly dataOnly?: boolean;
+}
+
+export type HubState = "new" | "starting" | "running" | "stopping" | "stopped";
+
+/** Trigger opts that never reach a task: secrets and form definitions. */
+const PRIVATE_OPTS = new Set(["secret", "form"]);
+
+export class Hub {
+  state: HubState = "new";
+  private config: Config;
+  private readonly files: RunFiles;
+  private readonly index = new RunIndex();
+  private readonly ulid = monotonicFactory();
+  private readonly nodeFiles = new Map<string, Map<string, AppendLog>>();
+  private dispatching = false;
+  private dispatchAgain = false;
+  private stopPromise: Promise<void> | undefined;
+  private readonly endings = new Set<Promise<void>>();
+
+  constructor(private readonly o: HubOptions) {
+    this.config = o.config;
+    this.files = new RunFiles(o.root);
+  }
+
+  get host(): HostName {
+    return this.o.host as HostName;
+  }
+
+  get bus(): Bus<RunEvent> {
+    return this.o.bus;
+  }
+
+  get currentConfig(): Config {
+    return this.config;
+  }
+
+  get spacesRoot(): string {
+    return join(this.config.common.workspaceRoot ?? this.o.root, "spaces");
+  }
+
+  get cacheDir(): string {
+    return join(this.config.common.storeRoot ?? this.o.root, "fetch_cache");
+  }
+
+  async start(): Promise<void> {
+    this.state = "starting";
+    await mkdir(join(this.o.root, "floes"), { recursive: true });
+    await this.register();
+    await this.recover();
+    this.state = "running";
+    this.kick();
+  }
+
+  /** A new config (SIGHUP): new runs use it; running runs keep the flow they started with. */
+  reload(config: Config): void {
+    this.config = config;
+    this.kick();
+  }
+
+  private async register(): Promise<void> {
+    const now = Date.now();
+    const running = this.index.count((e) => e.state === "active");
+    await this.o.state.upsertHost({ name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: now, startedAt: now });
+  }
+
+  // --- adopting ----------------------------------------------------------------------
+
+  findFlow(id: string, ver?: number): Flow {
+    const candidates = this.config.flows.filter((f) => f.id === id && (ver === undefined || f.ver === ver));
+    const flow = candidates.reduce<Flow | undefined>((best, f) => (best === undefined || f.ver > best.ver ? f : best), undefined);
+    if (flow === undefined) throw new FloeError("E_FLOW_NOT_FOUND", ver === undefined ? `no flow "${id}"` : `no flow "${id}" version ${ver}`);
+    return flow;
+  }
+
+  /** Adopts a trigger into a run: the pend is on disk before this returns. */
+  async trigger(req: TriggerRequest): Promise<RunSummary> {
+    if (this.state !== "running") throw new FloeError("E_STOPPING", "this host is not taking new runs (it is stopping)");
+    const base = this.findFlow(req.flow, req.ver);
+    const trig = this.pickTrigger(base, req);
+    const form = trig === undefined ? undefined : readForm(trig.opts).form;
+    const given = checkValues(form, req.values);
+    const values = withDefaults(form, given);
+    if (form !== undefined && !req.anyTrigger) {
+      const missing = missingFields(form, values);
+      if (missing.length > 0) throw new FloeError("E_FORM_INVALID", `missing values for ${missing.join(", ")}`, { details: { missing } });
+    }
+    let flow: Flow;
+    try {
+      flow = await resolveFlow(base, { baseDir: this.o.configDir, ...(this.config.common.gitKey ? { gitKey: this.config.common.gitKey } : {}) });
+    } catch (e) {
+      throw new FloeError("E_FLOW_FILE", coerceError(e).message, { cause: e });
+    }
+    await this.applyQueueLimit(flow);
+    const triggerOpts: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(trig?.opts ?? {})) if (!PRIVATE_OPTS.has(k)) triggerOpts[k] = v;
+    const run = this.ulid();
+    const record: RunRecord = {
+      v: 1,
+      ref: makeRef(flow.id, flow.ver, run, this.o.host),
+      flow,
+      trigger: { id: trig?.id ?? "manual", type: trig?.type ?? "manual", values: { ...triggerOpts, ...(req.opts ?? {}), ...values }, ...(req.by !== undefined ? { by: req.by } : {}) },
+      adoptedAt: Date.now(),
+      attempt: 1,
+    };
+    await this.files.writeFlowSnapshot(flow.id, flow.ver, flowToYaml(flow));
+    await this.files.writeRunJson("pending", record.ref, record);
+    const entry: RunEntry = { record, state: "pending" };
+    this.index.set(entry);
+    await this.o.state.addPend(this.pendOf(record));
+    this.publishRun(entry);
+    this.o.log.info({ run, flow: flow.id, ver: flow.ver, trigger: record.trigger.id }, "run adopted");
+    this.kick();
+    return summarize(entry);
+  }
+
+  private pickTrigger(flow: Flow, req: TriggerRequest): TriggerNode | undefined {
+    if (req.trigger !== undefined) {
+      const t = flow.triggers.find((x) => x.id === req.trigger);
+      if (t === undefined) throw new FloeError("E_TRIGGER_NOT_FOUND", `flow "${flow.id}" has no trigger "${req.trigger}" (triggers: ${flow.triggers.map((x) => x.id).join(", ") || "none"})`);
+      if (req.dataOnly && t.type !== "data") throw new FloeError("E_TRIGGER_NOT_FOUND", `trigger "${t.id}" of flow "${flow.id}" is a ${t.type} trigger; only data triggers start runs from a form`);
+      return t;
+    }
+    const data = flow.triggers.find((x) => x.type === "data");
+    if (data !== undefined) return data;
+    if (req.anyTrigger) return flow.triggers[0];
+    throw new FloeError("E_TRIGGER_NOT_FOUND", `flow "${flow.id}" has no data trigger to start it with`);
+  }
+
+  private async applyQueueLimit(flow: Flow): Promise<void> {
+    if (flow.queueLimit === undefined) return;
+    const pending = [...this.index.all()].filter((e) => e.state === "pending" && e.record.ref.flow === flow.id && e.record.ref.ver === flow.ver);
+    if (pending.length < flow.queueLimit) return;
+    if (flow.queueStrategy === "append" || pending.length === 0) {
+      throw new FloeError("E_QUEUE_FULL", `flow "${flow.id}" already has ${pending.length} pending run(s), its queue-limit`);
+    }
+    pending.sort((a, b) => (a.record.ref.run < b.record.ref.run ? -1 : 1));
+    for (const old of pending.slice(0, pending.length - flow.queueLimit + 1)) {
+      await this.endPending(old, "cancelled", "replaced by a newer trigger (queue-strategy: replace)");
+    }
+  }
+
+  private pendOf(r: RunRecord): PendRecord {
+    const resources = [...r.flow.resourceTags, ...(r.flow.reuseSpace ? [`reuse-space:${r.flow.id}`] : [])];
+    return {
+      run: r.ref.run,
+      flowKey: `${r.flow.id}/${r.flow.ver}`,
+      hostTags: r.flow.hostTags,
+      resources,
+      ...(r.flow.concurrency !== undefined ? { concurrency: r.flow.concurrency } : {}),
+      adoptedBy: r.ref.adoptedBy,
+      adoptedAt: r.adoptedAt,
+    };
+  }
+
+  // --- dispatching -------------------------------------------------------------------
+
+  /** Runs the dispatcher soon; calls made while it runs coalesce into one more pass. */
+  kick(): void {
+    if (this.state !== "running" && this.state !== "starting") return;
+    if (this.dispatching) {
+      this.dispatchAgain = true;
+      return;
+    }
+    this.dispatching = true;
+    setImmediate(() => {
+      void this.dispatchLoop();
+    });
+  }
+
+  private async dispatchLoop(): Promise<void> {
+    try {
+      do {
+        this.dispatchAgain = false;
+        await this.dispatchOnce();
+      } while (this.dispatchAgain && this.state === "running");
+    } catch (e) {
+      this.o.log.error({ err: coerceError(e) }, "dispatch failed; retrying");
+      setTimeout(() => this.kick(), 1000).unref();
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private async dispatchOnce(): Promise<void> {
+    for (let tries = 0; tries < 5; tries++) {
+      const snap = await this.o.state.snapshot();
+      const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
+      const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, forHost: this.o.host });
+      for (const [run, why] of d.waiting) {
+        const e = this.index.get(run);
+        if (e !== undefined && e.state === "pending" && e.waiting !== why) {
+          e.waiting = why;
+          this.publishRun(e);
+        }
+      }
+      if (d.assign.length === 0) return;
+      const byRun = new Map(snap.pends.map((p) => [p.run, p]));
+      const assignments = d.assign.map((a) => {
+        const p = byRun.get(a.run) as PendRecord;
+        return { run: a.run, host: a.host, flowKey: p.flowKey, resources: p.resources };
+      });
+      if (!(await this.o.state.commit(snap.version, assignments))) continue; // someone else changed it: decide again
+      for (const a of assignments) await this.activate(a.run);
+      return;
+    }
+    this.dispatchAgain = true;
+  }
+
+  private async activate(run: string): Promise<void> {
+    const e = this.index.get(run);
+    if (e === undefined || e.state !== "pending") {
+      await this.o.state.release(run);
+      return;
+    }
+    const record: RunRecord = { ...e.record, ref: { ...e.record.ref, execHost: this.host }, startedAt: Date.now() };
+    try {
+      await this.files.move("pending", "active", record.ref);
+      await this.files.writeRunJson("active", record.ref, record);
+      await this.prepareWorkspace(record);
+    } catch (err) {
+      this.o.log.error({ err: coerceError(err), run }, "activation failed");
+      e.record = record;
+      await this.finish(e, "bad", `could not activate: ${coerceError(err).message}`);
+      return;
+    }
+    e.record = record;
+    e.state = "active";
+    delete e.waiting;
+    this.o.log.info({ run, flow: record.ref.flow }, "run activated");
+    const ex = this.executorFor(e);
+    this.publishRun(e);
+    ex.start();
+  }
+
+  workspaceOf(r: RunRecord): string {
+    return join(this.spacesRoot, r.ref.flow, r.flow.reuseSpace ? "single" : r.ref.run);
+  }
+
+  workspaceForRun(run: string): string {
+    return this.workspaceOf(this.entry(run).record);
+  }
+
+  private async prepareWorkspace(r: RunRecord): Promise<void> {
+    // reuse-space keeps its content between runs (floe wiped it, §9.18); a fresh run starts empty.
+    await mkdir(this.workspaceOf(r), { recursive: true, mode: 0o700 });
+  }
+
+  private executorFor(e: RunEntry): RunExecutor {
+    const r = e.record;
+    const ex = new RunExecutor(r, {
+      runTask: this.o.runTask,
+      log: this.o.log.child({ run: r.ref.run, flow: r.ref.flow }),
+      openNodeFile: (node, kind) => this.nodeFile(r, node, kind),
+      publish: (ev) => this.publishEvent(ev),
+      onEnd: (result, reason) => {
+        const p = this.finish(e, result, reason).catch((err: unknown) => this.o.log.error({ err: coerceError(err), run: r.ref.run }, "archiving failed"));
+        this.endings.add(p);
+        void p.finally(() => this.endings.delete(p));
+      },
+      workspace: this.workspaceOf(r),
+      cacheDir: this.cacheDir,
+      ...(this.config.common.gitKey !== undefined ? { gitKey: this.config.common.gitKey } : {}),
+      ...(this.o.killGraceMs !== undefined ? { killGraceMs: this.o.killGraceMs } : {}),
+    });
+    e.executor = ex;
+    return ex;
+  }
+
+  private nodeFile(r: RunRecord, node: string, kind: "status" | "log"): AppendLog {
+    let m = this.nodeFiles.get(r.ref.run);
+    if (m === undefined) {
+      m = new Map();
+      this.nodeFiles.set(r.ref.run, m);
+    }
+    const key = `${kind}:${node}`;
+    let f = m.get(key);
+    if (f === undefined) {
+      f = this.files.openLog(kind === "status" ? this.files.nodeStatusPath("active", r.ref, node) : this.files.nodeLogPath("active", r.ref, node));
+      m.set(key, f);
+    }
+    return f;
+  }
+
+  private async closeNodeFiles(run: string): Promise<void> {
+    const m = this.nodeFiles.get(run);
+    if (m === undefined) return;
+    this.nodeFiles.delete(run);
+    await Promise.allSettled([...m.values()].map((f) => f.close()));
+  }
+
+  // --- ending --------------------------------------------------------------------------
+
+  /** Records the result, moves the run to archive, frees what it held. */
+  private async finish(e: RunEntry, result: RunResult, reason: string): Promise<void> {
+    const record: RunRecord = { ...e.record, result, reason, endedAt: Date.now() };
+    e.record = record;
+    await this.closeNodeFiles(record.ref.run);
+    const from: RunDirState = e.state === "pending" ? "pending" : "active";
+    await this.files.writeRunJson(from, record.ref, record);
+    await this.files.move(from, "archive", record.ref);
+    e.state = "archived";
+    delete e.executor;
+    delete e.waiting;
+    await this.o.state.release(record.ref.run);
+    this.o.log.info({ run: record.ref.run, flow: record.ref.flow, result, reason }, "run ended");
+    this.publishRun(e);
+    this.kick();
+    await this.prune(record.flow.id, record.flow.ver);
+  }
+
+  private async endPending(e: RunEntry, result: RunResult, reason: string): Promise<void> {
+    await this.o.state.removePend(e.record.ref.run);
+    await this.finish(e, result, reason);
+  }
+
+  /** Keeps at most `retention.runs` archived runs per flow version, none older than max-age. */
+  private async prune(flow: string, ver: number): Promise<void> {
+    const { runs, maxAgeMs } = this.config.common.retention;
+    const archived = [...this.index.all()].filter((x) => x.state === "archived" && x.record.ref.flow === flow && x.record.ref.ver === ver).sort((a, b) => (a.record.ref.run < b.record.ref.run ? 1 : -1));
+    const cutoff = Date.now() - maxAgeMs;
+    for (const [i, x] of archived.entries()) {
+      if (i < runs && (x.record.endedAt ?? x.record.adoptedAt) >= cutoff) continue;
+      this.index.delete(x.record.ref.run);
+      await this.files.remove("archive", x.record.ref);
+      if (!x.record.flow.reuseSpace) await rm(this.workspaceOf(x.record), { recursive: true, force: true });
+    }
+  }
+
+  // --- the in-process API -------------------------------------------------------------
+
+  /** Hosts of the cluster as the shared state sees them. */
+  async hosts(): Promise<{ name: string; tags: readonly string[]; slots: number; running: number; up: boolean; lastSeen: number }[]> {
+    const snap = await this.o.state.snapshot();
+    return snap.hosts.map((h) => ({ name: h.name, tags: h.tags, slots: h.slots, running: snap.runningByHost.get(h.name) ?? 0, up: true, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) }));
+  }
+
+  listRuns(q: RunQuery): RunSummary[] {
+    return this.index.query(q);
+  }
+
+  private entry(run: string): RunEntry {
+    const e = this.index.get(run);
+    if (e === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
+    return e;
+  }
+
+  async getRun(run: string): Promise<RunDetail> {
+    const e = this.entry(run);
+    let nodes: NodeStatus[];
+    if (e.executor !== undefined) nodes = e.executor.statuses();
+    else nodes = await this.nodesFromFiles(e);
+    return { ...summarize(e), name: e.record.flow.name, nodes };
+  }
+
+  private async nodesFromFiles(e: RunEntry): Promise<NodeStatus[]> {
+    const state: RunDirState = e.state === "pending" ? "pending" : e.state === "active" ? "active" : "archive";
+    const flow = e.record.flow;
+    const out: NodeStatus[] = [];
+    for (const n of [...flow.triggers, ...flow.tasks]) {
+      const rt = new NodeRuntime(n);
+      if (e.state !== "pending") {
+        rt.restore(await this.readStatus(state, e.record, n.id));
+        rt.logLines = (await this.files.readLines(this.files.nodeLogPath(state, e.record.ref, n.id))).length;
+      }
+      out.push(rt.status());
+    }
+    return out;
+  }
+
+  private async readStatus(state: RunDirState, r: RunRecord, node: string): Promise<StatusLine[]> {
+    const lines = await this.files.readLines(this.files.nodeStatusPath(state, r.ref, node));
+    return lines.map(parseStatusLine).filter((l): l is StatusLine => l !== undefined);
+  }
+
+  /** Output lines of a node after `after`, at most `limit`. */
+  async readLog(run: string, node: string, after = 0, limit = 1000): Promise<{ lines: LogLine[]; state: RunEntry["state"] }> {
+    const e = this.entry(run);
+    if (![...e.record.flow.triggers, ...e.record.flow.tasks].some((n) => n.id === node)) throw new FloeError("E_NODE_NOT_FOUND", `run "${run}" has no node "${node}"`);
+    if (e.state === "pending") return { lines: [], state: e.state };
+    const open = this.nodeFiles.get(run)?.get(`log:${node}`);
+    if (open !== undefined) await open.flush();
+    const state: RunDirState = e.state === "active" ? "active" : "archive";
+    const all = (await this.files.readLines(this.files.nodeLogPath(state, e.record.ref, node))) as LogLine[];
+    return { lines: all.filter((l) => l.seq > after).slice(0, limit), state: e.state };
+  }
+
+  postData(run: string, node: string, values: unknown, reject?: string): NodeStatus {
+    const e = this.entry(run);
+    if (e.executor === undefined) {
+      if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has ended`);
+      throw new FloeError("E_DATA_NOT_ENABLED", `run "${run}" is ${e.state}; its data nodes are not open yet`);
+    }
+    return e.executor.postData(node, values, reject);
+  }
+
+  async cancel(run: string, by: string): Promise<RunSummary> {
+    const e = this.entry(run);
+    const reason = `cancelled by ${by}`;
+    if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${e.record.result ?? "?"})`);
+    if (e.state === "pending") await this.endPending(e, "cancelled", reason);
+    else if (e.executor !== undefined) {
+      await e.executor.cancel(reason);
+      await Promise.allSettled([...this.endings]);
+    }
+    return summarize(e);
+  }
+
+  /** Waits until a run is archived (tests and `floe run`). */
+  waitForEnd(run: string, signal?: AbortSignal): Promise<RunSummary> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const e = this.index.get(run);
+        if (e?.state === "archived") {
+          off();
+          resolve(summarize(e));
+          return true;
+        }
+        return false;
+      };
+      const off = this.o.bus.subscribe((ev) => {
+        if (ev.type === "run" && ev.summary.ref.run === run) check();
+      });
+      signal?.addEventListener("abort", () => {
+        off();
+        reject(coerceError(signal.reason));
+      }, { once: true });
+      check();
+    });
+  }
+
+  // --- events ------------------------------------------------------------------------
+
+  private publishRun(e: RunEntry): void {
+    this.publishEvent({ v: 1, type: "run", summary: summarize(e) });
+  }
+
+  private publishEvent(ev: RunEvent): void {
+    if (ev.type === "log" && this.o.console !== undefined) {
+      this.o.console(`${new Date(ev.line.at).toISOString()} [${ev.ref.flow}.${ev.node}] ${ev.line.text}`);
+    }
+    this.o.bus.publish(ev);
+  }
+
+  // --- recovery ----------------------------------------------------------------------
+
+  /** Rebuilds state from disk after a start: pends wait again, active runs go on or end lost. */
+  private async recover(): Promise<void> {
+    const { recoverRuns } = await import("./recovery.js");
+    await recoverRuns({
+      files: this.files,
+      index: this.index,
+      state: this.o.state,
+      host: this.o.host,
+      log: this.o.log,
+      pendOf: (r) => this.pendOf(r),
+      resume: async (e, statuses) => {
+        await this.prepareWorkspace(e.record);
+        const ex = this.executorFor(e);
+        this.publishRun(e);
+        ex.resume(statuses);
+      },
+      finish: (e, result, reason) => this.finish(e, result, reason),
+      readStatus: (state, r, node) => this.readStatus(state, r, node),
+    });
+  }
+
+  // --- stopping ------------------------------------------------------------------------
+
+  /**
+   * Stops taking work and waits for active runs to end, up to `graceMs`; runs still active
+   * then are left on disk, their tasks killed, to be resumed by the next start.
+   */
+  stop(graceMs = 0): Promise<void> {
+    this.stopPromise ??= (async () => {
+      this.state = "stopping";
+      const deadline = Date.now() + graceMs;
+      while (Date.now() < deadline && [...this.index.all()].some((e) => e.state === "active")) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const errors: unknown[] = [];
+      for (const e of this.index.all()) {
+        if (e.executor !== undefined) await e.executor.suspend().catch((err: unknown) => errors.push(err));
+      }
+      await Promise.allSettled([...this.endings]);
+      for (const run of [...this.nodeFiles.keys()]) await this.closeNodeFiles(run).catch((err: unknown) => errors.push(err));
+      await this.o.state.removeHost(this.o.host).catch((err: unknown) => errors.push(err));
+      this.state = "stopped";
+      if (errors.length > 0) throw new AggregateError(errors, "hub stopped with errors");
+    })();
+    return this.stopPromise;
+  }
+}

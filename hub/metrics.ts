@@ -1,0 +1,61 @@
+/**
+ * Prometheus metrics of a host, counted from the run events it publishes plus what the
+ * hub reports directly (trigger fires and failures).
+ */
+import type { Bus } from "../store/bus.js";
+import type { RunEvent, RunSummary } from "./types.js";
+
+export class Metrics {
+  private readonly runsEnded = new Map<string, number>();
+  private taskSeconds = { sum: 0, count: 0 };
+  private dispatchSeconds = { sum: 0, count: 0 };
+  private readonly fires = new Map<string, number>();
+  private readonly fireFailures = new Map<string, number>();
+  private readonly off: () => void;
+
+  constructor(bus: Bus<RunEvent>) {
+    this.off = bus.subscribe((ev) => this.onEvent(ev));
+  }
+
+  private onEvent(ev: RunEvent): void {
+    if (ev.type === "run" && ev.summary.state === "archived" && ev.summary.result !== undefined) {
+      this.runsEnded.set(ev.summary.result, (this.runsEnded.get(ev.summary.result) ?? 0) + 1);
+    } else if (ev.type === "run" && ev.summary.state === "active" && ev.summary.startedAt !== undefined) {
+      this.dispatchSeconds.sum += (ev.summary.startedAt - ev.summary.adoptedAt) / 1000;
+      this.dispatchSeconds.count++;
+    } else if (ev.type === "node" && ev.node.class === "task" && ev.node.endedAt !== undefined && ev.node.startedAt !== undefined && (ev.node.state === "good" || ev.node.state === "bad")) {
+      this.taskSeconds.sum += (ev.node.endedAt - ev.node.startedAt) / 1000;
+      this.taskSeconds.count++;
+    }
+  }
+
+  triggerFired(type: string, ok: boolean): void {
+    const m = ok ? this.fires : this.fireFailures;
+    m.set(type, (m.get(type) ?? 0) + 1);
+  }
+
+  render(runs: readonly RunSummary[], now = Date.now()): string {
+    const lines: string[] = [];
+    const gauge = (name: string, help: string, type: "gauge" | "counter" = "gauge") => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    gauge("floe_runs", "Runs this host knows, by state.");
+    for (const s of ["pending", "active", "archived"]) lines.push(`floe_runs{state="${s}"} ${runs.filter((r) => r.state === s).length}`);
+    gauge("floe_runs_ended_total", "Runs ended since start, by result.", "counter");
+    for (const r of ["good", "bad", "cancelled", "lost"]) lines.push(`floe_runs_ended_total{result="${r}"} ${this.runsEnded.get(r) ?? 0}`);
+    const pending = runs.filter((r) => r.state === "pending");
+    gauge("floe_pending_oldest_age_seconds", "Age of the oldest pending run.");
+    lines.push(`floe_pending_oldest_age_seconds ${pending.length ? ((now - Math.min(...pending.map((p) => p.adoptedAt))) / 1000).toFixed(3) : 0}`);
+    gauge("floe_task_duration_seconds", "Durations of finished task attempts.", "counter");
+    lines.push(`floe_task_duration_seconds_sum ${this.taskSeconds.sum.toFixed(3)}`, `floe_task_duration_seconds_count ${this.taskSeconds.count}`);
+    gauge("floe_dispatch_latency_seconds", "From adoption to activation.", "counter");
+    lines.push(`floe_dispatch_latency_seconds_sum ${this.dispatchSeconds.sum.toFixed(3)}`, `floe_dispatch_latency_seconds_count ${this.dispatchSeconds.count}`);
+    gauge("floe_trigger_fires_total", "Triggers that started a run, by type.", "counter");
+    for (const [t, n] of this.fires) lines.push(`floe_trigger_fires_total{type="${t}"} ${n}`);
+    gauge("floe_trigger_failures_total", "Triggers that failed to start a run, by type.", "counter");
+    for (const [t, n] of this.fireFailures) lines.push(`floe_trigger_failures_total{type="${t}"} ${n}`);
+    return lines.join("\n") + "\n";
+  }
+
+  close(): void {
+    this.off();
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The live state of one node in one run, and how it is rebuilt from the node's status
+ * lines after a restart.
+ */
+import { readForm } from "../flows/forms.js";
+import type { FlowNode } from "../flows/model.js";
+import type { RunEventRec, StatusLine } from "./run-record.js";
+import type { NodeState, NodeStatus } from "./types.js";
+
+export class NodeRuntime {
+  state: NodeState = "waiting";
+  attempts = 0;
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  exitCode: number | undefined;
+  tag: string | undefined;
+  reason: string | undefined;
+  logLines = 0;
+  abort: AbortController | undefined;
+  /** Data nodes: open for input. */
+  enabled = false;
+  values: Record<string, string> = {};
+  /** Merges: waits received. */
+  readonly received = new Map<string, RunEventRec>();
+  fired = false;
+  /** The event it emitted when it finished (for replay after a restart). */
+  finishedEvent: RunEventRec | undefined;
+  /** Set by restore(): the event of an attempt that was running when the host stopped. */
+  interruptedBy: RunEventRec | undefined;
+  /** Whether the node has acted in this run (it has status lines). */
+  touched = false;
+
+  constructor(readonly node: FlowNode) {
+    if (node.class === "trigger") this.state = "good";
+  }
+
+  beginAttempt(_ev: RunEventRec): void {
+    this.touched = true;
+    this.attempts++;
+    this.state = "running";
+    this.startedAt = Date.now();
+    this.endedAt = undefined;
+    this.exitCode = undefined;
+    this.reason = undefined;
+    this.tag = undefined;
+  }
+
+  enable(_ev: RunEventRec): void {
+    this.touched = true;
+    this.enabled = true;
+    this.state = "waiting";
+    this.startedAt ??= Date.now();
+  }
+
+  finish(state: "good" | "bad" | "cancelled", tag: string | undefined, exitCode: number | undefined, reason: string | undefined, ev: RunEventRec | undefined): void {
+    this.touched = true;
+    this.state = state;
+    this.enabled = false;
+    this.endedAt = Date.now();
+    this.tag = tag;
+    this.exitCode = exitCode;
+    this.reason = reason;
+    this.finishedEvent = ev;
+  }
+
+  /** Rebuilds the node from its status lines (oldest first). */
+  restore(lines: readonly StatusLine[]): void {
+    let open: RunEventRec | undefined;
+    for (const l of lines) {
+      this.touched = true;
+      switch (l.t) {
+        case "start":
+          this.attempts = l.attempt;
+          this.state = "running";
+          this.startedAt = l.at;
+          open = l.event;
+          break;
+        case "pgid":
+        case "retry":
+          break;
+        case "done":
+          open = undefined;
+          this.state = l.state;
+          this.endedAt = l.at;
+          this.tag = l.tag;
+          this.exitCode = l.exitCode;
+          this.reason = l.reason;
+          this.enabled = false;
+          if (l.event !== undefined && l.state !== "cancelled") this.finishedEvent = l.event;
+          break;
+        case "enabled":
+          this.enabled = true;
+          this.state = "waiting";
+          this.startedAt ??= l.at;
+          break;
+        case "values":
+          this.values = { ...this.values, ...l.values };
+          break;
+        case "wait":
+          this.received.set(l.tag, l.event);
+          break;
+        case "fired":
+          this.fired = true;
+          this.state = "good";
+          this.endedAt = l.at;
+          break;
+      }
+    }
+    this.interruptedBy = open;
+  }
+
+  /** Process groups recorded for attempts that never finished (to kill after a crash). */
+  static openGroups(lines: readonly StatusLine[]): number[] {
+    const groups: number[] = [];
+    for (const l of lines) {
+      if (l.t === "pgid") groups.push(l.pgid);
+      if (l.t === "done" || l.t === "retry") groups.length = 0;
+    }
+    return groups;
+  }
+
+  status(): NodeStatus {
+    const n = this.node;
+    const base = {
+      id: n.id,
+      name: n.name,
+      class: n.class,
+      type: n.type,
+      state: this.state,
+      attempts: this.attempts,
+      logLines: this.logLines,
+      ...(this.startedAt !== undefined ? { startedAt: this.startedAt } : {}),
+      ...(this.endedAt !== undefined ? { endedAt: this.endedAt } : {}),
+      ...(this.exitCode !== undefined ? { exitCode: this.exitCode } : {}),
+      ...(this.tag !== undefined ? { tag: this.tag } : {}),
+      ...(this.reason !== undefined ? { reason: this.reason } : {}),
+    };
+    if (n.class === "merge") return { ...base, waits: Object.fromEntries(n.wait.map((w) => [w, this.received.has(w)])) };
+    if (n.class === "task" && n.type === "data") {
+      return { ...base, enabled: this.enabled, fields: readForm(n.opts).form?.fields ?? [], values: this.values };
+    }
+    return base;
+  }
+}

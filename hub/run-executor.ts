@@ -1,0 +1,384 @@
+/**
+ * One active run: routes its events, in order, to the nodes that listen to them; runs
+ * tasks through the agent; fires merges once; opens data forms; and ends the run by the
+ * rules of DESIGN §4 step 6. Every state change is appended to the node's status file
+ * before it is announced, so a restarted host can pick the run up where it was.
+ */
+import type { Logger } from "pino";
+import type { TaskRunner, TaskType } from "../agent/contract.js";
+import { formatDuration } from "../flows/duration.js";
+import { readForm } from "../flows/forms.js";
+import type { MergeNode, TaskNode } from "../flows/model.js";
+import { matchTag, mergeTag, taskTag, TRIGGER_GOOD } from "../flows/tags.js";
+import type { AppendLog } from "../store/append-log.js";
+import { checkValues, missingFields, withDefaults } from "./data-input.js";
+import { FloeError } from "./errors.js";
+import { NodeRuntime } from "./node-runtime.js";
+import type { RunEventRec, RunRecord, StatusLine } from "./run-record.js";
+import { prepareTask } from "./task-request.js";
+import type { LogLine, NodeStatus, RunEvent, RunResult } from "./types.js";
+
+export interface ExecutorDeps {
+  readonly runTask: TaskRunner;
+  readonly log: Logger;
+  /** Opens the append-only status or output file of a node. */
+  openNodeFile(node: string, kind: "status" | "log"): AppendLog;
+  publish(ev: RunEvent): void;
+  /** Called once, after the run ended and every task of it stopped. */
+  onEnd(result: RunResult, reason: string): void;
+  readonly workspace: string;
+  readonly cacheDir: string;
+  readonly gitKey?: string;
+  readonly killGraceMs?: number;
+}
+
+export class RunExecutor {
+  private readonly nodes = new Map<string, NodeRuntime>();
+  private readonly queue: RunEventRec[] = [];
+  private draining = false;
+  private ended = false;
+  private endPromise: Promise<void> | undefined;
+  private readonly runAbort = new AbortController();
+  private readonly running = new Set<Promise<void>>();
+  private dangling: RunEventRec[] = [];
+  private runTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly record: RunRecord,
+    private readonly deps: ExecutorDeps,
+  ) {
+    for (const n of [...record.flow.triggers, ...record.flow.tasks]) this.nodes.set(n.id, new NodeRuntime(n));
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Starts a fresh run: emits trigger.good with the trigger's values. */
+  start(): void {
+    this.armRunTimeout(this.record.startedAt ?? Date.now());
+    // Trigger values reach every task of the run (task-request.ts), so the event carries none of its own.
+    this.enqueue({ tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} });
+  }
+
+  /**
+   * Continues a run after a restart from its nodes' status lines: finished nodes stay
+   * finished, tasks that were running run again as a new attempt, and events whose
+   * listeners never started are delivered again.
+   */
+  resume(statuses: ReadonlyMap<string, readonly StatusLine[]>): void {
+    this.armRunTimeout(this.record.startedAt ?? Date.now());
+    const emitted: { at: number; ev: RunEventRec }[] = [{ at: 0, ev: { tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} } }];
+    const rerun: { node: TaskNode; ev: RunEventRec }[] = [];
+    for (const [id, lines] of statuses) {
+      const rt = this.nodes.get(id);
+      if (rt === undefined) continue;
+      rt.restore(lines);
+      if (rt.finishedEvent !== undefined) emitted.push({ at: rt.endedAt ?? 0, ev: rt.finishedEvent });
+      if (rt.interruptedBy !== undefined && rt.node.class === "task") rerun.push({ node: rt.node, ev: rt.interruptedBy });
+    }
+    emitted.sort((a, b) => a.at - b.at);
+    for (const { node, ev } of rerun) this.startTask(node, ev, "restarted after the host stopped");
+    for (const { ev } of emitted) this.route(ev, true);
+    this.checkQuiescent();
+  }
+
+  /** Ends the run now. */
+  cancel(reason: string): Promise<void> {
+    return this.end("cancelled", reason);
+  }
+
+  /** Input for a data node; accumulates values; completes it when every field is there. */
+  postData(nodeId: string, values: unknown, reject?: string): NodeStatus {
+    const rt = this.nodes.get(nodeId);
+    if (rt === undefined) throw new FloeError("E_NODE_NOT_FOUND", `run ${this.record.ref.run} has no node "${nodeId}"`);
+    if (rt.node.class !== "task" || rt.node.type !== "data") throw new FloeError("E_NOT_A_DATA_NODE", `node "${nodeId}" is a ${rt.node.class === "task" ? rt.node.type : rt.node.class} node, not a data node`);
+    if (this.ended) throw new FloeError("E_RUN_ENDED", `run ${this.record.ref.run} has ended`);
+    if (!rt.enabled) throw new FloeError("E_DATA_NOT_ENABLED", `data node "${nodeId}" is not waiting for input${rt.state === "waiting" ? " yet" : ""}`);
+    const form = readForm(rt.node.opts).form;
+    const checked = checkValues(form, values);
+    const node = rt.node;
+    if (reject !== undefined) {
+      this.finishTask(node, { state: "bad", tag: taskTag(node.id, "bad"), reason: `rejected: ${reject || "no reason given"}`, values: { ...rt.values, ...checked } });
+      return this.status(node.id);
+    }
+    rt.values = { ...rt.values, ...checked };
+    this.journal(node.id, { t: "values", at: Date.now(), values: checked });
+    const missing = form === undefined ? [] : missingFields(form, rt.values);
+    if (missing.length === 0) {
+      this.finishTask(node, { state: "good", tag: taskTag(node.id, "good"), values: withDefaults(form, rt.values) });
+    } else {
+      this.publishNode(node.id);
+    }
+    return this.status(node.id);
+  }
+
+  status(id: string): NodeStatus {
+    const rt = this.nodes.get(id);
+    if (rt === undefined) throw new FloeError("E_NODE_NOT_FOUND", `no node "${id}"`);
+    return rt.status();
+  }
+
+  statuses(): NodeStatus[] {
+    return [...this.nodes.values()].map((n) => n.status());
+  }
+
+  // --- routing ---------------------------------------------------------------------
+
+  private enqueue(ev: RunEventRec): void {
+    this.queue.push(ev);
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0 && !this.ended) this.route(this.queue.shift() as RunEventRec, false);
+    } finally {
+      this.draining = false;
+    }
+    this.checkQuiescent();
+  }
+
+  /** Delivers one event. On replay, nodes that already acted on it are left alone. */
+  private route(ev: RunEventRec, replay: boolean): void {
+    if (this.ended) return;
+    const listeners = matchTag(this.record.flow, ev.tag);
+    if (listeners.length === 0) {
+      if (!ev.good) {
+        void this.end("bad", `${ev.tag} has no listener`);
+        return;
+      }
+      this.dangling.push(ev);
+      return;
+    }
+    for (const n of listeners) {
+      if (this.ended) return;
+      const rt = this.nodes.get(n.id) as NodeRuntime;
+      if (n.class === "merge") {
+        this.mergeEvent(n, rt, ev, replay);
+        continue;
+      }
+      if (replay && rt.touched) continue;
+      if (n.type === "end") {
+        void this.end(ev.good ? "good" : "bad", `end node "${n.id}" reached by ${ev.tag}`);
+        return;
+      }
+      if (n.type === "data") {
+        rt.enable(ev);
+        this.journal(n.id, { t: "enabled", at: Date.now(), event: ev });
+        this.publishNode(n.id);
+        continue;
+      }
+      if (rt.state === "running") {
+        this.sysLine(n.id, `already running; ${ev.tag} ignored`);
+        continue;
+      }
+      this.startTask(n, ev);
+    }
+  }
+
+  private mergeEvent(n: MergeNode, rt: NodeRuntime, ev: RunEventRec, replay: boolean): void {
+    if (rt.fired || rt.received.has(ev.tag)) return;
+    rt.received.set(ev.tag, ev);
+    if (!replay || !rt.touched) this.journal(n.id, { t: "wait", at: Date.now(), tag: ev.tag, event: ev });
+    const ready = n.type === "any" ? rt.received.size >= 1 : n.wait.every((w) => rt.received.has(w));
+    if (!ready) {
+      rt.state = "waiting";
+      this.publishNode(n.id);
+      return;
+    }
+    rt.fired = true;
+    rt.state = "good";
+    rt.endedAt = Date.now();
+    this.journal(n.id, { t: "fired", at: rt.endedAt });
+    this.publishNode(n.id);
+    let opts: Record<string, unknown> = {};
+    let values: Record<string, string> = {};
+    for (const r of rt.received.values()) {
+      opts = { ...opts, ...r.opts };
+      values = { ...values, ...r.values };
+    }
+    this.enqueue({ tag: mergeTag(n.id), good: true, opts, values });
+  }
+
+  // --- tasks -----------------------------------------------------------------------
+
+  private startTask(node: TaskNode, ev: RunEventRec, note?: string): void {
+    const rt = this.nodes.get(node.id) as NodeRuntime;
+    rt.beginAttempt(ev);
+    this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
+    this.publishNode(node.id);
+    if (note !== undefined) this.sysLine(node.id, note);
+    const p = this.runAttempt(node, rt, ev).catch((e: unknown) => {
+      this.deps.log.error({ err: e, node: node.id }, "task attempt failed unexpectedly");
+      this.finishTask(node, { state: "bad", tag: taskTag(node.id, "error"), reason: `internal error: ${e instanceof Error ? e.message : String(e)}`, values: {} });
+    });
+    this.running.add(p);
+    void p.finally(() => {
+      this.running.delete(p);
+      this.checkQuiescent();
+    });
+  }
+
+  private async runAttempt(node: TaskNode, rt: NodeRuntime, ev: RunEventRec): Promise<void> {
+    const taskAbort = new AbortController();
+    rt.abort = taskAbort;
+    const signals = [this.runAbort.signal, taskAbort.signal];
+    let timer: NodeJS.Timeout | undefined;
+    if (node.timeoutMs !== undefined) {
+      const ms = node.timeoutMs;
+      timer = setTimeout(() => taskAbort.abort(new Error(`timed out after ${formatDuration(ms)}`)), ms);
+    }
+    const { opts, env } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey);
+    let result;
+    try {
+      result = await this.deps.runTask({
+        runId: this.record.ref.run,
+        flowId: this.record.ref.flow,
+        nodeId: node.id,
+        type: node.type as TaskType,
+        opts,
+        env,
+        workspace: this.deps.workspace,
+        cacheDir: this.deps.cacheDir,
+        signal: AbortSignal.any(signals),
+        onLine: (l) => this.line(node.id, l),
+        onStart: ({ pgid }) => this.journal(node.id, { t: "pgid", at: Date.now(), pgid }),
+      });
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      rt.abort = undefined;
+    }
+    if (this.ended) return; // the run ended while it ran; end() recorded it
+    const outputs = { ...result.outputs };
+    let good: boolean;
+    let tag: string;
+    if (result.error !== undefined) {
+      good = node.ignoreFail;
+      tag = node.ignoreFail ? taskTag(node.id, "good") : taskTag(node.id, "error");
+      this.sysLine(node.id, result.error);
+    } else {
+      good = node.ignoreFail || node.good.includes(result.status);
+      tag = node.useStatus && !node.ignoreFail ? taskTag(node.id, result.status) : taskTag(node.id, good ? "good" : "bad");
+    }
+    const reason = result.error ?? result.reason ?? (good ? undefined : `exit status ${result.status}`);
+    const max = node.retries?.max ?? 0;
+    if (!good && rt.attempts <= max) {
+      const delayMs = (node.retries?.backoffMs ?? 1000) * 2 ** (rt.attempts - 1);
+      this.journal(node.id, { t: "retry", at: Date.now(), attempt: rt.attempts, delayMs, reason: reason ?? "failed" });
+      this.sysLine(node.id, `attempt ${rt.attempts} failed (${reason ?? "failed"}); retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`);
+      rt.state = "waiting";
+      rt.reason = `retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`;
+      this.publishNode(node.id);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delayMs);
+        this.runAbort.signal.addEventListener("abort", () => {
+          clearTimeout(t);
+          resolve();
+        }, { once: true });
+      });
+      if (this.ended) return;
+      rt.beginAttempt(ev);
+      this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
+      this.publishNode(node.id);
+      return this.runAttempt(node, rt, ev);
+    }
+    this.finishTask(node, {
+      state: good ? "good" : "bad",
+      tag,
+      exitCode: result.status,
+      ...(reason !== undefined ? { reason } : {}),
+      values: outputs,
+    });
+  }
+
+  private finishTask(node: TaskNode, r: { state: "good" | "bad"; tag: string; exitCode?: number; reason?: string; values: Record<string, string> }): void {
+    if (this.ended) return;
+    const rt = this.nodes.get(node.id) as NodeRuntime;
+    const ev: RunEventRec = { tag: r.tag, good: r.state === "good", opts: {}, values: r.values };
+    rt.finish(r.state, r.tag, r.exitCode, r.reason, ev);
+    this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
+    this.publishNode(node.id);
+    this.enqueue(ev);
+  }
+
+  // --- ending ----------------------------------------------------------------------
+
+  private checkQuiescent(): void {
+    if (this.ended || this.draining || this.queue.length > 0 || this.running.size > 0) return;
+    const open = [...this.nodes.values()].filter((n) => n.enabled);
+    if (open.length > 0) return; // waiting for people
+    const incomplete = [...this.nodes.values()].filter((n) => n.node.class === "merge" && !n.fired && n.received.size > 0);
+    const bad = this.dangling.filter((e) => !e.good);
+    if (incomplete.length > 0) {
+      const m = incomplete[0] as NodeRuntime;
+      const missing = (m.node as MergeNode).wait.filter((w) => !m.received.has(w));
+      void this.end("bad", `nothing left to do, but merge "${m.node.id}" never got ${missing.join(", ")}`);
+    } else if (bad.length > 0) {
+      void this.end("bad", `nothing left to do; ${bad.map((e) => e.tag).join(", ")} went unhandled`);
+    } else {
+      void this.end("good", `nothing left to do${this.dangling.length ? ` after ${this.dangling.map((e) => e.tag).join(", ")}` : ""}`);
+    }
+  }
+
+  private armRunTimeout(startedAt: number): void {
+    const ms = this.record.flow.timeoutMs;
+    if (ms === undefined) return;
+    const left = Math.max(0, startedAt + ms - Date.now());
+    this.runTimer = setTimeout(() => void this.end("bad", `run timed out after ${formatDuration(ms)}`), left);
+    this.runTimer.unref();
+  }
+
+  /**
+   * The host is stopping: kill the tasks but record nothing, so that the next start resumes
+   * the run and runs them again as new attempts.
+   */
+  async suspend(): Promise<void> {
+    if (this.endPromise !== undefined) return this.endPromise;
+    this.ended = true;
+    if (this.runTimer !== undefined) clearTimeout(this.runTimer);
+    this.runAbort.abort(new Error("the host is stopping"));
+    this.endPromise = Promise.allSettled([...this.running]).then(() => undefined);
+    return this.endPromise;
+  }
+
+  /** Ends the run once: stops every task (whole process groups), then reports. */
+  end(result: RunResult, reason: string): Promise<void> {
+    if (this.endPromise !== undefined) return this.endPromise;
+    this.ended = true;
+    if (this.runTimer !== undefined) clearTimeout(this.runTimer);
+    this.endPromise = (async () => {
+      const stopping = [...this.nodes.values()].filter((n) => n.state === "running" || (n.state === "waiting" && n.attempts > 0) || n.enabled);
+      this.runAbort.abort(new Error(result === "cancelled" ? reason : `run ended: ${reason}`));
+      await Promise.allSettled([...this.running]);
+      for (const rt of stopping) {
+        rt.finish("cancelled", undefined, undefined, result === "cancelled" ? reason : "stopped: the run ended", undefined);
+        this.journal(rt.node.id, { t: "done", at: Date.now(), state: "cancelled", reason: rt.reason ?? "stopped" });
+        this.publishNode(rt.node.id);
+      }
+      this.deps.onEnd(result, reason);
+    })();
+    return this.endPromise;
+  }
+
+  // --- output ----------------------------------------------------------------------
+
+  private journal(node: string, line: StatusLine): void {
+    this.deps.openNodeFile(node, "status").append(line);
+  }
+
+  private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }): void {
+    const rt = this.nodes.get(node);
+    if (rt === undefined) return;
+    const line: LogLine = { seq: ++rt.logLines, at: l.at, text: l.text, stream: l.stream };
+    this.deps.openNodeFile(node, "log").append(line);
+    this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
+  }
+
+  private sysLine(node: string, text: string): void {
+    this.line(node, { at: Date.now(), text, stream: "sys" });
+  }
+
+  private publishNode(id: string): void {
+    this.deps.publish({ v: 1, type: "node", ref: this.record.ref, node: this.status(id) });
+  }
+}
+

@@ -1,0 +1,92 @@
+/**
+ * The run's public shape: references, states, summaries and the events that describe a
+ * run's life. Wire-visible types carry a version field and are checked on arrival.
+ */
+import type { FormField } from "../flows/forms.js";
+
+export type RunId = string & { readonly __brand: "RunId" };
+export type HostName = string & { readonly __brand: "HostName" };
+
+/** The globally unique reference of a run. */
+export interface RunRef {
+  readonly flow: string;
+  readonly ver: number;
+  readonly run: RunId;
+  /** The host that adopted the trigger. */
+  readonly adoptedBy: HostName;
+  /** The host executing it, once dispatched. */
+  readonly execHost?: HostName;
+}
+
+export type RunState = "pending" | "active" | "archived";
+export type RunResult = "good" | "bad" | "cancelled" | "lost";
+export type NodeState = "waiting" | "running" | "good" | "bad" | "skipped" | "cancelled";
+
+/** What started a run. */
+export interface TriggerInfo {
+  readonly id: string;
+  readonly type: string;
+  /** Values of the trigger: its opts, then form values / webhook fields over them. */
+  readonly values: Readonly<Record<string, unknown>>;
+  /** Who or what started it. */
+  readonly by?: string;
+}
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly name: string;
+  readonly class: "trigger" | "task" | "merge";
+  readonly type: string;
+  readonly state: NodeState;
+  readonly attempts: number;
+  readonly startedAt?: number;
+  readonly endedAt?: number;
+  readonly exitCode?: number;
+  /** The event tag it emitted. */
+  readonly tag?: string;
+  readonly reason?: string;
+  /** Merges: which waits arrived. */
+  readonly waits?: Readonly<Record<string, boolean>>;
+  /** Data nodes: open for input. */
+  readonly enabled?: boolean;
+  readonly fields?: readonly FormField[];
+  readonly values?: Readonly<Record<string, string>>;
+  /** Lines of output so far. */
+  readonly logLines: number;
+}
+
+export interface RunSummary {
+  readonly ref: RunRef;
+  readonly state: RunState;
+  readonly result?: RunResult;
+  readonly reason?: string;
+  /** Why a pending run waits. */
+  readonly waiting?: string;
+  readonly attempt: number;
+  readonly trigger: TriggerInfo;
+  readonly adoptedAt: number;
+  readonly startedAt?: number;
+  readonly endedAt?: number;
+}
+
+export interface RunDetail extends RunSummary {
+  readonly name: string;
+  readonly nodes: readonly NodeStatus[];
+}
+
+export interface LogLine {
+  readonly seq: number;
+  readonly at: number;
+  readonly text: string;
+  readonly stream: "out" | "err" | "sys";
+}
+
+/** Events that describe runs, for live views (dashboard, SSE, `floe run`). */
+export type RunEvent =
+  | { readonly v: 1; readonly type: "run"; readonly summary: RunSummary }
+  | { readonly v: 1; readonly type: "node"; readonly ref: RunRef; readonly node: NodeStatus }
+  | { readonly v: 1; readonly type: "log"; readonly ref: RunRef; readonly node: string; readonly line: LogLine };
+
+export function runKey(ref: Pick<RunRef, "flow" | "ver">): string {
+  return `${ref.flow}/${ref.ver}`;
+}

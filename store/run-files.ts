@@ -1,0 +1,105 @@
+/**
+ * The run directories of DESIGN §6.4: where each file of a run lives, and the few ways a
+ * run's files change. A run directory moves between pending/, active/ and archive/ by
+ * rename; run.json is replaced atomically; node status and output are append-only.
+ */
+import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { AppendLog, readJsonLines } from "./append-log.js";
+import { readJsonFile, removeStaleTemps, writeFileAtomic } from "./atomic-file.js";
+import { moveRunDir } from "./run-dirs.js";
+
+export type RunDirState = "pending" | "active" | "archive";
+
+export interface RunLocation {
+  readonly flow: string;
+  readonly ver: number;
+  readonly run: string;
+}
+
+export class RunFiles {
+  constructor(readonly root: string) {}
+
+  flowDir(flow: string, ver: number): string {
+    return join(this.root, "floes", flow, String(ver));
+  }
+
+  runDir(state: RunDirState, r: RunLocation): string {
+    return join(this.flowDir(r.flow, r.ver), state, r.run);
+  }
+
+  nodeStatusPath(state: RunDirState, r: RunLocation, node: string): string {
+    return join(this.runDir(state, r), `node-${node}.json`);
+  }
+
+  nodeLogPath(state: RunDirState, r: RunLocation, node: string): string {
+    return join(this.runDir(state, r), `node-${node}.log`);
+  }
+
+  /** `floes/<flow>/<ver>/flow.yml`: the definition this version ran with. */
+  async writeFlowSnapshot(flow: string, ver: number, yaml: string): Promise<void> {
+    await mkdir(this.flowDir(flow, ver), { recursive: true });
+    await writeFileAtomic(join(this.flowDir(flow, ver), "flow.yml"), yaml);
+  }
+
+  async writeRunJson(state: RunDirState, r: RunLocation, record: unknown): Promise<void> {
+    const dir = this.runDir(state, r);
+    await mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, "run.json"), JSON.stringify(record) + "\n");
+  }
+
+  async readRunJson(state: RunDirState, r: RunLocation): Promise<unknown> {
+    return readJsonFile(join(this.runDir(state, r), "run.json"));
+  }
+
+  async move(from: RunDirState, to: RunDirState, r: RunLocation): Promise<void> {
+    await moveRunDir(this.runDir(from, r), this.runDir(to, r));
+  }
+
+  async remove(state: RunDirState, r: RunLocation): Promise<void> {
+    await rm(this.runDir(state, r), { recursive: true, force: true });
+  }
+
+  openLog(path: string): AppendLog {
+    return new AppendLog(path);
+  }
+
+  async readLines(path: string): Promise<unknown[]> {
+    return (await readJsonLines(path)).records;
+  }
+
+  /** Every run directory in a state, as locations, oldest run id first. */
+  async list(state: RunDirState): Promise<{ loc: RunLocation; dir: string }[]> {
+    const out: { loc: RunLocation; dir: string }[] = [];
+    const floes = join(this.root, "floes");
+    for (const flow of await names(floes)) {
+      for (const verName of await names(join(floes, flow))) {
+        const ver = Number(verName);
+        if (!Number.isInteger(ver)) continue;
+        const stateDir = join(floes, flow, verName, state);
+        for (const run of await names(stateDir)) {
+          const dir = join(stateDir, run);
+          if (run.startsWith(".")) continue;
+          if (!(await stat(dir)).isDirectory()) continue;
+          await removeStaleTemps(dir);
+          out.push({ loc: { flow, ver, run }, dir });
+        }
+      }
+    }
+    return out.sort((a, b) => a.loc.run.localeCompare(b.loc.run));
+  }
+
+  /** A marker file, used to find which host wrote into a run (tests, tooling). */
+  async touch(path: string): Promise<void> {
+    await writeFile(path, "");
+  }
+}
+
+async function names(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
+}
