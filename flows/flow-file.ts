@@ -5,7 +5,8 @@
  * (also `ssh://` and `file://`), optionally ending in `#ref` (a branch, tag or commit).
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -64,7 +65,17 @@ export async function readFlowFile(ref: string, o: LoadOptions): Promise<{ text:
   const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), ...(o.signal ? [o.signal] : [])]);
   switch (flowFileKind(ref)) {
     case "local": {
-      const path = isAbsolute(ref) ? ref : resolve(o.baseDir, ref);
+      // join, not resolve: a relative config path gives a relative flow-file path in messages.
+      const path = isAbsolute(ref) ? ref : join(o.baseDir, ref);
+      let st: Stats;
+      try {
+        st = await stat(path);
+      } catch (e) {
+        throw new FlowFileError(`can not read flow-file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+      // Never read a device or a FIFO (/dev/zero would never end), nor a file no flow fills.
+      if (!st.isFile()) throw new FlowFileError(`flow-file ${path} is not a regular file`);
+      if (st.size > MAX_BYTES) throw new FlowFileError(`flow-file ${path} is larger than ${MAX_BYTES} bytes`);
       try {
         return { text: await readFile(path, { encoding: "utf8", signal }), name: path };
       } catch (e) {
