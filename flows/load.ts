@@ -8,6 +8,7 @@ import { Diagnostics, LineIndex, type Diagnostic } from "./diagnostics.js";
 import { flowFileKind, readFlowFile, FlowFileError } from "./flow-file.js";
 import type { Config } from "./model.js";
 import { looksLikeFlowFile, parseConfig, parseFlowText, type ConfigResult } from "./parse.js";
+import { parseYaml } from "./yaml-source.js";
 
 /** Flow files are small; a bigger one is a mistake (or an attack), not a flow. */
 export const MAX_FILE_BYTES = 4 << 20;
@@ -90,7 +91,7 @@ export async function validateFile(path: string): Promise<{ config?: Config; dia
   const all: Diagnostic[] = [...res.diagnostics];
   if (res.config === undefined) return { diagnostics: all };
   let failed = false;
-  for (const flow of res.config.flows) {
+  for (const [i, flow] of res.config.flows.entries()) {
     if (flow.flowFile === undefined || flowFileKind(flow.flowFile) !== "local") continue;
     try {
       const { text, name } = await readFlowFile(flow.flowFile, { baseDir: dirname(path) });
@@ -98,10 +99,18 @@ export async function validateFile(path: string): Promise<{ config?: Config; dia
       all.push(...parsed.diagnostics);
       if (parsed.flow === undefined) failed = true;
     } catch (e) {
-      const d = new Diagnostics(path, new LineIndex(""));
-      d.warn(-1, `flow ${flow.id}: ${e instanceof FlowFileError ? e.message : String(e)}; it will be loaded when the flow is triggered`);
+      const d = new Diagnostics(path, new LineIndex(text));
+      d.warn(flowFilePlace(text, path, i), `flow ${flow.id}: ${e instanceof FlowFileError ? e.message : String(e)}; it will be loaded when the flow is triggered`);
       all.push(...d.list);
     }
   }
   return failed ? { diagnostics: all } : { config: res.config, diagnostics: all };
+}
+
+/** Where flows[i]'s flow-file was written in a config that parsed without errors. */
+function flowFilePlace(text: string, file: string, i: number): number {
+  const { root } = parseYaml(text, file);
+  const flows = root?.kind === "map" ? root.pairs.find((p) => p.key.value === "flows")?.value : undefined;
+  const flow = flows?.kind === "seq" ? flows.items[i] : undefined;
+  return (flow?.kind === "map" ? flow.pairs.find((p) => p.key.value === "flow-file")?.value.pos : undefined) ?? -1;
 }
