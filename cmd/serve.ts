@@ -69,7 +69,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
   const events = new EventLog(hub.bus);
   const metrics = new Metrics(hub.bus);
   await hub.start();
-  const triggers = new TriggerManager({ config, root: s.root, sink: hub, log: log.child({ part: "triggers" }), ...(config.common.gitKey ? { gitKey: config.common.gitKey } : {}), metrics });
+  const triggers = new TriggerManager({ config, root: s.root, sink: hub, log: log.child({ part: "triggers" }), ...(config.common.gitKey ? { gitKey: config.common.gitKey } : {}) });
   triggers.start();
   const tls = s.tlsCert !== undefined && s.tlsKey !== undefined ? { cert: await readFile(s.tlsCert), key: await readFile(s.tlsKey) } : undefined;
   const app = await buildApi({

@@ -4,110 +4,243 @@
  * fdatasync, so thousands of lines cost a handful of syncs, and a line is never rewritten.
  * Read back tolerating a torn last line (a crash mid-write).
  */
-import { open, readFile, truncate, type FileHandle } from "node:fs/promises";
+import { open, readFile, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { mkdirSync } from "node:fs";
+import { ensureDir, errnoCode, fileError, fsyncDir } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
 
-export const stats = { batches: 0 };
+export interface AppendStats {
+  /** write + fdatasync rounds; far fewer than records when batching works */
+  batches: number;
+  records: number;
+  bytes: number;
+}
+
+/** Totals over every AppendLog of this process (for the bench and /metrics). */
+export const stats: AppendStats = { batches: 0, records: 0, bytes: 0 };
 
 export class AppendLog {
+  /** This log's own counters. */
+  readonly stats: AppendStats = { batches: 0, records: 0, bytes: 0 };
   private queue: string[] = [];
-  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-  private writing: Promise<void> | undefined;
-  private fh: Promise<FileHandle> | undefined;
-  private closed: Promise<void> | undefined;
+  /** Records appended so far, and how many of them are durable: flush waits on the gap. */
+  private appended = 0;
+  private durable = 0;
+  private waiters: { upTo: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private draining: Promise<void> | undefined;
+  private fh: Promise<{ fh: FileHandle; size: number }> | undefined;
+  private closing: Promise<void> | undefined;
+  /** Sticky: after a failed write the file's tail is uncertain, so nothing more is written. */
   private failure: Error | undefined;
 
+  /** Opens lazily on the first write; use {@link AppendLog.open} to create the file now. */
   constructor(readonly path: string) {}
 
-  private handle(): Promise<FileHandle> {
-    this.fh ??= (async () => {
-      mkdirSync(dirname(this.path), { recursive: true });
-      await repairTornTail(this.path);
-      return open(this.path, "a");
-    })();
+  /** Creates the file if missing and repairs a torn tail left by a crash. */
+  static async open(path: string): Promise<AppendLog> {
+    const log = new AppendLog(path);
+    await log.handle();
+    return log;
+  }
+
+  private handle(): Promise<{ fh: FileHandle; size: number }> {
+    this.fh ??= this.openFile().catch((e: unknown) => Promise.reject(fileError(`can not open ${this.path}`, e)));
     return this.fh;
   }
 
-  append(record: unknown): void {
-    if (this.closed !== undefined) throw new Error(`${this.path}: append after close`);
-    this.queue.push(JSON.stringify(record) + "\n");
-    this.schedule();
+  /** The single writer of its file: the size it tracks is where a failed batch is cut back to. */
+  private async openFile(): Promise<{ fh: FileHandle; size: number }> {
+    await ensureDir(dirname(this.path));
+    await repairTornTail(this.path);
+    let fh: FileHandle;
+    let created = true;
+    try {
+      fh = await open(this.path, "ax");
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+      fh = await open(this.path, "a");
+      created = false;
+    }
+    try {
+      // A new file's name must be durable too, or a crash can lose the whole log.
+      if (created && fsyncEnabled()) await fsyncDir(dirname(this.path));
+      return { fh, size: (await fh.stat()).size };
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
   }
 
-  private schedule(): void {
-    if (this.writing !== undefined) return;
-    this.writing = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
+  /** Queues one record as a JSON line; it is written with the others of this tick. */
+  append(record: unknown): void {
+    if (this.closing !== undefined) throw new Error(`${this.path}: append after close`);
+    let line: string | undefined;
+    try {
+      line = JSON.stringify(record) as string | undefined;
+    } catch (e) {
+      throw fileError(`${this.path}: record is not JSON`, e);
+    }
+    // JSON.stringify(undefined) is undefined, which would write the non-JSON line "undefined".
+    if (line === undefined) throw new TypeError(`${this.path}: record is not JSON (${typeof record})`);
+    if (this.failure !== undefined) return; // reported by flush() and close()
+    this.queue.push(line + "\n");
+    this.appended++;
+    // setImmediate, not a microtask: a whole tick's appends, I/O callbacks included, share one write.
+    this.draining ??= new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
   }
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.join("");
-        const waiters = this.waiters;
+      while (this.queue.length > 0 && this.failure === undefined) {
+        const count = this.queue.length;
+        const buf = Buffer.from(this.queue.join(""), "utf8");
         this.queue = [];
-        this.waiters = [];
         try {
-          const fh = await this.handle();
-          await fh.write(batch);
-          if (fsyncEnabled()) await fh.datasync();
-          stats.batches++;
-          for (const w of waiters) w.resolve();
+          await this.writeBatch(buf);
         } catch (e) {
-          this.failure = new Error(`can not append to ${this.path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-          for (const w of waiters) w.reject(this.failure);
+          await this.fail(e);
+          break;
         }
+        this.durable += count;
+        for (const s of [this.stats, stats]) {
+          s.batches++;
+          s.records += count;
+          s.bytes += buf.length;
+        }
+        this.settle();
       }
     } finally {
-      this.writing = undefined;
-      for (const w of this.waiters.splice(0)) w.resolve();
+      this.draining = undefined;
     }
   }
 
-  /** Resolves when everything appended before the call is on disk. */
+  private async writeBatch(buf: Buffer): Promise<void> {
+    const h = await this.handle();
+    // One write normally; loop because a write(2) may be short (ENOSPC edge, signals).
+    for (let off = 0; off < buf.length; ) {
+      const { bytesWritten } = await h.fh.write(buf, off, buf.length - off);
+      off += bytesWritten;
+    }
+    if (fsyncEnabled()) await h.fh.datasync();
+    h.size += buf.length;
+  }
+
+  private async fail(e: unknown): Promise<void> {
+    this.failure = fileError(`can not append to ${this.path}`, e);
+    this.queue = [];
+    // Best effort: cut a partly written batch so the file ends on a whole line.
+    const h = await this.fh?.catch(() => undefined);
+    if (h !== undefined) await h.fh.truncate(h.size).catch(() => undefined);
+    this.settle();
+  }
+
+  private settle(): void {
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (w.upTo <= this.durable) w.resolve();
+      else if (this.failure !== undefined) w.reject(this.failure);
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  /** Resolves when everything appended before the call is durable; rejects, naming the file, if it can not be. */
   flush(): Promise<void> {
-    if (this.queue.length === 0 && this.writing === undefined) return this.failure ? Promise.reject(this.failure) : Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-      this.schedule();
-    });
+    if (this.appended <= this.durable) return Promise.resolve();
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiters.push({ upTo: this.appended, resolve, reject }));
   }
 
+  /** Flushes and closes; idempotent. Rejects if records were lost (the file is closed anyway). */
   close(): Promise<void> {
-    this.closed ??= (async () => {
-      await this.flush().catch(() => undefined);
-      if (this.fh !== undefined) await (await this.fh).close();
+    this.closing ??= (async () => {
+      const errors: unknown[] = [];
+      await this.flush().catch((e: unknown) => errors.push(e));
+      const h = await this.fh?.catch(() => undefined);
+      if (h !== undefined) await h.fh.close().catch((e: unknown) => errors.push(fileError(`can not close ${this.path}`, e)));
+      if (errors.length > 0) throw errors[0];
     })();
-    return this.closed;
+    return this.closing;
   }
 }
 
-/** Cuts an incomplete last line, so later appends start on a clean line. */
-export async function repairTornTail(path: string): Promise<void> {
-  let buf: Buffer;
+/** Index of the last "\n" before `end`, or -1; reads backwards so a big log is not read whole. */
+async function lastNewline(fh: FileHandle, end: number): Promise<number> {
+  const chunk = Buffer.alloc(64 * 1024);
+  for (let stop = end; stop > 0; ) {
+    const start = Math.max(0, stop - chunk.length);
+    const { bytesRead } = await fh.read(chunk, 0, stop - start, start);
+    const i = chunk.subarray(0, bytesRead).lastIndexOf(0x0a);
+    if (i >= 0) return start + i;
+    stop = start;
+  }
+  return -1;
+}
+
+function parses(text: string): boolean {
   try {
-    buf = await readFile(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw e;
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
-  if (buf.length === 0 || buf[buf.length - 1] === 0x0a) return;
-  const lastNl = buf.lastIndexOf(0x0a);
-  await truncate(path, lastNl + 1);
 }
 
-export async function readJsonLines(path: string): Promise<{ records: unknown[]; torn: boolean; corrupt: number }> {
+/**
+ * Cuts what {@link readJsonLines} would call torn (an unterminated last line, or a last line
+ * that does not parse) so later appends start on a clean line. Returns whether it cut.
+ */
+export async function repairTornTail(path: string): Promise<boolean> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, "r+");
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return false;
+    throw fileError(`can not repair ${path}`, e);
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (size === 0) return false;
+    const nl = await lastNewline(fh, size);
+    let keep = size;
+    if (nl !== size - 1) keep = nl + 1;
+    else {
+      const prev = await lastNewline(fh, nl);
+      const line = Buffer.alloc(nl - prev - 1);
+      await fh.read(line, 0, line.length, prev + 1);
+      if (line.length > 0 && !parses(line.toString("utf8"))) keep = prev + 1;
+    }
+    if (keep === size) return false;
+    await fh.truncate(keep);
+    if (fsyncEnabled()) await fh.datasync();
+    return true;
+  } catch (e) {
+    throw fileError(`can not repair ${path}`, e);
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface JsonLines {
+  records: unknown[];
+  /** the last line was incomplete or did not parse (a crash mid-write); it is left out */
+  torn: boolean;
+  /** complete lines before the last that did not parse; left out */
+  corrupt: number;
+}
+
+/** Reads a JSON-lines file back; a missing file reads as empty. */
+export async function readJsonLines(path: string): Promise<JsonLines> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { records: [], torn: false, corrupt: 0 };
-    throw e;
+    if (errnoCode(e) === "ENOENT") return { records: [], torn: false, corrupt: 0 };
+    throw fileError(`can not read ${path}`, e);
   }
   const lines = text.split("\n");
-  const last = lines.pop() ?? "";
-  let torn = last !== "";
+  // An unterminated tail is torn even if it parses: "12" may be the start of "123".
+  let torn = lines.pop() !== "";
   let corrupt = 0;
   const records: unknown[] = [];
   for (const [i, l] of lines.entries()) {

@@ -1,14 +1,44 @@
 /**
  * Whole-file writes that a crash can never leave half-done: write a temporary file in the
  * same folder, fsync it, rename it over the target, fsync the folder. A reader sees the
- * old content or the new, never a mix.
+ * old content or the new, never a mix. Also the small fs helpers the rest of store/ shares.
  */
-import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { fsyncEnabled } from "./durability.js";
 
-let counter = 0;
+export interface WriteAtomicOptions {
+  /**
+   * Force the data and the rename to disk before resolving.
+   * @defaultValue the module switch, {@link fsyncEnabled}
+   */
+  fsync?: boolean;
+}
 
+let counter = 0;
+/** Temp files this process is writing right now: removeStaleTemps must not delete them. */
+const inFlight = new Set<string>();
+/** Only names writeFileAtomic makes (`.<base>.<pid>.<counter>.tmp`), never a user's file. */
+const TEMP_NAME = /^\..+\.\d+\.\d+\.tmp$/;
+
+/** The errno code (`ENOENT`, …) of a Node fs error, if it is one. */
+export function errnoCode(e: unknown): string | undefined {
+  if (e instanceof Error && "code" in e && typeof e.code === "string") return e.code;
+  return undefined;
+}
+
+/**
+ * An error that names the file, keeps the errno `code` (callers test for ENOENT and the like)
+ * and the original as `cause`.
+ */
+export function fileError(what: string, e: unknown): Error & { code?: string } {
+  const err: Error & { code?: string } = new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  const code = errnoCode(e);
+  if (code !== undefined) err.code = code;
+  return err;
+}
+
+/** Makes the entries of a directory (creations, renames, removals) durable. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, "r");
   try {
@@ -18,52 +48,87 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { fsync?: boolean } = {}): Promise<void> {
+/**
+ * `mkdir -p` whose new directories survive a crash: a directory entry lives in its parent,
+ * so each directory this call created has its parent fsynced.
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  const created = await mkdir(dir, { recursive: true });
+  if (created === undefined || !fsyncEnabled()) return;
+  const first = resolve(created);
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    await fsyncDir(dirname(d));
+    if (d === first || dirname(d) === d) break;
+  }
+}
+
+/** Replaces `path` with `data` so that a crash at any instant leaves the old or the new file. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: WriteAtomicOptions = {}): Promise<void> {
   const sync = opts.fsync ?? fsyncEnabled();
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${++counter}.tmp`);
-  const fh = await open(tmp, "w", 0o644);
+  inFlight.add(tmp);
   try {
-    await fh.writeFile(data);
-    if (sync) await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  await fh.close();
-  try {
+    const fh = await open(tmp, "w", 0o644);
+    try {
+      await fh.writeFile(data);
+      if (sync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
-    throw e;
+    throw fileError(`can not write ${path}`, e);
+  } finally {
+    inFlight.delete(tmp);
   }
-  if (sync) await fsyncDir(dir);
+  // Without this the rename itself may be lost in a power cut, bringing the old file back.
+  if (!sync) return;
+  try {
+    await fsyncDir(dir);
+  } catch (e) {
+    throw fileError(`can not sync the folder of ${path}`, e);
+  }
 }
 
-/** The parsed JSON of a file; undefined when it does not exist. */
+/** The parsed JSON of a file; undefined when it does not exist; throws naming the file when corrupt. */
 export async function readJsonFile(path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
+    if (errnoCode(e) === "ENOENT") return undefined;
+    throw fileError(`can not read ${path}`, e);
   }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw fileError(`${path} is not valid JSON`, e);
   }
 }
 
-/** Removes temporary files a crash left behind in `dir`. */
-export async function removeStaleTemps(dir: string): Promise<void> {
+/**
+ * Deletes the temp files a crash left behind in `dir` (not recursive); returns how many.
+ * Temps this process is still writing are left alone, so it is safe to call at any time.
+ */
+export async function removeStaleTemps(dir: string): Promise<number> {
   let names: string[];
   try {
     names = await readdir(dir);
-  } catch {
-    return;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return 0;
+    throw fileError(`can not list ${dir}`, e);
   }
-  await Promise.all(names.filter((n) => n.startsWith(".") && n.endsWith(".tmp")).map((n) => unlink(join(dir, n)).catch(() => undefined)));
+  const stale = names.map((n) => join(dir, n)).filter((p) => TEMP_NAME.test(basename(p)) && !inFlight.has(p));
+  let removed = 0;
+  for (const p of stale) {
+    try {
+      await unlink(p);
+      removed++;
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") throw fileError(`can not remove ${p}`, e);
+    }
+  }
+  return removed;
 }

@@ -1,7 +1,7 @@
 /** Moving a run directory between pending/, active/ and archive/: one rename, made durable. */
-import { access, mkdir, rename } from "node:fs/promises";
+import { access, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { fsyncDir } from "./atomic-file.js";
+import { ensureDir, errnoCode, fileError, fsyncDir } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
 
 async function exists(p: string): Promise<boolean> {
@@ -13,17 +13,36 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Idempotent: if `from` is gone and `to` is there, the move already happened (crash recovery). */
+/**
+ * Renames `from` to `to`, creating `to`'s parent. Idempotent: if `from` is gone and `to` is
+ * there, the move already happened (a crash after the rename, recovery calls again); the
+ * folders are synced in that case too, since that earlier rename may never have reached disk.
+ */
 export async function moveRunDir(from: string, to: string): Promise<void> {
-  await mkdir(dirname(to), { recursive: true });
+  await ensureDir(dirname(to));
   try {
     await rename(from, to);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT" && (await exists(to))) return;
-    throw e;
+    const code = errnoCode(e);
+    if (code === "ENOENT" && !(await exists(from))) {
+      if (!(await exists(to))) throw fileError(`can not move run directory ${from} to ${to}: neither exists`, e);
+    } else if (code === "ENOTEMPTY" || code === "EEXIST") {
+      throw fileError(`can not move run directory ${from} to ${to}: the target already exists`, e);
+    } else {
+      throw fileError(`can not move run directory ${from} to ${to}`, e);
+    }
   }
-  if (fsyncEnabled()) {
-    await fsyncDir(dirname(to));
-    await fsyncDir(dirname(from)).catch(() => undefined);
+  if (!fsyncEnabled()) return;
+  // Both entries changed: the new one in to's parent, the removal in from's parent.
+  await syncParent(to);
+  if (dirname(from) !== dirname(to)) await syncParent(from);
+}
+
+async function syncParent(p: string): Promise<void> {
+  try {
+    await fsyncDir(dirname(p));
+  } catch (e) {
+    // A parent pruned meanwhile has nothing left to make durable.
+    if (errnoCode(e) !== "ENOENT") throw fileError(`can not sync the folder of ${p}`, e);
   }
 }
