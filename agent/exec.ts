@@ -5,6 +5,7 @@
  *   `shell` lets bash expand it from the task's own environment;
  * - stdout and stderr are kept apart, lines of any length, and the task can be killed.
  */
+import { expandWs, replaceWs } from "../flows/expand.js";
 import { access, constants, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -84,12 +85,12 @@ function buildCommand(opts: TaskRequest["opts"], ws: string): Command | string {
       if (typeof a !== "string" && typeof a !== "number" && typeof a !== "boolean") {
         return "exec opts.args must be a list of strings";
       }
-      args.push(expandArg(String(a), ws));
+      args.push(expandWs(String(a), ws));
     }
   }
   // `cmd` wins over `shell`, as in floe.
   if (cmd !== undefined && cmd.trim() !== "") {
-    const line = expandWs(cmd.trim(), ws);
+    const line = replaceWs(cmd.trim(), ws);
     if (args.length > 0) return { file: line, args };
     const words = splitWords(line);
     if (typeof words === "string") return words;
@@ -97,7 +98,7 @@ function buildCommand(opts: TaskRequest["opts"], ws: string): Command | string {
     return file === undefined || file === "" ? "exec opts.cmd is empty" : { file, args: rest };
   }
   if (shell !== undefined && shell.trim() !== "") {
-    args = [expandWs(shell, ws), ...args];
+    args = [replaceWs(shell, ws), ...args];
     return { file: "bash", args: ["-c", args.join(" ")] };
   }
   return "exec needs opts.cmd or opts.shell";
@@ -133,22 +134,6 @@ export function splitWords(line: string): string[] | string {
   if (quote !== null) return `exec opts.cmd has an unterminated ${quote} quote`;
   if (inWord) words.push(cur);
   return words;
-}
-
-/** `{{ws}}` → the workspace (floe's rule for `cmd` and `shell`, minus the server's `$VAR`s). */
-function expandWs(s: string, ws: string): string {
-  return s.split("/{{ws}}").join("{{ws}}").split("{{ws}}").join(ws);
-}
-
-/** floe's `expandEnv` for each of `args` (reference §1.7), without `os.ExpandEnv`. */
-function expandArg(arg: string, ws: string): string {
-  const eq = arg.indexOf("=");
-  const single = eq !== -1 && arg.indexOf("=", eq + 1) === -1;
-  const head = single ? arg.slice(0, eq + 1) : "";
-  let v = single ? arg.slice(eq + 1) : arg;
-  if (v === ".") v = ws;
-  else if (v.startsWith("./") && !v.startsWith("./...")) v = `{{ws}}/${v.slice(2)}`;
-  return head + expandWs(v, ws);
 }
 
 /** workspace/sub-dir, refusing anything that climbs out of the workspace. */

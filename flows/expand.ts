@@ -21,7 +21,12 @@ export function expandWs(s: string, ws: string): string {
   let v = s;
   if (v === ".") v = WS;
   else if (v.startsWith("./") && !v.startsWith("./...")) v = WS + v.slice(1);
-  return v.replaceAll("/" + WS, WS).replaceAll(WS, ws);
+  return replaceWs(v, ws);
+}
+
+/** Only `{{ws}}` → the workspace: floe's rule for `cmd` and `shell`. */
+export function replaceWs(s: string, ws: string): string {
+  return s.replaceAll("/" + WS, WS).replaceAll(WS, ws);
 }
 
 function isEnvList(v: unknown): v is unknown[] {

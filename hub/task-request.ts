@@ -26,8 +26,7 @@ export function prepareTask(flow: Flow, node: TaskNode, trigger: TriggerInfo, ev
     if (k === "env" || k === "form") continue;
     opts[k] = v;
   }
-  if (Array.isArray(opts["args"])) opts["args"] = opts["args"].map((a: unknown) => expandWs(String(a), ws));
-  for (const k of ["cmd", "shell"]) if (typeof opts[k] === "string") opts[k] = (opts[k] as string).replaceAll("{{ws}}", ws);
+  // exec expands its own cmd/shell/args (agent/exec.ts); a fetch location is expanded here.
   if (typeof opts["location"] === "string") opts["location"] = expandWs(opts["location"], ws);
   if (gitKey !== undefined && opts["key-file"] === undefined && (node.type === "git-checkout" || node.type === "git-merge")) opts["key-file"] = gitKey;
   return { opts, env };

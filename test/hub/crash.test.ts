@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { startFloe, type FloeProcess } from "../helpers/floe-process.js";
 import { until } from "../helpers/hub.js";
 
@@ -77,7 +77,7 @@ async function ended(f: FloeProcess, run: string): Promise<{ result: string; rea
 }
 
 /** Every file under floes/ parses (a torn last line of an append-only file is tolerated). */
-function checkFiles(t: Tap, root: string): void {
+function checkFiles(t: Test, root: string): void {
   const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
   let n = 0;
   for (const file of walk(join(root, "floes"))) {
@@ -93,7 +93,6 @@ function checkFiles(t: Tap, root: string): void {
   }
   t.ok(n > 0, `${n} files checked`);
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test("kill -9 mid-task, between tasks and during a merge; restart; every run ends once", async (t) => {
   const dir = t.testdir({ marks: {} });
