@@ -119,6 +119,7 @@ export class AppendLog {
     // One write normally; loop because a write(2) may be short (ENOSPC edge, signals).
     for (let off = 0; off < buf.length; ) {
       const { bytesWritten } = await h.fh.write(buf, off, buf.length - off);
+      if (bytesWritten === 0) throw new Error("write made no progress");
       off += bytesWritten;
     }
     if (fsyncEnabled()) await h.fh.datasync();

@@ -3,10 +3,10 @@
  * run's files change. A run directory moves between pending/, active/ and archive/ by
  * rename; run.json is replaced atomically; node status and output are append-only.
  */
-import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AppendLog, readJsonLines } from "./append-log.js";
-import { readJsonFile, removeStaleTemps, writeFileAtomic } from "./atomic-file.js";
+import { ensureDir, readJsonFile, removeStaleTemps, writeFileAtomic } from "./atomic-file.js";
 import { moveRunDir } from "./run-dirs.js";
 
 export type RunDirState = "pending" | "active" | "archive";
@@ -38,13 +38,13 @@ export class RunFiles {
 
   /** `floes/<flow>/<ver>/flow.yml`: the definition this version ran with. */
   async writeFlowSnapshot(flow: string, ver: number, yaml: string): Promise<void> {
-    await mkdir(this.flowDir(flow, ver), { recursive: true });
+    await ensureDir(this.flowDir(flow, ver));
     await writeFileAtomic(join(this.flowDir(flow, ver), "flow.yml"), yaml);
   }
 
   async writeRunJson(state: RunDirState, r: RunLocation, record: unknown): Promise<void> {
     const dir = this.runDir(state, r);
-    await mkdir(dir, { recursive: true });
+    await ensureDir(dir);
     await writeFileAtomic(join(dir, "run.json"), JSON.stringify(record) + "\n");
   }
 

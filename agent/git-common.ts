@@ -1,0 +1,141 @@
+/**
+ * What git-checkout and git-merge share: reading their options, the environment git runs
+ * in, and running one git command as part of a task.
+ */
+import { access, constants, readdir } from "node:fs/promises";
+import path from "node:path";
+import type { TaskRequest, TaskResult } from "./contract.js";
+import { spawnLogged } from "./process.js";
+import { insideWorkspace, stringOpt, sysWriter, taskEnv } from "./task-util.js";
+
+export interface GitTask {
+  readonly req: TaskRequest;
+  readonly sys: (text: string) => void;
+  readonly url: string;
+  /** Where the repository is cloned: `workspace/sub-dir/<repo name>`. */
+  readonly dest: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export interface GitRun {
+  /** The finished task when git could not run or was stopped; undefined when it ran to an exit status. */
+  readonly stopped?: TaskResult;
+  readonly status: number;
+  /** stdout lines, when captured. */
+  readonly out: readonly string[];
+}
+
+/**
+ * The directory `git clone <url>` picks by default: the last path component, without a
+ * trailing `/`, `/.git` or `.git` (`https://h/a/floe.git` → `floe`, `git@h:a/b` → `b`).
+ */
+export function cloneDirName(url: string): string | undefined {
+  let s = url.replace(/\/+$/, "");
+  if (s.endsWith("/.git")) s = s.slice(0, -5);
+  s = s.replace(/\/+$/, "");
+  if (s.endsWith(".git")) s = s.slice(0, -4);
+  const name = s.slice(Math.max(s.lastIndexOf("/"), s.lastIndexOf(":")) + 1);
+  return name === "" || name === "." || name === ".." ? undefined : name;
+}
+
+/** The URL with any `user:password@` removed, for log lines (tokens in https URLs are common). */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
+}
+
+/**
+ * A branch (or ref) name from the opts. A leading `-` would read as a git option and
+ * whitespace or control characters are never valid in a ref, so both are refused up front.
+ */
+export function refOpt(req: TaskRequest, key: string, type: string): string | undefined | { error: string } {
+  const v = stringOpt(req.opts, key, type);
+  if (v === undefined || typeof v !== "string") return v;
+  if (v.startsWith("-") || /[\s\x00-\x1f\x7f~^:?*[\\]/.test(v)) return { error: `${type} opts.${key} ${JSON.stringify(v)} is not a valid branch name` };
+  return v;
+}
+
+/** Reads url, sub-dir and key-file; the error text when the task cannot start. */
+export async function gitTask(req: TaskRequest, type: string): Promise<GitTask | { error: string }> {
+  const url = stringOpt(req.opts, "url", type);
+  if (url === undefined) return { error: `${type} needs opts url` };
+  if (typeof url !== "string") return url;
+  if (url.startsWith("-") || /[\x00-\x1f\x7f]/.test(url)) return { error: `${type} opts.url is not a repository URL` };
+  const name = cloneDirName(url);
+  if (name === undefined) return { error: `${type} cannot tell the repository name from opts.url` };
+  const sub = stringOpt(req.opts, "sub-dir", type);
+  if (typeof sub === "object") return sub;
+  const dir = insideWorkspace(req.workspace, sub, `${type} opts.sub-dir`);
+  if ("error" in dir) return dir;
+  const dest = path.join(dir.path, name);
+  if (!(await isEmptyOrMissing(dest))) return { error: `${type}: ${dest} already exists and is not empty` };
+
+  const env = taskEnv(req);
+  // Never ask for a password: a task has no terminal and would hang until its timeout.
+  env["GIT_TERMINAL_PROMPT"] = "0";
+  const key = stringOpt(req.opts, "key-file", type);
+  if (typeof key === "object") return key;
+  if (key !== undefined) {
+    const keyPath = path.resolve(req.workspace, key);
+    try {
+      await access(keyPath, constants.R_OK);
+    } catch {
+      // The path is not echoed: it names a secret's location on this host.
+      return { error: `${type} opts.key-file is not a readable file` };
+    }
+    // GIT_SSH_COMMAND is read by a shell, so the path is single-quoted. accept-new: a task
+    // cannot answer the host-key prompt; a changed key is still refused.
+    env["GIT_SSH_COMMAND"] = `ssh -i '${keyPath.replaceAll("'", `'\\''`)}' -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`;
+  }
+  return { req, sys: sysWriter(req), url, dest, env };
+}
+
+async function isEmptyOrMissing(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (e: unknown) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT";
+  }
+}
+
+/**
+ * Runs `git <args>` in `cwd`, its output going to the task log (stdout kept instead when
+ * `capture`). The command is echoed as a sys line with credentials in URLs hidden.
+ */
+export async function git(g: GitTask, cwd: string, args: readonly string[], capture = false): Promise<GitRun> {
+  if (!capture) g.sys(["git", ...args.map(redactUrl)].join(" "));
+  const out: string[] = [];
+  const r = await spawnLogged({
+    cmd: "git",
+    args,
+    cwd,
+    env: g.env,
+    signal: g.req.signal,
+    onLine: capture ? (l) => (l.stream === "out" ? out.push(l.text) : g.req.onLine(l)) : g.req.onLine,
+    ...(g.req.onStart ? { onStart: g.req.onStart } : {}),
+  });
+  if (r.error !== undefined) return { status: r.status, out, stopped: { status: r.status, error: r.error, outputs: {} } };
+  if (r.reason !== undefined) {
+    g.sys(`killed: ${r.reason}`);
+    return { status: r.status, out, stopped: { status: r.status, reason: r.reason, outputs: {} } };
+  }
+  return { status: r.status, out };
+}
+
+/** A failed git step as the task's result. */
+export function gitFailed(g: GitTask, what: string, status: number): TaskResult {
+  const reason = `${what} failed with status ${status}`;
+  g.sys(reason);
+  return { status, reason, outputs: {} };
+}
+
+/** Logs the commit now checked out, e.g. "HEAD is now 3f2a… (main)". */
+export async function logHead(g: GitTask): Promise<TaskResult | undefined> {
+  const r = await git(g, g.dest, ["rev-parse", "HEAD"], true);
+  if (r.stopped) return r.stopped;
+  const head = r.out[0];
+  if (r.status !== 0 || head === undefined) return gitFailed(g, "git rev-parse HEAD", r.status);
+  const b = await git(g, g.dest, ["symbolic-ref", "-q", "--short", "HEAD"], true);
+  if (b.stopped) return b.stopped;
+  g.sys(`HEAD is now ${head} (${b.status === 0 && b.out[0] ? b.out[0] : "detached"}) in ${g.dest}`);
+  return undefined;
+}
