@@ -1,12 +1,28 @@
-/** Dispatches a task to the code for its type. (Interim: git, fetch and timer arrive with their modules.) */
+/** Dispatches a task to the code for its type. */
 import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
 import { runExec } from "./exec.js";
+import { runFetch } from "./fetch.js";
+import { runGitCheckout } from "./git-checkout.js";
+import { runGitMerge } from "./git-merge.js";
+import { runTimer } from "./timer.js";
+
+function assertNever(x: never): never {
+  throw new Error(`unknown task type ${JSON.stringify(x)}`);
+}
 
 export const runTask: TaskRunner = async (req: TaskRequest): Promise<TaskResult> => {
   switch (req.type) {
     case "exec":
       return runExec(req);
+    case "git-checkout":
+      return runGitCheckout(req);
+    case "git-merge":
+      return runGitMerge(req);
+    case "fetch":
+      return runFetch(req);
+    case "timer":
+      return runTimer(req);
     default:
-      return { status: 1, error: `${req.type} tasks are not available yet`, outputs: {} };
+      return assertNever(req.type);
   }
 };

@@ -19,7 +19,11 @@ export interface Diagnostic {
 export class LineIndex {
   private readonly starts: number[] = [0];
   constructor(text: string) {
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.starts.push(i + 1);
+    // Line breaks as YAML counts them: \n, \r\n, and a lone \r.
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) this.starts.push(i + 1);
+    }
   }
   at(offset: number): { line: number; col: number } {
     let lo = 0;
@@ -55,8 +59,15 @@ export class Diagnostics {
   }
 }
 
+/** One line per problem, whatever the file holds: control characters in quoted text are escaped. */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`;
+  return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${escapeControls(d.message)}`;
+}
+
+const ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+function escapeControls(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 export function sortDiagnostics(list: readonly Diagnostic[]): Diagnostic[] {
@@ -82,8 +93,10 @@ export function editDistance(a: string, b: string): number {
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestDist = Math.max(2, Math.floor(word.length / 3)) + 1;
+  const lower = word.toLowerCase();
   for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (Math.abs(c.length - word.length) >= bestDist) continue; // the distance is at least that
+    const d = editDistance(lower, c.toLowerCase());
     if (d < bestDist) {
       best = c;
       bestDist = d;

@@ -50,7 +50,7 @@ export function parseConfig(text: string, file: string): ConfigResult {
   const flows: Flow[] = [];
   const seen = new Map<string, number>();
   const flowsNode = top.get<YSeq>("flows");
-  if (!top.has("flows")) d.warn(top.pos, "the config has no flows");
+  if (!top.has("flows") && !top.invalid("flows")) d.warn(top.pos, "the config has no flows");
   for (const [i, n] of (flowsNode?.items ?? []).entries()) {
     const res = parseFlowNode(r, n, `flows[${i}]`, "flow");
     if (res === undefined) continue;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { monotonicFactory } from "ulid";
 import type { TaskRunner } from "../agent/contract.js";
+import { expandPath } from "../flows/expand.js";
 import { resolveFlow } from "../flows/flow-file.js";
 import { readForm } from "../flows/forms.js";
 import type { Config, Flow, TriggerNode } from "../flows/model.js";
@@ -76,10 +77,23 @@ export class Hub {
   private dispatchAgain = false;
   private stopPromise: Promise<void> | undefined;
   private readonly endings = new Set<Promise<void>>();
+  /** flow.yml written per flow version in this process, so each trigger does not rewrite it. */
+  private readonly snapshots = new Map<string, string>();
+
+  private roots: { workspace: string; store: string };
 
   constructor(private readonly o: HubOptions) {
     this.config = o.config;
     this.files = new RunFiles(o.root);
+    this.roots = this.expandRoots(o.config);
+  }
+
+  /** `workspace-root` and `store-root` with `~` and `%tmp` expanded, once per config. */
+  private expandRoots(c: Config): { workspace: string; store: string } {
+    return {
+      workspace: c.common.workspaceRoot !== undefined ? expandPath(c.common.workspaceRoot) : this.o.root,
+      store: c.common.storeRoot !== undefined ? expandPath(c.common.storeRoot) : this.o.root,
+    };
   }
 
   get host(): HostName {
@@ -95,11 +109,11 @@ export class Hub {
   }
 
   get spacesRoot(): string {
-    return join(this.config.common.workspaceRoot ?? this.o.root, "spaces");
+    return join(this.roots.workspace, "spaces");
   }
 
   get cacheDir(): string {
-    return join(this.config.common.storeRoot ?? this.o.root, "fetch_cache");
+    return join(this.roots.store, "fetch_cache");
   }
 
   async start(): Promise<void> {
@@ -113,6 +127,7 @@ export class Hub {
 
   /** A new config (SIGHUP): new runs use it; running runs keep the flow they started with. */
   reload(config: Config): void {
+    if (config.common.workspaceRoot !== this.config.common.workspaceRoot || config.common.storeRoot !== this.config.common.storeRoot) this.roots = this.expandRoots(config);
     this.config = config;
     this.kick();
   }
@@ -162,7 +177,11 @@ export class Hub {
       adoptedAt: Date.now(),
       attempt: 1,
     };
-    await this.files.writeFlowSnapshot(flow.id, flow.ver, flowToYaml(flow));
+    const yaml = flowToYaml(flow);
+    if (this.snapshots.get(`${flow.id}/${flow.ver}`) !== yaml) {
+      await this.files.writeFlowSnapshot(flow.id, flow.ver, yaml);
+      this.snapshots.set(`${flow.id}/${flow.ver}`, yaml);
+    }
     await this.files.writeRunJson("pending", record.ref, record);
     const entry: RunEntry = { record, state: "pending" };
     this.index.set(entry);

@@ -1,8 +1,8 @@
 /** Login, hosts, health, metrics, the live event stream, webhooks and floe's /push/data. */
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from "fastify";
 import { FloeError } from "../errors.js";
 import type { RunEvent } from "../types.js";
-import { COOKIE, tokenFrom } from "./auth.js";
+import { COOKIE, tokenFrom, type Caller } from "./auth.js";
 import { verifyPassword } from "./passwords.js";
 import { runSummarySchema, valuesSchema } from "./schemas.js";
 import type { ApiContext } from "./server.js";
@@ -11,18 +11,24 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
   const cookie = (value: string, maxAgeS: number) =>
     `${COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${ctx.secureCookie ? "; Secure" : ""}`;
 
-  api.post<{ Body: { user: string; password: string } }>(
+  api.post<{ Body: { user?: string; password?: string; token?: string } }>(
     "/login",
     {
       config: { role: "public" },
       schema: {
-        summary: "Log in with a user of common.users; sets the floe-sesh cookie",
-        body: { type: "object", additionalProperties: false, required: ["user", "password"], properties: { user: { type: "string", minLength: 1, maxLength: 128 }, password: { type: "string", minLength: 1, maxLength: 1024 } } },
+        summary: "Log in with a user of common.users, or trade an API token (the --admin one) for a session; sets the floe-sesh cookie",
+        body: {
+          type: "object",
+          additionalProperties: false,
+          properties: { user: { type: "string", minLength: 1, maxLength: 128 }, password: { type: "string", minLength: 1, maxLength: 1024 }, token: { type: "string", minLength: 1, maxLength: 1024 } },
+          anyOf: [{ required: ["user", "password"] }, { required: ["token"] }],
+        },
         response: { 200: { type: "object", properties: { token: { type: "string" }, user: { type: "string" }, role: { type: "string" } }, required: ["token", "user", "role"] } },
       },
     },
     async (req, reply) => {
-      const { user, password } = req.body;
+      if (req.body.token !== undefined) return tokenLogin(req.body.token, req.ip, req.log, reply);
+      const { user = "", password = "" } = req.body;
       const key = `${user}@${req.ip}`;
       ctx.limiter.check(key);
       const u = ctx.users().find((x) => x.name === user);
@@ -40,6 +46,27 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
       return { token, user: u.name, role: u.role };
     },
   );
+
+  // The dashboard can not send headers on its event stream, and `floe serve` tells people to
+  // log in with the admin token: trade a valid token for a session cookie, so the token
+  // itself never sits in a cookie and logout ends only that session.
+  async function tokenLogin(token: string, ip: string, log: FastifyBaseLogger, reply: FastifyReply): Promise<{ token: string; user: string; role: string }> {
+    const key = `token@${ip}`;
+    ctx.limiter.check(key);
+    let caller: Caller;
+    try {
+      caller = await ctx.auth.caller({ "x-floe-auth": token });
+    } catch {
+      ctx.limiter.fail(key);
+      log.warn({ ip }, "failed token login");
+      throw new FloeError("E_UNAUTHORIZED", "this token is not valid");
+    }
+    ctx.limiter.succeed(key);
+    const { token: sesh, session } = await ctx.sessions.create(caller.user, caller.role);
+    log.info({ user: caller.user }, "login with a token");
+    reply.header("set-cookie", cookie(sesh, Math.floor((session.expires - Date.now()) / 1000)));
+    return { token: sesh, user: caller.user, role: caller.role };
+  }
 
   api.post("/logout", { config: { role: "viewer" }, schema: { summary: "End this session" } }, async (req, reply) => {
     const token = tokenFrom(req.headers);
@@ -61,12 +88,16 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
     return reply.type("text/plain; version=0.0.4").send(ctx.metrics.render(ctx.hub.listRuns({ limit: 1_000_000 })));
   });
 
-  api.get<{ Querystring: { run?: string; flow?: string; after?: number } }>(
+  api.get<{ Querystring: { run?: string; flow?: string; after?: number; logs?: boolean } }>(
     "/events",
     {
       schema: {
-        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID",
-        querystring: { type: "object", additionalProperties: false, properties: { run: { type: "string", maxLength: 64 }, flow: { type: "string", maxLength: 128 }, after: { type: "integer", minimum: 0 } } },
+        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID; logs=false leaves out log lines",
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: { run: { type: "string", maxLength: 64 }, flow: { type: "string", maxLength: 128 }, after: { type: "integer", minimum: 0 }, logs: { type: "boolean", default: true } },
+        },
       },
     },
     async (req, reply) => streamEvents(req.raw, reply, ctx, req.query, Number(req.headers["last-event-id"] ?? req.query.after ?? NaN)),
@@ -122,14 +153,16 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
   );
 }
 
-function matches(ev: RunEvent, q: { run?: string; flow?: string }): boolean {
+function matches(ev: RunEvent, q: { run?: string; flow?: string; logs?: boolean }): boolean {
+  // The dashboard follows every run but reads logs per node, on demand: it asks for no lines here.
+  if (ev.type === "log" && q.logs === false) return false;
   const ref = ev.type === "run" ? ev.summary.ref : ev.ref;
   if (q.run !== undefined && ref.run !== q.run) return false;
   if (q.flow !== undefined && ref.flow !== q.flow) return false;
   return true;
 }
 
-function streamEvents(raw: import("node:http").IncomingMessage, reply: FastifyReply, ctx: ApiContext, q: { run?: string; flow?: string }, lastId: number): void {
+function streamEvents(raw: import("node:http").IncomingMessage, reply: FastifyReply, ctx: ApiContext, q: { run?: string; flow?: string; logs?: boolean }, lastId: number): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });

@@ -43,7 +43,7 @@ function globToRegExp(glob: string): RegExp {
   let re = "";
   for (const ch of glob) {
     if (ch === "*") re += ".*";
-    else if (ch === "?") re += "[^/]";
+    else if (ch === "?") re += ".";
     else re += ch.replace(/[.+^${}()|[\]\\]/g, "\\$&");
   }
   return new RegExp(`^${re}$`);
@@ -80,7 +80,7 @@ export function triggerStatePath(root: string, flow: string, trigger: string, wh
   return join(root, "triggers", flow, `${trigger}.${what}.json`);
 }
 
-/** A URL fit for logs: `https://user:token@host/x` loses its user info. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
+/** A URL (or a message quoting one) fit for logs: `https://user:token@host/x` loses its user info. */
+export function redactUrl(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]*@/gi, "$1***@");
 }

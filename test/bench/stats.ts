@@ -76,3 +76,8 @@ export interface BenchOptions {
   /** Progress lines (stderr), so a long measure shows it is alive. */
   readonly progress: (line: string) => void;
 }
+
+/** `ratio` only when there is one (exactOptionalPropertyTypes: no `ratio: undefined`). */
+export function optionalRatio(r: number | undefined): { ratio?: number } {
+  return r === undefined ? {} : { ratio: r };
+}

@@ -14,14 +14,17 @@ const nodeOf = (nodes: readonly NodeStatus[], id: string): NodeStatus => {
 };
 
 t.test("TestHubEvents: checkout, build, two tests, a merge, the end", async (t) => {
-  const repo = makeRepo(t.testdir(), { "README.md": "hello\n" });
-  const text = readFileSync(refConfig("test_hub_hub_test_in.yml"), "utf8").replace("git@github.com:floeit/floe-test.git", repo.url).replace('"%tmp/floe"', t.testdir());
+  const dir = t.testdir({ ws: {} });
+  const repo = makeRepo(dir, { "README.md": "hello\n" });
+  // floe's test used a fake checkout hook; ours clones a real local repository.
+  const text = readFileSync(refConfig("test_hub_hub_test_in.yml"), "utf8").replace("git@github.com:floeit/floe-test.git", repo.url).replace('"%tmp/floe"', `${dir}/ws`);
   const h = await startHub(t, text);
-  const run = await h.hub.trigger({ flow: "build-project", values: { branch: "blah.blah" } });
+  const run = await h.hub.trigger({ flow: "build-project" });
   t.equal(run.state, "pending");
   const end = await h.end(run.ref.run);
   t.equal(end.result, "good", end.reason ?? "");
   t.match(end.reason, /end node "complete" reached by merge\.merge-tests\.good/);
+  t.ok((await h.hub.readLog(run.ref.run, "checkout")).lines.some((l) => /HEAD is now [0-9a-f]{40}/.test(l.text)), "a real clone");
   const detail = await h.hub.getRun(run.ref.run);
   for (const id of ["checkout", "build", "test1", "test2", "merge-tests"]) t.equal(nodeOf(detail.nodes, id).state, "good", id);
   const merges = h.events.filter((e): e is Extract<RunEvent, { type: "node" }> => e.type === "node" && e.node.id === "merge-tests" && e.node.state === "good");
@@ -35,7 +38,7 @@ t.test("TestHubEvents: checkout, build, two tests, a merge, the end", async (t) 
 });
 
 t.test("TestHubData: a data node opens after its event, accumulates values, and completes", async (t) => {
-  const text = readFileSync(refConfig("test_hub_hub_test_inData.yml"), "utf8").replace('"%tmp/floe"', t.testdir());
+  const text = readFileSync(refConfig("test_hub_hub_test_inData.yml"), "utf8").replace('"%tmp/floe"', t.testdir({}));
   const h = await startHub(t, text);
   const run = await h.hub.trigger({ flow: "build-project", values: { url: "blah.blah" } });
   const id = run.ref.run;

@@ -1,0 +1,98 @@
+/**
+ * Measure 1: runs per second of an embedded host running a flow of three chained `exec`
+ * tasks of `true` (output captured, every state change durable), triggered over HTTP as
+ * fast as the host accepts them.
+ *
+ * Baseline, in the same run: a plain Node script (baseline.ts) spawning the same number of
+ * `true` processes (3 per run) the same way, at the same concurrency (the host's slots).
+ * Rounds alternate floe and baseline so that drift on a shared machine hits both; the
+ * ratio is the median of the per-round ratios.
+ *
+ * Clock: the bench process's wall clock, from the first trigger request sent until the
+ * host's /metrics (polled every 25 ms) counts every run ended good.
+ */
+import { CHAIN_TRUE, spawnBaseline, startBenchHost, triggerMany, waitEnded, endedGood, type BenchHost } from "./host.js";
+import { median, nowMs, summarize, type BenchOptions, type Figure } from "./stats.js";
+
+/** Requests in flight while triggering: enough to keep the host's accept path busy. */
+export const TRIGGER_IN_FLIGHT = 16;
+
+export interface RoundResult {
+  readonly runs: number;
+  readonly ms: number;
+  readonly runsPerSec: number;
+  /** Triggers answered 201 per second while the host was also running the runs. */
+  readonly acceptedPerSec: number;
+}
+
+/** Triggers `runs` runs of `flow` and waits until they all ended good. */
+export async function throughputRound(h: BenchHost, flow: string, runs: number): Promise<RoundResult> {
+  const before = await endedGood(h);
+  const t0 = nowMs();
+  const ended = waitEnded(h, before + runs, 600_000);
+  const triggered = await triggerMany(h, flow, runs, TRIGGER_IN_FLIGHT);
+  const t1 = await ended;
+  const lastAnswer = Math.max(...triggered.map((t) => t.answeredAt));
+  return { runs, ms: t1 - t0, runsPerSec: (runs * 1000) / (t1 - t0), acceptedPerSec: (runs * 1000) / (lastAnswer - t0) };
+}
+
+/** A few runs first, so the measured ones do not pay for JIT warm-up and first-time folders. */
+export async function warmUp(h: BenchHost, flow: string, slots: number): Promise<void> {
+  await throughputRound(h, flow, Math.max(8, slots * 2));
+}
+
+export interface ThroughputResult {
+  readonly figures: Figure[];
+  /** floe's runs/s (median of rounds), for measure 2's half-load rate. */
+  readonly runsPerSec: number;
+}
+
+export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult> {
+  const runs = o.quick ? 150 : 1500;
+  const rounds = o.quick ? 1 : 3;
+  const h = await startBenchHost({ config: CHAIN_TRUE, slots: o.slots });
+  const floe: RoundResult[] = [];
+  const base: number[] = [];
+  const ratios: number[] = [];
+  try {
+    await warmUp(h, "chain", o.slots);
+    for (let i = 0; i < rounds; i++) {
+      o.progress(`throughput: round ${i + 1}/${rounds}: floe, ${runs} runs`);
+      const r = await throughputRound(h, "chain", runs);
+      floe.push(r);
+      o.progress(`throughput: round ${i + 1}/${rounds}: floe ${r.runsPerSec.toFixed(1)} runs/s; baseline, ${runs * 3} spawns`);
+      const ms = await spawnBaseline(runs * 3, o.slots);
+      const b = (runs * 1000) / ms;
+      base.push(b);
+      ratios.push(r.runsPerSec / b);
+    }
+  } finally {
+    await h.close();
+  }
+  const runsPerSec = median(floe.map((r) => r.runsPerSec));
+  const basePerSec = median(base);
+  const perRun = summarize(floe.map((r) => r.ms / r.runs));
+  return {
+    runsPerSec,
+    figures: [
+      {
+        id: "throughput.runs_per_s",
+        what: `throughput, 3×exec true per run, ${o.slots} slots`,
+        unit: "runs/s",
+        value: runsPerSec,
+        baseline: { what: `plain Node spawning 3 true per run, ${o.slots} at a time`, value: basePerSec },
+        ratio: median(ratios),
+        clock: "bench wall clock: first trigger sent → /metrics shows all ended",
+        note: `${rounds} round(s) of ${runs} runs; floe rounds ${floe.map((r) => r.runsPerSec.toFixed(1)).join(", ")}; baseline ${base.map((b) => b.toFixed(1)).join(", ")}; ${(perRun.p50).toFixed(2)} ms of wall time per run`,
+      },
+      {
+        id: "throughput.accepted_per_s",
+        what: "triggers answered 201 while running them",
+        unit: "runs/s",
+        value: median(floe.map((r) => r.acceptedPerSec)),
+        clock: "bench wall clock: first trigger sent → last 201 received",
+        note: `${TRIGGER_IN_FLIGHT} requests in flight`,
+      },
+    ],
+  };
+}
