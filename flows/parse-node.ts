@@ -40,9 +40,15 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
   // A bad id is reported once; the rest of the node is still checked, under the id as written.
   const ids = derived.ok ? derived : { id: rawId || rawName || `${list}[${index}]`, name: rawName || rawId || `${list}[${index}]` };
   const label = `${list === "triggers" ? "trigger" : "node"} "${ids.id}"`;
-  // A class that is wrong for its list, or not a class at all, is reported once; the node is
-  // then checked as its list's kind (a node under tasks with "wait" as a merge), not twice over.
-  let cls: NodeClass = m.get<NodeClass>("class") ?? (list === "tasks" && m.invalid("class") && m.has("wait") ? "merge" : list === "triggers" ? "trigger" : "task");
+  // The class as written, or the list's default. A missing, unknown or misplaced class is
+  // reported once, and the node is then checked as what it looks like (a node under tasks
+  // with "wait" as a merge), so that one mistake does not give three messages.
+  let cls: NodeClass = m.get<NodeClass>("class") ?? (list === "triggers" ? "trigger" : m.invalid("class") && m.has("wait") ? "merge" : "task");
+  const classWritten = m.has("class") || m.invalid("class");
+  if (list === "tasks" && !classWritten && m.has("wait") && !m.has("listen") && !TASK_TYPES.includes(m.get<string>("type") as TaskType)) {
+    d.error(m.pos, `${label} has "wait" and no "listen", as a merge does, but no class; add "class: merge"`);
+    cls = "merge";
+  }
   if (list === "triggers" && cls !== "trigger") {
     d.error(m.posOf("class"), `${label} is under triggers but has class ${cls}`);
     cls = "trigger";
@@ -78,7 +84,7 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
     for (const k of ["listen", "wait", "good", "ignore-fail", "use-status", "timeout", "retries"]) {
       if (m.has(k)) d.warn(m.keyPosOf(k), `"${k}" has no meaning on ${label}; it is ignored`);
     }
-    if (!broken) checkTriggerOpts(r, m, label, type, opts);
+    if (!broken && !m.invalid("opts")) checkTriggerOpts(r, m, label, type, opts);
     return { node: { ...base, class: "trigger", type }, places: placesOf() };
   }
 
@@ -118,7 +124,7 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
     if (!m.invalid("listen")) d.error(m.has("listen") ? m.posOf("listen") : m.pos, `task ${label} needs "listen": the event tag that starts it (e.g. trigger.good)`);
     broken = true;
   }
-  if (!broken) checkTaskOpts(r, m, label, type, opts);
+  if (!broken && !m.invalid("opts")) checkTaskOpts(r, m, label, type, opts);
   const retries = m.field("retries");
   const rm = retries === undefined ? undefined : r.map(retries.node, "retries", `retries of ${label}`);
   const timeoutMs = m.get<number>("timeout");

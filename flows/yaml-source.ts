@@ -45,7 +45,12 @@ export function parseYaml(text: string, filename: string): ParsedYaml {
     events = parseEvents(text, { filename, maxDepth: MAX_DEPTH });
   } catch (e) {
     if (e instanceof YAMLException) {
-      return { root: undefined, problems: [{ pos: e.mark?.position ?? -1, message: `YAML syntax: ${syntaxReason(e.reason)}` }] };
+      const pos = e.mark?.position ?? -1;
+      if (e.reason === "deficient indentation" && pos >= 0 && text.slice(pos).trim() === "") {
+        const end = text.trimEnd().length; // point at the end of the last line, not past the file
+        return { root: undefined, problems: [{ pos: end, message: "YAML syntax: the file ends inside a quoted value or a [ ] / { } list; is a closing quote, ] or } missing?" }] };
+      }
+      return { root: undefined, problems: [{ pos, message: `YAML syntax: ${syntaxReason(e.reason)}` }] };
     }
     return { root: undefined, problems: [{ pos: -1, message: `YAML syntax: ${String(e)}` }] };
   }

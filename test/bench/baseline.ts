@@ -5,7 +5,7 @@
  *   node baseline.js spawn COUNT CONCURRENCY
  *       spawns COUNT `true` processes, CONCURRENCY chains at a time, each the way floe's
  *       agent does (own process group, stdout/stderr piped and read to the end); prints
- *       `{"procs":N,"ms":T}`.
+ *       `{"procs":N,"ms":T,"cpu":{"self":MS,"children":MS}}`.
  *   node baseline.js serve
  *       a bare node:http server: `POST /run` answers 201 at once and runs a chain of three
  *       `date +%s%N` processes; `GET /run/ID` returns what they printed. Prints its port.
@@ -13,7 +13,25 @@
  */
 import { spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
+
+export interface CpuTimes {
+  /** user + system CPU of the process itself, ms */
+  readonly self: number;
+  /** …of its children that it has reaped (its task processes), ms */
+  readonly children: number;
+}
+
+/** CPU times from /proc/<pid>/stat (clock ticks of 10 ms on Linux). */
+export async function cpuTimes(pid: number | "self"): Promise<CpuTimes> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  const tick = 10; // USER_HZ is 100 on every Linux we run on
+  const at = (i: number): number => (f[i - 3] ?? Number.NaN) * tick;
+  return { self: at(14) + at(15), children: at(16) + at(17) };
+}
 
 /** Spawns `cmd` like agent/process.ts does and resolves with its stdout when it and its pipes are done. */
 export function spawnLikeFloe(cmd: string, args: readonly string[]): Promise<string> {
@@ -97,8 +115,11 @@ async function main(argv: readonly string[]): Promise<void> {
   if (mode === "spawn") {
     const count = Number(a);
     const concurrency = Number(b);
+    const before = await cpuTimes("self");
     const ms = await spawnMany(count, concurrency);
-    process.stdout.write(JSON.stringify({ procs: count, ms }) + "\n");
+    const after = await cpuTimes("self");
+    const cpu = { self: after.self - before.self, children: after.children - before.children };
+    process.stdout.write(JSON.stringify({ procs: count, ms, cpu }) + "\n");
   } else if (mode === "serve") {
     serve();
   } else {

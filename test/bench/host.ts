@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFloe, type FloeProcess } from "../helpers/floe-process.js";
 import { repoRoot } from "../helpers/paths.js";
+import type { CpuTimes } from "./baseline.js";
 import { nowMs } from "./stats.js";
 
 /** Three chained exec tasks and an end: the run of measure 1 and 6 (default retention, 200 runs). */
@@ -141,8 +142,8 @@ export async function endedGood(h: BenchHost): Promise<number> {
   return Number(m?.[1] ?? 0);
 }
 
-/** Polls until `n` runs ended good; returns the client wall time when it saw them. */
-export async function waitEnded(h: BenchHost, n: number, timeoutMs: number, pollMs = 25): Promise<number> {
+/** Polls /metrics until `n` runs ended good; returns the client wall time when it saw them. */
+export async function waitEnded(h: BenchHost, n: number, timeoutMs: number, pollMs = 50): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if ((await endedGood(h)) >= n) return nowMs();
@@ -189,15 +190,14 @@ export async function rssKiB(pid: number): Promise<number> {
 
 const baselineJs = join(repoRoot, "dist", "test", "bench", "baseline.js");
 
-/** Runs the spawn baseline in its own Node process; returns the wall time it reports. */
-export async function spawnBaseline(procs: number, concurrency: number): Promise<number> {
+/** Runs the spawn baseline in its own Node process; returns the wall time and CPU it reports. */
+export async function spawnBaseline(procs: number, concurrency: number): Promise<{ ms: number; cpu: CpuTimes }> {
   const child = spawn(process.execPath, [baselineJs, "spawn", String(procs), String(concurrency)], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => child.once("exit", r));
   if (code !== 0) throw new Error(`bench: spawn baseline exited ${code}`);
-  const r = JSON.parse(out) as { ms: number };
-  return r.ms;
+  return JSON.parse(out) as { ms: number; cpu: CpuTimes };
 }
 
 export interface BaselineServer {

@@ -9,10 +9,11 @@
  * ratio is the median of the per-round ratios.
  *
  * Clock: the bench process's wall clock, from the first trigger request sent until the
- * host's /metrics (polled every 25 ms) counts every run ended good.
+ * host's /metrics (polled every 50 ms) counts every run ended good.
  */
+import { cpuTimes } from "./baseline.js";
 import { CHAIN_TRUE, spawnBaseline, startBenchHost, triggerMany, waitEnded, endedGood, type BenchHost } from "./host.js";
-import { median, nowMs, summarize, type BenchOptions, type Figure } from "./stats.js";
+import { median, nowMs, optionalRatio, ratioOf, summarize, type BenchOptions, type Figure } from "./stats.js";
 
 /** Requests in flight while triggering: enough to keep the host's accept path busy. */
 export const TRIGGER_IN_FLIGHT = 16;
@@ -23,17 +24,29 @@ export interface RoundResult {
   readonly runsPerSec: number;
   /** Triggers answered 201 per second while the host was also running the runs. */
   readonly acceptedPerSec: number;
+  /** CPU of the host process per run, and of its task processes per run, ms. */
+  readonly cpuPerRun: number;
+  readonly childCpuPerRun: number;
 }
 
 /** Triggers `runs` runs of `flow` and waits until they all ended good. */
 export async function throughputRound(h: BenchHost, flow: string, runs: number): Promise<RoundResult> {
   const before = await endedGood(h);
+  const cpu0 = await cpuTimes(h.pid);
   const t0 = nowMs();
   const ended = waitEnded(h, before + runs, 600_000);
   const triggered = await triggerMany(h, flow, runs, TRIGGER_IN_FLIGHT);
   const t1 = await ended;
+  const cpu1 = await cpuTimes(h.pid);
   const lastAnswer = Math.max(...triggered.map((t) => t.answeredAt));
-  return { runs, ms: t1 - t0, runsPerSec: (runs * 1000) / (t1 - t0), acceptedPerSec: (runs * 1000) / (lastAnswer - t0) };
+  return {
+    runs,
+    ms: t1 - t0,
+    runsPerSec: (runs * 1000) / (t1 - t0),
+    acceptedPerSec: (runs * 1000) / (lastAnswer - t0),
+    cpuPerRun: (cpu1.self - cpu0.self) / runs,
+    childCpuPerRun: (cpu1.children - cpu0.children) / runs,
+  };
 }
 
 /** A few runs first, so the measured ones do not pay for JIT warm-up and first-time folders. */
@@ -53,6 +66,8 @@ export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult
   const h = await startBenchHost({ config: CHAIN_TRUE, slots: o.slots });
   const floe: RoundResult[] = [];
   const base: number[] = [];
+  const baseCpu: number[] = [];
+  const baseChildCpu: number[] = [];
   const ratios: number[] = [];
   try {
     await warmUp(h, "chain", o.slots);
@@ -61,8 +76,10 @@ export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult
       const r = await throughputRound(h, "chain", runs);
       floe.push(r);
       o.progress(`throughput: round ${i + 1}/${rounds}: floe ${r.runsPerSec.toFixed(1)} runs/s; baseline, ${runs * 3} spawns`);
-      const ms = await spawnBaseline(runs * 3, o.slots);
+      const { ms, cpu } = await spawnBaseline(runs * 3, o.slots);
       const b = (runs * 1000) / ms;
+      baseCpu.push(cpu.self / runs);
+      baseChildCpu.push(cpu.children / runs);
       base.push(b);
       ratios.push(r.runsPerSec / b);
     }
@@ -92,6 +109,24 @@ export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult
         value: median(floe.map((r) => r.acceptedPerSec)),
         clock: "bench wall clock: first trigger sent → last 201 received",
         note: `${TRIGGER_IN_FLIGHT} requests in flight`,
+      },
+      {
+        id: "throughput.host_cpu_per_run",
+        what: "host process CPU per run (user+sys)",
+        unit: "ms",
+        value: median(floe.map((r) => r.cpuPerRun)),
+        baseline: { what: "the plain Node script's own CPU per 3 spawns", value: median(baseCpu) },
+        ...optionalRatio(ratioOf({ value: median(floe.map((r) => r.cpuPerRun)) }, { value: median(baseCpu) })),
+        clock: "/proc/<pid>/stat utime+stime (10 ms ticks) over the round",
+      },
+      {
+        id: "throughput.task_cpu_per_run",
+        what: "task processes' CPU per run (3 × true)",
+        unit: "ms",
+        value: median(floe.map((r) => r.childCpuPerRun)),
+        baseline: { what: "the same processes under the plain script", value: median(baseChildCpu) },
+        ...optionalRatio(ratioOf({ value: median(floe.map((r) => r.childCpuPerRun)) }, { value: median(baseChildCpu) })),
+        clock: "/proc/<pid>/stat cutime+cstime (reaped children)",
       },
     ],
   };

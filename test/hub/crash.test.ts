@@ -126,9 +126,10 @@ t.test("kill -9 mid-task, between tasks and during a merge; restart; every run e
   const detail = (await f.req("GET", `/runs/${midTask}`)).body as { nodes: { id: string; attempts: number }[]; attempt: number };
   t.equal(detail.nodes.find((n) => n.id === "one")?.attempts, 2);
 
-  // 3. between tasks: kill as soon as "one" has finished.
+  // 3. between tasks: kill as soon as the host has recorded that "one" finished.
   const between = await trigger(f, "chain");
-  await until(() => count(marks, `one-end ${between}`) === 1, 20_000, "one to end");
+  const oneStatus = join(root, "floes", "chain", "1", "active", between, "node-one.json");
+  await until(() => existsSync(oneStatus) && readFileSync(oneStatus, "utf8").includes('"t":"done"'), 20_000, "one to be recorded done");
   await f.kill9();
   f = await start(root, confPath);
   t.equal((await ended(f, between)).result, "good");

@@ -53,7 +53,12 @@ export class FakeClock implements Clock {
     return this.advanceTo(this.t + ms, settle);
   }
 
-  /** Jumps the clock without firing anything: the host was down. */
+  /** Moves the clock without firing the timers due on the way: they fire late, at the next advance. */
+  skip(ms: number): void {
+    this.t += ms;
+  }
+
+  /** Jumps the clock and forgets every timer: the host was down. */
   jump(ms: number): void {
     this.t += ms;
     this.timers = [];

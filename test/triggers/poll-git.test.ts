@@ -159,6 +159,7 @@ t.test("a hanging remote times out, and stop() kills an ls-remote in flight", as
     sockets.push(sock);
     sock.on("close", () => closed++);
     sock.on("error", () => undefined);
+    sock.resume(); // read (and drop) git's request so the end of the connection is seen
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   t.teardown(() => {
