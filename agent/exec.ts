@@ -5,6 +5,7 @@
  *   `shell` lets bash expand it from the task's own environment;
  * - stdout and stderr are kept apart, lines of any length, and the task can be killed.
  */
+import { taskEnv } from "./task-util.js";
 import { expandWs, replaceWs } from "../flows/expand.js";
 import { access, constants, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,7 +14,6 @@ import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
 import { parseOutputs } from "./outputs.js";
 import { spawnLogged } from "./process.js";
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 interface Command {
   readonly file: string;
@@ -42,7 +42,7 @@ export const runExec: TaskRunner = async (req) => {
   try {
     const outFile = path.join(outDir, "outputs");
     await writeFile(outFile, "", { mode: 0o600 });
-    const env = taskEnv(req, outFile);
+    const env = execEnv(req, outFile);
     const file = await lookPath(built.file, env["PATH"], req.workspace);
 
     sys(`in dir: ${dir.path}`);
@@ -149,35 +149,16 @@ function workDir(sub: unknown, ws: string): { path: string; error?: undefined } 
   return { path: dir };
 }
 
-/**
- * Host environment, then the task's entries in order (later wins), then floe's own.
- * Entry values are literal — form values must reach the task unchanged — with one
- * exception: a self-reference such as `PATH=./bin:$PATH` (or `${PATH}`) is replaced by the
- * variable's previous value, because that idiom is how floe flows extend PATH and the
- * literal text would break every command lookup.
- */
-function taskEnv(req: TaskRequest, outFile: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    // The host's own FLOE_* settings (FLOE_ADMIN, FLOE_REDIS…) are not the task's business.
-    if (!k.startsWith("FLOE_")) env[k] = v;
-  }
-  for (const entry of req.env) {
-    const eq = entry.indexOf("=");
-    if (eq <= 0) continue;
-    const key = entry.slice(0, eq);
-    const value = entry.slice(eq + 1);
-    const prev = env[key] ?? "";
-    env[key] = NAME.test(key)
-      ? value.split(`\${${key}}`).join(prev).replace(new RegExp(`\\$${key}(?![A-Za-z0-9_])`, "g"), () => prev)
-      : value;
-  }
-  env["FLOEWS"] = req.workspace;
-  env["FLOE_RUN_ID"] = req.runId;
-  env["FLOE_FLOW"] = req.flowId;
-  env["FLOE_NODE"] = req.nodeId;
-  env["FLOE_OUTPUT"] = outFile;
-  return env;
+/** The helper-process environment (task-util.ts), plus floe's own variables for the task. */
+function execEnv(req: TaskRequest, outFile: string): NodeJS.ProcessEnv {
+  return {
+    ...taskEnv(req),
+    FLOEWS: req.workspace,
+    FLOE_RUN_ID: req.runId,
+    FLOE_FLOW: req.flowId,
+    FLOE_NODE: req.nodeId,
+    FLOE_OUTPUT: outFile,
+  };
 }
 
 /**

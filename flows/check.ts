@@ -37,9 +37,11 @@ export function checkFlow(flow: Flow, places: ReadonlyMap<FlowNode, NodePlaces>,
   }
 
   // Which nodes can ever run, starting from trigger.good: a work-list over the listened-to
-  // tags, so a flow of thousands of nodes is checked in linear time. A broken node (its type
-  // or listen already reported) is assumed to run, so that what follows it is not reported too.
+  // tags, so a flow of thousands of nodes is checked in linear time. A node whose problem was
+  // reported already (broken, or listening to a tag nobody emits) is assumed to run, so that
+  // what follows it, and a missing end, are not reported again as if they were new mistakes.
   const broken = (n: FlowNode): boolean => places.get(n)?.broken === true;
+  const reported = (n: FlowNode): boolean => broken(n) || inputsOf(n).some((t) => emitter(t) === undefined);
   const listeners = new Map<string, (TaskNode | MergeNode)[]>();
   const emitsListened = new Map<FlowNode, string[]>(); // the listened-to tags each node can emit
   const missing = new Map<FlowNode, number>(); // merges of type all: waits not reached yet
@@ -66,7 +68,7 @@ export function checkFlow(flow: Flow, places: ReadonlyMap<FlowNode, NodePlaces>,
     for (const t of emitsListened.get(n) ?? []) reach(t);
   };
   reach(TRIGGER_GOOD);
-  for (const n of flow.tasks) if (broken(n)) fire(n);
+  for (const n of flow.tasks) if (reported(n)) fire(n);
   for (let tag = queue.pop(); tag !== undefined; tag = queue.pop()) {
     for (const n of listeners.get(tag) ?? []) {
       const left = missing.get(n);
@@ -76,7 +78,6 @@ export function checkFlow(flow: Flow, places: ReadonlyMap<FlowNode, NodePlaces>,
   }
   for (const n of flow.tasks) {
     if (fired.has(n)) continue;
-    if (!inputsOf(n).every((t) => emitter(t) !== undefined)) continue; // already reported above
     d.warn(places.get(n)?.node ?? flowPos, `${n.class} "${n.id}" of ${label} can never run: what it ${n.class === "merge" ? "waits for" : "listens to"} is never reached from trigger.good`);
   }
   if (!flow.tasks.some((n) => (n.class === "task" && n.type === "end" && fired.has(n)) || broken(n))) {

@@ -1,0 +1,110 @@
+// What one node of a run did: state, times, exit code, attempts, the event it emitted, a
+// merge's waits, a data node's values, and its output tailing live.
+import { ago, badge, h, took } from "./dom.js";
+import { logView } from "./log-view.js";
+
+/** The state to show: a trigger that did not start this run is "skipped", not "good". */
+export function shownState(n, run) {
+  if (n.class === "trigger") return n.id === run.trigger?.id ? "good" : "skipped";
+  return n.state;
+}
+
+/** The second line of a node's box in the graph. */
+export function nodeSub(n, run) {
+  const st = shownState(n, run);
+  if (n.class === "trigger") return st === "good" ? "started this run" : "not used";
+  if (n.enabled) return "needs input";
+  if (st === "running") return n.attempts > 1 ? `running · try ${n.attempts}` : "running";
+  if (st === "good" || st === "bad") {
+    const bits = [st];
+    if (n.exitCode !== undefined && n.exitCode !== 0) bits.push(`exit ${n.exitCode}`);
+    else if (n.startedAt && n.endedAt) bits.push(took(n.startedAt, n.endedAt).textContent);
+    return bits.join(" · ");
+  }
+  return st;
+}
+
+/** The tags a node emitted, for colouring the edges that carried them. */
+export function emitted(n, run) {
+  if (n.class === "trigger") return shownState(n, run) === "good" ? ["trigger.good"] : [];
+  const tags = n.tag ? [n.tag] : [];
+  if (n.class === "merge" && n.state === "good") tags.push(`merge.${n.id}.good`);
+  return tags;
+}
+
+const HAS_LOG = (n) => n.class === "task" && ((n.type !== "data" && n.type !== "end") || n.logLines > 0);
+
+export function nodePanel(app, runId) {
+  const details = h("div", { class: "node-details" });
+  const logBox = h("div", {});
+  const title = h("h2", { id: "node-title", tabindex: -1 });
+  const el = h("section", { class: "card node-panel", "aria-labelledby": "node-title", hidden: true }, h("div", { class: "panel-head" }, title, h("button", { type: "button", class: "small", onclick: () => close() }, "Close")), details, logBox);
+  let current;
+  let log;
+  let onClose = () => {};
+
+  function close() {
+    log?.stop();
+    log = undefined;
+    current = undefined;
+    el.hidden = true;
+    onClose();
+  }
+
+  function render(n, run) {
+    const st = shownState(n, run);
+    title.replaceChildren(n.name, " ", badge(st, { "data-node-state": st }));
+    const rows = [
+      ["id", h("code", {}, n.id)],
+      ["type", n.class === "task" ? n.type : `${n.class} · ${n.type}`],
+      n.class === "task" ? ["attempts", String(n.attempts)] : null,
+      n.startedAt ? ["started", ago(n.startedAt)] : null,
+      n.endedAt ? ["ended", ago(n.endedAt)] : null,
+      n.startedAt && n.class === "task" && n.type !== "data" ? ["took", took(n.startedAt, n.endedAt)] : null,
+      n.exitCode !== undefined ? ["exit code", h("span", { "data-exit": n.exitCode }, String(n.exitCode))] : null,
+      n.tag ? ["emitted", h("code", {}, n.tag)] : null,
+      n.reason ? ["reason", h("span", { class: "why" }, n.reason)] : null,
+    ].filter(Boolean);
+    const waits = n.waits
+      ? h("div", {}, h("h3", {}, "Waits"), h("ul", { class: "waits" }, Object.entries(n.waits).map(([tag, got]) => h("li", { class: got ? "got" : "" }, got ? "✔ " : "… ", h("code", {}, tag), got ? " arrived" : " not yet"))))
+      : null;
+    const values = n.values && Object.keys(n.values).length
+      ? h("div", {}, h("h3", {}, "Values"), h("dl", { class: "kv" }, Object.entries(n.values).map(([k, v]) => [h("dt", {}, k), h("dd", {}, h("code", { class: "wrap" }, v))])))
+      : null;
+    const input = n.enabled ? h("p", { class: "note" }, app.can("operator") ? "This form is waiting for input: fill it in above." : "This form is waiting for input from an operator.") : null;
+    details.replaceChildren(h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, input);
+  }
+
+  return {
+    el,
+    get nodeId() {
+      return current;
+    },
+    set onClose(fn) {
+      onClose = fn;
+    },
+    /** Shows node `n` (a NodeStatus); when it is already shown, only its details change. */
+    show(n, run) {
+      const fresh = current !== n.id;
+      if (fresh) {
+        log?.stop();
+        log = undefined;
+        logBox.replaceChildren();
+      }
+      current = n.id;
+      el.hidden = false;
+      render(n, run);
+      if (fresh && HAS_LOG(n)) {
+        log = logView(app, runId, n.id, n.logLines ?? 0);
+        logBox.replaceChildren(h("h3", {}, "Output"), log.el);
+      }
+      return fresh;
+    },
+    focus() {
+      title.focus();
+    },
+    stop() {
+      log?.stop();
+    },
+  };
+}

@@ -1,0 +1,262 @@
+// A run: its RunRef, state, host and attempt; its graph coloured live by node state; every
+// node's times, exit code and attempts; open data forms to fill or reject; a node's output
+// tailing live; cancel and re-run for those whose role allows them.
+import { seg } from "./api.js";
+import { ago, badge, h, runBadge, runRank, section, table, took } from "./dom.js";
+import { buildForm } from "./form.js";
+import { drawGraph } from "./graph.js";
+import { emitted, nodePanel, nodeSub, shownState } from "./node-panel.js";
+
+const LEGEND = ["waiting", "running", "good", "bad", "skipped", "cancelled"];
+
+/** A graph from the run's own nodes, when the flow version it ran is no longer configured. */
+function graphFromNodes(nodes) {
+  const triggers = nodes.filter((n) => n.class === "trigger").map((n) => n.id);
+  const rest = nodes.filter((n) => n.class !== "trigger").map((n) => n.id);
+  return { nodes: nodes.map((n) => ({ ...n, level: n.class === "trigger" ? 0 : 1 })), edges: [], levels: [triggers, ...rest.map((id) => [id])] };
+}
+
+export function mountRun(app, [runId], root, query) {
+  let gone = false;
+  let loading = false;
+  let run;
+  let flowDef;
+  let graph;
+  const nodes = new Map();
+  const queue = [];
+  const forms = new Map();
+  const panel = nodePanel(app, runId);
+  const head = h("div", { class: "run-head" });
+  const actions = h("div", { class: "actions run-actions" });
+  const facts = h("dl", { class: "facts" });
+  const inputs = h("section", { class: "card inputs", "aria-labelledby": "inputs-title", hidden: true }, h("h2", { id: "inputs-title" }, "Waiting for input"));
+  const nodeRows = h("tbody", { id: "node-rows" });
+  const graphBox = h("div", { class: "graph-wrap" });
+  const message = h("p", { class: "error", role: "alert" });
+  let confirming = false;
+
+  panel.onClose = () => {
+    graph?.select(undefined);
+    history.replaceState(null, "", `/app/runs/${seg(runId)}`);
+    renderNodes();
+  };
+
+  function select(id, focus) {
+    const n = nodes.get(id);
+    if (!n || !run) return;
+    panel.show(n, run);
+    graph?.select(id);
+    history.replaceState(null, "", `/app/runs/${seg(runId)}?node=${seg(id)}`);
+    renderNodes();
+    if (focus) panel.focus();
+  }
+
+  function renderHead() {
+    const r = run;
+    head.replaceChildren(
+      h("h1", {}, "Run ", h("span", { class: "mono" }, r.ref.run), " ", runBadge(r)),
+      r.reason ? h("p", { class: "why", "data-reason": "" }, r.reason) : null,
+      r.state === "pending" ? h("p", { class: "why", "data-waiting": "" }, r.waiting ?? "waiting for the dispatcher") : null,
+    );
+    const ref = `${r.ref.flow}/${r.ref.ver}/${r.ref.run} adopted by ${r.ref.adoptedBy}${r.ref.execHost ? `, on ${r.ref.execHost}` : ""}`;
+    const tv = Object.entries(r.trigger?.values ?? {}).filter(([, v]) => v === null || typeof v !== "object");
+    const rows = [
+      ["flow", h("a", { href: `/app/flows/${seg(r.ref.flow)}` }, run.name || r.ref.flow), ` (ver ${r.ref.ver})`],
+      ["host", r.ref.execHost ?? h("span", { class: "muted" }, "not yet dispatched")],
+      ["attempt", String(r.attempt)],
+      ["trigger", `${r.trigger?.id ?? "?"} (${r.trigger?.type ?? "?"})${r.trigger?.by ? ` by ${r.trigger.by}` : ""}`],
+      tv.length ? ["values", tv.map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`))] : null,
+      ["adopted", ago(r.adoptedAt)],
+      r.startedAt ? ["started", ago(r.startedAt)] : null,
+      r.endedAt ? ["ended", ago(r.endedAt)] : null,
+      r.startedAt ? ["took", took(r.startedAt, r.endedAt)] : null,
+      ["RunRef", h("code", { class: "wrap", "data-runref": "" }, ref)],
+    ].filter(Boolean);
+    facts.replaceChildren(...rows.map(([k, ...v]) => [h("dt", {}, k), h("dd", {}, v)]).flat());
+    renderActions();
+  }
+
+  function renderActions() {
+    actions.replaceChildren();
+    if (!app.can("operator")) return;
+    if (run.state !== "archived") {
+      if (!confirming) actions.append(h("button", { type: "button", class: "danger", id: "cancel-run", onclick: () => ((confirming = true), renderActions(), actions.querySelector("#cancel-yes")?.focus()) }, "Cancel run"));
+      else {
+        actions.append(
+          h("span", {}, "Cancel this run and kill its tasks?"),
+          h("button", { type: "button", class: "danger", id: "cancel-yes", onclick: (e) => void cancel(e.currentTarget) }, "Yes, cancel it"),
+          h("button", { type: "button", onclick: () => ((confirming = false), renderActions()) }, "No, keep it running"),
+        );
+      }
+    }
+    const trig = flowDef?.triggers.find((t) => t.id === run.trigger?.id);
+    if (trig?.type === "data") actions.append(h("button", { type: "button", id: "rerun", onclick: (e) => void rerun(e.currentTarget, trig) }, "Re-run"));
+    actions.append(message);
+  }
+
+  async function cancel(button) {
+    button.disabled = true;
+    message.textContent = "";
+    try {
+      const r = await app.api.post(`/runs/${seg(runId)}/cancel`, {});
+      confirming = false;
+      applyRun(r.run);
+    } catch (e) {
+      message.textContent = e.message;
+      button.disabled = false;
+    }
+  }
+
+  async function rerun(button, trig) {
+    button.disabled = true;
+    message.textContent = "";
+    // The run's values hold the trigger's opts too: send back only its form's fields.
+    const ids = new Set((trig.form?.fields ?? []).map((f) => f.id));
+    const values = Object.fromEntries(Object.entries(run.trigger.values ?? {}).filter(([k]) => ids.has(k)));
+    try {
+      const r = await app.api.post(`/flows/${seg(run.ref.flow)}/runs`, { trigger: trig.id, ...(flowDef.ver === run.ref.ver ? { ver: run.ref.ver } : {}), values });
+      app.navigate(`/app/runs/${seg(r.run.ref.run)}`);
+    } catch (e) {
+      message.textContent = e.message;
+      button.disabled = false;
+    }
+  }
+
+  function renderNodes() {
+    nodeRows.replaceChildren(
+      ...[...nodes.values()].map((n) => {
+        const st = shownState(n, run);
+        return h(
+          "tr",
+          { "data-node-row": n.id, "data-state": st, class: panel.nodeId === n.id ? "sel" : "" },
+          h("th", { scope: "row" }, h("button", { type: "button", class: "link", "aria-pressed": String(panel.nodeId === n.id), onclick: () => select(n.id, true) }, n.name)),
+          h("td", {}, n.class === "task" ? n.type : n.class),
+          h("td", {}, badge(n.enabled ? "input" : st)),
+          h("td", { class: "num" }, n.class === "task" ? String(n.attempts) : ""),
+          h("td", { class: "num" }, n.exitCode !== undefined ? String(n.exitCode) : ""),
+          h("td", {}, n.startedAt ? took(n.startedAt, n.endedAt) : ""),
+          h("td", { class: "num" }, n.logLines ? String(n.logLines) : ""),
+        );
+      }),
+    );
+  }
+
+  function renderInputs() {
+    const open = [...nodes.values()].filter((n) => n.enabled && n.class === "task" && n.type === "data");
+    for (const [id, f] of forms) {
+      if (!open.some((n) => n.id === id)) {
+        f.el.remove();
+        forms.delete(id);
+      }
+    }
+    for (const n of open) {
+      // Rebuilding a form would throw away what someone is typing: only when its fields change.
+      const key = JSON.stringify(n.fields ?? []);
+      if (forms.get(n.id)?.key === key) continue;
+      forms.get(n.id)?.el.remove();
+      const el = app.can("operator")
+        ? buildForm({
+            title: n.name,
+            fields: n.fields ?? [],
+            values: n.values,
+            submitLabel: "Send",
+            attrs: { "data-node-form": n.id },
+            onSubmit: (values) => app.api.post(`/runs/${seg(runId)}/nodes/${seg(n.id)}/data`, { values }).then((r) => applyNode(r.node)),
+            onReject: (reason) => app.api.post(`/runs/${seg(runId)}/nodes/${seg(n.id)}/data`, { reject: reason || "rejected in the dashboard" }).then((r) => applyNode(r.node)),
+          })
+        : h("p", { "data-node-form": n.id }, h("strong", {}, n.name), " waits for an operator to fill its form.");
+      forms.set(n.id, { key, el });
+      inputs.append(el);
+    }
+    inputs.hidden = open.length === 0;
+  }
+
+  function paint(n) {
+    graph?.setStatus(n.id, { state: shownState(n, run), sub: nodeSub(n, run), tags: emitted(n, run), needsInput: n.enabled });
+  }
+
+  function applyNode(n) {
+    nodes.set(n.id, n);
+    paint(n);
+    renderNodes();
+    renderInputs();
+    if (panel.nodeId === n.id) panel.show(n, run);
+  }
+
+  function applyRun(s) {
+    if (runRank(run) > runRank(s)) return;
+    run = { ...run, ...s };
+    renderHead();
+  }
+
+  async function load() {
+    loading = true;
+    try {
+      const detail = await app.api.get(`/runs/${seg(runId)}`);
+      if (gone) return;
+      run = detail;
+      document.title = `Run ${runId.slice(-8)} · ${detail.name} · floe`;
+      if (flowDef === undefined) {
+        const f = await app.api.get(`/flows/${seg(detail.ref.flow)}?ver=${detail.ref.ver}`).catch(() => undefined);
+        if (gone) return;
+        flowDef = f?.flow;
+        graph = drawGraph(flowDef?.graph ?? graphFromNodes(detail.nodes), { onSelect: (id) => select(id, true), label: `Graph of run ${runId}` });
+        graphBox.replaceChildren(graph.el);
+      }
+      nodes.clear();
+      for (const n of detail.nodes) nodes.set(n.id, n);
+      renderHead();
+      for (const n of nodes.values()) paint(n);
+      renderNodes();
+      renderInputs();
+      loading = false;
+      for (const ev of queue.splice(0)) handle(ev);
+      const want = panel.nodeId ?? query.get("node");
+      if (want && nodes.has(want)) select(want, false);
+      root.setAttribute("data-ready", "");
+    } catch (e) {
+      loading = false;
+      if (gone || e.code === "E_UNAUTHORIZED") return;
+      root.replaceChildren(h("h1", {}, "Run ", runId), h("p", { class: "error", role: "alert" }, e.message), h("p", {}, h("a", { href: "/app/dash" }, "Back to the dashboard")));
+    }
+  }
+
+  function handle(ev) {
+    if (ev.type === "node" && ev.ref.run === runId) applyNode(ev.node);
+    else if (ev.type === "run" && ev.summary.ref.run === runId) applyRun(ev.summary);
+  }
+
+  root.append(
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "/app/dash" }, "Dashboard"), " › ", h("span", { id: "crumb-flow" }), " › ", h("span", { "aria-current": "page", class: "mono" }, runId.slice(-8))),
+    head,
+    actions,
+    facts,
+    inputs,
+    h(
+      "div",
+      { class: "grid-run" },
+      section(
+        "Graph",
+        {},
+        h("ul", { class: "legend", "aria-label": "Node states" }, LEGEND.map((s) => h("li", {}, badge(s)))),
+        graphBox,
+      ),
+      section("Nodes", {}, table("Nodes of this run", ["Node", "Type", "State", "Attempts", "Exit", "Took", "Lines"], nodeRows)),
+    ),
+    panel.el,
+  );
+  const off = app.live.on((ev) => {
+    if (ev.type === "resync") return void load();
+    if (loading) queue.push(ev);
+    else if (run) handle(ev);
+  });
+  void load().then(() => {
+    const crumb = root.querySelector("#crumb-flow");
+    if (crumb && run) crumb.replaceChildren(h("a", { href: `/app/flows/${seg(run.ref.flow)}` }, run.name || run.ref.flow));
+  });
+  return () => {
+    gone = true;
+    off();
+    panel.stop();
+  };
+}
