@@ -14,7 +14,6 @@ import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
 import { parseOutputs } from "./outputs.js";
 import { spawnLogged } from "./process.js";
 
-
 interface Command {
   readonly file: string;
   readonly args: readonly string[];
