@@ -47,6 +47,27 @@ export function resourceLabel(r: string): string {
   return r.startsWith("reuse-space:") ? `the reused workspace of ${r.slice(12)}` : `resource "${r}"`;
 }
 
+/** What the pends that need the same host tags share within one decision. */
+interface TagGroup {
+  readonly eligible: readonly HostView[];
+  /** Why such a pend waits when no eligible host may take it now. */
+  readonly noHost: string;
+  readonly noSlot: string;
+  /** Free slots only go down during a decision: once no eligible host has one, none will. */
+  full: boolean;
+}
+
+function tagGroup(input: DispatchInput, hostTags: readonly string[]): TagGroup {
+  const eligible = input.hosts.filter((h) => tagsMatch(h.tags, hostTags));
+  const mine = input.forHost !== undefined && eligible.every((h) => h.name !== input.forHost);
+  return {
+    eligible,
+    noHost: hostTags.length === 0 ? "no live host" : `no live host has tags [${hostTags.join(", ")}]`,
+    noSlot: mine ? `for another host: tags [${hostTags.join(", ")}]` : `no free slot on ${eligible.map((h) => h.name).join(", ")}`,
+    full: false,
+  };
+}
+
 export function decide(input: DispatchInput): DispatchDecision {
   const free = new Map(input.hosts.map((h) => [h.name, h.freeSlots]));
   const held = new Map(input.held);
@@ -55,11 +76,19 @@ export function decide(input: DispatchInput): DispatchDecision {
   const queued = new Map<string, string>();
   const assign: { run: string; host: string }[] = [];
   const waiting = new Map<string, string>();
+  // Long lists repeat a few host-tag sets: match hosts and build reasons once per set, not
+  // once per pend (the hub decides on every adoption, so this is its per-pend cost).
+  const groups = new Map<string, TagGroup>();
 
   for (const p of input.pends) {
-    const eligible = input.hosts.filter((h) => tagsMatch(h.tags, p.hostTags));
-    if (eligible.length === 0) {
-      waiting.set(p.run, p.hostTags.length === 0 ? "no live host" : `no live host has tags [${p.hostTags.join(", ")}]`);
+    const key = p.hostTags.join("\0");
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = tagGroup(input, p.hostTags);
+      groups.set(key, g);
+    }
+    if (g.eligible.length === 0) {
+      waiting.set(p.run, g.noHost);
       continue;
     }
     const heldBy = p.resources.find((r) => held.has(r));
@@ -78,10 +107,10 @@ export function decide(input: DispatchInput): DispatchDecision {
       waiting.set(p.run, `flow concurrency limit ${p.concurrency} reached`);
       continue;
     }
-    const candidates = eligible.filter((h) => (free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost));
+    const candidates = g.full ? [] : g.eligible.filter((h) => (free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost));
     if (candidates.length === 0) {
-      const mine = input.forHost !== undefined && eligible.every((h) => h.name !== input.forHost);
-      waiting.set(p.run, mine ? `for another host: tags [${p.hostTags.join(", ")}]` : `no free slot on ${eligible.map((h) => h.name).join(", ")}`);
+      g.full = true;
+      waiting.set(p.run, g.noSlot);
       // Keep its resources for it, so later pends do not overtake it.
       for (const r of p.resources) if (!queued.has(r)) queued.set(r, p.run);
       continue;

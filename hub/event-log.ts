@@ -12,7 +12,14 @@ export interface NumberedEvent {
 }
 
 export class EventLog {
-  private readonly ring: NumberedEvent[] = [];
+  /**
+   * A circular buffer: `start` is the slot of the oldest event held, `size` how many are
+   * held. Dropping the oldest is O(1); an array trimmed with splice(0, 1) moved all 20,000
+   * entries on every event once full (~0.1 ms each, ~20 events per run).
+   */
+  private readonly ring: (NumberedEvent | undefined)[] = [];
+  private start = 0;
+  private size = 0;
   private next = 1;
   private readonly listeners = new Set<(e: NumberedEvent) => void>();
   private readonly off: () => void;
@@ -26,16 +33,30 @@ export class EventLog {
 
   private add(ev: RunEvent): void {
     const e = { id: this.next++, ev };
-    this.ring.push(e);
-    if (this.ring.length > this.capacity) this.ring.splice(0, this.ring.length - this.capacity);
+    if (this.capacity < 1) {
+      // holds nothing; still numbered and delivered live
+    } else if (this.size < this.capacity) {
+      this.ring[(this.start + this.size) % this.capacity] = e;
+      this.size++;
+    } else {
+      this.ring[this.start] = e;
+      this.start = (this.start + 1) % this.capacity;
+    }
     for (const l of this.listeners) l(e);
   }
 
   /** Events after `id` still held; `gap` is true when some were already dropped. */
   since(id: number): { events: NumberedEvent[]; gap: boolean } {
-    const first = this.ring[0];
-    const gap = first !== undefined && id > 0 && id < first.id - 1;
-    return { events: this.ring.filter((e) => e.id > id), gap };
+    const first = this.ring[this.start];
+    const gap = first !== undefined && this.size > 0 && id > 0 && id < first.id - 1;
+    // Ids are consecutive, so the first event after `id` is at a known offset from the oldest.
+    const skip = first === undefined || this.size === 0 ? 0 : Math.min(this.size, Math.max(0, id - first.id + 1));
+    const events: NumberedEvent[] = [];
+    for (let i = skip; i < this.size; i++) {
+      const e = this.ring[(this.start + i) % this.capacity];
+      if (e !== undefined) events.push(e);
+    }
+    return { events, gap };
   }
 
   get lastId(): number {

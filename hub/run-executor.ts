@@ -42,6 +42,8 @@ export class RunExecutor {
   private readonly running = new Set<Promise<void>>();
   private dangling: RunEventRec[] = [];
   private runTimer: NodeJS.Timeout | undefined;
+  /** Task ends recorded but not yet on disk (their events wait for that). */
+  private inflight = 0;
 
   constructor(
     readonly record: RunRecord,
@@ -219,6 +221,9 @@ export class RunExecutor {
   }
 
   private async runAttempt(node: TaskNode, rt: NodeRuntime, ev: RunEventRec): Promise<void> {
+    // The start is on disk before the process exists: after a crash we know to look for it.
+    await this.durable(node.id);
+    if (this.ended) return;
     const taskAbort = new AbortController();
     rt.abort = taskAbort;
     const signals = [this.runAbort.signal, taskAbort.signal];
@@ -290,20 +295,38 @@ export class RunExecutor {
     });
   }
 
+  /**
+   * Records a task's end and, once that record is on disk, emits its event. In that order,
+   * so that after a crash a listener never runs for an end that was not recorded.
+   */
   private finishTask(node: TaskNode, r: { state: "good" | "bad"; tag: string; exitCode?: number; reason?: string; values: Record<string, string> }): void {
     if (this.ended) return;
     const rt = this.nodes.get(node.id) as NodeRuntime;
     const ev: RunEventRec = { tag: r.tag, good: r.state === "good", opts: {}, values: r.values };
     rt.finish(r.state, r.tag, r.exitCode, r.reason, ev);
+    this.inflight++;
     this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
     this.publishNode(node.id);
-    this.enqueue(ev);
+    this.durable(node.id)
+      .then(() => {
+        this.inflight--;
+        this.enqueue(ev);
+      })
+      .catch((e: unknown) => {
+        this.inflight--;
+        void this.end("bad", `could not record the end of "${node.id}": ${e instanceof Error ? e.message : String(e)}`);
+      });
+  }
+
+  /** Resolves when every status line of the node written so far is on disk. */
+  private durable(node: string): Promise<void> {
+    return this.deps.openNodeFile(node, "status").flush();
   }
 
   // --- ending ----------------------------------------------------------------------
 
   private checkQuiescent(): void {
-    if (this.ended || this.draining || this.queue.length > 0 || this.running.size > 0) return;
+    if (this.ended || this.draining || this.queue.length > 0 || this.running.size > 0 || this.inflight > 0) return;
     const open = [...this.nodes.values()].filter((n) => n.enabled);
     if (open.length > 0) return; // waiting for people
     const incomplete = [...this.nodes.values()].filter((n) => n.node.class === "merge" && !n.fired && n.received.size > 0);

@@ -55,11 +55,20 @@ function floeTarget(h: BenchHost): Target {
   return {
     trigger: () => triggerOne(h, "stamp"),
     async ended(run) {
+      // Long-poll the last task's log (the host answers when a line arrives) rather than
+      // polling the run, so that the bench does not load the host while the run is timed.
+      for (let after = 0; ; ) {
+        const res = await h.floe.req("GET", `/runs/${run}/nodes/c/log?after=${after}&wait=10000`);
+        const body = res.body as { lines?: { seq: number; stream: string }[]; live?: boolean };
+        const lines = body.lines ?? [];
+        for (const l of lines) after = Math.max(after, l.seq);
+        if (body.live === false || lines.some((l) => l.stream === "out")) break;
+      }
+      // The run ends right after that stamp; wait until it is archived.
       for (;;) {
         const res = await h.floe.req("GET", `/runs/${run}`);
-        const state = (res.body as { state?: string }).state;
-        if (state === "archived") return;
-        await sleep(POLL_MS);
+        if ((res.body as { state?: string }).state === "archived") return;
+        await sleep(2);
       }
     },
     async sample(t) {

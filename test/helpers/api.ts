@@ -1,9 +1,11 @@
 /** An embedded hub behind the real HTTP API on a real socket, for tests. */
 import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import type { Test } from "tap";
 import { hashPassword } from "../../hub/api/passwords.js";
 import { buildApi } from "../../hub/api/server.js";
+import { registerDashboard } from "../../hub/dash/routes.js";
 import { FileSessionStore } from "../../hub/api/sessions.js";
 import { EventLog } from "../../hub/event-log.js";
 import { Metrics } from "../../hub/metrics.js";
@@ -13,6 +15,7 @@ import { startHub, type TestHub } from "./hub.js";
 export const ADMIN = "admin-token-for-tests-0123456789";
 
 export interface TestApi extends TestHub {
+  readonly app: FastifyInstance;
   readonly base: string;
   readonly api: string;
   call(method: string, path: string, o?: { token?: string | null; body?: unknown; raw?: string | Buffer; headers?: Record<string, string> }): Promise<{ status: number; json: unknown; text: string; headers: Headers }>;
@@ -34,7 +37,7 @@ export function testUsers(): Promise<User[]> {
   ]);
 }
 
-export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: number; users?: readonly User[] } = {}): Promise<TestApi> {
+export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: number; users?: readonly User[]; dashboard?: boolean } = {}): Promise<TestApi> {
   const h = await startHub(t, configText);
   const users = o.users ?? (await testUsers());
   const log = pino({ level: process.env["FLOE_TEST_LOG"] ?? "silent" });
@@ -48,6 +51,7 @@ export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: 
     users: () => users,
     events,
     metrics,
+    ...(o.dashboard ? { extra: (app: FastifyInstance) => registerDashboard(app, { base: "/build/api" }) } : {}),
   });
   await app.listen({ host: "127.0.0.1", port: 0 });
   t.teardown(async () => {
@@ -61,6 +65,7 @@ export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: 
   const api = `${base}/build/api`;
   return {
     ...h,
+    app,
     base,
     api,
     async call(method, path, c = {}) {

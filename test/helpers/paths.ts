@@ -9,8 +9,8 @@ export const repoRoot = ((): string => {
   return d;
 })();
 
-/** floe's own example configs, beside the project: ../shared/reference/floe-configs. */
-export const referenceConfigs = resolve(repoRoot, "..", "shared", "reference", "floe-configs");
+/** floe's own example configs: ../shared/reference/floe-configs beside the project (or $FLOE_SHARED_DIR/reference/…). */
+export const referenceConfigs = resolve(process.env["FLOE_SHARED_DIR"] ?? resolve(repoRoot, "..", "shared"), "reference", "floe-configs");
 
 export function refConfig(name: string): string {
   return resolve(referenceConfigs, name);

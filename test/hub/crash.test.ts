@@ -19,7 +19,7 @@ flows:
       - name: one
         type: exec
         listen: trigger.good
-        opts: {shell: 'echo "one-start $FLOE_RUN_ID" >> ${marks}/log; echo $$ > ${marks}/one-$FLOE_RUN_ID.pid; sleep 1.5; echo "one-end $FLOE_RUN_ID" >> ${marks}/log'}
+        opts: {shell: 'echo "one-start $FLOE_RUN_ID" >> ${marks}/log; echo $$ > ${marks}/one-$FLOE_RUN_ID.pid; while [ ! -f ${marks}/release-one ]; do sleep 0.05; done; echo "one-end $FLOE_RUN_ID" >> ${marks}/log'}
       - name: two
         type: exec
         listen: task.one.good
@@ -35,7 +35,7 @@ flows:
       - name: slow
         type: exec
         listen: trigger.good
-        opts: {shell: 'echo "slow-start $FLOE_RUN_ID" >> ${marks}/log; sleep 2; echo "slow-end $FLOE_RUN_ID" >> ${marks}/log'}
+        opts: {shell: 'echo "slow-start $FLOE_RUN_ID" >> ${marks}/log; while [ ! -f ${marks}/release-slow ]; do sleep 0.05; done; echo "slow-end $FLOE_RUN_ID" >> ${marks}/log'}
       - {name: both, class: merge, type: all, wait: [task.fast.good, task.slow.good]}
       - {name: fin, type: end, listen: merge.both.good}
   - id: gpu-only
@@ -51,6 +51,20 @@ flows:
         listen: trigger.good
         opts: {shell: 'echo "fragile $FLOE_RUN_ID" >> ${marks}/log; sleep 3'}
 `;
+}
+
+/** Dead, or a zombie nobody has reaped yet (the container's init reaps orphans slowly). */
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^\d+ \(.*\)/, ""));
+  } catch {
+    return true;
+  }
 }
 
 const lines = (marks: string): string[] => (existsSync(join(marks, "log")) ? readFileSync(join(marks, "log"), "utf8").trim().split("\n") : []);
@@ -112,14 +126,8 @@ t.test("kill -9 mid-task, between tasks and during a merge; restart; every run e
   // 2. restart: the orphan is killed, "one" runs again as a new attempt, the run ends good.
   f = await start(root, confPath);
   t.teardown(() => f.kill9());
-  await until(() => {
-    try {
-      process.kill(orphanPid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 10_000, "the orphaned task to be killed");
+  await until(() => isGone(orphanPid), 10_000, "the orphaned task to be killed");
+  writeFileSync(join(marks, "release-one"), "");
   t.same(await ended(f, midTask), { result: "good", reason: 'end node "fin" reached by task.two.good' });
   t.equal(count(marks, `one-start ${midTask}`), 2, "one ran again after the crash");
   t.equal(count(marks, `two-start ${midTask}`), 1, "two ran once");
@@ -141,6 +149,7 @@ t.test("kill -9 mid-task, between tasks and during a merge; restart; every run e
   await until(() => count(marks, `fast ${merge}`) === 1 && count(marks, `slow-start ${merge}`) === 1, 20_000, "fast done, slow started");
   await f.kill9();
   f = await start(root, confPath);
+  writeFileSync(join(marks, "release-slow"), "");
   t.same(await ended(f, merge), { result: "good", reason: 'end node "fin" reached by merge.both.good' });
   t.equal(count(marks, `fast ${merge}`), 1, "fast did not run again");
   t.equal(count(marks, `slow-start ${merge}`), 2, "slow ran again");

@@ -1,5 +1,5 @@
 /** poll-git against real local bare repositories: commits, branches and tags pushed from a work clone. */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { config, until } from "../helpers/hub.js";
 import { captureLog, RecordingSink } from "./helpers.js";
 
 function setup(t: Test, refs = ["refs/*"], watchers: Partial<PollWatcher>[] = [{}]) {
-  const dir = mkdtempSync(join(tmpdir(), "floe-poll-"));
+  const dir = tempDir(t);
   const repo = makeRepo(dir, { "README.md": "hello\n" });
   const root = join(dir, "root");
   const sink = new RecordingSink();
@@ -30,6 +30,12 @@ function setup(t: Test, refs = ["refs/*"], watchers: Partial<PollWatcher>[] = [{
     return git(repo.work, "rev-parse", "HEAD");
   };
   return { dir, repo, root, sink, logs, make, commit };
+}
+
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), "floe-poll-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 t.test("first poll baselines; each new commit, branch and tag starts exactly one run", async (t) => {
@@ -118,7 +124,7 @@ t.test("manager: exclude-refs from YAML, one poller per (url, refs), each flow i
 });
 
 t.test("an unreachable URL backs off, is reported, and never throws", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "floe-poll-"));
+  const dir = tempDir(t);
   const logs = captureLog();
   const sink = new RecordingSink();
   const p = new GitPoller({ url: "file:///nonexistent.git", refs: ["refs/*"], periodMs: 1000, maxBackoffMs: 8000, root: dir, sink, log: logs.log });
@@ -175,7 +181,7 @@ t.test("a hanging remote times out, and stop() kills an ls-remote in flight", as
   t.ok(Date.now() - start < 5000, "bounded");
 
   const logs = captureLog();
-  const p = new GitPoller({ url, refs: ["refs/*"], periodMs: 1000, root: mkdtempSync(join(tmpdir(), "floe-poll-")), sink: new RecordingSink(), log: logs.log, timeoutMs: 60_000 });
+  const p = new GitPoller({ url, refs: ["refs/*"], periodMs: 1000, root: tempDir(t), sink: new RecordingSink(), log: logs.log, timeoutMs: 60_000 });
   p.start();
   await until(() => sockets.length === 2, 10_000, "ls-remote connected");
   const before = closed;

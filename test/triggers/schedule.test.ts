@@ -1,8 +1,8 @@
 /** timer and cron triggers on an injected clock: hours of schedule in milliseconds of test. */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import type { TriggerNode } from "../../flows/model.js";
 import { TriggerManager } from "../../hub/triggers/manager.js";
 import { Schedule } from "../../hub/triggers/schedule.js";
@@ -29,9 +29,15 @@ function trigger(type: "timer" | "cron", opts: Record<string, unknown>): Trigger
   return { class: "trigger", id: "tick", name: "tick", type, opts };
 }
 
-function setup(start: string) {
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), "floe-sched-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function setup(t: Test, start: string) {
   const clock = new FakeClock(start);
-  const root = mkdtempSync(join(tmpdir(), "floe-sched-"));
+  const root = tempDir(t);
   const sink = new TimedSink(clock);
   const logs = captureLog();
   const make = (trig: TriggerNode): Schedule => new Schedule({ flow: "nightly", ver: 1, trigger: trig, root, sink, log: logs.log, clock });
@@ -39,7 +45,7 @@ function setup(start: string) {
 }
 
 t.test("a timer fires every period, with its other opts, and records its last fire", async (t) => {
-  const s = setup("2026-03-01T10:00:00Z");
+  const s = setup(t, "2026-03-01T10:00:00Z");
   const sch = s.make(trigger("timer", { period: 60, url: "git@example.com:x.git", branch: "main" }));
   await sch.start();
   const settle = (): Promise<void> => sch.idle();
@@ -60,7 +66,7 @@ t.test("a timer fires every period, with its other opts, and records its last fi
 });
 
 t.test("a timer without period fires every 10 seconds, as floe's did", async (t) => {
-  const s = setup("2026-03-01T10:00:00Z");
+  const s = setup(t, "2026-03-01T10:00:00Z");
   const sch = s.make(trigger("timer", {}));
   await sch.start();
   await s.clock.advance(35_000, () => sch.idle());
@@ -69,7 +75,7 @@ t.test("a timer without period fires every 10 seconds, as floe's did", async (t)
 });
 
 t.test("cron */5 fires on the fifth minutes", async (t) => {
-  const s = setup("2026-03-01T10:02:30Z");
+  const s = setup(t, "2026-03-01T10:02:30Z");
   const sch = s.make(trigger("cron", { cron: "*/5 * * * *", branch: "main" }));
   await sch.start();
   await s.clock.advanceTo("2026-03-01T10:16:00Z", () => sch.idle());
@@ -86,7 +92,7 @@ t.test("cron respects its time zone, daylight saving included", async (t) => {
     ["Europe/Paris", "2026-01-15T00:00:00Z", "2026-01-15T08:00:00.000Z"],
     ["Asia/Tokyo", "2026-01-15T00:00:00Z", "2026-01-16T00:00:00.000Z"],
   ] as const) {
-    const s = setup(start);
+    const s = setup(t, start);
     const sch = s.make(trigger("cron", { cron: "0 9 * * *", tz }));
     await sch.start();
     await s.clock.advance(24 * 3600_000, () => sch.idle());
@@ -96,7 +102,7 @@ t.test("cron respects its time zone, daylight saving included", async (t) => {
 });
 
 t.test("a restart resumes from the persisted last fire", async (t) => {
-  const s = setup("2026-03-01T10:00:00Z");
+  const s = setup(t, "2026-03-01T10:00:00Z");
   const trig = trigger("timer", { period: 60 });
   const a = s.make(trig);
   await a.start();
@@ -117,7 +123,7 @@ t.test("a restart resumes from the persisted last fire", async (t) => {
 });
 
 t.test("catch-up: after downtime of many periods, exactly one run at once, then on schedule", async (t) => {
-  const s = setup("2026-03-01T10:00:00Z");
+  const s = setup(t, "2026-03-01T10:00:00Z");
   const trig = trigger("timer", { period: 60 });
   const a = s.make(trig);
   await a.start();
@@ -134,7 +140,7 @@ t.test("catch-up: after downtime of many periods, exactly one run at once, then 
 });
 
 t.test("catch-up for cron, and a late wake-up fires once rather than a burst", async (t) => {
-  const s = setup("2026-03-01T10:02:00Z");
+  const s = setup(t, "2026-03-01T10:02:00Z");
   const trig = trigger("cron", { cron: "*/5 * * * *" });
   const a = s.make(trig);
   await a.start();
@@ -156,7 +162,7 @@ t.test("catch-up for cron, and a late wake-up fires once rather than a burst", a
 });
 
 t.test("a refused run is logged; the schedule goes on", async (t) => {
-  const s = setup("2026-03-01T10:00:00Z");
+  const s = setup(t, "2026-03-01T10:00:00Z");
   const sch = s.make(trigger("timer", { period: 10 }));
   await sch.start();
   s.sink.refuse = new Error("flow nightly already has 1 pending run(s), its queue-limit");
@@ -171,7 +177,7 @@ t.test("a refused run is logged; the schedule goes on", async (t) => {
 t.test("manager: every (flow, ver) has its own schedule; reload restarts them", async (t) => {
   const clock = new FakeClock("2026-03-01T10:00:00Z");
   const sink = new TimedSink(clock);
-  const root = mkdtempSync(join(tmpdir(), "floe-sched-"));
+  const root = tempDir(t);
   const flow = (ver: number, period: number): string => `
   - id: nightly
     ver: ${ver}

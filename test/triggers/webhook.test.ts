@@ -53,6 +53,13 @@ t.test("GitHub: a signed push starts one run with url, branch and hash", async (
   t.notMatch(logs.text(), String(req.headers["x-hub-signature-256"]).slice(7), "nor the signature");
 });
 
+t.test("GitHub's documented test vector verifies", async (t) => {
+  // docs.github.com "Validating webhook deliveries": this secret and payload give this signature.
+  const headers: Headers = { "x-github-event": "push", "x-hub-signature-256": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17" };
+  const r = verifyAndParse({ headers, rawBody: Buffer.from("Hello, World!"), trigger: trig({}) });
+  t.match(r, { kind: "rejected", code: "E_BAD_REQUEST", message: /not valid JSON/ }, "past the signature check, stopped at the (non-JSON) body");
+});
+
 t.test("GitHub: bad, missing, truncated and stale signatures start nothing", async (t) => {
   const { m, sink, logs } = manager();
   const body = githubPush();

@@ -133,3 +133,15 @@ const STATE_RANK = { pending: 0, active: 1, archived: 2 };
 export function runRank(r) {
   return (r.attempt ?? 1) * 10 + (STATE_RANK[r.state] ?? 0);
 }
+
+/** Replaces an element's children, skipping null/undefined/false as h() does. */
+export function fill(el, ...kids) {
+  el.replaceChildren();
+  addKids(el, kids);
+  return el;
+}
+
+/** A <dl> of label/value pairs, each pair kept together when the list wraps. */
+export function facts(pairs, attrs) {
+  return h("dl", { class: "facts", ...(attrs ?? {}) }, pairs.filter(Boolean).map(([k, ...v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))));
+}

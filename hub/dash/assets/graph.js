@@ -76,7 +76,7 @@ export function drawGraph(graph, o = {}) {
     "defs",
     {},
     ["plain", "fired", "bad"].map((k) =>
-      svg("marker", { id: `${id}-${k}`, class: `arrow-${k}`, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L10,5 L0,10 z" })),
+      svg("marker", { id: `${id}-${k}`, class: `arrow-${k}`, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L10,5 L0,10 z" })),
     ),
   );
 

@@ -1,19 +1,29 @@
 // What one node of a run did: state, times, exit code, attempts, the event it emitted, a
 // merge's waits, a data node's values, and its output tailing live.
-import { ago, badge, h, took } from "./dom.js";
+import { ago, badge, fill, h, took } from "./dom.js";
 import { logView } from "./log-view.js";
 
-/** The state to show: a trigger that did not start this run is "skipped", not "good". */
-export function shownState(n, run) {
+/**
+ * The state to show, which is the node's own except where the run says more: a trigger
+ * that did not start this run was not used, the end node that ended it was reached, and a
+ * node never reached in an ended run was skipped.
+ */
+export function shownState(n, run, edges) {
   if (n.class === "trigger") return n.id === run.trigger?.id ? "good" : "skipped";
-  return n.state;
+  if (n.state !== "waiting" || n.enabled) return n.state;
+  if (n.class === "task" && n.type === "end" && run.state === "archived") {
+    const named = /^end node "([^"]+)" reached/.exec(run.reason ?? "")?.[1];
+    if (named === n.id) return run.result === "good" ? "good" : "bad";
+    if (named === undefined && edges.some((e) => e.to === n.id && e.fired)) return run.result === "good" ? "good" : "bad";
+  }
+  return run.state === "archived" ? "skipped" : "waiting";
 }
 
 /** The second line of a node's box in the graph. */
-export function nodeSub(n, run) {
-  const st = shownState(n, run);
+export function nodeSub(n, st) {
   if (n.class === "trigger") return st === "good" ? "started this run" : "not used";
   if (n.enabled) return "needs input";
+  if (n.class === "task" && n.type === "end" && (st === "good" || st === "bad")) return `reached · ${st}`;
   if (st === "running") return n.attempts > 1 ? `running · try ${n.attempts}` : "running";
   if (st === "good" || st === "bad") {
     const bits = [st];
@@ -25,8 +35,8 @@ export function nodeSub(n, run) {
 }
 
 /** The tags a node emitted, for colouring the edges that carried them. */
-export function emitted(n, run) {
-  if (n.class === "trigger") return shownState(n, run) === "good" ? ["trigger.good"] : [];
+export function emitted(n, st) {
+  if (n.class === "trigger") return st === "good" ? ["trigger.good"] : [];
   const tags = n.tag ? [n.tag] : [];
   if (n.class === "merge" && n.state === "good") tags.push(`merge.${n.id}.good`);
   return tags;
@@ -51,9 +61,8 @@ export function nodePanel(app, runId) {
     onClose();
   }
 
-  function render(n, run) {
-    const st = shownState(n, run);
-    title.replaceChildren(n.name, " ", badge(st, { "data-node-state": st }));
+  function render(n, st) {
+    fill(title, n.name, " ", badge(st, { "data-node-state": st }));
     const rows = [
       ["id", h("code", {}, n.id)],
       ["type", n.class === "task" ? n.type : `${n.class} · ${n.type}`],
@@ -72,7 +81,7 @@ export function nodePanel(app, runId) {
       ? h("div", {}, h("h3", {}, "Values"), h("dl", { class: "kv" }, Object.entries(n.values).map(([k, v]) => [h("dt", {}, k), h("dd", {}, h("code", { class: "wrap" }, v))])))
       : null;
     const input = n.enabled ? h("p", { class: "note" }, app.can("operator") ? "This form is waiting for input: fill it in above." : "This form is waiting for input from an operator.") : null;
-    details.replaceChildren(h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, input);
+    fill(details, h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, input);
   }
 
   return {
@@ -83,8 +92,8 @@ export function nodePanel(app, runId) {
     set onClose(fn) {
       onClose = fn;
     },
-    /** Shows node `n` (a NodeStatus); when it is already shown, only its details change. */
-    show(n, run) {
+    /** Shows node `n` (a NodeStatus) in state `st`; when it is already shown, only its details change. */
+    show(n, st) {
       const fresh = current !== n.id;
       if (fresh) {
         log?.stop();
@@ -93,7 +102,7 @@ export function nodePanel(app, runId) {
       }
       current = n.id;
       el.hidden = false;
-      render(n, run);
+      render(n, st);
       if (fresh && HAS_LOG(n)) {
         log = logView(app, runId, n.id, n.logLines ?? 0);
         logBox.replaceChildren(h("h3", {}, "Output"), log.el);

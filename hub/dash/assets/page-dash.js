@@ -72,7 +72,7 @@ export function mountDash(app, _params, root) {
           h("td", {}, r.ref.execHost ?? h("span", { class: "muted" }, "—")),
           h("td", {}, ago(r.startedAt ?? r.adoptedAt)),
           h("td", {}, r.startedAt ? took(r.startedAt, r.endedAt) : h("span", { class: "muted" }, "—")),
-          h("td", { class: "small" }, r.trigger?.by ?? r.trigger?.id ?? ""),
+          h("td", {}, r.trigger?.by ?? r.trigger?.id ?? ""),
         ),
       ),
     );

@@ -2,7 +2,7 @@
 // runs — pending with why each waits, active with their host, archived with result and
 // duration, paged — kept current by the event stream.
 import { seg } from "./api.js";
-import { ago, badge, h, runBadge, runRank, section, shortId, table, took } from "./dom.js";
+import { ago, badge, facts, fill, h, runBadge, runRank, section, shortId, table, took } from "./dom.js";
 import { buildForm } from "./form.js";
 import { drawGraph } from "./graph.js";
 
@@ -97,7 +97,7 @@ export function mountFlow(app, [flowId], root) {
 
   function renderFlow(res) {
     const f = res.flow;
-    const facts = [
+    const pairs = [
       ["id", f.id],
       ["version", res.versions.length > 1 ? `${f.ver} (of ${res.versions.join(", ")})` : String(f.ver)],
       ["host tags", f.hostTags?.length ? f.hostTags.join(", ") : "any host"],
@@ -106,7 +106,7 @@ export function mountFlow(app, [flowId], root) {
       f.queueLimit !== undefined ? ["queue", `${f.queueLimit} (${f.queueStrategy})`] : null,
       f.timeoutMs !== undefined ? ["timeout", `${Math.round(f.timeoutMs / 1000)} s`] : null,
       f.flowFile ? ["flow-file", f.flowFile] : null,
-    ].filter(Boolean);
+    ];
     const graph = drawGraph(f.graph, { label: `Graph of ${f.name}` });
     const triggers = f.triggers.map((t) =>
       h(
@@ -117,10 +117,11 @@ export function mountFlow(app, [flowId], root) {
         t.type === "data" ? startForm(f, t) : null,
       ),
     );
-    root.replaceChildren(
+    fill(
+      root,
       h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "/app/dash" }, "Dashboard"), " › ", h("span", { "aria-current": "page" }, f.name)),
       h("h1", {}, f.name),
-      h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      facts(pairs),
       h("div", { class: "grid-flow" }, section("Graph", {}, h("div", { class: "graph-wrap" }, graph.el)), section("Triggers", {}, triggers.length ? triggers : h("p", { class: "muted" }, "No triggers."))),
       section(
         "Runs",

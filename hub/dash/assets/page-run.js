@@ -2,7 +2,7 @@
 // node's times, exit code and attempts; open data forms to fill or reject; a node's output
 // tailing live; cancel and re-run for those whose role allows them.
 import { seg } from "./api.js";
-import { ago, badge, h, runBadge, runRank, section, table, took } from "./dom.js";
+import { ago, badge, facts, fill, h, runBadge, runRank, section, table, took } from "./dom.js";
 import { buildForm } from "./form.js";
 import { drawGraph } from "./graph.js";
 import { emitted, nodePanel, nodeSub, shownState } from "./node-panel.js";
@@ -28,7 +28,7 @@ export function mountRun(app, [runId], root, query) {
   const panel = nodePanel(app, runId);
   const head = h("div", { class: "run-head" });
   const actions = h("div", { class: "actions run-actions" });
-  const facts = h("dl", { class: "facts" });
+  const factsBox = h("div", {});
   const inputs = h("section", { class: "card inputs", "aria-labelledby": "inputs-title", hidden: true }, h("h2", { id: "inputs-title" }, "Waiting for input"));
   const nodeRows = h("tbody", { id: "node-rows" });
   const graphBox = h("div", { class: "graph-wrap" });
@@ -44,7 +44,7 @@ export function mountRun(app, [runId], root, query) {
   function select(id, focus) {
     const n = nodes.get(id);
     if (!n || !run) return;
-    panel.show(n, run);
+    panel.show(n, stateOf(n));
     graph?.select(id);
     history.replaceState(null, "", `/app/runs/${seg(runId)}?node=${seg(id)}`);
     renderNodes();
@@ -53,7 +53,7 @@ export function mountRun(app, [runId], root, query) {
 
   function renderHead() {
     const r = run;
-    head.replaceChildren(
+    fill(head, 
       h("h1", {}, "Run ", h("span", { class: "mono" }, r.ref.run), " ", runBadge(r)),
       r.reason ? h("p", { class: "why", "data-reason": "" }, r.reason) : null,
       r.state === "pending" ? h("p", { class: "why", "data-waiting": "" }, r.waiting ?? "waiting for the dispatcher") : null,
@@ -72,7 +72,7 @@ export function mountRun(app, [runId], root, query) {
       r.startedAt ? ["took", took(r.startedAt, r.endedAt)] : null,
       ["RunRef", h("code", { class: "wrap", "data-runref": "" }, ref)],
     ].filter(Boolean);
-    facts.replaceChildren(...rows.map(([k, ...v]) => [h("dt", {}, k), h("dd", {}, v)]).flat());
+    fill(factsBox, facts(rows));
     renderActions();
   }
 
@@ -125,14 +125,14 @@ export function mountRun(app, [runId], root, query) {
   function renderNodes() {
     nodeRows.replaceChildren(
       ...[...nodes.values()].map((n) => {
-        const st = shownState(n, run);
+        const st = stateOf(n);
         return h(
           "tr",
           { "data-node-row": n.id, "data-state": st, class: panel.nodeId === n.id ? "sel" : "" },
           h("th", { scope: "row" }, h("button", { type: "button", class: "link", "aria-pressed": String(panel.nodeId === n.id), onclick: () => select(n.id, true) }, n.name)),
           h("td", {}, n.class === "task" ? n.type : n.class),
           h("td", {}, badge(n.enabled ? "input" : st)),
-          h("td", { class: "num" }, n.class === "task" ? String(n.attempts) : ""),
+          h("td", { class: "num" }, n.class === "task" && n.type !== "data" && n.type !== "end" ? String(n.attempts) : ""),
           h("td", { class: "num" }, n.exitCode !== undefined ? String(n.exitCode) : ""),
           h("td", {}, n.startedAt ? took(n.startedAt, n.endedAt) : ""),
           h("td", { class: "num" }, n.logLines ? String(n.logLines) : ""),
@@ -171,8 +171,27 @@ export function mountRun(app, [runId], root, query) {
     inputs.hidden = open.length === 0;
   }
 
+  /** The state a node is shown in (see shownState); end nodes look at the edges into them. */
+  function stateOf(n) {
+    const edges = n.class === "task" && n.type === "end" ? (flowDef?.graph.edges ?? []).filter((e) => e.to === n.id).map((e) => {
+      const src = nodes.get(e.from);
+      return { to: e.to, fired: src !== undefined && emitted(src, shownState(src, run, [])).includes(e.tag) };
+    }) : [];
+    return shownState(n, run, edges);
+  }
+
   function paint(n) {
-    graph?.setStatus(n.id, { state: shownState(n, run), sub: nodeSub(n, run), tags: emitted(n, run), needsInput: n.enabled });
+    const st = stateOf(n);
+    graph?.setStatus(n.id, { state: st, sub: nodeSub(n, st), tags: emitted(n, st), needsInput: n.enabled });
+  }
+
+  function paintAll() {
+    for (const n of nodes.values()) paint(n);
+    renderNodes();
+    if (panel.nodeId !== undefined) {
+      const n = nodes.get(panel.nodeId);
+      if (n) panel.show(n, stateOf(n));
+    }
   }
 
   function applyNode(n) {
@@ -180,13 +199,16 @@ export function mountRun(app, [runId], root, query) {
     paint(n);
     renderNodes();
     renderInputs();
-    if (panel.nodeId === n.id) panel.show(n, run);
+    if (panel.nodeId === n.id) panel.show(n, stateOf(n));
   }
 
   function applyRun(s) {
     if (runRank(run) > runRank(s)) return;
+    const ended = run.state !== "archived" && s.state === "archived";
     run = { ...run, ...s };
     renderHead();
+    // Once a run ends, nodes it never reached are shown as skipped, and its end node as reached.
+    if (ended) paintAll();
   }
 
   async function load() {
@@ -206,8 +228,7 @@ export function mountRun(app, [runId], root, query) {
       nodes.clear();
       for (const n of detail.nodes) nodes.set(n.id, n);
       renderHead();
-      for (const n of nodes.values()) paint(n);
-      renderNodes();
+      paintAll();
       renderInputs();
       loading = false;
       for (const ev of queue.splice(0)) handle(ev);
@@ -230,7 +251,7 @@ export function mountRun(app, [runId], root, query) {
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "/app/dash" }, "Dashboard"), " › ", h("span", { id: "crumb-flow" }), " › ", h("span", { "aria-current": "page", class: "mono" }, runId.slice(-8))),
     head,
     actions,
-    facts,
+    factsBox,
     inputs,
     h(
       "div",
