@@ -77,6 +77,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log,
     bodyLimit: deps.bodyLimit ?? 1 << 20,
     disableRequestLogging: true,
+    // Event streams and long-polled logs never go idle: without this, close() would wait on
+    // every open dashboard forever.
+    forceCloseConnections: true,
     ...(deps.tls !== undefined ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
   }) as unknown as FastifyInstance;
