@@ -148,7 +148,8 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
 function waitPlaces(m: ReadMap): number[] {
   const f = m.field("wait");
   if (f === undefined || f.node.kind !== "seq") return [];
-  return f.node.items.map((i) => i.pos);
+  // The entries the reader kept (text values), so that wait[i] and its place stay in step.
+  return f.node.items.filter((i) => i.kind === "scalar" && i.value !== null).map((i) => i.pos);
 }
 
 /** The offset of `opts.<key>` (or opts, or the node), for messages about an option. */

@@ -44,24 +44,23 @@ export function parseYaml(text: string, filename: string): ParsedYaml {
   try {
     events = parseEvents(text, { filename, maxDepth: MAX_DEPTH });
   } catch (e) {
-    if (e instanceof YAMLException) {
-      const pos = e.mark?.position ?? -1;
-      if (e.reason === "deficient indentation" && pos >= 0 && text.slice(pos).trim() === "") {
-        const end = text.trimEnd().length; // point at the end of the last line, not past the file
-        return { root: undefined, problems: [{ pos: end, message: "YAML syntax: the file ends inside a quoted value or a [ ] / { } list; is a closing quote, ] or } missing?" }] };
-      }
-      return { root: undefined, problems: [{ pos, message: `YAML syntax: ${syntaxReason(e.reason)}` }] };
-    }
-    return { root: undefined, problems: [{ pos: -1, message: `YAML syntax: ${String(e)}` }] };
+    if (!(e instanceof YAMLException)) return { root: undefined, problems: [{ pos: -1, message: `YAML syntax: ${String(e)}` }] };
+    return { root: undefined, problems: [syntaxProblem(text, e.reason, e.mark?.position ?? -1)] };
   }
   return new TreeBuilder(text, events).build();
 }
 
-/** js-yaml's wording where it names its own internals or hides the likely mistake. */
-function syntaxReason(reason: string): string {
-  if (reason === "deficient indentation") return "this line is indented less than the quoted value or [ ] / { } list it continues; is a closing quote, ] or } missing?";
-  if (reason.startsWith("nesting exceeded maxDepth")) return `lists and maps are nested more than ${MAX_DEPTH} levels deep`;
-  return reason;
+/** js-yaml's complaint, reworded where it names its own internals or hides the likely mistake. */
+function syntaxProblem(text: string, reason: string, pos: number): { pos: number; message: string } {
+  if (reason === "deficient indentation") {
+    // A quoted value or a [ ] / { } list runs on until a line that is indented less, or the end.
+    if (pos >= 0 && text.slice(pos).trim() === "") {
+      return { pos: text.trimEnd().length, message: "YAML syntax: the file ends inside a quoted value or a [ ] / { } list; is a closing quote, ] or } missing?" };
+    }
+    return { pos, message: "YAML syntax: this line is indented less than the quoted value or [ ] / { } list it continues; is a closing quote, ] or } missing?" };
+  }
+  if (reason.startsWith("nesting exceeded maxDepth")) return { pos, message: `YAML syntax: lists and maps are nested more than ${MAX_DEPTH} levels deep` };
+  return { pos, message: `YAML syntax: ${reason}` };
 }
 
 class TreeBuilder {

@@ -3,7 +3,7 @@
  * schemas on what comes in and goes out, auth on every route but login, health and signed
  * webhooks, and an OpenAPI document built from the routes themselves.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Role, User } from "../../flows/model.js";
 import { coerceError, FloeError } from "../errors.js";
@@ -76,12 +76,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log,
     bodyLimit: deps.bodyLimit ?? 1 << 20,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Event streams and long-polled logs never go idle: without this, close() would wait on
     // every open dashboard forever.
     forceCloseConnections: true,
     ...(deps.tls !== undefined ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false, allowUnionTypes: true } },
   }) as unknown as FastifyInstance;
   const ctx: ApiContext = {
     ...deps,

@@ -100,23 +100,26 @@ t.test("a node's log while it prints; long logs in pages; cancel a long run", as
   const start = await a.call("POST", "/flows/slow/runs", { body: {} });
   const run = ((start.json as Json)["run"] as { ref: { run: string } }).ref.run;
   await login(page, a.base, "operator", "operator-password", `/app/runs/${run}?node=gated`);
-  await page.waitForSelector(".log[data-log=gated] .l:has-text('waiting for the gate')");
+  await page.waitForSelector(".log[data-log=gated] .l.s-out:has-text('waiting for the gate')");
   t.equal(await page.getAttribute("g[data-node=gated]", "data-state"), "running");
-  t.equal(await page.locator(".log[data-log=gated] .l:has-text('released')").count(), 0, "not released yet");
+  t.equal(await page.locator(".log[data-log=gated] .l.s-out:has-text('released')").count(), 0, "not released yet");
   writeFileSync(join(gate, "go"), "");
-  await page.waitForSelector(".log[data-log=gated] .l:has-text('released')");
+  await page.waitForSelector(".log[data-log=gated] .l.s-out:has-text('released')");
   await page.waitForSelector(".log[data-log=gated] span.a-fg1.a-b:has-text('red alert')");
   await page.waitForSelector("g[data-node=gated][data-state=good]");
   await page.waitForSelector("g[data-node=nap][data-state=running]");
 
-  // 2,500 lines: the last 1,000 first, earlier ones a page at a time.
+  // 2,500 lines (and floe's own lines about the task): the last 1,000 first, earlier ones a page at a time.
+  const lines = ((await a.call("GET", `/runs/${run}`)).json as { nodes: { id: string; logLines: number }[] }).nodes.find((n) => n.id === "many")?.logLines ?? 0;
+  t.ok(lines > 2500, "the long log is long");
   await page.click("tr[data-node-row=many] button");
-  await page.waitForSelector(".log[data-log=many] .l[data-seq='2500']");
+  await page.waitForSelector(`.log[data-log=many] .l[data-seq='${lines}']`);
   t.equal(await page.locator(".log[data-log=many] .l").count(), 1000, "one page of lines");
-  t.equal(await page.getAttribute(".log[data-log=many] .l >> nth=0", "data-seq"), "1501");
-  await page.click("button:has-text('Show earlier lines (1500 not shown)')");
-  await page.waitForSelector(".log[data-log=many] .l[data-seq='501']");
-  t.equal(await page.textContent(".log[data-log=many] .l[data-seq='501']"), "line 501");
+  t.equal(await page.getAttribute(".log[data-log=many] .l >> nth=0", "data-seq"), String(lines - 999));
+  await page.click(`button:has-text('Show earlier lines (${lines - 1000} not shown)')`);
+  await page.waitForSelector(`.log[data-log=many] .l[data-seq='${lines - 1999}']`);
+  t.equal(await page.locator(".log[data-log=many] .l").count(), 2000, "two pages of lines");
+  t.ok(await page.locator(".log[data-log=many] .l.s-out", { hasText: /^line 1000$/ }).count(), "an earlier line");
 
   // Cancel: asked once more, then the run ends cancelled and its task is killed.
   await page.click("#cancel-run");

@@ -141,6 +141,11 @@ export function mountRun(app, [runId], root, query) {
     );
   }
 
+  function formTitle(n) {
+    const title = flowDef?.tasks?.find((x) => x.id === n.id)?.form?.title;
+    return title ? `${n.name}: ${title}` : n.name;
+  }
+
   function renderInputs() {
     const open = [...nodes.values()].filter((n) => n.enabled && n.class === "task" && n.type === "data");
     for (const [id, f] of forms) {
@@ -156,7 +161,7 @@ export function mountRun(app, [runId], root, query) {
       forms.get(n.id)?.el.remove();
       const el = app.can("operator")
         ? buildForm({
-            title: n.name,
+            title: formTitle(n),
             fields: n.fields ?? [],
             values: n.values,
             submitLabel: "Send",
