@@ -2,6 +2,14 @@
 /** The `floe` command: parses the subcommand and hands over. Only cmd/ touches process.exit. */
 import { main } from "./main.js";
 
+// `floe validate … | head` closes our stdout early: that is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 const interrupt = new AbortController();
 let signals = 0;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {

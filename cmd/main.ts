@@ -1,7 +1,5 @@
 import { parseArgs } from "node:util";
-import { hashPasswordCommand } from "./hash-password.js";
-import { runCommand } from "./run.js";
-import { serveCommand, type Signals } from "./serve.js";
+import type { Signals } from "./serve.js";
 import { validateCommand, type Out } from "./validate.js";
 
 const USAGE = `usage:
@@ -25,9 +23,10 @@ export async function main(argv: readonly string[], io: Out = stdio, signals: Si
   const rest = first === undefined || first.startsWith("-") ? [...argv] : others;
   switch (sub) {
     case "serve":
-      return serveCommand(rest, io, signals);
+      // Loaded on demand: `floe validate` should not pay for fastify and the hub.
+      return (await import("./serve.js")).serveCommand(rest, io, signals);
     case "hash-password":
-      return hashPasswordCommand(io);
+      return (await import("./hash-password.js")).hashPasswordCommand(io);
     case "validate": {
       let parsed;
       try {
@@ -40,7 +39,7 @@ export async function main(argv: readonly string[], io: Out = stdio, signals: Si
       return validateCommand(parsed.positionals, parsed.values.strict === true, io);
     }
     case "run":
-      return runCommand(rest, io, signals.interrupt);
+      return (await import("./run.js")).runCommand(rest, io, signals.interrupt);
     case "help":
     case "--help":
     case "-h":

@@ -3,7 +3,7 @@
  * for drawing (triggers at level 0; every other node one below its deepest source).
  */
 import type { Flow, FlowNode } from "./model.js";
-import { emitterOf } from "./tags.js";
+import { emitterIndex } from "./tags.js";
 
 export interface GraphNode {
   readonly id: string;
@@ -35,9 +35,10 @@ export function inputsOf(n: FlowNode): readonly string[] {
 
 export function buildGraph(flow: Flow): Graph {
   const edges: GraphEdge[] = [];
+  const emitterOf = emitterIndex(flow);
   for (const n of flow.tasks) {
     for (const tag of inputsOf(n)) {
-      const src = emitterOf(flow, tag);
+      const src = emitterOf(tag);
       if (src === "activation") for (const t of flow.triggers) edges.push({ from: t.id, to: n.id, tag });
       else if (src !== undefined) edges.push({ from: src.id, to: n.id, tag });
     }
@@ -46,18 +47,41 @@ export function buildGraph(flow: Flow): Graph {
   for (const e of edges) sources.set(e.to, [...(sources.get(e.to) ?? []), e.from]);
   const triggerIds = new Set(flow.triggers.map((t) => t.id));
   const level = new Map<string, number>();
+  // Longest path from the triggers, depth first with an explicit stack (a 10,000-task chain
+  // must not overflow the call stack), ignoring edges back onto the current path so a
+  // listen cycle can not loop (floe bug 5).
   const onPath = new Set<string>();
-  // Depth-first, ignoring edges back onto the current path, so a listen cycle cannot recurse forever (floe bug 5).
-  const levelOf = (id: string): number => {
-    if (triggerIds.has(id)) return 0;
-    const known = level.get(id);
-    if (known !== undefined) return known;
-    onPath.add(id);
-    let l = 1;
-    for (const s of sources.get(id) ?? []) if (!onPath.has(s)) l = Math.max(l, levelOf(s) + 1);
-    onPath.delete(id);
-    level.set(id, l);
-    return l;
+  const levelOf = (start: string): number => {
+    const stack: { id: string; i: number; l: number }[] = [{ id: start, i: 0, l: 1 }];
+    onPath.add(start);
+    let result = 0;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { id: string; i: number; l: number };
+      if (triggerIds.has(top.id)) {
+        result = 0;
+      } else {
+        const srcs = sources.get(top.id) ?? [];
+        if (top.i < srcs.length) {
+          const s = srcs[top.i++] as string;
+          if (onPath.has(s)) continue;
+          const known = triggerIds.has(s) ? 0 : level.get(s);
+          if (known !== undefined) {
+            top.l = Math.max(top.l, known + 1);
+            continue;
+          }
+          onPath.add(s);
+          stack.push({ id: s, i: 0, l: 1 });
+          continue;
+        }
+        level.set(top.id, top.l);
+        result = top.l;
+      }
+      stack.pop();
+      onPath.delete(top.id);
+      const parent = stack[stack.length - 1];
+      if (parent !== undefined) parent.l = Math.max(parent.l, result + 1);
+    }
+    return triggerIds.has(start) ? 0 : (level.get(start) ?? 1);
   };
   const nodes: GraphNode[] = [...flow.triggers, ...flow.tasks].map((n) => ({ id: n.id, name: n.name, class: n.class, type: n.type, level: levelOf(n.id) }));
   const levels: string[][] = [];

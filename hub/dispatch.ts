@@ -8,16 +8,9 @@
  * the reason, in words.
  */
 import { tagsMatch } from "../flows/tags.js";
+import type { PendView } from "../store/cluster-state.js";
 
-export interface PendView {
-  readonly run: string;
-  /** `flow/ver`; concurrency is counted per flow version. */
-  readonly flowKey: string;
-  readonly hostTags: readonly string[];
-  /** Resource tags, plus `reuse-space:<flow>` for flows that reuse their workspace. */
-  readonly resources: readonly string[];
-  readonly concurrency?: number;
-}
+export type { PendView };
 
 export interface HostView {
   readonly name: string;

@@ -22,7 +22,7 @@ import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { decide } from "./dispatch.js";
 import { coerceError, FloeError } from "./errors.js";
 import { NodeRuntime } from "./node-runtime.js";
-import { makeRef, parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
+import { makeRef, parseRunRecord, parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
 import { RunExecutor } from "./run-executor.js";
 import { RunIndex, summarize, type RunEntry, type RunQuery } from "./run-index.js";
 import type { HostName, LogLine, NodeStatus, RunDetail, RunEvent, RunResult, RunSummary } from "./types.js";
@@ -43,6 +43,13 @@ export interface HubOptions {
   /** Task output in the console form `<time> [flow.node] text`. */
   readonly console?: (line: string) => void;
   readonly killGraceMs?: number;
+  /**
+   * Cluster mode: runs are indexed in the shared state, lost hosts are reaped, and this
+   * host checks its leases. Embedded hosts leave it off.
+   */
+  readonly clustered?: boolean;
+  /** How long a host's lease lasts without a heartbeat. @defaultValue 5000 */
+  readonly leaseMs?: number;
 }
 
 export interface TriggerRequest {
@@ -119,9 +126,10 @@ export class Hub {
   async start(): Promise<void> {
     this.state = "starting";
     await mkdir(join(this.o.root, "floes"), { recursive: true });
-    await this.register();
+    await this.heartbeat();
     await this.recover();
     this.state = "running";
+    this.scheduleHeartbeat();
     this.kick();
   }
 
@@ -132,10 +140,80 @@ export class Hub {
     this.kick();
   }
 
-  private async register(): Promise<void> {
-    const now = Date.now();
-    const running = this.index.count((e) => e.state === "active");
-    await this.o.state.upsertHost({ name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: now, startedAt: now });
+  private readonly startedAt = Date.now();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+
+  private get leaseMs(): number {
+    return this.o.leaseMs ?? 5000;
+  }
+
+  /** Renews this host's lease; if it had lapsed, drops the runs whose leases were taken away. */
+  private async heartbeat(): Promise<void> {
+    const running = this.index.count((e) => e.state === "active" && e.executor !== undefined);
+    const res = await this.o.state.heartbeat({ name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt }, this.leaseMs);
+    if (res === "expired") {
+      this.o.log.warn("this host's lease had lapsed; checking which runs are still ours");
+      await this.fence();
+    }
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = setTimeout(() => {
+      void (async () => {
+        try {
+          await this.heartbeat();
+          if (this.o.clustered) await this.reap();
+        } catch (e) {
+          this.o.log.warn({ err: coerceError(e) }, "heartbeat failed; retrying");
+        }
+        if (this.state === "running" || this.state === "starting") this.scheduleHeartbeat();
+      })();
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.heartbeatTimer.unref();
+  }
+
+  /**
+   * After a lapsed lease: any run whose fencing token is no longer current was given to
+   * another host. Its tasks are killed here and nothing more is written for it.
+   */
+  private async fence(): Promise<void> {
+    for (const e of [...this.index.all()]) {
+      if (e.state !== "active" || e.executor === undefined || e.token === undefined) continue;
+      if (await this.o.state.isCurrent(e.record.ref.run, e.token)) continue;
+      this.o.log.warn({ run: e.record.ref.run }, "run taken over by another host; stopping it here");
+      const ex = e.executor;
+      delete e.executor;
+      e.fenced = true;
+      await ex.suspend();
+      await this.closeNodeFiles(e.record.ref.run);
+      this.index.delete(e.record.ref.run);
+    }
+  }
+
+  /** Runs of hosts whose lease lapsed: requeued as a new attempt, or ended lost. */
+  private async reap(): Promise<void> {
+    for (const lost of await this.o.state.reapDead()) {
+      const json = await this.o.state.getRecord(lost.run);
+      const record = json === undefined ? undefined : parseRunRecord(JSON.parse(json) as unknown);
+      if (record === undefined) {
+        this.o.log.error({ run: lost.run, host: lost.host }, "a lost run has no record; it can not be recovered");
+        continue;
+      }
+      if (record.flow.onHostLoss === "fail") {
+        const ended: RunRecord = { ...record, result: "lost", reason: `host ${lost.host} was lost while the run was active (on-host-loss: fail)`, endedAt: Date.now() };
+        await this.o.state.indexRun({ run: lost.run, flow: record.ref.flow, state: "archived", json: JSON.stringify(summarize({ record: ended, state: "archived" })) });
+        this.o.bus.publish({ v: 1, type: "run", summary: summarize({ record: ended, state: "archived" }) });
+        this.o.log.warn({ run: lost.run, host: lost.host }, "run lost with its host");
+        continue;
+      }
+      const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.host }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1 };
+      await this.o.state.putRecord(lost.run, JSON.stringify(again));
+      await this.o.state.addPend(this.pendOf(again));
+      this.o.log.warn({ run: lost.run, host: lost.host, attempt: again.attempt }, "run requeued after its host was lost");
+      const entry: RunEntry = { record: again, state: "pending" };
+      this.publishRun(entry);
+      this.kick();
+    }
   }
 
   // --- adopting ----------------------------------------------------------------------
@@ -185,6 +263,7 @@ export class Hub {
     await this.files.writeRunJson("pending", record.ref, record);
     const entry: RunEntry = { record, state: "pending" };
     this.index.set(entry);
+    if (this.o.clustered) await this.o.state.putRecord(run, JSON.stringify(record));
     await this.o.state.addPend(this.pendOf(record));
     this.publishRun(entry);
     this.o.log.info({ run, flow: flow.id, ver: flow.ver, trigger: record.trigger.id }, "run adopted");
@@ -228,6 +307,7 @@ export class Hub {
       ...(r.flow.concurrency !== undefined ? { concurrency: r.flow.concurrency } : {}),
       adoptedBy: r.ref.adoptedBy,
       adoptedAt: r.adoptedAt,
+      record: JSON.stringify(r),
     };
   }
 
@@ -261,44 +341,53 @@ export class Hub {
   }
 
   private async dispatchOnce(): Promise<void> {
-    for (let tries = 0; tries < 5; tries++) {
-      const snap = await this.o.state.snapshot();
-      const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
-      const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, forHost: this.o.host });
-      for (const [run, why] of d.waiting) {
-        const e = this.index.get(run);
-        if (e !== undefined && e.state === "pending" && e.waiting !== why) {
-          e.waiting = why;
-          this.publishRun(e);
-        }
+    const snap = await this.o.state.snapshot();
+    const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
+    const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, forHost: this.o.host });
+    for (const [run, why] of d.waiting) {
+      const e = this.index.get(run);
+      if (e !== undefined && e.state === "pending" && e.waiting !== why) {
+        e.waiting = why;
+        this.publishRun(e);
       }
-      if (d.assign.length === 0) return;
-      const byRun = new Map(snap.pends.map((p) => [p.run, p]));
-      const assignments = d.assign.map((a) => {
-        const p = byRun.get(a.run) as PendRecord;
-        return { run: a.run, host: a.host, flowKey: p.flowKey, resources: p.resources };
-      });
-      if (!(await this.o.state.commit(snap.version, assignments))) continue; // someone else changed it: decide again
-      for (const a of assignments) await this.activate(a.run);
-      return;
     }
-    this.dispatchAgain = true;
+    if (d.assign.length === 0) return;
+    const byRun = new Map(snap.pends.map((p) => [p.run, p]));
+    const assignments = d.assign.map((a) => {
+      const p = byRun.get(a.run) as PendRecord;
+      return { run: a.run, host: a.host, flowKey: p.flowKey, resources: p.resources, ...(p.concurrency !== undefined ? { concurrency: p.concurrency } : {}) };
+    });
+    const claimed = await this.o.state.claim(assignments);
+    for (const c of claimed) await this.activate(c.run, c.token, c.record);
+    // Some were taken by another host meanwhile, or their resources went: decide again.
+    if (claimed.length < assignments.length) this.dispatchAgain = true;
   }
 
-  private async activate(run: string): Promise<void> {
-    const e = this.index.get(run);
-    if (e === undefined || e.state !== "pending") {
-      await this.o.state.release(run);
-      return;
+  private async activate(run: string, token: number, recordJson: string): Promise<void> {
+    let e = this.index.get(run);
+    const local = e !== undefined && e.state === "pending";
+    if (e === undefined || !local) {
+      // Adopted by another host (cluster): the claim carries its record.
+      const rec = parseRunRecord(JSON.parse(recordJson) as unknown);
+      if (rec === undefined) {
+        this.o.log.error({ run }, "a claimed pend has no valid record; releasing it");
+        await this.o.state.release(run, token);
+        return;
+      }
+      e = { record: rec, state: "pending" };
+      this.index.set(e);
     }
+    e.token = token;
     const record: RunRecord = { ...e.record, ref: { ...e.record.ref, execHost: this.host }, startedAt: Date.now() };
     try {
-      await this.files.move("pending", "active", record.ref);
+      if (local) await this.files.move("pending", "active", record.ref);
+      else await this.files.writeFlowSnapshot(record.flow.id, record.flow.ver, flowToYaml(record.flow));
       await this.files.writeRunJson("active", record.ref, record);
       await this.prepareWorkspace(record);
     } catch (err) {
       this.o.log.error({ err: coerceError(err), run }, "activation failed");
       e.record = record;
+      e.state = "active";
       await this.finish(e, "bad", `could not activate: ${coerceError(err).message}`);
       return;
     }
@@ -380,7 +469,7 @@ export class Hub {
     e.state = "archived";
     delete e.executor;
     delete e.waiting;
-    await this.o.state.release(record.ref.run);
+    if (e.token !== undefined) await this.o.state.release(record.ref.run, e.token);
     this.o.log.info({ run: record.ref.run, flow: record.ref.flow, result, reason }, "run ended");
     this.publishRun(e);
     this.kick();
@@ -410,7 +499,7 @@ export class Hub {
   /** Hosts of the cluster as the shared state sees them. */
   async hosts(): Promise<{ name: string; tags: readonly string[]; slots: number; running: number; up: boolean; lastSeen: number }[]> {
     const snap = await this.o.state.snapshot();
-    return snap.hosts.map((h) => ({ name: h.name, tags: h.tags, slots: h.slots, running: snap.runningByHost.get(h.name) ?? 0, up: true, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) }));
+    return (await this.o.state.hosts()).map(({ host: h, up }) => ({ name: h.name, tags: h.tags, slots: h.slots, running: snap.runningByHost.get(h.name) ?? 0, up, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) }));
   }
 
   listRuns(q: RunQuery): RunSummary[] {
@@ -552,6 +641,7 @@ export class Hub {
   stop(graceMs = 0): Promise<void> {
     this.stopPromise ??= (async () => {
       this.state = "stopping";
+      if (this.heartbeatTimer !== undefined) clearTimeout(this.heartbeatTimer);
       const deadline = Date.now() + graceMs;
       while (Date.now() < deadline && [...this.index.all()].some((e) => e.state === "active")) {
         await new Promise((r) => setTimeout(r, 100));

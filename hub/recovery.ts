@@ -63,7 +63,7 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
       }
     }
     const p = d.pendOf(r);
-    await d.state.hold({ run: r.ref.run, host: d.host, flowKey: p.flowKey, resources: p.resources });
+    e.token = await d.state.hold({ run: r.ref.run, host: d.host, flowKey: p.flowKey, resources: p.resources });
     try {
       if (r.result !== undefined) {
         await d.finish(e, r.result, r.reason ?? "ended before the host stopped");

@@ -12,6 +12,10 @@ export interface RunEntry {
   state: RunState;
   waiting?: string;
   executor?: RunExecutor;
+  /** Fencing token of this host's hold on the run, while active here. */
+  token?: number;
+  /** Taken over by another host after this host's lease lapsed. */
+  fenced?: boolean;
 }
 
 export interface RunQuery {

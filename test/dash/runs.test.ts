@@ -10,7 +10,7 @@ import t from "tap";
 import { startApi } from "../helpers/api.js";
 import { launch, login, openPage, shot, unlabelled } from "../helpers/browser.js";
 import { until } from "../helpers/hub.js";
-import { dashConfig } from "./flows.js";
+import { dashConfig } from "../helpers/dash-flows.js";
 
 type Json = Record<string, unknown>;
 

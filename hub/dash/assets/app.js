@@ -60,6 +60,7 @@ app.live.onStatus((s) => {
 });
 
 function showMe() {
+  document.body.classList.toggle("authed", app.me !== undefined);
   if (app.me === undefined) {
     meBox.replaceChildren();
     return;

@@ -155,6 +155,9 @@ export function drawGraph(graph, o = {}) {
   }
 
   const el = svg("svg", { class: "graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "group", "aria-label": o.label ?? "Flow graph" }, defs, edges, labels, nodes);
+  // In a narrow window the graph shrinks to fit, but not below 70% (its text would be too
+  // small to read); past that its box scrolls.
+  el.style.minWidth = `${Math.round(width * 0.7)}px`;
   const fired = new Map();
 
   return {

@@ -37,5 +37,16 @@ flows:
         opts: {shell: 'echo "waiting for the gate"; while [ ! -f "${gate}/go" ]; do sleep 0.05; done; echo released; printf "\\\\033[1;31mred alert\\\\033[0m done\\\\n"'}
       - {name: many, type: exec, listen: trigger.good, opts: {shell: 'seq -f "line %g" 1 2500'}}
       - {name: nap, type: exec, listen: task.gated.good, opts: {cmd: "sleep 60"}}
+  - id: locked
+    name: Holds the database
+    resource-tags: [db]
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: hold, type: exec, listen: trigger.good, opts: {cmd: "sleep 60"}}
+  - id: quick
+    name: Quick
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: blink, type: exec, listen: trigger.good, opts: {cmd: "true"}}
 `;
 }

@@ -1,0 +1,132 @@
+/**
+ * The state every host of a cluster shares: live hosts (with leases), the pending list,
+ * held resources, active runs with their fencing tokens, a run index, and once-per-cluster
+ * ticks. Embedded hosts use LocalClusterState below; clusters use RedisClusterState
+ * (store/redis-state.ts). The hub decides which pends it takes (hub/dispatch.ts) and
+ * `claim`s them; a claim is validated and applied atomically, so two hosts can never take
+ * the same pend or the same resource, even when they decided at the same time.
+ */
+
+export interface PendView {
+  readonly run: string;
+  /** `flow/ver`; concurrency is counted per flow version. */
+  readonly flowKey: string;
+  readonly hostTags: readonly string[];
+  /** Resource tags, plus `reuse-space:<flow>` for flows that reuse their workspace. */
+  readonly resources: readonly string[];
+  readonly concurrency?: number;
+}
+
+export interface HostRecord {
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly slots: number;
+  readonly running: number;
+  readonly address?: string;
+  readonly lastSeen: number;
+  readonly startedAt: number;
+}
+
+export interface PendRecord extends PendView {
+  readonly adoptedBy: string;
+  readonly adoptedAt: number;
+  /** The run's RunRecord as JSON, so that whichever host takes the pend can activate it. */
+  readonly record: string;
+}
+
+export interface Assignment {
+  readonly run: string;
+  readonly host: string;
+  readonly flowKey: string;
+  readonly resources: readonly string[];
+  readonly concurrency?: number;
+}
+
+export interface Claimed {
+  readonly run: string;
+  /** Fencing token: writes for this run are accepted only with it. */
+  readonly token: number;
+  readonly record: string;
+}
+
+export interface ActiveEntry {
+  readonly run: string;
+  readonly host: string;
+  readonly token: number;
+  readonly flowKey: string;
+  readonly resources: readonly string[];
+}
+
+export interface Snapshot {
+  readonly pends: readonly PendRecord[];
+  /** Live hosts only (their lease has not lapsed). */
+  readonly hosts: readonly HostRecord[];
+  readonly held: ReadonlyMap<string, string>;
+  readonly activeByFlow: ReadonlyMap<string, number>;
+  readonly runningByHost: ReadonlyMap<string, number>;
+}
+
+/** A run summary in the shared index: its JSON, and what queries filter on. */
+export interface IndexedRun {
+  readonly run: string;
+  readonly flow: string;
+  readonly state: "pending" | "active" | "archived";
+  readonly json: string;
+}
+
+export interface IndexQuery {
+  readonly flow?: string;
+  readonly state?: "pending" | "active" | "archived";
+  readonly before?: string;
+  readonly limit: number;
+}
+
+export interface ClusterState {
+  /**
+   * Registers or renews this host's lease. "expired" means the lease had lapsed before
+   * this renewal (the host was presumed dead and its runs may have been taken away).
+   */
+  heartbeat(h: HostRecord, leaseMs: number): Promise<"new" | "renewed" | "expired">;
+  removeHost(name: string): Promise<void>;
+  /** Every host seen, live or not, with whether its lease is current. */
+  hosts(): Promise<{ host: HostRecord; up: boolean }[]>;
+
+  addPend(p: PendRecord): Promise<void>;
+  /** True when it was there (and is now gone). */
+  removePend(run: string): Promise<boolean>;
+  snapshot(): Promise<Snapshot>;
+  /**
+   * Takes the pends atomically, each only if it is still pending, its resources are free,
+   * its host is live with a free slot and its flow's concurrency allows it. Returns those
+   * taken, with fencing tokens.
+   */
+  claim(assignments: readonly Assignment[]): Promise<Claimed[]>;
+  /** Re-takes resources and a slot for a run this host already executes (after a restart). */
+  hold(a: Assignment): Promise<number>;
+  /** Frees what an active run held, only if `token` is still its token. */
+  release(run: string, token: number): Promise<boolean>;
+  /** Whether `token` is still the run's token (a host that was cut off checks before writing). */
+  isCurrent(run: string, token: number): Promise<boolean>;
+  /**
+   * Active runs whose host's lease lapsed: removed from the active set and their resources
+   * released, atomically, each returned to exactly one caller.
+   */
+  reapDead(): Promise<ActiveEntry[]>;
+
+  /** The cluster-wide run index. */
+  indexRun(r: IndexedRun): Promise<void>;
+  indexNode(run: string, node: string, json: string): Promise<void>;
+  getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined>;
+  listRuns(q: IndexQuery): Promise<string[]>;
+  /** The RunRecord JSON of a run, kept while it is pending or active (for requeue after a host loss). */
+  putRecord(run: string, record: string): Promise<void>;
+  getRecord(run: string): Promise<string | undefined>;
+
+  /** True for exactly one caller per key within `ttlMs` (timers and polls fire once per cluster). */
+  claimTick(key: string, ttlMs: number): Promise<boolean>;
+  /** Small shared values (trigger baselines, last fires). */
+  getValue(key: string): Promise<string | undefined>;
+  setValue(key: string, value: string): Promise<void>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,164 @@
+/** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
+import type { ActiveEntry, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendRecord, Snapshot } from "./cluster-state.js";
+
+export class LocalClusterState implements ClusterState {
+  private readonly hostMap = new Map<string, { host: HostRecord; until: number }>();
+  private readonly pends: PendRecord[] = [];
+  private readonly held = new Map<string, string>();
+  private readonly active = new Map<string, ActiveEntry>();
+  private token = 0;
+  private readonly runs = new Map<string, IndexedRun>();
+  private readonly nodes = new Map<string, Map<string, string>>();
+  private readonly records = new Map<string, string>();
+  private readonly ticks = new Map<string, number>();
+  private readonly values = new Map<string, string>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async heartbeat(h: HostRecord, leaseMs: number): Promise<"new" | "renewed" | "expired"> {
+    const prev = this.hostMap.get(h.name);
+    this.hostMap.set(h.name, { host: h, until: this.now() + leaseMs });
+    if (prev === undefined) return "new";
+    return prev.until >= this.now() ? "renewed" : "expired";
+  }
+
+  async removeHost(name: string): Promise<void> {
+    this.hostMap.delete(name);
+  }
+
+  async hosts(): Promise<{ host: HostRecord; up: boolean }[]> {
+    return [...this.hostMap.values()].map((e) => ({ host: e.host, up: e.until >= this.now() }));
+  }
+
+  private live(name: string): boolean {
+    const e = this.hostMap.get(name);
+    return e !== undefined && e.until >= this.now();
+  }
+
+  async addPend(p: PendRecord): Promise<void> {
+    this.pends.push(p);
+  }
+
+  async removePend(run: string): Promise<boolean> {
+    const i = this.pends.findIndex((p) => p.run === run);
+    if (i < 0) return false;
+    this.pends.splice(i, 1);
+    return true;
+  }
+
+  private counts(): { activeByFlow: Map<string, number>; runningByHost: Map<string, number> } {
+    const activeByFlow = new Map<string, number>();
+    const runningByHost = new Map<string, number>();
+    for (const a of this.active.values()) {
+      activeByFlow.set(a.flowKey, (activeByFlow.get(a.flowKey) ?? 0) + 1);
+      runningByHost.set(a.host, (runningByHost.get(a.host) ?? 0) + 1);
+    }
+    return { activeByFlow, runningByHost };
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const hosts = [...this.hostMap.values()].filter((e) => e.until >= this.now()).map((e) => e.host);
+    return { pends: [...this.pends], hosts, held: new Map(this.held), ...this.counts() };
+  }
+
+  async claim(assignments: readonly Assignment[]): Promise<Claimed[]> {
+    const out: Claimed[] = [];
+    for (const a of assignments) {
+      const i = this.pends.findIndex((p) => p.run === a.run);
+      if (i < 0) continue;
+      if (a.resources.some((r) => this.held.has(r))) continue;
+      if (!this.live(a.host)) continue;
+      const { activeByFlow, runningByHost } = this.counts();
+      const slots = this.hostMap.get(a.host)?.host.slots ?? 0;
+      if ((runningByHost.get(a.host) ?? 0) >= slots) continue;
+      if (a.concurrency !== undefined && (activeByFlow.get(a.flowKey) ?? 0) >= a.concurrency) continue;
+      const [p] = this.pends.splice(i, 1);
+      const token = ++this.token;
+      this.take({ run: a.run, host: a.host, token, flowKey: a.flowKey, resources: a.resources });
+      out.push({ run: a.run, token, record: p?.record ?? "" });
+    }
+    return out;
+  }
+
+  async hold(a: Assignment): Promise<number> {
+    const token = ++this.token;
+    this.take({ run: a.run, host: a.host, token, flowKey: a.flowKey, resources: a.resources });
+    return token;
+  }
+
+  private take(e: ActiveEntry): void {
+    this.active.set(e.run, e);
+    for (const r of e.resources) this.held.set(r, e.run);
+  }
+
+  async release(run: string, token: number): Promise<boolean> {
+    const a = this.active.get(run);
+    if (a === undefined || a.token !== token) return false;
+    this.drop(a);
+    return true;
+  }
+
+  private drop(a: ActiveEntry): void {
+    this.active.delete(a.run);
+    for (const r of a.resources) if (this.held.get(r) === a.run) this.held.delete(r);
+  }
+
+  async isCurrent(run: string, token: number): Promise<boolean> {
+    return this.active.get(run)?.token === token;
+  }
+
+  async reapDead(): Promise<ActiveEntry[]> {
+    const dead = [...this.active.values()].filter((a) => !this.live(a.host));
+    for (const a of dead) this.drop(a);
+    return dead;
+  }
+
+  async indexRun(r: IndexedRun): Promise<void> {
+    this.runs.set(r.run, r);
+  }
+
+  async indexNode(run: string, node: string, json: string): Promise<void> {
+    let m = this.nodes.get(run);
+    if (m === undefined) this.nodes.set(run, (m = new Map()));
+    m.set(node, json);
+  }
+
+  async getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined> {
+    const r = this.runs.get(run);
+    if (r === undefined) return undefined;
+    return { json: r.json, nodes: Object.fromEntries(this.nodes.get(run) ?? []) };
+  }
+
+  async listRuns(q: IndexQuery): Promise<string[]> {
+    return [...this.runs.values()]
+      .filter((r) => (q.flow === undefined || r.flow === q.flow) && (q.state === undefined || r.state === q.state) && (q.before === undefined || r.run < q.before))
+      .sort((a, b) => (a.run < b.run ? 1 : -1))
+      .slice(0, q.limit)
+      .map((r) => r.json);
+  }
+
+  async putRecord(run: string, record: string): Promise<void> {
+    this.records.set(run, record);
+  }
+
+  async getRecord(run: string): Promise<string | undefined> {
+    return this.records.get(run);
+  }
+
+  async claimTick(key: string, ttlMs: number): Promise<boolean> {
+    const until = this.ticks.get(key);
+    if (until !== undefined && until > this.now()) return false;
+    this.ticks.set(key, this.now() + ttlMs);
+    return true;
+  }
+
+  async getValue(key: string): Promise<string | undefined> {
+    return this.values.get(key);
+  }
+
+  async setValue(key: string, value: string): Promise<void> {
+    this.values.set(key, value);
+  }
+
+  async close(): Promise<void> {}
+}
