@@ -18,6 +18,7 @@ import type { AppendLog } from "../store/append-log.js";
 import type { Bus } from "../store/bus.js";
 import { RunFiles, type RunDirState } from "../store/run-files.js";
 import type { ClusterState, PendRecord } from "./cluster-state.js";
+import type { ClusterLink } from "./cluster-link.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { decide } from "./dispatch.js";
 import { coerceError, FloeError } from "./errors.js";
@@ -50,6 +51,8 @@ export interface HubOptions {
   readonly clustered?: boolean;
   /** How long a host's lease lasts without a heartbeat. @defaultValue 5000 */
   readonly leaseMs?: number;
+  /** Cluster mode: logs and requests of other hosts' runs. */
+  readonly link?: ClusterLink;
 }
 
 export interface TriggerRequest {
@@ -128,6 +131,7 @@ export class Hub {
     await mkdir(join(this.o.root, "floes"), { recursive: true });
     await this.heartbeat();
     await this.recover();
+    if (this.o.clustered) this.joinCluster();
     this.state = "running";
     this.scheduleHeartbeat();
     this.kick();
@@ -190,6 +194,29 @@ export class Hub {
     }
   }
 
+  /** Answers other hosts' requests, and forgets pends of ours that another host took or ended. */
+  private joinCluster(): void {
+    const link = this.o.link;
+    if (link !== undefined) {
+      link.serve("data", async (p) => {
+        const q = p as { run: string; node: string; values: unknown; reject?: string };
+        return this.postData(q.run, q.node, q.values, q.reject);
+      });
+      link.serve("cancel", async (p) => {
+        const q = p as { run: string; by: string };
+        return this.cancel(q.run, q.by);
+      });
+    }
+    this.o.bus.subscribe((ev) => {
+      if (ev.type !== "run" || ev.summary.state === "pending") return;
+      const e = this.index.get(ev.summary.ref.run);
+      if (e === undefined || e.state !== "pending" || ev.summary.ref.execHost === this.o.host) return;
+      // Our pend was activated (or ended) elsewhere: its files here are no longer the truth.
+      this.index.delete(ev.summary.ref.run);
+      void this.files.remove("pending", e.record.ref).catch(() => undefined);
+    });
+  }
+
   /** Runs of hosts whose lease lapsed: requeued as a new attempt, or ended lost. */
   private async reap(): Promise<void> {
     for (const lost of await this.o.state.reapDead()) {
@@ -201,8 +228,7 @@ export class Hub {
       }
       if (record.flow.onHostLoss === "fail") {
         const ended: RunRecord = { ...record, result: "lost", reason: `host ${lost.host} was lost while the run was active (on-host-loss: fail)`, endedAt: Date.now() };
-        await this.o.state.indexRun({ run: lost.run, flow: record.ref.flow, state: "archived", json: JSON.stringify(summarize({ record: ended, state: "archived" })) });
-        this.o.bus.publish({ v: 1, type: "run", summary: summarize({ record: ended, state: "archived" }) });
+        this.publishEvent({ v: 1, type: "run", summary: summarize({ record: ended, state: "archived" }) });
         this.o.log.warn({ run: lost.run, host: lost.host }, "run lost with its host");
         continue;
       }
@@ -502,8 +528,34 @@ export class Hub {
     return (await this.o.state.hosts()).map(({ host: h, up }) => ({ name: h.name, tags: h.tags, slots: h.slots, running: snap.runningByHost.get(h.name) ?? 0, up, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) }));
   }
 
+  /** Runs this host knows (its own; in a cluster, queryRuns sees every host's). */
   listRuns(q: RunQuery): RunSummary[] {
     return this.index.query(q);
+  }
+
+  /** Runs across the cluster, newest first. */
+  async queryRuns(q: RunQuery): Promise<RunSummary[]> {
+    if (!this.o.clustered) return this.index.query(q);
+    const json = await this.o.state.listRuns({ limit: q.limit ?? 50, ...(q.flow !== undefined ? { flow: q.flow } : {}), ...(q.state !== undefined ? { state: q.state } : {}), ...(q.before !== undefined ? { before: q.before } : {}) });
+    return json.map((j) => JSON.parse(j) as RunSummary);
+  }
+
+  /** The host executing a run elsewhere in the cluster, if it is not this one. */
+  private async remoteHost(run: string): Promise<string | undefined> {
+    if (!this.o.clustered || this.o.link === undefined) return undefined;
+    const got = await this.o.state.getRun(run);
+    if (got === undefined) return undefined;
+    const sum = JSON.parse(got.json) as RunSummary;
+    return sum.state === "active" && sum.ref.execHost !== undefined && sum.ref.execHost !== this.o.host ? sum.ref.execHost : undefined;
+  }
+
+  /** Input for a data node of a run on any host of the cluster. */
+  async submitData(run: string, node: string, values: unknown, reject?: string): Promise<NodeStatus> {
+    if (this.index.get(run)?.executor === undefined) {
+      const host = await this.remoteHost(run);
+      if (host !== undefined && this.o.link !== undefined) return (await this.o.link.ask(host, "data", { run, node, values, ...(reject !== undefined ? { reject } : {}) })) as NodeStatus;
+    }
+    return this.postData(run, node, values, reject);
   }
 
   private entry(run: string): RunEntry {
@@ -513,6 +565,14 @@ export class Hub {
   }
 
   async getRun(run: string): Promise<RunDetail> {
+    const local = this.index.get(run);
+    if (local === undefined && this.o.clustered) {
+      const got = await this.o.state.getRun(run);
+      if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
+      const sum = JSON.parse(got.json) as RunSummary & { name?: string };
+      const nodes = Object.values(got.nodes).map((j) => JSON.parse(j) as NodeStatus);
+      return { ...sum, name: sum.name ?? sum.ref.flow, nodes };
+    }
     const e = this.entry(run);
     let nodes: NodeStatus[];
     if (e.executor !== undefined) nodes = e.executor.statuses();
@@ -542,6 +602,13 @@ export class Hub {
 
   /** Output lines of a node after `after`, at most `limit`. */
   async readLog(run: string, node: string, after = 0, limit = 1000): Promise<{ lines: LogLine[]; state: RunEntry["state"] }> {
+    const local = this.index.get(run);
+    if (local === undefined && this.o.clustered && this.o.link !== undefined) {
+      const got = await this.o.state.getRun(run);
+      if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
+      const sum = JSON.parse(got.json) as RunSummary;
+      return { lines: await this.o.link.logs(run, node, after, limit), state: sum.state };
+    }
     const e = this.entry(run);
     if (![...e.record.flow.triggers, ...e.record.flow.tasks].some((n) => n.id === node)) throw new FloeError("E_NODE_NOT_FOUND", `run "${run}" has no node "${node}"`);
     if (e.state === "pending") return { lines: [], state: e.state };
@@ -562,6 +629,11 @@ export class Hub {
   }
 
   async cancel(run: string, by: string): Promise<RunSummary> {
+    if (this.index.get(run)?.executor === undefined && this.o.clustered) {
+      const host = await this.remoteHost(run);
+      if (host !== undefined && this.o.link !== undefined) return (await this.o.link.ask(host, "cancel", { run, by })) as RunSummary;
+      if (this.index.get(run) === undefined) return this.cancelRemotePend(run, by);
+    }
     const e = this.entry(run);
     const reason = `cancelled by ${by}`;
     if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${e.record.result ?? "?"})`);
@@ -571,6 +643,22 @@ export class Hub {
       await Promise.allSettled([...this.endings]);
     }
     return summarize(e);
+  }
+
+  /** A pend adopted by another host: whoever removes it from the shared list ends it. */
+  private async cancelRemotePend(run: string, by: string): Promise<RunSummary> {
+    const got = await this.o.state.getRun(run);
+    if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
+    const sum = JSON.parse(got.json) as RunSummary;
+    if (sum.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${sum.result ?? "?"})`);
+    if (!(await this.o.state.removePend(run))) throw new FloeError("E_RUN_ENDED", `run "${run}" is no longer pending`);
+    const json = await this.o.state.getRecord(run);
+    const rec = json === undefined ? undefined : parseRunRecord(JSON.parse(json) as unknown);
+    if (rec === undefined) throw new FloeError("E_RUN_NOT_FOUND", `run "${run}" has no record`);
+    const ended: RunRecord = { ...rec, result: "cancelled", reason: `cancelled by ${by}`, endedAt: Date.now() };
+    const summary = summarize({ record: ended, state: "archived" });
+    this.publishEvent({ v: 1, type: "run", summary });
+    return summary;
   }
 
   /** Waits until a run is archived (tests and `floe run`). */
@@ -599,14 +687,23 @@ export class Hub {
   // --- events ------------------------------------------------------------------------
 
   private publishRun(e: RunEntry): void {
-    this.publishEvent({ v: 1, type: "run", summary: summarize(e) });
+    this.publishEvent({ v: 1, type: "run", summary: { ...summarize(e), ...(this.o.clustered ? { name: e.record.flow.name } : {}) } });
   }
 
   private publishEvent(ev: RunEvent): void {
     if (ev.type === "log" && this.o.console !== undefined) {
       this.o.console(`${new Date(ev.line.at).toISOString()} [${ev.ref.flow}.${ev.node}] ${ev.line.text}`);
     }
+    if (this.o.clustered) this.indexEvent(ev);
     this.o.bus.publish(ev);
+  }
+
+  /** Keeps the shared run index in step (one connection, so in order). */
+  private indexEvent(ev: RunEvent): void {
+    let p: Promise<void> | undefined;
+    if (ev.type === "run") p = this.o.state.indexRun({ run: ev.summary.ref.run, flow: ev.summary.ref.flow, state: ev.summary.state, json: JSON.stringify(ev.summary) });
+    else if (ev.type === "node") p = this.o.state.indexNode(ev.ref.run, ev.node.id, JSON.stringify(ev.node));
+    p?.catch((e: unknown) => this.o.log.warn({ err: coerceError(e) }, "could not update the run index"));
   }
 
   // --- recovery ----------------------------------------------------------------------

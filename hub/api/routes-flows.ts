@@ -6,8 +6,8 @@ import { flowIdParam, runSummarySchema, valuesSchema } from "./schemas.js";
 import type { ApiContext } from "./server.js";
 
 export function registerFlowRoutes(api: FastifyInstance, ctx: ApiContext): void {
-  const counts = (flow: string) => {
-    const runs = ctx.hub.listRuns({ flow, limit: 100_000 });
+  const counts = async (flow: string) => {
+    const runs = await ctx.hub.queryRuns({ flow, limit: 100_000 });
     const last = runs.find((r) => r.state === "archived");
     return {
       pending: runs.filter((r) => r.state === "pending").length,
@@ -19,7 +19,7 @@ export function registerFlowRoutes(api: FastifyInstance, ctx: ApiContext): void 
 
   api.get("/flows", { schema: { summary: "List flows with their triggers and run counts" } }, async () => {
     const flows = ctx.hub.currentConfig.flows;
-    return { flows: flows.map((f) => ({ ...flowSummary(f), runs: counts(f.id) })) };
+    return { flows: await Promise.all(flows.map(async (f) => ({ ...flowSummary(f), runs: await counts(f.id) }))) };
   });
 
   api.get<{ Params: { id: string }; Querystring: { ver?: number } }>(
@@ -28,7 +28,7 @@ export function registerFlowRoutes(api: FastifyInstance, ctx: ApiContext): void 
     async (req) => {
       const f = ctx.hub.findFlow(req.params.id, req.query.ver);
       const versions = ctx.hub.currentConfig.flows.filter((x) => x.id === f.id).map((x) => x.ver);
-      return { flow: flowDefinition(f), versions, runs: counts(f.id), recent: ctx.hub.listRuns({ flow: f.id, limit: 50 }) };
+      return { flow: flowDefinition(f), versions, runs: await counts(f.id), recent: await ctx.hub.queryRuns({ flow: f.id, limit: 50 }) };
     },
   );
 

@@ -24,7 +24,7 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
         response: { 200: { type: "object", properties: { runs: { type: "array", items: runSummarySchema } }, required: ["runs"] } },
       },
     },
-    async (req) => ({ runs: ctx.hub.listRuns(req.query) }),
+    async (req) => ({ runs: await ctx.hub.queryRuns(req.query) }),
   );
 
   api.get<{ Params: { id: string } }>("/runs/:id", { schema: { summary: "One run with its nodes", params: runIdParam, response: { 200: runDetailSchema } } }, async (req) => ctx.hub.getRun(req.params.id));
@@ -81,7 +81,7 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const b = req.body;
       if (b.values === undefined && b.reject === undefined) throw new FloeError("E_BAD_REQUEST", "send values, or reject with a reason");
-      return { node: ctx.hub.postData(req.params.id, req.params.node, b.values ?? {}, b.reject) };
+      return { node: await ctx.hub.submitData(req.params.id, req.params.node, b.values ?? {}, b.reject) };
     },
   );
 

@@ -88,7 +88,7 @@ export function buildForm(o) {
         void run(() => o.onSubmit(values()), submit);
       },
     },
-    h("fieldset", {}, h("legend", {}, o.title || "Form"), rows.length ? rows : h("p", { class: "muted" }, "No fields to fill.")),
+    rows.length ? h("fieldset", {}, h("legend", {}, o.title || "Form"), rows) : null,
     h("div", { class: "actions" }, submit, reason ? h("label", { for: reason.id, class: "sr-only" }, "Reason for rejecting") : null, reason, reject),
     error,
   );

@@ -18,7 +18,7 @@ export function mountDash(app, _params, root) {
     h(
       "div",
       { class: "grid2" },
-      section("Hosts", {}, table("Hosts of the cluster", ["Host", "Tags", "Slots used / free", "State", "Last seen"], hostsBody)),
+      section("Hosts", {}, table("Hosts of the cluster", ["Host", "Tags", "Slots", "State", "Last seen"], hostsBody)),
       section("Flows", {}, table("Flows and their runs", ["Flow", "Pending", "Active", "Archived", "Last result"], flowsBody)),
     ),
     section("Recent runs", {}, table("The most recent runs across the cluster", ["Run", "Flow", "State", "Host", "Started", "Took", "By"], runsBody)),
@@ -32,7 +32,7 @@ export function mountDash(app, _params, root) {
           { "data-host": x.name },
           h("th", { scope: "row" }, x.name),
           h("td", {}, x.tags.length ? x.tags.map((t) => h("span", { class: "tag" }, t)) : h("span", { class: "muted" }, "none")),
-          h("td", {}, h("meter", { min: 0, max: Math.max(1, x.slots), value: x.running, "aria-label": `${x.running} of ${x.slots} slots used` }), ` ${x.running} / ${Math.max(0, x.slots - x.running)}`),
+          h("td", {}, h("meter", { min: 0, max: Math.max(1, x.slots), value: x.running, "aria-label": `${x.running} of ${x.slots} slots used` }), ` ${x.running} of ${x.slots} used`),
           h("td", {}, badge(x.up ? "up" : "down")),
           h("td", {}, ago(x.lastSeen)),
         ),

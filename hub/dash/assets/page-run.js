@@ -69,7 +69,7 @@ export function mountRun(app, [runId], root, query) {
       ["adopted", ago(r.adoptedAt)],
       r.startedAt ? ["started", ago(r.startedAt)] : null,
       r.endedAt ? ["ended", ago(r.endedAt)] : null,
-      r.startedAt ? ["took", took(r.startedAt, r.endedAt)] : null,
+      r.startedAt ? [r.endedAt ? "took" : "running for", took(r.startedAt, r.endedAt)] : null,
       ["RunRef", h("code", { class: "wrap", "data-runref": "" }, ref)],
     ].filter(Boolean);
     fill(factsBox, facts(rows));
@@ -135,7 +135,6 @@ export function mountRun(app, [runId], root, query) {
           h("td", { class: "num" }, n.class === "task" && n.type !== "data" && n.type !== "end" ? String(n.attempts) : ""),
           h("td", { class: "num" }, n.exitCode !== undefined ? String(n.exitCode) : ""),
           h("td", {}, n.startedAt ? took(n.startedAt, n.endedAt) : ""),
-          h("td", { class: "num" }, n.logLines ? String(n.logLines) : ""),
         );
       }),
     );
@@ -267,7 +266,7 @@ export function mountRun(app, [runId], root, query) {
         h("ul", { class: "legend", "aria-label": "Node states" }, LEGEND.map((s) => h("li", {}, badge(s)))),
         graphBox,
       ),
-      section("Nodes", {}, table("Nodes of this run", ["Node", "Type", "State", "Attempts", "Exit", "Took", "Lines"], nodeRows)),
+      section("Nodes", {}, table("Nodes of this run", ["Node", "Type", "State", "Attempts", "Exit", "Took"], nodeRows)),
     ),
     panel.el,
   );
