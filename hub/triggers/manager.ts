@@ -4,6 +4,7 @@
  * (floe fired every flow with a trigger of that type and used the first trigger found,
  * reference §9.16-17). It depends on the hub only through TriggerSink.
  */
+import type { TriggerStore } from "./store.js";
 import type { Logger } from "pino";
 import type { Config, Flow, TriggerNode } from "../../flows/model.js";
 import { coerceError, FloeError } from "../errors.js";
@@ -28,6 +29,8 @@ export interface TriggerManagerOptions {
   readonly pollTimeoutMs?: number;
   /** Longest wait between polls of a failing remote. @defaultValue 600000 */
   readonly maxBackoffMs?: number;
+  /** Trigger state and once-per-cluster claims. @defaultValue files under root, no claims */
+  readonly store?: TriggerStore;
 }
 
 export interface WebhookResponse {
@@ -100,7 +103,7 @@ export class TriggerManager {
         const log = this.o.log.child({ flow: flow.id, ver: flow.ver, trigger: t.id });
         try {
           if (t.type === "timer" || t.type === "cron") {
-            const s = new Schedule({ flow: flow.id, ver: flow.ver, trigger: t, root: this.o.root, sink: this.o.sink, log: this.o.log, ...(this.o.clock !== undefined ? { clock: this.o.clock } : {}) });
+            const s = new Schedule({ flow: flow.id, ver: flow.ver, trigger: t, root: this.o.root, sink: this.o.sink, log: this.o.log, ...(this.o.clock !== undefined ? { clock: this.o.clock } : {}), ...(this.o.store !== undefined ? { store: this.o.store } : {}) });
             this.schedules.push(s);
             void s.start();
           } else if (t.type === "poll-git") {
@@ -135,6 +138,7 @@ export class TriggerManager {
         ...(this.o.clock !== undefined ? { clock: this.o.clock } : {}),
         ...(this.o.pollTimeoutMs !== undefined ? { timeoutMs: this.o.pollTimeoutMs } : {}),
         ...(this.o.maxBackoffMs !== undefined ? { maxBackoffMs: this.o.maxBackoffMs } : {}),
+        ...(this.o.store !== undefined ? { store: this.o.store } : {}),
       });
       for (const w of g.watchers) p.add(w);
       this.pollers.push(p);

@@ -7,7 +7,7 @@
  */
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { ensureDir, readJsonFile, writeFileAtomic } from "../../store/atomic-file.js";
+import { FileTriggerStore, type TriggerStore } from "./store.js";
 import { coerceError } from "../errors.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { lsRemote, type LsRemoteResult } from "./ls-remote.js";
@@ -37,6 +37,8 @@ export interface GitPollerOptions {
   readonly maxBackoffMs?: number;
   /** @defaultValue {@link systemClock} */
   readonly clock?: Clock;
+  /** Where baselines are kept, and how a poll is claimed once per cluster. @defaultValue files */
+  readonly store?: TriggerStore;
   /** Replaces the real ls-remote (tests of the loop itself). */
   readonly lsRemote?: (signal: AbortSignal) => Promise<LsRemoteResult>;
 }
@@ -66,6 +68,7 @@ export class GitPoller {
   state: "new" | "running" | "stopped" = "new";
   private readonly watchers: Watching[] = [];
   private readonly clock: Clock;
+  private readonly store: TriggerStore;
   private readonly log: Logger;
   private readonly abort = new AbortController();
   private timer: TimerHandle | undefined;
@@ -77,6 +80,7 @@ export class GitPoller {
 
   constructor(private readonly o: GitPollerOptions) {
     this.clock = o.clock ?? systemClock;
+    this.store = o.store ?? new FileTriggerStore();
     this.log = o.log.child({ poll: redactUrl(o.url), refs: o.refs });
     this.nextDelayMs = o.periodMs;
   }
@@ -105,6 +109,12 @@ export class GitPoller {
 
   /** One poll: ls-remote, then runs for what changed. Never throws. */
   async pollOnce(): Promise<void> {
+    if (this.store.shared) {
+      // One host of the cluster polls each period; the baselines it saves are read by all.
+      const slot = Math.floor(this.clock.now() / this.o.periodMs);
+      if (!(await this.store.claim(`poll:${this.o.url}:${this.o.refs.join(",")}:${slot}`, this.o.periodMs).catch(() => false))) return;
+      for (const w of this.watchers) w.baseline = undefined;
+    }
     let res: LsRemoteResult;
     try {
       res = this.o.lsRemote !== undefined
@@ -179,7 +189,7 @@ export class GitPoller {
   private async load(w: Watching): Promise<Baseline | null> {
     let raw: unknown;
     try {
-      raw = await readJsonFile(w.path);
+      raw = await this.store.read(w.path);
     } catch (e) {
       this.log.warn({ err: coerceError(e), flow: w.flow, trigger: w.trigger }, "poll-git: unreadable baseline; taking a new one");
       return null;
@@ -194,9 +204,8 @@ export class GitPoller {
   }
 
   private async save(w: Watching, b: Baseline): Promise<void> {
-    await ensureDir(dirname(w.path));
     const body = { v: 1, url: b.url, refs: b.refs, at: new Date(this.clock.now()).toISOString(), heads: Object.fromEntries(b.heads) };
-    await writeFileAtomic(w.path, JSON.stringify(body, null, 1) + "\n");
+    await this.store.write(w.path, body);
   }
 
   status(): GitPollerStatus {

@@ -17,7 +17,7 @@ import { dirname } from "node:path";
 import { Cron } from "croner";
 import type { Logger } from "pino";
 import type { TriggerNode } from "../../flows/model.js";
-import { ensureDir, readJsonFile, writeFileAtomic } from "../../store/atomic-file.js";
+import { FileTriggerStore, type TriggerStore } from "./store.js";
 import { coerceError } from "../errors.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { triggerStatePath } from "./refs.js";
@@ -35,6 +35,8 @@ export interface ScheduleOptions {
   readonly log: Logger;
   /** @defaultValue {@link systemClock} */
   readonly clock?: Clock;
+  /** Where the last fire is kept, and how a fire is claimed once per cluster. @defaultValue files under root */
+  readonly store?: TriggerStore;
 }
 
 export interface Plan {
@@ -78,6 +80,7 @@ export interface ScheduleStatus {
 export class Schedule {
   state: "new" | "running" | "stopped" = "new";
   private readonly clock: Clock;
+  private readonly store: TriggerStore;
   private readonly log: Logger;
   private readonly plan: Plan;
   private readonly path: string;
@@ -89,6 +92,7 @@ export class Schedule {
 
   constructor(private readonly o: ScheduleOptions) {
     this.clock = o.clock ?? systemClock;
+    this.store = o.store ?? new FileTriggerStore();
     this.log = o.log.child({ flow: o.flow, ver: o.ver, trigger: o.trigger.id });
     this.plan = planOf(o.trigger);
     this.path = triggerStatePath(o.root, o.flow, o.trigger.id, "last");
@@ -152,6 +156,11 @@ export class Schedule {
 
   /** Starts one run; a refusal (queue full, stopping) is logged. `slot` is recorded as the last fire. */
   private async fire(slot: number): Promise<void> {
+    // In a cluster every host wakes for the same slot; one claims it, the others only note it.
+    if (!(await this.store.claim(`fire:${this.o.flow}:${this.o.trigger.id}:${slot}`, 24 * 3600_000))) {
+      this.saved = { since: this.saved?.since ?? slot, last: slot };
+      return;
+    }
     try {
       await this.o.sink.trigger({ flow: this.o.flow, ver: this.o.ver, trigger: this.o.trigger.id, opts: this.plan.runOpts, by: this.plan.kind });
       this.log.info({ slot: new Date(slot).toISOString() }, `${this.plan.kind} fired`);
@@ -166,7 +175,7 @@ export class Schedule {
   private async load(): Promise<Saved | undefined> {
     let raw: unknown;
     try {
-      raw = await readJsonFile(this.path);
+      raw = await this.store.read(this.path);
     } catch (e) {
       this.log.warn({ err: coerceError(e) }, "unreadable schedule state; starting afresh");
       return undefined;
@@ -180,9 +189,8 @@ export class Schedule {
   private async persist(): Promise<void> {
     const s = this.saved;
     if (s === undefined) return;
-    await ensureDir(dirname(this.path));
     const body = { v: 1, kind: this.plan.kind, since: s.since, ...(s.last !== undefined ? { last: s.last, lastAt: new Date(s.last).toISOString() } : {}) };
-    await writeFileAtomic(this.path, JSON.stringify(body) + "\n");
+    await this.store.write(this.path, body);
   }
 
   /** Resolves when no start or fire is in progress (tests step a fake clock with it). */
