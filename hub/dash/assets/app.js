@@ -51,7 +51,7 @@ app.live = new Live(`${base}/events?logs=false`, {
   },
 });
 
-const CONN_TEXT = { idle: "", connecting: "connecting…", live: "live", reconnecting: "reconnecting…" };
+const CONN_TEXT = { idle: "", connecting: "connecting…", live: "live", reconnecting: "reconnecting…", paused: "paused (tab hidden)" };
 app.live.onStatus((s) => {
   conn.dataset.state = s;
   conn.textContent = CONN_TEXT[s] ?? s;

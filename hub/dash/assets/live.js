@@ -3,8 +3,11 @@
 // host answered with an error) we reopen it ourselves with backoff, resuming with ?after=.
 // Either way the pages are told to "resync" once it is back, since a restarted host numbers
 // its events afresh and a resume can not be trusted to have filled every hole.
+// A tab left in the background lets go of its stream after a while (browsers allow only a
+// few connections per host, shared by every tab) and catches up when it is shown again.
 
 const KINDS = ["run", "node", "gap", "hello"];
+const HIDDEN_GRACE_MS = 30_000;
 
 function valid(type, d) {
   if (!d || typeof d !== "object" || d.v !== 1 || d.type !== type) return false;
@@ -25,10 +28,31 @@ export class Live {
   #timer;
   #dropped = false;
   #running = false;
+  #paused = false;
+  #hiddenTimer;
 
   constructor(url, hooks) {
     this.#url = url;
     this.#hooks = hooks;
+    document.addEventListener("visibilitychange", () => {
+      clearTimeout(this.#hiddenTimer);
+      if (document.hidden) this.#hiddenTimer = setTimeout(() => this.#pause(), HIDDEN_GRACE_MS);
+      else if (this.#paused) {
+        this.#paused = false;
+        if (!this.#running) return;
+        this.#dropped = true;
+        this.#open();
+      }
+    });
+  }
+
+  #pause() {
+    if (!this.#running || this.#paused) return;
+    this.#paused = true;
+    clearTimeout(this.#timer);
+    this.#es?.close();
+    this.#es = undefined;
+    this.#setStatus("paused");
   }
 
   get status() {
@@ -43,6 +67,7 @@ export class Live {
 
   stop() {
     this.#running = false;
+    this.#paused = false;
     clearTimeout(this.#timer);
     this.#es?.close();
     this.#es = undefined;
@@ -116,13 +141,14 @@ export class Live {
   #reopenLater() {
     this.#es?.close();
     this.#es = undefined;
-    if (!this.#running) return;
+    if (!this.#running || this.#paused) return;
     this.#failures++;
     const ms = Math.min(1000 * 2 ** (this.#failures - 1), 15_000);
     this.#timer = setTimeout(async () => {
-      if (!this.#running) return;
+      if (!this.#running || this.#paused) return;
       // A closed stream may mean the session ended: ask, and let a 401 send the user to log in.
       const ok = await this.#hooks.stillAllowed();
+      if (this.#paused) return;
       if (ok && this.#running) this.#open();
       else if (this.#running) this.#reopenLater();
     }, ms);

@@ -10,6 +10,19 @@ const PAGE = 1000;
 const MAX_DOM = 5000;
 const WAIT_MS = 25_000;
 
+/** Resolves once the tab is visible: a hidden tab does not hold a connection for a log nobody reads. */
+function visible() {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((resolve) => {
+    const on = () => {
+      if (document.hidden) return;
+      document.removeEventListener("visibilitychange", on);
+      resolve();
+    };
+    document.addEventListener("visibilitychange", on);
+  });
+}
+
 export function logView(app, runId, nodeId, knownLines) {
   const ctrl = new AbortController();
   const path = `/runs/${seg(runId)}/nodes/${seg(nodeId)}/log`;
@@ -87,6 +100,8 @@ export function logView(app, runId, nodeId, knownLines) {
     box.classList.add("empty");
     showEarlier();
     while (!stopped) {
+      await visible();
+      if (stopped) return;
       try {
         const r = await app.api.get(`${path}?after=${last}&limit=${PAGE}&wait=${WAIT_MS}`, { signal: ctrl.signal, timeoutMs: WAIT_MS + 10_000 });
         failures = 0;
