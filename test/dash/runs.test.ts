@@ -153,3 +153,21 @@ t.test("the connection drops: a visible reconnecting state, then the page catche
   await until(async () => (await page.locator(`#recent-runs tr[data-run='${run}'] .badge`).count()) > 0, 10_000, "the run's state");
   t.pass("caught up with a run started while disconnected");
 });
+
+t.test("reject a data form with a reason", async (t) => {
+  const browser = await launch(t);
+  const a = await startApi(t, dashConfig(t.testdir()), { dashboard: true });
+  const start = await a.call("POST", "/flows/hello/runs", { body: { values: { name: "Rex" } } });
+  const run = ((start.json as Json)["run"] as { ref: { run: string } }).ref.run;
+  const { page, errors } = await openPage(browser);
+  await login(page, a.base, "boss", "boss-password", `/app/runs/${run}`);
+  await page.waitForSelector("form[data-node-form=approve]");
+  await page.fill("form[data-node-form=approve] input[name=reason]", "not today");
+  await page.click("form[data-node-form=approve] button:has-text('Reject')");
+  await page.waitForSelector("g[data-node=approve][data-state=bad]");
+  await page.waitForSelector("g[data-node=notify][data-state=good]");
+  await page.click("g[data-node=approve]");
+  await page.waitForSelector(".node-panel .why:text('rejected: not today')");
+  t.equal(await page.locator("form[data-node-form=approve]").count(), 0, "the form is gone");
+  t.same(errors, []);
+});

@@ -145,3 +145,16 @@ export function fill(el, ...kids) {
 export function facts(pairs, attrs) {
   return h("dl", { class: "facts", ...(attrs ?? {}) }, pairs.filter(Boolean).map(([k, ...v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))));
 }
+
+/**
+ * Re-renders rows of `box` without losing the keyboard focus: the focused link or button
+ * of a row (marked data-key) is focused again in the row that replaces it.
+ */
+export function keepFocus(box, render) {
+  const active = document.activeElement;
+  const key = active instanceof Element && box.contains(active) ? active.closest("[data-key]")?.getAttribute("data-key") : undefined;
+  render();
+  if (key === undefined || key === null) return;
+  const row = box.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  row?.querySelector("a, button")?.focus();
+}

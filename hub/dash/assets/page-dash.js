@@ -1,7 +1,7 @@
 // The dashboard: the cluster's hosts, every flow with its run counts and last result, and
 // the most recent runs anywhere, kept current by the event stream.
 import { seg } from "./api.js";
-import { ago, badge, h, runBadge, runRank, section, shortId, table, throttle, took } from "./dom.js";
+import { ago, badge, h, keepFocus, runBadge, runRank, section, shortId, table, throttle, took } from "./dom.js";
 
 const RECENT = 25;
 
@@ -42,11 +42,15 @@ export function mountDash(app, _params, root) {
   }
 
   function renderFlows() {
+    keepFocus(flowsBody, () => renderFlowRows());
+  }
+
+  function renderFlowRows() {
     flowsBody.replaceChildren(
       ...flows.map((f) =>
         h(
           "tr",
-          { "data-flow": f.id },
+          { "data-flow": f.id, "data-key": f.id },
           h("th", { scope: "row" }, h("a", { href: `/app/flows/${seg(f.id)}` }, f.name || f.id), f.name && f.name !== f.id ? h("span", { class: "muted small" }, ` ${f.id}`) : null),
           h("td", { class: "num", "data-count": "pending" }, String(f.runs?.pending ?? 0)),
           h("td", { class: "num", "data-count": "active" }, String(f.runs?.active ?? 0)),
@@ -59,13 +63,17 @@ export function mountDash(app, _params, root) {
   }
 
   function renderRuns() {
+    keepFocus(runsBody, () => renderRunRows());
+  }
+
+  function renderRunRows() {
     const list = [...runs.values()].sort((a, b) => (a.ref.run < b.ref.run ? 1 : -1)).slice(0, RECENT);
     for (const id of [...runs.keys()]) if (!list.some((r) => r.ref.run === id)) runs.delete(id);
     runsBody.replaceChildren(
       ...list.map((r) =>
         h(
           "tr",
-          { "data-run": r.ref.run, "data-state": r.state },
+          { "data-run": r.ref.run, "data-key": r.ref.run, "data-state": r.state },
           h("th", { scope: "row" }, h("a", { href: `/app/runs/${seg(r.ref.run)}`, class: "mono", title: r.ref.run }, shortId(r.ref.run))),
           h("td", {}, h("a", { href: `/app/flows/${seg(r.ref.flow)}` }, r.ref.flow)),
           h("td", {}, runBadge(r), r.state === "pending" && r.waiting ? h("div", { class: "muted small" }, r.waiting) : null),

@@ -2,7 +2,7 @@
 // runs — pending with why each waits, active with their host, archived with result and
 // duration, paged — kept current by the event stream.
 import { seg } from "./api.js";
-import { ago, badge, facts, fill, h, runBadge, runRank, section, shortId, table, took } from "./dom.js";
+import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, shortId, table, took } from "./dom.js";
 import { buildForm } from "./form.js";
 import { drawGraph } from "./graph.js";
 
@@ -28,7 +28,7 @@ function runRow(r, kind) {
   if (kind === "pending") cells.push(h("td", {}, ago(r.adoptedAt)), h("td", { class: "why" }, r.waiting ?? h("span", { class: "muted" }, "waiting for the dispatcher")));
   if (kind === "active") cells.push(h("td", {}, r.ref.execHost ?? "—"), h("td", {}, ago(r.startedAt)), h("td", {}, took(r.startedAt)), h("td", { class: "num" }, String(r.attempt)));
   if (kind === "archived") cells.push(h("td", {}, runBadge(r)), h("td", {}, ago(r.endedAt)), h("td", {}, took(r.startedAt ?? r.adoptedAt, r.endedAt ?? r.adoptedAt)), h("td", { class: "small why" }, r.reason ?? ""));
-  return h("tr", { "data-run": r.ref.run, "data-state": r.state }, cells);
+  return h("tr", { "data-run": r.ref.run, "data-key": r.ref.run, "data-state": r.state }, cells);
 }
 
 const HEADS = {
@@ -51,8 +51,10 @@ export function mountFlow(app, [flowId], root) {
 
   function renderList(kind) {
     const list = [...lists[kind].values()].sort((a, b) => (a.ref.run < b.ref.run ? 1 : -1));
-    bodies[kind].replaceChildren(...list.map((r) => runRow(r, kind)));
-    if (list.length === 0) bodies[kind].append(h("tr", {}, h("td", { colspan: HEADS[kind].length, class: "muted" }, `No ${kind} runs.`)));
+    keepFocus(bodies[kind], () => {
+      bodies[kind].replaceChildren(...list.map((r) => runRow(r, kind)));
+      if (list.length === 0) bodies[kind].append(h("tr", {}, h("td", { colspan: HEADS[kind].length, class: "muted" }, `No ${kind} runs.`)));
+    });
     const n = kind === "archived" ? archivedTotal : list.length;
     heads[kind].textContent = `${kind[0].toUpperCase()}${kind.slice(1)} (${n})`;
     if (kind === "archived") {

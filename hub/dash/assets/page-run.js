@@ -2,7 +2,7 @@
 // node's times, exit code and attempts; open data forms to fill or reject; a node's output
 // tailing live; cancel and re-run for those whose role allows them.
 import { seg } from "./api.js";
-import { ago, badge, facts, fill, h, runBadge, runRank, section, table, took } from "./dom.js";
+import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, table, took } from "./dom.js";
 import { buildForm } from "./form.js";
 import { drawGraph } from "./graph.js";
 import { emitted, nodePanel, nodeSub, shownState } from "./node-panel.js";
@@ -76,7 +76,14 @@ export function mountRun(app, [runId], root, query) {
     renderActions();
   }
 
-  function renderActions() {
+  let actionsKey;
+
+  function renderActions(force) {
+    // Rebuilt only when the offer changes, so a focused button is not swept away by an update.
+    const rerunnable = flowDef?.triggers.find((t) => t.id === run.trigger?.id)?.type === "data";
+    const key = `${run.state}|${confirming}|${rerunnable}`;
+    if (key === actionsKey && !force) return;
+    actionsKey = key;
     actions.replaceChildren();
     if (!app.can("operator")) return;
     if (run.state !== "archived") {
@@ -85,7 +92,7 @@ export function mountRun(app, [runId], root, query) {
         actions.append(
           h("span", {}, "Cancel this run and kill its tasks?"),
           h("button", { type: "button", class: "danger", id: "cancel-yes", onclick: (e) => void cancel(e.currentTarget) }, "Yes, cancel it"),
-          h("button", { type: "button", onclick: () => ((confirming = false), renderActions()) }, "No, keep it running"),
+          h("button", { type: "button", onclick: () => ((confirming = false), renderActions(), actions.querySelector("#cancel-run")?.focus()) }, "No, keep it running"),
         );
       }
     }
@@ -123,12 +130,16 @@ export function mountRun(app, [runId], root, query) {
   }
 
   function renderNodes() {
+    keepFocus(nodeRows, () => renderNodeRows());
+  }
+
+  function renderNodeRows() {
     nodeRows.replaceChildren(
       ...[...nodes.values()].map((n) => {
         const st = stateOf(n);
         return h(
           "tr",
-          { "data-node-row": n.id, "data-state": st, class: panel.nodeId === n.id ? "sel" : "" },
+          { "data-node-row": n.id, "data-key": n.id, "data-state": st, class: panel.nodeId === n.id ? "sel" : "" },
           h("th", { scope: "row" }, h("button", { type: "button", class: "link", "aria-pressed": String(panel.nodeId === n.id), onclick: () => select(n.id, true) }, n.name)),
           h("td", {}, n.class === "task" ? n.type : n.class),
           h("td", {}, badge(n.enabled ? "input" : st)),
