@@ -234,7 +234,7 @@ export class Hub {
       }
       const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.host }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1 };
       await this.o.state.putRecord(lost.run, JSON.stringify(again));
-      await this.o.state.addPend(this.pendOf(again));
+      if (!(await this.o.state.addPend(this.pendOf(again), "requeue"))) continue;
       this.o.log.warn({ run: lost.run, host: lost.host, attempt: again.attempt }, "run requeued after its host was lost");
       const entry: RunEntry = { record: again, state: "pending" };
       this.publishRun(entry);

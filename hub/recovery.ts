@@ -48,13 +48,17 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
   for (const r of await load(d, "archive")) d.index.set({ record: r, state: "archived" });
 
   for (const r of await load(d, "pending")) {
+    if (!(await d.state.addPend(d.pendOf(r), "recover"))) {
+      // Taken by another host, or ended, while this one was away: that host has the truth.
+      d.log.info({ run: r.ref.run }, "pend moved on in the cluster while this host was down; dropping its copy");
+      await d.files.remove("pending", r.ref);
+      continue;
+    }
     d.index.set({ record: r, state: "pending" });
-    await d.state.addPend(d.pendOf(r));
   }
 
   for (const r of await load(d, "active")) {
     const e: RunEntry = { record: r, state: "active" };
-    d.index.set(e);
     const statuses = new Map<string, StatusLine[]>();
     for (const n of [...r.flow.triggers, ...r.flow.tasks]) statuses.set(n.id, await d.readStatus("active", r, n.id));
     for (const [node, lines] of statuses) {
@@ -63,7 +67,16 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
       }
     }
     const p = d.pendOf(r);
-    e.token = await d.state.hold({ run: r.ref.run, host: d.host, flowKey: p.flowKey, resources: p.resources });
+    const token = await d.state.hold({ run: r.ref.run, host: d.host, flowKey: p.flowKey, resources: p.resources });
+    if (token === undefined) {
+      // Its lease lapsed while this host was down and the cluster requeued or ended it;
+      // this host writes nothing more for it (the leftover tasks were killed above).
+      d.log.warn({ run: r.ref.run }, "run was taken over by the cluster while this host was down; dropping its copy");
+      await d.files.remove("active", r.ref);
+      continue;
+    }
+    e.token = token;
+    d.index.set(e);
     try {
       if (r.result !== undefined) {
         await d.finish(e, r.result, r.reason ?? "ended before the host stopped");

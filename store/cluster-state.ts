@@ -17,6 +17,11 @@ export interface PendView {
   readonly concurrency?: number;
 }
 
+export type PendHow = "new" | "recover" | "requeue";
+
+/** Where a run is in the shared state; "reaped" means taken from a host whose lease lapsed. */
+export type RunPhase = "pending" | "active" | "done" | "reaped";
+
 export interface HostRecord {
   readonly name: string;
   readonly tags: readonly string[];
@@ -91,8 +96,19 @@ export interface ClusterState {
   /** Every host seen, live or not, with whether its lease is current. */
   hosts(): Promise<{ host: HostRecord; up: boolean }[]>;
 
-  addPend(p: PendRecord): Promise<void>;
-  /** True when it was there (and is now gone). */
+  /**
+   * Puts a run on the pending list. Every run has a phase in the shared state (pending,
+   * active, done, reaped), so that a pend is never put back once it moved on:
+   * - "new": a run just adopted (its id is new);
+   * - "recover": a pend found on disk after a restart; added only when the cluster has it
+   *   pending still (then it is not doubled) or has never heard of it; false when it was
+   *   taken, ended or reaped meanwhile, and the caller drops its copy;
+   * - "requeue": a run reaped from a lost host (reapDead) goes back as a new attempt; false
+   *   unless the run is in phase reaped.
+   * Returns whether the run is on the pending list now.
+   */
+  addPend(p: PendRecord, how?: PendHow): Promise<boolean>;
+  /** True when it was there (and is now gone; the run is done). */
   removePend(run: string): Promise<boolean>;
   snapshot(): Promise<Snapshot>;
   /**
@@ -101,8 +117,12 @@ export interface ClusterState {
    * taken, with fencing tokens.
    */
   claim(assignments: readonly Assignment[]): Promise<Claimed[]>;
-  /** Re-takes resources and a slot for a run this host already executes (after a restart). */
-  hold(a: Assignment): Promise<number>;
+  /**
+   * Re-takes resources and a slot for a run this host was executing before it restarted,
+   * with a new token. Undefined when the run is no longer this host's (its lease lapsed and
+   * it was reaped, or it ended): the caller must not resume it.
+   */
+  hold(a: Assignment): Promise<number | undefined>;
   /** Frees what an active run held, only if `token` is still its token. */
   release(run: string, token: number): Promise<boolean>;
   /** Whether `token` is still the run's token (a host that was cut off checks before writing). */

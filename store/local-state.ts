@@ -1,11 +1,12 @@
 /** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
-import type { ActiveEntry, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendRecord, Snapshot } from "./cluster-state.js";
+import type { ActiveEntry, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
   private readonly hostMap = new Map<string, { host: HostRecord; until: number }>();
   private readonly pends: PendRecord[] = [];
   private readonly held = new Map<string, string>();
   private readonly active = new Map<string, ActiveEntry>();
+  private readonly phases = new Map<string, RunPhase>();
   private token = 0;
   private readonly runs = new Map<string, IndexedRun>();
   private readonly nodes = new Map<string, Map<string, string>>();
@@ -35,14 +36,21 @@ export class LocalClusterState implements ClusterState {
     return e !== undefined && e.until >= this.now();
   }
 
-  async addPend(p: PendRecord): Promise<void> {
+  async addPend(p: PendRecord, how: PendHow = "new"): Promise<boolean> {
+    const phase = this.phases.get(p.run);
+    if (how === "recover" && phase !== undefined && phase !== "pending") return false;
+    if (how === "requeue" && phase !== "reaped") return false;
+    if (this.pends.some((x) => x.run === p.run)) return true;
     this.pends.push(p);
+    this.phases.set(p.run, "pending");
+    return true;
   }
 
   async removePend(run: string): Promise<boolean> {
     const i = this.pends.findIndex((p) => p.run === run);
     if (i < 0) return false;
     this.pends.splice(i, 1);
+    this.phases.set(run, "done");
     return true;
   }
 
@@ -80,7 +88,10 @@ export class LocalClusterState implements ClusterState {
     return out;
   }
 
-  async hold(a: Assignment): Promise<number> {
+  async hold(a: Assignment): Promise<number | undefined> {
+    const phase = this.phases.get(a.run);
+    const mine = this.active.get(a.run)?.host === a.host;
+    if (phase !== undefined && !(phase === "active" && mine)) return undefined;
     const token = ++this.token;
     this.take({ run: a.run, host: a.host, token, flowKey: a.flowKey, resources: a.resources });
     return token;
@@ -88,6 +99,7 @@ export class LocalClusterState implements ClusterState {
 
   private take(e: ActiveEntry): void {
     this.active.set(e.run, e);
+    this.phases.set(e.run, "active");
     for (const r of e.resources) this.held.set(r, e.run);
   }
 
@@ -95,6 +107,7 @@ export class LocalClusterState implements ClusterState {
     const a = this.active.get(run);
     if (a === undefined || a.token !== token) return false;
     this.drop(a);
+    this.phases.set(run, "done");
     return true;
   }
 
@@ -109,7 +122,10 @@ export class LocalClusterState implements ClusterState {
 
   async reapDead(): Promise<ActiveEntry[]> {
     const dead = [...this.active.values()].filter((a) => !this.live(a.host));
-    for (const a of dead) this.drop(a);
+    for (const a of dead) {
+      this.drop(a);
+      this.phases.set(a.run, "reaped");
+    }
     return dead;
   }
 

@@ -1,0 +1,110 @@
+/**
+ * Real brokers for integration tests: a nats-server (JetStream on, its own store dir) and a
+ * redis-server (append-only, its own dir), each on a free port, killed by PID in teardown.
+ * `restart()` keeps the port and the data, as a broker restart in production would.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { join } from "node:path";
+
+export interface Broker {
+  readonly port: number;
+  readonly url: string;
+  readonly output: () => string;
+  /** SIGKILL, then wait for the exit. */
+  kill(): Promise<void>;
+  /** Starts again on the same port with the same data. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ port, host: "127.0.0.1" });
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once("error", () => resolve(false));
+  });
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+function startBroker(name: string, port: number, argv: () => [string, string[]], url: string): Promise<Broker> {
+  let child: ChildProcess | undefined;
+  let out = "";
+  const launch = async () => {
+    const [cmd, args] = argv();
+    const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    child = c;
+    c.stdout?.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+    c.stderr?.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+    let exited = false;
+    c.once("exit", () => (exited = true));
+    await waitFor(async () => {
+      if (exited) throw new Error(`${name} exited at start:\n${out}`);
+      return portOpen(port);
+    }, 20_000, `${name} on port ${port}`);
+  };
+  const kill = async () => {
+    const c = child;
+    child = undefined;
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise<void>((r) => c.once("exit", () => r()));
+    c.kill("SIGKILL");
+    await gone;
+  };
+  return launch().then(() => ({
+    port,
+    url,
+    output: () => out,
+    kill,
+    async restart() {
+      await kill();
+      await launch();
+    },
+    stop: kill,
+  }));
+}
+
+/** nats-server with JetStream, storing under `dir`. */
+export async function startNats(dir: string): Promise<Broker> {
+  const port = await freePort();
+  const store = join(dir, "nats");
+  mkdirSync(store, { recursive: true });
+  return startBroker("nats-server", port, () => ["nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store]], `nats://127.0.0.1:${port}`);
+}
+
+/** redis-server, append-only, storing under `dir`; eviction off (floe refuses eviction). */
+export async function startRedis(dir: string, extra: string[] = []): Promise<Broker> {
+  const port = await freePort();
+  const data = join(dir, "redis");
+  mkdirSync(data, { recursive: true });
+  return startBroker(
+    "redis-server",
+    port,
+    () => ["redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", data, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction", ...extra]],
+    `redis://127.0.0.1:${port}`,
+  );
+}
