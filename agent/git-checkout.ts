@@ -12,7 +12,7 @@ import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { TaskResult, TaskRunner } from "./contract.js";
 import type { GitTask } from "./git-common.js";
-import { git, gitFailed, gitTask, logHead, refOpt } from "./git-common.js";
+import { git, gitFailed, gitTask, logHead, refOpt, refreshClone } from "./git-common.js";
 import { message, stringOpt } from "./task-util.js";
 
 const TYPE = "git-checkout";
@@ -36,7 +36,7 @@ export const runGitCheckout: TaskRunner = async (req) => {
     return { status: 1, error: `${TYPE}: cannot create ${path.dirname(g.dest)}: ${message(e)}`, outputs: {} };
   }
 
-  const done = hash === undefined ? await cloneBranch(g, branch) : await checkoutCommit(g, hash, branch);
+  const done = g.existing ? await updateClone(g, hash, branch) : hash === undefined ? await cloneBranch(g, branch) : await checkoutCommit(g, hash, branch);
   return done ?? (await logHead(g)) ?? { status: 0, outputs: {} };
 };
 
@@ -75,9 +75,35 @@ async function checkoutCommit(g: GitTask, hash: string, branch: string | undefin
   return checkout(g, hash, branch);
 }
 
+/** A clone left by an earlier run in a reused workspace: fetched and checked out afresh. */
+async function updateClone(g: GitTask, hash: string | undefined, branch: string | undefined): Promise<TaskResult | undefined> {
+  const refreshed = await refreshClone(g);
+  if (refreshed) return refreshed;
+  let target = hash;
+  if (target === undefined) {
+    const fetched = await git(g, g.dest, ["fetch", "--depth", "1", "origin", branch ?? "HEAD"]);
+    if (fetched.stopped) return fetched.stopped;
+    if (fetched.status !== 0) return gitFailed(g, "git fetch", fetched.status);
+    target = "FETCH_HEAD";
+  } else {
+    const byId = FULL_HASH.test(hash ?? "") ? await git(g, g.dest, ["fetch", "--depth", "1", "origin", target]) : undefined;
+    if (byId?.stopped) return byId.stopped;
+    if (byId === undefined || byId.status !== 0) {
+      const all = await git(g, g.dest, ["fetch", "--unshallow", "origin"]);
+      if (all.stopped) return all.stopped;
+      if (all.status !== 0) {
+        const plain = await git(g, g.dest, ["fetch", "origin"]);
+        if (plain.stopped) return plain.stopped;
+        if (plain.status !== 0) return gitFailed(g, "git fetch", plain.status);
+      }
+    }
+  }
+  return checkout(g, target, branch);
+}
+
 /** Checks out `hash`, on a local `branch` when one is named (later tasks may commit and push), else detached. */
 async function checkout(g: GitTask, hash: string, branch: string | undefined): Promise<TaskResult | undefined> {
   const target = branch === undefined ? ["--detach", hash] : ["-B", branch, hash];
-  const r = await git(g, g.dest, ["-c", "advice.detachedHead=false", "checkout", "-q", ...target, "--"]);
+  const r = await git(g, g.dest, ["-c", "advice.detachedHead=false", "checkout", "-f", "-q", ...target, "--"]);
   return r.stopped ?? (r.status !== 0 ? gitFailed(g, `git checkout ${hash}`, r.status) : undefined);
 }

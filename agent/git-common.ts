@@ -2,7 +2,7 @@
  * What git-checkout and git-merge share: reading their options, the environment git runs
  * in, and running one git command as part of a task.
  */
-import { access, constants, readdir } from "node:fs/promises";
+import { access, constants, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { TaskRequest, TaskResult } from "./contract.js";
 import { spawnLogged } from "./process.js";
@@ -14,6 +14,8 @@ export interface GitTask {
   readonly url: string;
   /** Where the repository is cloned: `workspace/sub-dir/<repo name>`. */
   readonly dest: string;
+  /** `dest` already holds a clone (a reused workspace): it is updated, not cloned again. */
+  readonly existing: boolean;
   readonly env: NodeJS.ProcessEnv;
 }
 
@@ -67,7 +69,8 @@ export async function gitTask(req: TaskRequest, type: string): Promise<GitTask |
   const dir = insideWorkspace(req.workspace, sub, `${type} opts.sub-dir`);
   if ("error" in dir) return dir;
   const dest = path.join(dir.path, name);
-  if (!(await isEmptyOrMissing(dest))) return { error: `${type}: ${dest} already exists and is not empty` };
+  const existing = !(await isEmptyOrMissing(dest));
+  if (existing && !(await isDir(path.join(dest, ".git")))) return { error: `${type}: ${dest} already exists, is not empty and is not a git clone` };
 
   const env = taskEnv(req);
   // Never ask for a password: a task has no terminal and would hang until its timeout.
@@ -86,7 +89,30 @@ export async function gitTask(req: TaskRequest, type: string): Promise<GitTask |
     // cannot answer the host-key prompt; a changed key is still refused.
     env["GIT_SSH_COMMAND"] = `ssh -i '${keyPath.replaceAll("'", `'\\''`)}' -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`;
   }
-  return { req, sys: sysWriter(req), url, dest, env };
+  return { req, sys: sysWriter(req), url, dest, existing, env };
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Points an existing clone at `url` (it may have changed in the flow) and throws away
+ * local changes to tracked files; untracked build caches stay, which is why one reuses a
+ * workspace.
+ */
+export async function refreshClone(g: GitTask): Promise<TaskResult | undefined> {
+  g.sys(`${g.dest} holds a clone from an earlier run; updating it`);
+  const remote = await git(g, g.dest, ["remote", "set-url", "origin", g.url]);
+  if (remote.stopped) return remote.stopped;
+  if (remote.status !== 0) return gitFailed(g, "git remote set-url", remote.status);
+  const merge = await git(g, g.dest, ["merge", "--abort"], true);
+  if (merge.stopped) return merge.stopped;
+  return undefined;
 }
 
 async function isEmptyOrMissing(dir: string): Promise<boolean> {

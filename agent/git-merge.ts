@@ -15,7 +15,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { TaskResult, TaskRunner } from "./contract.js";
-import { git, gitFailed, gitTask, logHead, refOpt } from "./git-common.js";
+import { git, gitFailed, gitTask, logHead, refOpt, refreshClone } from "./git-common.js";
 import { message } from "./task-util.js";
 
 const TYPE = "git-merge";
@@ -37,9 +37,20 @@ export const runGitMerge: TaskRunner = async (req) => {
     return fail(`${TYPE}: cannot create ${parent}: ${message(e)}`);
   }
 
-  const clone = await git(g, parent, ["clone", "--branch", branch, "--", g.url, g.dest]);
-  if (clone.stopped) return clone.stopped;
-  if (clone.status !== 0) return gitFailed(g, "git clone", clone.status);
+  if (g.existing) {
+    const refreshed = await refreshClone(g);
+    if (refreshed) return refreshed;
+    const base = await git(g, g.dest, ["fetch", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+    if (base.stopped) return base.stopped;
+    if (base.status !== 0) return gitFailed(g, `git fetch ${branch}`, base.status);
+    const co = await git(g, g.dest, ["checkout", "-f", "-q", "-B", branch, `origin/${branch}`, "--"]);
+    if (co.stopped) return co.stopped;
+    if (co.status !== 0) return gitFailed(g, `git checkout ${branch}`, co.status);
+  } else {
+    const clone = await git(g, parent, ["clone", "--branch", branch, "--", g.url, g.dest]);
+    if (clone.stopped) return clone.stopped;
+    if (clone.status !== 0) return gitFailed(g, "git clone", clone.status);
+  }
   // Explicit, so the merge source is current even if the clone skipped it (single-branch config).
   const fetch = await git(g, g.dest, ["fetch", "origin", `+refs/heads/${from}:refs/remotes/origin/${from}`]);
   if (fetch.stopped) return fetch.stopped;

@@ -589,6 +589,7 @@ export class Hub {
       if (e.state !== "pending") {
         rt.restore(await this.readStatus(state, e.record, n.id));
         rt.logLines = (await this.files.readLines(this.files.nodeLogPath(state, e.record.ref, n.id))).length;
+        if (e.state === "archived") rt.skipIfUnreached();
       }
       out.push(rt.status());
     }

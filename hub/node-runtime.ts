@@ -63,6 +63,13 @@ export class NodeRuntime {
     this.finishedEvent = ev;
   }
 
+  /** When the run has ended: a node that never acted (or a merge that never fired) was skipped. */
+  skipIfUnreached(): boolean {
+    if (this.state !== "waiting" || this.node.class === "trigger") return false;
+    this.state = "skipped";
+    return true;
+  }
+
   /** Rebuilds the node from its status lines (oldest first). */
   restore(lines: readonly StatusLine[]): void {
     let open: RunEventRec | undefined;

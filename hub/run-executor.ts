@@ -158,11 +158,17 @@ export class RunExecutor {
         this.mergeEvent(n, rt, ev, replay);
         continue;
       }
-      if (replay && rt.touched) continue;
       if (n.type === "end") {
+        // Even on replay: a host that stopped after reaching the end node still ends the run so.
+        if (!rt.touched) {
+          rt.finish(ev.good ? "good" : "bad", undefined, undefined, `reached by ${ev.tag}`, undefined);
+          this.journal(n.id, { t: "done", at: rt.endedAt ?? Date.now(), state: rt.state === "good" ? "good" : "bad", tag: ev.tag, reason: rt.reason ?? "" });
+          this.publishNode(n.id);
+        }
         void this.end(ev.good ? "good" : "bad", `end node "${n.id}" reached by ${ev.tag}`);
         return;
       }
+      if (replay && rt.touched) continue;
       if (n.type === "data") {
         rt.enable(ev);
         this.journal(n.id, { t: "enabled", at: Date.now(), event: ev });
@@ -377,6 +383,7 @@ export class RunExecutor {
         this.journal(rt.node.id, { t: "done", at: Date.now(), state: "cancelled", reason: rt.reason ?? "stopped" });
         this.publishNode(rt.node.id);
       }
+      for (const rt of this.nodes.values()) if (rt.skipIfUnreached()) this.publishNode(rt.node.id);
       this.deps.onEnd(result, reason);
     })();
     return this.endPromise;

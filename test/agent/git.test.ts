@@ -134,10 +134,34 @@ t.test("checkout: bad options are errors; a failing clone is bad", async (t) => 
   t.not(noBranch.status, 0);
 });
 
-t.test("checkout: into a non-empty directory is an error", async (t) => {
+t.test("checkout: a clone left by an earlier run (reuse-space) is updated, not refused", async (t) => {
   const ws = await workspace(t);
-  t.equal((await runGitCheckout(request(ws, { url: repo.url }, { type: "git-checkout" }))).status, 0);
-  t.match((await runGitCheckout(request(ws, { url: repo.url }, { type: "git-checkout" }))).error, /already exists and is not empty/);
+  const clone = path.join(ws, "repo");
+  t.equal((await runGitCheckout(request(ws, { url: repo.url, branch: "feature" }, { type: "git-checkout" }))).status, 0);
+  writeFileSync(path.join(clone, "README"), "edited by the last run\n");
+  mkdirSync(path.join(clone, "cache"));
+  writeFileSync(path.join(clone, "cache", "kept"), "build cache\n");
+  const l = lines();
+  const again = await runGitCheckout(request(ws, { url: repo.url, branch: "main" }, { type: "git-checkout", onLine: l.onLine }));
+  t.same(again, { status: 0, outputs: {} });
+  t.equal(git(clone, "rev-parse", "HEAD"), head, "now at main's head");
+  t.equal(git(clone, "rev-parse", "--abbrev-ref", "HEAD"), "main");
+  t.equal(readFileSync(path.join(clone, "README"), "utf8"), "hello\n", "local edits to tracked files are gone");
+  t.ok(existsSync(path.join(clone, "cache", "kept")), "untracked caches stay");
+  t.ok(l.texts("sys").some((s) => s.includes("holds a clone from an earlier run")));
+  const pinned = await runGitCheckout(request(ws, { url: repo.url, branch: "main", hash: old }, { type: "git-checkout" }));
+  t.same(pinned, { status: 0, outputs: {} });
+  t.equal(git(clone, "rev-parse", "HEAD"), old, "a pinned hash in an existing clone");
+  const abbreviated = await runGitCheckout(request(ws, { url: repo.url, hash: head.slice(0, 10) }, { type: "git-checkout" }));
+  t.equal(abbreviated.status, 0);
+  t.equal(git(clone, "rev-parse", "HEAD"), head, "an abbreviated hash in an existing shallow clone");
+});
+
+t.test("checkout: a non-empty directory that is not a clone is an error", async (t) => {
+  const ws = await workspace(t);
+  mkdirSync(path.join(ws, "repo"));
+  writeFileSync(path.join(ws, "repo", "x"), "x");
+  t.match((await runGitCheckout(request(ws, { url: repo.url }, { type: "git-checkout" }))).error, /already exists, is not empty and is not a git clone/);
 });
 
 t.test("checkout: an aborted signal stops it with the reason", async (t) => {
@@ -173,6 +197,16 @@ t.test("merge: a conflict is bad, names the files, and is aborted", async (t) =>
   const clone = path.join(ws, "repo");
   t.equal(git(clone, "status", "--porcelain"), "", "merge aborted: clean tree");
   t.equal(git(clone, "rev-parse", "HEAD"), head);
+});
+
+t.test("merge: in a clone left by an earlier run, merges onto the remote's branch afresh", async (t) => {
+  const ws = await workspace(t);
+  t.same(await runGitMerge(request(ws, { url: repo.url, branch: "main", "from-branch": "feature" }, { type: "git-merge" })), { status: 0, outputs: {} });
+  const clone = path.join(ws, "repo");
+  const again = await runGitMerge(request(ws, { url: repo.url, branch: "main", "from-branch": "feature" }, { type: "git-merge" }));
+  t.same(again, { status: 0, outputs: {} });
+  t.equal(git(clone, "rev-list", "--parents", "-n", "1", "HEAD").split(" ")[1], head, "the merge sits on the remote's main, not on the last run's merge");
+  t.ok(existsSync(path.join(clone, "feature.txt")));
 });
 
 t.test("merge: missing options", async (t) => {

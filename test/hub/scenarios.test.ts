@@ -103,6 +103,14 @@ flows:
     tasks:
       - {name: a, type: exec, listen: trigger.good, opts: {cmd: "false"}}
       - {name: fin, type: end, listen: task.a.bad}
+  - id: skips
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: a, type: exec, listen: trigger.good, opts: {cmd: "false"}}
+      - {name: fin, type: end, listen: task.a.bad}
+      - {name: deploy, type: exec, listen: task.a.good, opts: {cmd: "true"}}
+      - {name: tests done, class: merge, type: all, wait: [task.a.good, task.deploy.good]}
+      - {name: ok, type: end, listen: merge.tests-done.good}
   - id: handled-failure
     triggers: [{name: go, type: data}]
     tasks:
@@ -140,7 +148,14 @@ flows:
   t.equal(r2.result, "good", "quiescent with only good dangling events → good");
   t.equal(nodeOf((await h.hub.getRun(r2run.ref.run)).nodes, "slow").state, "good", "the good event of quick did not end the run early (floe bug 10)");
   t.equal((await result("end-on-bad")).result, "bad", "end node reached by a bad event → bad");
-  t.equal((await result("handled-failure")).result, "good", "a failure handled by a listener");
+  const handledRun = await h.hub.trigger({ flow: "handled-failure" });
+  t.equal((await h.end(handledRun.ref.run)).result, "good", "a failure handled by a listener");
+  const useStatusRun = await h.hub.trigger({ flow: "use-status" });
+  await h.end(useStatusRun.ref.run);
+  t.equal(nodeOf((await h.hub.getRun(useStatusRun.ref.run)).nodes, "three").state, "good", "the end node that was reached shows good");
+  const endBadRun = await h.hub.trigger({ flow: "end-on-bad" });
+  await h.end(endBadRun.ref.run);
+  t.equal(nodeOf((await h.hub.getRun(endBadRun.ref.run)).nodes, "fin").state, "bad", "an end node reached by a bad event shows bad");
   t.equal((await result("use-status")).result, "good", "use-status tag task.st.3");
   t.equal((await result("ignore-fail")).result, "good");
   const e = await result("error-tag");
@@ -150,6 +165,10 @@ flows:
   t.equal(any.result, "good");
   const slow = nodeOf((await h.hub.getRun(anyRun.ref.run)).nodes, "slow");
   t.equal(slow.state, "cancelled", "the slow branch was killed when the run ended (floe bug 11)");
+  const skipRun = await h.hub.trigger({ flow: "skips" });
+  t.equal((await h.end(skipRun.ref.run)).result, "bad");
+  const skipped = (await h.hub.getRun(skipRun.ref.run)).nodes;
+  t.same(["a", "deploy", "tests-done", "fin", "ok"].map((id) => nodeOf(skipped, id).state), ["bad", "skipped", "skipped", "bad", "skipped"], "nodes never reached show skipped once the run ended");
 });
 
 t.test("outputs, env and $VAR", async (t) => {
