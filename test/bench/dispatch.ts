@@ -7,12 +7,19 @@
  * pend, look up its resources in `held` and its flow in `activeByFlow`. The ratio says how
  * far a decision is from that floor.
  *
- * Cluster mode: the atomic commit against Redis (a Lua script) belongs here too, as a
- * third figure per size, once the Redis ClusterState exists; see `clusterCommit` below.
+ * Cluster mode: the same pass against a real redis-server started for the measure — the
+ * snapshot (one Lua read), the decision, and the atomic commit (the claim script) — and the
+ * commit alone, beside the decision alone (`clusterCommit` below).
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { LocalClusterState, type PendRecord } from "../../hub/cluster-state.js";
 import { decide, type DispatchInput, type HostView } from "../../hub/dispatch.js";
-import { optionalRatio, ratioOf, summarize, type BenchOptions, type Figure } from "./stats.js";
+import { openRedis } from "../../store/redis-connect.js";
+import type { RedisClusterState } from "../../store/redis-state.js";
+import { startRedis, type Broker } from "../helpers/servers.js";
+import { optionalRatio, ratioOf, summarize, type BenchOptions, type Figure, type Summary } from "./stats.js";
 
 /** A small deterministic PRNG (mulberry32), so every run decides over the same input. */
 function rng(seed: number): () => number {
@@ -127,12 +134,90 @@ async function embeddedPass(records: readonly PendRecord[], hosts: readonly Host
 
 /**
  * Cluster mode: the same pass with the snapshot read from and the commit made against a
- * real redis-server (`redis-server --port 0 --unixsocket …`, as test/helpers start it).
- * Not measured yet: there is no Redis ClusterState to measure. Returns no figures until
- * then; run.ts prints that the figure is missing.
+ * real redis-server (its own, append-only with the default fsync every second). The list
+ * is rebuilt before each pass (not timed), as in the embedded pass.
  */
-function clusterCommit(_pends: number, _hosts: number): Figure[] {
-  return [];
+async function clusterPasses(state: RedisClusterState, records: readonly PendRecord[], hosts: readonly HostView[], iterations: number, budgetMs: number): Promise<{ pass: number[]; commit: number[]; snapshot: number[]; claimed: number }> {
+  const pass: number[] = [];
+  const commit: number[] = [];
+  const snapshot: number[] = [];
+  let claimed = 0;
+  const stop = performance.now() + budgetMs;
+  for (let i = 0; i < iterations + 1 && performance.now() < stop; i++) {
+    await state.redis.flushdb();
+    await Promise.all(hosts.map((h) => state.heartbeat({ name: h.name, tags: h.tags, slots: h.freeSlots, running: 0, lastSeen: 0, startedAt: 0 }, 600_000)));
+    // One connection, so the pends arrive in this order: the adoption order.
+    await Promise.all(records.map((p) => state.addPend(p)));
+    const t0 = performance.now();
+    const snap = await state.snapshot();
+    const t1 = performance.now();
+    const d = decide({ pends: snap.pends, hosts: snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) })), held: snap.held, activeByFlow: snap.activeByFlow });
+    const byRun = new Map(snap.pends.map((p) => [p.run, p]));
+    const assignments = d.assign.map((a) => {
+      const p = byRun.get(a.run) as PendRecord;
+      return { run: a.run, host: a.host, flowKey: p.flowKey, resources: p.resources };
+    });
+    const t2 = performance.now();
+    const got = await state.claim(assignments);
+    const t3 = performance.now();
+    if (got.length !== assignments.length) throw new Error(`bench: Redis refused ${assignments.length - got.length} of ${assignments.length} claims on a private state`);
+    claimed = got.length;
+    if (i === 0) continue; // the first pass loads the scripts
+    pass.push(t3 - t0);
+    commit.push(t3 - t2);
+    snapshot.push(t1 - t0);
+  }
+  return { pass, commit, snapshot, claimed };
+}
+
+function clusterFigures(size: { pends: number; hosts: number }, label: string, r: Awaited<ReturnType<typeof clusterPasses>>, decideDist: Summary, embedded: Summary): Figure[] {
+  const commit = summarize(r.commit);
+  const pass = summarize(r.pass);
+  const snap = summarize(r.snapshot);
+  return [
+    {
+      id: `dispatch.commit.redis.${size.pends}x${size.hosts}`,
+      what: `Redis atomic commit (claim script), ${label}`,
+      unit: "ms",
+      dist: commit,
+      baseline: { what: "decide() alone", dist: decideDist },
+      ...optionalRatio(ratioOf({ dist: commit }, { dist: decideDist })),
+      clock: "bench process, performance.now() around claim(), one round trip to a local redis-server",
+      note: `${r.claimed} runs claimed per commit; snapshot alone p50 ${snap.p50.toFixed(2)} ms, p99 ${snap.p99.toFixed(2)} ms`,
+    },
+    {
+      id: `dispatch.pass.redis.${size.pends}x${size.hosts}`,
+      what: `Redis pass (snapshot+decide+commit), ${label}`,
+      unit: "ms",
+      dist: pass,
+      baseline: { what: "embedded pass", dist: embedded },
+      ...optionalRatio(ratioOf({ dist: pass }, { dist: embedded })),
+      clock: "bench process, performance.now()",
+    },
+  ];
+}
+
+/** A redis-server of the measure's own, stopped (and its data removed) by `close`. */
+async function benchRedis(): Promise<{ state: RedisClusterState; close(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "floe-bench-redis-"));
+  let broker: Broker | undefined;
+  try {
+    broker = await startRedis(dir, ["--appendfsync", "everysec"]);
+    const state = await openRedis(broker.url, { cluster: "bench", commandTimeoutMs: 30_000 });
+    const b = broker;
+    return {
+      state,
+      async close() {
+        await state.close();
+        await b.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await broker?.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 export async function benchDispatch(o: BenchOptions): Promise<Figure[]> {
@@ -141,34 +226,52 @@ export async function benchDispatch(o: BenchOptions): Promise<Figure[]> {
     { pends: 10_000, hosts: 100, iterations: o.quick ? 5 : 40, budgetMs: o.quick ? 3_000 : 20_000 },
   ];
   const figures: Figure[] = [];
-  for (const s of sizes) {
-    const label = `${s.pends.toLocaleString("en")} pends × ${s.hosts} hosts`;
-    o.progress(`dispatch: ${label}`);
-    const { input, records, hostViews } = makeInput(s.pends, s.hosts);
-    const sample = decide(input);
-    const base = summarize(time(() => linearScan(input), s.iterations * 4, s.budgetMs / 4));
-    const dist = summarize(time(() => decide(input), s.iterations, s.budgetMs));
-    figures.push({
-      id: `dispatch.decide.${s.pends}x${s.hosts}`,
-      what: `decide(), ${label}`,
-      unit: "ms",
-      dist,
-      baseline: { what: "linear scan of the same pends", dist: base },
-      ...optionalRatio(ratioOf({ dist }, { dist: base })),
-      clock: "bench process, performance.now() around the call",
-      note: `${sample.assign.length} assigned, ${sample.waiting.size} waiting`,
-    });
-    const pass = summarize(await embeddedPass(records, hostViews, Math.max(5, Math.floor(s.iterations / 2)), s.budgetMs));
-    figures.push({
-      id: `dispatch.pass.${s.pends}x${s.hosts}`,
-      what: `embedded pass (snapshot+decide+commit), ${label}`,
-      unit: "ms",
-      dist: pass,
-      baseline: { what: "decide() alone", dist },
-      ...optionalRatio(ratioOf({ dist: pass }, { dist })),
-      clock: "bench process, performance.now()",
-    });
-    figures.push(...clusterCommit(s.pends, s.hosts));
+  let redis: Awaited<ReturnType<typeof benchRedis>> | undefined;
+  try {
+    redis = await benchRedis();
+  } catch (e) {
+    o.progress(`dispatch: no Redis figures (${e instanceof Error ? e.message : String(e)})`);
+  }
+  try {
+    for (const s of sizes) figures.push(...(await benchSize(o, s, redis?.state)));
+  } finally {
+    await redis?.close();
+  }
+  return figures;
+}
+
+async function benchSize(o: BenchOptions, s: { pends: number; hosts: number; iterations: number; budgetMs: number }, redis: RedisClusterState | undefined): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const label = `${s.pends.toLocaleString("en")} pends × ${s.hosts} hosts`;
+  o.progress(`dispatch: ${label}`);
+  const { input, records, hostViews } = makeInput(s.pends, s.hosts);
+  const sample = decide(input);
+  const base = summarize(time(() => linearScan(input), s.iterations * 4, s.budgetMs / 4));
+  const dist = summarize(time(() => decide(input), s.iterations, s.budgetMs));
+  figures.push({
+    id: `dispatch.decide.${s.pends}x${s.hosts}`,
+    what: `decide(), ${label}`,
+    unit: "ms",
+    dist,
+    baseline: { what: "linear scan of the same pends", dist: base },
+    ...optionalRatio(ratioOf({ dist }, { dist: base })),
+    clock: "bench process, performance.now() around the call",
+    note: `${sample.assign.length} assigned, ${sample.waiting.size} waiting`,
+  });
+  const pass = summarize(await embeddedPass(records, hostViews, Math.max(5, Math.floor(s.iterations / 2)), s.budgetMs));
+  figures.push({
+    id: `dispatch.pass.${s.pends}x${s.hosts}`,
+    what: `embedded pass (snapshot+decide+commit), ${label}`,
+    unit: "ms",
+    dist: pass,
+    baseline: { what: "decide() alone", dist },
+    ...optionalRatio(ratioOf({ dist: pass }, { dist })),
+    clock: "bench process, performance.now()",
+  });
+  if (redis !== undefined) {
+    o.progress(`dispatch: ${label} against Redis`);
+    const r = await clusterPasses(redis, records, hostViews, Math.max(5, Math.floor(s.iterations / 2)), s.budgetMs);
+    figures.push(...clusterFigures(s, label, r, dist, pass));
   }
   return figures;
 }

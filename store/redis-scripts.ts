@@ -1,0 +1,412 @@
+/**
+ * The Lua scripts of the Redis cluster state (store/redis-state.ts): each state change is
+ * one script, so it is validated and applied atomically however many hosts call at once.
+ *
+ * Conventions shared by every state script:
+ * - KEYS start with the state tables in STATE_TABLES order (store/redis-keys.ts); a
+ *   script's own keys follow. Scripts never build a key.
+ * - ARGV[1] is how long done/reaped phases are remembered, ARGV[2] how long a done run's
+ *   record is kept (ms); a script's own arguments start at ARGV[3].
+ * - Time is Redis server time (`TIME`), so hosts' clocks do not matter. Redis 7 replicates
+ *   scripts by their effects, where TIME is allowed before writes.
+ * - No JSON is read or written in Lua: an active run's host, flow key and resources travel
+ *   as a length-prefixed list (`packList` below), so no id can break a script.
+ * - Nothing is returned as a Lua boolean (RESP3 would turn it into a boolean reply).
+ */
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { STATE_TABLES } from "./redis-keys.js";
+
+/** `<byte length>:<bytes>` per item; Lua reads it back with `unpack_list`. */
+export function packList(items: readonly string[]): string {
+  return items.map((s) => `${Buffer.byteLength(s, "utf8")}:${s}`).join("");
+}
+
+/** The inverse of packList, on the JavaScript side. */
+export function unpackList(s: string): string[] {
+  const buf = Buffer.from(s, "utf8");
+  const out: string[] = [];
+  let i = 0;
+  while (i < buf.length) {
+    const colon = buf.indexOf(0x3a, i);
+    if (colon < 0) throw new Error("malformed packed list");
+    const n = Number(buf.subarray(i, colon).toString("latin1"));
+    if (!Number.isSafeInteger(n) || n < 0 || colon + 1 + n > buf.length) throw new Error("malformed packed list");
+    out.push(buf.subarray(colon + 1, colon + 1 + n).toString("utf8"));
+    i = colon + 1 + n;
+  }
+  return out;
+}
+
+/** How long a claim's or reap's answer is kept for a retry that lost the reply (ms). */
+export const REPLY_TTL_MS = 120_000;
+
+const PRELUDE = `
+local K = {}
+local TABLES = {${STATE_TABLES.map((t) => `'${t}'`).join(", ")}}
+for i, n in ipairs(TABLES) do K[n] = KEYS[i] end
+local NT = #TABLES
+local PHASE_TTL = tonumber(ARGV[1])
+local DONE_RECORD_TTL = tonumber(ARGV[2])
+local A = 3
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function num(n) return string.format('%.0f', n) end
+local function unpack_list(s)
+  local out, i = {}, 1
+  while i <= #s do
+    local c = string.find(s, ':', i, true)
+    local n = tonumber(string.sub(s, i, c - 1))
+    out[#out + 1] = string.sub(s, c + 1, c + n)
+    i = c + n + 1
+  end
+  return out
+end
+local function live(host, now)
+  local u = redis.call('HGET', K.leases, host)
+  return u ~= false and tonumber(u) >= now
+end
+local function decr(h, f)
+  if redis.call('HINCRBY', h, f, -1) <= 0 then redis.call('HDEL', h, f) end
+end
+-- meta: packed {host, flowKey, resources...}. A pend has no drop times (addPend cleared them).
+local function take(run, meta, m, token, was_pending)
+  redis.call('HSET', K.active, run, meta)
+  redis.call('HSET', K.tokens, run, token)
+  for j = 3, #m do redis.call('HSET', K.held, m[j], run) end
+  redis.call('HINCRBY', K.running, m[1], 1)
+  redis.call('HINCRBY', K.flowActive, m[2], 1)
+  redis.call('HSET', K.phase, run, 'active')
+  if not was_pending then
+    redis.call('ZREM', K.phaseDrop, run)
+    redis.call('ZREM', K.recordDrop, run)
+  end
+end
+local function drop(run)
+  local meta = redis.call('HGET', K.active, run)
+  if not meta then return '' end
+  local m = unpack_list(meta)
+  local token = redis.call('HGET', K.tokens, run) or '0'
+  redis.call('HDEL', K.active, run)
+  redis.call('HDEL', K.tokens, run)
+  for j = 3, #m do
+    if redis.call('HGET', K.held, m[j]) == run then redis.call('HDEL', K.held, m[j]) end
+  end
+  decr(K.running, m[1])
+  decr(K.flowActive, m[2])
+  return token
+end
+local function ended(run, phase, now, record_ttl)
+  redis.call('HSET', K.phase, run, phase)
+  redis.call('ZADD', K.phaseDrop, num(now + PHASE_TTL), run)
+  redis.call('ZADD', K.recordDrop, num(now + record_ttl), run)
+end
+-- Forgets a bounded number of expired phases and records per call.
+local function prune(now)
+  local due = redis.call('ZRANGEBYSCORE', K.phaseDrop, '-inf', num(now), 'LIMIT', 0, 100)
+  for _, run in ipairs(due) do
+    local p = redis.call('HGET', K.phase, run)
+    if p == 'done' or p == 'reaped' then redis.call('HDEL', K.phase, run) end
+    redis.call('ZREM', K.phaseDrop, run)
+  end
+  due = redis.call('ZRANGEBYSCORE', K.recordDrop, '-inf', num(now), 'LIMIT', 0, 100)
+  for _, run in ipairs(due) do
+    redis.call('HDEL', K.records, run)
+    redis.call('ZREM', K.recordDrop, run)
+  end
+end
+-- A reply kept for a retry after a lost reply: a list starting with 'ok'. An empty answer
+-- changed nothing, so a retry may as well run afresh: it is not kept.
+local function keep_reply(key, out)
+  if #out < 2 then return end
+  for i = 1, #out, 1000 do
+    redis.call('RPUSH', key, unpack(out, i, math.min(i + 999, #out)))
+  end
+  redis.call('PEXPIRE', key, ${REPLY_TTL_MS})
+end
+`;
+
+const HEARTBEAT = `
+local name = ARGV[A]
+local now = now_ms()
+local prev = redis.call('HGET', K.leases, name)
+redis.call('HSET', K.leases, name, num(now + tonumber(ARGV[A + 3])))
+redis.call('HSET', K.hosts, name, ARGV[A + 1])
+redis.call('HSET', K.slots, name, ARGV[A + 2])
+if not prev then return 'new' end
+if tonumber(prev) >= now then return 'renewed' end
+return 'expired'
+`;
+
+const ADD_PEND = `
+local run, how = ARGV[A], ARGV[A + 1]
+local phase = redis.call('HGET', K.phase, run)
+if how == 'recover' and phase and phase ~= 'pending' then return 0 end
+if how == 'requeue' and phase ~= 'reaped' then return 0 end
+if redis.call('ZSCORE', K.pendOrder, run) then return 1 end
+redis.call('ZADD', K.pendOrder, redis.call('INCR', K.pendSeq), run)
+redis.call('HSET', K.pendView, run, ARGV[A + 2])
+redis.call('HSET', K.pendRecord, run, ARGV[A + 3])
+redis.call('HSET', K.phase, run, 'pending')
+redis.call('ZREM', K.phaseDrop, run)
+redis.call('ZREM', K.recordDrop, run)
+return 1
+`;
+
+const REMOVE_PEND = `
+local run = ARGV[A]
+if not redis.call('ZSCORE', K.pendOrder, run) then return 0 end
+local now = now_ms()
+redis.call('ZREM', K.pendOrder, run)
+redis.call('HDEL', K.pendView, run)
+redis.call('HDEL', K.pendRecord, run)
+ended(run, 'done', now, DONE_RECORD_TTL)
+prune(now)
+return 1
+`;
+
+/** ARGV[A]: count, then per assignment: run, host, flowKey, concurrency ('' = none), packed {host, flowKey, resources...}. */
+const CLAIM = `
+local reply = KEYS[NT + 1]
+if redis.call('EXISTS', reply) == 1 then return redis.call('LRANGE', reply, 0, -1) end
+local now = now_ms()
+local out = {'ok'}
+local n = tonumber(ARGV[A])
+for i = 0, n - 1 do
+  local b = A + 1 + i * 5
+  local run, host, flow_key, conc, meta = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  if redis.call('ZSCORE', K.pendOrder, run) then
+    local m = unpack_list(meta)
+    local ok = true
+    for j = 3, #m do
+      if redis.call('HEXISTS', K.held, m[j]) == 1 then ok = false break end
+    end
+    if ok then ok = live(host, now) end
+    if ok then
+      local slots = tonumber(redis.call('HGET', K.slots, host) or '0')
+      ok = tonumber(redis.call('HGET', K.running, host) or '0') < slots
+    end
+    if ok and conc ~= '' then
+      ok = tonumber(redis.call('HGET', K.flowActive, flow_key) or '0') < tonumber(conc)
+    end
+    if ok then
+      local record = redis.call('HGET', K.pendRecord, run) or ''
+      redis.call('ZREM', K.pendOrder, run)
+      redis.call('HDEL', K.pendView, run)
+      redis.call('HDEL', K.pendRecord, run)
+      local token = redis.call('INCR', K.tokenSeq)
+      take(run, meta, m, token, true)
+      out[#out + 1] = run
+      out[#out + 1] = tostring(token)
+      out[#out + 1] = record
+    end
+  end
+end
+prune(now)
+keep_reply(reply, out)
+return out
+`;
+
+/** ARGV[A]: run, host, packed {host, flowKey, resources...}. Returns the token, or -1. */
+const HOLD = `
+local run, host, meta = ARGV[A], ARGV[A + 1], ARGV[A + 2]
+local phase = redis.call('HGET', K.phase, run)
+local old = redis.call('HGET', K.active, run)
+local mine = old and unpack_list(old)[1] == host
+if phase and not (phase == 'active' and mine) then return -1 end
+if old then drop(run) end
+local token = redis.call('INCR', K.tokenSeq)
+take(run, meta, unpack_list(meta), token, false)
+return token
+`;
+
+const RELEASE = `
+local run = ARGV[A]
+if redis.call('HGET', K.tokens, run) ~= ARGV[A + 1] then return 0 end
+local now = now_ms()
+drop(run)
+ended(run, 'done', now, DONE_RECORD_TTL)
+prune(now)
+return 1
+`;
+
+/** Returns 'ok', then run, token, packed {host, flowKey, resources...} per reaped run. */
+const REAP = `
+local reply = KEYS[NT + 1]
+if redis.call('EXISTS', reply) == 1 then return redis.call('LRANGE', reply, 0, -1) end
+local now = now_ms()
+local out = {'ok'}
+local dead, any = {}, false
+local running = redis.call('HGETALL', K.running)
+for i = 1, #running, 2 do
+  if tonumber(running[i + 1]) > 0 and not live(running[i], now) then
+    dead[running[i]] = true
+    any = true
+  end
+end
+if any then
+  local all = redis.call('HGETALL', K.active)
+  for i = 1, #all, 2 do
+    local run, meta = all[i], all[i + 1]
+    if dead[unpack_list(meta)[1]] then
+      local token = drop(run)
+      ended(run, 'reaped', now, PHASE_TTL)
+      out[#out + 1] = run
+      out[#out + 1] = token
+      out[#out + 1] = meta
+    end
+  end
+end
+prune(now)
+keep_reply(reply, out)
+return out
+`;
+
+const PUT_RECORD = `
+local run = ARGV[A]
+redis.call('HSET', K.records, run, ARGV[A + 1])
+local phase = redis.call('HGET', K.phase, run)
+-- A record of a run that is not live is forgotten with its phase (or after an adoption that never happened).
+if phase ~= 'pending' and phase ~= 'active' then
+  redis.call('ZADD', K.recordDrop, 'NX', num(now_ms() + PHASE_TTL), run)
+end
+return 1
+`;
+
+/**
+ * One consistent read: server time, the pending list in order, and the tables dispatch
+ * needs. The pends come as one string, their JSON views joined by newlines (JSON.stringify
+ * never writes a raw newline): one bulk reply parses far faster than 10,000 small ones.
+ */
+const SNAPSHOT = `
+local runs = redis.call('ZRANGE', K.pendOrder, 0, -1)
+local views = {}
+for i = 1, #runs, 500 do
+  local part = redis.call('HMGET', K.pendView, unpack(runs, i, math.min(i + 499, #runs)))
+  for _, v in ipairs(part) do
+    if v then views[#views + 1] = v end
+  end
+end
+return {
+  tostring(now_ms()),
+  table.concat(views, '\\n'),
+  redis.call('HGETALL', K.hosts),
+  redis.call('HGETALL', K.leases),
+  redis.call('HGETALL', K.held),
+  redis.call('HGETALL', K.flowActive),
+  redis.call('HGETALL', K.running),
+}
+`;
+
+const HOSTS = `
+return { tostring(now_ms()), redis.call('HGETALL', K.hosts), redis.call('HGETALL', K.leases) }
+`;
+
+/**
+ * KEYS: json, state, flow hashes; all; by state pending, active, archived; by flow; by
+ * flow and state pending, active, archived; trash. ARGV: run, flow, state, json, cap.
+ * Returns runs trimmed from the index (or left in the trash) whose node hashes must go.
+ */
+const INDEX_RUN = `
+local run, flow, state, json, cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local S = { pending = 5, active = 6, archived = 7 }
+local FS = { pending = 9, active = 10, archived = 11 }
+if not S[state] then return redis.error_reply('ERR bad run state ' .. state) end
+local old_flow = redis.call('HGET', KEYS[3], run)
+if old_flow and old_flow ~= flow then return redis.error_reply('ERR run is indexed under another flow') end
+local old = redis.call('HGET', KEYS[2], run)
+redis.call('HSET', KEYS[1], run, json)
+redis.call('HSET', KEYS[2], run, state)
+redis.call('HSET', KEYS[3], run, flow)
+redis.call('ZADD', KEYS[4], 0, run)
+redis.call('ZADD', KEYS[8], 0, run)
+if old ~= state then
+  if old and S[old] then
+    redis.call('ZREM', KEYS[S[old]], run)
+    redis.call('ZREM', KEYS[FS[old]], run)
+  end
+  redis.call('ZADD', KEYS[S[state]], 0, run)
+  redis.call('ZADD', KEYS[FS[state]], 0, run)
+end
+local out = {}
+if state == 'archived' then
+  local over = redis.call('ZCARD', KEYS[11]) - cap
+  if over > 0 then
+    local victims = redis.call('ZRANGE', KEYS[11], 0, over - 1)
+    for _, v in ipairs(victims) do
+      redis.call('HDEL', KEYS[1], v)
+      redis.call('HDEL', KEYS[2], v)
+      redis.call('HDEL', KEYS[3], v)
+      redis.call('ZREM', KEYS[4], v)
+      redis.call('ZREM', KEYS[7], v)
+      redis.call('ZREM', KEYS[8], v)
+      redis.call('ZREM', KEYS[11], v)
+      redis.call('SADD', KEYS[12], v)
+      out[#out + 1] = v
+    end
+  end
+end
+if #out == 0 and redis.call('SCARD', KEYS[12]) > 0 then out = redis.call('SRANDMEMBER', KEYS[12], 100) end
+return out
+`;
+
+/** KEYS: a lexical set of run ids, the json hash. ARGV: max ('+' or '(' .. before), limit. Newest first. */
+const LIST_RUNS = `
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for i = 1, #ids, 500 do
+  local part = redis.call('HMGET', KEYS[2], unpack(ids, i, math.min(i + 499, #ids)))
+  for _, j in ipairs(part) do
+    if j then out[#out + 1] = j end
+  end
+end
+return out
+`;
+
+/** KEYS: json hash, the run's node hash. ARGV: run. */
+const GET_RUN = `
+local json = redis.call('HGET', KEYS[1], ARGV[1])
+if not json then return { 0 } end
+return { 1, json, redis.call('HGETALL', KEYS[2]) }
+`;
+
+/** A script run by EVALSHA, loaded again with EVAL when the server does not know it (after a restart). */
+export class LuaScript {
+  readonly sha: string;
+  constructor(
+    readonly name: string,
+    readonly lua: string,
+  ) {
+    this.sha = createHash("sha1").update(lua).digest("hex");
+  }
+
+  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (e) {
+      if (!(e instanceof Error) || !e.message.startsWith("NOSCRIPT")) throw e;
+      return redis.eval(this.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const state = (name: string, body: string) => new LuaScript(name, PRELUDE + body);
+
+export const SCRIPTS = Object.freeze({
+  heartbeat: state("heartbeat", HEARTBEAT),
+  addPend: state("addPend", ADD_PEND),
+  removePend: state("removePend", REMOVE_PEND),
+  claim: state("claim", CLAIM),
+  hold: state("hold", HOLD),
+  release: state("release", RELEASE),
+  reap: state("reapDead", REAP),
+  putRecord: state("putRecord", PUT_RECORD),
+  snapshot: state("snapshot", SNAPSHOT),
+  hosts: state("hosts", HOSTS),
+  indexRun: new LuaScript("indexRun", INDEX_RUN),
+  listRuns: new LuaScript("listRuns", LIST_RUNS),
+  getRun: new LuaScript("getRun", GET_RUN),
+});

@@ -1,0 +1,391 @@
+/**
+ * The ClusterState of a cluster, in Redis: the same contract as LocalClusterState
+ * (store/local-state.ts), atomic across any number of hosts. Every state change is one Lua
+ * script (store/redis-scripts.ts) over a fixed set of tables (store/redis-keys.ts); leases
+ * are compared on Redis server time, so host clocks do not matter.
+ *
+ * Bounded: done and reaped phases are forgotten after `phaseTtlMs`, a done run's record
+ * after `doneRecordTtlMs`, and the run index keeps at most `archivedPerFlow` archived runs
+ * per flow (the oldest go, with their node hashes).
+ *
+ * Lost replies: a claim or reap whose reply is lost (a timeout, a dropped connection) may
+ * still have been applied. Each carries an id and its answer is kept for a while, so it is
+ * sent again with the same id once Redis answers, for up to `replayWindowMs`; only then
+ * does it fail.
+ *
+ * One difference from the in-process state, on purpose: `snapshot().pends` carry an empty
+ * `record`. The record of a pend reaches the host that takes it with its claim; reading
+ * every pend's record (the whole flow definition) on each dispatch pass would make the
+ * snapshot cost grow with flow size × pending runs.
+ */
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { ActiveEntry, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
+import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
+import { LuaScript, packList, SCRIPTS, unpackList } from "./redis-scripts.js";
+
+export interface RedisStateOptions {
+  /** @defaultValue "floe" */
+  readonly cluster?: string;
+  /** The Redis URL, for messages (without its password). */
+  readonly url?: string;
+  /** How long a done or reaped run's phase is remembered. @defaultValue 7 days */
+  readonly phaseTtlMs?: number;
+  /** How long a done run's record is kept (a reaped run's is kept with its phase). @defaultValue 1 hour */
+  readonly doneRecordTtlMs?: number;
+  /** Archived runs kept in the run index per flow. @defaultValue 10,000 */
+  readonly archivedPerFlow?: number;
+  /** How long a claim or reap whose reply was lost is retried to learn its outcome. @defaultValue 10 s */
+  readonly replayWindowMs?: number;
+  /** Whether close() also closes the connection. @defaultValue true */
+  readonly ownsConnection?: boolean;
+}
+
+/** Redis could not be reached or did not answer; the call may be retried. */
+export class RedisUnavailableError extends Error {
+  readonly code = "E_UNAVAILABLE";
+  constructor(
+    message: string,
+    /** False when the command was never sent (no connection), so it was not applied. */
+    readonly maybeApplied: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "RedisUnavailableError";
+  }
+}
+
+const DAY = 24 * 3600_000;
+
+export class RedisClusterState implements ClusterState {
+  readonly keys: RedisKeys;
+  readonly url: string;
+  private readonly phaseTtlMs: number;
+  private readonly doneRecordTtlMs: number;
+  private readonly archivedPerFlow: number;
+  private readonly replayWindowMs: number;
+  private readonly ownsConnection: boolean;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly redis: Redis,
+    o: RedisStateOptions = {},
+  ) {
+    this.keys = redisKeys(o.cluster);
+    this.url = o.url ?? "redis";
+    this.phaseTtlMs = o.phaseTtlMs ?? 7 * DAY;
+    this.doneRecordTtlMs = o.doneRecordTtlMs ?? 3600_000;
+    this.archivedPerFlow = o.archivedPerFlow ?? 10_000;
+    this.replayWindowMs = o.replayWindowMs ?? 10_000;
+    this.ownsConnection = o.ownsConnection ?? true;
+  }
+
+  // --- plumbing ----------------------------------------------------------------------
+
+  private fail(op: string, e: unknown): Error {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (transportError(e)) return new RedisUnavailableError(`cluster state unavailable: ${op} failed: Redis at ${this.url} ${reason(msg)}`, !msg.includes("Stream isn't writeable"), { cause: e });
+    return new Error(`cluster state: ${op} failed at Redis ${this.url}: ${msg}`, { cause: e });
+  }
+
+  private async state(script: LuaScript, args: readonly (string | number)[], extraKeys: readonly string[] = []): Promise<unknown> {
+    try {
+      return await script.run(this.redis, [...this.keys.tables, ...extraKeys], [this.phaseTtlMs, this.doneRecordTtlMs, ...args]);
+    } catch (e) {
+      throw this.fail(script.name, e);
+    }
+  }
+
+  private async cmd<T>(op: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      throw this.fail(op, e);
+    }
+  }
+
+  /**
+   * Runs a script whose reply must not be lost: when the connection fails after it was
+   * sent, it is sent again with the same reply key until Redis answers (the script returns
+   * the kept answer if the first one was applied).
+   */
+  private async once(script: LuaScript, args: readonly (string | number)[]): Promise<string[]> {
+    const reply = this.keys.reply(randomUUID());
+    const deadline = Date.now() + this.replayWindowMs;
+    let outcomeUnknown = false;
+    for (;;) {
+      try {
+        return asStrings(await this.state(script, args, [reply]), script.name);
+      } catch (e) {
+        if (!(e instanceof RedisUnavailableError)) throw e;
+        outcomeUnknown ||= e.maybeApplied;
+        if (!outcomeUnknown || Date.now() >= deadline || this.redis.status === "end") throw e;
+        await this.waitReady(deadline);
+      }
+    }
+  }
+
+  private async waitReady(deadline: number): Promise<void> {
+    while (this.redis.status !== "ready" && Date.now() < deadline) {
+      if (this.redis.status === "end") return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  // --- hosts -------------------------------------------------------------------------
+
+  async heartbeat(h: HostRecord, leaseMs: number): Promise<"new" | "renewed" | "expired"> {
+    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs))]);
+    if (r === "new" || r === "renewed" || r === "expired") return r;
+    throw this.fail("heartbeat", `unexpected reply ${String(r)}`);
+  }
+
+  async removeHost(name: string): Promise<void> {
+    await this.cmd("removeHost", () =>
+      this.redis.multi().hdel(this.keys.table("hosts"), name).hdel(this.keys.table("leases"), name).hdel(this.keys.table("slots"), name).exec(),
+    );
+  }
+
+  async hosts(): Promise<{ host: HostRecord; up: boolean }[]> {
+    const [now, hosts, leases] = asArray(await this.state(SCRIPTS.hosts, []), "hosts", 3);
+    const until = pairs(leases);
+    const t = Number(now);
+    const out: { host: HostRecord; up: boolean }[] = [];
+    for (const [name, json] of pairs(hosts)) {
+      const host = parseHost(json);
+      if (host !== undefined) out.push({ host, up: Number(until.get(name) ?? -1) >= t });
+    }
+    return out;
+  }
+
+  // --- the pending list and active runs ----------------------------------------------
+
+  async addPend(p: PendRecord, how: PendHow = "new"): Promise<boolean> {
+    const { record, ...view } = p;
+    return (await this.state(SCRIPTS.addPend, [p.run, how, JSON.stringify(view), record])) === 1;
+  }
+
+  async removePend(run: string): Promise<boolean> {
+    return (await this.state(SCRIPTS.removePend, [run])) === 1;
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const [now, views, hosts, leases, held, flowActive, running] = asArray(await this.state(SCRIPTS.snapshot, []), "snapshot", 7);
+    const t = Number(now);
+    const pends = parsePendViews(String(views));
+    const until = pairs(leases);
+    const live: HostRecord[] = [];
+    for (const [name, json] of pairs(hosts)) {
+      const h = parseHost(json);
+      if (h !== undefined && Number(until.get(name) ?? -1) >= t) live.push(h);
+    }
+    return { pends, hosts: live, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running) };
+  }
+
+  async claim(assignments: readonly Assignment[]): Promise<Claimed[]> {
+    if (assignments.length === 0) return [];
+    const args: (string | number)[] = [assignments.length];
+    for (const a of assignments) args.push(a.run, a.host, a.flowKey, a.concurrency === undefined ? "" : a.concurrency, packList([a.host, a.flowKey, ...a.resources]));
+    const r = await this.once(SCRIPTS.claim, args);
+    const out: Claimed[] = [];
+    for (let i = 1; i + 2 < r.length; i += 3) out.push({ run: r[i] as string, token: Number(r[i + 1]), record: r[i + 2] as string });
+    return out;
+  }
+
+  async hold(a: Assignment): Promise<number | undefined> {
+    const r = await this.state(SCRIPTS.hold, [a.run, a.host, packList([a.host, a.flowKey, ...a.resources])]);
+    return typeof r === "number" && r > 0 ? r : undefined;
+  }
+
+  async release(run: string, token: number): Promise<boolean> {
+    return (await this.state(SCRIPTS.release, [run, String(token)])) === 1;
+  }
+
+  async isCurrent(run: string, token: number): Promise<boolean> {
+    const t = await this.cmd("isCurrent", () => this.redis.hget(this.keys.table("tokens"), run));
+    return t !== null && t === String(token);
+  }
+
+  async reapDead(): Promise<ActiveEntry[]> {
+    const r = await this.once(SCRIPTS.reap, []);
+    const out: ActiveEntry[] = [];
+    for (let i = 1; i + 2 < r.length; i += 3) {
+      const [host = "", flowKey = "", ...resources] = unpackList(r[i + 2] as string);
+      out.push({ run: r[i] as string, host, token: Number(r[i + 1]), flowKey, resources });
+    }
+    return out;
+  }
+
+  // --- the run index -----------------------------------------------------------------
+
+  async indexRun(r: IndexedRun): Promise<void> {
+    const k = this.keys;
+    const states: IndexState[] = ["pending", "active", "archived"];
+    const keys = [k.indexJson, k.indexState, k.indexFlow, k.indexAll, ...states.map((s) => k.indexByState(s)), k.indexByFlow(r.flow), ...states.map((s) => k.indexByFlowState(r.flow, s)), k.indexTrash];
+    const trimmed = await this.cmd("indexRun", () => SCRIPTS.indexRun.run(this.redis, keys, [r.run, r.flow, r.state, r.json, this.archivedPerFlow]));
+    const gone = asStrings(trimmed, "indexRun");
+    if (gone.length === 0) return;
+    // Their entries left the index in the script; their node hashes go now (or with a later call).
+    const m = this.redis.multi();
+    for (const run of gone) m.unlink(k.nodes(run));
+    m.srem(k.indexTrash, ...gone);
+    await this.cmd("indexRun", () => m.exec());
+  }
+
+  async indexNode(run: string, node: string, json: string): Promise<void> {
+    await this.cmd("indexNode", () => this.redis.hset(this.keys.nodes(run), node, json));
+  }
+
+  async getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined> {
+    const r = asArray(await this.cmd("getRun", () => SCRIPTS.getRun.run(this.redis, [this.keys.indexJson, this.keys.nodes(run)], [run])), "getRun", 1);
+    if (r[0] !== 1) return undefined;
+    return { json: String(r[1]), nodes: Object.fromEntries(pairs(r[2])) };
+  }
+
+  async listRuns(q: IndexQuery): Promise<string[]> {
+    const limit = Math.max(0, Math.floor(q.limit));
+    if (limit === 0) return [];
+    const k = this.keys;
+    const set = q.flow !== undefined ? (q.state !== undefined ? k.indexByFlowState(q.flow, q.state) : k.indexByFlow(q.flow)) : q.state !== undefined ? k.indexByState(q.state) : k.indexAll;
+    const max = q.before === undefined ? "+" : `(${q.before}`;
+    return asStrings(await this.cmd("listRuns", () => SCRIPTS.listRuns.run(this.redis, [set, k.indexJson], [max, limit])), "listRuns");
+  }
+
+  async putRecord(run: string, record: string): Promise<void> {
+    await this.state(SCRIPTS.putRecord, [run, record]);
+  }
+
+  async getRecord(run: string): Promise<string | undefined> {
+    return (await this.cmd("getRecord", () => this.redis.hget(this.keys.table("records"), run))) ?? undefined;
+  }
+
+  // --- ticks and values --------------------------------------------------------------
+
+  async claimTick(key: string, ttlMs: number): Promise<boolean> {
+    const r = await this.cmd("claimTick", () => this.redis.set(this.keys.tick(key), "1", "PX", Math.max(1, Math.ceil(ttlMs)), "NX"));
+    return r === "OK";
+  }
+
+  async getValue(key: string): Promise<string | undefined> {
+    return (await this.cmd("getValue", () => this.redis.get(this.keys.value(key)))) ?? undefined;
+  }
+
+  async setValue(key: string, value: string): Promise<void> {
+    await this.cmd("setValue", () => this.redis.set(this.keys.value(key), value));
+  }
+
+  /** Idempotent. Closes the connection too when this state owns it (openRedis). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (!this.ownsConnection || this.redis.status === "end") return;
+      if (this.redis.status === "ready") {
+        await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+      }
+      this.redis.disconnect();
+    })();
+    return this.closing;
+  }
+}
+
+// --- replies -------------------------------------------------------------------------
+
+/** Errors of the connection rather than of the command: the command may be retried. */
+export function transportError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  if (e.name === "MaxRetriesPerRequestError") return true;
+  return /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|LOADING|MaxRetriesPerRequest/.test(e.message);
+}
+
+function reason(msg: string): string {
+  if (msg.includes("Stream isn't writeable")) return "is not connected (reconnecting)";
+  if (msg.includes("Command timed out")) return "did not answer in time";
+  if (msg.includes("Connection is closed")) return "closed the connection";
+  if (msg.includes("LOADING")) return "is loading its data";
+  return `could not be reached (${msg})`;
+}
+
+function asArray(r: unknown, what: string, min: number): unknown[] {
+  if (!Array.isArray(r) || r.length < min) throw new Error(`cluster state: unexpected reply to ${what}`);
+  return r;
+}
+
+function asStrings(r: unknown, what: string): string[] {
+  return asArray(r, what, 0).map((x) => (typeof x === "string" ? x : String(x)));
+}
+
+/** A flat [k, v, k, v…] reply (or an object, if the client maps it) as a Map. */
+function pairs(r: unknown): Map<string, string> {
+  const m = new Map<string, string>();
+  if (Array.isArray(r)) {
+    for (let i = 0; i + 1 < r.length; i += 2) m.set(String(r[i]), String(r[i + 1]));
+  } else if (r !== null && typeof r === "object") {
+    for (const [k, v] of Object.entries(r)) m.set(k, String(v));
+  }
+  return m;
+}
+
+function counts(r: unknown): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const [k, v] of pairs(r)) {
+    const n = Number(v);
+    if (n > 0) m.set(k, n);
+  }
+  return m;
+}
+
+function strings(x: unknown): string[] | undefined {
+  return Array.isArray(x) && x.every((s) => typeof s === "string") ? (x as string[]) : undefined;
+}
+
+function parseJson(json: string | undefined): Record<string, unknown> | undefined {
+  if (json === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(json);
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseHost(json: string): HostRecord | undefined {
+  const o = parseJson(json);
+  const tags = strings(o?.tags);
+  if (o === undefined || typeof o.name !== "string" || tags === undefined) return undefined;
+  if (typeof o.slots !== "number" || typeof o.running !== "number" || typeof o.lastSeen !== "number" || typeof o.startedAt !== "number") return undefined;
+  return { name: o.name, tags, slots: o.slots, running: o.running, lastSeen: o.lastSeen, startedAt: o.startedAt, ...(typeof o.address === "string" ? { address: o.address } : {}) };
+}
+
+/** Newline-separated JSON views, in order: parsed at once, or line by line past a bad one. */
+function parsePendViews(text: string): PendRecord[] {
+  if (text === "") return [];
+  let all: unknown;
+  try {
+    all = JSON.parse(`[${text.replaceAll("\n", ",")}]`);
+  } catch {
+    all = undefined;
+  }
+  const items: unknown[] = Array.isArray(all) ? all : text.split("\n").map((line) => parseJson(line));
+  const out: PendRecord[] = [];
+  for (const o of items) {
+    const p = parsePendView(o !== null && typeof o === "object" && !Array.isArray(o) ? (o as Record<string, unknown>) : undefined);
+    if (p !== undefined) out.push(p);
+  }
+  return out;
+}
+
+function parsePendView(o: Record<string, unknown> | undefined): PendRecord | undefined {
+  const hostTags = strings(o?.hostTags);
+  const resources = strings(o?.resources);
+  if (o === undefined || hostTags === undefined || resources === undefined) return undefined;
+  if (typeof o.run !== "string" || typeof o.flowKey !== "string" || typeof o.adoptedBy !== "string" || typeof o.adoptedAt !== "number") return undefined;
+  return {
+    run: o.run,
+    flowKey: o.flowKey,
+    hostTags,
+    resources,
+    ...(typeof o.concurrency === "number" ? { concurrency: o.concurrency } : {}),
+    adoptedBy: o.adoptedBy,
+    adoptedAt: o.adoptedAt,
+    record: "",
+  };
+}

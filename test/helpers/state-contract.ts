@@ -1,0 +1,272 @@
+/**
+ * The ClusterState contract as one suite, run against every implementation (the in-process
+ * LocalClusterState and the Redis one) by test/store/cluster-state.test.ts: every method,
+ * the claim rules, and the run phases that keep a pend from coming back once it moved on.
+ * Leases run on real time (short leases, polled), as both implementations keep them.
+ */
+import type { Test } from "tap";
+import type { Assignment, ClusterState, HostRecord, PendRecord } from "../../store/cluster-state.js";
+import { until } from "./hub.js";
+
+export type MakeState = (t: Test) => Promise<ClusterState>;
+
+const LONG = 60_000;
+
+export function host(name: string, slots = 2, tags: string[] = []): HostRecord {
+  return { name, tags, slots, running: 0, lastSeen: Date.now(), startedAt: Date.now() };
+}
+
+export function pend(run: string, o: Partial<PendRecord> = {}): PendRecord {
+  return { run, flowKey: "f/1", hostTags: [], resources: [], adoptedBy: "h1", adoptedAt: 1_700_000_000_000, record: JSON.stringify({ run }), ...o };
+}
+
+export function assign(p: PendRecord, hostName: string): Assignment {
+  return { run: p.run, host: hostName, flowKey: p.flowKey, resources: p.resources, ...(p.concurrency !== undefined ? { concurrency: p.concurrency } : {}) };
+}
+
+/** A pend as the snapshot shows it: its record travels with the claim, not the snapshot. */
+export function view(p: PendRecord): Omit<PendRecord, "record"> {
+  const { record: _, ...v } = p;
+  return v;
+}
+
+async function pendingRuns(s: ClusterState): Promise<string[]> {
+  return (await s.snapshot()).pends.map((p) => p.run);
+}
+
+/** Registers a host with a lease that lapses at once, and waits until it has. */
+async function deadHost(s: ClusterState, name: string, slots = 4): Promise<void> {
+  await s.heartbeat(host(name, slots), 150);
+  return until(async () => (await s.hosts()).some((h) => h.host.name === name && !h.up), 5000, `lease of ${name} to lapse`);
+}
+
+export function contractSuite(t: Test, make: MakeState): void {
+  t.test("heartbeat: new, renewed, expired; hosts() and the snapshot show who is up", async (t) => {
+    const s = await make(t);
+    t.equal(await s.heartbeat(host("h1", 3, ["linux"]), LONG), "new");
+    t.equal(await s.heartbeat({ ...host("h1", 3, ["linux"]), running: 1, address: "http://h1:8080" }, LONG), "renewed");
+    await deadHost(s, "h2");
+    t.equal(await s.heartbeat(host("h2"), LONG), "expired", "a renewal after the lease lapsed says so");
+    t.equal(await s.heartbeat(host("h2"), LONG), "renewed");
+    await deadHost(s, "h3");
+    const hosts = (await s.hosts()).sort((a, b) => (a.host.name < b.host.name ? -1 : 1));
+    t.same(hosts.map((h) => [h.host.name, h.up]), [["h1", true], ["h2", true], ["h3", false]]);
+    t.match(hosts[0]?.host, { name: "h1", tags: ["linux"], slots: 3, running: 1, address: "http://h1:8080" }, "the latest record is kept");
+    const snap = await s.snapshot();
+    t.same(snap.hosts.map((h) => h.name).sort(), ["h1", "h2"], "the snapshot lists live hosts only");
+    await s.removeHost("h2");
+    t.same((await s.hosts()).map((h) => h.host.name).sort(), ["h1", "h3"], "removeHost forgets it");
+    t.equal(await s.heartbeat(host("h2"), LONG), "new", "and it comes back as new");
+  });
+
+  t.test("addPend keeps adoption order, never doubles a pend; removePend", async (t) => {
+    const s = await make(t);
+    const ps = ["r3", "r1", "r2", "r0"].map((r, i) => pend(r, { flowKey: `f${i}/2`, hostTags: ["linux", "gpu"], resources: i % 2 ? ["db"] : [], adoptedBy: `h${i}`, adoptedAt: 1_700_000_000_000 + i }));
+    ps[1] = { ...(ps[1] as PendRecord), concurrency: 2 };
+    for (const p of ps) t.equal(await s.addPend(p), true);
+    t.equal(await s.addPend(ps[0] as PendRecord), true, "adding it again says it is pending");
+    t.equal(await s.addPend(ps[0] as PendRecord, "recover"), true, "recovering a pend the cluster has pending keeps it");
+    const snap = await s.snapshot();
+    t.same(snap.pends.map(view), ps.map(view), "FIFO by adoption (not by id), each once, every field kept");
+    t.equal(await s.removePend("r1"), true);
+    t.equal(await s.removePend("r1"), false, "a second remove finds nothing");
+    t.equal(await s.removePend("nope"), false);
+    t.same(await pendingRuns(s), ["r3", "r2", "r0"]);
+    t.equal(await s.addPend(pend("r5")), true);
+    t.same(await pendingRuns(s), ["r3", "r2", "r0", "r5"], "a later pend goes last");
+  });
+
+  t.test("claim takes a pend only when every rule allows it", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 2), LONG);
+    await s.heartbeat(host("b", 1), LONG);
+    await deadHost(s, "dead");
+    const ps = {
+      ok: pend("ok", { resources: ["db"] }),
+      busy: pend("busy", { resources: ["db"] }),
+      deadHost: pend("deadHost"),
+      unknownHost: pend("unknownHost"),
+      full: pend("full"),
+      c1: pend("c1", { flowKey: "lim/1", concurrency: 1 }),
+      c2: pend("c2", { flowKey: "lim/1", concurrency: 1 }),
+      later: pend("later"),
+    };
+    for (const p of Object.values(ps)) await s.addPend(p);
+    const got = await s.claim([
+      assign(ps.ok, "a"),
+      assign(ps.busy, "b"), // db was just taken by "ok"
+      assign(ps.deadHost, "dead"),
+      assign(ps.unknownHost, "ghost"),
+      assign(ps.c1, "b"),
+      assign(ps.full, "b"), // b has one slot, c1 took it
+      assign(ps.c2, "a"), // lim/1 allows one active run
+      assign(pend("never-added"), "a"),
+      assign(ps.ok, "a"), // already taken in this very call
+    ]);
+    t.same(got.map((c) => c.run), ["ok", "c1"]);
+    t.same(got.map((c) => c.record), [ps.ok.record, ps.c1.record], "the claim carries the run's record");
+    t.ok(got.every((c) => Number.isSafeInteger(c.token) && c.token > 0), "tokens are positive integers");
+    t.equal(new Set(got.map((c) => c.token)).size, 2, "each claim has its own token");
+    const snap = await s.snapshot();
+    t.same(snap.pends.map((p) => p.run), ["busy", "deadHost", "unknownHost", "full", "c2", "later"], "the refused stay pending, in order");
+    t.same([...snap.held], [["db", "ok"]]);
+    t.same(Object.fromEntries(snap.activeByFlow), { "f/1": 1, "lim/1": 1 });
+    t.same(Object.fromEntries(snap.runningByHost), { a: 1, b: 1 });
+    t.same(await s.claim([assign(ps.later, "a")]).then((c) => c.map((x) => x.run)), ["later"], "a has a second slot");
+    t.same(await s.claim([assign(ps.full, "a")]), [], "now a is full too");
+    t.same(await s.claim([]), []);
+  });
+
+  t.test("release frees only with the current token; isCurrent", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 1), LONG);
+    await s.addPend(pend("r1", { resources: ["db", "net"] }));
+    await s.addPend(pend("r2", { resources: ["db"] }));
+    const [c] = await s.claim([assign(pend("r1", { resources: ["db", "net"] }), "a")]);
+    if (c === undefined) throw new Error("no claim");
+    t.equal(await s.isCurrent("r1", c.token), true);
+    t.equal(await s.isCurrent("r1", c.token + 1000), false);
+    t.equal(await s.isCurrent("r2", c.token), false, "a pending run has no token");
+    t.equal(await s.release("r1", c.token + 1000), false, "a wrong token frees nothing");
+    t.equal((await s.snapshot()).held.get("db"), "r1");
+    t.same(await s.claim([assign(pend("r2", { resources: ["db"] }), "a")]), [], "db still held, and no slot");
+    t.equal(await s.release("r1", c.token), true);
+    t.equal(await s.isCurrent("r1", c.token), false, "an ended run's token is not current");
+    t.equal(await s.release("r1", c.token), false, "released once only");
+    const snap = await s.snapshot();
+    t.same([...snap.held], [], "both resources are free");
+    t.same([...snap.runningByHost], [], "and the slot");
+    t.same([...snap.activeByFlow], []);
+    const [c2] = await s.claim([assign(pend("r2", { resources: ["db"] }), "a")]);
+    t.ok(c2 !== undefined && c2.token > c.token, "tokens only grow");
+  });
+
+  t.test("phases: a run that moved on never comes back as a pend", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 5), LONG);
+    // Unknown to the cluster: recovered (a pend found on disk).
+    t.equal(await s.addPend(pend("unknown"), "recover"), true);
+    t.equal(await s.addPend(pend("never"), "requeue"), false, "requeue needs a reaped run");
+    // Taken (active): neither recovered nor requeued.
+    await s.addPend(pend("taken"));
+    const [c] = await s.claim([assign(pend("taken"), "a")]);
+    t.equal(await s.addPend(pend("taken"), "recover"), false, "an active run is not recovered as a pend");
+    t.equal(await s.addPend(pend("taken"), "requeue"), false, "nor requeued while its host lives");
+    // Done by release, and done by removePend.
+    await s.release("taken", c?.token ?? -1);
+    t.equal(await s.addPend(pend("taken"), "recover"), false, "a finished run is not recovered");
+    t.equal(await s.addPend(pend("taken"), "requeue"), false);
+    await s.addPend(pend("cancelled"));
+    await s.removePend("cancelled");
+    t.equal(await s.addPend(pend("cancelled"), "recover"), false, "a removed pend is not recovered");
+    t.equal(await s.addPend(pend("cancelled"), "requeue"), false);
+    t.same(await pendingRuns(s), ["unknown"]);
+  });
+
+  t.test("hold: re-takes a run only while it is this host's", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 5), LONG);
+    await s.heartbeat(host("b", 5), LONG);
+    const a = (run: string, h = "a", resources = ["db"]) => ({ run, host: h, flowKey: "f/1", resources });
+    const t1 = await s.hold(a("fresh"));
+    t.ok(t1 !== undefined && t1 > 0, "a run the cluster never heard of is held (state lost)");
+    t.equal((await s.snapshot()).held.get("db"), "fresh");
+    t.equal(await s.isCurrent("fresh", t1 ?? -1), true);
+    const t2 = await s.hold(a("fresh"));
+    t.ok(t2 !== undefined && t2 > (t1 ?? 0), "its own active run, again: a new token");
+    t.equal(await s.isCurrent("fresh", t1 ?? -1), false, "the old token is fenced off");
+    t.equal((await s.snapshot()).runningByHost.get("a"), 1, "held once, not twice");
+    t.equal(await s.hold(a("fresh", "b")), undefined, "another host's active run is not held");
+    await s.addPend(pend("p"));
+    t.equal(await s.hold(a("p", "a", [])), undefined, "a pending run is not held");
+    await s.release("fresh", t2 ?? -1);
+    t.equal(await s.hold(a("fresh")), undefined, "an ended run is not held");
+    t.same([...(await s.snapshot()).held], []);
+  });
+
+  t.test("reapDead: a lost host's runs are freed once, marked reaped, and only they requeue", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("live", 5), LONG);
+    await s.heartbeat(host("doomed", 5), LONG);
+    const ps = [pend("d1", { resources: ["db"] }), pend("d2", { flowKey: "g/1", resources: ["x", "y"] }), pend("l1", { resources: ["z"] })];
+    for (const p of ps) await s.addPend(p);
+    const got = await s.claim([assign(ps[0] as PendRecord, "doomed"), assign(ps[1] as PendRecord, "doomed"), assign(ps[2] as PendRecord, "live")]);
+    t.equal(got.length, 3);
+    const token = new Map(got.map((c) => [c.run, c.token]));
+    t.same(await s.reapDead(), [], "nothing to reap while every lease holds");
+    await deadHost(s, "doomed");
+    const reaped = (await s.reapDead()).sort((x, y) => (x.run < y.run ? -1 : 1));
+    t.same(reaped, [
+      { run: "d1", host: "doomed", token: token.get("d1"), flowKey: "f/1", resources: ["db"] },
+      { run: "d2", host: "doomed", token: token.get("d2"), flowKey: "g/1", resources: ["x", "y"] },
+    ]);
+    t.same(await s.reapDead(), [], "each is reaped once");
+    const snap = await s.snapshot();
+    t.same([...snap.held], [["z", "l1"]], "their resources are free; the live host's are not");
+    t.same(Object.fromEntries(snap.runningByHost), { live: 1 });
+    t.equal(await s.isCurrent("d1", token.get("d1") ?? -1), false, "the lost host's token is fenced off");
+    t.equal(await s.release("d1", token.get("d1") ?? -1), false, "and it can not release");
+    t.equal(await s.hold({ run: "d1", host: "doomed", flowKey: "f/1", resources: ["db"] }), undefined, "nor resume it after a restart");
+    t.equal(await s.addPend(pend("d1"), "recover"), false, "nor recover it as a pend");
+    t.equal(await s.addPend(pend("d1", { record: "attempt 2" }), "requeue"), true, "a reaped run requeues");
+    t.equal(await s.addPend(pend("d1"), "requeue"), false, "once: it is pending again, not reaped");
+    t.equal(await s.addPend(pend("l1"), "requeue"), false, "a live host's run does not");
+    t.same(await pendingRuns(s), ["d1"]);
+    await s.heartbeat(host("b", 1), LONG);
+    const [again] = await s.claim([assign(pend("d1", { resources: ["db"] }), "b")]);
+    t.equal(again?.record, "attempt 2", "the new attempt's record travels with it");
+    t.ok((again?.token ?? 0) > (token.get("d2") ?? Infinity), "with a new token");
+  });
+
+  t.test("run index: filters, newest first, before, limit, state moves, nodes", async (t) => {
+    const s = await make(t);
+    const runs = [
+      { run: "01A", flow: "build", state: "archived" },
+      { run: "01B", flow: "deploy", state: "archived" },
+      { run: "01C", flow: "build", state: "active" },
+      { run: "01D", flow: "build", state: "pending" },
+      { run: "01E", flow: "deploy", state: "active" },
+    ] as const;
+    for (const r of runs) await s.indexRun({ ...r, json: `{"run":"${r.run}","s":"${r.state}"}` });
+    const ids = (xs: string[]) => xs.map((j) => (JSON.parse(j) as { run: string }).run);
+    t.same(ids(await s.listRuns({ limit: 10 })), ["01E", "01D", "01C", "01B", "01A"], "newest first");
+    t.same(ids(await s.listRuns({ limit: 2 })), ["01E", "01D"]);
+    t.same(ids(await s.listRuns({ limit: 10, before: "01D" })), ["01C", "01B", "01A"], "before is exclusive");
+    t.same(ids(await s.listRuns({ limit: 10, flow: "build" })), ["01D", "01C", "01A"]);
+    t.same(ids(await s.listRuns({ limit: 10, state: "active" })), ["01E", "01C"]);
+    t.same(ids(await s.listRuns({ limit: 10, flow: "build", state: "archived" })), ["01A"]);
+    t.same(ids(await s.listRuns({ limit: 1, flow: "deploy", before: "01E" })), ["01B"]);
+    t.same(await s.listRuns({ limit: 10, flow: "nope" }), []);
+    t.same(await s.listRuns({ limit: 0 }), []);
+    await s.indexRun({ run: "01C", flow: "build", state: "archived", json: `{"run":"01C","s":"archived"}` });
+    t.same(ids(await s.listRuns({ limit: 10, state: "active" })), ["01E"], "a state change moves the run");
+    t.same(ids(await s.listRuns({ limit: 10, flow: "build", state: "archived" })), ["01C", "01A"]);
+    t.same(await s.listRuns({ limit: 10, flow: "build", state: "active" }), []);
+    await s.indexNode("01C", "checkout", '{"state":"good"}');
+    await s.indexNode("01C", "build", '{"state":"running"}');
+    await s.indexNode("01C", "build", '{"state":"bad"}');
+    t.same(await s.getRun("01C"), { json: `{"run":"01C","s":"archived"}`, nodes: { checkout: '{"state":"good"}', build: '{"state":"bad"}' } });
+    t.same(await s.getRun("01A"), { json: `{"run":"01A","s":"archived"}`, nodes: {} });
+    t.equal(await s.getRun("nope"), undefined);
+  });
+
+  t.test("records, ticks and values", async (t) => {
+    const s = await make(t);
+    t.equal(await s.getRecord("r1"), undefined);
+    await s.putRecord("r1", '{"attempt":1}');
+    await s.putRecord("r1", '{"attempt":2}');
+    t.equal(await s.getRecord("r1"), '{"attempt":2}');
+    t.equal(await s.claimTick("cron:a", 300), true, "the first caller fires");
+    t.equal(await s.claimTick("cron:a", 300), false, "no one else within the ttl");
+    t.equal(await s.claimTick("cron:b", 300), true, "another key is independent");
+    await until(() => s.claimTick("cron:a", 60_000), 5000, "the tick to be claimable again after its ttl");
+    t.equal(await s.claimTick("cron:a", 60_000), false);
+    t.equal(await s.getValue("k"), undefined);
+    await s.setValue("k", "v1");
+    await s.setValue("k", "v2");
+    await s.setValue("k2", "");
+    t.equal(await s.getValue("k"), "v2");
+    t.equal(await s.getValue("k2"), "", "an empty value is a value");
+    await s.close();
+  });
+}
