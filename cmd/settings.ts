@@ -18,6 +18,10 @@ export interface Settings {
   readonly slots: number;
   readonly nats?: string;
   readonly redis?: string;
+  /** The cluster's name: hosts with the same NATS, Redis and name form one cluster. */
+  readonly cluster: string;
+  /** Milliseconds a host's lease lasts without a heartbeat (cluster mode). */
+  readonly leaseMs: number;
   readonly logLevel: string;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
@@ -35,6 +39,8 @@ const OPTIONS = {
   slots: { type: "string" },
   nats: { type: "string" },
   redis: { type: "string" },
+  cluster: { type: "string" },
+  lease: { type: "string" },
   "log-level": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
@@ -70,6 +76,14 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
   const graceText = get("stop-grace") ?? "30";
   const stopGrace = Number(graceText);
   if (!Number.isFinite(stopGrace) || stopGrace < 0) throw new UsageError(`--stop-grace=${graceText}: expected seconds`);
+  const nats = get("nats") || undefined;
+  const redis = get("redis") || undefined;
+  if ((nats === undefined) !== (redis === undefined)) throw new UsageError("cluster mode needs both --nats=URL and --redis=URL (or neither, for an embedded host)");
+  const cluster = get("cluster") ?? "floe";
+  if (!SAFE_NAME.test(cluster)) throw new UsageError(`--cluster=${cluster}: a cluster name may only contain letters, digits, "_" and "-"`);
+  const leaseText = get("lease") ?? "2";
+  const leaseS = Number(leaseText);
+  if (!Number.isFinite(leaseS) || leaseS < 0.3 || leaseS > 600) throw new UsageError(`--lease=${leaseText}: expected seconds between 0.3 and 600`);
   const logLevel = get("log-level") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) throw new UsageError(`--log-level=${logLevel}: expected fatal, error, warn, info, debug, trace or silent`);
   const tlsCert = get("tls-cert");
@@ -88,6 +102,8 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
     slots,
     logLevel,
     stopGrace,
+    cluster,
+    leaseMs: Math.round(leaseS * 1000),
     ...opt("admin", get("admin")),
     ...opt("nats", get("nats")),
     ...opt("redis", get("redis")),

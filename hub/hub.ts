@@ -166,7 +166,12 @@ export class Hub {
       void (async () => {
         try {
           await this.heartbeat();
-          if (this.o.clustered) await this.reap();
+          if (this.o.clustered) {
+            await this.flushIndexBacklog();
+            await this.reap();
+            // Events can be missed while a broker restarts: look at the shared list anyway.
+            this.kick();
+          }
         } catch (e) {
           this.o.log.warn({ err: coerceError(e) }, "heartbeat failed; retrying");
         }
@@ -190,6 +195,8 @@ export class Hub {
       e.fenced = true;
       await ex.suspend();
       await this.closeNodeFiles(e.record.ref.run);
+      // The other host's attempt is the run now; this copy would only be resumed wrongly.
+      await this.files.remove("active", e.record.ref).catch(() => undefined);
       this.index.delete(e.record.ref.run);
     }
   }
@@ -208,7 +215,10 @@ export class Hub {
       });
     }
     this.o.bus.subscribe((ev) => {
-      if (ev.type !== "run" || ev.summary.state === "pending") return;
+      if (ev.type !== "run") return;
+      // Another host adopted a pend or freed a slot or resource: it may be ours to take now.
+      if (ev.summary.ref.execHost !== this.o.host) this.kick();
+      if (ev.summary.state === "pending") return;
       const e = this.index.get(ev.summary.ref.run);
       if (e === undefined || e.state !== "pending" || ev.summary.ref.execHost === this.o.host) return;
       // Our pend was activated (or ended) elsewhere: its files here are no longer the truth.
@@ -287,10 +297,16 @@ export class Hub {
       this.snapshots.set(`${flow.id}/${flow.ver}`, yaml);
     }
     await this.files.writeRunJson("pending", record.ref, record);
+    try {
+      if (this.o.clustered) await this.o.state.putRecord(run, JSON.stringify(record));
+      await this.o.state.addPend(this.pendOf(record));
+    } catch (e) {
+      // The cluster never heard of it: no run, and the caller is told to try again.
+      await this.files.remove("pending", record.ref).catch(() => undefined);
+      throw new FloeError("E_UNAVAILABLE", `the cluster state can not be reached; the run was not started: ${coerceError(e).message}`, { cause: e });
+    }
     const entry: RunEntry = { record, state: "pending" };
     this.index.set(entry);
-    if (this.o.clustered) await this.o.state.putRecord(run, JSON.stringify(record));
-    await this.o.state.addPend(this.pendOf(record));
     this.publishRun(entry);
     this.o.log.info({ run, flow: flow.id, ver: flow.ver, trigger: record.trigger.id }, "run adopted");
     this.kick();
@@ -486,6 +502,15 @@ export class Hub {
 
   /** Records the result, moves the run to archive, frees what it held. */
   private async finish(e: RunEntry, result: RunResult, reason: string): Promise<void> {
+    const token = e.token;
+    if (this.o.clustered && token !== undefined && !(await this.persist("check the run's lease", () => this.o.state.isCurrent(e.record.ref.run, token)))) {
+      // Its lease lapsed and the cluster gave the run to another host: nothing more from here.
+      this.o.log.warn({ run: e.record.ref.run }, "run ended here after the cluster took it over; its end is not recorded");
+      await this.closeNodeFiles(e.record.ref.run);
+      await this.files.remove("active", e.record.ref).catch(() => undefined);
+      this.index.delete(e.record.ref.run);
+      return;
+    }
     const record: RunRecord = { ...e.record, result, reason, endedAt: Date.now() };
     e.record = record;
     await this.closeNodeFiles(record.ref.run);
@@ -495,11 +520,28 @@ export class Hub {
     e.state = "archived";
     delete e.executor;
     delete e.waiting;
-    if (e.token !== undefined) await this.o.state.release(record.ref.run, e.token);
+    if (token !== undefined) await this.persist("release the run's resources", () => this.o.state.release(record.ref.run, token));
     this.o.log.info({ run: record.ref.run, flow: record.ref.flow, result, reason }, "run ended");
     this.publishRun(e);
     this.kick();
     await this.prune(record.flow.id, record.flow.ver);
+  }
+
+  /**
+   * A cluster-state call that must happen (a run's end): retried while the broker is away,
+   * so work pauses rather than fails. Embedded state never fails, so it runs once.
+   */
+  private async persist<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let delay = 200, warned = false; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!this.o.clustered) throw e;
+        if (!warned) this.o.log.warn({ err: coerceError(e) }, `could not ${what}; retrying until the cluster state is back`);
+        warned = true;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   private async endPending(e: RunEntry, result: RunResult, reason: string): Promise<void> {
@@ -701,10 +743,46 @@ export class Hub {
 
   /** Keeps the shared run index in step (one connection, so in order). */
   private indexEvent(ev: RunEvent): void {
-    let p: Promise<void> | undefined;
-    if (ev.type === "run") p = this.o.state.indexRun({ run: ev.summary.ref.run, flow: ev.summary.ref.flow, state: ev.summary.state, json: JSON.stringify(ev.summary) });
-    else if (ev.type === "node") p = this.o.state.indexNode(ev.ref.run, ev.node.id, JSON.stringify(ev.node));
-    p?.catch((e: unknown) => this.o.log.warn({ err: coerceError(e) }, "could not update the run index"));
+    let key: string;
+    let write: () => Promise<void>;
+    if (ev.type === "run") {
+      const entry = { run: ev.summary.ref.run, flow: ev.summary.ref.flow, state: ev.summary.state, json: JSON.stringify(ev.summary) };
+      key = `run:${entry.run}`;
+      write = () => this.o.state.indexRun(entry);
+    } else if (ev.type === "node") {
+      const { run } = ev.ref;
+      const json = JSON.stringify(ev.node);
+      key = `node:${run}:${ev.node.id}`;
+      write = () => this.o.state.indexNode(run, ev.node.id, json);
+    } else return;
+    // A newer write of the same entry supersedes an older one, failed or still in flight.
+    this.indexBacklog.delete(key);
+    const seq = ++this.indexSeq;
+    this.indexInFlight.set(key, seq);
+    write().then(
+      () => {
+        if (this.indexInFlight.get(key) === seq) this.indexInFlight.delete(key);
+      },
+      (e: unknown) => {
+        if (this.indexInFlight.get(key) !== seq) return;
+        this.indexInFlight.delete(key);
+        if (this.indexBacklog.size === 0) this.o.log.warn({ err: coerceError(e) }, "could not update the run index; will retry");
+        this.indexBacklog.set(key, write);
+      },
+    );
+  }
+
+  private indexSeq = 0;
+  private readonly indexInFlight = new Map<string, number>();
+
+  /** Index writes that failed while the cluster state was away, newest per entry. */
+  private readonly indexBacklog = new Map<string, () => Promise<void>>();
+
+  private async flushIndexBacklog(): Promise<void> {
+    for (const [key, write] of [...this.indexBacklog]) {
+      await write();
+      if (this.indexBacklog.get(key) === write) this.indexBacklog.delete(key);
+    }
   }
 
   // --- recovery ----------------------------------------------------------------------

@@ -1,0 +1,103 @@
+/**
+ * A real cluster for tests: its own nats-server and redis-server on free ports, and
+ * `floe serve` processes joined to them, each with its own root. Hosts can be killed with
+ * -9, stopped with SIGSTOP and restarted; brokers can be restarted.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Test } from "tap";
+import { startFloe, type FloeProcess } from "./floe-process.js";
+import { until } from "./hub.js";
+import { startNats, startRedis, type Broker } from "./servers.js";
+
+export interface HostSpec {
+  readonly name: string;
+  readonly tags?: readonly string[];
+  readonly slots?: number;
+}
+
+export interface Cluster {
+  readonly nats: Broker;
+  readonly redis: Broker;
+  readonly dir: string;
+  readonly conf: string;
+  /** The live process of each host started (and not killed). */
+  readonly hosts: Map<string, FloeProcess>;
+  start(spec: HostSpec): Promise<FloeProcess>;
+  host(name: string): FloeProcess;
+  kill9(name: string): Promise<void>;
+  /** Waits until every host in `names` sees all of them up in GET /hosts. */
+  settle(names: readonly string[]): Promise<void>;
+}
+
+export interface ClusterOptions {
+  /** The flows file text. */
+  readonly conf: string;
+  readonly leaseS?: number;
+  readonly env?: Record<string, string>;
+}
+
+export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster> {
+  const dir = t.testdir({});
+  const nats = await startNats(dir);
+  const redis = await startRedis(dir);
+  const conf = join(dir, "flows.yml");
+  writeFileSync(conf, o.conf);
+  const hosts = new Map<string, FloeProcess>();
+  const all = new Set<FloeProcess>();
+  t.teardown(async () => {
+    await Promise.allSettled([...all].map((h) => h.kill9()));
+    await nats.stop();
+    await redis.stop();
+  });
+  const cluster: Cluster = {
+    nats,
+    redis,
+    dir,
+    conf,
+    hosts,
+    async start(spec) {
+      const root = join(dir, `root-${spec.name}`);
+      mkdirSync(root, { recursive: true });
+      const p = await startFloe({
+        conf,
+        root,
+        host: spec.name,
+        tags: [...(spec.tags ?? [])],
+        extra: [`--nats=${nats.url}`, `--redis=${redis.url}`, `--lease=${o.leaseS ?? 2}`, `--slots=${spec.slots ?? 4}`],
+        env: { HOST_NAME: spec.name, ...(o.env ?? {}) },
+      });
+      hosts.set(spec.name, p);
+      all.add(p);
+      return p;
+    },
+    host(name) {
+      const h = hosts.get(name);
+      if (h === undefined) throw new Error(`no live host ${name}`);
+      return h;
+    },
+    async kill9(name) {
+      await cluster.host(name).kill9();
+      hosts.delete(name);
+    },
+    async settle(names) {
+      for (const n of names) {
+        await until(async () => {
+          const r = await cluster.host(n).req("GET", "/hosts");
+          const list = r.body as { name: string; up: boolean }[];
+          return names.every((m) => list.some((h) => h.name === m && h.up));
+        }, 20_000, `host ${n} to see ${names.join(", ")} up`);
+      }
+    },
+  };
+  return cluster;
+}
+
+/** Lines of an evidence file written by tasks themselves (not by floe). */
+export function evidence(path: string): string[] {
+  try {
+    return readFileSync(path, "utf8").split("\n").filter((l) => l !== "");
+  } catch {
+    return [];
+  }
+}
