@@ -14,10 +14,17 @@ import { FileSessionStore } from "../hub/api/sessions.js";
 import { EventLog } from "../hub/event-log.js";
 import { Metrics } from "../hub/metrics.js";
 import { TriggerManager } from "../hub/triggers/manager.js";
+import { SharedTriggerStore } from "../hub/triggers/store.js";
+import { openCluster, type ClusterParts } from "./cluster.js";
 import { registerDashboard } from "../hub/dash/routes.js";
 import { parseSettings, UsageError, type Settings } from "./settings.js";
 import type { Out } from "./validate.js";
-import { embeddedHub, makeLogger } from "./wiring.js";
+import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
+
+/** A broker URL as shown in messages: without its password. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
+}
 
 export interface Signals {
   readonly interrupt: AbortSignal;
@@ -50,10 +57,6 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
     }
     throw e;
   }
-  if (s.nats !== undefined || s.redis !== undefined) {
-    io.err("floe serve: cluster mode (--nats/--redis) is not built yet; run without them for an embedded host");
-    return 2;
-  }
   const log = makeLogger(s.logLevel);
   const loaded = await validateFile(s.conf);
   for (const d of loaded.diagnostics) io.err(formatDiagnostic(d));
@@ -63,13 +66,39 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
   }
   let config = loaded.config;
   await mkdir(s.root, { recursive: true });
-  const hub = embeddedHub({ config, configDir: dirname(s.conf), root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l) => io.out(l) });
+  let cluster: ClusterParts | undefined;
+  if (s.nats !== undefined && s.redis !== undefined) {
+    try {
+      cluster = await openCluster({ nats: s.nats, redis: s.redis, cluster: s.cluster, host: s.host }, log);
+    } catch (e) {
+      io.err(`floe serve: ${e instanceof Error ? e.message : String(e)}; nothing started`);
+      return 1;
+    }
+  }
+  const parts = { config, configDir: dirname(s.conf), root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l) };
+  const hub = cluster !== undefined ? clusterHub({ ...parts, parts: cluster, leaseMs: s.leaseMs }) : embeddedHub(parts);
   const { token, path: tokenPath } = await adminToken(s);
-  const sessions = new FileSessionStore(join(s.root, "sessions.json"));
+  const sessions = cluster?.sessions ?? new FileSessionStore(join(s.root, "sessions.json"));
   const events = new EventLog(hub.bus);
   const metrics = new Metrics(hub.bus);
-  await hub.start();
-  const triggers = new TriggerManager({ config, root: s.root, sink: hub, log: log.child({ part: "triggers" }), ...(config.common.gitKey ? { gitKey: config.common.gitKey } : {}) });
+  try {
+    await hub.start();
+    await cluster?.ready();
+  } catch (e) {
+    io.err(`floe serve: could not start host ${s.host}: ${e instanceof Error ? e.message : String(e)}`);
+    await hub.stop(0).catch(() => undefined);
+    await cluster?.close();
+    return 1;
+  }
+  const triggers = new TriggerManager({
+    config,
+    root: s.root,
+    sink: hub,
+    log: log.child({ part: "triggers" }),
+    ...(config.common.gitKey ? { gitKey: config.common.gitKey } : {}),
+    // In a cluster each timer tick and each poll is claimed, so it fires on one host only.
+    ...(cluster !== undefined ? { store: new SharedTriggerStore(cluster.state, s.root) } : {}),
+  });
   triggers.start();
   const tls = s.tlsCert !== undefined && s.tlsKey !== undefined ? { cert: await readFile(s.tlsCert), key: await readFile(s.tlsKey) } : undefined;
   const app = await buildApi({
@@ -90,12 +119,15 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
     io.err(`floe serve: can not listen on ${s.bindHost}:${s.bindPort}: ${e instanceof Error ? e.message : String(e)}`);
     await triggers.stop();
     await hub.stop(0);
+    await cluster?.close();
     return 1;
   }
   const addr = app.server.address();
   const port = typeof addr === "object" && addr !== null ? addr.port : s.bindPort;
   const url = `${tls ? "https" : "http"}://${s.bindHost.includes(":") ? `[${s.bindHost}]` : s.bindHost}:${port}`;
+  hub.advertise(`${url}${config.common.baseUrl}`);
   io.err(`floe: host ${s.host} [${s.tags.join(", ")}] serving ${config.flows.length} flow(s) at ${url}${config.common.baseUrl}`);
+  if (s.nats !== undefined) io.err(`floe: joined cluster "${s.cluster}" (NATS ${redact(s.nats)}, Redis ${redact(s.redis ?? "")}, lease ${s.leaseMs / 1000} s)`);
   io.err(`floe: dashboard ${url}/app/dash — log in with ${tokenPath !== undefined ? `the admin token in ${tokenPath}` : "the --admin token"}${config.common.users.length ? ` or a user of common.users` : ""}`);
 
   signals.onReload(() => {
@@ -122,6 +154,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
   await app.close().catch((e: unknown) => errors.push(e));
   events.close();
   metrics.close();
+  await cluster?.close();
   for (const e of errors) log.error({ err: e }, "error while stopping");
   log.info("stopped");
   return errors.length ? 1 : 0;

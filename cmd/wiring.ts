@@ -6,6 +6,7 @@ import type { Config } from "../flows/model.js";
 import { LocalClusterState } from "../hub/cluster-state.js";
 import { Hub } from "../hub/hub.js";
 import type { RunEvent } from "../hub/types.js";
+import type { ClusterParts } from "./cluster.js";
 import { LocalBus } from "../store/bus.js";
 
 export function makeLogger(level: string): Logger {
@@ -35,4 +36,10 @@ export function embeddedHub(o: EmbeddedOptions): Hub {
     bus: new LocalBus<RunEvent>(),
     state: new LocalClusterState(),
   });
+}
+
+/** A host of a cluster: events and requests over NATS, shared state in Redis. */
+export function clusterHub(o: EmbeddedOptions & { readonly parts: ClusterParts; readonly leaseMs: number }): Hub {
+  const { parts, ...rest } = o;
+  return new Hub({ ...rest, runTask, bus: parts.bus, state: parts.state, link: parts.link, clustered: true });
 }

@@ -146,15 +146,31 @@ export class Hub {
 
   private readonly startedAt = Date.now();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private address: string | undefined;
+
+  /** Where this host's API listens, shown to the cluster from the next heartbeat on. */
+  advertise(url: string): void {
+    this.address = url;
+  }
 
   private get leaseMs(): number {
     return this.o.leaseMs ?? 5000;
   }
 
+  private get heartbeatMs(): number {
+    return Math.max(100, Math.floor(this.leaseMs / 3));
+  }
+
+  /**
+   * When a heartbeat last failed (the host's start counts: the cluster may have just come
+   * back from an outage). Hosts are reaped only a full lease after it.
+   */
+  private stateTroubleAt = Date.now();
+
   /** Renews this host's lease; if it had lapsed, drops the runs whose leases were taken away. */
   private async heartbeat(): Promise<void> {
     const running = this.index.count((e) => e.state === "active" && e.executor !== undefined);
-    const res = await this.o.state.heartbeat({ name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt }, this.leaseMs);
+    const res = await this.o.state.heartbeat({ name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) }, this.leaseMs);
     if (res === "expired") {
       this.o.log.warn("this host's lease had lapsed; checking which runs are still ours");
       await this.fence();
@@ -168,16 +184,20 @@ export class Hub {
           await this.heartbeat();
           if (this.o.clustered) {
             await this.flushIndexBacklog();
-            await this.reap();
+            // After an outage of the state (a Redis restart), every host's lease looks lapsed
+            // until it renews: reap only once all live hosts have had a full lease to do so.
+            if (Date.now() - this.stateTroubleAt > this.leaseMs + this.heartbeatMs) await this.reap();
+            await this.dropMovedPends();
             // Events can be missed while a broker restarts: look at the shared list anyway.
             this.kick();
           }
         } catch (e) {
+          this.stateTroubleAt = Date.now();
           this.o.log.warn({ err: coerceError(e) }, "heartbeat failed; retrying");
         }
         if (this.state === "running" || this.state === "starting") this.scheduleHeartbeat();
       })();
-    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    }, this.heartbeatMs);
     this.heartbeatTimer.unref();
   }
 
@@ -228,6 +248,41 @@ export class Hub {
   }
 
   /** Runs of hosts whose lease lapsed: requeued as a new attempt, or ended lost. */
+  /** The runs of the shared pending list at the last dispatch. */
+  private lastPends: ReadonlySet<string> | undefined;
+  /** Local pends that were missing from it at the last heartbeat. */
+  private readonly missingPends = new Set<string>();
+
+  /**
+   * A local pend activated or ended by another host is dropped when that host's event
+   * arrives; events sent while NATS was away never arrive. So: a local pend missing from
+   * the shared list at two heartbeats in a row, which the run index shows past pending,
+   * is dropped here too (its files would otherwise say "pending" forever).
+   */
+  private async dropMovedPends(): Promise<void> {
+    const listed = this.lastPends;
+    if (listed === undefined) return;
+    for (const e of [...this.index.all()]) {
+      const run = e.record.ref.run;
+      if (e.state !== "pending" || listed.has(run)) {
+        this.missingPends.delete(run);
+        continue;
+      }
+      if (!this.missingPends.has(run)) {
+        this.missingPends.add(run);
+        continue;
+      }
+      const got = await this.o.state.getRun(run);
+      if (got === undefined || (JSON.parse(got.json) as RunSummary).state === "pending") continue;
+      this.missingPends.delete(run);
+      if (this.index.get(run) !== e) continue;
+      this.o.log.info({ run }, "run moved on elsewhere while events were lost; dropping the local pending copy");
+      this.index.delete(run);
+      await this.files.remove("pending", e.record.ref).catch(() => undefined);
+    }
+    for (const run of this.missingPends) if (this.index.get(run)?.state !== "pending") this.missingPends.delete(run);
+  }
+
   private async reap(): Promise<void> {
     for (const lost of await this.o.state.reapDead()) {
       const json = await this.o.state.getRecord(lost.run);
@@ -384,6 +439,7 @@ export class Hub {
 
   private async dispatchOnce(): Promise<void> {
     const snap = await this.o.state.snapshot();
+    this.lastPends = new Set(snap.pends.map((p) => p.run));
     const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
     const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, forHost: this.o.host });
     for (const [run, why] of d.waiting) {

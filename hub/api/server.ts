@@ -69,6 +69,8 @@ function fromFastify(e: FastifyError): FloeError {
   if (e.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return new FloeError("E_BAD_REQUEST", "send JSON (Content-Type: application/json)");
   if (e.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return new FloeError("E_BAD_REQUEST", "the JSON body is empty");
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new FloeError("E_BAD_REQUEST", e.message);
+  // The cluster state (Redis) or messaging (NATS) away: the caller may try again.
+  if ((e as { code?: unknown }).code === "E_UNAVAILABLE") return new FloeError("E_UNAVAILABLE", e.message);
   return new FloeError("E_INTERNAL", "internal error");
 }
 

@@ -5,7 +5,8 @@
  * The catch-up rule: on start, the next fire is computed from the last persisted fire (or,
  * when it never fired, from when the schedule was first seen). If that time is already past,
  * one or more fires were missed while the host was down: exactly ONE catch-up run starts at
- * once, however many were missed, and the schedule continues from now. The same holds while
+ * once, however many were missed, and the schedule continues with its next slot. A timer's
+ * slots are multiples of its period since the epoch, the same on every host. The same holds while
  * running: a wake-up that comes late (a suspended laptop, a blocked event loop) fires once
  * and skips ahead, never a burst.
  *
@@ -41,7 +42,11 @@ export interface ScheduleOptions {
 
 export interface Plan {
   readonly kind: "timer" | "cron";
-  /** The first fire strictly after `t` (ms), or undefined when there is none. */
+  /**
+   * The first fire strictly after `t` (ms), or undefined when there is none. Fire times are
+   * the same on every host (timers on a grid from the epoch), so in a cluster every host
+   * wakes for the same slot and the claim lets one of them fire it.
+   */
   readonly next: (t: number) => number | undefined;
   /** Trigger opts that go to the run (the schedule's own settings stay behind). */
   readonly runOpts: Readonly<Record<string, unknown>>;
@@ -59,7 +64,28 @@ export function planOf(trigger: TriggerNode): Plan {
     return { kind: "cron", next: (t) => c.nextRun(new Date(t))?.getTime(), runOpts };
   }
   const seconds = typeof period === "number" && Number.isInteger(period) && period >= 1 ? period : DEFAULT_PERIOD_S;
-  return { kind: "timer", next: (t) => t + seconds * 1000, runOpts };
+  const ms = seconds * 1000;
+  return { kind: "timer", next: (t) => (Math.floor(t / ms) + 1) * ms, runOpts };
+}
+
+/**
+ * The latest fire time in (after, now]: the slot a catch-up run fires for, so that hosts
+ * starting at different moments claim the same one. Undefined when there is none.
+ */
+export function latestDue(plan: Plan, after: number, now: number): number | undefined {
+  let at = plan.next(after);
+  if (at === undefined || at > now) return undefined;
+  // A timer's slots are a grid: jump close to now, then step (cron: step, a bounded number of times).
+  if (plan.kind === "timer") {
+    const step = (plan.next(at) ?? at) - at;
+    if (step > 0) at += Math.floor((now - at) / step) * step;
+  }
+  for (let i = 0; i < 100_000; i++) {
+    const n = plan.next(at);
+    if (n === undefined || n > now) return at;
+    at = n;
+  }
+  return at;
 }
 
 interface Saved {
@@ -117,14 +143,14 @@ export class Schedule {
       return;
     }
     this.saved = saved;
-    const missed = this.plan.next(saved.last ?? saved.since);
-    if (missed !== undefined && missed <= now && this.state === "running") {
+    const missed = latestDue(this.plan, saved.last ?? saved.since, now);
+    if (missed !== undefined && this.state === "running") {
       this.log.info({ missed: new Date(missed).toISOString() }, "schedule missed fires while down; one catch-up run");
-      await this.fire(now);
+      await this.fire(missed);
       this.arm(this.plan.next(now));
       return;
     }
-    this.arm(missed);
+    this.arm(this.plan.next(now));
   }
 
   private arm(at: number | undefined): void {

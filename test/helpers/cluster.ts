@@ -84,7 +84,7 @@ export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster>
       for (const n of names) {
         await until(async () => {
           const r = await cluster.host(n).req("GET", "/hosts");
-          const list = r.body as { name: string; up: boolean }[];
+          const list = (r.body as { hosts: { name: string; up: boolean }[] }).hosts;
           return names.every((m) => list.some((h) => h.name === m && h.up));
         }, 20_000, `host ${n} to see ${names.join(", ")} up`);
       }

@@ -18,7 +18,7 @@ export async function startFloe(args: { conf: string; root: string; host?: strin
   const token = args.token ?? "test-admin-token-0123456789";
   const child = spawn(
     process.execPath,
-    [floeBin, "serve", `--conf=${args.conf}`, `--root=${args.root}`, `--host=${args.host ?? "h1"}`, `--tags=${(args.tags ?? []).join(",")}`, "--bind=127.0.0.1:0", `--admin=${token}`, "--log-level=warn", "--stop-grace=2", ...(args.extra ?? [])],
+    [floeBin, "serve", `--conf=${args.conf}`, `--root=${args.root}`, `--host=${args.host ?? "h1"}`, `--tags=${(args.tags ?? []).join(",")}`, "--bind=127.0.0.1:0", `--admin=${token}`, `--log-level=${process.env["FLOE_TEST_LOG"] ?? "warn"}`, "--stop-grace=2", ...(args.extra ?? [])],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(args.env ?? {}) } },
   );
   let out = "";

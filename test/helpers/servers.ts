@@ -88,12 +88,13 @@ function startBroker(name: string, port: number, argv: () => [string, string[]],
   }));
 }
 
-/** nats-server with JetStream, storing under `dir`. */
-export async function startNats(dir: string): Promise<Broker> {
+/** nats-server with JetStream (unless `jetstream: false`), storing under `dir`. */
+export async function startNats(dir: string, o: { jetstream?: boolean } = {}): Promise<Broker> {
   const port = await freePort();
   const store = join(dir, "nats");
   mkdirSync(store, { recursive: true });
-  return startBroker("nats-server", port, () => ["nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store]], `nats://127.0.0.1:${port}`);
+  const js = o.jetstream === false ? [] : ["-js", "-sd", store];
+  return startBroker("nats-server", port, () => ["nats-server", ["-a", "127.0.0.1", "-p", String(port), ...js]], `nats://127.0.0.1:${port}`);
 }
 
 /** redis-server, append-only, storing under `dir`; eviction off (floe refuses eviction). */

@@ -44,10 +44,17 @@ async function runOf(c: Cluster, via: string, run: string): Promise<Summary> {
   return (await c.host(via).req("GET", `/runs/${run}`)).body as Summary;
 }
 
+/** Runs pending or active anywhere in the cluster, as seen from one host. */
+async function openRuns(c: Cluster, via: string): Promise<number> {
+  let n = 0;
+  for (const state of ["pending", "active"]) n += ((await c.host(via).req("GET", `/runs?state=${state}`)).body as { runs: Summary[] }).runs.length;
+  return n;
+}
+
 async function start(c: Cluster, via: string, flow: string): Promise<string> {
   const r = await c.host(via).req("POST", `/flows/${flow}/runs`, {});
   if (r.status !== 201) throw new Error(`start ${flow}: ${r.status} ${JSON.stringify(r.body)}`);
-  return (r.body as { run: { run: string } }).run.run;
+  return (r.body as { run: { ref: { run: string } } }).run.ref.run;
 }
 
 async function executor(c: Cluster, via: string, run: string): Promise<string> {
@@ -75,37 +82,33 @@ t.test("kill -9 of the executing host: requeue finishes elsewhere; fail ends los
   const next = await start(c, "h2", "next-in-line");
   t.match((await runOf(c, "h2", next)).state, /pending/, "next-in-line waits for the deploy lock");
 
-  // Kill the host executing `requeued` (it may also hold `fragile`).
+  // Kill the host executing `requeued`, and the one executing `fragile` when that is another.
   const fragHost = await executor(c, "h1", frag);
   await until(() => evidence(ev).some((l) => l.startsWith(`fragile-start ${frag} `)), 20_000, "fragile to start");
+  const killed = [...new Set([victimOfReq, fragHost])];
   const killedAt = Date.now();
-  await c.kill9(victimOfReq);
-  const survivor = ["h1", "h2", "h3"].find((h) => h !== victimOfReq) as string;
+  await Promise.all(killed.map((h) => c.kill9(h)));
+  const survivor = ["h1", "h2", "h3"].find((h) => !killed.includes(h)) as string;
+  t.comment(`killed ${killed.join(" and ")}; ${survivor} survives`);
 
   await until(() => evidence(ev).filter((l) => l.startsWith(`requeued-start ${req} `)).length === 2, 30_000, "the requeued run to start again elsewhere");
   t.comment(`re-dispatched ${Date.now() - killedAt} ms after kill -9`);
   const again = evidence(ev).filter((l) => l.startsWith(`requeued-start ${req} `))[1] ?? "";
-  t.not(again.split(" ")[2], victimOfReq, "attempt 2 runs on a live host");
+  t.equal(again.split(" ")[2], survivor, "attempt 2 runs on the live host");
   const s = await runOf(c, survivor, req);
   t.equal(s.attempt, 2, "a new attempt");
+  await until(async () => (await runOf(c, survivor, frag)).state === "archived", 30_000, "fragile to end lost");
+  const f = await runOf(c, survivor, frag);
+  t.equal(f.result, "lost", "on-host-loss: fail ends it lost");
+  t.match(f.reason, /host .* was lost/);
   writeFileSync(join(dir, "release"), "");
   await until(async () => (await runOf(c, survivor, req)).state === "archived", 30_000, "requeued run to end");
   t.equal((await runOf(c, survivor, req)).result, "good", "requeue: the run completed on another host");
   await until(async () => (await runOf(c, survivor, next)).state === "archived", 30_000, "next-in-line to get the lock and end");
   t.equal(evidence(ev).filter((l) => l.startsWith(`requeued-after ${req} `)).length, 1, "the task after ran once");
 
-  if (fragHost === victimOfReq) {
-    await until(async () => (await runOf(c, survivor, frag)).state === "archived", 30_000, "fragile to end lost");
-    const f = await runOf(c, survivor, frag);
-    t.equal(f.result, "lost", "on-host-loss: fail ends it lost");
-    t.match(f.reason, /host .* was lost/);
-  } else {
-    // It ran on a surviving host: kill that one too, now that the release file exists it
-    // would finish, so first stop it from finishing by killing before it sees the file.
-    t.comment(`fragile ran on ${fragHost}, not on the killed host; it finishes normally`);
-    await until(async () => (await runOf(c, survivor, frag)).state === "archived", 30_000, "fragile to end");
-  }
-  await new Promise((r) => setTimeout(r, 3000));
+  // A second start could only come from a pend or an active run: wait until there is none.
+  await until(async () => (await openRuns(c, survivor)) === 0, 30_000, "no run pending or active in the cluster");
   t.equal(evidence(ev).filter((l) => l.startsWith(`fragile-start ${frag} `)).length, 1, "the fail flow's task never ran twice");
 });
 
@@ -150,7 +153,9 @@ t.test("SIGSTOP past the lease, then SIGCONT: the run is taken over and the stal
   } finally {
     if (!gone()) process.kill(taskPid, "SIGCONT");
   }
-  await new Promise((r) => setTimeout(r, 2000));
+  // Awake again: the stale host renewed its lease (so it has fenced what it lost) and says so.
+  await until(() => /taken over/.test(c.host(stale).output()), 20_000, "the stale host to notice its runs were taken over");
+  await until(async () => ((await c.host(other).req("GET", "/hosts")).body as { hosts: { name: string; up: boolean }[] }).hosts.some((h) => h.name === stale && h.up), 20_000, "the stale host to be up again");
   const lines = evidence(ev);
   t.equal(lines.filter((l) => l === `requeued-end ${run} ${stale}`).length, 0, "the stale task never finished");
   t.equal(lines.filter((l) => l.startsWith(`requeued-after ${run} `)).length, 1, "the next task ran once, on the new host only");
@@ -159,5 +164,4 @@ t.test("SIGSTOP past the lease, then SIGCONT: the run is taken over and the stal
   t.equal(after.ref.execHost, other);
   const activeDir = join(c.dir, `root-${stale}`, "floes", "requeued", "1", "active");
   t.same(existsSync(activeDir) ? readdirSync(activeDir) : [], [], "the stale host dropped its copy of the run");
-  t.match(c.host(stale).output(), /taken over/, "and said why in its log");
 });

@@ -47,7 +47,7 @@ t.test("a three-host cluster: routing by host tags, waiting for a host, resource
   await Promise.all([c.start({ name: "h1", tags: ["linux"] }), c.start({ name: "h2", tags: ["linux"] }), c.start({ name: "h3", tags: ["linux", "gpu"] })]);
   await c.settle(["h1", "h2", "h3"]);
 
-  const hosts = (await c.host("h1").req("GET", "/hosts")).body as { name: string; tags: string[]; up: boolean }[];
+  const hosts = ((await c.host("h1").req("GET", "/hosts")).body as { hosts: { name: string; tags: string[]; up: boolean }[] }).hosts;
   t.same(hosts.map((h) => h.name).sort(), ["h1", "h2", "h3"], "GET /hosts on one host shows the whole cluster");
 
   // Host-tag routing: triggered on h1 and h2, run on h3, the only host with gpu.
@@ -55,7 +55,7 @@ t.test("a three-host cluster: routing by host tags, waiting for a host, resource
   for (const via of ["h1", "h2", "h1", "h3"]) {
     const r = await c.host(via).req("POST", "/flows/gpu-job/runs", {});
     t.equal(r.status, 201, `trigger accepted by ${via}`);
-    gpuRuns.push((r.body as { run: { run: string } }).run.run);
+    gpuRuns.push((r.body as { run: { ref: { run: string } } }).run.ref.run);
   }
   for (const run of gpuRuns) {
     await until(async () => ((await c.host("h2").req("GET", `/runs/${run}`)).body as Summary).state === "archived", 30_000, `gpu run ${run}`);
@@ -74,7 +74,7 @@ t.test("a three-host cluster: routing by host tags, waiting for a host, resource
   // A flow no live host can run waits, with the reason, and starts when such a host joins.
   const armStart = await c.host("h2").req("POST", "/flows/arm-job/runs", {});
   t.equal(armStart.status, 201);
-  const armRun = (armStart.body as { run: { run: string } }).run.run;
+  const armRun = (armStart.body as { run: { ref: { run: string } } }).run.ref.run;
   await until(async () => /arm/.test(((await c.host("h1").req("GET", `/runs/${armRun}`)).body as Summary).waiting ?? ""), 20_000, "the arm pend to say why it waits");
   const waiting = ((await c.host("h1").req("GET", `/runs/${armRun}`)).body as Summary).waiting ?? "";
   t.match(waiting, /no live host has tags? .*arm/, `the reason is visible from another host: ${waiting}`);
@@ -88,15 +88,15 @@ t.test("a three-host cluster: routing by host tags, waiting for a host, resource
   for (let i = 0; i < 20; i++) {
     const r = await c.host(names[i % 3] as string).req("POST", "/flows/locked/runs", {});
     t.equal(r.status, 201);
-    locked.push((r.body as { run: { run: string } }).run.run);
+    locked.push((r.body as { run: { ref: { run: string } } }).run.ref.run);
   }
   const free: string[] = [];
   for (let i = 0; i < 10; i++) {
     const r = await c.host(names[i % 3] as string).req("POST", "/flows/free/runs", {});
-    free.push((r.body as { run: { run: string } }).run.run);
+    free.push((r.body as { run: { ref: { run: string } } }).run.ref.run);
   }
   await until(async () => {
-    const list = (await c.host("h3").req("GET", "/runs?flow=locked&limit=100")).body as Summary[];
+    const list = ((await c.host("h3").req("GET", "/runs?flow=locked&limit=100")).body as { runs: Summary[] }).runs;
     return list.filter((s) => locked.includes(s.ref.run) && s.state === "archived").length === 20;
   }, 120_000, "20 locked runs to end");
   const lines = evidence(ev(dir));
