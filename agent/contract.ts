@@ -19,6 +19,10 @@ export interface TaskRequest {
   readonly runId: string;
   readonly flowId: string;
   readonly nodeId: string;
+  /** The host executing the run (FLOE_HOST). */
+  readonly host?: string;
+  /** The run's attempt: 2 and up after a host loss requeued it (FLOE_ATTEMPT). */
+  readonly attempt?: number;
   readonly type: TaskType;
   /**
    * The node's opts merged over the incoming event's opts (node wins), minus `env`.

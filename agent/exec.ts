@@ -157,6 +157,8 @@ function execEnv(req: TaskRequest, outFile: string): NodeJS.ProcessEnv {
     FLOE_FLOW: req.flowId,
     FLOE_NODE: req.nodeId,
     FLOE_OUTPUT: outFile,
+    ...(req.host !== undefined ? { FLOE_HOST: req.host } : {}),
+    ...(req.attempt !== undefined ? { FLOE_ATTEMPT: String(req.attempt) } : {}),
   };
 }
 

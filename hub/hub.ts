@@ -623,7 +623,7 @@ export class Hub {
   /** Hosts of the cluster as the shared state sees them. */
   async hosts(): Promise<{ name: string; tags: readonly string[]; slots: number; running: number; up: boolean; lastSeen: number }[]> {
     const snap = await this.o.state.snapshot();
-    return (await this.o.state.hosts()).map(({ host: h, up }) => ({ name: h.name, tags: h.tags, slots: h.slots, running: snap.runningByHost.get(h.name) ?? 0, up, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) }));
+    return (await this.o.state.hosts()).map(({ host: h, up }) => ({ name: h.name, tags: h.tags, slots: h.slots, running: snap.runningByHost.get(h.name) ?? 0, up, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** Runs this host knows (its own; in a cluster, queryRuns sees every host's). */

@@ -245,6 +245,8 @@ export class RunExecutor {
         runId: this.record.ref.run,
         flowId: this.record.ref.flow,
         nodeId: node.id,
+        ...(this.record.ref.execHost !== undefined ? { host: this.record.ref.execHost } : {}),
+        attempt: this.record.attempt,
         type: node.type as TaskType,
         opts,
         env,

@@ -20,12 +20,12 @@ flows:
     host-tags: [gpu]
     triggers: [{name: go, type: data}]
     tasks:
-      - {name: work, type: exec, listen: trigger.good, opts: {shell: 'echo "gpu $FLOE_RUN_ID $HOST_NAME" >> ${ev(dir)}'}}
+      - {name: work, type: exec, listen: trigger.good, opts: {shell: 'echo "gpu $FLOE_RUN_ID $FLOE_HOST" >> ${ev(dir)}'}}
   - id: arm-job
     host-tags: [arm]
     triggers: [{name: go, type: data}]
     tasks:
-      - {name: work, type: exec, listen: trigger.good, opts: {shell: 'echo "arm $FLOE_RUN_ID $HOST_NAME" >> ${ev(dir)}'}}
+      - {name: work, type: exec, listen: trigger.good, opts: {shell: 'echo "arm $FLOE_RUN_ID $FLOE_HOST" >> ${ev(dir)}'}}
   - id: locked
     resource-tags: [db]
     triggers: [{name: go, type: data}]
