@@ -652,6 +652,13 @@ export class Hub {
     if (this.index.get(run)?.executor === undefined) {
       const host = await this.remoteHost(run);
       if (host !== undefined && this.o.link !== undefined) return (await this.o.link.ask(host, "data", { run, node, values, ...(reject !== undefined ? { reject } : {}) })) as NodeStatus;
+      if (this.index.get(run) === undefined && this.o.clustered) {
+        // Another host's run that is not active: say why, as its own host would.
+        const got = await this.o.state.getRun(run);
+        const sum = got === undefined ? undefined : (JSON.parse(got.json) as RunSummary);
+        if (sum?.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has ended`);
+        if (sum !== undefined) throw new FloeError("E_DATA_NOT_ENABLED", `run "${run}" is ${sum.state}; its data nodes are not open yet`);
+      }
     }
     return this.postData(run, node, values, reject);
   }
@@ -750,7 +757,12 @@ export class Hub {
     if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
     const sum = JSON.parse(got.json) as RunSummary;
     if (sum.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${sum.result ?? "?"})`);
-    if (!(await this.o.state.removePend(run))) throw new FloeError("E_RUN_ENDED", `run "${run}" is no longer pending`);
+    if (!(await this.o.state.removePend(run))) {
+      // Claimed by a host in the meantime: cancel it there.
+      const host = await this.remoteHost(run);
+      if (host !== undefined && this.o.link !== undefined) return (await this.o.link.ask(host, "cancel", { run, by })) as RunSummary;
+      throw new FloeError("E_RUN_ENDED", `run "${run}" is no longer pending`);
+    }
     const json = await this.o.state.getRecord(run);
     const rec = json === undefined ? undefined : parseRunRecord(JSON.parse(json) as unknown);
     if (rec === undefined) throw new FloeError("E_RUN_NOT_FOUND", `run "${run}" has no record`);

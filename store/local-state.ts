@@ -130,6 +130,8 @@ export class LocalClusterState implements ClusterState {
   }
 
   async indexRun(r: IndexedRun): Promise<void> {
+    // An ended run stays ended: a late write of an earlier state is ignored.
+    if (this.runs.get(r.run)?.state === "archived" && r.state !== "archived") return;
     this.runs.set(r.run, r);
   }
 

@@ -318,6 +318,8 @@ if not S[state] then return redis.error_reply('ERR bad run state ' .. state) end
 local old_flow = redis.call('HGET', KEYS[3], run)
 if old_flow and old_flow ~= flow then return redis.error_reply('ERR run is indexed under another flow') end
 local old = redis.call('HGET', KEYS[2], run)
+-- An ended run stays ended: a late write of an earlier state (a retried backlog) is ignored.
+if old == 'archived' and state ~= 'archived' then return {} end
 redis.call('HSET', KEYS[1], run, json)
 redis.call('HSET', KEYS[2], run, state)
 redis.call('HSET', KEYS[3], run, flow)

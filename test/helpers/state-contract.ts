@@ -242,6 +242,9 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(ids(await s.listRuns({ limit: 10, state: "active" })), ["01E"], "a state change moves the run");
     t.same(ids(await s.listRuns({ limit: 10, flow: "build", state: "archived" })), ["01C", "01A"]);
     t.same(await s.listRuns({ limit: 10, flow: "build", state: "active" }), []);
+    await s.indexRun({ run: "01C", flow: "build", state: "active", json: `{"run":"01C","s":"active"}` });
+    t.same(ids(await s.listRuns({ limit: 10, flow: "build", state: "archived" })), ["01C", "01A"], "an ended run stays ended: a late write of an earlier state is ignored");
+    t.same(await s.listRuns({ limit: 10, flow: "build", state: "active" }), []);
     await s.indexNode("01C", "checkout", '{"state":"good"}');
     await s.indexNode("01C", "build", '{"state":"running"}');
     await s.indexNode("01C", "build", '{"state":"bad"}');
