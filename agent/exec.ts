@@ -7,12 +7,13 @@
  */
 import { taskEnv } from "./task-util.js";
 import { expandWs, replaceWs } from "../flows/expand.js";
+import { rmSync } from "node:fs";
 import { access, constants, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
 import { parseOutputs } from "./outputs.js";
-import { spawnLogged } from "./process.js";
+import { spawnLogged } from "./spawner.js";
 
 interface Command {
   readonly file: string;
@@ -37,10 +38,8 @@ export const runExec: TaskRunner = async (req) => {
   }
 
   // The outputs file lives outside the workspace so it never lands in the user's checkout.
-  const outDir = await mkdtemp(path.join(tmpdir(), "floe-out-"));
+  const outFile = await newOutputsFile(req.runId, req.nodeId);
   try {
-    const outFile = path.join(outDir, "outputs");
-    await writeFile(outFile, "", { mode: 0o600 });
     const env = execEnv(req, outFile);
     const file = await lookPath(built.file, env["PATH"], req.workspace);
 
@@ -65,9 +64,35 @@ export const runExec: TaskRunner = async (req) => {
       ? { status: r.status, outputs: parsed.values }
       : { status: r.status, reason: r.reason, outputs: parsed.values };
   } finally {
-    await rm(outDir, { recursive: true, force: true });
+    await rm(outFile, { force: true });
   }
 };
+
+/**
+ * One private directory (0700) per host process for the tasks' outputs files, made on first
+ * use and removed at exit: a file per task is three calls, a directory per task six more.
+ */
+let outputsDir: Promise<string> | undefined;
+let outputsSeq = 0;
+
+async function newOutputsFile(run: string, node: string): Promise<string> {
+  const name = `${run}.${node.replace(/[^A-Za-z0-9_-]/g, "_")}.${++outputsSeq}`;
+  for (let attempt = 0; ; attempt++) {
+    const dir = await (outputsDir ??= mkdtemp(path.join(tmpdir(), "floe-out-")).then((d) => {
+      process.once("exit", () => rmSync(d, { recursive: true, force: true }));
+      return d;
+    }));
+    const file = path.join(dir, name);
+    try {
+      await writeFile(file, "", { mode: 0o600, flag: "wx" });
+      return file;
+    } catch (e) {
+      // Removed behind our back (a tmp cleaner): make a new one, once.
+      if (attempt > 0 || (e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      outputsDir = undefined;
+    }
+  }
+}
 
 /** The program and its arguments, or an error message. */
 function buildCommand(opts: TaskRequest["opts"], ws: string): Command | string {
@@ -162,18 +187,36 @@ function execEnv(req: TaskRequest, outFile: string): NodeJS.ProcessEnv {
   };
 }
 
+/** Where bare commands were found lately, for PATHs of absolute entries only. */
+const found = new Map<string, { path: string; at: number }>();
+/** How long a lookup is trusted: a program installed or removed is seen within this. */
+const LOOKUP_TTL_MS = 2000;
+
 /**
  * Resolves a bare command on the task's PATH, relative entries against the workspace
  * (floe looked `cmd` up on the env's PATH, reference §2). Not found → the name as given,
- * and the spawn reports "command not found".
+ * and the spawn reports "command not found". A PATH of absolute directories is the same
+ * for every workspace, so its lookups are remembered for a moment (they are a few calls
+ * per directory, on every task).
  */
 async function lookPath(file: string, pathVar: string | undefined, ws: string): Promise<string> {
   if (file.includes("/") || pathVar === undefined) return file;
-  for (const d of pathVar.split(":")) {
+  const dirs = pathVar.split(":");
+  const cacheable = dirs.every((d) => path.isAbsolute(d));
+  const key = `${pathVar}\0${file}`;
+  const hit = cacheable ? found.get(key) : undefined;
+  if (hit !== undefined && Date.now() - hit.at < LOOKUP_TTL_MS) return hit.path;
+  for (const d of dirs) {
     const candidate = path.resolve(ws, d === "" ? "." : d, file);
     try {
       await access(candidate, constants.X_OK);
-      if ((await stat(candidate)).isFile()) return candidate;
+      if ((await stat(candidate)).isFile()) {
+        if (cacheable) {
+          if (found.size >= 1000) found.clear();
+          found.set(key, { path: candidate, at: Date.now() });
+        }
+        return candidate;
+      }
     } catch {
       // not here; try the next entry
     }

@@ -55,7 +55,8 @@ export function killGroup(pgid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-function abortMessage(signal: AbortSignal): string {
+/** Why a task was aborted, in words, from its signal's reason. */
+export function abortMessage(signal: AbortSignal): string {
   const r: unknown = signal.reason;
   if (r instanceof Error && r.name !== "AbortError") return r.message;
   if (typeof r === "string" && r !== "") return r;
@@ -97,7 +98,8 @@ function lineReader(stream: Readable, name: "out" | "err", emit: (l: TaskLine) =
   };
 }
 
-export function spawnLogged(o: SpawnOptions): Promise<SpawnResult> {
+/** Spawns on this thread (see spawner.ts for where tasks are spawned from). */
+export function spawnHere(o: SpawnOptions): Promise<SpawnResult> {
   const grace = o.killGraceMs ?? 3000;
   if (o.signal.aborted) {
     return Promise.resolve({ status: -1, signal: null, reason: abortMessage(o.signal) });

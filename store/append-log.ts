@@ -49,15 +49,20 @@ export class AppendLog {
   }
 
   /** The single writer of its file: the size it tracks is where a failed batch is cut back to. */
-  private async openFile(): Promise<{ fh: FileHandle; size: number }> {
-    await ensureDir(dirname(this.path));
-    await repairTornTail(this.path);
+  private async openFile(makeDir = true): Promise<{ fh: FileHandle; size: number }> {
+    // Most logs are new: try to create first; only an existing file can have a torn tail.
     let fh: FileHandle;
     let created = true;
     try {
       fh = await open(this.path, "ax");
     } catch (e) {
-      if (errnoCode(e) !== "EEXIST") throw e;
+      const code = errnoCode(e);
+      if (code === "ENOENT" && makeDir) {
+        await ensureDir(dirname(this.path));
+        return this.openFile(false);
+      }
+      if (code !== "EEXIST") throw e;
+      await repairTornTail(this.path);
       fh = await open(this.path, "a");
       created = false;
     }

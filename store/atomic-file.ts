@@ -39,7 +39,34 @@ export function fileError(what: string, e: unknown): Error & { code?: string } {
 }
 
 /** Makes the entries of a directory (creations, renames, removals) durable. */
-export async function fsyncDir(dir: string): Promise<void> {
+export function fsyncDir(dir: string): Promise<void> {
+  const key = resolve(dir);
+  const s = dirSyncs.get(key);
+  if (s === undefined) return startDirSync(key);
+  // The running sync may have begun before the caller's change; the next one begins after it
+  // and serves every caller that arrives until it does (a run's files are made together).
+  s.queued ??= s.running.then(noop, noop).then(() => startDirSync(key));
+  return s.queued;
+}
+
+/** Directory syncs in progress, one per directory, with at most one queued behind each. */
+interface DirSync {
+  running: Promise<void>;
+  queued: Promise<void> | undefined;
+}
+const dirSyncs = new Map<string, DirSync>();
+const noop = (): void => undefined;
+
+function startDirSync(key: string): Promise<void> {
+  const s: DirSync = { running: Promise.resolve(), queued: undefined };
+  s.running = syncDirOnce(key).finally(() => {
+    if (dirSyncs.get(key) === s) dirSyncs.delete(key);
+  });
+  dirSyncs.set(key, s);
+  return s.running;
+}
+
+async function syncDirOnce(dir: string): Promise<void> {
   const fh = await open(dir, "r");
   try {
     await fh.sync();

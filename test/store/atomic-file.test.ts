@@ -1,7 +1,7 @@
 import t from "tap";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ensureDir, readJsonFile, removeStaleTemps, writeFileAtomic } from "../../store/atomic-file.js";
+import { ensureDir, fsyncDir, readJsonFile, removeStaleTemps, writeFileAtomic } from "../../store/atomic-file.js";
 import { fsyncEnabled, setFsync } from "../../store/durability.js";
 
 t.test("writeFileAtomic creates and replaces, leaving no temp files", async (t) => {
@@ -79,4 +79,17 @@ t.test("ensureDir creates nested folders and is idempotent", async (t) => {
   await ensureDir(join(dir, "a", "b", "c"));
   await ensureDir(join(dir, "a", "b", "c"));
   t.same(await readdir(join(dir, "a", "b")), ["c"]);
+});
+
+t.test("fsyncDir: callers of one directory share syncs; each gets one that began after its call", async (t) => {
+  const dir = t.testdir({ a: "1" });
+  const order: string[] = [];
+  const first = fsyncDir(dir).then(() => order.push("first"));
+  // Made while the first sync may already run: these need the next one, and share it.
+  const later = Array.from({ length: 20 }, (_, i) => fsyncDir(dir).then(() => order.push(`later${i}`)));
+  await Promise.all([first, ...later]);
+  t.equal(order[0], "first", "the sync already asked for ends first");
+  t.equal(order.length, 21, "every caller is answered");
+  await t.rejects(fsyncDir(join(dir, "missing")), { code: "ENOENT" }, "a failed sync fails its callers");
+  await t.resolves(fsyncDir(dir), "and the next call starts afresh");
 });
