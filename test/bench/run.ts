@@ -11,14 +11,16 @@ import { writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { floeBin } from "../helpers/paths.js";
+import { benchCluster } from "./cluster.js";
 import { benchDispatch } from "./dispatch.js";
 import { benchDurability } from "./durability.js";
 import { benchLatency } from "./latency.js";
 import { benchMemory } from "./memory.js";
 import type { BenchOptions, Figure } from "./stats.js";
+import { targetOf, type Target } from "./targets.js";
 import { benchThroughput } from "./throughput.js";
 
-const NAMES = ["throughput", "latency", "memory", "dispatch", "durability"] as const;
+const NAMES = ["throughput", "latency", "memory", "dispatch", "durability", "cluster"] as const;
 type Name = (typeof NAMES)[number];
 
 interface Args {
@@ -58,20 +60,25 @@ function fmt(x: number | undefined): string {
   return x.toFixed(3);
 }
 
-/** The table: headline (value or p50) and p99 for floe and the baseline, then the ratio. */
-export function table(figures: readonly Figure[]): string {
-  const head = ["figure", "unit", "floe p50", "p99", "baseline p50", "p99", "ratio"];
-  const rows = figures.map((f) => [
-    f.what,
-    f.unit,
-    fmt(f.value ?? f.dist?.p50),
-    fmt(f.dist !== undefined && f.value === undefined ? f.dist.p99 : undefined),
-    fmt(f.baseline?.value ?? f.baseline?.dist?.p50),
-    fmt(f.baseline?.value === undefined ? f.baseline?.dist?.p99 : undefined),
-    f.ratio === undefined ? "" : `${fmt(f.ratio)}×`,
-  ]);
+/** The table: headline (value or p50) and p99 for floe and the baseline, the ratio, the target. */
+function table(figures: readonly Figure[], targetOf: (f: Figure) => Target | undefined): string {
+  const head = ["figure", "unit", "floe p50", "p99", "baseline p50", "p99", "ratio", "target", "met"];
+  const rows = figures.map((f) => {
+    const t = targetOf(f);
+    return [
+      f.what,
+      f.unit,
+      fmt(f.value ?? f.dist?.p50),
+      fmt(f.dist !== undefined && f.value === undefined ? f.dist.p99 : undefined),
+      fmt(f.baseline?.value ?? f.baseline?.dist?.p50),
+      fmt(f.baseline?.value === undefined ? f.baseline?.dist?.p99 : undefined),
+      f.ratio === undefined ? "" : `${fmt(f.ratio)}×`,
+      t?.text ?? "",
+      t === undefined ? "" : t.met ? "yes" : "NO",
+    ];
+  });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i < 2 || i >= 7 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
@@ -114,6 +121,9 @@ async function main(): Promise<number> {
         case "durability":
           figures.push(...(await benchDurability(o)));
           break;
+        case "cluster":
+          figures.push(...(await benchCluster(o, runsPerSec)));
+          break;
       }
     } catch (e) {
       const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -125,12 +135,16 @@ async function main(): Promise<number> {
   const cpu = cpus();
   const machine = { cpus: cpu.length, model: cpu[0]?.model ?? "?", memMB: Math.round(totalmem() / 2 ** 20), node: process.version, platform: `${process.platform} ${process.arch}` };
   process.stdout.write(`\nfloe benchmarks, ${started.toISOString()}, ${machine.cpus} × ${machine.model}, Node ${machine.node}${args.quick ? " (--quick)" : ""}, ${args.slots} slots\n\n`);
-  process.stdout.write(table(figures) + "\n");
+  process.stdout.write(table(figures, targetOf) + "\n");
   const notes = figures.filter((f) => f.note !== undefined);
   if (notes.length > 0) process.stdout.write("\n" + notes.map((f) => `${f.id}: ${f.note ?? ""}`).join("\n") + "\n");
   if (errors.length > 0) process.stdout.write(`\nfailed: ${errors.map((e) => e.measure).join(", ")} (see above)\n`);
   const out = resolve(args.out);
-  await writeFile(out, JSON.stringify({ date: started.toISOString(), quick: args.quick, slots: args.slots, machine, figures, errors }, null, 2) + "\n");
+  const withTargets = figures.map((f) => {
+    const t = targetOf(f);
+    return t === undefined ? f : { ...f, target: t.text, met: t.met };
+  });
+  await writeFile(out, JSON.stringify({ date: started.toISOString(), quick: args.quick, slots: args.slots, machine, figures: withTargets, errors }, null, 2) + "\n");
   process.stdout.write(`\nwrote ${out}\n`);
   return 0;
 }
