@@ -116,6 +116,14 @@ t.test("a three-host cluster: routing by host tags, waiting for a host, resource
   const lastLocked = spans[spans.length - 1]?.from ?? 0n;
   t.equal(freeDone.length, 10, "the free runs all ran");
   t.ok(freeDone.some((at) => at < lastLocked), "runs without the tag were not held back behind the lock");
+  // A host that died: its runs, their nodes and their logs are still there, from any host.
+  await c.kill9("h3");
+  const dead = await c.host("h1").req("GET", `/runs/${gpuRuns[1]}`);
+  t.equal((dead.body as Summary).result, "good", "a run of the dead host h3 is still shown");
+  const deadLog = await c.host("h2").req("GET", `/runs/${gpuRuns[1]}/nodes/work/log`);
+  t.equal(deadLog.status, 200);
+  const texts = ((deadLog.body as { lines?: { text: string }[] }).lines ?? []).map((l) => l.text);
+  t.ok(texts.some((x) => x.includes(`echo "gpu $FLOE_RUN_ID $FLOE_HOST"`)), "and its log, read from the event stream after h3 died");
   const sorted = [...locked].sort();
   t.ok(spans.slice(0, 3).every((s) => sorted.slice(0, 6).includes(s.run)), "roughly first adopted, first served");
 });
