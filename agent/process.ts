@@ -55,8 +55,7 @@ export function killGroup(pgid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** Why a task was aborted, in words, from its signal's reason. */
-export function abortMessage(signal: AbortSignal): string {
+function abortMessage(signal: AbortSignal): string {
   const r: unknown = signal.reason;
   if (r instanceof Error && r.name !== "AbortError") return r.message;
   if (typeof r === "string" && r !== "") return r;
@@ -98,8 +97,7 @@ function lineReader(stream: Readable, name: "out" | "err", emit: (l: TaskLine) =
   };
 }
 
-/** Spawns on this thread (see spawner.ts for where tasks are spawned from). */
-export function spawnHere(o: SpawnOptions): Promise<SpawnResult> {
+export function spawnLogged(o: SpawnOptions): Promise<SpawnResult> {
   const grace = o.killGraceMs ?? 3000;
   if (o.signal.aborted) {
     return Promise.resolve({ status: -1, signal: null, reason: abortMessage(o.signal) });

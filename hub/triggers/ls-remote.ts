@@ -4,7 +4,7 @@
  * (floe crashed on the first failing ls-remote, reference §9.2).
  */
 import { tmpdir } from "node:os";
-import { spawnLogged } from "../../agent/spawner.js";
+import { spawnLogged } from "../../agent/process.js";
 
 export type LsRemoteResult =
   | { readonly ok: true; readonly refs: ReadonlyMap<string, string> }
