@@ -17,6 +17,7 @@ import { flowToYaml } from "../flows/serialize.js";
 import type { AppendLog } from "../store/append-log.js";
 import type { Bus } from "../store/bus.js";
 import { RunFiles, type RunDirState } from "../store/run-files.js";
+import { whenRoom } from "../store/when-room.js";
 import type { ClusterState, PendRecord } from "./cluster-state.js";
 import type { ClusterLink } from "./cluster-link.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
@@ -481,7 +482,7 @@ export class Hub {
       if (local) await this.files.move("pending", "active", record.ref);
       else await this.files.writeFlowSnapshot(record.flow.id, record.flow.ver, flowToYaml(record.flow));
       await this.files.writeRunJson("active", record.ref, record);
-      await this.prepareWorkspace(record);
+      await Promise.all([this.prepareWorkspace(record), this.createNodeFiles(record)]);
     } catch (err) {
       this.o.log.error({ err: coerceError(err), run }, "activation failed");
       e.record = record;
@@ -532,6 +533,20 @@ export class Hub {
     return ex;
   }
 
+  /**
+   * Every node's status file and every task's log file, made together: created at once,
+   * their directory is synced once or twice for all of them, not once per node as the run
+   * reaches it (a node never reached keeps an empty file).
+   */
+  private async createNodeFiles(r: RunRecord): Promise<void> {
+    const files: AppendLog[] = [];
+    for (const n of [...r.flow.triggers, ...r.flow.tasks]) {
+      files.push(this.nodeFile(r, n.id, "status"));
+      if (n.class === "task" && n.type !== "end") files.push(this.nodeFile(r, n.id, "log"));
+    }
+    await Promise.all(files.map((f) => f.ready()));
+  }
+
   private nodeFile(r: RunRecord, node: string, kind: "status" | "log"): AppendLog {
     let m = this.nodeFiles.get(r.ref.run);
     if (m === undefined) {
@@ -571,8 +586,15 @@ export class Hub {
     e.record = record;
     await this.closeNodeFiles(record.ref.run);
     const from: RunDirState = e.state === "pending" ? "pending" : "active";
-    await this.files.writeRunJson(from, record.ref, record);
-    await this.files.move(from, "archive", record.ref);
+    // A full disk pauses the end (the run stays active, its locks held) until there is room.
+    await whenRoom(
+      async () => {
+        await this.files.writeRunJson(from, record.ref, record);
+        await this.files.move(from, "archive", record.ref);
+      },
+      (err) => this.o.log.error({ err: coerceError(err), run: record.ref.run }, "the disk is full: the run's end waits for room"),
+      () => this.state === "stopped",
+    );
     e.state = "archived";
     delete e.executor;
     delete e.waiting;

@@ -43,6 +43,11 @@ export class AppendLog {
     return log;
   }
 
+  /** Opens (creating) the file now rather than at the first write. */
+  async ready(): Promise<void> {
+    await this.handle();
+  }
+
   private handle(): Promise<{ fh: FileHandle; size: number }> {
     this.fh ??= this.openFile().catch((e: unknown) => Promise.reject(fileError(`can not open ${this.path}`, e)));
     return this.fh;
