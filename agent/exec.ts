@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
 import { parseOutputs } from "./outputs.js";
-import { spawnLogged } from "./process.js";
+import { spawnLogged } from "./spawner.js";
 
 interface Command {
   readonly file: string;

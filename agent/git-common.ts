@@ -5,7 +5,7 @@
 import { access, constants, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { TaskRequest, TaskResult } from "./contract.js";
-import { spawnLogged } from "./process.js";
+import { spawnLogged } from "./spawner.js";
 import { insideWorkspace, stringOpt, sysWriter, taskEnv } from "./task-util.js";
 
 export interface GitTask {

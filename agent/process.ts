@@ -55,7 +55,8 @@ export function killGroup(pgid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-function abortMessage(signal: AbortSignal): string {
+/** Why a task was aborted, in words, from its signal's reason. */
+export function abortMessage(signal: AbortSignal): string {
   const r: unknown = signal.reason;
   if (r instanceof Error && r.name !== "AbortError") return r.message;
   if (typeof r === "string" && r !== "") return r;

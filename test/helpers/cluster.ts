@@ -37,20 +37,23 @@ export interface ClusterOptions {
   readonly env?: Record<string, string>;
 }
 
-export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster> {
-  const dir = t.testdir({});
+export interface OwnedCluster extends Cluster {
+  /** Every host process ever started, killed ones too (for their output). */
+  started(): readonly { readonly name: string; readonly p: FloeProcess }[];
+  /** kill -9 of every host ever started, then the brokers. */
+  close(): Promise<void>;
+}
+
+/** A cluster in `dir`, not tied to a tap test (the chaos runner uses it standalone). */
+export async function createCluster(dir: string, o: ClusterOptions): Promise<OwnedCluster> {
   const nats = await startNats(dir);
   const redis = await startRedis(dir);
   const conf = join(dir, "flows.yml");
   writeFileSync(conf, o.conf);
   const hosts = new Map<string, FloeProcess>();
   const all = new Set<FloeProcess>();
-  t.teardown(async () => {
-    await Promise.allSettled([...all].map((h) => h.kill9()));
-    await nats.stop();
-    await redis.stop();
-  });
-  const cluster: Cluster = {
+  const started: { name: string; p: FloeProcess }[] = [];
+  const cluster: OwnedCluster = {
     nats,
     redis,
     dir,
@@ -69,6 +72,7 @@ export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster>
       });
       hosts.set(spec.name, p);
       all.add(p);
+      started.push({ name: spec.name, p });
       return p;
     },
     host(name) {
@@ -89,7 +93,19 @@ export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster>
         }, 20_000, `host ${n} to see ${names.join(", ")} up`);
       }
     },
+    started: () => started,
+    async close() {
+      await Promise.allSettled([...all].map((h) => h.kill9()));
+      await nats.stop();
+      await redis.stop();
+    },
   };
+  return cluster;
+}
+
+export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster> {
+  const cluster = await createCluster(t.testdir({}), o);
+  t.teardown(() => cluster.close());
   return cluster;
 }
 

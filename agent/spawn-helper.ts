@@ -1,0 +1,64 @@
+/**
+ * The spawn helper process (see spawner.ts): spawns tasks for its host with spawnLogged and
+ * reports what happens over the IPC channel, output lines batched per turn of its event
+ * loop. It lives as long as its host: it leaves when the channel closes, and ignores the
+ * SIGINT/SIGTERM a terminal sends to the whole group (its host decides when tasks end).
+ *
+ *   in   { t: "spawn", id, o }  |  { t: "abort", id, reason }
+ *   out  { t: "start", id, pid, pgid }  |  { t: "lines", id, lines }  |  { t: "done", id, result }
+ */
+import type { TaskLine } from "./contract.js";
+import { spawnLogged } from "./process.js";
+import type { SpawnerReply, SpawnRequest } from "./spawner.js";
+
+if (process.send === undefined) throw new Error("spawn-helper runs as a child of a floe host (child_process.fork)");
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => undefined);
+process.on("disconnect", () => process.exit(0));
+
+const aborts = new Map<number, AbortController>();
+const pending = new Map<number, TaskLine[]>();
+let flushing = false;
+
+function send(m: SpawnerReply): void {
+  if (process.connected) process.send?.(m);
+}
+
+function flush(): void {
+  flushing = false;
+  for (const [id, lines] of pending) send({ t: "lines", id, lines });
+  pending.clear();
+}
+
+process.on("message", (m: SpawnRequest) => {
+  if (m.t === "abort") {
+    aborts.get(m.id)?.abort(new Error(m.reason));
+    return;
+  }
+  const ac = new AbortController();
+  aborts.set(m.id, ac);
+  void spawnLogged({
+    ...m.o,
+    signal: ac.signal,
+    onStart: (info) => send({ t: "start", id: m.id, pid: info.pid, pgid: info.pgid }),
+    onLine: (line) => {
+      let list = pending.get(m.id);
+      if (list === undefined) pending.set(m.id, (list = []));
+      list.push(line);
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
+    },
+  })
+    .catch((e: unknown) => ({ status: 126, signal: null, error: `${m.o.cmd}: ${e instanceof Error ? e.message : String(e)}` }))
+    .then((result) => {
+      // Its lines before its end, in order.
+      const lines = pending.get(m.id);
+      if (lines !== undefined) {
+        pending.delete(m.id);
+        send({ t: "lines", id: m.id, lines });
+      }
+      aborts.delete(m.id);
+      send({ t: "done", id: m.id, result });
+    });
+});
