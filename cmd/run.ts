@@ -8,7 +8,7 @@ import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatDiagnostic } from "../flows/diagnostics.js";
-import { validateFile } from "../flows/load.js";
+import { validateHostConfig } from "../flows/load.js";
 import { FloeError } from "../hub/errors.js";
 import type { Out } from "./validate.js";
 import { embeddedHub, makeLogger, shortHostname } from "./wiring.js";
@@ -46,7 +46,7 @@ export async function runCommand(args: readonly string[], io: Out, signal: Abort
     values[s.slice(0, eq)] = s.slice(eq + 1);
   }
   const path = resolve(file);
-  const res = await validateFile(path);
+  const res = await validateHostConfig(path);
   for (const d of res.diagnostics) if (d.severity === "error") io.err(formatDiagnostic(d));
   if (res.config === undefined) return 1;
   const flows = res.config.flows;

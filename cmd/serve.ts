@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { formatDiagnostic } from "../flows/diagnostics.js";
-import { validateFile } from "../flows/load.js";
+import { validateHostConfig } from "../flows/load.js";
 import { buildApi } from "../hub/api/server.js";
 import { FileSessionStore } from "../hub/api/sessions.js";
 import { EventLog } from "../hub/event-log.js";
@@ -22,8 +22,13 @@ import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
 
 /** A broker URL as shown in messages: without its password. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
+/**
+ * A broker URL without its credentials, for the start-up line. Every URL of a comma list,
+ * and a bare token (`nats://TOKEN@host`) as well as `user:password@`: this kept the user
+ * and hid only the first URL's password, so a token or a second server's password was logged.
+ */
+export function redact(url: string): string {
+  return url.replace(/\/\/[^/@,]*@/g, "//***@");
 }
 
 export interface Signals {
@@ -58,7 +63,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
     throw e;
   }
   const log = makeLogger(s.logLevel);
-  const loaded = await validateFile(s.conf);
+  const loaded = await validateHostConfig(s.conf);
   for (const d of loaded.diagnostics) io.err(formatDiagnostic(d));
   if (loaded.config === undefined) {
     io.err(`floe serve: ${s.conf} is not valid; nothing started`);
@@ -132,7 +137,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
 
   signals.onReload(() => {
     void (async () => {
-      const next = await validateFile(s.conf);
+      const next = await validateHostConfig(s.conf);
       if (next.config === undefined) {
         for (const d of next.diagnostics) io.err(formatDiagnostic(d));
         log.error({ conf: s.conf }, "reload refused: the config is not valid; keeping the old one");
@@ -142,7 +147,10 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
       hub.reload(config);
       triggers.reload(config);
       log.info({ flows: config.flows.length }, "config reloaded");
-    })();
+    })().catch((e: unknown) => {
+      // A bug while reloading must not take the host down: an unhandled rejection would.
+      log.error({ err: e, conf: s.conf }, "reload failed; keeping the old config");
+    });
   });
 
   await new Promise<void>((resolve) => signals.interrupt.addEventListener("abort", () => resolve(), { once: true }));

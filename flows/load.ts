@@ -107,6 +107,19 @@ export async function validateFile(path: string): Promise<{ config?: Config; dia
   return failed ? { diagnostics: all } : { config: res.config, diagnostics: all };
 }
 
+/**
+ * validateFile for commands that need a host config (serve, its SIGHUP reload, run). A
+ * flow-file on its own validates without errors but holds no config; without an error of
+ * its own, those commands refused it saying only "not valid", with nothing located.
+ */
+export async function validateHostConfig(path: string): Promise<{ config?: Config; diagnostics: Diagnostic[] }> {
+  const res = await validateFile(path);
+  if (res.config !== undefined || res.diagnostics.some((d) => d.severity === "error")) return res;
+  const d = new Diagnostics(path, new LineIndex(""));
+  d.error(-1, "this file holds a single flow (a flow-file), not a host config: list it under flows: in a config (or name it there with flow-file:)");
+  return { diagnostics: [...res.diagnostics, ...d.list] };
+}
+
 /** Where flows[i]'s flow-file was written in a config that parsed without errors. */
 function flowFilePlace(text: string, file: string, i: number): number {
   const { root } = parseYaml(text, file);

@@ -4,6 +4,8 @@
  * webhooks, and an OpenAPI document built from the routes themselves.
  */
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { Role, User } from "../../flows/model.js";
 import { coerceError, FloeError } from "../errors.js";
@@ -84,6 +86,23 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     forceCloseConnections: true,
     ...(deps.tls !== undefined ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false, allowUnionTypes: true } },
+    // Errors of the router itself (a bad %-escape, an over-long path segment) skip the error
+    // handler: fastify's own answers had another shape and echoed the whole URL back.
+    frameworkErrors: (e: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+      if (e.code === "FST_ERR_MAX_PARAM_LENGTH") return reply.code(414).type("application/json").send({ error: { code: "E_BAD_REQUEST", message: "a path segment is too long" } });
+      if (e.code === "FST_ERR_BAD_URL") return sendError(reply, new FloeError("E_BAD_REQUEST", "the URL is not valid (a bad %-escape)"));
+      return sendError(reply, e);
+    },
+    // Requests that are not valid HTTP (Content-Length with chunked encoding, bad header
+    // bytes, headers too large) are answered by Node's parser; in floe's error shape too.
+    clientErrorHandler: (e: NodeJS.ErrnoException, socket: Duplex) => {
+      if (e.code === "ECONNRESET" || socket.destroyed) return;
+      const [status, code, message] =
+        e.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "E_BAD_REQUEST", "the request took too long to arrive"] : e.code === "HPE_HEADER_OVERFLOW" ? [431, "E_TOO_LARGE", "the request's headers are too large"] : [400, "E_BAD_REQUEST", "the request is not valid HTTP"];
+      const body = JSON.stringify({ error: { code, message } });
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy(e);
+    },
   }) as unknown as FastifyInstance;
   const ctx: ApiContext = {
     ...deps,

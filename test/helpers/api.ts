@@ -37,8 +37,8 @@ export function testUsers(): Promise<User[]> {
   ]);
 }
 
-export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: number; users?: readonly User[]; dashboard?: boolean } = {}): Promise<TestApi> {
-  const h = await startHub(t, configText);
+export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: number; users?: readonly User[]; dashboard?: boolean; root?: string } = {}): Promise<TestApi> {
+  const h = await startHub(t, configText, o.root !== undefined ? { root: o.root } : {});
   const users = o.users ?? (await testUsers());
   const log = pino({ level: process.env["FLOE_TEST_LOG"] ?? "silent" });
   const events = new EventLog(h.hub.bus);
