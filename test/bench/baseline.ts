@@ -13,7 +13,7 @@
  */
 import { spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 
 export interface CpuTimes {
@@ -31,6 +31,30 @@ export async function cpuTimes(pid: number | "self"): Promise<CpuTimes> {
   const tick = 10; // USER_HZ is 100 on every Linux we run on
   const at = (i: number): number => (f[i - 3] ?? Number.NaN) * tick;
   return { self: at(14) + at(15), children: at(16) + at(17) };
+}
+
+/**
+ * CPU times of a floe host together with its spawn helper (agent/spawner.ts): the helper's
+ * own CPU counts as the host's, and the tasks it has reaped as the host's children.
+ */
+export async function hostCpuTimes(pid: number): Promise<CpuTimes> {
+  const host = await cpuTimes(pid);
+  let self = host.self;
+  let children = host.children;
+  for (const d of await readdir("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = await readFile(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== pid || !(await readFile(`/proc/${d}/cmdline`, "utf8")).includes("spawn-helper")) continue;
+      const helper = await cpuTimes(Number(d));
+      self += helper.self;
+      children += helper.children;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { self, children };
 }
 
 /** Spawns `cmd` like agent/process.ts does and resolves with its stdout when it and its pipes are done. */

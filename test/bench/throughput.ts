@@ -11,7 +11,7 @@
  * Clock: the bench process's wall clock, from the first trigger request sent until the
  * host's /metrics (polled every 50 ms) counts every run ended good.
  */
-import { cpuTimes } from "./baseline.js";
+import { hostCpuTimes } from "./baseline.js";
 import { CHAIN_TRUE, spawnBaseline, startBenchHost, triggerMany, waitEnded, endedGood, type BenchHost } from "./host.js";
 import { median, nowMs, optionalRatio, ratioOf, summarize, type BenchOptions, type Figure } from "./stats.js";
 
@@ -32,12 +32,12 @@ export interface RoundResult {
 /** Triggers `runs` runs of `flow` and waits until they all ended good. */
 export async function throughputRound(h: BenchHost, flow: string, runs: number): Promise<RoundResult> {
   const before = await endedGood(h);
-  const cpu0 = await cpuTimes(h.pid);
+  const cpu0 = await hostCpuTimes(h.pid);
   const t0 = nowMs();
   const ended = waitEnded(h, before + runs, 600_000);
   const triggered = await triggerMany(h, flow, runs, TRIGGER_IN_FLIGHT);
   const t1 = await ended;
-  const cpu1 = await cpuTimes(h.pid);
+  const cpu1 = await hostCpuTimes(h.pid);
   const lastAnswer = Math.max(...triggered.map((t) => t.answeredAt));
   return {
     runs,
@@ -61,7 +61,7 @@ export interface ThroughputResult {
 }
 
 export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult> {
-  const runs = o.quick ? 150 : 1500;
+  const runs = o.quick ? 150 : 1000;
   const rounds = o.quick ? 1 : 3;
   const h = await startBenchHost({ config: CHAIN_TRUE, slots: o.slots });
   const floe: RoundResult[] = [];
@@ -112,7 +112,7 @@ export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult
       },
       {
         id: "throughput.host_cpu_per_run",
-        what: "host process CPU per run (user+sys)",
+        what: "host CPU per run (host + its spawn helper, user+sys)",
         unit: "ms",
         value: median(floe.map((r) => r.cpuPerRun)),
         baseline: { what: "the plain Node script's own CPU per 3 spawns", value: median(baseCpu) },
