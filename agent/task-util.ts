@@ -42,6 +42,21 @@ export function insideWorkspace(ws: string, sub: string | undefined, what: strin
   return { path: dir };
 }
 
+/** The host's environment without FLOE_*, read at most once a second (each read of process.env is a call into C++). */
+let hostEnvCache: { at: number; env: NodeJS.ProcessEnv } | undefined;
+
+function hostEnv(): NodeJS.ProcessEnv {
+  const now = Date.now();
+  if (hostEnvCache === undefined || now - hostEnvCache.at > 1000) {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (!k.startsWith("FLOE_")) env[k] = v;
+    }
+    hostEnvCache = { at: now, env };
+  }
+  return hostEnvCache.env;
+}
+
 /**
  * The environment of a helper process: the host's (minus floe's own FLOE_* settings), then
  * the task's entries in order, later wins. As in exec, a self-reference such as
@@ -49,10 +64,7 @@ export function insideWorkspace(ws: string, sub: string | undefined, what: strin
  * stop us finding `git`.
  */
 export function taskEnv(req: Pick<TaskRequest, "env">): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith("FLOE_")) env[k] = v;
-  }
+  const env: NodeJS.ProcessEnv = { ...hostEnv() };
   for (const entry of req.env) {
     const eq = entry.indexOf("=");
     if (eq <= 0) continue;
