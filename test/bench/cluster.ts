@@ -115,7 +115,7 @@ export async function benchCluster(o: BenchOptions, singleHostRunsPerSec: number
     };
 
     // Throughput across the three hosts.
-    const runs = o.quick ? 60 : 300;
+    const runs = o.quick ? 30 : 300;
     for (let i = 0; i < 9; i++) await ended(host("h1"), (await triggerOne(asBench(host(names[i % 3] as string)), "chain")).run, 30_000);
     o.progress(`cluster: ${runs} runs over three hosts`);
     const t0 = nowMs();
@@ -145,7 +145,7 @@ export async function benchCluster(o: BenchOptions, singleHostRunsPerSec: number
     });
 
     // Trigger on h1 → first task on h3.
-    const n = o.quick ? 10 : 40;
+    const n = o.quick ? 6 : 40;
     const samples: number[] = [];
     const local: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -170,7 +170,7 @@ export async function benchCluster(o: BenchOptions, singleHostRunsPerSec: number
     });
 
     // kill -9 of the host running a task → the task running again on the other host.
-    const losses = o.quick ? 2 : 5;
+    const losses = o.quick ? 1 : 5;
     const redispatch: number[] = [];
     for (let i = 0; i < losses; i++) {
       o.progress(`cluster: host loss ${i + 1} of ${losses}`);

@@ -171,7 +171,7 @@ function breakdown(s: readonly Sample[]): { hostStart: Summary; exitNoticed: Sum
 const TASK_CLOCK = "task side: `date +%s%N` printed by the task vs the bench's wall clock at send";
 
 export async function benchLatency(o: BenchOptions, measuredRunsPerSec?: number): Promise<Figure[]> {
-  const idleN = o.quick ? 30 : 200;
+  const idleN = o.quick ? 20 : 200;
   const h = await startBenchHost({ config: CHAIN_DATE, slots: o.slots });
   const b = await startBaselineServer();
   const figures: Figure[] = [];
@@ -180,7 +180,7 @@ export async function benchLatency(o: BenchOptions, measuredRunsPerSec?: number)
     // Half of measure 1's throughput; measured here (on this flow) when measure 1 did not run.
     const full = measuredRunsPerSec ?? (await throughputRound(h, "stamp", o.quick ? 100 : 400)).runsPerSec;
     const rate = full / 2;
-    const loadN = Math.min(1500, Math.max(50, Math.round(rate * (o.quick ? 5 : 20))));
+    const loadN = Math.min(1500, Math.max(o.quick ? 30 : 50, Math.round(rate * (o.quick ? 3 : 20))));
 
     o.progress(`latency: idle, ${idleN} runs (floe, then baseline)`);
     const fIdle = await idle(floeTarget(h), idleN);

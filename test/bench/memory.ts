@@ -32,7 +32,7 @@ async function settledRss(h: BenchHost): Promise<number> {
 }
 
 export async function benchMemory(o: BenchOptions): Promise<Figure[]> {
-  const total = o.quick ? 1_000 : 10_000;
+  const total = o.quick ? 600 : 10_000;
   const block = o.quick ? 200 : 1_000;
   const h = await startBenchHost({ config: UNPLACEABLE, slots: o.slots, tags: [] });
   try {
