@@ -1,21 +1,31 @@
 /**
  * The spawn helper process (see spawner.ts): spawns tasks for its host with spawnLogged and
  * reports what happens over the IPC channel, output lines batched per turn of its event
- * loop. It lives as long as its host: it leaves when the channel closes, and ignores the
- * SIGINT/SIGTERM a terminal sends to the whole group (its host decides when tasks end).
+ * loop. It lives as long as its host: when the channel closes it kills the tasks still
+ * running and leaves; it ignores the SIGINT/SIGTERM a terminal sends to the whole group
+ * (its host decides when tasks end).
  *
  *   in   { t: "spawn", id, o }  |  { t: "abort", id, reason }
  *   out  { t: "start", id, pid, pgid }  |  { t: "lines", id, lines }  |  { t: "done", id, result }
  */
 import type { TaskLine } from "./contract.js";
-import { spawnLogged } from "./process.js";
+import { killGroup, spawnLogged } from "./process.js";
 import type { SpawnerReply, SpawnRequest } from "./spawner.js";
 
 if (process.send === undefined) throw new Error("spawn-helper runs as a child of a floe host (child_process.fork)");
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => undefined);
-process.on("disconnect", () => process.exit(0));
 
 const aborts = new Map<number, AbortController>();
+/** Process groups of the tasks running now. */
+const groups = new Map<number, number>();
+
+// The host is gone (it exited, or was killed with -9): no one will read these tasks or
+// record their end, and the cluster gives their runs to other hosts after the lease. Left
+// running they would overlap the new attempts, so they go with their host.
+process.on("disconnect", () => {
+  for (const pgid of groups.values()) killGroup(pgid, "SIGKILL");
+  process.exit(0);
+});
 const pending = new Map<number, TaskLine[]>();
 let flushing = false;
 
@@ -39,7 +49,10 @@ process.on("message", (m: SpawnRequest) => {
   void spawnLogged({
     ...m.o,
     signal: ac.signal,
-    onStart: (info) => send({ t: "start", id: m.id, pid: info.pid, pgid: info.pgid }),
+    onStart: (info) => {
+      groups.set(m.id, info.pgid);
+      send({ t: "start", id: m.id, pid: info.pid, pgid: info.pgid });
+    },
     onLine: (line) => {
       let list = pending.get(m.id);
       if (list === undefined) pending.set(m.id, (list = []));
@@ -59,6 +72,7 @@ process.on("message", (m: SpawnRequest) => {
         send({ t: "lines", id: m.id, lines });
       }
       aborts.delete(m.id);
+      groups.delete(m.id);
       send({ t: "done", id: m.id, result });
     });
 });

@@ -1,6 +1,7 @@
 /**
  * The spawn helper of a real `floe serve` process: it spawns the host's tasks, shrugs off
- * the SIGINT a terminal sends to the whole group, leaves when its host is killed with -9,
+ * the SIGINT a terminal sends to the whole group, leaves when its host is killed with -9
+ * (killing the task it was running),
  * and when it dies itself the task it ran is killed and fails with a reason, and the next
  * task gets a new helper.
  */
@@ -92,7 +93,13 @@ t.test("the spawn helper: spawns, ignores SIGINT, dies with its host, is replace
   const second = helpers()[0]?.pid as number;
   t.not(second, first);
 
+  // kill -9 of the host while a task runs: the task goes with it (its run is the cluster's
+  // to requeue; left running it would overlap the next attempt).
+  const last = await run("slow");
+  await until(() => childrenOf(second).length > 0, 20_000, "the helper to spawn the last slow task");
+  const orphan = childrenOf(second)[0]?.pid as number;
   await floe.kill9();
   await until(() => !alive(second), 20_000, "the helper to leave after its host was killed with -9");
-  t.pass("the helper left with its host");
+  await until(() => !alive(orphan), 20_000, "the host's running task to be killed with it");
+  t.pass(`the helper left with its host, and took run ${last}'s task with it`);
 });

@@ -1,7 +1,7 @@
 /**
  * The faults a chaos run injects, one at a time, at seeded moments:
  * - host-kill: kill -9 of a host, down for a while (sometimes past its lease), then restarted
- *   with the same name and root (its task processes live on as orphans until then);
+ *   with the same name and root (its running tasks must die with it: checked within 5 s);
  * - host-freeze: SIGSTOP of a host and its task processes (a paused machine) past its
  *   lease, then SIGCONT;
  * - nats-restart, redis-restart: kill -9 of the broker, down for a while, restarted with
@@ -27,6 +27,8 @@ export interface FaultRecord {
   /** When it was healed (host serving again, broker back, disk freed, host woken). */
   healedNs?: bigint;
   readonly heldMs: number;
+  /** host-kill: task processes of the host still alive 5 s after the kill (expected none). */
+  survivors?: number[];
   error?: string;
 }
 
@@ -38,6 +40,8 @@ export interface FaultEnv {
   /** The tmpfs root of the disk-fault host, or undefined when none could be mounted. */
   readonly disk?: { readonly host: string; readonly root: string };
   readonly log: (line: string) => void;
+  /** Finds the live task processes of a host. */
+  readonly tasksOf?: (host: string) => Promise<number[]>;
 }
 
 export const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -136,7 +140,18 @@ export class Faults {
         case "host-kill": {
           await c.kill9(victim);
           this.down.add(victim);
-          await sleep(heldMs);
+          const killedAt = Date.now();
+          const tasksOf = this.env.tasksOf;
+          if (tasksOf !== undefined) {
+            // Its spawn helper sees the host go and kills the tasks it ran.
+            let left = await tasksOf(victim);
+            while (left.length > 0 && Date.now() - killedAt < 5000) {
+              await sleep(100);
+              left = await tasksOf(victim);
+            }
+            rec.survivors = left;
+          }
+          await sleep(Math.max(0, heldMs - (Date.now() - killedAt)));
           await this.restart(victim);
           break;
         }

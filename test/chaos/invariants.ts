@@ -116,6 +116,13 @@ export function resourcesExclusive(execs: readonly Execution[], faults: readonly
   return { name: "no two runs sharing a resource tag overlapped", checked, violations: v };
 }
 
+/** The tasks a host was running die with it (its spawn helper kills them when it goes). */
+export function tasksDieWithHost(faults: readonly FaultRecord[]): Check {
+  const kills = faults.filter((f) => f.kind === "host-kill" && f.survivors !== undefined);
+  const v = kills.filter((f) => (f.survivors ?? []).length > 0).map((f) => `${(f.survivors ?? []).length} task process(es) of ${f.target} still alive 5 s after its kill -9: ${(f.survivors ?? []).join(", ")}`);
+  return { name: "a killed host's tasks die with it", checked: kills.length, violations: v };
+}
+
 /** Orphans of a killed host die when it restarts: none writes its end after the host serves again. */
 export function orphansKilledOnRestart(execs: readonly Execution[], faults: readonly FaultRecord[]): Check {
   const v: string[] = [];
@@ -250,8 +257,8 @@ export async function redisAtRest(url: string): Promise<Check> {
   return { name: "no lock, run lease, token or pend left at rest in Redis", checked: 1, violations: v };
 }
 
-/** Processes started as chaos tasks (`FLOE_RUN_ID` and this run's marker in their environment). */
-export async function taskProcesses(marker: string): Promise<number[]> {
+/** Processes started as chaos tasks (`FLOE_RUN_ID` and this run's marker in their environment), of one host when given. */
+export async function taskProcesses(marker: string, host?: string): Promise<number[]> {
   const out: number[] = [];
   for (const p of await readdir("/proc")) {
     if (!/^\d+$/.test(p)) continue;
@@ -259,7 +266,7 @@ export async function taskProcesses(marker: string): Promise<number[]> {
       const stat = await readFile(`/proc/${p}/stat`, "utf8");
       if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
       const env = (await readFile(`/proc/${p}/environ`, "utf8")).split("\0");
-      if (env.includes(marker) && env.some((e) => e.startsWith("FLOE_RUN_ID="))) out.push(Number(p));
+      if (env.includes(marker) && env.some((e) => e.startsWith("FLOE_RUN_ID=")) && (host === undefined || env.includes(`FLOE_HOST=${host}`))) out.push(Number(p));
     } catch {
       // gone, or not ours to read
     }

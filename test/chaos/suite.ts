@@ -12,7 +12,7 @@ import { until } from "../helpers/hub.js";
 import { ChaosClient } from "./client.js";
 import { readEvidence } from "./evidence.js";
 import { Faults, type FaultKind, type FaultRecord } from "./faults.js";
-import { attemptsLinked, endedOnce, orphanCheck, orphansKilledOnRestart, placement, redisAtRest, resourcesExclusive, storeFiles, taskProcesses, type Check, type RunView } from "./invariants.js";
+import { attemptsLinked, endedOnce, orphanCheck, orphansKilledOnRestart, placement, redisAtRest, resourcesExclusive, storeFiles, taskProcesses, tasksDieWithHost, type Check, type RunView } from "./invariants.js";
 import { stream } from "./prng.js";
 import { chaosConf, DISK_HOST, FLOWS, HOSTS, plan, type Intent } from "./workload.js";
 
@@ -60,7 +60,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     for (const h of HOSTS) await c.start(h);
     await c.settle(HOSTS.map((h) => h.name));
     const client = new ChaosClient(c, stream(o.seed, "routing"));
-    const faults = new Faults({ cluster: c, client, hosts: HOSTS, leaseS, ...(noDisk === undefined ? { disk: { host: DISK_HOST, root: diskRoot } } : {}), log });
+    const faults = new Faults({ cluster: c, client, hosts: HOSTS, leaseS, ...(noDisk === undefined ? { disk: { host: DISK_HOST, root: diskRoot } } : {}), log, tasksOf: (host) => taskProcesses(marker, host) });
     if (noDisk !== undefined) faults.skipped.set("disk-full", `not injected: ${noDisk}`);
     if (o.faults !== undefined) for (const k of faults.kinds()) if (!o.faults.includes(k)) faults.skipped.set(k, "not asked for");
 
@@ -185,6 +185,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     invariants.push(endedOnce(views, listed.map((r) => r.ref.run)));
     invariants.push(attemptsLinked(final, ev.executions));
     invariants.push(resourcesExclusive(ev.executions, faults.records));
+    invariants.push(tasksDieWithHost(faults.records));
     invariants.push(orphansKilledOnRestart(ev.executions, faults.records));
     invariants.push(...placement(ev.executions, HOSTS));
     invariants.push({ name: "evidence lines well-formed", checked: ev.executions.length, violations: ev.bad.map((l) => `bad evidence line: ${l}`) });
