@@ -655,6 +655,14 @@ export class Hub {
     return this.index.query(q);
   }
 
+  /** How many runs of a flow are pending, active and archived (in a cluster: on every host). */
+  async countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>> {
+    if (this.o.clustered) return this.o.state.countRuns(flow);
+    const out = { pending: 0, active: 0, archived: 0 };
+    for (const e of this.index.all()) if (e.record.ref.flow === flow) out[e.state]++;
+    return out;
+  }
+
   /** Runs across the cluster, newest first. */
   async queryRuns(q: RunQuery): Promise<RunSummary[]> {
     if (!this.o.clustered) return this.index.query(q);

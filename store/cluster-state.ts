@@ -138,6 +138,8 @@ export interface ClusterState {
   indexNode(run: string, node: string, json: string): Promise<void>;
   getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined>;
   listRuns(q: IndexQuery): Promise<string[]>;
+  /** How many runs of a flow the index holds in each state (without reading them). */
+  countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>>;
   /** The RunRecord JSON of a run, kept while it is pending or active (for requeue after a host loss). */
   putRecord(run: string, record: string): Promise<void>;
   getRecord(run: string): Promise<string | undefined>;

@@ -155,6 +155,12 @@ export class LocalClusterState implements ClusterState {
       .map((r) => r.json);
   }
 
+  async countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>> {
+    const out = { pending: 0, active: 0, archived: 0 };
+    for (const r of this.runs.values()) if (r.flow === flow) out[r.state]++;
+    return out;
+  }
+
   async putRecord(run: string, record: string): Promise<void> {
     this.records.set(run, record);
   }

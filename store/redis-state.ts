@@ -251,6 +251,18 @@ export class RedisClusterState implements ClusterState {
     return asStrings(await this.cmd("listRuns", () => SCRIPTS.listRuns.run(this.redis, [set, k.indexJson], [max, limit])), "listRuns");
   }
 
+  async countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>> {
+    const k = this.keys;
+    const [p, a, d] = await this.cmd("countRuns", async () => {
+      const res = await this.redis.multi().zcard(k.indexByFlowState(flow, "pending")).zcard(k.indexByFlowState(flow, "active")).zcard(k.indexByFlowState(flow, "archived")).exec();
+      return (res ?? []).map(([err, n]) => {
+        if (err !== null) throw err;
+        return Number(n);
+      });
+    });
+    return { pending: p ?? 0, active: a ?? 0, archived: d ?? 0 };
+  }
+
   async putRecord(run: string, record: string): Promise<void> {
     await this.state(SCRIPTS.putRecord, [run, record]);
   }

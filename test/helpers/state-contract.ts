@@ -237,6 +237,8 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(ids(await s.listRuns({ limit: 10, flow: "build", state: "archived" })), ["01A"]);
     t.same(ids(await s.listRuns({ limit: 1, flow: "deploy", before: "01E" })), ["01B"]);
     t.same(await s.listRuns({ limit: 10, flow: "nope" }), []);
+    t.same(await s.countRuns("build"), { pending: 1, active: 1, archived: 1 }, "counts by state, per flow");
+    t.same(await s.countRuns("nope"), { pending: 0, active: 0, archived: 0 });
     t.same(await s.listRuns({ limit: 0 }), []);
     await s.indexRun({ run: "01C", flow: "build", state: "archived", json: `{"run":"01C","s":"archived"}` });
     t.same(ids(await s.listRuns({ limit: 10, state: "active" })), ["01E"], "a state change moves the run");
