@@ -15,6 +15,7 @@ import { EventLog } from "../hub/event-log.js";
 import { Metrics } from "../hub/metrics.js";
 import { TriggerManager } from "../hub/triggers/manager.js";
 import { SharedTriggerStore } from "../hub/triggers/store.js";
+import { redactUrl } from "../store/redact-url.js";
 import { openCluster, type ClusterParts } from "./cluster.js";
 import { registerDashboard } from "../hub/dash/routes.js";
 import { parseSettings, UsageError, type Settings } from "./settings.js";
@@ -22,15 +23,6 @@ import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
 
 /** A broker URL as shown in messages: without its password. */
-/**
- * A broker URL without its credentials, for the start-up line. Every URL of a comma list,
- * and a bare token (`nats://TOKEN@host`) as well as `user:password@`: this kept the user
- * and hid only the first URL's password, so a token or a second server's password was logged.
- */
-export function redact(url: string): string {
-  return url.replace(/\/\/[^/@,]*@/g, "//***@");
-}
-
 export interface Signals {
   readonly interrupt: AbortSignal;
   onReload(fn: () => void): void;
@@ -132,7 +124,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
   const url = `${tls ? "https" : "http"}://${s.bindHost.includes(":") ? `[${s.bindHost}]` : s.bindHost}:${port}`;
   hub.advertise(`${url}${config.common.baseUrl}`);
   io.err(`floe: host ${s.host} [${s.tags.join(", ")}] serving ${config.flows.length} flow(s) at ${url}${config.common.baseUrl}`);
-  if (s.nats !== undefined) io.err(`floe: joined cluster "${s.cluster}" (NATS ${redact(s.nats)}, Redis ${redact(s.redis ?? "")}, lease ${s.leaseMs / 1000} s)`);
+  if (s.nats !== undefined) io.err(`floe: joined cluster "${s.cluster}" (NATS ${redactUrl(s.nats)}, Redis ${redactUrl(s.redis ?? "")}, lease ${s.leaseMs / 1000} s)`);
   io.err(`floe: dashboard ${url}/app/dash — log in with ${tokenPath !== undefined ? `the admin token in ${tokenPath}` : "the --admin token"}${config.common.users.length ? ` or a user of common.users` : ""}`);
 
   signals.onReload(() => {

@@ -273,8 +273,8 @@ export class Hub {
         this.missingPends.add(run);
         continue;
       }
-      const got = await this.o.state.getRun(run);
-      if (got === undefined || (JSON.parse(got.json) as RunSummary).state === "pending") continue;
+      const sum = await this.indexedSummary(run);
+      if (sum === undefined || sum.state === "pending") continue;
       this.missingPends.delete(run);
       if (this.index.get(run) !== e) continue;
       this.o.log.info({ run }, "run moved on elsewhere while events were lost; dropping the local pending copy");
@@ -670,12 +670,17 @@ export class Hub {
     return json.map((j) => JSON.parse(j) as RunSummary);
   }
 
+  /** A run as the cluster's run index has it (any host's), without its nodes. */
+  private async indexedSummary(run: string): Promise<RunSummary | undefined> {
+    const got = await this.o.state.getRun(run);
+    return got === undefined ? undefined : (JSON.parse(got.json) as RunSummary);
+  }
+
   /** The host executing a run elsewhere in the cluster, if it is not this one. */
   private async remoteHost(run: string): Promise<string | undefined> {
     if (!this.o.clustered || this.o.link === undefined) return undefined;
-    const got = await this.o.state.getRun(run);
-    if (got === undefined) return undefined;
-    const sum = JSON.parse(got.json) as RunSummary;
+    const sum = await this.indexedSummary(run);
+    if (sum === undefined) return undefined;
     return sum.state === "active" && sum.ref.execHost !== undefined && sum.ref.execHost !== this.o.host ? sum.ref.execHost : undefined;
   }
 
@@ -686,8 +691,7 @@ export class Hub {
       if (host !== undefined && this.o.link !== undefined) return (await this.o.link.ask(host, "data", { run, node, values, ...(reject !== undefined ? { reject } : {}) })) as NodeStatus;
       if (this.index.get(run) === undefined && this.o.clustered) {
         // Another host's run that is not active: say why, as its own host would.
-        const got = await this.o.state.getRun(run);
-        const sum = got === undefined ? undefined : (JSON.parse(got.json) as RunSummary);
+        const sum = await this.indexedSummary(run);
         if (sum?.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has ended`);
         if (sum !== undefined) throw new FloeError("E_DATA_NOT_ENABLED", `run "${run}" is ${sum.state}; its data nodes are not open yet`);
       }
@@ -742,9 +746,8 @@ export class Hub {
   async readLog(run: string, node: string, after = 0, limit = 1000): Promise<{ lines: LogLine[]; state: RunEntry["state"] }> {
     const local = this.index.get(run);
     if (local === undefined && this.o.clustered && this.o.link !== undefined) {
-      const got = await this.o.state.getRun(run);
-      if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
-      const sum = JSON.parse(got.json) as RunSummary;
+      const sum = await this.indexedSummary(run);
+      if (sum === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
       return { lines: await this.o.link.logs(run, node, after, limit), state: sum.state };
     }
     const e = this.entry(run);
@@ -785,9 +788,8 @@ export class Hub {
 
   /** A pend adopted by another host: whoever removes it from the shared list ends it. */
   private async cancelRemotePend(run: string, by: string): Promise<RunSummary> {
-    const got = await this.o.state.getRun(run);
-    if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
-    const sum = JSON.parse(got.json) as RunSummary;
+    const sum = await this.indexedSummary(run);
+    if (sum === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
     if (sum.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${sum.result ?? "?"})`);
     if (!(await this.o.state.removePend(run))) {
       // Claimed by a host in the meantime: cancel it there.

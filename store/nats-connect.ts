@@ -25,6 +25,7 @@ import {
 } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { natsNames, type NatsNames } from "./nats-subjects.js";
+import { redactUrl } from "./redact-url.js";
 
 /** How long run events and log lines are kept. */
 export interface HistoryOptions {
@@ -69,7 +70,7 @@ const MIN_SERVER = [2, 9, 4] as const;
 export async function openNats(servers: string, o: NatsOptions): Promise<NatsHandle> {
   const names = natsNames(o.cluster);
   // Messages and logs show the URL without its password.
-  const url = redact(servers);
+  const url = redactUrl(servers);
   const history = { ...DEFAULT_HISTORY, ...definedOnly(o.history) };
   if (!(history.maxAgeMs >= 1000) || !Number.isSafeInteger(history.maxBytes) || history.maxBytes < 1024 * 1024) {
     throw new Error(`event history limits must be at least 1 s and 1 MiB (got ${history.maxAgeMs} ms, ${history.maxBytes} bytes)`);
@@ -225,9 +226,6 @@ function errorText(e: unknown): string {
   return String(e);
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/[^/@]*@/g, "//***@");
-}
 
 function definedOnly(h: HistoryOptions | undefined): Partial<HistoryOptions> {
   const out: { maxAgeMs?: number; maxBytes?: number } = {};

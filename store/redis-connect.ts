@@ -16,6 +16,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { RedisClusterState, type RedisStateOptions } from "./redis-state.js";
+import { redactUrl } from "./redact-url.js";
 
 export interface RedisConnectOptions {
   /** @defaultValue "floe" */
@@ -37,7 +38,7 @@ const MIN_VERSION = [5, 0] as const;
 
 /** The cluster state on a new connection; `state.close()` closes the connection. */
 export async function openRedis(url: string, o: RedisConnectOptions = {}): Promise<RedisClusterState> {
-  const shown = redact(url);
+  const shown = redactUrl(url);
   const connectTimeoutMs = o.connectTimeoutMs ?? 3000;
   const maxDelay = o.maxReconnectDelayMs ?? 2000;
   let redis: Redis;
@@ -159,6 +160,3 @@ function errorText(e: unknown): string {
   return String(e);
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/[^/@]*@/g, "//***@");
-}

@@ -80,7 +80,4 @@ export function triggerStatePath(root: string, flow: string, trigger: string, wh
   return join(root, "triggers", flow, `${trigger}.${what}.json`);
 }
 
-/** A URL (or a message quoting one) fit for logs: `https://user:token@host/x` loses its user info. */
-export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]*@/gi, "$1***@");
-}
+export { redactUrl } from "../../store/redact-url.js";

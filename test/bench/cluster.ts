@@ -13,21 +13,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFloe, type FloeProcess } from "../helpers/floe-process.js";
 import { startNats, startRedis, type Broker } from "../helpers/servers.js";
-import { nodeOutput, triggerOne, type BenchHost } from "./host.js";
+import { CHAIN_TRUE, nodeOutput, triggerOne, type BenchHost } from "./host.js";
 import { nowMs, optionalRatio, ratioOf, summarize, type BenchOptions, type Figure } from "./stats.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function config(evidence: string, release: string): string {
-  return `
-flows:
-  - id: chain
-    triggers: [{name: go, type: data}]
-    tasks:
-      - {name: a, type: exec, listen: trigger.good, opts: {cmd: "true"}}
-      - {name: b, type: exec, listen: task.a.good, opts: {cmd: "true"}}
-      - {name: c, type: exec, listen: task.b.good, opts: {cmd: "true"}}
-      - {name: done, type: end, listen: task.c.good}
+  // Measure 1's chain, and two flows of this measure's own.
+  return `${CHAIN_TRUE.trimEnd()}
   - id: far
     host-tags: [far]
     triggers: [{name: go, type: data}]

@@ -9,7 +9,7 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import t from "tap";
-import { redact } from "../../cmd/serve.js";
+import { redactUrl as redact } from "../../store/redact-url.js";
 import { parseSettings } from "../../cmd/settings.js";
 import { hashPassword } from "../../hub/api/passwords.js";
 import { ADMIN, startApi } from "../helpers/api.js";
