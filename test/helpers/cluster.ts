@@ -3,7 +3,8 @@
  * `floe serve` processes joined to them, each with its own root. Hosts can be killed with
  * -9, stopped with SIGSTOP and restarted; brokers can be restarted.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Test } from "tap";
 import { startFloe, type FloeProcess } from "./floe-process.js";
@@ -104,8 +105,14 @@ export async function createCluster(dir: string, o: ClusterOptions): Promise<Own
 }
 
 export async function startCluster(t: Test, o: ClusterOptions): Promise<Cluster> {
-  const cluster = await createCluster(t.testdir({}), o);
-  t.teardown(() => cluster.close());
+  // Not the test's fixture dir: tap may remove that while the hosts still write their roots
+  // (a timer fires every second); this one goes once the hosts are dead.
+  const dir = mkdtempSync(join(tmpdir(), "floe-cluster-"));
+  const cluster = await createCluster(dir, o);
+  t.teardown(async () => {
+    await cluster.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   return cluster;
 }
 
