@@ -26,6 +26,9 @@ process.on("disconnect", () => {
   for (const pgid of groups.values()) killGroup(pgid, "SIGKILL");
   process.exit(0);
 });
+// A host killed while this helper was still loading closed the channel before the listener
+// above was there to hear it.
+if (!process.connected) process.exit(0);
 const pending = new Map<number, TaskLine[]>();
 let flushing = false;
 

@@ -65,6 +65,9 @@ export async function startFloe(args: { conf: string; root: string; host?: strin
     async kill9() {
       child.kill("SIGKILL");
       await exited;
+      // A process floe started may still hold its output pipes: they must not keep the test alive.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
     },
     async stop() {
       child.kill("SIGTERM");

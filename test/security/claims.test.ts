@@ -36,8 +36,13 @@ t.test("without --admin, a random admin token is generated into <root>/admin-tok
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  t.teardown(() => void child.kill("SIGKILL"));
-  await until(() => /serving \d+ flow/.test(out), 30_000, "floe to serve");
+  const exited = new Promise((r) => child.once("exit", r));
+  t.teardown(async () => {
+    child.kill("SIGKILL");
+    await exited;
+  });
+  // The dashboard line is the last line of floe's start-up.
+  await until(() => /floe: dashboard /.test(out), 30_000, "floe to serve");
   const path = join(root, "admin-token");
   const token = readFileSync(path, "utf8").trim();
   t.ok(token.length >= 32, `a long token (${token.length} characters)`);
@@ -81,6 +86,8 @@ flows:
   t.equal(signed.status, 201, "a signed webhook starts a run");
   const run = ((await signed.json()) as { run: { ref: { run: string } } }).run.ref.run;
   t.equal((await fetch(`${f.api}/hooks/ci/hook`, { method: "POST", headers: { "content-type": "application/json", "x-floe-signature-256": "sha256=00" }, body })).status, 401);
+  // The run's node log is read below: wait until the run has ended and written it.
+  await until(async () => ((await f.req("GET", `/runs/${run}`)).body as { state?: string }).state === "archived", 30_000, "the run to end");
   const answers: string[] = [];
   for (const path of ["/flows", "/flows/ci", `/runs/${run}`, "/runs", "/hosts", "/metrics", "/whoami", "/openapi.json", `/runs/${run}/nodes/e/log`]) {
     const r = await f.req("GET", path);
