@@ -90,6 +90,7 @@ export class Hub {
   private readonly endings = new Set<Promise<void>>();
   /** flow.yml written per flow version in this process, so each trigger does not rewrite it. */
   private readonly snapshots = new Map<string, string>();
+  private readonly flowYaml = new WeakMap<Flow, string>();
 
   private roots: { workspace: string; store: string };
 
@@ -347,7 +348,9 @@ export class Hub {
       adoptedAt: Date.now(),
       attempt: 1,
     };
-    const yaml = flowToYaml(flow);
+    // A flow of the config is the same object run after run: its YAML is made once.
+    let yaml = this.flowYaml.get(flow);
+    if (yaml === undefined) this.flowYaml.set(flow, (yaml = flowToYaml(flow)));
     if (this.snapshots.get(`${flow.id}/${flow.ver}`) !== yaml) {
       await this.files.writeFlowSnapshot(flow.id, flow.ver, yaml);
       this.snapshots.set(`${flow.id}/${flow.ver}`, yaml);
@@ -483,8 +486,8 @@ export class Hub {
     try {
       if (local) await this.files.move("pending", "active", record.ref);
       else await this.files.writeFlowSnapshot(record.flow.id, record.flow.ver, flowToYaml(record.flow));
-      await this.files.writeRunJson("active", record.ref, record);
-      await Promise.all([this.prepareWorkspace(record), this.createNodeFiles(record)]);
+      // Made together: their syncs overlap instead of queuing one behind the other.
+      await Promise.all([this.files.writeRunJson("active", record.ref, record), this.prepareWorkspace(record), this.createNodeFiles(record)]);
     } catch (err) {
       this.o.log.error({ err: coerceError(err), run }, "activation failed");
       e.record = record;

@@ -80,13 +80,23 @@ async function syncDirOnce(dir: string): Promise<void> {
  * so each directory this call created has its parent fsynced.
  */
 export async function ensureDir(dir: string): Promise<void> {
-  const created = await mkdir(dir, { recursive: true });
+  await syncNewDirs(dir, await mkdir(dir, { recursive: true }));
+}
+
+/**
+ * Makes durable the directories `mkdir(dir, { recursive: true })` created (`created` is
+ * what it returned: the first new directory, or undefined when none was new). Their parents
+ * are synced together: only all of them finishing makes the path durable, in any order.
+ */
+export async function syncNewDirs(dir: string, created: string | undefined): Promise<void> {
   if (created === undefined || !fsyncEnabled()) return;
   const first = resolve(created);
+  const parents: string[] = [];
   for (let d = resolve(dir); ; d = dirname(d)) {
-    await fsyncDir(dirname(d));
+    parents.push(dirname(d));
     if (d === first || dirname(d) === d) break;
   }
+  await Promise.all(parents.map((p) => fsyncDir(p)));
 }
 
 /** Replaces `path` with `data` so that a crash at any instant leaves the old or the new file. */

@@ -34,8 +34,7 @@ export async function moveRunDir(from: string, to: string): Promise<void> {
   }
   if (!fsyncEnabled()) return;
   // Both entries changed: the new one in to's parent, the removal in from's parent.
-  await syncParent(to);
-  if (dirname(from) !== dirname(to)) await syncParent(from);
+  await Promise.all([syncParent(to), dirname(from) !== dirname(to) ? syncParent(from) : undefined]);
 }
 
 async function syncParent(p: string): Promise<void> {

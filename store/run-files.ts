@@ -3,10 +3,10 @@
  * run's files change. A run directory moves between pending/, active/ and archive/ by
  * rename; run.json is replaced atomically; node status and output are append-only.
  */
-import { readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AppendLog, readJsonLines } from "./append-log.js";
-import { ensureDir, readJsonFile, removeStaleTemps, writeFileAtomic } from "./atomic-file.js";
+import { ensureDir, readJsonFile, removeStaleTemps, syncNewDirs, writeFileAtomic } from "./atomic-file.js";
 import { moveRunDir } from "./run-dirs.js";
 
 export type RunDirState = "pending" | "active" | "archive";
@@ -44,8 +44,9 @@ export class RunFiles {
 
   async writeRunJson(state: RunDirState, r: RunLocation, record: unknown): Promise<void> {
     const dir = this.runDir(state, r);
-    await ensureDir(dir);
-    await writeFileAtomic(join(dir, "run.json"), JSON.stringify(record) + "\n");
+    // A new run directory's entry and the file in it are synced at the same time.
+    const created = await mkdir(dir, { recursive: true });
+    await Promise.all([syncNewDirs(dir, created), writeFileAtomic(join(dir, "run.json"), JSON.stringify(record) + "\n")]);
   }
 
   async readRunJson(state: RunDirState, r: RunLocation): Promise<unknown> {
