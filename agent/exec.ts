@@ -8,11 +8,12 @@
 import { taskEnv } from "./task-util.js";
 import { expandWs, replaceWs } from "../flows/expand.js";
 import { rmSync } from "node:fs";
-import { access, constants, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { access, constants, mkdir, mkdtemp, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
 import { parseOutputs } from "./outputs.js";
+import type { SpawnResult } from "./process.js";
 import { spawnLogged } from "./spawner.js";
 
 interface Command {
@@ -38,63 +39,52 @@ export const runExec: TaskRunner = async (req) => {
   }
 
   // The outputs file lives outside the workspace so it never lands in the user's checkout.
-  const outFile = await newOutputsFile(req.runId, req.nodeId);
-  try {
+  // spawnLogged creates it right before the process and reads and removes it after.
+  const name = `${req.runId}.${req.nodeId.replace(/[^A-Za-z0-9_-]/g, "_")}.${++outputsSeq}`;
+  const run = async (): Promise<SpawnResult> => {
+    const outFile = path.join(await outputsDir(), name);
     const env = execEnv(req, outFile);
     const file = await lookPath(built.file, env["PATH"], req.workspace);
-
-    sys(`in dir: ${dir.path}`);
-    sys([built.file, ...built.args].join(" "));
-    const r = await spawnLogged({
-      cmd: file,
-      args: built.args,
-      cwd: dir.path,
-      env,
-      signal: req.signal,
-      onLine: req.onLine,
-      ...(req.onStart ? { onStart: req.onStart } : {}),
-    });
-    if (r.error !== undefined) return fail(r.error, r.status);
-    if (r.reason !== undefined) sys(`killed: ${r.reason}`);
-    else if (r.status !== 0) sys(`exited with status: ${r.status}`);
-
-    const parsed = parseOutputs(await readFile(outFile, "utf8"));
-    for (const w of parsed.warnings) sys(w);
-    return r.reason === undefined
-      ? { status: r.status, outputs: parsed.values }
-      : { status: r.status, reason: r.reason, outputs: parsed.values };
-  } finally {
-    await rm(outFile, { force: true });
+    return spawnLogged({ cmd: file, args: built.args, cwd: dir.path, env, signal: req.signal, onLine: req.onLine, outputFile: outFile, ...(req.onStart ? { onStart: req.onStart } : {}) });
+  };
+  sys(`in dir: ${dir.path}`);
+  sys([built.file, ...built.args].join(" "));
+  let r = await run();
+  if (r.outputFileCode === "ENOENT") {
+    // Its directory was removed behind our back (a tmp cleaner): make a new one, once.
+    forgetOutputsDir();
+    r = await run();
   }
+  if (r.error !== undefined) return fail(r.error, r.status);
+  if (r.reason !== undefined) sys(`killed: ${r.reason}`);
+  else if (r.status !== 0) sys(`exited with status: ${r.status}`);
+
+  const parsed = parseOutputs(r.output ?? "");
+  for (const w of parsed.warnings) sys(w);
+  return r.reason === undefined
+    ? { status: r.status, outputs: parsed.values }
+    : { status: r.status, reason: r.reason, outputs: parsed.values };
 };
 
 /**
  * One private directory (0700) per host process for the tasks' outputs files, made on first
- * use and removed at exit: a file per task is three calls, a directory per task six more.
+ * use and removed at exit: a directory per task would be six more calls.
  */
-let outputsDir: Promise<string> | undefined;
+let dirPromise: Promise<string> | undefined;
 let outputsSeq = 0;
 
-async function newOutputsFile(run: string, node: string): Promise<string> {
-  const name = `${run}.${node.replace(/[^A-Za-z0-9_-]/g, "_")}.${++outputsSeq}`;
-  for (let attempt = 0; ; attempt++) {
-    const dir = await (outputsDir ??= mkdtemp(path.join(tmpdir(), "floe-out-")).then((d) => {
-      process.once("exit", () => rmSync(d, { recursive: true, force: true }));
-      return d;
-    }));
-    const file = path.join(dir, name);
-    try {
-      await writeFile(file, "", { mode: 0o600, flag: "wx" });
-      return file;
-    } catch (e) {
-      // Removed behind our back (a tmp cleaner): make a new one, once.
-      if (attempt > 0 || (e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      outputsDir = undefined;
-    }
-  }
+function outputsDir(): Promise<string> {
+  dirPromise ??= mkdtemp(path.join(tmpdir(), "floe-out-")).then((d) => {
+    process.once("exit", () => rmSync(d, { recursive: true, force: true }));
+    return d;
+  });
+  return dirPromise;
 }
 
-/** The program and its arguments, or an error message. */
+function forgetOutputsDir(): void {
+  dirPromise = undefined;
+}
+
 function buildCommand(opts: TaskRequest["opts"], ws: string): Command | string {
   const cmd = opts["cmd"];
   const shell = opts["shell"];

@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { TaskLine } from "./contract.js";
@@ -23,6 +23,13 @@ export interface SpawnOptions {
   readonly onStart?: (info: { pid: number; pgid: number }) => void;
   /** @defaultValue 3000 */
   readonly killGraceMs?: number;
+  /**
+   * A file created empty (mode 0600, must not exist) right before the process starts, and
+   * read and removed once it ended: its text is the result's `output` (a task's
+   * `$FLOE_OUTPUT`). Done here, with sync calls, because here is the spawn helper: six
+   * fs round trips per task off the host's event loop.
+   */
+  readonly outputFile?: string;
 }
 
 export interface SpawnResult {
@@ -33,6 +40,10 @@ export interface SpawnResult {
   readonly error?: string;
   /** Why it ended badly: the abort reason, or "killed by SIGx" for a signal not from us. */
   readonly reason?: string;
+  /** The text of `outputFile` when the process ended ("" if the task removed it). */
+  readonly output?: string;
+  /** The errno code when `outputFile` could not be created (the process was not started). */
+  readonly outputFileCode?: string;
 }
 
 /**
@@ -103,7 +114,17 @@ export function spawnLogged(o: SpawnOptions): Promise<SpawnResult> {
   if (o.signal.aborted) {
     return Promise.resolve({ status: -1, signal: null, reason: abortMessage(o.signal) });
   }
-  return new Promise<SpawnResult>((resolve) => {
+  const outputFile = o.outputFile;
+  if (outputFile !== undefined) {
+    try {
+      closeSync(openSync(outputFile, "wx", 0o600));
+    } catch (e: unknown) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return Promise.resolve({ status: 126, signal: null, error: `can not create the outputs file ${outputFile}: ${e instanceof Error ? e.message : String(e)}`, ...(code !== undefined ? { outputFileCode: code } : {}) });
+    }
+  }
+  return new Promise<SpawnResult>((resolveSpawn) => {
+    const resolve = outputFile === undefined ? resolveSpawn : (r: SpawnResult): void => resolveSpawn({ ...r, output: takeOutput(outputFile) });
     let child: ChildProcess;
     try {
       child = spawn(o.cmd, [...o.args], {
@@ -197,6 +218,24 @@ export function spawnLogged(o: SpawnOptions): Promise<SpawnResult> {
     });
     o.signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** Reads and removes a task's outputs file; a task may have removed it itself. */
+function takeOutput(file: string): string {
+  let text = "";
+  try {
+    // Non-blocking, and only a regular file: a FIFO put in its place must not stall the helper.
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      if (fstatSync(fd).isFile()) text = readFileSync(fd, "utf8");
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // gone (removed by the task): no outputs
+  }
+  rmSync(file, { force: true });
+  return text;
 }
 
 function startError(cmd: string, cwd: string, e: NodeJS.ErrnoException): SpawnResult {

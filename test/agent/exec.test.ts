@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import t from "tap";
 import { runExec, splitWords } from "../../agent/exec.js";
@@ -124,6 +124,27 @@ t.test("outputs are parsed from $FLOE_OUTPUT", async (t) => {
   const r = await runExec(request(ws, { shell: script }, { onLine: l.onLine }));
   t.same(r, { status: 4, outputs: { version: "1.2.3", url: "http://x/?a=b" } });
   t.match(l.texts("sys"), [/in dir/, /bash -c/, "exited with status: 4", /line 5 ignored: "bad-key" is not a valid name/]);
+});
+
+t.test("the outputs folder removed behind floe's back (a tmp cleaner) is made again", async (t) => {
+  const ws = await workspace(t);
+  const first = lines();
+  t.equal((await runExec(request(ws, { shell: 'echo "$FLOE_OUTPUT"' }, { onLine: first.onLine }))).status, 0);
+  const folder = path.dirname(first.texts("out")[0] ?? "");
+  t.ok(existsSync(folder), `the outputs folder ${folder}`);
+  await rm(folder, { recursive: true, force: true });
+  const l = lines();
+  const r = await runExec(request(ws, { shell: 'echo "k=v" >> "$FLOE_OUTPUT"; echo "$FLOE_OUTPUT"' }, { onLine: l.onLine }));
+  t.same(r, { status: 0, outputs: { k: "v" } }, "the task ran once, with its outputs");
+  t.not(path.dirname(l.texts("out")[0] ?? ""), folder, "in a new folder");
+});
+
+t.test("a FIFO put in place of the outputs file does not stall floe", async (t) => {
+  const ws = await workspace(t);
+  const l = lines();
+  const r = await runExec(request(ws, { shell: 'rm "$FLOE_OUTPUT"; mkfifo "$FLOE_OUTPUT"; echo "$FLOE_OUTPUT"' }, { onLine: l.onLine }));
+  t.same(r, { status: 0, outputs: {} }, "no outputs, no hang");
+  t.notOk(existsSync(l.texts("out")[0] ?? ""), "the FIFO is removed");
 });
 
 t.test("abort kills the task and reports why", async (t) => {
