@@ -484,10 +484,8 @@ export class Hub {
     e.token = token;
     const record: RunRecord = { ...e.record, ref: { ...e.record.ref, execHost: this.host }, startedAt: Date.now() };
     try {
-      if (local) await this.files.move("pending", "active", record.ref);
-      else await this.files.writeFlowSnapshot(record.flow.id, record.flow.ver, flowToYaml(record.flow));
-      // Made together: their syncs overlap instead of queuing one behind the other.
-      await Promise.all([this.files.writeRunJson("active", record.ref, record), this.prepareWorkspace(record), this.createNodeFiles(record)]);
+      if (!local) await this.files.writeFlowSnapshot(record.flow.id, record.flow.ver, flowToYaml(record.flow));
+      await this.files.openActive(record.ref, record, this.nodeFilesOf(record), () => this.prepareWorkspace(record), local);
     } catch (err) {
       this.o.log.error({ err: coerceError(err), run }, "activation failed");
       e.record = record;
@@ -539,17 +537,17 @@ export class Hub {
   }
 
   /**
-   * Every node's status file and every task's log file, made together: created at once,
-   * their directory is synced once or twice for all of them, not once per node as the run
-   * reaches it (a node never reached keeps an empty file).
+   * Every node's status file and every task's log file, made together at activation so
+   * that one folder sync covers them all, not one per node as the run reaches it (a node
+   * never reached keeps an empty file).
    */
-  private async createNodeFiles(r: RunRecord): Promise<void> {
+  private nodeFilesOf(r: RunRecord): AppendLog[] {
     const files: AppendLog[] = [];
     for (const n of [...r.flow.triggers, ...r.flow.tasks]) {
       files.push(this.nodeFile(r, n.id, "status"));
       if (n.class === "task" && n.type !== "end") files.push(this.nodeFile(r, n.id, "log"));
     }
-    await Promise.all(files.map((f) => f.ready()));
+    return files;
   }
 
   private nodeFile(r: RunRecord, node: string, kind: "status" | "log"): AppendLog {

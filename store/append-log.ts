@@ -32,6 +32,8 @@ export class AppendLog {
   private closing: Promise<void> | undefined;
   /** Sticky: after a failed write the file's tail is uncertain, so nothing more is written. */
   private failure: Error | undefined;
+  /** Set by ready({ syncDir: false }): a new file's folder is synced by the caller. */
+  private callerSyncsDir = false;
 
   /** Opens lazily on the first write; use {@link AppendLog.open} to create the file now. */
   constructor(readonly path: string) {}
@@ -43,8 +45,12 @@ export class AppendLog {
     return log;
   }
 
-  /** Opens (creating) the file now rather than at the first write. */
-  async ready(): Promise<void> {
+  /**
+   * Opens (creating) the file now rather than at the first write. `syncDir: false`: the
+   * caller syncs the folder, with the other files it makes there, once for all of them.
+   */
+  async ready(o: { syncDir?: boolean } = {}): Promise<void> {
+    if (o.syncDir === false && this.fh === undefined) this.callerSyncsDir = true;
     await this.handle();
   }
 
@@ -73,8 +79,9 @@ export class AppendLog {
     }
     try {
       // A new file's name must be durable too, or a crash can lose the whole log.
-      if (created && fsyncEnabled()) await fsyncDir(dirname(this.path));
-      return { fh, size: (await fh.stat()).size };
+      if (created && fsyncEnabled() && !this.callerSyncsDir) await fsyncDir(dirname(this.path));
+      // A file this call created is empty: no need to ask.
+      return { fh, size: created ? 0 : (await fh.stat()).size };
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw e;

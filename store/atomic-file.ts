@@ -13,6 +13,12 @@ export interface WriteAtomicOptions {
    * @defaultValue the module switch, {@link fsyncEnabled}
    */
   fsync?: boolean;
+  /**
+   * Sync the folder after the rename. False when the caller syncs it itself, together with
+   * other changes in that folder (one sync for all of them).
+   * @defaultValue true
+   */
+  syncDir?: boolean;
 }
 
 let counter = 0;
@@ -121,7 +127,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     inFlight.delete(tmp);
   }
   // Without this the rename itself may be lost in a power cut, bringing the old file back.
-  if (!sync) return;
+  if (!sync || opts.syncDir === false) return;
   try {
     await fsyncDir(dir);
   } catch (e) {

@@ -17,11 +17,20 @@ async function exists(p: string): Promise<boolean> {
  * Renames `from` to `to`, creating `to`'s parent. Idempotent: if `from` is gone and `to` is
  * there, the move already happened (a crash after the rename, recovery calls again); the
  * folders are synced in that case too, since that earlier rename may never have reached disk.
+ * With `sync: false` the caller syncs both parents (see {@link movedParents}) with its own
+ * writes in one round.
  */
-export async function moveRunDir(from: string, to: string): Promise<void> {
-  await ensureDir(dirname(to));
+export async function moveRunDir(from: string, to: string, o: { sync?: boolean } = {}): Promise<void> {
   try {
-    await rename(from, to);
+    try {
+      await rename(from, to);
+    } catch (e) {
+      // The first run to reach this state in its flow version: make the folder (one call
+      // per run fewer than making sure of it every time).
+      if (errnoCode(e) !== "ENOENT" || !(await exists(from))) throw e;
+      await ensureDir(dirname(to));
+      await rename(from, to);
+    }
   } catch (e) {
     const code = errnoCode(e);
     if (code === "ENOENT" && !(await exists(from))) {
@@ -32,16 +41,20 @@ export async function moveRunDir(from: string, to: string): Promise<void> {
       throw fileError(`can not move run directory ${from} to ${to}`, e);
     }
   }
-  if (!fsyncEnabled()) return;
-  // Both entries changed: the new one in to's parent, the removal in from's parent.
-  await Promise.all([syncParent(to), dirname(from) !== dirname(to) ? syncParent(from) : undefined]);
+  if (o.sync === false || !fsyncEnabled()) return;
+  await Promise.all(movedParents(from, to).map((p) => syncFolder(p)));
 }
 
-async function syncParent(p: string): Promise<void> {
+/** Both entries a move changed: the new one in to's parent, the removal in from's parent. */
+export function movedParents(from: string, to: string): string[] {
+  return dirname(from) === dirname(to) ? [dirname(to)] : [dirname(to), dirname(from)];
+}
+
+/** fsyncDir that forgives a folder pruned meanwhile: it has nothing left to make durable. */
+export async function syncFolder(dir: string): Promise<void> {
   try {
-    await fsyncDir(dirname(p));
+    await fsyncDir(dir);
   } catch (e) {
-    // A parent pruned meanwhile has nothing left to make durable.
-    if (errnoCode(e) !== "ENOENT") throw fileError(`can not sync the folder of ${p}`, e);
+    if (errnoCode(e) !== "ENOENT") throw fileError(`can not sync the folder ${dir}`, e);
   }
 }

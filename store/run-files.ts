@@ -6,8 +6,9 @@
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AppendLog, readJsonLines } from "./append-log.js";
-import { ensureDir, readJsonFile, removeStaleTemps, syncNewDirs, writeFileAtomic } from "./atomic-file.js";
-import { moveRunDir } from "./run-dirs.js";
+import { ensureDir, errnoCode, readJsonFile, removeStaleTemps, syncNewDirs, writeFileAtomic } from "./atomic-file.js";
+import { fsyncEnabled } from "./durability.js";
+import { movedParents, moveRunDir, syncFolder } from "./run-dirs.js";
 
 export type RunDirState = "pending" | "active" | "archive";
 
@@ -42,11 +43,22 @@ export class RunFiles {
     await writeFileAtomic(join(this.flowDir(flow, ver), "flow.yml"), yaml);
   }
 
+  /** Writes a run's run.json, making its directory if it is new (a pend being adopted). */
   async writeRunJson(state: RunDirState, r: RunLocation, record: unknown): Promise<void> {
     const dir = this.runDir(state, r);
+    const path = join(dir, "run.json");
+    const text = JSON.stringify(record) + "\n";
+    if (state !== "pending") {
+      // An active run's directory is there: no mkdir call for it, but for one that is not.
+      try {
+        return await writeFileAtomic(path, text);
+      } catch (e) {
+        if (errnoCode(e) !== "ENOENT") throw e;
+      }
+    }
     // A new run directory's entry and the file in it are synced at the same time.
     const created = await mkdir(dir, { recursive: true });
-    await Promise.all([syncNewDirs(dir, created), writeFileAtomic(join(dir, "run.json"), JSON.stringify(record) + "\n")]);
+    await Promise.all([syncNewDirs(dir, created), writeFileAtomic(path, text)]);
   }
 
   async readRunJson(state: RunDirState, r: RunLocation): Promise<unknown> {
@@ -55,6 +67,30 @@ export class RunFiles {
 
   async move(from: RunDirState, to: RunDirState, r: RunLocation): Promise<void> {
     await moveRunDir(this.runDir(from, r), this.runDir(to, r));
+  }
+
+  /**
+   * Makes a run's active directory: moved from pending/ (or new, for a run another host
+   * adopted), with its run.json, the node files `logs`, and `alongside` (the workspace).
+   * Everything is written first and the folders are synced after, in one round: on ext4
+   * each sync in a row is a journal commit (≈2 ms here), and one per step was most of the
+   * time from trigger to first task.
+   */
+  async openActive(r: RunLocation, record: unknown, logs: readonly AppendLog[], alongside: () => Promise<unknown>, fromPending: boolean): Promise<void> {
+    const to = this.runDir("active", r);
+    const folders = [to];
+    let created: string | undefined;
+    if (fromPending) {
+      const from = this.runDir("pending", r);
+      await moveRunDir(from, to, { sync: false });
+      folders.push(...movedParents(from, to));
+    } else {
+      created = await mkdir(to, { recursive: true });
+    }
+    // run.json's temp file is synced before its rename (atomic replace); the folders after.
+    await Promise.all([writeFileAtomic(join(to, "run.json"), JSON.stringify(record) + "\n", { syncDir: false }), ...logs.map((l) => l.ready({ syncDir: false })), alongside()]);
+    if (!fsyncEnabled()) return;
+    await Promise.all([...folders.map((f) => syncFolder(f)), syncNewDirs(to, created)]);
   }
 
   async remove(state: RunDirState, r: RunLocation): Promise<void> {
