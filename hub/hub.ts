@@ -7,6 +7,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { BatchRemover } from "./batch-remover.js";
 import { monotonicFactory } from "ulid";
 import type { TaskRunner } from "../agent/contract.js";
 import { expandPath } from "../flows/expand.js";
@@ -81,6 +82,8 @@ export class Hub {
   state: HubState = "new";
   private config: Config;
   private readonly files: RunFiles;
+  /** Pruned runs' directories, removed in batches off the event loop. */
+  private readonly remover: BatchRemover;
   private readonly index = new RunIndex();
   private readonly ulid = monotonicFactory();
   private readonly nodeFiles = new Map<string, Map<string, AppendLog>>();
@@ -97,6 +100,7 @@ export class Hub {
   constructor(private readonly o: HubOptions) {
     this.config = o.config;
     this.files = new RunFiles(o.root);
+    this.remover = new BatchRemover(o.log);
     this.roots = this.expandRoots(o.config);
   }
 
@@ -638,8 +642,8 @@ export class Hub {
     for (const [i, x] of archived.entries()) {
       if (i < runs && (x.record.endedAt ?? x.record.adoptedAt) >= cutoff) continue;
       this.index.delete(x.record.ref.run);
-      await this.files.remove("archive", x.record.ref);
-      if (!x.record.flow.reuseSpace) await rm(this.workspaceOf(x.record), { recursive: true, force: true });
+      this.remover.add(this.files.runDir("archive", x.record.ref));
+      if (!x.record.flow.reuseSpace) this.remover.add(this.workspaceOf(x.record));
     }
   }
 
@@ -931,6 +935,7 @@ export class Hub {
       }
       await Promise.allSettled([...this.endings]);
       for (const run of [...this.nodeFiles.keys()]) await this.closeNodeFiles(run).catch((err: unknown) => errors.push(err));
+      await this.remover.flush();
       await this.o.state.removeHost(this.o.host).catch((err: unknown) => errors.push(err));
       this.state = "stopped";
       if (errors.length > 0) throw new AggregateError(errors, "hub stopped with errors");
