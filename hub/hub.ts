@@ -4,7 +4,8 @@
  * to the cluster through ClusterState and publishes run events on a Bus, so the same code
  * serves an embedded host and a cluster member.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { BatchRemover } from "./batch-remover.js";
@@ -516,7 +517,7 @@ export class Hub {
 
   private async prepareWorkspace(r: RunRecord): Promise<void> {
     // reuse-space keeps its content between runs (floe wiped it, §9.18); a fresh run starts empty.
-    await mkdir(this.workspaceOf(r), { recursive: true, mode: 0o700 });
+    mkdirSync(this.workspaceOf(r), { recursive: true, mode: 0o700 });
   }
 
   private executorFor(e: RunEntry): RunExecutor {

@@ -4,9 +4,10 @@
  * fdatasync, so thousands of lines cost a handful of syncs, and a line is never rewritten.
  * Read back tolerating a torn last line (a crash mid-write).
  */
+import { closeSync, fstatSync, ftruncateSync, openSync } from "node:fs";
 import { open, readFile, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { ensureDir, errnoCode, fileError, fsyncDir } from "./atomic-file.js";
+import { ensureDir, errnoCode, fileError, fsyncDir, syncFd, writeAllSync } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
 
 export interface AppendStats {
@@ -28,7 +29,8 @@ export class AppendLog {
   private durable = 0;
   private waiters: { upTo: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private draining: Promise<void> | undefined;
-  private fh: Promise<{ fh: FileHandle; size: number }> | undefined;
+  /** The open descriptor (sync calls but for the fdatasync: see atomic-file.ts). */
+  private fh: Promise<{ fd: number; size: number }> | undefined;
   private closing: Promise<void> | undefined;
   /** Sticky: after a failed write the file's tail is uncertain, so nothing more is written. */
   private failure: Error | undefined;
@@ -54,18 +56,18 @@ export class AppendLog {
     await this.handle();
   }
 
-  private handle(): Promise<{ fh: FileHandle; size: number }> {
+  private handle(): Promise<{ fd: number; size: number }> {
     this.fh ??= this.openFile().catch((e: unknown) => Promise.reject(fileError(`can not open ${this.path}`, e)));
     return this.fh;
   }
 
   /** The single writer of its file: the size it tracks is where a failed batch is cut back to. */
-  private async openFile(makeDir = true): Promise<{ fh: FileHandle; size: number }> {
+  private async openFile(makeDir = true): Promise<{ fd: number; size: number }> {
     // Most logs are new: try to create first; only an existing file can have a torn tail.
-    let fh: FileHandle;
+    let fd: number;
     let created = true;
     try {
-      fh = await open(this.path, "ax");
+      fd = openSync(this.path, "ax");
     } catch (e) {
       const code = errnoCode(e);
       if (code === "ENOENT" && makeDir) {
@@ -74,16 +76,16 @@ export class AppendLog {
       }
       if (code !== "EEXIST") throw e;
       await repairTornTail(this.path);
-      fh = await open(this.path, "a");
+      fd = openSync(this.path, "a");
       created = false;
     }
     try {
       // A new file's name must be durable too, or a crash can lose the whole log.
       if (created && fsyncEnabled() && !this.callerSyncsDir) await fsyncDir(dirname(this.path));
       // A file this call created is empty: no need to ask.
-      return { fh, size: created ? 0 : (await fh.stat()).size };
+      return { fd, size: created ? 0 : fstatSync(fd).size };
     } catch (e) {
-      await fh.close().catch(() => undefined);
+      closeSync(fd);
       throw e;
     }
   }
@@ -133,13 +135,8 @@ export class AppendLog {
 
   private async writeBatch(buf: Buffer): Promise<void> {
     const h = await this.handle();
-    // One write normally; loop because a write(2) may be short (ENOSPC edge, signals).
-    for (let off = 0; off < buf.length; ) {
-      const { bytesWritten } = await h.fh.write(buf, off, buf.length - off);
-      if (bytesWritten === 0) throw new Error("write made no progress");
-      off += bytesWritten;
-    }
-    if (fsyncEnabled()) await h.fh.datasync();
+    writeAllSync(h.fd, buf);
+    if (fsyncEnabled()) await syncFd(h.fd, true);
     h.size += buf.length;
   }
 
@@ -148,7 +145,13 @@ export class AppendLog {
     this.queue = [];
     // Best effort: cut a partly written batch so the file ends on a whole line.
     const h = await this.fh?.catch(() => undefined);
-    if (h !== undefined) await h.fh.truncate(h.size).catch(() => undefined);
+    if (h !== undefined) {
+      try {
+        ftruncateSync(h.fd, h.size);
+      } catch {
+        // best effort
+      }
+    }
     this.settle();
   }
 
@@ -175,7 +178,13 @@ export class AppendLog {
       const errors: unknown[] = [];
       await this.flush().catch((e: unknown) => errors.push(e));
       const h = await this.fh?.catch(() => undefined);
-      if (h !== undefined) await h.fh.close().catch((e: unknown) => errors.push(fileError(`can not close ${this.path}`, e)));
+      if (h !== undefined) {
+        try {
+          closeSync(h.fd);
+        } catch (e) {
+          errors.push(fileError(`can not close ${this.path}`, e));
+        }
+      }
       if (errors.length > 0) throw errors[0];
     })();
     return this.closing;

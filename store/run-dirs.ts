@@ -1,17 +1,8 @@
-/** Moving a run directory between pending/, active/ and archive/: one rename, made durable. */
-import { access, rename } from "node:fs/promises";
+/** Moving a run directory between pending/, active/ and archive/: one rename, made durable (sync calls but for the fsyncs: see atomic-file.ts). */
+import { existsSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import { ensureDir, errnoCode, fileError, fsyncDir } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Renames `from` to `to`, creating `to`'s parent. Idempotent: if `from` is gone and `to` is
@@ -23,18 +14,18 @@ async function exists(p: string): Promise<boolean> {
 export async function moveRunDir(from: string, to: string, o: { sync?: boolean } = {}): Promise<void> {
   try {
     try {
-      await rename(from, to);
+      renameSync(from, to);
     } catch (e) {
       // The first run to reach this state in its flow version: make the folder (one call
       // per run fewer than making sure of it every time).
-      if (errnoCode(e) !== "ENOENT" || !(await exists(from))) throw e;
+      if (errnoCode(e) !== "ENOENT" || !existsSync(from)) throw e;
       await ensureDir(dirname(to));
-      await rename(from, to);
+      renameSync(from, to);
     }
   } catch (e) {
     const code = errnoCode(e);
-    if (code === "ENOENT" && !(await exists(from))) {
-      if (!(await exists(to))) throw fileError(`can not move run directory ${from} to ${to}: neither exists`, e);
+    if (code === "ENOENT" && !existsSync(from)) {
+      if (!existsSync(to)) throw fileError(`can not move run directory ${from} to ${to}: neither exists`, e);
     } else if (code === "ENOTEMPTY" || code === "EEXIST") {
       throw fileError(`can not move run directory ${from} to ${to}: the target already exists`, e);
     } else {

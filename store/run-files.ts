@@ -3,7 +3,8 @@
  * run's files change. A run directory moves between pending/, active/ and archive/ by
  * rename; run.json is replaced atomically; node status and output are append-only.
  */
-import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
+import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AppendLog, readJsonLines } from "./append-log.js";
 import { ensureDir, errnoCode, readJsonFile, removeStaleTemps, syncNewDirs, writeFileAtomic } from "./atomic-file.js";
@@ -57,7 +58,7 @@ export class RunFiles {
       }
     }
     // A new run directory's entry and the file in it are synced at the same time.
-    const created = await mkdir(dir, { recursive: true });
+    const created = mkdirSync(dir, { recursive: true });
     await Promise.all([syncNewDirs(dir, created), writeFileAtomic(path, text)]);
   }
 
@@ -85,7 +86,7 @@ export class RunFiles {
       await moveRunDir(from, to, { sync: false });
       folders.push(...movedParents(from, to));
     } else {
-      created = await mkdir(to, { recursive: true });
+      created = mkdirSync(to, { recursive: true });
     }
     // run.json's temp file is synced before its rename (atomic replace); the folders after.
     await Promise.all([writeFileAtomic(join(to, "run.json"), JSON.stringify(record) + "\n", { syncDir: false }), ...logs.map((l) => l.ready({ syncDir: false })), alongside()]);
