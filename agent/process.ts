@@ -26,8 +26,8 @@ export interface SpawnOptions {
   /**
    * A file created empty (mode 0600, must not exist) right before the process starts, and
    * read and removed once it ended: its text is the result's `output` (a task's
-   * `$FLOE_OUTPUT`). Done here, with sync calls, because here is the spawn helper: six
-   * fs round trips per task off the host's event loop.
+   * `$FLOE_OUTPUT`). Done here, with sync calls, because this runs in the spawn helper
+   * (unless FLOE_SPAWN=inline): six fs round trips per task off the host's event loop.
    */
   readonly outputFile?: string;
 }

@@ -30,7 +30,7 @@ export class AppendLog {
   private waiters: { upTo: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private draining: Promise<void> | undefined;
   /** The open descriptor (sync calls but for the fdatasync: see atomic-file.ts). */
-  private fh: Promise<{ fd: number; size: number }> | undefined;
+  private opened: Promise<{ fd: number; size: number }> | undefined;
   private closing: Promise<void> | undefined;
   /** Sticky: after a failed write the file's tail is uncertain, so nothing more is written. */
   private failure: Error | undefined;
@@ -52,13 +52,13 @@ export class AppendLog {
    * caller syncs the folder, with the other files it makes there, once for all of them.
    */
   async ready(o: { syncDir?: boolean } = {}): Promise<void> {
-    if (o.syncDir === false && this.fh === undefined) this.callerSyncsDir = true;
+    if (o.syncDir === false && this.opened === undefined) this.callerSyncsDir = true;
     await this.handle();
   }
 
   private handle(): Promise<{ fd: number; size: number }> {
-    this.fh ??= this.openFile().catch((e: unknown) => Promise.reject(fileError(`can not open ${this.path}`, e)));
-    return this.fh;
+    this.opened ??= this.openFile().catch((e: unknown) => Promise.reject(fileError(`can not open ${this.path}`, e)));
+    return this.opened;
   }
 
   /** The single writer of its file: the size it tracks is where a failed batch is cut back to. */
@@ -144,7 +144,7 @@ export class AppendLog {
     this.failure = fileError(`can not append to ${this.path}`, e);
     this.queue = [];
     // Best effort: cut a partly written batch so the file ends on a whole line.
-    const h = await this.fh?.catch(() => undefined);
+    const h = await this.opened?.catch(() => undefined);
     if (h !== undefined) {
       try {
         ftruncateSync(h.fd, h.size);
@@ -177,7 +177,7 @@ export class AppendLog {
     this.closing ??= (async () => {
       const errors: unknown[] = [];
       await this.flush().catch((e: unknown) => errors.push(e));
-      const h = await this.fh?.catch(() => undefined);
+      const h = await this.opened?.catch(() => undefined);
       if (h !== undefined) {
         try {
           closeSync(h.fd);
