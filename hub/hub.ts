@@ -76,6 +76,9 @@ export interface TriggerRequest {
 
 export type HubState = "new" | "starting" | "running" | "stopping" | "stopped";
 
+/** How long a start waits for a cluster state that fails transiently (see firstHeartbeat). */
+const FIRST_HEARTBEAT_PATIENCE_MS = 10_000;
+
 /** Trigger opts that never reach a task: secrets and form definitions. */
 const PRIVATE_OPTS = new Set(["secret", "form"]);
 
@@ -136,7 +139,7 @@ export class Hub {
   async start(): Promise<void> {
     this.state = "starting";
     await mkdir(join(this.o.root, "floes"), { recursive: true });
-    await this.heartbeat();
+    await this.firstHeartbeat();
     await this.recover();
     if (this.o.clustered) this.joinCluster();
     this.state = "running";
@@ -173,6 +176,25 @@ export class Hub {
    * back from an outage). Hosts are reaped only a full lease after it.
    */
   private stateTroubleAt = Date.now();
+
+  /**
+   * The start's heartbeat. A cluster state that answered a moment ago (the connection was
+   * made) but fails now — Redis busy past the command timeout, or reconnecting — is given
+   * a few seconds before the start is refused: a loaded machine must not stop a host from
+   * starting. Any other error, or one that lasts, refuses at once / after that.
+   */
+  private async firstHeartbeat(): Promise<void> {
+    const deadline = Date.now() + FIRST_HEARTBEAT_PATIENCE_MS;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        return await this.heartbeat();
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== "E_UNAVAILABLE" || Date.now() + delay > deadline) throw e;
+        this.o.log.warn({ err: coerceError(e) }, "the first heartbeat failed; retrying");
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
 
   /** Renews this host's lease; if it had lapsed, drops the runs whose leases were taken away. */
   private async heartbeat(): Promise<void> {

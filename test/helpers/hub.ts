@@ -8,7 +8,7 @@ import { runTask } from "../../agent/run-task.js";
 import type { TaskRunner } from "../../agent/contract.js";
 import type { Config } from "../../flows/model.js";
 import { parseConfig } from "../../flows/parse.js";
-import { LocalClusterState } from "../../hub/cluster-state.js";
+import { LocalClusterState, type ClusterState } from "../../hub/cluster-state.js";
 import { Hub } from "../../hub/hub.js";
 import type { RunEvent, RunSummary } from "../../hub/types.js";
 import { LocalBus } from "../../store/bus.js";
@@ -33,6 +33,8 @@ export interface TestHubOptions {
   readonly slots?: number;
   readonly runTask?: TaskRunner;
   readonly host?: string;
+  /** The cluster state; a fresh LocalClusterState by default. */
+  readonly state?: ClusterState;
 }
 
 export async function startHub(t: Test, cfg: Config | string, o: TestHubOptions = {}): Promise<TestHub> {
@@ -50,7 +52,7 @@ export async function startHub(t: Test, cfg: Config | string, o: TestHubOptions 
     log: pino({ level: process.env["FLOE_TEST_LOG"] ?? "silent" }),
     runTask: o.runTask ?? runTask,
     bus,
-    state: new LocalClusterState(),
+    state: o.state ?? new LocalClusterState(),
     killGraceMs: 500,
   });
   await hub.start();
