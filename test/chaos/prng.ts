@@ -3,6 +3,8 @@
  * the same from the same seed. Separate streams (workload, faults) are derived from the one
  * seed so that drawing more of one never shifts the other.
  */
+import { mulberry32Floats } from "../helpers/mulberry32.js";
+
 export interface Rng {
   /** Uniform in [0, 1). */
   next(): number;
@@ -16,14 +18,7 @@ export interface Rng {
 }
 
 export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32Floats(seed);
   return {
     next,
     int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),

@@ -9,6 +9,7 @@
  * the output says how to repeat a failure).
  */
 import type { Test } from "tap";
+import { mulberry32Floats } from "../helpers/mulberry32.js";
 
 export interface Rng {
   readonly seed: number;
@@ -26,14 +27,7 @@ export interface Rng {
 }
 
 export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32Floats(seed);
   const int = (n: number): number => Math.floor(next() * n);
   const rng: Rng = {
     seed,

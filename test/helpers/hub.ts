@@ -2,7 +2,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import type { Test } from "tap";
 import { runTask } from "../../agent/run-task.js";
 import type { TaskRunner } from "../../agent/contract.js";
@@ -35,6 +35,8 @@ export interface TestHubOptions {
   readonly host?: string;
   /** The cluster state; a fresh LocalClusterState by default. */
   readonly state?: ClusterState;
+  /** The hub's logger; silent (or FLOE_TEST_LOG's level) by default. */
+  readonly log?: Logger;
 }
 
 export async function startHub(t: Test, cfg: Config | string, o: TestHubOptions = {}): Promise<TestHub> {
@@ -49,7 +51,7 @@ export async function startHub(t: Test, cfg: Config | string, o: TestHubOptions 
     host: o.host ?? "h1",
     tags: o.tags ?? [],
     slots: o.slots ?? 4,
-    log: pino({ level: process.env["FLOE_TEST_LOG"] ?? "silent" }),
+    log: o.log ?? pino({ level: process.env["FLOE_TEST_LOG"] ?? "silent" }),
     runTask: o.runTask ?? runTask,
     bus,
     state: o.state ?? new LocalClusterState(),

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { pino } from "pino";
 import t from "tap";
 import { fillDisk, mountTmpfs, unmount } from "../helpers/disk.js";
 import { startHub, until } from "../helpers/hub.js";
@@ -28,6 +29,8 @@ t.test("a run ending while the disk is full is archived once space is back, and 
     rmSync(root, { recursive: true, force: true });
   });
   const release = join(dir, "release");
+  const logged: string[] = [];
+  const log = pino({ level: "warn" }, { write: (line: string) => void logged.push(line) });
   const h = await startHub(
     t,
     `
@@ -43,7 +46,7 @@ flows:
     tasks:
       - {name: quick, type: exec, listen: trigger.good, opts: {cmd: "true"}}
 `,
-    { root },
+    { root, log },
   );
   const first = (await h.hub.trigger({ flow: "first" })).ref.run;
   await until(() => existsSync(join(dir, "started")), 20_000, "the first task to start");
@@ -52,7 +55,8 @@ flows:
   writeFileSync(release, "");
   // The task ends while nothing more fits on the disk: its end can not be written yet.
   await until(async () => (await h.hub.getRun(first)).nodes.some((n) => n.id === "work" && n.state === "good"), 20_000, "the first task to end");
-  await new Promise((r) => setTimeout(r, 500)); // a fault's duration: the disk stays full a while
+  // The end was tried and refused for want of room, and is waiting: only now is space freed.
+  await until(() => logged.some((l) => l.includes("the disk is full")), 20_000, "the end to be refused for want of room");
   await unlink(fill);
   // Polled with until (its timer keeps the test alive; waitForEnd's would not).
   await until(async () => (await h.hub.getRun(first)).state === "archived", 30_000, "the first run to be archived");
