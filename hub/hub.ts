@@ -28,7 +28,7 @@ import { coerceError, FloeError } from "./errors.js";
 import { NodeRuntime } from "./node-runtime.js";
 import { makeRef, parseRunRecord, parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
 import { RunExecutor } from "./run-executor.js";
-import { RunIndex, summarize, type RunEntry, type RunQuery } from "./run-index.js";
+import { RunIndex, summarize, type RunEntry, type RunQuery, type RunTally } from "./run-index.js";
 import type { HostName, LogLine, NodeStatus, RunDetail, RunEvent, RunResult, RunSummary } from "./types.js";
 
 export interface HubOptions {
@@ -681,6 +681,11 @@ export class Hub {
   /** Runs this host knows (its own; in a cluster, queryRuns sees every host's). */
   listRuns(q: RunQuery): RunSummary[] {
     return this.index.query(q);
+  }
+
+  /** How many runs this host knows in each state (metrics): counted, not listed. */
+  tallyRuns(): RunTally {
+    return this.index.tally();
   }
 
   /** How many runs of a flow are pending, active and archived (in a cluster: on every host). */

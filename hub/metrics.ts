@@ -3,7 +3,8 @@
  * hub reports directly (trigger fires and failures).
  */
 import type { Bus } from "../store/bus.js";
-import type { RunEvent, RunSummary } from "./types.js";
+import type { RunTally } from "./run-index.js";
+import type { RunEvent } from "./types.js";
 
 export class Metrics {
   private readonly runsEnded = new Map<string, number>();
@@ -34,16 +35,16 @@ export class Metrics {
     m.set(type, (m.get(type) ?? 0) + 1);
   }
 
-  render(runs: readonly RunSummary[], now = Date.now()): string {
+  /** The exposition text; `runs`: this host's runs by state (a scrape must not list them all). */
+  render(runs: RunTally, now = Date.now()): string {
     const lines: string[] = [];
     const gauge = (name: string, help: string, type: "gauge" | "counter" = "gauge") => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     gauge("floe_runs", "Runs this host knows, by state.");
-    for (const s of ["pending", "active", "archived"]) lines.push(`floe_runs{state="${s}"} ${runs.filter((r) => r.state === s).length}`);
+    for (const s of ["pending", "active", "archived"] as const) lines.push(`floe_runs{state="${s}"} ${runs[s]}`);
     gauge("floe_runs_ended_total", "Runs ended since start, by result.", "counter");
     for (const r of ["good", "bad", "cancelled", "lost"]) lines.push(`floe_runs_ended_total{result="${r}"} ${this.runsEnded.get(r) ?? 0}`);
-    const pending = runs.filter((r) => r.state === "pending");
     gauge("floe_pending_oldest_age_seconds", "Age of the oldest pending run.");
-    lines.push(`floe_pending_oldest_age_seconds ${pending.length ? ((now - Math.min(...pending.map((p) => p.adoptedAt))) / 1000).toFixed(3) : 0}`);
+    lines.push(`floe_pending_oldest_age_seconds ${runs.oldestPendingAt !== undefined ? ((now - runs.oldestPendingAt) / 1000).toFixed(3) : 0}`);
     gauge("floe_task_duration_seconds", "Durations of finished task attempts.", "counter");
     lines.push(`floe_task_duration_seconds_sum ${this.taskSeconds.sum.toFixed(3)}`, `floe_task_duration_seconds_count ${this.taskSeconds.count}`);
     gauge("floe_dispatch_latency_seconds", "From adoption to activation.", "counter");

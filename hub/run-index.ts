@@ -26,6 +26,14 @@ export interface RunQuery {
   readonly before?: string;
 }
 
+export interface RunTally {
+  readonly pending: number;
+  readonly active: number;
+  readonly archived: number;
+  /** adoptedAt of the oldest pending run, if any. */
+  readonly oldestPendingAt: number | undefined;
+}
+
 export function summarize(e: RunEntry): RunSummary {
   const r = e.record;
   return {
@@ -65,6 +73,16 @@ export class RunIndex {
     let n = 0;
     for (const e of this.runs.values()) if (pred(e)) n++;
     return n;
+  }
+
+  /** How many runs are in each state, and when the oldest pend was adopted: one pass, no list. */
+  tally(): RunTally {
+    const t = { pending: 0, active: 0, archived: 0, oldestPendingAt: undefined as number | undefined };
+    for (const e of this.runs.values()) {
+      t[e.state]++;
+      if (e.state === "pending" && (t.oldestPendingAt === undefined || e.record.adoptedAt < t.oldestPendingAt)) t.oldestPendingAt = e.record.adoptedAt;
+    }
+    return t;
   }
 
   /** Newest first (run ids are ULIDs, so they sort by adoption time). */

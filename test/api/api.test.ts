@@ -145,6 +145,9 @@ t.test("a run through the API: start, log, data node, detail, cancel", async (t)
   const metrics = await a.call("GET", "/metrics");
   t.match(metrics.text, /floe_runs_ended_total\{result="good"\} 1/);
   t.match(metrics.text, /floe_runs_ended_total\{result="cancelled"\} 1/);
+  t.match(metrics.text, /^floe_runs\{state="archived"\} 2$/m, "the two runs, counted by the host's index");
+  t.match(metrics.text, /^floe_runs\{state="pending"\} 0$/m);
+  t.match(metrics.text, /^floe_pending_oldest_age_seconds 0$/m);
 });
 
 t.test("floe's POST /push/data: as a trigger and as data-node input", async (t) => {
