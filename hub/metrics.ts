@@ -49,6 +49,15 @@ export class Metrics {
     lines.push(`floe_task_duration_seconds_sum ${this.taskSeconds.sum.toFixed(3)}`, `floe_task_duration_seconds_count ${this.taskSeconds.count}`);
     gauge("floe_dispatch_latency_seconds", "From adoption to activation.", "counter");
     lines.push(`floe_dispatch_latency_seconds_sum ${this.dispatchSeconds.sum.toFixed(3)}`, `floe_dispatch_latency_seconds_count ${this.dispatchSeconds.count}`);
+    const mem = process.memoryUsage();
+    gauge("process_resident_memory_bytes", "Resident memory of this host's process.");
+    lines.push(`process_resident_memory_bytes ${mem.rss}`);
+    gauge("nodejs_heap_size_total_bytes", "V8 heap reserved.");
+    lines.push(`nodejs_heap_size_total_bytes ${mem.heapTotal}`);
+    gauge("nodejs_heap_size_used_bytes", "V8 heap in use (live objects and garbage not yet collected).");
+    lines.push(`nodejs_heap_size_used_bytes ${mem.heapUsed}`);
+    gauge("nodejs_external_memory_bytes", "Memory of buffers and other objects outside the V8 heap.");
+    lines.push(`nodejs_external_memory_bytes ${mem.external}`);
     gauge("floe_trigger_fires_total", "Triggers that started a run, by type.", "counter");
     for (const [t, n] of this.fires) lines.push(`floe_trigger_fires_total{type="${t}"} ${n}`);
     gauge("floe_trigger_failures_total", "Triggers that failed to start a run, by type.", "counter");
