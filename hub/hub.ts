@@ -8,7 +8,6 @@ import { mkdirSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { monotonicFactory } from "ulid";
 import type { TaskRunner } from "../agent/contract.js";
 import { expandPath } from "../flows/expand.js";
 import { resolveFlow } from "../flows/flow-file.js";
@@ -28,6 +27,7 @@ import { coerceError, FloeError } from "./errors.js";
 import { NodeRuntime } from "./node-runtime.js";
 import { makeRef, parseRunRecord, parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
 import { RunExecutor } from "./run-executor.js";
+import { runIdFactory } from "./run-ids.js";
 import { RunIndex, summarize, type RunEntry, type RunQuery, type RunTally } from "./run-index.js";
 import type { HostName, LogLine, NodeStatus, RunDetail, RunEvent, RunResult, RunSummary } from "./types.js";
 
@@ -89,7 +89,7 @@ export class Hub {
   /** Pruned runs' directories, removed in batches off the event loop. */
   private readonly remover: BatchRemover;
   private readonly index = new RunIndex();
-  private readonly ulid = monotonicFactory();
+  private readonly ulid = runIdFactory();
   private readonly nodeFiles = new Map<string, Map<string, AppendLog>>();
   private dispatching = false;
   private dispatchAgain = false;
