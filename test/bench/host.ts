@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { startFloe, type FloeProcess } from "../helpers/floe-process.js";
 import { repoRoot } from "../helpers/paths.js";
 import type { CpuTimes } from "./baseline.js";
+import { request } from "./client.js";
 import { nowMs } from "./stats.js";
 
 /** Three chained exec tasks and an end: the run of measure 1 and 6 (default retention, 200 runs). */
@@ -92,14 +93,13 @@ export interface Triggered {
 /** One `POST /flows/:id/runs`; throws on anything but 201. */
 export async function triggerOne(h: BenchHost, flow: string): Promise<Triggered> {
   const sentAt = nowMs();
-  const res = await fetch(`${h.floe.api}/flows/${flow}/runs`, {
+  const { status, text } = await request(`${h.floe.api}/flows/${flow}/runs`, {
     method: "POST",
     headers: { "x-floe-auth": h.floe.token, "content-type": "application/json" },
     body: "{}",
   });
-  const text = await res.text();
   const answeredAt = nowMs();
-  if (res.status !== 201) throw new Error(`bench: trigger answered ${res.status}: ${text}`);
+  if (status !== 201) throw new Error(`bench: trigger answered ${status}: ${text}`);
   const run = readRunId(JSON.parse(text) as unknown);
   return { run, sentAt, answeredAt };
 }
@@ -134,8 +134,7 @@ export async function triggerMany(h: BenchHost, flow: string, count: number, inF
 
 /** Runs ended good since the host started, from its /metrics. */
 export async function endedGood(h: BenchHost): Promise<number> {
-  const res = await h.floe.req("GET", "/metrics");
-  const text = typeof res.body === "string" ? res.body : "";
+  const { text } = await request(`${h.floe.api}/metrics`, { headers: { "x-floe-auth": h.floe.token } });
   const m = /^floe_runs_ended_total\{result="good"\} (\d+)$/m.exec(text);
   const bad = /^floe_runs_ended_total\{result="(bad|lost|cancelled)"\} ([1-9]\d*)$/m.exec(text);
   if (bad !== null) throw new Error(`bench: ${bad[2] ?? "?"} run(s) ended ${bad[1] ?? "?"}; see the host output:\n${h.floe.output().slice(-2000)}`);

@@ -20,6 +20,7 @@
  * spawns the same chain of three `date` processes, measured with the same client, idle and
  * at the same rate.
  */
+import { request } from "./client.js";
 import { CHAIN_DATE, nodeOutput, runNodes, startBaselineServer, startBenchHost, triggerOne, type BaselineServer, type BenchHost, type Triggered } from "./host.js";
 import { nowMs, optionalRatio, ratioOf, summarize, type BenchOptions, type Figure, type Summary } from "./stats.js";
 import { throughputRound, warmUp } from "./throughput.js";
@@ -87,15 +88,17 @@ function floeTarget(h: BenchHost): Target {
 
 function baselineTarget(b: BaselineServer): Target {
   const get = async (run: string): Promise<{ prints: string[]; done: boolean }> => {
-    const res = await fetch(`${b.url}/run/${run}`);
-    return (await res.json()) as { prints: string[]; done: boolean };
+    const res = await request(`${b.url}/run/${run}`);
+    return JSON.parse(res.text) as { prints: string[]; done: boolean };
   };
   return {
     async trigger() {
+      // The same client as floe's trigger (client.ts), so both pay the same for it.
       const sentAt = nowMs();
-      const res = await fetch(`${b.url}/run`, { method: "POST", body: "{}" });
-      const body = (await res.json()) as { id: string };
-      return { run: body.id, sentAt, answeredAt: nowMs() };
+      const res = await request(`${b.url}/run`, { method: "POST", body: "{}" });
+      const answeredAt = nowMs();
+      const body = JSON.parse(res.text) as { id: string };
+      return { run: body.id, sentAt, answeredAt };
     },
     async ended(run) {
       while (!(await get(run)).done) await sleep(POLL_MS);
