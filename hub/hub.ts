@@ -15,6 +15,7 @@ import { readForm } from "../flows/forms.js";
 import type { Config, Flow, TriggerNode } from "../flows/model.js";
 import { flowToYaml } from "../flows/serialize.js";
 import type { AppendLog } from "../store/append-log.js";
+import { ensureDir } from "../store/atomic-file.js";
 import type { Bus } from "../store/bus.js";
 import { RunFiles, type RunDirState } from "../store/run-files.js";
 import { whenRoom } from "../store/when-room.js";
@@ -29,6 +30,7 @@ import { makeRef, parseRunRecord, parseStatusLine, type RunRecord, type StatusLi
 import { RunExecutor } from "./run-executor.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunIndex, summarize, type RunEntry, type RunQuery, type RunTally } from "./run-index.js";
+import { FolderSpreader } from "./spread-folders.js";
 import type { HostName, LogLine, NodeStatus, RunDetail, RunEvent, RunResult, RunSummary } from "./types.js";
 
 export interface HubOptions {
@@ -88,6 +90,9 @@ export class Hub {
   private readonly files: RunFiles;
   /** Pruned runs' directories, removed in batches off the event loop. */
   private readonly remover: BatchRemover;
+  private readonly spreader: FolderSpreader;
+  /** Flow versions whose run folders were spread by this process. */
+  private readonly spread = new Set<string>();
   private readonly index = new RunIndex();
   private readonly ulid = runIdFactory();
   private readonly nodeFiles = new Map<string, Map<string, AppendLog>>();
@@ -105,6 +110,7 @@ export class Hub {
     this.config = o.config;
     this.files = new RunFiles(o.root);
     this.remover = new BatchRemover(o.log);
+    this.spreader = new FolderSpreader(o.log);
     this.roots = this.expandRoots(o.config);
   }
 
@@ -380,6 +386,7 @@ export class Hub {
     if (yaml === undefined) this.flowYaml.set(flow, (yaml = flowToYaml(flow)));
     if (this.snapshots.get(`${flow.id}/${flow.ver}`) !== yaml) {
       await this.files.writeFlowSnapshot(flow.id, flow.ver, yaml);
+      await this.spreadRunFolders(flow.id, flow.ver);
       this.snapshots.set(`${flow.id}/${flow.ver}`, yaml);
     }
     await this.files.writeRunJson("pending", record.ref, record);
@@ -511,7 +518,10 @@ export class Hub {
     e.token = token;
     const record: RunRecord = { ...e.record, ref: { ...e.record.ref, execHost: this.host }, startedAt: Date.now() };
     try {
-      if (!local) await this.files.writeFlowSnapshot(record.flow.id, record.flow.ver, flowToYaml(record.flow));
+      if (!local) {
+        await this.files.writeFlowSnapshot(record.flow.id, record.flow.ver, flowToYaml(record.flow));
+        await this.spreadRunFolders(record.flow.id, record.flow.ver);
+      }
       await this.files.openActive(record.ref, record, this.nodeFilesOf(record), () => this.prepareWorkspace(record), local);
     } catch (err) {
       this.o.log.error({ err: coerceError(err), run }, "activation failed");
@@ -527,6 +537,21 @@ export class Hub {
     const ex = this.executorFor(e);
     this.publishRun(e);
     ex.start();
+  }
+
+  /**
+   * Makes the folders a flow version's runs are made in (durably: a run is moved into
+   * `active/`) and has them spread over the disk (spread-folders.ts), once per process.
+   */
+  private async spreadRunFolders(flow: string, ver: number): Promise<void> {
+    const key = `${flow}/${ver}`;
+    if (this.spread.has(key)) return;
+    this.spread.add(key);
+    const runs = [this.files.stateDir("pending", flow, ver), this.files.stateDir("active", flow, ver)];
+    await Promise.all(runs.map((d) => ensureDir(d)));
+    const spaces = join(this.spacesRoot, flow);
+    mkdirSync(spaces, { recursive: true, mode: 0o700 });
+    this.spreader.spread([...runs, spaces]);
   }
 
   workspaceOf(r: RunRecord): string {

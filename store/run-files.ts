@@ -30,6 +30,11 @@ export class RunFiles {
     return join(this.flowDir(r.flow, r.ver), state, r.run);
   }
 
+  /** The folder of a flow version's runs in one state (`…/<ver>/pending`). */
+  stateDir(state: RunDirState, flow: string, ver: number): string {
+    return join(this.flowDir(flow, ver), state);
+  }
+
   nodeStatusPath(state: RunDirState, r: RunLocation, node: string): string {
     return join(this.runDir(state, r), `node-${node}.json`);
   }
