@@ -254,7 +254,9 @@ export class RunExecutor {
         cacheDir: this.deps.cacheDir,
         signal: AbortSignal.any(signals),
         onLine: (l) => this.line(node.id, l),
-        onStart: ({ pgid }) => this.journal(node.id, { t: "pgid", at: Date.now(), pgid }),
+        // Not synced on its own: it is read after a crash of this host's processes, which
+        // leaves what they wrote; a crash of the machine leaves no process group to kill.
+        onStart: ({ pgid }) => this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true }),
       });
     } finally {
       if (timer !== undefined) clearTimeout(timer);
@@ -393,8 +395,8 @@ export class RunExecutor {
 
   // --- output ----------------------------------------------------------------------
 
-  private journal(node: string, line: StatusLine): void {
-    this.deps.openNodeFile(node, "status").append(line);
+  private journal(node: string, line: StatusLine, o: { lazy?: boolean } = {}): void {
+    this.deps.openNodeFile(node, "status").append(line, o);
   }
 
   private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }): void {

@@ -11,21 +11,26 @@ import { ensureDir, errnoCode, fileError, fsyncDir, syncFd, writeAllSync } from 
 import { fsyncEnabled } from "./durability.js";
 
 export interface AppendStats {
-  /** write + fdatasync rounds; far fewer than records when batching works */
+  /** write (and fdatasync) rounds; far fewer than records when batching works */
   batches: number;
   records: number;
   bytes: number;
+  /** rounds that ended with an fdatasync (with fsync off: that would have) */
+  syncs: number;
 }
 
 /** Totals over every AppendLog of this process (for the bench and /metrics). */
-export const stats: AppendStats = { batches: 0, records: 0, bytes: 0 };
+export const stats: AppendStats = { batches: 0, records: 0, bytes: 0, syncs: 0 };
 
 export class AppendLog {
   /** This log's own counters. */
-  readonly stats: AppendStats = { batches: 0, records: 0, bytes: 0 };
+  readonly stats: AppendStats = { batches: 0, records: 0, bytes: 0, syncs: 0 };
   private queue: string[] = [];
-  /** Records appended so far, and how many of them are durable: flush waits on the gap. */
+  /** Whether a record in the queue asked to be synced (not every one does: see append). */
+  private queueNeedsSync = false;
+  /** Records appended so far, written to the file, and made durable: flush waits on the gap. */
   private appended = 0;
+  private written = 0;
   private durable = 0;
   private waiters: { upTo: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private draining: Promise<void> | undefined;
@@ -90,8 +95,13 @@ export class AppendLog {
     }
   }
 
-  /** Queues one record as a JSON line; it is written with the others of this tick. */
-  append(record: unknown): void {
+  /**
+   * Queues one record as a JSON line; it is written with the others of this tick, and
+   * synced. `lazy`: written but not synced on its own account — it becomes durable with the
+   * next synced record or flush. For a record that only matters while this process's
+   * machine stays up (a process group id: a crash of the machine takes the processes too).
+   */
+  append(record: unknown, o: { lazy?: boolean } = {}): void {
     if (this.closing !== undefined) throw new Error(`${this.path}: append after close`);
     let line: string | undefined;
     try {
@@ -104,25 +114,40 @@ export class AppendLog {
     if (this.failure !== undefined) return; // reported by flush() and close()
     this.queue.push(line + "\n");
     this.appended++;
+    if (o.lazy !== true) this.queueNeedsSync = true;
+    this.startDrain();
+  }
+
+  private startDrain(): void {
     // setImmediate, not a microtask: a whole tick's appends, I/O callbacks included, share one write.
     this.draining ??= new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
   }
 
+  /** Lazy records are written but not synced, and someone waits for them. */
+  private syncOwed(): boolean {
+    return this.waiters.length > 0 && this.durable < this.written;
+  }
+
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0 && this.failure === undefined) {
+      while ((this.queue.length > 0 || this.syncOwed()) && this.failure === undefined) {
         const count = this.queue.length;
+        const sync = this.queueNeedsSync || this.waiters.length > 0;
         const buf = Buffer.from(this.queue.join(""), "utf8");
         this.queue = [];
+        this.queueNeedsSync = false;
         try {
-          await this.writeBatch(buf);
+          await this.writeBatch(buf, sync);
         } catch (e) {
           await this.fail(e);
           break;
         }
-        this.durable += count;
+        this.written += count;
+        // An fdatasync covers every write made before it, lazy ones included.
+        if (sync) this.durable = this.written;
         for (const s of [this.stats, stats]) {
           s.batches++;
+          if (sync) s.syncs++;
           s.records += count;
           s.bytes += buf.length;
         }
@@ -133,10 +158,10 @@ export class AppendLog {
     }
   }
 
-  private async writeBatch(buf: Buffer): Promise<void> {
+  private async writeBatch(buf: Buffer, sync: boolean): Promise<void> {
     const h = await this.handle();
-    writeAllSync(h.fd, buf);
-    if (fsyncEnabled()) await syncFd(h.fd, true);
+    if (buf.length > 0) writeAllSync(h.fd, buf);
+    if (sync && fsyncEnabled()) await syncFd(h.fd, true);
     h.size += buf.length;
   }
 
@@ -169,7 +194,10 @@ export class AppendLog {
   flush(): Promise<void> {
     if (this.appended <= this.durable) return Promise.resolve();
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.waiters.push({ upTo: this.appended, resolve, reject }));
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ upTo: this.appended, resolve, reject }));
+    // Lazy records already written need a sync of their own.
+    this.startDrain();
+    return p;
   }
 
   /** Flushes and closes; idempotent. Rejects if records were lost (the file is closed anyway). */

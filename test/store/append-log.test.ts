@@ -169,3 +169,35 @@ t.test("a corrupt line in the middle is skipped and counted", async (t) => {
   t.same(await readJsonLines(p), { records: [{ a: 1 }, { a: 2 }, { a: 3 }], torn: false, corrupt: 2 });
   t.equal(await repairTornTail(p), false, "only the tail is repaired");
 });
+
+t.test("a lazy record is written at once but synced only with the next synced record or a flush", async (t) => {
+  const p = join(t.testdir({}), "node-a.json");
+  const log = await AppendLog.open(p);
+  log.append({ t: "pgid", pgid: 42 }, { lazy: true });
+  // Written in the next turn of the event loop, with no sync of its own.
+  for (let i = 0; i < 100 && (await readFile(p, "utf8")) === ""; i++) await new Promise((r) => setImmediate(r));
+  t.equal(await readFile(p, "utf8"), '{"t":"pgid","pgid":42}\n', "on file for the next reader");
+  t.same({ batches: log.stats.batches, syncs: log.stats.syncs }, { batches: 1, syncs: 0 });
+  await log.flush();
+  t.equal(log.stats.syncs, 1, "a flush syncs what was written lazily");
+  t.equal(log.stats.batches, 2, "with a round of its own (nothing left to write)");
+  await log.flush();
+  t.equal(log.stats.syncs, 1, "nothing owed, nothing synced");
+
+  // Lazy then synced in one tick: one write, one sync for both.
+  log.append({ t: "pgid", pgid: 43 }, { lazy: true });
+  log.append({ t: "done" });
+  await log.flush();
+  t.same({ batches: log.stats.batches, syncs: log.stats.syncs }, { batches: 3, syncs: 2 });
+  t.same((await readJsonLines(p)).records, [{ t: "pgid", pgid: 42 }, { t: "pgid", pgid: 43 }, { t: "done" }]);
+  await log.close();
+});
+
+t.test("close syncs lazy records", async (t) => {
+  const p = join(t.testdir({}), "node-b.json");
+  const log = new AppendLog(p);
+  log.append({ t: "pgid", pgid: 7 }, { lazy: true });
+  await log.close();
+  t.equal(log.stats.syncs, 1);
+  t.same((await readJsonLines(p)).records, [{ t: "pgid", pgid: 7 }]);
+});
