@@ -118,3 +118,21 @@ export function spawnLogged(o: SpawnOptions): Promise<SpawnResult> {
   }
   return helper.spawn(o);
 }
+
+/**
+ * Runs one of the system's programs for the host itself (`rm`, `chattr`), through the
+ * helper like a task: from `/`, with only PATH and the C locale, never aborted. Resolves
+ * with its exit status and what it printed (stderr and stdout, in order).
+ */
+export async function runSystemCommand(cmd: string, args: readonly string[]): Promise<{ status: number; error?: string; output: string[] }> {
+  const output: string[] = [];
+  const r = await spawnLogged({
+    cmd,
+    args,
+    cwd: "/",
+    env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin:/usr/sbin:/sbin", LC_ALL: "C" },
+    signal: new AbortController().signal,
+    onLine: (l) => output.push(l.text),
+  });
+  return { status: r.status, ...(r.error !== undefined ? { error: r.error } : {}), output };
+}

@@ -9,7 +9,7 @@
  */
 import { rm } from "node:fs/promises";
 import type { Logger } from "pino";
-import { spawnLogged } from "../agent/spawner.js";
+import { runSystemCommand } from "../agent/spawner.js";
 
 /** Directories per `rm` process: far below any argument-length limit. */
 const BATCH = 64;
@@ -41,18 +41,10 @@ export class BatchRemover {
   }
 
   private async remove(paths: readonly string[]): Promise<void> {
-    const errors: string[] = [];
-    const r = await spawnLogged({
-      cmd: "rm",
-      args: ["-rf", "--", ...paths],
-      cwd: "/",
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LC_ALL: "C" },
-      signal: new AbortController().signal,
-      onLine: (l) => errors.push(l.text),
-    });
+    const r = await runSystemCommand("rm", ["-rf", "--", ...paths]);
     if (r.status === 0) return;
     // No rm, or some entry it could not remove: the host does it itself, and says so.
-    this.log.warn({ status: r.status, error: r.error, output: errors.slice(0, 5) }, "removing pruned runs with rm failed; removing them from the host");
+    this.log.warn({ status: r.status, error: r.error, output: r.output.slice(0, 5) }, "removing pruned runs with rm failed; removing them from the host");
     await Promise.all(paths.map((p) => rm(p, { recursive: true, force: true }).catch((e: unknown) => this.log.error({ err: e, path: p }, "can not remove a pruned run"))));
   }
 }

@@ -12,7 +12,7 @@
  * where it is not supported `chattr` fails and nothing changes.
  */
 import type { Logger } from "pino";
-import { spawnLogged } from "../agent/spawner.js";
+import { runSystemCommand } from "../agent/spawner.js";
 
 export class FolderSpreader {
   private warned = false;
@@ -21,18 +21,10 @@ export class FolderSpreader {
 
   /** Marks `dirs`, which exist, in the background (the spawn helper runs `chattr`). */
   spread(dirs: readonly string[]): void {
-    const output: string[] = [];
-    void spawnLogged({
-      cmd: "chattr",
-      args: ["+T", "--", ...dirs],
-      cwd: "/",
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin:/usr/sbin:/sbin", LC_ALL: "C" },
-      signal: new AbortController().signal,
-      onLine: (l) => output.push(l.text),
-    }).then((r) => {
+    void runSystemCommand("chattr", ["+T", "--", ...dirs]).then((r) => {
       if (r.status === 0 || this.warned) return;
       this.warned = true;
-      this.log.debug({ status: r.status, error: r.error, output: output.slice(0, 3) }, "run folders not spread over the disk (chattr +T failed: not ext4, or no chattr)");
+      this.log.debug({ status: r.status, error: r.error, output: r.output.slice(0, 3) }, "run folders not spread over the disk (chattr +T failed: not ext4, or no chattr)");
     });
   }
 }
