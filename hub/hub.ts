@@ -496,7 +496,8 @@ export class Hub {
       return { run: a.run, host: a.host, flowKey: p.flowKey, resources: p.resources, ...(p.concurrency !== undefined ? { concurrency: p.concurrency } : {}) };
     });
     const claimed = await this.o.state.claim(assignments);
-    for (const c of claimed) await this.activate(c.run, c.token, c.record);
+    // Each activation waits on its own syncs; runs claimed together need not wait on each other's.
+    await Promise.all(claimed.map((c) => this.activate(c.run, c.token, c.record)));
     // Some were taken by another host meanwhile, or their resources went: decide again.
     if (claimed.length < assignments.length) this.dispatchAgain = true;
   }
