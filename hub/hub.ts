@@ -162,6 +162,10 @@ export class Hub {
 
   private readonly startedAt = Date.now();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the last renewal of this host's lease began. */
+  private leaseRenewedAt = Number.NEGATIVE_INFINITY;
+  /** A renewal made for tasks about to start (see mayStartTask). */
+  private renewing: Promise<"new" | "renewed" | "expired"> | undefined;
   private address: string | undefined;
 
   /** Where this host's API listens, shown to the cluster from the next heartbeat on. */
@@ -204,12 +208,48 @@ export class Hub {
 
   /** Renews this host's lease; if it had lapsed, drops the runs whose leases were taken away. */
   private async heartbeat(): Promise<void> {
-    const running = this.index.count((e) => e.state === "active" && e.executor !== undefined);
-    const res = await this.o.state.heartbeat({ name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) }, this.leaseMs);
-    if (res === "expired") {
+    if ((await this.renewLease()) === "expired") {
       this.o.log.warn("this host's lease had lapsed; checking which runs are still ours");
       await this.fence();
     }
+  }
+
+  /** Renews this host's lease (every outcome leaves a live one) and notes when. */
+  private async renewLease(): Promise<"new" | "renewed" | "expired"> {
+    const running = this.index.count((e) => e.state === "active" && e.executor !== undefined);
+    const began = performance.now();
+    const res = await this.o.state.heartbeat({ name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) }, this.leaseMs);
+    this.leaseRenewedAt = began;
+    return res;
+  }
+
+  /**
+   * Whether a task of this run may start here now (cluster). A host stopped past its lease
+   * (SIGSTOP, a paused VM) wakes with events queued and would start the next task before its
+   * next heartbeat told it another host has the run and its resource locks. So when the last
+   * renewal is not recent enough to vouch for the lease, the lease is renewed first and the
+   * run's fencing token checked; while the state can not be reached the task waits (work
+   * pauses rather than fails). False: the run is no longer this host's (it is fenced here).
+   */
+  private async mayStartTask(e: RunEntry, signal: AbortSignal): Promise<boolean> {
+    const token = e.token;
+    if (!this.o.clustered || token === undefined) return true;
+    if (performance.now() - this.leaseRenewedAt < this.leaseMs - this.heartbeatMs) return true;
+    for (let delay = 200; !signal.aborted; delay = Math.min(delay * 2, 2000)) {
+      try {
+        // One renewal for every task that waits on it; fencing is not awaited here, since
+        // it waits for the tasks of the runs it stops, this one included.
+        this.renewing ??= this.renewLease().finally(() => (this.renewing = undefined));
+        const lapsed = (await this.renewing) === "expired";
+        const current = await this.o.state.isCurrent(e.record.ref.run, token);
+        if (lapsed || !current) void this.fence().catch((err: unknown) => this.o.log.error({ err: coerceError(err) }, "fencing failed"));
+        if (!current) this.o.log.warn({ run: e.record.ref.run }, "a task was not started: the run was taken over while this host was away");
+        return current;
+      } catch {
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    return false;
   }
 
   private scheduleHeartbeat(): void {
@@ -572,6 +612,7 @@ export class Hub {
     const r = e.record;
     const ex = new RunExecutor(r, {
       runTask: this.o.runTask,
+      mayStartTask: (signal) => this.mayStartTask(e, signal),
       log: this.o.log.child({ run: r.ref.run, flow: r.ref.flow }),
       openNodeFile: (node, kind) => this.nodeFile(r, node, kind),
       publish: (ev) => this.publishEvent(ev),

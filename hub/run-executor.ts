@@ -20,6 +20,8 @@ import type { LogLine, NodeStatus, RunEvent, RunResult } from "./types.js";
 
 export interface ExecutorDeps {
   readonly runTask: TaskRunner;
+  /** Asked right before a task's process starts; false: the run is no longer this host's. */
+  mayStartTask?(signal: AbortSignal): Promise<boolean>;
   readonly log: Logger;
   /** Opens the append-only status or output file of a node. */
   openNodeFile(node: string, kind: "status" | "log"): AppendLog;
@@ -229,6 +231,8 @@ export class RunExecutor {
   private async runAttempt(node: TaskNode, rt: NodeRuntime, ev: RunEventRec): Promise<void> {
     // The start is on disk before the process exists: after a crash we know to look for it.
     await this.durable(node.id);
+    if (this.ended) return;
+    if (this.deps.mayStartTask !== undefined && !(await this.deps.mayStartTask(this.runAbort.signal))) return;
     if (this.ended) return;
     const taskAbort = new AbortController();
     rt.abort = taskAbort;

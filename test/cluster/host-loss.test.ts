@@ -3,7 +3,9 @@
  * - kill -9 of the host running a long task: `requeue` finishes the run on another host
  *   as attempt 2 and frees its lock; `fail` ends it `lost` and its task never runs again;
  * - SIGSTOP of a host (and of its task) past its lease, then SIGCONT: the run is taken over,
- *   the stale host kills its task, runs nothing more for it and records nothing for it.
+ *   the stale host kills its task, runs nothing more for it and records nothing for it;
+ * - SIGSTOP of a host alone while its task finishes: on waking it has the task's end queued,
+ *   and must not start the run's next task, which the other host has run meanwhile.
  * Evidence comes from lines the tasks append themselves.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -32,6 +34,12 @@ flows:
     triggers: [{name: go, type: data}]
     tasks:
       - {name: long, type: exec, listen: trigger.good, opts: {shell: '${long("fragile")}'}}
+  - id: two-step
+    resource-tags: [deploy]
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: first, type: exec, listen: trigger.good, opts: {shell: 'echo "first-start $FLOE_RUN_ID $HOST_NAME" >> ${ev}; while [ ! -f ${dir}/go ]; do sleep 0.05; done'}}
+      - {name: second, type: exec, listen: task.first.good, opts: {shell: 'echo "second-start $FLOE_RUN_ID $HOST_NAME" >> ${ev}'}}
   - id: next-in-line
     resource-tags: [deploy]
     triggers: [{name: go, type: data}]
@@ -164,4 +172,47 @@ t.test("SIGSTOP past the lease, then SIGCONT: the run is taken over and the stal
   t.equal(after.ref.execHost, other);
   const activeDir = join(c.dir, `root-${stale}`, "floes", "requeued", "1", "active");
   t.same(existsSync(activeDir) ? readdirSync(activeDir) : [], [], "the stale host dropped its copy of the run");
+});
+
+t.test("a host stopped past its lease while its task ended does not start the next task on waking, even before it can reach Redis", async (t) => {
+  const dir = t.testdir({});
+  const ev = join(dir, "evidence.log");
+  const c = await startCluster(t, { conf: conf(dir) });
+  await Promise.all(["h1", "h2"].map((name) => c.start({ name })));
+  await c.settle(["h1", "h2"]);
+  const run = await start(c, "h1", "two-step");
+  const stale = await executor(c, "h1", run);
+  const other = stale === "h1" ? "h2" : "h1";
+  await until(() => evidence(ev).includes(`first-start ${run} ${stale}`), 20_000, "the first task to start");
+  const hostPid = c.host(stale).child.pid as number;
+  // Only the host stops: its spawn helper sees the task end and queues the news for it.
+  process.kill(hostPid, "SIGSTOP");
+  try {
+    writeFileSync(join(dir, "go"), "");
+    await until(() => evidence(ev).includes(`second-start ${run} ${other}`), 30_000, "the other host to run the whole run as attempt 2");
+    await until(async () => (await runOf(c, other, run)).state === "archived", 30_000, "the taken-over run to end");
+  } catch (e) {
+    process.kill(hostPid, "SIGCONT");
+    throw e;
+  }
+  // Redis hangs while the host wakes: its heartbeat can not tell it the lease is gone, and
+  // it must not take its stale view for leave to go on (the chaos suite caught a host
+  // starting the next task in such a window, over another run's resource lock).
+  c.redis.signal("SIGSTOP");
+  try {
+    process.kill(hostPid, "SIGCONT");
+    const second = join(c.dir, `root-${stale}`, "floes", "two-step", "1", "active", run, "node-second.json");
+    await until(() => existsSync(second) && readFileSync(second, "utf8").includes('"t":"start"'), 20_000, "the stale host to record the second task's start");
+    // From here a host that did not ask would spawn the task within milliseconds.
+    await until(() => /was not started|taken over/.test(c.host(stale).output()) || evidence(ev).includes(`second-start ${run} ${stale}`), 3_000, "the stale host to stop or to start the task").catch(() => undefined);
+    t.notOk(evidence(ev).includes(`second-start ${run} ${stale}`), "no second task on the stale host while Redis hangs");
+  } finally {
+    c.redis.signal("SIGCONT");
+  }
+  await until(() => /taken over/.test(c.host(stale).output()), 20_000, "the stale host to notice its run was taken over");
+  await until(async () => ((await c.host(other).req("GET", "/hosts")).body as { hosts: { name: string; up: boolean }[] }).hosts.some((h) => h.name === stale && h.up), 20_000, "the stale host to be up again");
+  t.same(evidence(ev).filter((l) => l.startsWith(`second-start ${run} `)), [`second-start ${run} ${other}`], "the second task ran once, on the other host only");
+  const final = await runOf(c, other, run);
+  t.equal(final.result, "good");
+  t.equal(final.ref.execHost, other);
 });

@@ -17,6 +17,8 @@ export interface Broker {
   /** Starts again on the same port with the same data. */
   restart(): Promise<void>;
   stop(): Promise<void>;
+  /** Sends a signal to the running server (SIGSTOP / SIGCONT: a broker that hangs). */
+  signal(sig: NodeJS.Signals): void;
 }
 
 export async function freePort(): Promise<number> {
@@ -85,6 +87,9 @@ function startBroker(name: string, port: number, argv: () => [string, string[]],
       await launch();
     },
     stop: kill,
+    signal(sig: NodeJS.Signals) {
+      child?.kill(sig);
+    },
   }));
 }
 
