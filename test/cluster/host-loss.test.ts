@@ -10,7 +10,7 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { evidence, startCluster, type Cluster } from "../helpers/cluster.js";
 import { until } from "../helpers/hub.js";
 
@@ -63,6 +63,22 @@ async function start(c: Cluster, via: string, flow: string): Promise<string> {
   const r = await c.host(via).req("POST", `/flows/${flow}/runs`, {});
   if (r.status !== 201) throw new Error(`start ${flow}: ${r.status} ${JSON.stringify(r.body)}`);
   return (r.body as { run: { ref: { run: string } } }).run.ref.run;
+}
+
+/** A two-host cluster with a run of `flow` started through h1; `stale` is the host running it. */
+async function twoHostsRunning(t: Test, flow: string): Promise<{ dir: string; ev: string; c: Cluster; run: string; stale: string; other: string }> {
+  const dir = t.testdir({});
+  const c = await startCluster(t, { conf: conf(dir) });
+  await Promise.all(["h1", "h2"].map((name) => c.start({ name })));
+  await c.settle(["h1", "h2"]);
+  const run = await start(c, "h1", flow);
+  const stale = await executor(c, "h1", run);
+  return { dir, ev: join(dir, "evidence.log"), c, run, stale, other: stale === "h1" ? "h2" : "h1" };
+}
+
+/** Whether `host` is up, as `via` sees the cluster. */
+async function isUp(c: Cluster, via: string, host: string): Promise<boolean> {
+  return ((await c.host(via).req("GET", "/hosts")).body as { hosts: { name: string; up: boolean }[] }).hosts.some((h) => h.name === host && h.up);
 }
 
 async function executor(c: Cluster, via: string, run: string): Promise<string> {
@@ -121,14 +137,7 @@ t.test("kill -9 of the executing host: requeue finishes elsewhere; fail ends los
 });
 
 t.test("SIGSTOP past the lease, then SIGCONT: the run is taken over and the stale host writes nothing for it", async (t) => {
-  const dir = t.testdir({});
-  const ev = join(dir, "evidence.log");
-  const c = await startCluster(t, { conf: conf(dir) });
-  await Promise.all(["h1", "h2"].map((name) => c.start({ name })));
-  await c.settle(["h1", "h2"]);
-  const run = await start(c, "h1", "requeued");
-  const stale = await executor(c, "h1", run);
-  const other = stale === "h1" ? "h2" : "h1";
+  const { dir, ev, c, run, stale, other } = await twoHostsRunning(t, "requeued");
   await until(() => existsSync(join(dir, `pid-${run}-${stale}`)), 20_000, "the task's pid file");
   const taskPid = Number(readFileSync(join(dir, `pid-${run}-${stale}`), "utf8").trim());
   const hostPid = c.host(stale).child.pid as number;
@@ -163,7 +172,7 @@ t.test("SIGSTOP past the lease, then SIGCONT: the run is taken over and the stal
   }
   // Awake again: the stale host renewed its lease (so it has fenced what it lost) and says so.
   await until(() => /taken over/.test(c.host(stale).output()), 20_000, "the stale host to notice its runs were taken over");
-  await until(async () => ((await c.host(other).req("GET", "/hosts")).body as { hosts: { name: string; up: boolean }[] }).hosts.some((h) => h.name === stale && h.up), 20_000, "the stale host to be up again");
+  await until(async () => await isUp(c, other, stale), 20_000, "the stale host to be up again");
   const lines = evidence(ev);
   t.equal(lines.filter((l) => l === `requeued-end ${run} ${stale}`).length, 0, "the stale task never finished");
   t.equal(lines.filter((l) => l.startsWith(`requeued-after ${run} `)).length, 1, "the next task ran once, on the new host only");
@@ -175,14 +184,7 @@ t.test("SIGSTOP past the lease, then SIGCONT: the run is taken over and the stal
 });
 
 t.test("a host stopped past its lease while its task ended does not start the next task on waking, even before it can reach Redis", async (t) => {
-  const dir = t.testdir({});
-  const ev = join(dir, "evidence.log");
-  const c = await startCluster(t, { conf: conf(dir) });
-  await Promise.all(["h1", "h2"].map((name) => c.start({ name })));
-  await c.settle(["h1", "h2"]);
-  const run = await start(c, "h1", "two-step");
-  const stale = await executor(c, "h1", run);
-  const other = stale === "h1" ? "h2" : "h1";
+  const { dir, ev, c, run, stale, other } = await twoHostsRunning(t, "two-step");
   await until(() => evidence(ev).includes(`first-start ${run} ${stale}`), 20_000, "the first task to start");
   const hostPid = c.host(stale).child.pid as number;
   // Only the host stops: its spawn helper sees the task end and queues the news for it.
@@ -210,7 +212,7 @@ t.test("a host stopped past its lease while its task ended does not start the ne
     c.redis.signal("SIGCONT");
   }
   await until(() => /taken over/.test(c.host(stale).output()), 20_000, "the stale host to notice its run was taken over");
-  await until(async () => ((await c.host(other).req("GET", "/hosts")).body as { hosts: { name: string; up: boolean }[] }).hosts.some((h) => h.name === stale && h.up), 20_000, "the stale host to be up again");
+  await until(async () => await isUp(c, other, stale), 20_000, "the stale host to be up again");
   t.same(evidence(ev).filter((l) => l.startsWith(`second-start ${run} `)), [`second-start ${run} ${other}`], "the second task ran once, on the other host only");
   const final = await runOf(c, other, run);
   t.equal(final.result, "good");

@@ -1,7 +1,7 @@
 /**
  * mulberry32: a tiny seeded generator of floats in [0, 1), the one source of the seeded
  * randomness of the chaos suite (test/chaos/prng.ts), the fuzz tests (test/fuzz/prng.ts),
- * which build their own helpers on it, and the dispatch bench's inputs.
+ * which build their own helpers on it, the dispatch bench's inputs and the cluster-state race tests.
  */
 export function mulberry32Floats(seed: number): () => number {
   let a = seed >>> 0;

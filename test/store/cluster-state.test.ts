@@ -15,6 +15,7 @@ import { openRedis, type RedisConnectOptions } from "../../store/redis-connect.j
 import { keyPart, redisKeys } from "../../store/redis-keys.js";
 import { RedisUnavailableError, type RedisClusterState } from "../../store/redis-state.js";
 import { until } from "../helpers/hub.js";
+import { mulberry32Floats } from "../helpers/mulberry32.js";
 import { freePort, startRedis, type Broker } from "../helpers/servers.js";
 import { assign, contractSuite, host, pend } from "../helpers/state-contract.js";
 
@@ -45,17 +46,6 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   throw new Error("expected a rejection");
 }
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // --- the contract, twice ----------------------------------------------------------------
 
@@ -71,7 +61,7 @@ t.test("races: four connections claiming overlapping pends never double-take a p
   const SLOTS = 2;
   const hosts = ["h0", "h1", "h2", "h3"];
   for (const h of hosts) await s0.heartbeat(host(h, SLOTS), LONG);
-  const r = rng(7);
+  const r = mulberry32Floats(7);
   const limits = new Map([["f0/1", 1], ["f1/1", 2]]);
   const pends: PendRecord[] = [];
   for (let i = 0; i < 150; i++) {
