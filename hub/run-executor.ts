@@ -18,6 +18,13 @@ import type { RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
 import type { LogLine, NodeStatus, RunEvent, RunResult } from "./types.js";
 
+/**
+ * How long an output line may wait for its fdatasync. Lines are written at once (readers
+ * and a restarted host see them), durable within this, and always before their task's end
+ * is recorded: a short task's lines share the sync of its end.
+ */
+const LOG_SYNC_WITHIN_MS = 1000;
+
 export interface ExecutorDeps {
   readonly runTask: TaskRunner;
   /** Asked right before a task's process starts; false: the run is no longer this host's. */
@@ -321,14 +328,17 @@ export class RunExecutor {
     this.inflight++;
     this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
     this.publishNode(node.id);
-    this.durable(node.id)
+    const failed = (what: string) => (e: unknown): Promise<never> => Promise.reject(new Error(`${what} "${node.id}": ${e instanceof Error ? e.message : String(e)}`));
+    // Its output is on disk no later than its end: the two syncs run side by side.
+    const logged = rt.logLines > 0 ? this.deps.openNodeFile(node.id, "log").flush() : Promise.resolve();
+    Promise.all([this.durable(node.id).catch(failed("could not record the end of")), logged.catch(failed("could not save the output of"))])
       .then(() => {
         this.inflight--;
         this.enqueue(ev);
       })
       .catch((e: unknown) => {
         this.inflight--;
-        void this.end("bad", `could not record the end of "${node.id}": ${e instanceof Error ? e.message : String(e)}`);
+        void this.end("bad", e instanceof Error ? e.message : String(e));
       });
   }
 
@@ -407,7 +417,7 @@ export class RunExecutor {
     const rt = this.nodes.get(node);
     if (rt === undefined) return;
     const line: LogLine = { seq: ++rt.logLines, at: l.at, text: l.text, stream: l.stream };
-    this.deps.openNodeFile(node, "log").append(line);
+    this.deps.openNodeFile(node, "log").append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
     this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
   }
 

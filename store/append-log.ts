@@ -41,6 +41,9 @@ export class AppendLog {
   private failure: Error | undefined;
   /** Set by ready({ syncDir: false }): a new file's folder is synced by the caller. */
   private callerSyncsDir = false;
+  /** Armed by a `syncWithinMs` record: the flush that keeps its promise, and when it is due. */
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncDue = 0;
 
   /** Opens lazily on the first write; use {@link AppendLog.open} to create the file now. */
   constructor(readonly path: string) {}
@@ -100,8 +103,10 @@ export class AppendLog {
    * synced. `lazy`: written but not synced on its own account — it becomes durable with the
    * next synced record or flush. For a record that only matters while this process's
    * machine stays up (a process group id: a crash of the machine takes the processes too).
+   * `syncWithinMs`: lazy, and synced at the latest that long after it was appended (output
+   * lines: a chatty task costs one sync per interval, not one per batch of lines).
    */
-  append(record: unknown, o: { lazy?: boolean } = {}): void {
+  append(record: unknown, o: { lazy?: boolean; syncWithinMs?: number } = {}): void {
     if (this.closing !== undefined) throw new Error(`${this.path}: append after close`);
     let line: string | undefined;
     try {
@@ -114,8 +119,32 @@ export class AppendLog {
     if (this.failure !== undefined) return; // reported by flush() and close()
     this.queue.push(line + "\n");
     this.appended++;
-    if (o.lazy !== true) this.queueNeedsSync = true;
+    if (o.syncWithinMs !== undefined) this.syncWithin(o.syncWithinMs);
+    else if (o.lazy !== true) this.queueNeedsSync = true;
     this.startDrain();
+  }
+
+  /**
+   * Makes everything appended so far durable within `ms`: one timer, due at the earliest
+   * deadline of the records not yet durable, serves them all; it is dropped once they are
+   * durable by other means. A failure is sticky and reported by the next flush() or close().
+   */
+  private syncWithin(ms: number): void {
+    const due = Date.now() + ms;
+    if (this.syncTimer !== undefined && this.syncDue <= due) return;
+    this.dropSyncTimer();
+    this.syncDue = due;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      this.flush().catch(() => undefined);
+    }, ms);
+    // A process that is done otherwise need not wait: close() syncs what is left.
+    this.syncTimer.unref();
+  }
+
+  private dropSyncTimer(): void {
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
   }
 
   private startDrain(): void {
@@ -181,6 +210,7 @@ export class AppendLog {
   }
 
   private settle(): void {
+    if (this.durable === this.appended) this.dropSyncTimer();
     const still: typeof this.waiters = [];
     for (const w of this.waiters) {
       if (w.upTo <= this.durable) w.resolve();
@@ -205,6 +235,7 @@ export class AppendLog {
     this.closing ??= (async () => {
       const errors: unknown[] = [];
       await this.flush().catch((e: unknown) => errors.push(e));
+      this.dropSyncTimer();
       const h = await this.opened?.catch(() => undefined);
       if (h !== undefined) {
         try {

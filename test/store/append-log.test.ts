@@ -201,3 +201,34 @@ t.test("close syncs lazy records", async (t) => {
   t.equal(log.stats.syncs, 1);
   t.same((await readJsonLines(p)).records, [{ t: "pgid", pgid: 7 }]);
 });
+
+t.test("a syncWithinMs record is written at once and synced by its deadline, one sync for those before it", async (t) => {
+  const p = join(t.testdir({}), "node-c.log");
+  const log = new AppendLog(p);
+  log.append({ seq: 1, text: "first" }, { syncWithinMs: 60_000 });
+  for (let i = 0; i < 100 && !existsSync(p); i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 100 && (await readFile(p, "utf8")) === ""; i++) await new Promise((r) => setImmediate(r));
+  t.equal(await readFile(p, "utf8"), '{"seq":1,"text":"first"}\n', "on file for the next reader at once");
+  t.equal(log.stats.syncs, 0, "not synced on its own account before its deadline (a minute away)");
+  await log.flush();
+  t.equal(log.stats.syncs, 1, "a flush makes it durable early");
+
+  // A short deadline: the timer syncs without anyone asking.
+  const before = log.stats.syncs;
+  for (let i = 2; i <= 4; i++) log.append({ seq: i, text: `line ${i}` }, { syncWithinMs: 50 });
+  const deadline = Date.now() + 20_000;
+  while (log.stats.syncs === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.equal(log.stats.syncs, before + 1, "the deadline brought one sync for the three lines");
+  t.same((await readJsonLines(p)).records.map((r) => (r as { seq: number }).seq), [1, 2, 3, 4]);
+  await log.close();
+  t.equal(log.stats.syncs, before + 1, "close: nothing was owed");
+});
+
+t.test("a pending syncWithinMs deadline does not keep the process alive; close keeps the promise", async (t) => {
+  const p = join(t.testdir({}), "node-d.log");
+  const log = new AppendLog(p);
+  log.append({ seq: 1 }, { syncWithinMs: 3_600_000 });
+  await log.close();
+  t.equal(log.stats.syncs, 1, "close synced it");
+  t.same((await readJsonLines(p)).records, [{ seq: 1 }]);
+});
