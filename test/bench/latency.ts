@@ -183,7 +183,9 @@ export async function benchLatency(o: BenchOptions, measuredRunsPerSec?: number)
     // Half of measure 1's throughput; measured here (on this flow) when measure 1 did not run.
     const full = measuredRunsPerSec ?? (await throughputRound(h, "stamp", o.quick ? 100 : 400)).runsPerSec;
     const rate = full / 2;
-    const loadN = Math.min(1500, Math.max(o.quick ? 30 : 50, Math.round(rate * (o.quick ? 3 : 20))));
+    // Ten seconds of arrivals each for floe and the baseline (≥ 400 runs, 800 gaps, at this
+    // machine's rates): enough for a p99, and the whole bench stays well under five minutes.
+    const loadN = Math.min(1500, Math.max(o.quick ? 30 : 50, Math.round(rate * (o.quick ? 3 : 10))));
 
     o.progress(`latency: idle, ${idleN} runs (floe, then baseline)`);
     const fIdle = await idle(floeTarget(h), idleN);
