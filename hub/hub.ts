@@ -424,11 +424,7 @@ export class Hub {
     // A flow of the config is the same object run after run: its YAML is made once.
     let yaml = this.flowYaml.get(flow);
     if (yaml === undefined) this.flowYaml.set(flow, (yaml = flowToYaml(flow)));
-    if (this.snapshots.get(`${flow.id}/${flow.ver}`) !== yaml) {
-      await this.files.writeFlowSnapshot(flow.id, flow.ver, yaml);
-      await this.spreadRunFolders(flow.id, flow.ver);
-      this.snapshots.set(`${flow.id}/${flow.ver}`, yaml);
-    }
+    await this.snapshotFlow(flow, yaml);
     await this.files.writeRunJson("pending", record.ref, record);
     try {
       if (this.o.clustered) await this.o.state.putRecord(run, JSON.stringify(record));
@@ -559,10 +555,7 @@ export class Hub {
     e.token = token;
     const record: RunRecord = { ...e.record, ref: { ...e.record.ref, execHost: this.host }, startedAt: Date.now() };
     try {
-      if (!local) {
-        await this.files.writeFlowSnapshot(record.flow.id, record.flow.ver, flowToYaml(record.flow));
-        await this.spreadRunFolders(record.flow.id, record.flow.ver);
-      }
+      if (!local) await this.snapshotFlow(record.flow, flowToYaml(record.flow));
       await this.files.openActive(record.ref, record, this.nodeFilesOf(record), () => this.prepareWorkspace(record), local);
     } catch (err) {
       this.o.log.error({ err: coerceError(err), run }, "activation failed");
@@ -578,6 +571,19 @@ export class Hub {
     const ex = this.executorFor(e);
     this.publishRun(e);
     ex.start();
+  }
+
+  /**
+   * Writes a flow version's `flow.yml` (and makes its run folders) unless this process wrote
+   * the same text there already: every run of the version, adopted here or by another host,
+   * would otherwise replace it (two syncs and a new file each).
+   */
+  private async snapshotFlow(flow: Flow, yaml: string): Promise<void> {
+    const key = `${flow.id}/${flow.ver}`;
+    if (this.snapshots.get(key) === yaml) return;
+    await this.files.writeFlowSnapshot(flow.id, flow.ver, yaml);
+    await this.spreadRunFolders(flow.id, flow.ver);
+    this.snapshots.set(key, yaml);
   }
 
   /**

@@ -4,6 +4,7 @@
  * joins, cluster-wide resource locks that never overlap (from timestamps the tasks write
  * themselves), runs without the lock proceeding meanwhile, runs visible on every host.
  */
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { evidence, startCluster } from "../helpers/cluster.js";
@@ -66,6 +67,15 @@ t.test("a three-host cluster: routing by host tags, waiting for a host, resource
   const gpuLines = evidence(ev(dir)).filter((l) => l.startsWith("gpu "));
   t.equal(gpuLines.length, 4, "each gpu run ran once");
   t.ok(gpuLines.every((l) => l.endsWith(" h3")), "and only on h3 (the task says so itself)");
+
+  // h3 keeps the definition it wrote for the first of them: another run of the same version,
+  // adopted elsewhere, does not replace it (a new inode would show a rewrite).
+  const flowYml = join(c.dir, "root-h3", "floes", "gpu-job", "1", "flow.yml");
+  t.match(readFileSync(flowYml, "utf8"), /gpu-job/, "the executing host has the definition the runs ran with");
+  const inode = statSync(flowYml).ino;
+  const more = ((await c.host("h1").req("POST", "/flows/gpu-job/runs", {})).body as { run: { ref: { run: string } } }).run.ref.run;
+  await until(async () => ((await c.host("h3").req("GET", `/runs/${more}`)).body as Summary).state === "archived", 30_000, `gpu run ${more}`);
+  t.equal(statSync(flowYml).ino, inode, "not written again for a later run adopted by h1");
 
   // Logs of a run on h3, read through h1.
   const log = await c.host("h1").req("GET", `/runs/${gpuRuns[0]}/nodes/work/log`);
