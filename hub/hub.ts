@@ -373,7 +373,7 @@ export class Hub {
         continue;
       }
       const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.host }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1 };
-      await this.o.state.putRecord(lost.run, JSON.stringify(again));
+      // The pend carries the new attempt's record: addPend keeps it as the run's record.
       if (!(await this.o.state.addPend(this.pendOf(again), "requeue"))) continue;
       this.o.log.warn({ run: lost.run, host: lost.host, attempt: again.attempt }, "run requeued after its host was lost");
       const entry: RunEntry = { record: again, state: "pending" };
@@ -427,7 +427,7 @@ export class Hub {
     await this.snapshotFlow(flow, yaml);
     await this.files.writeRunJson("pending", record.ref, record);
     try {
-      if (this.o.clustered) await this.o.state.putRecord(run, JSON.stringify(record));
+      // One step: the pend, with the record another host needs to activate or requeue it.
       await this.o.state.addPend(this.pendOf(record));
     } catch (e) {
       // The cluster never heard of it: no run, and the caller is told to try again.

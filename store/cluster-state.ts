@@ -105,7 +105,8 @@ export interface ClusterState {
    *   taken, ended or reaped meanwhile, and the caller drops its copy;
    * - "requeue": a run reaped from a lost host (reapDead) goes back as a new attempt; false
    *   unless the run is in phase reaped.
-   * Returns whether the run is on the pending list now.
+   * A pend this call adds with a record (not "") makes it the run's record (getRecord), in
+   * the same step. Returns whether the run is on the pending list now.
    */
   addPend(p: PendRecord, how?: PendHow): Promise<boolean>;
   /** True when it was there (and is now gone; the run is done). */

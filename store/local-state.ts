@@ -43,6 +43,7 @@ export class LocalClusterState implements ClusterState {
     if (this.pends.some((x) => x.run === p.run)) return true;
     this.pends.push(p);
     this.phases.set(p.run, "pending");
+    if (p.record !== "") this.records.set(p.run, p.record);
     return true;
   }
 

@@ -150,6 +150,8 @@ if redis.call('ZSCORE', K.pendOrder, run) then return 1 end
 redis.call('ZADD', K.pendOrder, redis.call('INCR', K.pendSeq), run)
 redis.call('HSET', K.pendView, run, ARGV[A + 2])
 redis.call('HSET', K.pendRecord, run, ARGV[A + 3])
+-- The run's record for a requeue after a host loss, in the same step (no putRecord first).
+if ARGV[A + 3] ~= '' then redis.call('HSET', K.records, run, ARGV[A + 3]) end
 redis.call('HSET', K.phase, run, 'pending')
 redis.call('ZREM', K.phaseDrop, run)
 redis.call('ZREM', K.recordDrop, run)

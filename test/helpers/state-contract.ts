@@ -255,6 +255,16 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.equal(await s.getRun("nope"), undefined);
   });
 
+  t.test("a pend added with a record makes it the run's record; one already pending keeps its own", async (t) => {
+    const s = await make(t);
+    t.equal(await s.addPend(pend("p1", { record: '{"attempt":1}' })), true);
+    t.equal(await s.getRecord("p1"), '{"attempt":1}', "kept by the step that added the pend");
+    t.equal(await s.addPend(pend("p1", { record: '{"attempt":9}' }), "recover"), true, "still pending");
+    t.equal(await s.getRecord("p1"), '{"attempt":1}', "not replaced by a pend that was there already");
+    t.equal(await s.addPend(pend("p2", { record: "" })), true);
+    t.equal(await s.getRecord("p2"), undefined, "an embedded pend (no record) keeps none");
+  });
+
   t.test("records, ticks and values", async (t) => {
     const s = await make(t);
     t.equal(await s.getRecord("r1"), undefined);

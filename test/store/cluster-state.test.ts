@@ -296,7 +296,7 @@ t.test("hostile ids round-trip through Redis without colliding or escaping their
     await s.putRecord(id, `rec${i}`);
     t.equal(await s.claimTick(id, LONG), true);
     await s.heartbeat(host(id, 1), LONG);
-    await s.addPend(pend(id, { flowKey: id, resources: [id], hostTags: [id], adoptedBy: id }));
+    await s.addPend(pend(id, { flowKey: id, resources: [id], hostTags: [id], adoptedBy: id, record: `rec${i}` }));
     await s.indexRun({ run: id, flow: id, state: "active", json: JSON.stringify({ i }) });
     await s.indexNode(id, id, `n${i}`);
   }
