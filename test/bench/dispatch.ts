@@ -219,8 +219,8 @@ async function benchRedis(): Promise<{ state: RedisClusterState; close(): Promis
 
 export async function benchDispatch(o: BenchOptions): Promise<Figure[]> {
   const sizes = [
-    { pends: 1_000, hosts: 10, iterations: o.quick ? 50 : 500, budgetMs: o.quick ? 500 : 5_000 },
-    { pends: 10_000, hosts: 100, iterations: o.quick ? 5 : 40, budgetMs: o.quick ? 1_500 : 20_000 },
+    { pends: 1_000, hosts: 10, iterations: o.quick ? 50 : 500, budgetMs: o.quick ? 500 : 3_000 },
+    { pends: 10_000, hosts: 100, iterations: o.quick ? 5 : 40, budgetMs: o.quick ? 1_500 : 10_000 },
   ];
   const figures: Figure[] = [];
   let redis: Awaited<ReturnType<typeof benchRedis>> | undefined;

@@ -11,7 +11,7 @@ import { median, type BenchOptions, type Figure } from "./stats.js";
 import { throughputRound, warmUp } from "./throughput.js";
 
 export async function benchDurability(o: BenchOptions): Promise<Figure[]> {
-  const runs = o.quick ? 80 : 800;
+  const runs = o.quick ? 80 : 500;
   const rounds = o.quick ? 1 : 2;
   const durable = await startBenchHost({ config: CHAIN_TRUE, slots: o.slots });
   const unsafe = await startBenchHost({ config: CHAIN_TRUE, slots: o.slots, env: { FLOE_UNSAFE_NO_FSYNC: "1" } });
