@@ -141,8 +141,7 @@ export interface ClusterState {
   listRuns(q: IndexQuery): Promise<string[]>;
   /** How many runs of a flow the index holds in each state (without reading them). */
   countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>>;
-  /** The RunRecord JSON of a run, kept while it is pending or active (for requeue after a host loss). */
-  putRecord(run: string, record: string): Promise<void>;
+  /** The RunRecord JSON of a run (addPend keeps it), while it is pending or active: for requeue after a host loss. */
   getRecord(run: string): Promise<string | undefined>;
 
   /** True for exactly one caller per key within `ttlMs` (timers and polls fire once per cluster). */

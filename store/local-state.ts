@@ -162,10 +162,6 @@ export class LocalClusterState implements ClusterState {
     return out;
   }
 
-  async putRecord(run: string, record: string): Promise<void> {
-    this.records.set(run, record);
-  }
-
   async getRecord(run: string): Promise<string | undefined> {
     return this.records.get(run);
   }

@@ -68,7 +68,7 @@ export const STATE_TABLES = [
   "tokenSeq", // counter: fencing tokens
   "phase", // hash run → pending | active | done | reaped
   "phaseDrop", // zset run → when its done/reaped phase is forgotten (server ms)
-  "records", // hash run → RunRecord JSON (putRecord)
+  "records", // hash run → RunRecord JSON (addPend)
   "recordDrop", // zset run → when its record is forgotten (server ms)
 ] as const;
 

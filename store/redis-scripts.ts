@@ -150,7 +150,7 @@ if redis.call('ZSCORE', K.pendOrder, run) then return 1 end
 redis.call('ZADD', K.pendOrder, redis.call('INCR', K.pendSeq), run)
 redis.call('HSET', K.pendView, run, ARGV[A + 2])
 redis.call('HSET', K.pendRecord, run, ARGV[A + 3])
--- The run's record for a requeue after a host loss, in the same step (no putRecord first).
+-- The run's record, for a requeue after a host loss (getRecord).
 if ARGV[A + 3] ~= '' then redis.call('HSET', K.records, run, ARGV[A + 3]) end
 redis.call('HSET', K.phase, run, 'pending')
 redis.call('ZREM', K.phaseDrop, run)
@@ -265,17 +265,6 @@ end
 prune(now)
 keep_reply(reply, out)
 return out
-`;
-
-const PUT_RECORD = `
-local run = ARGV[A]
-redis.call('HSET', K.records, run, ARGV[A + 1])
-local phase = redis.call('HGET', K.phase, run)
--- A record of a run that is not live is forgotten with its phase (or after an adoption that never happened).
-if phase ~= 'pending' and phase ~= 'active' then
-  redis.call('ZADD', K.recordDrop, 'NX', num(now_ms() + PHASE_TTL), run)
-end
-return 1
 `;
 
 /**
@@ -407,7 +396,6 @@ export const SCRIPTS = Object.freeze({
   hold: state("hold", HOLD),
   release: state("release", RELEASE),
   reap: state("reapDead", REAP),
-  putRecord: state("putRecord", PUT_RECORD),
   snapshot: state("snapshot", SNAPSHOT),
   hosts: state("hosts", HOSTS),
   indexRun: new LuaScript("indexRun", INDEX_RUN),

@@ -263,10 +263,6 @@ export class RedisClusterState implements ClusterState {
     return { pending: p ?? 0, active: a ?? 0, archived: d ?? 0 };
   }
 
-  async putRecord(run: string, record: string): Promise<void> {
-    await this.state(SCRIPTS.putRecord, [run, record]);
-  }
-
   async getRecord(run: string): Promise<string | undefined> {
     return (await this.cmd("getRecord", () => this.redis.hget(this.keys.table("records"), run))) ?? undefined;
   }

@@ -189,10 +189,9 @@ t.test("kill -9 of redis-server: calls fail fast during the outage; state and cl
   t.teardown(() => r.stop());
   const s = await open(t, { commandTimeoutMs: 1000 }, r.url);
   await s.heartbeat(host("a", 3), LONG);
-  for (const p of [pend("p1", { resources: ["db"] }), pend("p2", { resources: ["db"] }), pend("p3")]) await s.addPend(p);
+  for (const p of [pend("p1", { resources: ["db"], record: "record of p1" }), pend("p2", { resources: ["db"] }), pend("p3")]) await s.addPend(p);
   const [c1] = await s.claim([assign(pend("p1", { resources: ["db"] }), "a")]);
   if (c1 === undefined) throw new Error("no claim");
-  await s.putRecord("p1", "record of p1");
   await s.setValue("trigger:x", "baseline");
   await s.indexRun({ run: "p1", flow: "f", state: "active", json: '{"run":"p1"}' });
 
@@ -293,7 +292,6 @@ t.test("hostile ids round-trip through Redis without colliding or escaping their
   await s.heartbeat(host("worker", HOSTILE.length), LONG);
   for (const [i, id] of HOSTILE.entries()) {
     await s.setValue(id, `v${i}`);
-    await s.putRecord(id, `rec${i}`);
     t.equal(await s.claimTick(id, LONG), true);
     await s.heartbeat(host(id, 1), LONG);
     await s.addPend(pend(id, { flowKey: id, resources: [id], hostTags: [id], adoptedBy: id, record: `rec${i}` }));
@@ -337,8 +335,7 @@ t.test("hostile ids round-trip through Redis without colliding or escaping their
 t.test("Redis stays bounded: ended phases and records are forgotten, the archive index is capped", async (t) => {
   const s = await open(t, { state: { phaseTtlMs: 300, doneRecordTtlMs: 100, archivedPerFlow: 3 } });
   await s.heartbeat(host("a", 5), LONG);
-  await s.addPend(pend("done"));
-  await s.putRecord("done", "r");
+  await s.addPend(pend("done", { record: "r" }));
   const [c] = await s.claim([assign(pend("done"), "a")]);
   await s.release("done", c?.token ?? -1);
   t.equal(await s.addPend(pend("done"), "recover"), false, "just after it ended, the cluster still knows");
