@@ -6,6 +6,7 @@ import { cpus, homedir } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { shortHostname } from "./wiring.js";
+import { DEFAULT_LEASE_MS } from "../hub/lease.js";
 
 export interface Settings {
   readonly conf: string;
@@ -81,7 +82,7 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
   if ((nats === undefined) !== (redis === undefined)) throw new UsageError("cluster mode needs both --nats=URL and --redis=URL (or neither, for an embedded host)");
   const cluster = get("cluster") ?? "floe";
   if (!SAFE_NAME.test(cluster)) throw new UsageError(`--cluster=${cluster}: a cluster name may only contain letters, digits, "_" and "-"`);
-  const leaseText = get("lease") ?? "2";
+  const leaseText = get("lease") ?? String(DEFAULT_LEASE_MS / 1000);
   const leaseS = Number(leaseText);
   if (!Number.isFinite(leaseS) || leaseS < 0.3 || leaseS > 600) throw new UsageError(`--lease=${leaseText}: expected seconds between 0.3 and 600`);
   const logLevel = get("log-level") ?? "info";

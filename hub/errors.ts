@@ -70,6 +70,13 @@ export function coerceError(e: unknown): Error {
   return new Error(typeof e === "string" ? e : JSON.stringify(e));
 }
 
+/** The `code` of a FloeError, or of a Node.js system error (`ENOSPC`…); undefined otherwise. */
+export function errorCode(e: unknown): string | undefined {
+  if (e instanceof FloeError) return e.code;
+  if (e instanceof Error && "code" in e && typeof e.code === "string") return e.code;
+  return undefined;
+}
+
 export function assertNever(x: never): never {
   throw new Error(`unexpected value ${JSON.stringify(x)}`);
 }

@@ -9,6 +9,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { TaskRunner } from "../agent/contract.js";
+import { killOrphanGroup } from "../agent/orphans.js";
 import { expandPath } from "../flows/expand.js";
 import { resolveFlow } from "../flows/flow-file.js";
 import { readForm } from "../flows/forms.js";
@@ -20,11 +21,12 @@ import type { Bus } from "../store/bus.js";
 import { RunFiles, type RunDirState } from "../store/run-files.js";
 import { whenRoom } from "../store/when-room.js";
 import { BatchRemover } from "./batch-remover.js";
-import type { ClusterState, PendRecord } from "./cluster-state.js";
+import type { ClusterState, HostRecord, PendRecord } from "./cluster-state.js";
 import type { ClusterLink } from "./cluster-link.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { decide } from "./dispatch.js";
 import { coerceError, FloeError } from "./errors.js";
+import { DEFAULT_LEASE_MS, Lease, type Renewal } from "./lease.js";
 import { NodeRuntime } from "./node-runtime.js";
 import { makeRef, parseRunRecord, parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
 import { RunExecutor } from "./run-executor.js";
@@ -54,7 +56,7 @@ export interface HubOptions {
    * host checks its leases. Embedded hosts leave it off.
    */
   readonly clustered?: boolean;
-  /** How long a host's lease lasts without a heartbeat. @defaultValue 5000 */
+  /** How long a host's lease lasts without a heartbeat. @defaultValue DEFAULT_LEASE_MS */
   readonly leaseMs?: number;
   /** Cluster mode: logs and requests of other hosts' runs. */
   readonly link?: ClusterLink;
@@ -77,9 +79,6 @@ export interface TriggerRequest {
 }
 
 export type HubState = "new" | "starting" | "running" | "stopping" | "stopped";
-
-/** How long a start waits for a cluster state that fails transiently (see firstHeartbeat). */
-const FIRST_HEARTBEAT_PATIENCE_MS = 10_000;
 
 /** Trigger opts that never reach a task: secrets and form definitions. */
 const PRIVATE_OPTS = new Set(["secret", "form"]);
@@ -112,6 +111,15 @@ export class Hub {
     this.remover = new BatchRemover(o.log);
     this.spreader = new FolderSpreader(o.log);
     this.roots = this.expandRoots(o.config);
+    this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
+      renew: (leaseMs, marginMs) => this.o.state.heartbeat(this.hostRecord(), leaseMs, marginMs),
+      probe: () => this.o.state.ping(),
+      standDown: () => this.standDown(),
+      regained: (outcome) => this.regained(outcome),
+      // An embedded host is the only one: no other host can take its runs.
+      selfFence: o.clustered === true,
+      log: o.log,
+    });
   }
 
   /** `workspace-root` and `store-root` with `~` and `%tmp` expanded, once per config. */
@@ -145,11 +153,11 @@ export class Hub {
   async start(): Promise<void> {
     this.state = "starting";
     await mkdir(join(this.o.root, "floes"), { recursive: true });
-    await this.firstHeartbeat();
+    await this.lease.begin();
     await this.recover();
     if (this.o.clustered) this.joinCluster();
     this.state = "running";
-    this.scheduleHeartbeat();
+    if (this.o.clustered) this.scheduleSync();
     this.kick();
   }
 
@@ -161,11 +169,8 @@ export class Hub {
   }
 
   private readonly startedAt = Date.now();
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  /** performance.now() when the last renewal of this host's lease began. */
-  private leaseRenewedAt = Number.NEGATIVE_INFINITY;
-  /** A renewal made for tasks about to start (see mayStartTask). */
-  private renewing: Promise<"new" | "renewed" | "expired"> | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private readonly lease: Lease;
   private address: string | undefined;
 
   /** Where this host's API listens, shown to the cluster from the next heartbeat on. */
@@ -173,107 +178,119 @@ export class Hub {
     this.address = url;
   }
 
-  private get leaseMs(): number {
-    return this.o.leaseMs ?? 5000;
-  }
-
-  private get heartbeatMs(): number {
-    return Math.max(100, Math.floor(this.leaseMs / 3));
-  }
-
-  /**
-   * When a heartbeat last failed (the host's start counts: the cluster may have just come
-   * back from an outage). Hosts are reaped only a full lease after it.
-   */
-  private stateTroubleAt = Date.now();
-
-  /**
-   * The start's heartbeat. A cluster state that answered a moment ago (the connection was
-   * made) but fails now — Redis busy past the command timeout, or reconnecting — is given
-   * a few seconds before the start is refused: a loaded machine must not stop a host from
-   * starting. Any other error, or one that lasts, refuses at once / after that.
-   */
-  private async firstHeartbeat(): Promise<void> {
-    const deadline = Date.now() + FIRST_HEARTBEAT_PATIENCE_MS;
-    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
-      try {
-        return await this.heartbeat();
-      } catch (e) {
-        if ((e as { code?: unknown }).code !== "E_UNAVAILABLE" || Date.now() + delay > deadline) throw e;
-        this.o.log.warn({ err: coerceError(e) }, "the first heartbeat failed; retrying");
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-  }
-
-  /** Renews this host's lease; if it had lapsed, drops the runs whose leases were taken away. */
-  private async heartbeat(): Promise<void> {
-    if ((await this.renewLease()) === "expired") {
-      this.o.log.warn("this host's lease had lapsed; checking which runs are still ours");
-      await this.fence();
-    }
-  }
-
-  /** Renews this host's lease (every outcome leaves a live one) and notes when. */
-  private async renewLease(): Promise<"new" | "renewed" | "expired"> {
+  private hostRecord(): HostRecord {
     const running = this.index.count((e) => e.state === "active" && e.executor !== undefined);
-    const began = performance.now();
-    const res = await this.o.state.heartbeat({ name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) }, this.leaseMs);
-    this.leaseRenewedAt = began;
-    return res;
+    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
   }
 
+  /** When a cluster sync last failed (the host's start counts). */
+  private syncTroubleAt = Date.now();
+
   /**
-   * Whether a task of this run may start here now (cluster). A host stopped past its lease
-   * (SIGSTOP, a paused VM) wakes with events queued and would start the next task before its
-   * next heartbeat told it another host has the run and its resource locks. So when the last
-   * renewal is not recent enough to vouch for the lease, the lease is renewed first and the
-   * run's fencing token checked; while the state can not be reached the task waits (work
-   * pauses rather than fails). False: the run is no longer this host's (it is fenced here).
+   * Whether a task of this run may start here now (cluster): only while this host's lease
+   * vouches for it (lease.ts). A host that was stopped or cut off past that point waits for
+   * a renewal that vouches again, then checks that the run is still its own (its fencing
+   * token); while the state can not be reached the task waits (work pauses rather than
+   * fails). False: the run is no longer this host's (it is fenced here).
    */
   private async mayStartTask(e: RunEntry, signal: AbortSignal): Promise<boolean> {
     const token = e.token;
-    if (!this.o.clustered || token === undefined) return true;
-    if (performance.now() - this.leaseRenewedAt < this.leaseMs - this.heartbeatMs) return true;
-    for (let delay = 200; !signal.aborted; delay = Math.min(delay * 2, 2000)) {
+    if (!this.o.clustered || token === undefined || this.lease.vouched) return true;
+    for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
+      if (!(await this.lease.whenVouched(signal))) return false;
       try {
-        // One renewal for every task that waits on it; fencing is not awaited here, since
-        // it waits for the tasks of the runs it stops, this one included.
-        this.renewing ??= this.renewLease().finally(() => (this.renewing = undefined));
-        const lapsed = (await this.renewing) === "expired";
         const current = await this.o.state.isCurrent(e.record.ref.run, token);
-        if (lapsed || !current) void this.fence().catch((err: unknown) => this.o.log.error({ err: coerceError(err) }, "fencing failed"));
-        if (!current) this.o.log.warn({ run: e.record.ref.run }, "a task was not started: the run was taken over while this host was away");
-        return current;
+        if (!current) {
+          this.o.log.warn({ run: e.record.ref.run }, "a task was not started: the run was taken over while this host was away");
+          // Not awaited: fencing waits for the tasks of the runs it stops, this one included.
+          void this.fence().catch((err: unknown) => this.o.log.error({ err: coerceError(err) }, "fencing failed"));
+          return false;
+        }
+        if (this.lease.vouched) return true;
       } catch {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
-    return false;
   }
 
-  private scheduleHeartbeat(): void {
-    this.heartbeatTimer = setTimeout(() => {
+  /** Runs stood down by standDown, until the lease vouches again; their stopping tasks. */
+  private readonly stoodDown = new Map<string, Promise<void>>();
+
+  /**
+   * The lease no longer vouches for this host (lease.ts): every task of its runs is killed
+   * now (SIGKILL to its process group, no grace: another host may take the run soon) and
+   * nothing is recorded for them, as when the host stops; the runs wait here for regained.
+   */
+  private standDown(): void {
+    for (const e of this.index.all()) {
+      if (e.state !== "active" || e.executor === undefined) continue;
+      const run = e.record.ref.run;
+      const ex = e.executor;
+      delete e.executor;
+      const groups = ex.runningGroups();
+      const stopped = (async () => {
+        await Promise.all(groups.map((pgid) => killOrphanGroup(pgid, run).catch(() => false)));
+        await ex.suspend();
+        await this.closeNodeFiles(run);
+      })();
+      this.stoodDown.set(run, stopped);
+      this.o.log.warn({ run, tasks: groups.length }, "run stood down: its tasks were killed");
+    }
+  }
+
+  /**
+   * The lease vouches again after a stand-down (or had expired): runs taken over meanwhile
+   * are dropped here; the others resume from their files as after a restart (interrupted
+   * tasks run again), or end lost when their flow says on-host-loss: fail.
+   */
+  private async regained(outcome: Renewal): Promise<void> {
+    const runs = [...this.stoodDown];
+    this.stoodDown.clear();
+    for (const [run, stopped] of runs) {
+      await stopped;
+      const e = this.index.get(run);
+      if (e === undefined || e.state !== "active" || e.token === undefined) continue;
+      if (!(await this.persist("check the run's lease", () => this.o.state.isCurrent(run, e.token as number)))) {
+        this.o.log.warn({ run }, "run taken over by another host while this one stood down; dropping its copy");
+        await this.files.remove("active", e.record.ref).catch(() => undefined);
+        this.index.delete(run);
+        continue;
+      }
+      if (e.record.flow.onHostLoss === "fail") {
+        await this.finish(e, "lost", "this host lost touch with the cluster state while the run was active and stopped its tasks (on-host-loss: fail)");
+        continue;
+      }
+      const statuses = new Map<string, StatusLine[]>();
+      for (const n of [...e.record.flow.triggers, ...e.record.flow.tasks]) statuses.set(n.id, await this.readStatus("active", e.record, n.id));
+      this.o.log.info({ run }, "resuming run after a stand-down");
+      const ex = this.executorFor(e);
+      this.publishRun(e);
+      ex.resume(statuses, "restarted after this host lost touch with the cluster state");
+    }
+    if (outcome === "expired") await this.fence();
+    this.kick();
+  }
+
+  private scheduleSync(): void {
+    this.syncTimer = setTimeout(() => {
       void (async () => {
         try {
-          await this.heartbeat();
-          if (this.o.clustered) {
-            await this.flushIndexBacklog();
-            // After an outage of the state (a Redis restart), every host's lease looks lapsed
-            // until it renews: reap only once all live hosts have had a full lease to do so.
-            if (Date.now() - this.stateTroubleAt > this.leaseMs + this.heartbeatMs) await this.reap();
-            await this.dropMovedPends();
-            // Events can be missed while a broker restarts: look at the shared list anyway.
-            this.kick();
-          }
+          await this.flushIndexBacklog();
+          // After an outage of the state (a Redis restart), every host's lease looks lapsed
+          // until it renews: reap only once all live hosts have had a full lease to do so.
+          const trouble = Math.max(this.syncTroubleAt, this.lease.troubleAt);
+          if (this.lease.vouched && Date.now() - trouble > this.lease.ms + this.lease.marginMs + this.lease.renewEveryMs) await this.reap();
+          await this.dropMovedPends();
+          // Events can be missed while a broker restarts: look at the shared list anyway.
+          this.kick();
         } catch (e) {
-          this.stateTroubleAt = Date.now();
-          this.o.log.warn({ err: coerceError(e) }, "heartbeat failed; retrying");
+          this.syncTroubleAt = Date.now();
+          this.o.log.warn({ err: coerceError(e) }, "cluster sync failed; retrying");
         }
-        if (this.state === "running" || this.state === "starting") this.scheduleHeartbeat();
+        if (this.state === "running") this.scheduleSync();
       })();
-    }, this.heartbeatMs);
-    this.heartbeatTimer.unref();
+    }, this.lease.renewEveryMs);
+    this.syncTimer.unref();
   }
 
   /**
@@ -526,6 +543,8 @@ export class Hub {
       }
     }
     if (d.assign.length === 0) return;
+    // A host its lease does not vouch for takes no run (it would start its tasks unvouched).
+    if (this.o.clustered && !this.lease.vouched) return;
     const byRun = new Map(snap.pends.map((p) => [p.run, p]));
     const assignments = d.assign.map((a) => {
       const p = byRun.get(a.run) as PendRecord;
@@ -868,6 +887,7 @@ export class Hub {
 
   postData(run: string, node: string, values: unknown, reject?: string): NodeStatus {
     const e = this.entry(run);
+    this.refuseIfStoodDown(run);
     if (e.executor === undefined) {
       if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has ended`);
       throw new FloeError("E_DATA_NOT_ENABLED", `run "${run}" is ${e.state}; its data nodes are not open yet`);
@@ -882,6 +902,7 @@ export class Hub {
       if (this.index.get(run) === undefined) return this.cancelRemotePend(run, by);
     }
     const e = this.entry(run);
+    this.refuseIfStoodDown(run);
     const reason = `cancelled by ${by}`;
     if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${e.record.result ?? "?"})`);
     if (e.state === "pending") await this.endPending(e, "cancelled", reason);
@@ -890,6 +911,10 @@ export class Hub {
       await Promise.allSettled([...this.endings]);
     }
     return summarize(e);
+  }
+
+  private refuseIfStoodDown(run: string): void {
+    if (this.stoodDown.has(run)) throw new FloeError("E_UNAVAILABLE", `run "${run}" waits on a host that lost touch with the cluster state; try again when it is back`);
   }
 
   /** A pend adopted by another host: whoever removes it from the shared list ends it. */
@@ -1025,7 +1050,7 @@ export class Hub {
   stop(graceMs = 0): Promise<void> {
     this.stopPromise ??= (async () => {
       this.state = "stopping";
-      if (this.heartbeatTimer !== undefined) clearTimeout(this.heartbeatTimer);
+      if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
       const deadline = Date.now() + graceMs;
       while (Date.now() < deadline && [...this.index.all()].some((e) => e.state === "active")) {
         await new Promise((r) => setTimeout(r, 100));
@@ -1037,6 +1062,8 @@ export class Hub {
       await Promise.allSettled([...this.endings]);
       for (const run of [...this.nodeFiles.keys()]) await this.closeNodeFiles(run).catch((err: unknown) => errors.push(err));
       await this.remover.flush();
+      // A renewal in flight would register the host again after its removal.
+      await this.lease.stop();
       await this.o.state.removeHost(this.o.host).catch((err: unknown) => errors.push(err));
       this.state = "stopped";
       if (errors.length > 0) throw new AggregateError(errors, "hub stopped with errors");

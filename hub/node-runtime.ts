@@ -17,6 +17,8 @@ export class NodeRuntime {
   reason: string | undefined;
   logLines = 0;
   abort: AbortController | undefined;
+  /** The process group of the attempt running now, once it started. */
+  pgid: number | undefined;
   /** Data nodes: open for input. */
   enabled = false;
   values: Record<string, string> = {};

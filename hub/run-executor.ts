@@ -77,7 +77,7 @@ export class RunExecutor {
    * finished, tasks that were running run again as a new attempt, and events whose
    * listeners never started are delivered again.
    */
-  resume(statuses: ReadonlyMap<string, readonly StatusLine[]>): void {
+  resume(statuses: ReadonlyMap<string, readonly StatusLine[]>, note = "restarted after the host stopped"): void {
     this.armRunTimeout(this.record.startedAt ?? Date.now());
     const emitted: { at: number; ev: RunEventRec }[] = [{ at: 0, ev: { tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} } }];
     const rerun: { node: TaskNode; ev: RunEventRec }[] = [];
@@ -89,9 +89,16 @@ export class RunExecutor {
       if (rt.interruptedBy !== undefined && rt.node.class === "task") rerun.push({ node: rt.node, ev: rt.interruptedBy });
     }
     emitted.sort((a, b) => a.at - b.at);
-    for (const { node, ev } of rerun) this.startTask(node, ev, "restarted after the host stopped");
+    for (const { node, ev } of rerun) this.startTask(node, ev, note);
     for (const { ev } of emitted) this.route(ev, true);
     this.checkQuiescent();
+  }
+
+  /** Process groups of the tasks running now (to kill them without waiting, see Hub.standDown). */
+  runningGroups(): number[] {
+    const out: number[] = [];
+    for (const rt of this.nodes.values()) if (rt.pgid !== undefined) out.push(rt.pgid);
+    return out;
   }
 
   /** Ends the run now. */
@@ -267,11 +274,15 @@ export class RunExecutor {
         onLine: (l) => this.line(node.id, l),
         // Not synced on its own: it is read after a crash of this host's processes, which
         // leaves what they wrote; a crash of the machine leaves no process group to kill.
-        onStart: ({ pgid }) => this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true }),
+        onStart: ({ pgid }) => {
+          rt.pgid = pgid;
+          this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true });
+        },
       });
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       rt.abort = undefined;
+      rt.pgid = undefined;
     }
     if (this.ended) return; // the run ended while it ran; end() recorded it
     const outputs = { ...result.outputs };

@@ -90,8 +90,12 @@ export interface ClusterState {
   /**
    * Registers or renews this host's lease. "expired" means the lease had lapsed before
    * this renewal (the host was presumed dead and its runs may have been taken away).
+   * The host's runs are not reaped before `marginMs` after its lease ended (see
+   * hub/lease.ts: by then a host cut off has stopped their tasks).
    */
-  heartbeat(h: HostRecord, leaseMs: number): Promise<"new" | "renewed" | "expired">;
+  heartbeat(h: HostRecord, leaseMs: number, marginMs?: number): Promise<"new" | "renewed" | "expired">;
+  /** One round trip to the state, changing nothing (a host that stood down probes with it). */
+  ping(): Promise<void>;
   removeHost(name: string): Promise<void>;
   /** Every host seen, live or not, with whether its lease is current. */
   hosts(): Promise<{ host: HostRecord; up: boolean }[]>;
@@ -129,7 +133,7 @@ export interface ClusterState {
   /** Whether `token` is still the run's token (a host that was cut off checks before writing). */
   isCurrent(run: string, token: number): Promise<boolean>;
   /**
-   * Active runs whose host's lease lapsed: removed from the active set and their resources
+   * Active runs whose host's lease lapsed more than its margin ago: removed from the active set and their resources
    * released, atomically, each returned to exactly one caller.
    */
   reapDead(): Promise<ActiveEntry[]>;

@@ -2,7 +2,7 @@
 import type { ActiveEntry, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
-  private readonly hostMap = new Map<string, { host: HostRecord; until: number }>();
+  private readonly hostMap = new Map<string, { host: HostRecord; until: number; reapAt: number }>();
   private readonly pends: PendRecord[] = [];
   private readonly held = new Map<string, string>();
   private readonly active = new Map<string, ActiveEntry>();
@@ -16,12 +16,15 @@ export class LocalClusterState implements ClusterState {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async heartbeat(h: HostRecord, leaseMs: number): Promise<"new" | "renewed" | "expired"> {
+  async heartbeat(h: HostRecord, leaseMs: number, marginMs = 0): Promise<"new" | "renewed" | "expired"> {
     const prev = this.hostMap.get(h.name);
-    this.hostMap.set(h.name, { host: h, until: this.now() + leaseMs });
+    const until = this.now() + leaseMs;
+    this.hostMap.set(h.name, { host: h, until, reapAt: until + marginMs });
     if (prev === undefined) return "new";
     return prev.until >= this.now() ? "renewed" : "expired";
   }
+
+  async ping(): Promise<void> {}
 
   async removeHost(name: string): Promise<void> {
     this.hostMap.delete(name);
@@ -122,7 +125,7 @@ export class LocalClusterState implements ClusterState {
   }
 
   async reapDead(): Promise<ActiveEntry[]> {
-    const dead = [...this.active.values()].filter((a) => !this.live(a.host));
+    const dead = [...this.active.values()].filter((a) => (this.hostMap.get(a.host)?.reapAt ?? -1) < this.now());
     for (const a of dead) {
       this.drop(a);
       this.phases.set(a.run, "reaped");

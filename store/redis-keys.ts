@@ -70,6 +70,7 @@ export const STATE_TABLES = [
   "phaseDrop", // zset run → when its done/reaped phase is forgotten (server ms)
   "records", // hash run → RunRecord JSON (addPend)
   "recordDrop", // zset run → when its record is forgotten (server ms)
+  "reapAt", // hash host → when its runs may be reaped: lease end + the host's margin (server ms)
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];

@@ -69,6 +69,12 @@ local function live(host, now)
   local u = redis.call('HGET', K.leases, host)
   return u ~= false and tonumber(u) >= now
 end
+-- A host's runs are taken only after its lease end plus its own margin (reapAt; a host
+-- registered without one: its lease end), so that a host cut off has stopped their tasks.
+local function reapable(host, now)
+  local r = redis.call('HGET', K.reapAt, host) or redis.call('HGET', K.leases, host)
+  return r == false or tonumber(r) < now
+end
 local function decr(h, f)
   if redis.call('HINCRBY', h, f, -1) <= 0 then redis.call('HDEL', h, f) end
 end
@@ -134,6 +140,7 @@ local name = ARGV[A]
 local now = now_ms()
 local prev = redis.call('HGET', K.leases, name)
 redis.call('HSET', K.leases, name, num(now + tonumber(ARGV[A + 3])))
+redis.call('HSET', K.reapAt, name, num(now + tonumber(ARGV[A + 3]) + tonumber(ARGV[A + 4])))
 redis.call('HSET', K.hosts, name, ARGV[A + 1])
 redis.call('HSET', K.slots, name, ARGV[A + 2])
 if not prev then return 'new' end
@@ -244,7 +251,7 @@ local out = {'ok'}
 local dead, any = {}, false
 local running = redis.call('HGETALL', K.running)
 for i = 1, #running, 2 do
-  if tonumber(running[i + 1]) > 0 and not live(running[i], now) then
+  if tonumber(running[i + 1]) > 0 and reapable(running[i], now) then
     dead[running[i]] = true
     any = true
   end

@@ -134,16 +134,20 @@ export class RedisClusterState implements ClusterState {
 
   // --- hosts -------------------------------------------------------------------------
 
-  async heartbeat(h: HostRecord, leaseMs: number): Promise<"new" | "renewed" | "expired"> {
-    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs))]);
+  async heartbeat(h: HostRecord, leaseMs: number, marginMs = 0): Promise<"new" | "renewed" | "expired"> {
+    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs))]);
     if (r === "new" || r === "renewed" || r === "expired") return r;
     throw this.fail("heartbeat", `unexpected reply ${String(r)}`);
   }
 
   async removeHost(name: string): Promise<void> {
     await this.cmd("removeHost", () =>
-      this.redis.multi().hdel(this.keys.table("hosts"), name).hdel(this.keys.table("leases"), name).hdel(this.keys.table("slots"), name).exec(),
+      this.redis.multi().hdel(this.keys.table("hosts"), name).hdel(this.keys.table("leases"), name).hdel(this.keys.table("slots"), name).hdel(this.keys.table("reapAt"), name).exec(),
     );
+  }
+
+  async ping(): Promise<void> {
+    await this.cmd("ping", () => this.redis.ping());
   }
 
   async hosts(): Promise<{ host: HostRecord; up: boolean }[]> {

@@ -15,6 +15,8 @@ export interface HostSpec {
   readonly name: string;
   readonly tags?: readonly string[];
   readonly slots?: number;
+  /** The host's way to Redis, when not straight to the cluster's (a fault proxy). */
+  readonly redisUrl?: string;
 }
 
 export interface Cluster {
@@ -68,7 +70,7 @@ export async function createCluster(dir: string, o: ClusterOptions): Promise<Own
         root,
         host: spec.name,
         tags: [...(spec.tags ?? [])],
-        extra: [`--nats=${nats.url}`, `--redis=${redis.url}`, `--lease=${o.leaseS ?? 2}`, `--slots=${spec.slots ?? 4}`],
+        extra: [`--nats=${nats.url}`, `--redis=${spec.redisUrl ?? redis.url}`, `--lease=${o.leaseS ?? 2}`, `--slots=${spec.slots ?? 4}`],
         env: { HOST_NAME: spec.name, ...(o.env ?? {}) },
       });
       hosts.set(spec.name, p);

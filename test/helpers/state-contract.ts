@@ -184,6 +184,21 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same([...(await s.snapshot()).held], []);
   });
 
+  t.test("reapDead waits out the lost host's margin past its lease end", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("live", 5), LONG);
+    await s.heartbeat(host("slow", 5), 150, 1200);
+    const p = pend("m1", { resources: ["db"] });
+    await s.addPend(p);
+    t.equal((await s.claim([assign(p, "slow")])).length, 1);
+    await until(async () => (await s.hosts()).some((h) => h.host.name === "slow" && !h.up), 5000, "lease of slow to lapse");
+    t.same(await s.reapDead(), [], "a lapsed lease within its margin: its runs stay (the host may still be stopping their tasks)");
+    t.same([...(await s.snapshot()).held], [["db", "m1"]], "and its locks are held");
+    let reaped: string[] = [];
+    await until(async () => (reaped = (await s.reapDead()).map((r) => r.run)).length > 0, 5000, "the margin to pass");
+    t.same(reaped, ["m1"], "past the margin they are reaped");
+  });
+
   t.test("reapDead: a lost host's runs are freed once, marked reaped, and only they requeue", async (t) => {
     const s = await make(t);
     await s.heartbeat(host("live", 5), LONG);
