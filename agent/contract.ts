@@ -66,3 +66,27 @@ export interface TaskResult {
 }
 
 export type TaskRunner = (req: TaskRequest) => Promise<TaskResult>;
+
+/** What a program the host runs for itself printed, and how it ended. */
+export interface SystemCommandResult {
+  readonly status: number;
+  /** Set when it could not run at all. */
+  readonly error?: string;
+  /** stderr and stdout lines, in order. */
+  readonly output: readonly string[];
+}
+
+/**
+ * What the hub asks of its host's system besides tasks, all through the agent (spawned by
+ * the spawn helper, never forked from the host's main thread). Implemented by
+ * agent/host-commands.ts and handed to the hub by cmd/.
+ */
+export interface HostCommands {
+  /**
+   * SIGKILLs process group `pgid` if a process of it still belongs to run `runId` (the
+   * number may have been reused since it was recorded); true when something was killed.
+   */
+  killTaskGroup(pgid: number, runId: string): Promise<boolean>;
+  /** Runs one of the system's programs (`rm`, `chattr`): from `/`, with only PATH and the C locale. */
+  system(cmd: string, args: readonly string[]): Promise<SystemCommandResult>;
+}

@@ -1,6 +1,7 @@
 /** Builds the parts of a host from settings: used by `floe serve` and `floe run`. */
 import { hostname } from "node:os";
 import { pino, type Logger } from "pino";
+import { hostCommands } from "../agent/host-commands.js";
 import { runTask } from "../agent/run-task.js";
 import type { Config } from "../flows/model.js";
 import { LocalClusterState } from "../hub/cluster-state.js";
@@ -33,6 +34,7 @@ export function embeddedHub(o: EmbeddedOptions): Hub {
   return new Hub({
     ...o,
     runTask,
+    commands: hostCommands,
     bus: new LocalBus<RunEvent>(),
     state: new LocalClusterState(),
   });
@@ -41,5 +43,5 @@ export function embeddedHub(o: EmbeddedOptions): Hub {
 /** A host of a cluster: events and requests over NATS, shared state in Redis. */
 export function clusterHub(o: EmbeddedOptions & { readonly parts: ClusterParts; readonly leaseMs: number }): Hub {
   const { parts, ...rest } = o;
-  return new Hub({ ...rest, runTask, bus: parts.bus, state: parts.state, link: parts.link, clustered: true });
+  return new Hub({ ...rest, runTask, commands: hostCommands, bus: parts.bus, state: parts.state, link: parts.link, clustered: true });
 }

@@ -9,7 +9,7 @@
  */
 import { rm } from "node:fs/promises";
 import type { Logger } from "pino";
-import { runSystemCommand } from "../agent/spawner.js";
+import type { HostCommands } from "../agent/contract.js";
 
 /** Directories per `rm` process: far below any argument-length limit. */
 const BATCH = 64;
@@ -21,7 +21,10 @@ export class BatchRemover {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly commands: HostCommands,
+    private readonly log: Logger,
+  ) {}
 
   /** Queues a directory (absolute, under floe's root) for removal. */
   add(path: string): void {
@@ -41,7 +44,7 @@ export class BatchRemover {
   }
 
   private async remove(paths: readonly string[]): Promise<void> {
-    const r = await runSystemCommand("rm", ["-rf", "--", ...paths]);
+    const r = await this.commands.system("rm", ["-rf", "--", ...paths]);
     if (r.status === 0) return;
     // No rm, or some entry it could not remove: the host does it itself, and says so.
     this.log.warn({ status: r.status, error: r.error, output: r.output.slice(0, 5) }, "removing pruned runs with rm failed; removing them from the host");

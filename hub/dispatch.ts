@@ -9,6 +9,7 @@
  */
 import { tagsMatch } from "../flows/tags.js";
 import type { PendView } from "../store/cluster-state.js";
+import { reuseSpaceFlow } from "./pend.js";
 
 export type { PendView };
 
@@ -37,7 +38,8 @@ export interface DispatchDecision {
 }
 
 export function resourceLabel(r: string): string {
-  return r.startsWith("reuse-space:") ? `the reused workspace of ${r.slice(12)}` : `resource "${r}"`;
+  const flow = reuseSpaceFlow(r);
+  return flow !== undefined ? `the reused workspace of ${flow}` : `resource "${r}"`;
 }
 
 /** What the pends that need the same host tags share within one decision. */

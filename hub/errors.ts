@@ -19,6 +19,7 @@ export type ErrorCode =
   | "E_FLOW_INVALID"
   | "E_FLOW_FILE"
   | "E_STOPPING"
+  | "E_NOT_STARTED"
   | "E_TOO_LARGE"
   | "E_RATE_LIMITED"
   | "E_SIGNATURE"
@@ -42,6 +43,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   E_FLOW_INVALID: 422,
   E_FLOW_FILE: 422,
   E_STOPPING: 503,
+  E_NOT_STARTED: 503,
   E_TOO_LARGE: 413,
   E_RATE_LIMITED: 429,
   E_SIGNATURE: 401,

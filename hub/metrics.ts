@@ -3,7 +3,7 @@
  * hub reports directly (trigger fires and failures).
  */
 import type { Bus } from "../store/bus.js";
-import type { RunTally } from "./run-index.js";
+import type { RunTally } from "./run-table.js";
 import type { RunEvent } from "./types.js";
 
 export class Metrics {

@@ -58,6 +58,7 @@ const CODES: Readonly<Record<ErrorCode, true>> = {
   E_FLOW_INVALID: true,
   E_FLOW_FILE: true,
   E_STOPPING: true,
+  E_NOT_STARTED: true,
   E_TOO_LARGE: true,
   E_RATE_LIMITED: true,
   E_SIGNATURE: true,

@@ -6,25 +6,28 @@
  * processes of interrupted tasks are killed first, so nothing runs twice at once.
  */
 import type { Logger } from "pino";
-import { killOrphanGroup } from "../agent/orphans.js";
+import type { HostCommands } from "../agent/contract.js";
 import type { RunDirState, RunFiles } from "../store/run-files.js";
-import type { ClusterState, PendRecord } from "./cluster-state.js";
+import type { ClusterState } from "./cluster-state.js";
 import { coerceError } from "./errors.js";
+import type { Executors } from "./executors.js";
+import type { Finisher } from "./finisher.js";
 import { NodeRuntime } from "./node-runtime.js";
-import { parseRunRecord, type RunRecord, type StatusLine } from "./run-record.js";
-import type { RunEntry, RunIndex } from "./run-index.js";
-import type { RunResult } from "./types.js";
+import { pendOf } from "./pend.js";
+import { parseRunRecord, type RunRecord } from "./run-record.js";
+import type { RunTable } from "./run-table.js";
+import { readStatuses } from "./status-files.js";
 
 export interface RecoveryDeps {
   readonly files: RunFiles;
-  readonly index: RunIndex;
+  readonly table: RunTable;
   readonly state: ClusterState;
+  readonly commands: HostCommands;
+  readonly executors: Executors;
+  readonly finisher: Finisher;
   readonly host: string;
+  readonly clustered: boolean;
   readonly log: Logger;
-  pendOf(r: RunRecord): PendRecord;
-  resume(e: RunEntry, statuses: ReadonlyMap<string, readonly StatusLine[]>): Promise<void>;
-  finish(e: RunEntry, result: RunResult, reason: string): Promise<void>;
-  readStatus(state: RunDirState, r: RunRecord, node: string): Promise<StatusLine[]>;
 }
 
 async function load(d: RecoveryDeps, state: RunDirState): Promise<RunRecord[]> {
@@ -45,49 +48,47 @@ async function load(d: RecoveryDeps, state: RunDirState): Promise<RunRecord[]> {
 }
 
 export async function recoverRuns(d: RecoveryDeps): Promise<void> {
-  for (const r of await load(d, "archive")) d.index.set({ record: r, state: "archived" });
+  for (const r of await load(d, "archive")) d.table.restore(r);
 
   for (const r of await load(d, "pending")) {
-    if (!(await d.state.addPend(d.pendOf(r), "recover"))) {
+    if (!(await d.state.addPend(pendOf(r, d.clustered), "recover"))) {
       // Taken by another host, or ended, while this one was away: that host has the truth.
       d.log.info({ run: r.ref.run }, "pend moved on in the cluster while this host was down; dropping its copy");
       await d.files.remove("pending", r.ref);
       continue;
     }
-    d.index.set({ record: r, state: "pending" });
+    d.table.adopt(r);
   }
 
   for (const r of await load(d, "active")) {
-    const e: RunEntry = { record: r, state: "active" };
-    const statuses = new Map<string, StatusLine[]>();
-    for (const n of [...r.flow.triggers, ...r.flow.tasks]) statuses.set(n.id, await d.readStatus("active", r, n.id));
+    const run = r.ref.run;
+    const statuses = await readStatuses(d.files, "active", r);
     for (const [node, lines] of statuses) {
       for (const pgid of NodeRuntime.openGroups(lines)) {
-        if (await killOrphanGroup(pgid, r.ref.run)) d.log.warn({ run: r.ref.run, node, pgid }, "killed a leftover task process group");
+        if (await d.commands.killTaskGroup(pgid, run)) d.log.warn({ run, node, pgid }, "killed a leftover task process group");
       }
     }
-    const p = d.pendOf(r);
-    const token = await d.state.hold({ run: r.ref.run, host: d.host, flowKey: p.flowKey, resources: p.resources });
+    const p = pendOf(r, false);
+    const token = await d.state.hold({ run, host: d.host, flowKey: p.flowKey, resources: p.resources });
     if (token === undefined) {
       // Its lease lapsed while this host was down and the cluster requeued or ended it;
       // this host writes nothing more for it (the leftover tasks were killed above).
-      d.log.warn({ run: r.ref.run }, "run was taken over by the cluster while this host was down; dropping its copy");
+      d.log.warn({ run }, "run was taken over by the cluster while this host was down; dropping its copy");
       await d.files.remove("active", r.ref);
       continue;
     }
-    e.token = token;
-    d.index.set(e);
+    d.table.hold(r, token, "recovering");
     try {
       if (r.result !== undefined) {
-        await d.finish(e, r.result, r.reason ?? "ended before the host stopped");
+        await d.finisher.finish(run, r.result, r.reason ?? "ended before the host stopped");
       } else if (r.flow.onHostLoss === "fail") {
-        await d.finish(e, "lost", "the host stopped while the run was active (on-host-loss: fail)");
+        await d.finisher.finish(run, "lost", "the host stopped while the run was active (on-host-loss: fail)");
       } else {
-        d.log.info({ run: r.ref.run, flow: r.ref.flow }, "resuming run after restart");
-        await d.resume(e, statuses);
+        d.log.info({ run, flow: r.ref.flow }, "resuming run after restart");
+        d.executors.resume(run, statuses, "restarted after the host stopped");
       }
     } catch (err) {
-      d.log.error({ run: r.ref.run, err: coerceError(err) }, "could not recover run");
+      d.log.error({ run, err: coerceError(err) }, "could not recover run");
     }
   }
 }

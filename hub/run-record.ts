@@ -18,6 +18,12 @@ export interface RunRecord {
   readonly endedAt?: number;
   readonly result?: RunResult;
   readonly reason?: string;
+  /**
+   * The run's workspace on its executing host, fixed at activation: a reload that moves
+   * `workspace-root` must not make an older run's workspace be looked for (or pruned) under
+   * the new root.
+   */
+  readonly workspace?: string;
 }
 
 /** An event inside a run: its tag, whether it is good, floe-style opts and values for the env. */
@@ -61,6 +67,7 @@ export function parseRunRecord(x: unknown): RunRecord | undefined {
   if (!isObj(flow) || !Array.isArray(flow["tasks"]) || !Array.isArray(flow["triggers"])) return undefined;
   if (!isObj(trigger) || typeof trigger["id"] !== "string") return undefined;
   if (typeof x["adoptedAt"] !== "number" || typeof x["attempt"] !== "number") return undefined;
+  if (x["workspace"] !== undefined && typeof x["workspace"] !== "string") return undefined;
   return x as unknown as RunRecord;
 }
 

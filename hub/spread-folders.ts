@@ -12,16 +12,19 @@
  * where it is not supported `chattr` fails and nothing changes.
  */
 import type { Logger } from "pino";
-import { runSystemCommand } from "../agent/spawner.js";
+import type { HostCommands } from "../agent/contract.js";
 
 export class FolderSpreader {
   private warned = false;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly commands: HostCommands,
+    private readonly log: Logger,
+  ) {}
 
   /** Marks `dirs`, which exist, in the background (the spawn helper runs `chattr`). */
   spread(dirs: readonly string[]): void {
-    void runSystemCommand("chattr", ["+T", "--", ...dirs]).then((r) => {
+    void this.commands.system("chattr", ["+T", "--", ...dirs]).then((r) => {
       if (r.status === 0 || this.warned) return;
       this.warned = true;
       this.log.debug({ status: r.status, error: r.error, output: r.output.slice(0, 3) }, "run folders not spread over the disk (chattr +T failed: not ext4, or no chattr)");

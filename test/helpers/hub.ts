@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import type { Test } from "tap";
+import { hostCommands } from "../../agent/host-commands.js";
 import { runTask } from "../../agent/run-task.js";
 import type { TaskRunner } from "../../agent/contract.js";
 import type { Config } from "../../flows/model.js";
@@ -53,6 +54,7 @@ export async function startHub(t: Test, cfg: Config | string, o: TestHubOptions 
     slots: o.slots ?? 4,
     log: o.log ?? pino({ level: process.env["FLOE_TEST_LOG"] ?? "silent" }),
     runTask: o.runTask ?? runTask,
+    commands: hostCommands,
     bus,
     state: o.state ?? new LocalClusterState(),
     killGraceMs: 500,

@@ -1,0 +1,143 @@
+/**
+ * Adoption: a trigger becomes a run. The flow and trigger are found, the values checked
+ * against the trigger's form, the flow's queue limit applied, and the pend written — on
+ * disk, then in the cluster's pending list — before the caller is answered (DESIGN §4.2).
+ */
+import type { Logger } from "pino";
+import { resolveFlow } from "../flows/flow-file.js";
+import { readForm } from "../flows/forms.js";
+import type { Config, Flow, TriggerNode } from "../flows/model.js";
+import type { RunFiles } from "../store/run-files.js";
+import type { ClusterState } from "./cluster-state.js";
+import { checkValues, missingFields, withDefaults } from "./data-input.js";
+import { coerceError, FloeError } from "./errors.js";
+import type { Finisher } from "./finisher.js";
+import { pendOf } from "./pend.js";
+import type { Publisher } from "./publisher.js";
+import { makeRef, type RunRecord } from "./run-record.js";
+import type { RunFolders } from "./run-folders.js";
+import { summarize, type RunTable } from "./run-table.js";
+import type { RunSummary } from "./types.js";
+
+export interface TriggerRequest {
+  readonly flow: string;
+  readonly ver?: number;
+  /** Trigger id; defaults to the flow's first data trigger (or first trigger). */
+  readonly trigger?: string;
+  readonly values?: unknown;
+  /** Extra opts from the trigger source (webhook url/branch/hash, timer tick…). */
+  readonly opts?: Readonly<Record<string, unknown>>;
+  /** Allow any trigger type and missing form values (used by `floe run` to start any flow). */
+  readonly anyTrigger?: boolean;
+  /** Who asked (a user name, "timer", "webhook"…), recorded on the run. */
+  readonly by?: string;
+  /** Only a data trigger may be named (people starting runs through the API). */
+  readonly dataOnly?: boolean;
+}
+
+/** Trigger opts that never reach a task: secrets and form definitions. */
+const PRIVATE_OPTS = new Set(["secret", "form"]);
+
+export interface AdoptionDeps {
+  readonly config: () => Config;
+  /** Folder of the config file: relative flow-files are read from there. */
+  readonly configDir: string;
+  readonly host: string;
+  readonly clustered: boolean;
+  readonly files: RunFiles;
+  readonly folders: RunFolders;
+  readonly state: ClusterState;
+  readonly table: RunTable;
+  readonly publisher: Publisher;
+  readonly finisher: Finisher;
+  readonly newRunId: () => string;
+  readonly log: Logger;
+  /** Throws when the hub takes no new runs now. */
+  assertRunning(): void;
+  /** A new pend: the dispatcher looks. */
+  adopted(): void;
+}
+
+export class Adoption {
+  constructor(private readonly d: AdoptionDeps) {}
+
+  findFlow(id: string, ver?: number): Flow {
+    const candidates = this.d.config().flows.filter((f) => f.id === id && (ver === undefined || f.ver === ver));
+    const flow = candidates.reduce<Flow | undefined>((best, f) => (best === undefined || f.ver > best.ver ? f : best), undefined);
+    if (flow === undefined) throw new FloeError("E_FLOW_NOT_FOUND", ver === undefined ? `no flow "${id}"` : `no flow "${id}" version ${ver}`);
+    return flow;
+  }
+
+  /** Adopts a trigger into a run: the pend is on disk and in the cluster before this returns. */
+  async trigger(req: TriggerRequest): Promise<RunSummary> {
+    this.d.assertRunning();
+    const base = this.findFlow(req.flow, req.ver);
+    const trig = this.pickTrigger(base, req);
+    const form = trig === undefined ? undefined : readForm(trig.opts).form;
+    const values = withDefaults(form, checkValues(form, req.values));
+    if (form !== undefined && !req.anyTrigger) {
+      const missing = missingFields(form, values);
+      if (missing.length > 0) throw new FloeError("E_FORM_INVALID", `missing values for ${missing.join(", ")}`, { details: { missing } });
+    }
+    const gitKey = this.d.config().common.gitKey;
+    let flow: Flow;
+    try {
+      flow = await resolveFlow(base, { baseDir: this.d.configDir, ...(gitKey ? { gitKey } : {}) });
+    } catch (e) {
+      throw new FloeError("E_FLOW_FILE", coerceError(e).message, { cause: e });
+    }
+    await this.applyQueueLimit(flow);
+    const triggerOpts: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(trig?.opts ?? {})) if (!PRIVATE_OPTS.has(k)) triggerOpts[k] = v;
+    const run = this.d.newRunId();
+    const record: RunRecord = {
+      v: 1,
+      ref: makeRef(flow.id, flow.ver, run, this.d.host),
+      flow,
+      trigger: { id: trig?.id ?? "manual", type: trig?.type ?? "manual", values: { ...triggerOpts, ...(req.opts ?? {}), ...values }, ...(req.by !== undefined ? { by: req.by } : {}) },
+      adoptedAt: Date.now(),
+      attempt: 1,
+    };
+    await this.d.folders.snapshotFlow(flow);
+    await this.d.files.writeRunJson("pending", record.ref, record);
+    try {
+      // One step: the pend, with the record another host needs to activate or requeue it.
+      await this.d.state.addPend(pendOf(record, this.d.clustered));
+    } catch (e) {
+      // The cluster never heard of it: no run, and the caller is told to try again.
+      await this.d.files.remove("pending", record.ref).catch(() => undefined);
+      throw new FloeError("E_UNAVAILABLE", `the cluster state can not be reached; the run was not started: ${coerceError(e).message}`, { cause: e });
+    }
+    const entry = this.d.table.adopt(record);
+    this.d.publisher.run(entry);
+    this.d.log.info({ run, flow: flow.id, ver: flow.ver, trigger: record.trigger.id }, "run adopted");
+    this.d.adopted();
+    return summarize(entry);
+  }
+
+  private pickTrigger(flow: Flow, req: TriggerRequest): TriggerNode | undefined {
+    if (req.trigger !== undefined) {
+      const t = flow.triggers.find((x) => x.id === req.trigger);
+      if (t === undefined) throw new FloeError("E_TRIGGER_NOT_FOUND", `flow "${flow.id}" has no trigger "${req.trigger}" (triggers: ${flow.triggers.map((x) => x.id).join(", ") || "none"})`);
+      if (req.dataOnly && t.type !== "data") throw new FloeError("E_TRIGGER_NOT_FOUND", `trigger "${t.id}" of flow "${flow.id}" is a ${t.type} trigger; only data triggers start runs from a form`);
+      return t;
+    }
+    const data = flow.triggers.find((x) => x.type === "data");
+    if (data !== undefined) return data;
+    if (req.anyTrigger) return flow.triggers[0];
+    throw new FloeError("E_TRIGGER_NOT_FOUND", `flow "${flow.id}" has no data trigger to start it with`);
+  }
+
+  /** `queue-limit`: refuse the trigger (append), or cancel the oldest pends to make room (replace). */
+  private async applyQueueLimit(flow: Flow): Promise<void> {
+    if (flow.queueLimit === undefined) return;
+    const pending = this.d.table.ofVersion(flow.id, flow.ver, "pending");
+    if (pending.length < flow.queueLimit) return;
+    if (flow.queueStrategy === "append" || pending.length === 0) {
+      throw new FloeError("E_QUEUE_FULL", `flow "${flow.id}" already has ${pending.length} pending run(s), its queue-limit`);
+    }
+    for (const old of pending.slice(0, pending.length - flow.queueLimit + 1)) {
+      await this.d.finisher.endPending(old.record.ref.run, "cancelled", "replaced by a newer trigger (queue-strategy: replace)");
+    }
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Cluster mode only: what keeps this host in step with the others. It answers other hosts'
+ * requests (data, cancel), wakes the dispatcher on their news and forgets its own pends
+ * they took, and every sync period: writes the run-index backlog, reaps hosts whose lease
+ * lapsed (requeuing or ending their runs), drops local pends that moved on while events
+ * were lost, and looks at the shared list anyway.
+ */
+import type { Logger } from "pino";
+import type { RunFiles } from "../store/run-files.js";
+import type { Bus } from "../store/bus.js";
+import type { ClusterLink } from "./cluster-link.js";
+import type { ClusterState } from "./cluster-state.js";
+import { parseCancelRequest, parseDataRequest, type Commands } from "./commands.js";
+import type { Dispatcher } from "./dispatcher.js";
+import { coerceError } from "./errors.js";
+import type { IndexMirror } from "./index-mirror.js";
+import type { Lease } from "./lease.js";
+import { pendOf, recordFromState } from "./pend.js";
+import type { Publisher } from "./publisher.js";
+import type { Queries } from "./queries.js";
+import type { RunRecord } from "./run-record.js";
+import { summarize, type RunTable } from "./run-table.js";
+import type { HostName, RunEvent } from "./types.js";
+
+export interface ClusterSyncDeps {
+  readonly host: string;
+  readonly table: RunTable;
+  readonly files: RunFiles;
+  readonly state: ClusterState;
+  readonly bus: Bus<RunEvent>;
+  readonly link: ClusterLink;
+  readonly mirror: IndexMirror;
+  readonly dispatcher: Dispatcher;
+  readonly publisher: Publisher;
+  readonly queries: Queries;
+  readonly commands: Commands;
+  readonly lease: Lease;
+  readonly log: Logger;
+}
+
+export class ClusterSync {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private unsubscribe: (() => void) | undefined;
+  /** When a sync last failed (the host's start counts). */
+  private troubleAt = Date.now();
+  /** Local pends that were missing from the shared list at the last sync. */
+  private readonly missingPends = new Set<string>();
+
+  constructor(private readonly d: ClusterSyncDeps) {}
+
+  /** Answers other hosts, follows their news, and syncs every period until stop(). */
+  start(): void {
+    const { link, commands, bus, table, files, host, dispatcher } = this.d;
+    link.serve("data", async (p) => {
+      const q = parseDataRequest(p);
+      return commands.postData(q.run, q.node, q.values, q.reject);
+    });
+    link.serve("cancel", async (p) => {
+      const q = parseCancelRequest(p);
+      return commands.cancel(q.run, q.by);
+    });
+    this.unsubscribe = bus.subscribe((ev) => {
+      if (ev.type !== "run") return;
+      // Another host adopted a pend or freed a slot or resource: it may be ours to take now.
+      if (ev.summary.ref.execHost !== host) dispatcher.kick();
+      if (ev.summary.state === "pending") return;
+      const e = table.get(ev.summary.ref.run);
+      if (e?.state !== "pending" || ev.summary.ref.execHost === host) return;
+      // Our pend was activated (or ended) elsewhere: its files here are no longer the truth.
+      table.forget(e.record.ref.run);
+      void files.remove("pending", e.record.ref).catch(() => undefined);
+    });
+    this.running = true;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.unsubscribe?.();
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => void this.sync().finally(() => this.schedule()), this.d.lease.renewEveryMs);
+    this.timer.unref();
+  }
+
+  private async sync(): Promise<void> {
+    const { lease } = this.d;
+    try {
+      await this.d.mirror.flush();
+      // After an outage of the state (a Redis restart), every host's lease looks lapsed
+      // until it renews: reap only once all live hosts have had a full lease to do so.
+      const trouble = Math.max(this.troubleAt, lease.troubleAt);
+      if (lease.vouched && Date.now() - trouble > lease.ms + lease.marginMs + lease.renewEveryMs) await this.reap();
+      await this.dropMovedPends();
+      // Events can be missed while a broker restarts: look at the shared list anyway.
+      this.d.dispatcher.kick();
+    } catch (e) {
+      this.troubleAt = Date.now();
+      this.d.log.warn({ err: coerceError(e) }, "cluster sync failed; retrying");
+    }
+  }
+
+  /** Runs of hosts whose lease lapsed: requeued as a new attempt, or ended lost. */
+  private async reap(): Promise<void> {
+    const { state, publisher, log } = this.d;
+    for (const lost of await state.reapDead()) {
+      const record = recordFromState(await state.getRecord(lost.run));
+      if (record === undefined) {
+        log.error({ run: lost.run, host: lost.host }, "a lost run has no record; it can not be recovered");
+        continue;
+      }
+      if (record.flow.onHostLoss === "fail") {
+        const ended: RunRecord = { ...record, result: "lost", reason: `host ${lost.host} was lost while the run was active (on-host-loss: fail)`, endedAt: Date.now() };
+        publisher.summary(summarize({ state: "archived", record: ended }));
+        log.warn({ run: lost.run, host: lost.host }, "run lost with its host");
+        continue;
+      }
+      const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.d.host as HostName }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1 };
+      // The pend carries the new attempt's record: addPend keeps it as the run's record.
+      if (!(await state.addPend(pendOf(again, true), "requeue"))) continue;
+      log.warn({ run: lost.run, host: lost.host, attempt: again.attempt }, "run requeued after its host was lost");
+      publisher.summary(summarize({ state: "pending", record: again }));
+      this.d.dispatcher.kick();
+    }
+  }
+
+  /**
+   * A local pend activated or ended by another host is dropped when that host's event
+   * arrives; events sent while NATS was away never arrive. So: a local pend missing from
+   * the shared list at two syncs in a row, which the run index shows past pending, is
+   * dropped here too (its files would otherwise say "pending" forever).
+   */
+  private async dropMovedPends(): Promise<void> {
+    const { table, files, queries, log } = this.d;
+    const listed = this.d.dispatcher.lastPends;
+    if (listed === undefined) return;
+    for (const e of [...table.all()]) {
+      const run = e.record.ref.run;
+      if (e.state !== "pending" || listed.has(run)) {
+        this.missingPends.delete(run);
+        continue;
+      }
+      if (!this.missingPends.has(run)) {
+        this.missingPends.add(run);
+        continue;
+      }
+      const sum = await queries.indexedSummary(run);
+      if (sum === undefined || sum.state === "pending") continue;
+      this.missingPends.delete(run);
+      if (table.get(run) !== e) continue;
+      log.info({ run }, "run moved on elsewhere while events were lost; dropping the local pending copy");
+      table.forget(run);
+      await files.remove("pending", e.record.ref).catch(() => undefined);
+    }
+    for (const run of this.missingPends) if (table.get(run)?.state !== "pending") this.missingPends.delete(run);
+  }
+}

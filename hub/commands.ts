@@ -1,0 +1,131 @@
+/**
+ * What people ask of runs — input for a data node, cancel — on whichever host they ask:
+ * done here for a run this host executes, sent over the cluster link to the host that
+ * does, and for a pend adopted elsewhere done by whoever takes it off the shared list.
+ */
+import type { ClusterLink } from "./cluster-link.js";
+import type { ClusterState } from "./cluster-state.js";
+import { FloeError } from "./errors.js";
+import type { Fencing } from "./fencing.js";
+import type { Finisher } from "./finisher.js";
+import { recordFromState } from "./pend.js";
+import type { Publisher } from "./publisher.js";
+import type { Queries } from "./queries.js";
+import type { RunRecord } from "./run-record.js";
+import { summarize, type RunTable } from "./run-table.js";
+import type { NodeStatus, RunSummary } from "./types.js";
+import { checked, isObj, nodeProblem, summaryProblem } from "./wire-checks.js";
+
+export interface CommandsDeps {
+  readonly table: RunTable;
+  readonly state: ClusterState;
+  readonly queries: Queries;
+  readonly finisher: Finisher;
+  readonly fencing: Fencing;
+  readonly publisher: Publisher;
+  /** Cluster mode: requests to other hosts. */
+  readonly link?: ClusterLink;
+}
+
+export interface DataRequest {
+  readonly run: string;
+  readonly node: string;
+  readonly values: unknown;
+  readonly reject?: string;
+}
+
+export interface CancelRequest {
+  readonly run: string;
+  readonly by: string;
+}
+
+/** A data request from another host, checked. */
+export function parseDataRequest(x: unknown): DataRequest {
+  if (!isObj(x) || typeof x["run"] !== "string" || typeof x["node"] !== "string" || (x["reject"] !== undefined && typeof x["reject"] !== "string")) {
+    throw new FloeError("E_BAD_REQUEST", "a data request needs run and node (strings), values, and an optional reject (a string)");
+  }
+  return { run: x["run"], node: x["node"], values: x["values"], ...(typeof x["reject"] === "string" ? { reject: x["reject"] } : {}) };
+}
+
+/** A cancel request from another host, checked. */
+export function parseCancelRequest(x: unknown): CancelRequest {
+  if (!isObj(x) || typeof x["run"] !== "string" || typeof x["by"] !== "string") throw new FloeError("E_BAD_REQUEST", "a cancel request needs run and by (strings)");
+  return { run: x["run"], by: x["by"] };
+}
+
+export class Commands {
+  constructor(private readonly d: CommandsDeps) {}
+
+  /** Input for a data node of a run on any host of the cluster. */
+  async submitData(run: string, node: string, values: unknown, reject?: string): Promise<NodeStatus> {
+    const { table, queries, link } = this.d;
+    if (table.get(run)?.state !== "active" && link !== undefined) {
+      const host = await queries.remoteHost(run);
+      if (host !== undefined) return checked<NodeStatus>(await link.ask(host, "data", { run, node, values, ...(reject !== undefined ? { reject } : {}) }), nodeProblem, `host ${host}'s answer`);
+      if (table.get(run) === undefined) {
+        // Another host's run that is not active: say why, as its own host would.
+        const sum = await queries.indexedSummary(run);
+        if (sum?.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has ended`);
+        if (sum !== undefined) throw new FloeError("E_DATA_NOT_ENABLED", `run "${run}" is ${sum.state}; its data nodes are not open yet`);
+      }
+    }
+    return this.postData(run, node, values, reject);
+  }
+
+  /** Input for a data node of a run this host executes. */
+  postData(run: string, node: string, values: unknown, reject?: string): NodeStatus {
+    const e = this.d.queries.entry(run);
+    this.refuseIfStoodDown(run);
+    if (e.state !== "active") {
+      if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has ended`);
+      throw new FloeError("E_DATA_NOT_ENABLED", `run "${run}" is ${summarize(e).state}; its data nodes are not open yet`);
+    }
+    return e.executor.postData(node, values, reject);
+  }
+
+  async cancel(run: string, by: string): Promise<RunSummary> {
+    const { table, queries, link } = this.d;
+    if (table.get(run)?.state !== "active" && link !== undefined) {
+      const host = await queries.remoteHost(run);
+      if (host !== undefined) return this.askCancel(link, host, run, by);
+      if (table.get(run) === undefined) return this.cancelRemotePend(link, run, by);
+    }
+    const e = queries.entry(run);
+    this.refuseIfStoodDown(run);
+    const reason = `cancelled by ${by}`;
+    if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${e.record.result ?? "?"})`);
+    if (e.state === "pending") await this.d.finisher.endPending(run, "cancelled", reason);
+    else if (e.state === "active") {
+      await e.executor.cancel(reason);
+      await this.d.finisher.settle();
+    }
+    return summarize(table.get(run) ?? e);
+  }
+
+  private async askCancel(link: ClusterLink, host: string, run: string, by: string): Promise<RunSummary> {
+    return checked<RunSummary>(await link.ask(host, "cancel", { run, by }), summaryProblem, `host ${host}'s answer`);
+  }
+
+  /** A pend adopted by another host: whoever removes it from the shared list ends it. */
+  private async cancelRemotePend(link: ClusterLink, run: string, by: string): Promise<RunSummary> {
+    const sum = await this.d.queries.indexedSummary(run);
+    if (sum === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
+    if (sum.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${sum.result ?? "?"})`);
+    if (!(await this.d.state.removePend(run))) {
+      // Claimed by a host in the meantime: cancel it there.
+      const host = await this.d.queries.remoteHost(run);
+      if (host !== undefined) return this.askCancel(link, host, run, by);
+      throw new FloeError("E_RUN_ENDED", `run "${run}" is no longer pending`);
+    }
+    const rec = recordFromState(await this.d.state.getRecord(run));
+    if (rec === undefined) throw new FloeError("E_RUN_NOT_FOUND", `run "${run}" has no record`);
+    const ended: RunRecord = { ...rec, result: "cancelled", reason: `cancelled by ${by}`, endedAt: Date.now() };
+    const summary = summarize({ state: "archived", record: ended });
+    this.d.publisher.summary(summary);
+    return summary;
+  }
+
+  private refuseIfStoodDown(run: string): void {
+    if (this.d.fencing.isStoodDown(run)) throw new FloeError("E_UNAVAILABLE", `run "${run}" waits on a host that lost touch with the cluster state; try again when it is back`);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * What a host answers about runs and hosts: from its own table and files for the runs it
+ * knows, and — in a cluster — from the shared run index and the JetStream history for runs
+ * of other hosts, so that every host can show every run.
+ */
+import type { Bus } from "../store/bus.js";
+import type { RunDirState, RunFiles } from "../store/run-files.js";
+import type { ClusterLink } from "./cluster-link.js";
+import type { ClusterState } from "./cluster-state.js";
+import { coerceError, FloeError } from "./errors.js";
+import type { NodeFiles } from "./node-files.js";
+import { NodeRuntime } from "./node-runtime.js";
+import { summarize, type RunEntry, type RunQuery, type RunTable, type RunTally } from "./run-table.js";
+import { readStatus } from "./status-files.js";
+import type { LogLine, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
+import { isLogLine, parseNodeStatus, parseRunSummary } from "./wire-checks.js";
+
+export interface HostInfo {
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly slots: number;
+  readonly running: number;
+  readonly up: boolean;
+  readonly lastSeen: number;
+  readonly address?: string;
+}
+
+export interface QueriesDeps {
+  readonly host: string;
+  readonly table: RunTable;
+  readonly files: RunFiles;
+  readonly nodeFiles: NodeFiles;
+  readonly state: ClusterState;
+  readonly bus: Bus<RunEvent>;
+  /** Cluster mode: the shared run index and other hosts' logs. */
+  readonly link?: ClusterLink;
+}
+
+export class Queries {
+  constructor(private readonly d: QueriesDeps) {}
+
+  private get clustered(): boolean {
+    return this.d.link !== undefined;
+  }
+
+  /** Hosts of the cluster as the shared state sees them. */
+  async hosts(): Promise<HostInfo[]> {
+    const snap = await this.d.state.snapshot();
+    return (await this.d.state.hosts())
+      .map(({ host: h, up }) => ({ name: h.name, tags: h.tags, slots: h.slots, running: snap.runningByHost.get(h.name) ?? 0, up, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Runs this host knows (its own; in a cluster, queryRuns sees every host's). */
+  listRuns(q: RunQuery): RunSummary[] {
+    return this.d.table.query(q);
+  }
+
+  /** How many runs this host knows in each state (metrics): counted, not listed. */
+  tallyRuns(): RunTally {
+    return this.d.table.tally();
+  }
+
+  /** How many runs of a flow are pending, active and archived (in a cluster: on every host). */
+  async countRuns(flow: string): Promise<Record<RunState, number>> {
+    if (this.clustered) return this.d.state.countRuns(flow);
+    const out = { pending: 0, active: 0, archived: 0 };
+    for (const e of this.d.table.all()) if (e.record.ref.flow === flow) out[summarize(e).state]++;
+    return out;
+  }
+
+  /** Runs across the cluster, newest first. */
+  async queryRuns(q: RunQuery): Promise<RunSummary[]> {
+    if (!this.clustered) return this.d.table.query(q);
+    const json = await this.d.state.listRuns({ limit: q.limit ?? 50, ...(q.flow !== undefined ? { flow: q.flow } : {}), ...(q.state !== undefined ? { state: q.state } : {}), ...(q.before !== undefined ? { before: q.before } : {}) });
+    return json.map((j) => parseRunSummary(j));
+  }
+
+  /** A run as the cluster's run index has it (any host's), without its nodes. */
+  async indexedSummary(run: string): Promise<(RunSummary & { readonly name?: string }) | undefined> {
+    const got = await this.d.state.getRun(run);
+    return got === undefined ? undefined : parseRunSummary(got.json);
+  }
+
+  /** The host executing a run elsewhere in the cluster, if it is not this one. */
+  async remoteHost(run: string): Promise<string | undefined> {
+    if (!this.clustered) return undefined;
+    const sum = await this.indexedSummary(run);
+    if (sum === undefined) return undefined;
+    return sum.state === "active" && sum.ref.execHost !== undefined && sum.ref.execHost !== this.d.host ? sum.ref.execHost : undefined;
+  }
+
+  entry(run: string): RunEntry {
+    const e = this.d.table.get(run);
+    if (e === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
+    return e;
+  }
+
+  async getRun(run: string): Promise<RunDetail> {
+    const local = this.d.table.get(run);
+    if (local === undefined && this.clustered) {
+      const got = await this.d.state.getRun(run);
+      if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
+      const sum = parseRunSummary(got.json);
+      const nodes = Object.values(got.nodes).map((j) => parseNodeStatus(j));
+      return { ...sum, name: sum.name ?? sum.ref.flow, nodes };
+    }
+    const e = this.entry(run);
+    const nodes = e.state === "active" ? e.executor.statuses() : await this.nodesFromFiles(e);
+    return { ...summarize(e), name: e.record.flow.name, nodes };
+  }
+
+  private async nodesFromFiles(e: RunEntry): Promise<NodeStatus[]> {
+    const dir = dirOf(e);
+    const flow = e.record.flow;
+    const out: NodeStatus[] = [];
+    for (const n of [...flow.triggers, ...flow.tasks]) {
+      const rt = new NodeRuntime(n);
+      if (e.state !== "pending") {
+        rt.restore(await readStatus(this.d.files, dir, e.record, n.id));
+        rt.logLines = (await this.d.files.readLines(this.d.files.nodeLogPath(dir, e.record.ref, n.id))).length;
+        if (e.state === "archived") rt.skipIfUnreached();
+      }
+      out.push(rt.status());
+    }
+    return out;
+  }
+
+  /** Output lines of a node after `after`, at most `limit`. */
+  async readLog(run: string, node: string, after = 0, limit = 1000): Promise<{ lines: LogLine[]; state: RunState }> {
+    const local = this.d.table.get(run);
+    if (local === undefined && this.d.link !== undefined) {
+      const sum = await this.indexedSummary(run);
+      if (sum === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
+      return { lines: await this.d.link.logs(run, node, after, limit), state: sum.state };
+    }
+    const e = this.entry(run);
+    const state = summarize(e).state;
+    if (![...e.record.flow.triggers, ...e.record.flow.tasks].some((n) => n.id === node)) throw new FloeError("E_NODE_NOT_FOUND", `run "${run}" has no node "${node}"`);
+    if (e.state === "pending") return { lines: [], state };
+    await this.d.nodeFiles.openLog(run, node)?.flush();
+    const all = (await this.d.files.readLines(this.d.files.nodeLogPath(dirOf(e), e.record.ref, node))).filter(isLogLine);
+    return { lines: all.filter((l) => l.seq > after).slice(0, limit), state };
+  }
+
+  /** Waits until a run is archived (tests and `floe run`). */
+  waitForEnd(run: string, signal?: AbortSignal): Promise<RunSummary> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const e = this.d.table.get(run);
+        if (e?.state !== "archived") return false;
+        off();
+        resolve(summarize(e));
+        return true;
+      };
+      const off = this.d.bus.subscribe((ev) => {
+        if (ev.type === "run" && ev.summary.ref.run === run) check();
+      });
+      signal?.addEventListener("abort", () => {
+        off();
+        reject(coerceError(signal.reason));
+      }, { once: true });
+      check();
+    });
+  }
+}
+
+/** The folder a run's files are in now. */
+function dirOf(e: RunEntry): RunDirState {
+  return e.state === "pending" ? "pending" : e.state === "archived" ? "archive" : "active";
+}

@@ -1,0 +1,141 @@
+/**
+ * Checks for data that came from another process or from disk (other hosts' events and
+ * replies, the shared run index, log files): each says what is wrong with a value, in
+ * words, or nothing; the parse functions turn a checked value into its type, never a cast
+ * of an unchecked one.
+ */
+import { FloeError } from "./errors.js";
+import type { LogLine, NodeStatus, RunSummary } from "./types.js";
+
+type Obj = Readonly<Record<string, unknown>>;
+
+const RUN_STATES = new Set(["pending", "active", "archived"]);
+const RUN_RESULTS = new Set(["good", "bad", "cancelled", "lost"]);
+const NODE_STATES = new Set(["waiting", "running", "good", "bad", "skipped", "cancelled"]);
+const NODE_CLASSES = new Set(["trigger", "task", "merge"]);
+const STREAMS = new Set(["out", "err", "sys"]);
+
+/** JSON text checked by `problem`; a FloeError E_INTERNAL naming `what` when it is not valid. */
+function parseChecked<T>(json: string, problem: (x: unknown) => string | undefined, what: string): T {
+  let x: unknown;
+  try {
+    x = JSON.parse(json);
+  } catch (e) {
+    throw new FloeError("E_INTERNAL", `${what} is not JSON`, { cause: e });
+  }
+  return checked<T>(x, problem, what);
+}
+
+/** A value checked by `problem`, as its type; a FloeError E_INTERNAL naming `what` when it is not valid. */
+export function checked<T>(x: unknown, problem: (x: unknown) => string | undefined, what: string): T {
+  const why = problem(x);
+  if (why !== undefined) throw new FloeError("E_INTERNAL", `${what} is malformed (${why})`);
+  return x as T;
+}
+
+/** A run summary kept in the shared run index (it may carry the flow's name). */
+export function parseRunSummary(json: string): RunSummary & { readonly name?: string } {
+  return parseChecked(json, (x) => summaryProblem(x) ?? (isObj(x) ? optional(x, { name: "string" }) : undefined), "a run summary of the run index");
+}
+
+export function parseNodeStatus(json: string): NodeStatus {
+  return parseChecked(json, nodeProblem, "a node status of the run index");
+}
+
+export function isLogLine(x: unknown): x is LogLine {
+  return lineProblem(x) === undefined;
+}
+
+export function isNodeStatus(x: unknown): x is NodeStatus {
+  return nodeProblem(x) === undefined;
+}
+
+export function isRunSummary(x: unknown): x is RunSummary {
+  return summaryProblem(x) === undefined;
+}
+
+export function refProblem(x: unknown): string | undefined {
+  if (!isObj(x)) return "not an object";
+  return (
+    fields(x, { flow: "string", ver: "number", run: "string", adoptedBy: "string" }) ??
+    optional(x, { execHost: "string" })
+  );
+}
+
+export function summaryProblem(x: unknown): string | undefined {
+  if (!isObj(x)) return "not an object";
+  return (
+    at("ref", refProblem(x["ref"])) ??
+    oneOf(x, "state", RUN_STATES) ??
+    (x["result"] === undefined ? undefined : oneOf(x, "result", RUN_RESULTS)) ??
+    fields(x, { attempt: "number", adoptedAt: "number" }) ??
+    optional(x, { reason: "string", waiting: "string", startedAt: "number", endedAt: "number" }) ??
+    at("trigger", triggerProblem(x["trigger"]))
+  );
+}
+
+function triggerProblem(x: unknown): string | undefined {
+  if (!isObj(x)) return "not an object";
+  return fields(x, { id: "string", type: "string" }) ?? (isObj(x["values"]) ? undefined : "values: not an object") ?? optional(x, { by: "string" });
+}
+
+export function nodeProblem(x: unknown): string | undefined {
+  if (!isObj(x)) return "not an object";
+  return (
+    fields(x, { id: "string", name: "string", type: "string", attempts: "number", logLines: "number" }) ??
+    oneOf(x, "class", NODE_CLASSES) ??
+    oneOf(x, "state", NODE_STATES) ??
+    optional(x, { startedAt: "number", endedAt: "number", exitCode: "number", tag: "string", reason: "string", enabled: "boolean" }) ??
+    (x["waits"] === undefined || isRecordOf(x["waits"], "boolean") ? undefined : "waits: not a map of booleans") ??
+    (x["values"] === undefined || isRecordOf(x["values"], "string") ? undefined : "values: not a map of strings") ??
+    (x["fields"] === undefined || Array.isArray(x["fields"]) ? undefined : "fields: not a list")
+  );
+}
+
+export function lineProblem(x: unknown): string | undefined {
+  if (!isObj(x)) return "not an object";
+  return fields(x, { seq: "number", at: "number", text: "string" }) ?? oneOf(x, "stream", STREAMS);
+}
+
+type Kind = "string" | "number" | "boolean";
+
+export function fields(x: Obj, want: Readonly<Record<string, Kind>>): string | undefined {
+  for (const [k, kind] of Object.entries(want)) {
+    const v = x[k];
+    if (typeof v !== kind || (kind === "number" && !Number.isFinite(v))) return `${k}: not a ${kind}`;
+  }
+  return undefined;
+}
+
+export function optional(x: Obj, want: Readonly<Record<string, Kind>>): string | undefined {
+  for (const [k, kind] of Object.entries(want)) {
+    const v = x[k];
+    if (v !== undefined && (typeof v !== kind || (kind === "number" && !Number.isFinite(v)))) return `${k}: not a ${kind}`;
+  }
+  return undefined;
+}
+
+function oneOf(x: Obj, k: string, allowed: ReadonlySet<string>): string | undefined {
+  const v = x[k];
+  return typeof v === "string" && allowed.has(v) ? undefined : `${k}: not one of ${[...allowed].join(", ")}`;
+}
+
+export function at(place: string, why: string | undefined): string | undefined {
+  return why === undefined ? undefined : `${place}: ${why}`;
+}
+
+export function isObj(x: unknown): x is Obj {
+  return x !== null && typeof x === "object" && !Array.isArray(x);
+}
+
+function isRecordOf(x: unknown, kind: Kind): boolean {
+  return isObj(x) && Object.values(x).every((v) => typeof v === kind);
+}
+
+export function deepFreeze<T>(x: T): T {
+  if (x !== null && typeof x === "object" && !Object.isFrozen(x)) {
+    Object.freeze(x);
+    for (const v of Object.values(x)) deepFreeze(v);
+  }
+  return x;
+}
