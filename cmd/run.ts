@@ -4,45 +4,22 @@
  * This is how a person develops a flow.
  */
 import { mkdtemp } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { constants, cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { formatDiagnostic } from "../flows/diagnostics.js";
 import { validateHostConfig } from "../flows/load.js";
 import { FloeError } from "../hub/errors.js";
+import { listFlag, stringFlag, UsageError, type Parsed } from "./flags.js";
 import type { Out } from "./validate.js";
 import { embeddedHub, makeLogger, shortHostname } from "./wiring.js";
 
-export async function runCommand(args: readonly string[], io: Out, signal: AbortSignal): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      options: {
-        flow: { type: "string" },
-        set: { type: "string", multiple: true },
-        root: { type: "string" },
-        "log-level": { type: "string", default: process.env["FLOE_LOG_LEVEL"] ?? "warn" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    io.err(`floe run: ${e instanceof Error ? e.message : String(e)}`);
-    return 2;
-  }
-  const [file, ...extra] = parsed.positionals;
-  if (file === undefined || extra.length > 0) {
-    io.err("usage: floe run FILE [--flow=ID] [--set key=value]... [--root=DIR]");
-    return 2;
-  }
+export async function runCommand(flags: Parsed, io: Out, signal: AbortSignal): Promise<number> {
+  const [file, ...extra] = flags.positionals;
+  if (file === undefined || extra.length > 0) throw new UsageError(file === undefined ? "which flow file? (FILE is missing)" : `one FILE only (also given: ${extra.join(" ")})`);
   const values: Record<string, string> = {};
-  for (const s of parsed.values.set ?? []) {
+  for (const s of listFlag(flags, "set")) {
     const eq = s.indexOf("=");
-    if (eq <= 0) {
-      io.err(`floe run: --set ${s}: expected key=value`);
-      return 2;
-    }
+    if (eq <= 0) throw new UsageError(`--set ${s}: expected key=value`);
     values[s.slice(0, eq)] = s.slice(eq + 1);
   }
   const path = resolve(file);
@@ -50,7 +27,7 @@ export async function runCommand(args: readonly string[], io: Out, signal: Abort
   for (const d of res.diagnostics) if (d.severity === "error") io.err(formatDiagnostic(d));
   if (res.config === undefined) return 1;
   const flows = res.config.flows;
-  const flowId = parsed.values.flow ?? (flows.length === 1 ? flows[0]?.id : undefined);
+  const flowId = stringFlag(flags, "flow") ?? (flows.length === 1 ? flows[0]?.id : undefined);
   if (flowId === undefined) {
     io.err(`floe run: ${path} has ${flows.length} flows; choose one with --flow (${flows.map((f) => f.id).join(", ")})`);
     return 2;
@@ -60,7 +37,8 @@ export async function runCommand(args: readonly string[], io: Out, signal: Abort
     io.err(`floe run: no flow "${flowId}" in ${path} (flows: ${flows.map((f) => f.id).join(", ")})`);
     return 2;
   }
-  const root = parsed.values.root !== undefined ? resolve(parsed.values.root) : await mkdtemp(join(tmpdir(), "floe-run-"));
+  const rootFlag = stringFlag(flags, "root");
+  const root = rootFlag !== undefined ? resolve(rootFlag) : await mkdtemp(join(tmpdir(), "floe-run-"));
   const hub = embeddedHub({
     config: res.config,
     configDir: dirname(path),
@@ -68,7 +46,7 @@ export async function runCommand(args: readonly string[], io: Out, signal: Abort
     host: shortHostname(),
     tags: flow.hostTags,
     slots: Math.max(1, cpus().length),
-    log: makeLogger(parsed.values["log-level"] ?? "warn"),
+    log: makeLogger(stringFlag(flags, "log-level") ?? "warn"),
     console: (line) => io.out(line),
   });
   await hub.start();
@@ -80,6 +58,7 @@ export async function runCommand(args: readonly string[], io: Out, signal: Abort
     const end = await hub.waitForEnd(run.ref.run);
     signal.removeEventListener("abort", onAbort);
     io.err(`floe run: run ${end.ref.run} ended ${end.result ?? "?"}${end.reason ? `: ${end.reason}` : ""}`);
+    if (signal.aborted) return interruptedExitCode(signal);
     return end.result === "good" ? 0 : 1;
   } catch (e) {
     io.err(`floe run: ${e instanceof FloeError ? e.message : String(e)}`);
@@ -87,4 +66,11 @@ export async function runCommand(args: readonly string[], io: Out, signal: Abort
   } finally {
     await hub.stop(0).catch(() => undefined);
   }
+}
+
+/** 128 + the signal's number, as a shell reports a command stopped by it: 130 for Ctrl-C (cmd/floe.ts aborts with the signal's name). */
+function interruptedExitCode(signal: AbortSignal): number {
+  const name: unknown = signal.reason instanceof Error ? signal.reason.message : signal.reason;
+  const number = Object.entries(constants.signals).find(([k]) => k === name)?.[1] ?? constants.signals.SIGINT;
+  return 128 + number;
 }

@@ -18,7 +18,8 @@ import { SharedTriggerStore } from "../hub/triggers/store.js";
 import { redactUrl } from "../store/redact-url.js";
 import { openCluster, type ClusterParts } from "./cluster.js";
 import { registerDashboard } from "../hub/dash/routes.js";
-import { parseSettings, UsageError, type Settings } from "./settings.js";
+import type { Parsed } from "./flags.js";
+import { settingsFrom, type Settings } from "./settings.js";
 import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
 
@@ -43,17 +44,8 @@ async function adminToken(s: Settings): Promise<{ token: string; path?: string }
   return { token, path };
 }
 
-export async function serveCommand(args: readonly string[], io: Out, signals: Signals): Promise<number> {
-  let s: Settings;
-  try {
-    s = parseSettings(args, process.env);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`floe serve: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
+export async function serveCommand(flags: Parsed, io: Out, signals: Signals): Promise<number> {
+  const s = settingsFrom(flags);
   const log = makeLogger(s.logLevel);
   const loaded = await validateHostConfig(s.conf);
   for (const d of loaded.diagnostics) io.err(formatDiagnostic(d));

@@ -4,7 +4,8 @@
  */
 import { cpus, homedir } from "node:os";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { SERVE } from "./commands.js";
+import { parseCommand, stringFlag, UsageError, type Parsed } from "./flags.js";
 import { shortHostname } from "./wiring.js";
 import { DEFAULT_LEASE_MS } from "../hub/lease.js";
 
@@ -30,36 +31,15 @@ export interface Settings {
   readonly stopGrace: number;
 }
 
-const OPTIONS = {
-  conf: { type: "string" },
-  root: { type: "string" },
-  host: { type: "string" },
-  tags: { type: "string" },
-  bind: { type: "string" },
-  admin: { type: "string" },
-  slots: { type: "string" },
-  nats: { type: "string" },
-  redis: { type: "string" },
-  cluster: { type: "string" },
-  lease: { type: "string" },
-  "log-level": { type: "string" },
-  "tls-cert": { type: "string" },
-  "tls-key": { type: "string" },
-  "stop-grace": { type: "string" },
-} as const;
-
-export class UsageError extends Error {}
-
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
 
+/** Settings from `floe serve` flags; throws a UsageError naming the first bad one. */
 export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): Settings {
-  let values: Record<string, string | undefined>;
-  try {
-    values = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: false, strict: true }).values as Record<string, string | undefined>;
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
-  const get = (k: keyof typeof OPTIONS): string | undefined => values[k] ?? env[`FLOE_${k.toUpperCase().replaceAll("-", "_")}`];
+  return settingsFrom(parseCommand(SERVE, args, env));
+}
+
+export function settingsFrom(p: Parsed): Settings {
+  const get = (k: string): string | undefined => stringFlag(p, k);
   const conf = get("conf");
   if (conf === undefined || conf === "") throw new UsageError("--conf=FILE is required (or FLOE_CONF)");
   const host = get("host") ?? shortHostname();
