@@ -13,7 +13,7 @@ export const SERVE: Command = {
   summary: "Runs one host: hub, agent, triggers, HTTP API and dashboard, until SIGINT/SIGTERM. `floe --conf=FILE` is short for `floe serve --conf=FILE`.",
   positionals: false,
   flags: [
-    { name: "conf", type: "string", arg: "FILE", default: "(required)", env: true, help: "the host config: common and flows" },
+    { name: "conf", type: "string", arg: "FILE", default: "./config.yml if there is one", env: true, help: "the host config: common and flows; without one the host has no flows of its own" },
     { name: "root", type: "string", arg: "DIR", default: "~/.floe", env: true, help: "run files, workspaces, download cache, sessions" },
     { name: "host", type: "string", arg: "NAME", default: "the short hostname", env: true, help: "this host's name, in run refs and the cluster" },
     { name: "tags", type: "string", arg: "a,b", default: "none", env: true, help: "this host's tags; a flow runs only where its host-tags are among them" },

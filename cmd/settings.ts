@@ -2,6 +2,7 @@
  * Host settings from flags and `FLOE_<NAME>` environment variables (flags win), checked
  * once and frozen (DESIGN §6.1).
  */
+import { existsSync } from "node:fs";
 import { cpus, homedir } from "node:os";
 import { resolve } from "node:path";
 import { SERVE } from "./commands.js";
@@ -10,7 +11,8 @@ import { shortHostname } from "./wiring.js";
 import { DEFAULT_LEASE_MS } from "../hub/lease.js";
 
 export interface Settings {
-  readonly conf: string;
+  /** The config file; undefined when none was given and the working directory has no config.yml. */
+  readonly conf?: string;
   readonly root: string;
   readonly host: string;
   readonly tags: readonly string[];
@@ -38,10 +40,12 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
   return settingsFrom(parseCommand(SERVE, args, env));
 }
 
-export function settingsFrom(p: Parsed): Settings {
+/** The config file floe reads when --conf is not given, as the original floe did. */
+export const DEFAULT_CONF = "config.yml";
+
+export function settingsFrom(p: Parsed, cwd = process.cwd()): Settings {
   const get = (k: string): string | undefined => stringFlag(p, k);
-  const conf = get("conf");
-  if (conf === undefined || conf === "") throw new UsageError("--conf=FILE is required (or FLOE_CONF)");
+  const conf = (get("conf") || undefined) ?? (existsSync(resolve(cwd, DEFAULT_CONF)) ? DEFAULT_CONF : undefined);
   const host = get("host") ?? shortHostname();
   if (!SAFE_NAME.test(host)) throw new UsageError(`--host=${host}: a host name may only contain letters, digits, "_" and "-"`);
   const tags = (get("tags") ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
@@ -74,7 +78,7 @@ export function settingsFrom(p: Parsed): Settings {
   const root = rootText.startsWith("~/") ? resolve(homedir(), rootText.slice(2)) : resolve(rootText);
   const opt = <T>(k: string, v: T | undefined) => (v === undefined || v === "" ? {} : { [k]: v });
   return Object.freeze({
-    conf: resolve(conf),
+    ...opt("conf", conf === undefined ? undefined : resolve(cwd, conf)),
     root,
     host,
     tags,
