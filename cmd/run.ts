@@ -3,13 +3,14 @@
  * printing every output line as `<time> [flow.node] text`; exit 0 when the run ends good.
  * This is how a person develops a flow.
  */
-import { mkdtemp } from "node:fs/promises";
+import { mkdir, mkdtemp } from "node:fs/promises";
 import { constants, cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { formatDiagnostic } from "../flows/diagnostics.js";
 import { validateHostConfig } from "../flows/load.js";
 import { FloeError } from "../hub/errors.js";
 import { listFlag, stringFlag, UsageError, type Parsed } from "./flags.js";
+import { lockRoot, RootInUse, type RootLock } from "./root-lock.js";
 import type { Out } from "./validate.js";
 import { embeddedHub, makeLogger, shortHostname } from "./wiring.js";
 
@@ -39,6 +40,15 @@ export async function runCommand(flags: Parsed, io: Out, signal: AbortSignal): P
   }
   const rootFlag = stringFlag(flags, "root");
   const root = rootFlag !== undefined ? resolve(rootFlag) : await mkdtemp(join(tmpdir(), "floe-run-"));
+  await mkdir(root, { recursive: true });
+  let lock: RootLock;
+  try {
+    lock = await lockRoot(root);
+  } catch (e) {
+    if (!(e instanceof RootInUse)) throw e;
+    io.err(`floe run: ${e.message}; nothing started`);
+    return 1;
+  }
   const hub = embeddedHub({
     config: res.config,
     configDir: dirname(path),
@@ -65,6 +75,7 @@ export async function runCommand(flags: Parsed, io: Out, signal: AbortSignal): P
     return 1;
   } finally {
     await hub.stop(0).catch(() => undefined);
+    await lock.release();
   }
 }
 

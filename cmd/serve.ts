@@ -20,6 +20,7 @@ import { redactUrl } from "../store/redact-url.js";
 import { openCluster, type ClusterParts } from "./cluster.js";
 import { registerDashboard } from "../hub/dash/routes.js";
 import type { Parsed } from "./flags.js";
+import { lockRoot, RootInUse, type RootLock } from "./root-lock.js";
 import { DEFAULT_CONF, settingsFrom, type Settings } from "./settings.js";
 import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
@@ -47,6 +48,23 @@ async function adminToken(s: Settings): Promise<{ token: string; path?: string }
 
 export async function serveCommand(flags: Parsed, io: Out, signals: Signals): Promise<number> {
   const s = settingsFrom(flags);
+  await mkdir(s.root, { recursive: true });
+  let lock: RootLock;
+  try {
+    lock = await lockRoot(s.root);
+  } catch (e) {
+    if (!(e instanceof RootInUse)) throw e;
+    io.err(`floe serve: ${e.message}; nothing started`);
+    return 1;
+  }
+  try {
+    return await serveOnRoot(s, io, signals);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<number> {
   const log = makeLogger(s.logLevel);
   let config = EMPTY_CONFIG;
   if (s.conf !== undefined) {
@@ -62,7 +80,6 @@ export async function serveCommand(flags: Parsed, io: Out, signals: Signals): Pr
     const role = s.nats !== undefined ? `it executes runs that other hosts of cluster "${s.cluster}" adopted` : "without a cluster (--nats, --redis) it has nothing to run";
     io.err(`floe: no config file: this host has no flows of its own; ${role} (give one with --conf=FILE, or put ${DEFAULT_CONF} in ${process.cwd()})`);
   }
-  await mkdir(s.root, { recursive: true });
   let cluster: ClusterParts | undefined;
   if (s.nats !== undefined && s.redis !== undefined) {
     try {
