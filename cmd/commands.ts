@@ -44,11 +44,16 @@ export const RUN: Command = {
   name: "run",
   synopsis: "FILE [--flow=ID] [--set key=value]... [--root=DIR]",
   summary: "Runs one flow once in the foreground, printing its output; exit 0 when the run ends good, 1 otherwise, 130 on Ctrl-C.",
+  notes: [
+    "A data node the run reaches takes its fields from --set NODE.FIELD=VALUE; on a terminal, the fields not given are asked for.",
+    "Without a terminal, a node still missing required fields cancels the run: exit 1, saying which --set to add.",
+  ],
   positionals: true,
   flags: [
     { name: "flow", type: "string", arg: "ID", default: "the file's only flow", help: "which flow of FILE to run" },
-    { name: "set", type: "string", arg: "KEY=VALUE", multiple: true, help: "a value of the trigger's form" },
-    { name: "root", type: "string", arg: "DIR", default: "a new temporary directory", help: "where the run's files and workspace go" },
+    { name: "set", type: "string", arg: "KEY=VALUE", multiple: true, help: "a value of the trigger's form; NODE.FIELD=VALUE: input for the data node NODE" },
+    { name: "root", type: "string", arg: "DIR", default: "a new temporary directory, removed when the run ends", help: "where the run's files and workspace go" },
+    { name: "keep", type: "boolean", default: "off", help: "keep the temporary root (its path is printed at the end)" },
     { name: "log-level", type: "string", arg: "LEVEL", default: "warn", env: true, help: `floe's own log on stderr: ${LOG_LEVELS}` },
   ],
 };

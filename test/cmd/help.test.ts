@@ -12,7 +12,7 @@ const floe = (args: string[]) => spawnSync(process.execPath, [floeBin, ...args],
 const FLAGS: Record<string, string[]> = {
   serve: ["--conf", "--root", "--host", "--tags", "--bind", "--admin", "--slots", "--nats", "--redis", "--cluster", "--lease", "--log-level", "--tls-cert", "--tls-key", "--stop-grace", "--help"],
   validate: ["--strict", "--help"],
-  run: ["--flow", "--set", "--root", "--log-level", "--help"],
+  run: ["--flow", "--set", "--root", "--keep", "--log-level", "--help"],
   "hash-password": ["--help"],
 };
 
