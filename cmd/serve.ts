@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { formatDiagnostic } from "../flows/diagnostics.js";
 import { validateHostConfig } from "../flows/load.js";
+import { EMPTY_CONFIG } from "../flows/model.js";
 import { buildApi } from "../hub/api/server.js";
 import { FileSessionStore } from "../hub/api/sessions.js";
 import { EventLog } from "../hub/event-log.js";
@@ -18,7 +19,9 @@ import { SharedTriggerStore } from "../hub/triggers/store.js";
 import { redactUrl } from "../store/redact-url.js";
 import { openCluster, type ClusterParts } from "./cluster.js";
 import { registerDashboard } from "../hub/dash/routes.js";
-import { parseSettings, UsageError, type Settings } from "./settings.js";
+import type { Parsed } from "./flags.js";
+import { lockRoot, RootInUse, type RootLock } from "./root-lock.js";
+import { DEFAULT_CONF, settingsFrom, type Settings } from "./settings.js";
 import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
 
@@ -43,26 +46,40 @@ async function adminToken(s: Settings): Promise<{ token: string; path?: string }
   return { token, path };
 }
 
-export async function serveCommand(args: readonly string[], io: Out, signals: Signals): Promise<number> {
-  let s: Settings;
+export async function serveCommand(flags: Parsed, io: Out, signals: Signals): Promise<number> {
+  const s = settingsFrom(flags);
+  await mkdir(s.root, { recursive: true });
+  let lock: RootLock;
   try {
-    s = parseSettings(args, process.env);
+    lock = await lockRoot(s.root);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`floe serve: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
-  const log = makeLogger(s.logLevel);
-  const loaded = await validateHostConfig(s.conf);
-  for (const d of loaded.diagnostics) io.err(formatDiagnostic(d));
-  if (loaded.config === undefined) {
-    io.err(`floe serve: ${s.conf} is not valid; nothing started`);
+    if (!(e instanceof RootInUse)) throw e;
+    io.err(`floe serve: ${e.message}; nothing started`);
     return 1;
   }
-  let config = loaded.config;
-  await mkdir(s.root, { recursive: true });
+  try {
+    return await serveOnRoot(s, io, signals);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<number> {
+  const log = makeLogger(s.logLevel);
+  let config = EMPTY_CONFIG;
+  if (s.conf !== undefined) {
+    const loaded = await validateHostConfig(s.conf);
+    for (const d of loaded.diagnostics) io.err(formatDiagnostic(d));
+    if (loaded.config === undefined) {
+      io.err(`floe serve: ${s.conf} is not valid; nothing started`);
+      return 1;
+    }
+    config = loaded.config;
+  } else {
+    // In a cluster such a host is useful: a claim carries the run's flow, so it executes runs other hosts adopted.
+    const role = s.nats !== undefined ? `it executes runs that other hosts of cluster "${s.cluster}" adopted` : "without a cluster (--nats, --redis) it has nothing to run";
+    io.err(`floe: no config file: this host has no flows of its own; ${role} (give one with --conf=FILE, or put ${DEFAULT_CONF} in ${process.cwd()})`);
+  }
   let cluster: ClusterParts | undefined;
   if (s.nats !== undefined && s.redis !== undefined) {
     try {
@@ -72,7 +89,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
       return 1;
     }
   }
-  const parts = { config, configDir: dirname(s.conf), root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l) };
+  const parts = { config, configDir: s.conf !== undefined ? dirname(s.conf) : process.cwd(), root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l) };
   const hub = cluster !== undefined ? clusterHub({ ...parts, parts: cluster, leaseMs: s.leaseMs }) : embeddedHub(parts);
   const { token, path: tokenPath } = await adminToken(s);
   const sessions = cluster?.sessions ?? new FileSessionStore(join(s.root, "sessions.json"));
@@ -127,12 +144,17 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
   if (s.nats !== undefined) io.err(`floe: joined cluster "${s.cluster}" (NATS ${redactUrl(s.nats)}, Redis ${redactUrl(s.redis ?? "")}, lease ${s.leaseMs / 1000} s)`);
   io.err(`floe: dashboard ${url}/app/dash — log in with ${tokenPath !== undefined ? `the admin token in ${tokenPath}` : "the --admin token"}${config.common.users.length ? ` or a user of common.users` : ""}`);
 
+  const conf = s.conf;
   signals.onReload(() => {
+    if (conf === undefined) {
+      log.warn("SIGHUP: this host has no config file; nothing to reload");
+      return;
+    }
     void (async () => {
-      const next = await validateHostConfig(s.conf);
+      const next = await validateHostConfig(conf);
       if (next.config === undefined) {
         for (const d of next.diagnostics) io.err(formatDiagnostic(d));
-        log.error({ conf: s.conf }, "reload refused: the config is not valid; keeping the old one");
+        log.error({ conf }, "reload refused: the config is not valid; keeping the old one");
         return;
       }
       config = next.config;
@@ -141,7 +163,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
       log.info({ flows: config.flows.length }, "config reloaded");
     })().catch((e: unknown) => {
       // A bug while reloading must not take the host down: an unhandled rejection would.
-      log.error({ err: e, conf: s.conf }, "reload failed; keeping the old config");
+      log.error({ err: e, conf }, "reload failed; keeping the old config");
     });
   });
 

@@ -2,14 +2,17 @@
  * Host settings from flags and `FLOE_<NAME>` environment variables (flags win), checked
  * once and frozen (DESIGN §6.1).
  */
+import { existsSync } from "node:fs";
 import { cpus, homedir } from "node:os";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { SERVE } from "./commands.js";
+import { parseCommand, stringFlag, UsageError, type Parsed } from "./flags.js";
 import { shortHostname } from "./wiring.js";
 import { DEFAULT_LEASE_MS } from "../hub/lease.js";
 
 export interface Settings {
-  readonly conf: string;
+  /** The config file; undefined when none was given and the working directory has no config.yml. */
+  readonly conf?: string;
   readonly root: string;
   readonly host: string;
   readonly tags: readonly string[];
@@ -30,38 +33,19 @@ export interface Settings {
   readonly stopGrace: number;
 }
 
-const OPTIONS = {
-  conf: { type: "string" },
-  root: { type: "string" },
-  host: { type: "string" },
-  tags: { type: "string" },
-  bind: { type: "string" },
-  admin: { type: "string" },
-  slots: { type: "string" },
-  nats: { type: "string" },
-  redis: { type: "string" },
-  cluster: { type: "string" },
-  lease: { type: "string" },
-  "log-level": { type: "string" },
-  "tls-cert": { type: "string" },
-  "tls-key": { type: "string" },
-  "stop-grace": { type: "string" },
-} as const;
-
-export class UsageError extends Error {}
-
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
 
+/** Settings from `floe serve` flags; throws a UsageError naming the first bad one. */
 export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): Settings {
-  let values: Record<string, string | undefined>;
-  try {
-    values = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: false, strict: true }).values as Record<string, string | undefined>;
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
-  const get = (k: keyof typeof OPTIONS): string | undefined => values[k] ?? env[`FLOE_${k.toUpperCase().replaceAll("-", "_")}`];
-  const conf = get("conf");
-  if (conf === undefined || conf === "") throw new UsageError("--conf=FILE is required (or FLOE_CONF)");
+  return settingsFrom(parseCommand(SERVE, args, env));
+}
+
+/** The config file floe reads when --conf is not given, as the original floe did. */
+export const DEFAULT_CONF = "config.yml";
+
+export function settingsFrom(p: Parsed, cwd = process.cwd()): Settings {
+  const get = (k: string): string | undefined => stringFlag(p, k);
+  const conf = (get("conf") || undefined) ?? (existsSync(resolve(cwd, DEFAULT_CONF)) ? DEFAULT_CONF : undefined);
   const host = get("host") ?? shortHostname();
   if (!SAFE_NAME.test(host)) throw new UsageError(`--host=${host}: a host name may only contain letters, digits, "_" and "-"`);
   const tags = (get("tags") ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
@@ -94,7 +78,7 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
   const root = rootText.startsWith("~/") ? resolve(homedir(), rootText.slice(2)) : resolve(rootText);
   const opt = <T>(k: string, v: T | undefined) => (v === undefined || v === "" ? {} : { [k]: v });
   return Object.freeze({
-    conf: resolve(conf),
+    ...opt("conf", conf === undefined ? undefined : resolve(cwd, conf)),
     root,
     host,
     tags,

@@ -127,3 +127,6 @@ export function deepFreeze<T>(v: T): T {
   }
   return v;
 }
+
+/** The config of a host started without a config file: no flows of its own, every default. */
+export const EMPTY_CONFIG: Config = deepFreeze({ common: { hosts: [], baseUrl: DEFAULT_BASE_URL, users: [], retention: DEFAULT_RETENTION }, flows: [] });

@@ -6,6 +6,7 @@ import { Cron } from "croner";
 import { didYouMean } from "./diagnostics.js";
 import { parseDuration } from "./duration.js";
 import { readForm } from "./forms.js";
+import { checkOptions, TASK_OPTIONS, triggerOptions } from "./node-options.js";
 import { deriveIdName } from "./ids.js";
 import { MERGE_TYPES, TASK_TYPES, TRIGGER_TYPES, type FlowNode, type MergeType, type NodeClass, type TaskType, type TriggerType } from "./model.js";
 import type { Reader, ReadMap } from "./reader.js";
@@ -188,6 +189,8 @@ function checkForm(r: Reader, m: ReadMap, label: string, opts: Record<string, un
 
 function checkTriggerOpts(r: Reader, m: ReadMap, label: string, type: TriggerType, opts: Record<string, unknown>): void {
   const d = r.d;
+  const optsNode = m.field("opts")?.node;
+  if (optsNode?.kind === "map") checkOptions(d, optsNode, triggerOptions(type), label, type);
   switch (type) {
     case "data":
       checkForm(r, m, label, opts, false);
@@ -253,20 +256,11 @@ function validTimeZone(tz: string): boolean {
 
 function checkTaskOpts(r: Reader, m: ReadMap, label: string, type: TaskType, opts: Record<string, unknown>): void {
   const d = r.d;
-  const env = opts["env"];
-  if (env !== undefined && !(Array.isArray(env) && env.every((e) => typeof e === "string"))) {
-    d.error(optPos(m, "env"), `opts.env of ${label} must be a list of KEY=value entries`);
-  }
+  // The options' names and shapes: node-options.ts.
+  const optsNode = m.field("opts")?.node;
+  if (optsNode?.kind === "map") checkOptions(d, optsNode, TASK_OPTIONS[type], `task ${label}`, type);
   switch (type) {
     case "exec": {
-      const args = opts["args"];
-      if (args !== undefined && !(Array.isArray(args) && args.every((a) => typeof a === "string" || typeof a === "number" || typeof a === "boolean"))) {
-        d.error(optPos(m, "args"), `opts.args of ${label} must be a list of text values`);
-      }
-      for (const k of ["cmd", "shell", "sub-dir"]) {
-        const v = opts[k];
-        if (v !== undefined && typeof v !== "string") d.error(optPos(m, k), `opts.${k} of ${label} must be text`);
-      }
       if (opts["cmd"] === undefined && opts["shell"] === undefined) d.warn(m.has("opts") ? m.posOf("opts") : m.pos, `exec task ${label} has neither opts.cmd nor opts.shell; it will fail unless its event brings one`);
       return;
     }

@@ -25,7 +25,7 @@ t.test("floe run: streams lines, exit 0 when good, 1 when bad, 2 on usage errors
   t.equal(floe(["run", examples]).status, 2, "several flows and no --flow");
   t.equal(floe(["run", examples, "--flow", "nope"]).status, 2);
   t.equal(floe(["bogus"]).status, 2);
-  t.equal(floe(["serve"]).status, 2, "serve without --conf");
+  t.equal(floe(["serve", "--slots=0"]).status, 2, "a bad flag value");
   const invalid = floe(["run", join(dir, "missing.yml")]);
   t.equal(invalid.status, 1);
   t.match(invalid.stderr, /missing\.yml:1:1: error: can not read the file: .*ENOENT/);

@@ -14,12 +14,13 @@ export interface FloeProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startFloe(args: { conf: string; root: string; host?: string; tags?: string[]; extra?: string[]; env?: Record<string, string>; token?: string }): Promise<FloeProcess> {
+/** `conf` undefined: no --conf flag (floe then looks for config.yml in `cwd`). */
+export async function startFloe(args: { conf: string | undefined; root: string; host?: string; tags?: string[]; extra?: string[]; env?: Record<string, string>; token?: string; cwd?: string }): Promise<FloeProcess> {
   const token = args.token ?? "test-admin-token-0123456789";
   const child = spawn(
     process.execPath,
-    [floeBin, "serve", `--conf=${args.conf}`, `--root=${args.root}`, `--host=${args.host ?? "h1"}`, `--tags=${(args.tags ?? []).join(",")}`, "--bind=127.0.0.1:0", `--admin=${token}`, `--log-level=${process.env["FLOE_TEST_LOG"] ?? "warn"}`, "--stop-grace=2", ...(args.extra ?? [])],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(args.env ?? {}) } },
+    [floeBin, "serve", ...(args.conf !== undefined ? [`--conf=${args.conf}`] : []), `--root=${args.root}`, `--host=${args.host ?? "h1"}`, `--tags=${(args.tags ?? []).join(",")}`, "--bind=127.0.0.1:0", `--admin=${token}`, `--log-level=${process.env["FLOE_TEST_LOG"] ?? "warn"}`, "--stop-grace=2", ...(args.extra ?? [])],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(args.env ?? {}) }, ...(args.cwd !== undefined ? { cwd: args.cwd } : {}) },
   );
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
