@@ -195,64 +195,23 @@ export class Hub {
     return this.stopping;
   }
 
-  // --- what the rest of the host asks ------------------------------------------------------
+  // --- what the rest of the host asks (adoption.ts, queries.ts, commands.ts) -------------
 
-  findFlow(id: string, ver?: number): Flow {
-    return this.adoption.findFlow(id, ver);
-  }
-
+  findFlow = (id: string, ver?: number): Flow => this.adoption.findFlow(id, ver);
   /** Adopts a trigger into a run: the pend is durable before this returns. */
-  trigger(req: TriggerRequest): Promise<RunSummary> {
-    return this.adoption.trigger(req);
-  }
-
-  hosts(): Promise<HostInfo[]> {
-    return this.queries.hosts();
-  }
-
-  listRuns(q: RunQuery): RunSummary[] {
-    return this.queries.listRuns(q);
-  }
-
-  tallyRuns(): RunTally {
-    return this.queries.tallyRuns();
-  }
-
-  countRuns(flow: string): Promise<Record<RunState, number>> {
-    return this.queries.countRuns(flow);
-  }
-
-  queryRuns(q: RunQuery): Promise<RunSummary[]> {
-    return this.queries.queryRuns(q);
-  }
-
-  getRun(run: string): Promise<RunDetail> {
-    return this.queries.getRun(run);
-  }
-
-  readLog(run: string, node: string, after?: number, limit?: number): Promise<{ lines: LogLine[]; state: RunState }> {
-    return this.queries.readLog(run, node, after, limit);
-  }
-
-  waitForEnd(run: string, signal?: AbortSignal): Promise<RunSummary> {
-    return this.queries.waitForEnd(run, signal);
-  }
-
-  workspaceForRun(run: string): string {
-    return this.folders.workspaceOf(this.queries.entry(run).record);
-  }
-
-  submitData(run: string, node: string, values: unknown, reject?: string): Promise<NodeStatus> {
-    return this.commands.submitData(run, node, values, reject);
-  }
-
-  postData(run: string, node: string, values: unknown, reject?: string): NodeStatus {
-    return this.commands.postData(run, node, values, reject);
-  }
-
-  cancel(run: string, by: string): Promise<RunSummary> {
-    return this.commands.cancel(run, by);
-  }
+  trigger = (req: TriggerRequest): Promise<RunSummary> => this.adoption.trigger(req);
+  hosts = (): Promise<HostInfo[]> => this.queries.hosts();
+  listRuns = (q: RunQuery): RunSummary[] => this.queries.listRuns(q);
+  tallyRuns = (): RunTally => this.queries.tallyRuns();
+  countRuns = (flow: string): Promise<Record<RunState, number>> => this.queries.countRuns(flow);
+  queryRuns = (q: RunQuery): Promise<RunSummary[]> => this.queries.queryRuns(q);
+  getRun = (run: string): Promise<RunDetail> => this.queries.getRun(run);
+  readLog = (run: string, node: string, after?: number, limit?: number): Promise<{ lines: LogLine[]; state: RunState }> => this.queries.readLog(run, node, after, limit);
+  waitForEnd = (run: string, signal?: AbortSignal): Promise<RunSummary> => this.queries.waitForEnd(run, signal);
+  workspaceForRun = (run: string): string => this.folders.workspaceOf(this.queries.entry(run).record);
+  submitData = (run: string, node: string, values: unknown, reject?: string): Promise<NodeStatus> => this.commands.submitData(run, node, values, reject);
+  postData = (run: string, node: string, values: unknown, reject?: string): NodeStatus => this.commands.postData(run, node, values, reject);
+  cancel = (run: string, by: string): Promise<RunSummary> => this.commands.cancel(run, by);
 
   // --- wiring ----------------------------------------------------------------------------
 
