@@ -7,6 +7,7 @@ import path from "node:path";
 import type { TaskRequest, TaskResult } from "./contract.js";
 import { spawnLogged } from "./spawner.js";
 import { insideWorkspace, stringOpt, sysWriter, taskEnv } from "./task-util.js";
+import { errorCode } from "../flows/errors.js";
 
 export interface GitTask {
   readonly req: TaskRequest;
@@ -119,7 +120,7 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
   try {
     return (await readdir(dir)).length === 0;
   } catch (e: unknown) {
-    return (e as NodeJS.ErrnoException).code === "ENOENT";
+    return errorCode(e) === "ENOENT";
   }
 }
 

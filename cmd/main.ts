@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import type { Signals } from "./serve.js";
 import { validateCommand, type Out } from "./validate.js";
+import { errorMessage } from "../flows/errors.js";
 
 const USAGE = `usage:
   floe [serve] --conf=FILE [--root=DIR] [--host=NAME] [--tags=a,b] [--bind=HOST:PORT]
@@ -32,7 +33,7 @@ export async function main(argv: readonly string[], io: Out = stdio, signals: Si
       try {
         parsed = parseArgs({ args: [...rest], options: { strict: { type: "boolean", default: false } }, allowPositionals: true, strict: true });
       } catch (e) {
-        io.err(`floe validate: ${e instanceof Error ? e.message : String(e)}`);
+        io.err(`floe validate: ${errorMessage(e)}`);
         io.err(USAGE);
         return 2;
       }

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatDiagnostic } from "../flows/diagnostics.js";
 import { validateHostConfig } from "../flows/load.js";
-import { FloeError } from "../hub/errors.js";
+import { errorMessage, FloeError } from "../flows/errors.js";
 import type { Out } from "./validate.js";
 import { embeddedHub, makeLogger, shortHostname } from "./wiring.js";
 
@@ -28,7 +28,7 @@ export async function runCommand(args: readonly string[], io: Out, signal: Abort
       strict: true,
     });
   } catch (e) {
-    io.err(`floe run: ${e instanceof Error ? e.message : String(e)}`);
+    io.err(`floe run: ${errorMessage(e)}`);
     return 2;
   }
   const [file, ...extra] = parsed.positionals;

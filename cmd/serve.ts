@@ -21,6 +21,7 @@ import { registerDashboard } from "../hub/dash/routes.js";
 import { parseSettings, UsageError, type Settings } from "./settings.js";
 import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
+import { errorMessage } from "../flows/errors.js";
 
 /** A broker URL as shown in messages: without its password. */
 export interface Signals {
@@ -68,7 +69,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
     try {
       cluster = await openCluster({ nats: s.nats, redis: s.redis, cluster: s.cluster, host: s.host }, log);
     } catch (e) {
-      io.err(`floe serve: ${e instanceof Error ? e.message : String(e)}; nothing started`);
+      io.err(`floe serve: ${errorMessage(e)}; nothing started`);
       return 1;
     }
   }
@@ -82,7 +83,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
     await hub.start();
     await cluster?.ready();
   } catch (e) {
-    io.err(`floe serve: could not start host ${s.host}: ${e instanceof Error ? e.message : String(e)}`);
+    io.err(`floe serve: could not start host ${s.host}: ${errorMessage(e)}`);
     await hub.stop(0).catch(() => undefined);
     await cluster?.close();
     return 1;
@@ -113,7 +114,7 @@ export async function serveCommand(args: readonly string[], io: Out, signals: Si
   try {
     await app.listen({ host: s.bindHost, port: s.bindPort });
   } catch (e) {
-    io.err(`floe serve: can not listen on ${s.bindHost}:${s.bindPort}: ${e instanceof Error ? e.message : String(e)}`);
+    io.err(`floe serve: can not listen on ${s.bindHost}:${s.bindPort}: ${errorMessage(e)}`);
     await triggers.stop();
     await hub.stop(0);
     await cluster?.close();

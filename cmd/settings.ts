@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { shortHostname } from "./wiring.js";
 import { DEFAULT_LEASE_MS } from "../hub/lease.js";
+import { errorMessage } from "../flows/errors.js";
 
 export interface Settings {
   readonly conf: string;
@@ -57,7 +58,7 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
   try {
     values = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: false, strict: true }).values as Record<string, string | undefined>;
   } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
+    throw new UsageError(errorMessage(e));
   }
   const get = (k: keyof typeof OPTIONS): string | undefined => values[k] ?? env[`FLOE_${k.toUpperCase().replaceAll("-", "_")}`];
   const conf = get("conf");

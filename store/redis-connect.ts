@@ -15,6 +15,7 @@
  */
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { errorCode, errorMessage } from "../flows/errors.js";
 import { RedisClusterState, type RedisStateOptions } from "./redis-state.js";
 import { redactUrl } from "./redact-url.js";
 
@@ -151,12 +152,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, err: () => Error): Promise<T>
   ]).finally(() => clearTimeout(timer));
 }
 
+/** A socket error's code (ECONNREFUSED, ENOTFOUND…) says it best; anything else by its message. */
 function errorText(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
-    return e.message;
-  }
-  return String(e);
+  const code = errorCode(e);
+  return code !== undefined && /^E[A-Z]+$/.test(code) ? code : errorMessage(e);
 }
 

@@ -3,12 +3,12 @@
  * retried until the disk takes it (ENOSPC, EDQUOT), so a full disk pauses the end instead of
  * leaving the run active forever with its locks held. Other errors are thrown at once.
  */
-import { errnoCode } from "./atomic-file.js";
+import { errorCode } from "../flows/errors.js";
 
 const FULL = new Set(["ENOSPC", "EDQUOT"]);
 
 export function isDiskFull(e: unknown): boolean {
-  const code = errnoCode(e);
+  const code = errorCode(e);
   return code !== undefined && FULL.has(code);
 }
 

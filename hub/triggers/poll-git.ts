@@ -8,7 +8,7 @@
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { FileTriggerStore, type TriggerStore } from "./store.js";
-import { coerceError } from "../errors.js";
+import { coerceError, errorMessage } from "../errors.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { lsRemote, type LsRemoteResult } from "./ls-remote.js";
 import { redactUrl, refValues, triggerStatePath } from "./refs.js";
@@ -121,7 +121,7 @@ export class GitPoller {
         ? await this.o.lsRemote(this.abort.signal)
         : await lsRemote({ url: this.o.url, patterns: this.o.refs, timeoutMs: this.o.timeoutMs ?? 60_000, signal: this.abort.signal, ...(this.o.gitKey !== undefined ? { gitKey: this.o.gitKey } : {}) });
     } catch (e) {
-      res = { ok: false, error: coerceError(e).message, stopped: false };
+      res = { ok: false, error: errorMessage(e), stopped: false };
     }
     if (!res.ok) {
       if (!res.stopped) this.failed(res.error);
