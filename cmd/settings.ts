@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { shortHostname } from "./wiring.js";
 import { DEFAULT_LEASE_MS } from "../hub/lease.js";
+import { DEFAULT_CLUSTER } from "../store/cluster-name.js";
 import { errorMessage } from "../flows/errors.js";
 
 export interface Settings {
@@ -81,7 +82,7 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv): 
   const nats = get("nats") || undefined;
   const redis = get("redis") || undefined;
   if ((nats === undefined) !== (redis === undefined)) throw new UsageError("cluster mode needs both --nats=URL and --redis=URL (or neither, for an embedded host)");
-  const cluster = get("cluster") ?? "floe";
+  const cluster = get("cluster") ?? DEFAULT_CLUSTER;
   if (!SAFE_NAME.test(cluster)) throw new UsageError(`--cluster=${cluster}: a cluster name may only contain letters, digits, "_" and "-"`);
   const leaseText = get("lease") ?? String(DEFAULT_LEASE_MS / 1000);
   const leaseS = Number(leaseText);

@@ -37,7 +37,7 @@ export interface HistoryOptions {
 }
 
 export interface NatsOptions {
-  /** @defaultValue "floe" */
+  /** @defaultValue DEFAULT_CLUSTER ("floe", store/cluster-name.ts) */
   readonly cluster?: string;
   /** This host's name (the subject its requests arrive on). */
   readonly host: string;

@@ -10,10 +10,8 @@
  * Every user-supplied part goes through `subjectToken`, so no run id, node id, host or
  * cluster name can add a token, a wildcard or whitespace to a subject.
  */
+import { DEFAULT_CLUSTER } from "./cluster-name.js";
 import { idEscaper } from "./id-escape.js";
-
-/** @defaultValue the cluster name when none is given */
-export const DEFAULT_CLUSTER = "floe";
 
 /** The kinds of run events, as they appear in subjects. */
 export type EventKind = "run" | "node" | "log";

@@ -20,7 +20,7 @@ import { RedisClusterState, type RedisStateOptions } from "./redis-state.js";
 import { redactUrl } from "./redact-url.js";
 
 export interface RedisConnectOptions {
-  /** @defaultValue "floe" */
+  /** @defaultValue DEFAULT_CLUSTER ("floe", store/cluster-name.ts) */
   readonly cluster?: string;
   readonly log?: Logger;
   /** This host's name, shown by CLIENT LIST. */

@@ -8,10 +8,8 @@
  * Every user-supplied part goes through `keyPart`, whose output never holds `:`, so no
  * flow id, run id, host name, value key or cluster name can reach into another key.
  */
+import { DEFAULT_CLUSTER } from "./cluster-name.js";
 import { idEscaper } from "./id-escape.js";
-
-/** @defaultValue the cluster name when none is given */
-export const DEFAULT_CLUSTER = "floe";
 
 /**
  * One key part for any string (store/id-escape.ts), injective and at most 200 characters

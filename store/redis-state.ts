@@ -26,7 +26,7 @@ import { LuaScript, packList, SCRIPTS, unpackList } from "./redis-scripts.js";
 import { errorMessage, FloeError } from "../flows/errors.js";
 
 export interface RedisStateOptions {
-  /** @defaultValue "floe" */
+  /** @defaultValue DEFAULT_CLUSTER ("floe", store/cluster-name.ts) */
   readonly cluster?: string;
   /** The Redis URL, for messages (without its password). */
   readonly url?: string;
