@@ -8,6 +8,7 @@ import type { TaskRequest, TaskResult } from "./contract.js";
 import { spawnLogged } from "./spawner.js";
 import { insideWorkspace, stringOpt, sysWriter, taskEnv } from "./task-util.js";
 import { errorCode } from "../flows/errors.js";
+import { gitSshCommand } from "../flows/git-ssh.js";
 
 export interface GitTask {
   readonly req: TaskRequest;
@@ -86,9 +87,7 @@ export async function gitTask(req: TaskRequest, type: string): Promise<GitTask |
       // The path is not echoed: it names a secret's location on this host.
       return { error: `${type} opts.key-file is not a readable file` };
     }
-    // GIT_SSH_COMMAND is read by a shell, so the path is single-quoted. accept-new: a task
-    // cannot answer the host-key prompt; a changed key is still refused.
-    env["GIT_SSH_COMMAND"] = `ssh -i '${keyPath.replaceAll("'", `'\\''`)}' -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`;
+    env["GIT_SSH_COMMAND"] = gitSshCommand(keyPath);
   }
   return { req, sys: sysWriter(req), url, dest, existing, env };
 }

@@ -14,6 +14,7 @@ import type { Diagnostic } from "./diagnostics.js";
 import { deepFreeze, type Flow } from "./model.js";
 import { parseFlowText } from "./parse.js";
 import { errorCode, errorMessage } from "./errors.js";
+import { gitSshCommand } from "./git-ssh.js";
 
 const run = promisify(execFile);
 const MAX_BYTES = 1 << 20;
@@ -107,7 +108,7 @@ async function readFromGit(ref: string, o: LoadOptions, signal: AbortSignal): Pr
   const env = {
     ...process.env,
     GIT_TERMINAL_PROMPT: "0",
-    ...(o.gitKey ? { GIT_SSH_COMMAND: `ssh -i ${o.gitKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new` } : {}),
+    ...(o.gitKey ? { GIT_SSH_COMMAND: gitSshCommand(o.gitKey) } : {}),
   };
   const git = (args: string[]) => run("git", args, { cwd: dir, env, signal, maxBuffer: MAX_BYTES * 2 });
   try {
