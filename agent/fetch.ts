@@ -26,7 +26,7 @@ import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
-import { redactUrl } from "./git-common.js";
+import { redactUrl } from "../store/redact-url.js";
 import { abortReason, stringOpt, sysWriter } from "./task-util.js";
 import { errorCode, errorMessage } from "../flows/errors.js";
 

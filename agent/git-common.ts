@@ -9,6 +9,7 @@ import { spawnLogged } from "./spawner.js";
 import { insideWorkspace, stringOpt, sysWriter, taskEnv } from "./task-util.js";
 import { errorCode } from "../flows/errors.js";
 import { gitSshCommand } from "../flows/git-ssh.js";
+import { redactUrl } from "../store/redact-url.js";
 
 export interface GitTask {
   readonly req: TaskRequest;
@@ -40,11 +41,6 @@ export function cloneDirName(url: string): string | undefined {
   if (s.endsWith(".git")) s = s.slice(0, -4);
   const name = s.slice(Math.max(s.lastIndexOf("/"), s.lastIndexOf(":")) + 1);
   return name === "" || name === "." || name === ".." ? undefined : name;
-}
-
-/** The URL with any `user:password@` removed, for log lines (tokens in https URLs are common). */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
 }
 
 /**

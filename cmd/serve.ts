@@ -23,7 +23,6 @@ import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
 import { errorMessage } from "../flows/errors.js";
 
-/** A broker URL as shown in messages: without its password. */
 export interface Signals {
   readonly interrupt: AbortSignal;
   onReload(fn: () => void): void;

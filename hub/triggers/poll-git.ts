@@ -11,7 +11,8 @@ import { FileTriggerStore, type TriggerStore } from "./store.js";
 import { coerceError, errorMessage } from "../errors.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { lsRemote, type LsRemoteResult } from "./ls-remote.js";
-import { redactUrl, refValues, triggerStatePath } from "./refs.js";
+import { redactUrl } from "../../store/redact-url.js";
+import { refValues, triggerStatePath } from "./refs.js";
 import type { TriggerSink } from "./sink.js";
 
 export interface PollWatcher {
