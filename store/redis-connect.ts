@@ -16,6 +16,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { errorCode, errorMessage } from "../flows/errors.js";
+import { backoffDelay } from "./backoff.js";
 import { RedisClusterState, type RedisStateOptions } from "./redis-state.js";
 import { redactUrl } from "./redact-url.js";
 
@@ -52,7 +53,8 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 100),
+      // Jitter: hosts that lost Redis together do not all come back in the same instant.
+      retryStrategy: (times) => backoffDelay(times, { firstMs: 50, maxMs: maxDelay }) + Math.floor(Math.random() * 100),
       ...(o.host !== undefined ? { connectionName: `floe-${o.host.replace(/[^A-Za-z0-9_.-]/g, "_")}` } : {}),
     });
   } catch (e) {

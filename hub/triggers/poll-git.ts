@@ -11,6 +11,7 @@ import { FileTriggerStore, type TriggerStore } from "./store.js";
 import { coerceError, errorMessage } from "../errors.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { lsRemote, type LsRemoteResult } from "./ls-remote.js";
+import { backoffDelay } from "../../store/backoff.js";
 import { redactUrl } from "../../store/redact-url.js";
 import { refValues, triggerStatePath } from "./refs.js";
 import type { TriggerSink } from "./sink.js";
@@ -148,7 +149,7 @@ export class GitPoller {
     this.failures++;
     this.lastError = reason;
     const cap = Math.max(this.o.periodMs, this.o.maxBackoffMs ?? 600_000);
-    this.nextDelayMs = Math.min(cap, this.o.periodMs * 2 ** Math.min(this.failures, 30));
+    this.nextDelayMs = backoffDelay(this.failures, { firstMs: this.o.periodMs, maxMs: cap });
     this.log.warn({ reason, failures: this.failures, retryInMs: this.nextDelayMs }, "poll-git: git ls-remote failed; backing off");
   }
 
