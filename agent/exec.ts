@@ -15,6 +15,7 @@ import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
 import { parseOutputs } from "./outputs.js";
 import type { SpawnResult } from "./process.js";
 import { spawnLogged } from "./spawner.js";
+import { errorMessage } from "../flows/errors.js";
 
 interface Command {
   readonly file: string;
@@ -36,7 +37,7 @@ export const runExec: TaskRunner = async (req) => {
     // Sync: it exists nearly always, and a thread-pool round trip costs more than the call.
     mkdirSync(dir.path, { recursive: true, mode: 0o700 });
   } catch (e: unknown) {
-    return fail(`cannot create ${dir.path}: ${e instanceof Error ? e.message : String(e)}`);
+    return fail(`cannot create ${dir.path}: ${errorMessage(e)}`);
   }
 
   // The outputs file lives outside the workspace so it never lands in the user's checkout.

@@ -26,8 +26,9 @@ import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { TaskRequest, TaskResult, TaskRunner } from "./contract.js";
-import { redactUrl } from "./git-common.js";
-import { abortReason, message, stringOpt, sysWriter } from "./task-util.js";
+import { redactUrl } from "../store/redact-url.js";
+import { abortReason, stringOpt, sysWriter } from "./task-util.js";
+import { errorCode, errorMessage } from "../flows/errors.js";
 
 const ALGO_HEX_LEN = { sha256: 64, sha1: 40, md5: 32 } as const;
 type Algo = keyof typeof ALGO_HEX_LEN;
@@ -71,7 +72,7 @@ export const runFetch: TaskRunner = async (req) => {
       return await place(cached, dest, sys);
     }
   } catch (e: unknown) {
-    return fail(`fetch: ${message(e)}`);
+    return fail(`fetch: ${errorMessage(e)}`);
   }
 
   if (want === undefined) sys(UNTRUSTED);
@@ -90,7 +91,7 @@ export const runFetch: TaskRunner = async (req) => {
     await rename(part, cached);
     return await place(cached, dest, sys);
   } catch (e: unknown) {
-    return fail(`fetch: ${message(e)}`);
+    return fail(`fetch: ${errorMessage(e)}`);
   } finally {
     await rm(part, { force: true });
   }
@@ -154,7 +155,7 @@ async function fileHash(file: string, algo: Algo): Promise<string | undefined> {
   try {
     await pipeline(createReadStream(file), h);
   } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (errorCode(e) === "ENOENT") return undefined;
     throw e;
   }
   return h.digest("hex");
@@ -199,7 +200,7 @@ async function download(start: URL, part: string, algo: Algo, signal: AbortSigna
     }
   } catch (e: unknown) {
     if (signal.aborted) return { aborted: abortReason(signal) };
-    return { error: message(e) };
+    return { error: errorMessage(e) };
   }
 }
 

@@ -13,7 +13,8 @@ import path from "node:path";
 import type { TaskResult, TaskRunner } from "./contract.js";
 import type { GitTask } from "./git-common.js";
 import { git, gitFailed, gitTask, logHead, refOpt, refreshClone } from "./git-common.js";
-import { message, stringOpt } from "./task-util.js";
+import { stringOpt } from "./task-util.js";
+import { errorMessage } from "../flows/errors.js";
 
 const TYPE = "git-checkout";
 /** A full object id (sha1 or sha256): only these can be fetched by id. */
@@ -33,7 +34,7 @@ export const runGitCheckout: TaskRunner = async (req) => {
   try {
     await mkdir(path.dirname(g.dest), { recursive: true, mode: 0o700 });
   } catch (e: unknown) {
-    return { status: 1, error: `${TYPE}: cannot create ${path.dirname(g.dest)}: ${message(e)}`, outputs: {} };
+    return { status: 1, error: `${TYPE}: cannot create ${path.dirname(g.dest)}: ${errorMessage(e)}`, outputs: {} };
   }
 
   const done = g.existing ? await updateClone(g, hash, branch) : hash === undefined ? await cloneBranch(g, branch) : await checkoutCommit(g, hash, branch);

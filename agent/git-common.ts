@@ -7,6 +7,9 @@ import path from "node:path";
 import type { TaskRequest, TaskResult } from "./contract.js";
 import { spawnLogged } from "./spawner.js";
 import { insideWorkspace, stringOpt, sysWriter, taskEnv } from "./task-util.js";
+import { errorCode } from "../flows/errors.js";
+import { gitSshCommand } from "../flows/git-ssh.js";
+import { redactUrl } from "../store/redact-url.js";
 
 export interface GitTask {
   readonly req: TaskRequest;
@@ -38,11 +41,6 @@ export function cloneDirName(url: string): string | undefined {
   if (s.endsWith(".git")) s = s.slice(0, -4);
   const name = s.slice(Math.max(s.lastIndexOf("/"), s.lastIndexOf(":")) + 1);
   return name === "" || name === "." || name === ".." ? undefined : name;
-}
-
-/** The URL with any `user:password@` removed, for log lines (tokens in https URLs are common). */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
 }
 
 /**
@@ -85,9 +83,7 @@ export async function gitTask(req: TaskRequest, type: string): Promise<GitTask |
       // The path is not echoed: it names a secret's location on this host.
       return { error: `${type} opts.key-file is not a readable file` };
     }
-    // GIT_SSH_COMMAND is read by a shell, so the path is single-quoted. accept-new: a task
-    // cannot answer the host-key prompt; a changed key is still refused.
-    env["GIT_SSH_COMMAND"] = `ssh -i '${keyPath.replaceAll("'", `'\\''`)}' -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`;
+    env["GIT_SSH_COMMAND"] = gitSshCommand(keyPath);
   }
   return { req, sys: sysWriter(req), url, dest, existing, env };
 }
@@ -119,7 +115,7 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
   try {
     return (await readdir(dir)).length === 0;
   } catch (e: unknown) {
-    return (e as NodeJS.ErrnoException).code === "ENOENT";
+    return errorCode(e) === "ENOENT";
   }
 }
 

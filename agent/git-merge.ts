@@ -16,7 +16,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { TaskResult, TaskRunner } from "./contract.js";
 import { git, gitFailed, gitTask, logHead, refOpt, refreshClone } from "./git-common.js";
-import { message } from "./task-util.js";
+import { errorMessage } from "../flows/errors.js";
 
 const TYPE = "git-merge";
 const NEEDS = "git-merge needs opts url, branch and from-branch";
@@ -34,7 +34,7 @@ export const runGitMerge: TaskRunner = async (req) => {
   try {
     await mkdir(parent, { recursive: true, mode: 0o700 });
   } catch (e: unknown) {
-    return fail(`${TYPE}: cannot create ${parent}: ${message(e)}`);
+    return fail(`${TYPE}: cannot create ${parent}: ${errorMessage(e)}`);
   }
 
   if (g.existing) {

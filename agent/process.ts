@@ -10,6 +10,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, rmSync, statSy
 import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { TaskLine } from "./contract.js";
+import { errorCode, errorMessage } from "../flows/errors.js";
 
 export interface SpawnOptions {
   readonly cmd: string;
@@ -119,8 +120,8 @@ export function spawnLogged(o: SpawnOptions): Promise<SpawnResult> {
     try {
       closeSync(openSync(outputFile, "wx", 0o600));
     } catch (e: unknown) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return Promise.resolve({ status: 126, signal: null, error: `can not create the outputs file ${outputFile}: ${e instanceof Error ? e.message : String(e)}`, ...(code !== undefined ? { outputFileCode: code } : {}) });
+      const code = errorCode(e);
+      return Promise.resolve({ status: 126, signal: null, error: `can not create the outputs file ${outputFile}: ${errorMessage(e)}`, ...(code !== undefined ? { outputFileCode: code } : {}) });
     }
   }
   return new Promise<SpawnResult>((resolveSpawn) => {
@@ -135,7 +136,7 @@ export function spawnLogged(o: SpawnOptions): Promise<SpawnResult> {
       });
     } catch (e: unknown) {
       // Synchronous failures are argument problems (e.g. a NUL byte in an argument).
-      resolve({ status: 126, signal: null, error: `${o.cmd}: ${e instanceof Error ? e.message : String(e)}` });
+      resolve({ status: 126, signal: null, error: `${o.cmd}: ${errorMessage(e)}` });
       return;
     }
     const pid = child.pid;

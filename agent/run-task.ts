@@ -5,10 +5,7 @@ import { runFetch } from "./fetch.js";
 import { runGitCheckout } from "./git-checkout.js";
 import { runGitMerge } from "./git-merge.js";
 import { runTimer } from "./timer.js";
-
-function assertNever(x: never): never {
-  throw new Error(`unknown task type ${JSON.stringify(x)}`);
-}
+import { assertNever } from "../flows/errors.js";
 
 export const runTask: TaskRunner = async (req: TaskRequest): Promise<TaskResult> => {
   switch (req.type) {

@@ -11,6 +11,7 @@
 import type { TaskLine } from "./contract.js";
 import { killGroup, spawnLogged } from "./process.js";
 import type { SpawnerReply, SpawnRequest } from "./spawner.js";
+import { errorMessage } from "../flows/errors.js";
 
 if (process.send === undefined) throw new Error("spawn-helper runs as a child of a floe host (child_process.fork)");
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => undefined);
@@ -66,7 +67,7 @@ process.on("message", (m: SpawnRequest) => {
       }
     },
   })
-    .catch((e: unknown) => ({ status: 126, signal: null, error: `${m.o.cmd}: ${e instanceof Error ? e.message : String(e)}` }))
+    .catch((e: unknown) => ({ status: 126, signal: null, error: `${m.o.cmd}: ${errorMessage(e)}` }))
     .then((result) => {
       // Its lines before its end, in order.
       const lines = pending.get(m.id);

@@ -17,10 +17,6 @@ export function abortReason(signal: AbortSignal): string {
   return "cancelled";
 }
 
-export function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** An optional string opt: undefined when absent or empty, an error text when not a string. */
 export function stringOpt(opts: TaskRequest["opts"], key: string, type: string): string | undefined | { error: string } {
   const v = opts[key];

@@ -3,6 +3,7 @@
  * print, and what each command parses. Kept apart from the commands themselves so that help
  * loads nothing heavy.
  */
+import { DEFAULT_CLUSTER } from "../store/cluster-name.js";
 import type { Command } from "./flags.js";
 
 const LOG_LEVELS = "fatal, error, warn, info, debug, trace or silent";
@@ -22,7 +23,7 @@ export const SERVE: Command = {
     { name: "slots", type: "string", arg: "N", default: "the number of CPUs", env: true, help: "how many runs this host executes at once" },
     { name: "nats", type: "string", arg: "URL", default: "none", env: true, help: "cluster mode (with --redis): NATS servers, comma-separated" },
     { name: "redis", type: "string", arg: "URL", default: "none", env: true, help: "cluster mode (with --nats): redis://, rediss:// or redis+sentinel://" },
-    { name: "cluster", type: "string", arg: "NAME", default: "floe", env: true, help: "hosts on the same brokers with the same name form one cluster" },
+    { name: "cluster", type: "string", arg: "NAME", default: DEFAULT_CLUSTER, env: true, help: "hosts on the same brokers with the same name form one cluster" },
     { name: "lease", type: "string", arg: "SECONDS", default: "2", env: true, help: "how long a host's lease lasts without a heartbeat (0.3 to 600)" },
     { name: "log-level", type: "string", arg: "LEVEL", default: "info", env: true, help: `the host's own log on stderr: ${LOG_LEVELS}` },
     { name: "tls-cert", type: "string", arg: "FILE", default: "none", env: true, help: "serve HTTPS with this certificate (with --tls-key)" },

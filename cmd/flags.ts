@@ -2,6 +2,7 @@
  * One table of flags per subcommand: it drives both parsing (node:util parseArgs) and the
  * `--help` text, so the two cannot disagree. Every subcommand takes `--help`/`-h`.
  */
+import { errorMessage } from "../flows/errors.js";
 import { parseArgs } from "node:util";
 
 export interface Flag {
@@ -54,7 +55,7 @@ export function parseCommand(cmd: Command, args: readonly string[], env: NodeJS.
   try {
     parsed = parseArgs({ args: [...args], options, allowPositionals: cmd.positionals, strict: true });
   } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
+    throw new UsageError(errorMessage(e));
   }
   const values: Record<string, string | boolean | readonly string[] | undefined> = {};
   for (const f of cmd.flags) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `floe` command: parses the subcommand and hands over. Only cmd/ touches process.exit. */
 import { main } from "./main.js";
+import { errorMessage } from "../flows/errors.js";
 
 // `floe validate … | head` closes our stdout early: that is not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -34,7 +35,7 @@ main(process.argv.slice(2), undefined, { interrupt: interrupt.signal, onReload: 
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`floe: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`floe: ${errorMessage(e)}\n`);
     process.exitCode = 1;
   },
 );

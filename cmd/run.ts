@@ -12,7 +12,7 @@ import { createInterface } from "node:readline/promises";
 import { formatDiagnostic } from "../flows/diagnostics.js";
 import { validateHostConfig } from "../flows/load.js";
 import type { Flow } from "../flows/model.js";
-import { FloeError } from "../hub/errors.js";
+import { errorMessage, FloeError } from "../flows/errors.js";
 import type { Hub } from "../hub/hub.js";
 import type { NodeStatus } from "../hub/types.js";
 import { listFlag, stringFlag, UsageError, type Parsed } from "./flags.js";
@@ -94,7 +94,7 @@ async function runOnce(hub: Hub, flow: Flow, sets: SetValues, io: Out, signal: A
         })
         .catch((e: unknown) => {
           // A prompt cut short by Ctrl-C is the interrupt's business, not a failure of its own.
-          if (!signal.aborted) stop ??= e instanceof Error ? e.message : String(e);
+          if (!signal.aborted) stop ??= errorMessage(e);
           return hub.cancel(run, "floe run: no input").catch(() => undefined);
         })
         .finally(() => answering.delete(status.id));

@@ -24,8 +24,8 @@ import { lockRoot, RootInUse, type RootLock } from "./root-lock.js";
 import { DEFAULT_CONF, settingsFrom, type Settings } from "./settings.js";
 import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
+import { errorMessage } from "../flows/errors.js";
 
-/** A broker URL as shown in messages: without its password. */
 export interface Signals {
   readonly interrupt: AbortSignal;
   onReload(fn: () => void): void;
@@ -85,7 +85,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
     try {
       cluster = await openCluster({ nats: s.nats, redis: s.redis, cluster: s.cluster, host: s.host }, log);
     } catch (e) {
-      io.err(`floe serve: ${e instanceof Error ? e.message : String(e)}; nothing started`);
+      io.err(`floe serve: ${errorMessage(e)}; nothing started`);
       return 1;
     }
   }
@@ -99,7 +99,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
     await hub.start();
     await cluster?.ready();
   } catch (e) {
-    io.err(`floe serve: could not start host ${s.host}: ${e instanceof Error ? e.message : String(e)}`);
+    io.err(`floe serve: could not start host ${s.host}: ${errorMessage(e)}`);
     await hub.stop(0).catch(() => undefined);
     await cluster?.close();
     return 1;
@@ -130,7 +130,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   try {
     await app.listen({ host: s.bindHost, port: s.bindPort });
   } catch (e) {
-    io.err(`floe serve: can not listen on ${s.bindHost}:${s.bindPort}: ${e instanceof Error ? e.message : String(e)}`);
+    io.err(`floe serve: can not listen on ${s.bindHost}:${s.bindPort}: ${errorMessage(e)}`);
     await triggers.stop();
     await hub.stop(0);
     await cluster?.close();

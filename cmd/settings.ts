@@ -2,6 +2,7 @@
  * Host settings from flags and `FLOE_<NAME>` environment variables (flags win), checked
  * once and frozen (DESIGN §6.1).
  */
+import { DEFAULT_CLUSTER } from "../store/cluster-name.js";
 import { existsSync } from "node:fs";
 import { cpus, homedir } from "node:os";
 import { resolve } from "node:path";
@@ -64,7 +65,7 @@ export function settingsFrom(p: Parsed, cwd = process.cwd()): Settings {
   const nats = get("nats") || undefined;
   const redis = get("redis") || undefined;
   if ((nats === undefined) !== (redis === undefined)) throw new UsageError("cluster mode needs both --nats=URL and --redis=URL (or neither, for an embedded host)");
-  const cluster = get("cluster") ?? "floe";
+  const cluster = get("cluster") ?? DEFAULT_CLUSTER;
   if (!SAFE_NAME.test(cluster)) throw new UsageError(`--cluster=${cluster}: a cluster name may only contain letters, digits, "_" and "-"`);
   const leaseText = get("lease") ?? String(DEFAULT_LEASE_MS / 1000);
   const leaseS = Number(leaseText);

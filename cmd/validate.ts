@@ -1,6 +1,7 @@
 /** `floe validate [--strict] FILE...`: every problem of every file, exit 0 / 1 / 2. */
 import { formatDiagnostic, sortDiagnostics, type Diagnostic } from "../flows/diagnostics.js";
 import { validateFile } from "../flows/load.js";
+import { errorMessage } from "../flows/errors.js";
 
 export interface Out {
   out(line: string): void;
@@ -19,7 +20,7 @@ export async function validateCommand(files: readonly string[], strict: boolean,
       diagnostics = (await validateFile(file)).diagnostics;
     } catch (e) {
       // A bug, not a user mistake: still one line, never a stack trace.
-      diagnostics = [{ file, line: 1, col: 1, severity: "error", message: `internal error while validating: ${e instanceof Error ? e.message : String(e)}` }];
+      diagnostics = [{ file, line: 1, col: 1, severity: "error", message: `internal error while validating: ${errorMessage(e)}` }];
     }
     const shown = strict ? diagnostics.map((d) => ({ ...d, severity: "error" as const })) : diagnostics;
     for (const d of sortDiagnostics(shown)) io.out(formatDiagnostic(d));

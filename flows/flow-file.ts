@@ -13,6 +13,8 @@ import { promisify } from "node:util";
 import type { Diagnostic } from "./diagnostics.js";
 import { deepFreeze, type Flow } from "./model.js";
 import { parseFlowText } from "./parse.js";
+import { errorCode, errorMessage } from "./errors.js";
+import { gitSshCommand } from "./git-ssh.js";
 
 const run = promisify(execFile);
 const MAX_BYTES = 1 << 20;
@@ -71,7 +73,7 @@ export async function readFlowFile(ref: string, o: LoadOptions): Promise<{ text:
       try {
         st = await stat(path);
       } catch (e) {
-        throw new FlowFileError(`can not read flow-file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        throw new FlowFileError(`can not read flow-file ${path}: ${errorCode(e) ?? errorMessage(e)}`);
       }
       // Never read a device or a FIFO (/dev/zero would never end), nor a file no flow fills.
       if (!st.isFile()) throw new FlowFileError(`flow-file ${path} is not a regular file`);
@@ -79,7 +81,7 @@ export async function readFlowFile(ref: string, o: LoadOptions): Promise<{ text:
       try {
         return { text: await readFile(path, { encoding: "utf8", signal }), name: path };
       } catch (e) {
-        throw new FlowFileError(`can not read flow-file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        throw new FlowFileError(`can not read flow-file ${path}: ${errorCode(e) ?? errorMessage(e)}`);
       }
     }
     case "web": {
@@ -87,7 +89,7 @@ export async function readFlowFile(ref: string, o: LoadOptions): Promise<{ text:
       try {
         res = await fetch(ref, { signal, redirect: "follow" });
       } catch (e) {
-        throw new FlowFileError(`can not download flow-file ${ref}: ${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}`);
+        throw new FlowFileError(`can not download flow-file ${ref}: ${errorMessage(e instanceof Error && e.cause instanceof Error ? e.cause : e)}`);
       }
       if (!res.ok) throw new FlowFileError(`can not download flow-file ${ref}: ${res.status} ${res.statusText}`);
       const buf = Buffer.from(await res.arrayBuffer());
@@ -106,7 +108,7 @@ async function readFromGit(ref: string, o: LoadOptions, signal: AbortSignal): Pr
   const env = {
     ...process.env,
     GIT_TERMINAL_PROMPT: "0",
-    ...(o.gitKey ? { GIT_SSH_COMMAND: `ssh -i ${o.gitKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new` } : {}),
+    ...(o.gitKey ? { GIT_SSH_COMMAND: gitSshCommand(o.gitKey) } : {}),
   };
   const git = (args: string[]) => run("git", args, { cwd: dir, env, signal, maxBuffer: MAX_BYTES * 2 });
   try {
@@ -120,7 +122,9 @@ async function readFromGit(ref: string, o: LoadOptions, signal: AbortSignal): Pr
     const { stdout } = await run("git", ["-C", join(dir, "r"), "show", `${g.ref ?? "HEAD"}:${g.path}`], { env, signal, maxBuffer: MAX_BYTES * 2 });
     return { text: stdout, name: ref };
   } catch (e) {
-    const msg = e instanceof Error ? ((e as { stderr?: string }).stderr?.trim() || e.message) : String(e);
+    // execFile's error carries what git said on stderr: the reason, where there is one.
+    const stderr = e instanceof Error && "stderr" in e && typeof e.stderr === "string" ? e.stderr.trim() : "";
+    const msg = stderr || errorMessage(e);
     throw new FlowFileError(`can not read flow-file ${ref} from git: ${msg.split("\n").slice(-2).join(" ")}`);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { flowFileKind, readFlowFile, FlowFileError } from "./flow-file.js";
 import type { Config } from "./model.js";
 import { looksLikeFlowFile, parseConfig, parseFlowText, type ConfigResult } from "./parse.js";
 import { parseYaml } from "./yaml-source.js";
+import { errorCode, errorMessage } from "./errors.js";
 
 /** Flow files are small; a bigger one is a mistake (or an attack), not a flow. */
 export const MAX_FILE_BYTES = 4 << 20;
@@ -66,10 +67,10 @@ async function readText(path: string): Promise<{ text?: string; diagnostics: Dia
 }
 
 function readProblem(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
+  const code = errorCode(e);
   if (code === "ENOENT") return "no such file (ENOENT)";
   if (code === "EACCES" || code === "EPERM") return `permission denied (${code})`;
-  return code ?? (e instanceof Error ? e.message : String(e));
+  return code ?? errorMessage(e);
 }
 
 /** Loads and validates a host config file. */

@@ -11,6 +11,7 @@ import { deriveIdName } from "./ids.js";
 import { MERGE_TYPES, TASK_TYPES, TRIGGER_TYPES, type FlowNode, type MergeType, type NodeClass, type TaskType, type TriggerType } from "./model.js";
 import type { Reader, ReadMap } from "./reader.js";
 import type { YMap, YNode } from "./yaml-source.js";
+import { errorMessage } from "./errors.js";
 
 /** Where each part of a node was written, for later checks that point at it. */
 export interface NodePlaces {
@@ -211,7 +212,7 @@ function checkTriggerOpts(r: Reader, m: ReadMap, label: string, type: TriggerTyp
       try {
         new Cron(c, { paused: true, ...(typeof tz === "string" ? { timezone: tz } : {}) }).stop();
       } catch (e) {
-        d.error(optPos(m, "cron"), `opts.cron of ${label} is not a valid cron expression: ${e instanceof Error ? e.message.replace(/^CronPattern: /, "") : String(e)}`);
+        d.error(optPos(m, "cron"), `opts.cron of ${label} is not a valid cron expression: ${errorMessage(e).replace(/^CronPattern: /, "")}`);
       }
       if (tz !== undefined && (typeof tz !== "string" || !validTimeZone(tz))) d.error(optPos(m, "tz"), `opts.tz of ${label} is not a known time zone: ${String(tz)}`);
       return;

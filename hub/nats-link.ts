@@ -12,7 +12,7 @@ import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { NoRespondersError, RequestError, TimeoutError, type Msg, type Subscription } from "@nats-io/transport-node";
 import type { NatsHandle } from "../store/nats-connect.js";
 import type { ClusterLink, HostVerb } from "./cluster-link.js";
-import { coerceError, FloeError, type ErrorCode } from "./errors.js";
+import { coerceError, errorMessage, FloeError, type ErrorCode } from "./errors.js";
 import { parseRunEvent, runOf } from "./run-event-wire.js";
 import type { LogLine, RunEvent } from "./types.js";
 
@@ -140,7 +140,7 @@ export class NatsLink implements ClusterLink {
     try {
       c = await js.consumers.get(names.stream, { filter_subjects: filter, opt_start_seq: from, inactive_threshold: 60_000 });
     } catch (e) {
-      throw new FloeError("E_UNAVAILABLE", `the cluster's run history can not be read: ${coerceError(e).message}`, { cause: e });
+      throw new FloeError("E_UNAVAILABLE", `the cluster's run history can not be read: ${errorMessage(e)}`, { cause: e });
     }
     try {
       if ((await c.info(true)).num_pending === 0) return;
@@ -164,7 +164,7 @@ export class NatsLink implements ClusterLink {
       if (timedOut) throw new FloeError("E_UNAVAILABLE", `the cluster's run history did not answer within ${this.historyTimeoutMs} ms`);
     } catch (e) {
       if (e instanceof FloeError) throw e;
-      throw new FloeError("E_UNAVAILABLE", `the cluster's run history could not be read: ${coerceError(e).message}`, { cause: e });
+      throw new FloeError("E_UNAVAILABLE", `the cluster's run history could not be read: ${errorMessage(e)}`, { cause: e });
     } finally {
       c.delete().catch(() => undefined);
     }
@@ -197,7 +197,7 @@ export class NatsLink implements ClusterLink {
     } catch (e) {
       if (e instanceof NoRespondersError || (e instanceof RequestError && e.isNoResponders())) throw unreachable(host, "no such host is connected to the cluster", e);
       if (e instanceof TimeoutError) throw unreachable(host, `it did not answer within ${this.askTimeoutMs / 1000} s`, e);
-      throw unreachable(host, coerceError(e).message, e);
+      throw unreachable(host, errorMessage(e), e);
     }
     let body: unknown;
     try {
@@ -295,7 +295,7 @@ function encodeReply(r: Reply): string {
   try {
     return JSON.stringify(r);
   } catch (e) {
-    return JSON.stringify(failure(new FloeError("E_INTERNAL", `the answer could not be sent: ${coerceError(e).message}`)));
+    return JSON.stringify(failure(new FloeError("E_INTERNAL", `the answer could not be sent: ${errorMessage(e)}`)));
   }
 }
 

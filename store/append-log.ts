@@ -7,8 +7,9 @@
 import { closeSync, fstatSync, ftruncateSync, openSync } from "node:fs";
 import { open, readFile, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { ensureDir, errnoCode, fileError, fsyncDir, syncFd, writeAllSync } from "./atomic-file.js";
+import { ensureDir, fileError, fsyncDir, syncFd, writeAllSync } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
+import { errorCode } from "../flows/errors.js";
 
 export interface AppendStats {
   /** write (and fdatasync) rounds; far fewer than records when batching works */
@@ -77,7 +78,7 @@ export class AppendLog {
     try {
       fd = openSync(this.path, "ax");
     } catch (e) {
-      const code = errnoCode(e);
+      const code = errorCode(e);
       if (code === "ENOENT" && makeDir) {
         await ensureDir(dirname(this.path));
         return this.openFile(false);
@@ -281,7 +282,7 @@ export async function repairTornTail(path: string): Promise<boolean> {
   try {
     fh = await open(path, "r+");
   } catch (e) {
-    if (errnoCode(e) === "ENOENT") return false;
+    if (errorCode(e) === "ENOENT") return false;
     throw fileError(`can not repair ${path}`, e);
   }
   try {
@@ -321,7 +322,7 @@ export async function readJsonLines(path: string): Promise<JsonLines> {
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    if (errnoCode(e) === "ENOENT") return { records: [], torn: false, corrupt: 0 };
+    if (errorCode(e) === "ENOENT") return { records: [], torn: false, corrupt: 0 };
     throw fileError(`can not read ${path}`, e);
   }
   const lines = text.split("\n");

@@ -12,6 +12,7 @@
 import { closeSync, fdatasync, fsync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
+import { errorCode, errorMessage } from "../flows/errors.js";
 import { fsyncEnabled } from "./durability.js";
 
 export interface WriteAtomicOptions {
@@ -34,19 +35,13 @@ const inFlight = new Set<string>();
 /** Only names writeFileAtomic makes (`.<base>.<pid>.<counter>.tmp`), never a user's file. */
 const TEMP_NAME = /^\..+\.\d+\.\d+\.tmp$/;
 
-/** The errno code (`ENOENT`, …) of a Node fs error, if it is one. */
-export function errnoCode(e: unknown): string | undefined {
-  if (e instanceof Error && "code" in e && typeof e.code === "string") return e.code;
-  return undefined;
-}
-
 /**
  * An error that names the file, keeps the errno `code` (callers test for ENOENT and the like)
  * and the original as `cause`.
  */
 export function fileError(what: string, e: unknown): Error & { code?: string } {
-  const err: Error & { code?: string } = new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  const code = errnoCode(e);
+  const err: Error & { code?: string } = new Error(`${what}: ${errorMessage(e)}`, { cause: e });
+  const code = errorCode(e);
   if (code !== undefined) err.code = code;
   return err;
 }
@@ -166,7 +161,7 @@ export async function readJsonFile(path: string): Promise<unknown> {
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    if (errnoCode(e) === "ENOENT") return undefined;
+    if (errorCode(e) === "ENOENT") return undefined;
     throw fileError(`can not read ${path}`, e);
   }
   try {
@@ -185,7 +180,7 @@ export async function removeStaleTemps(dir: string): Promise<number> {
   try {
     names = await readdir(dir);
   } catch (e) {
-    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return 0;
+    if (errorCode(e) === "ENOENT" || errorCode(e) === "ENOTDIR") return 0;
     throw fileError(`can not list ${dir}`, e);
   }
   const stale = names.map((n) => join(dir, n)).filter((p) => TEMP_NAME.test(basename(p)) && !inFlight.has(p));
@@ -195,7 +190,7 @@ export async function removeStaleTemps(dir: string): Promise<number> {
       await unlink(p);
       removed++;
     } catch (e) {
-      if (errnoCode(e) !== "ENOENT") throw fileError(`can not remove ${p}`, e);
+      if (errorCode(e) !== "ENOENT") throw fileError(`can not remove ${p}`, e);
     }
   }
   return removed;

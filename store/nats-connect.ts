@@ -24,6 +24,7 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import type { Logger } from "pino";
+import { errorCode, errorMessage } from "../flows/errors.js";
 import { natsNames, type NatsNames } from "./nats-subjects.js";
 import { redactUrl } from "./redact-url.js";
 
@@ -36,7 +37,7 @@ export interface HistoryOptions {
 }
 
 export interface NatsOptions {
-  /** @defaultValue "floe" */
+  /** @defaultValue DEFAULT_CLUSTER ("floe", store/cluster-name.ts) */
   readonly cluster?: string;
   /** This host's name (the subject its requests arrive on). */
   readonly host: string;
@@ -218,12 +219,11 @@ function handle(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, 
   };
 }
 
+/** The message with its code, where the message does not say it: a JetStream API code (10059…) or a socket's (ECONNREFUSED…). */
 function errorText(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    return (typeof code === "string" || typeof code === "number") && !e.message.includes(String(code)) ? `${e.message} [${code}]` : e.message;
-  }
-  return String(e);
+  const code = e instanceof JetStreamApiError ? String(e.code) : errorCode(e);
+  const message = errorMessage(e);
+  return code !== undefined && !message.includes(code) ? `${message} [${code}]` : message;
 }
 
 

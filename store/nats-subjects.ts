@@ -10,51 +10,19 @@
  * Every user-supplied part goes through `subjectToken`, so no run id, node id, host or
  * cluster name can add a token, a wildcard or whitespace to a subject.
  */
-import { createHash } from "node:crypto";
-
-/** @defaultValue the cluster name when none is given */
-export const DEFAULT_CLUSTER = "floe";
+import { DEFAULT_CLUSTER } from "./cluster-name.js";
+import { idEscaper } from "./id-escape.js";
 
 /** The kinds of run events, as they appear in subjects. */
 export type EventKind = "run" | "node" | "log";
 
-/** Longest token kept readable; longer ones keep a prefix and a hash. */
-const MAX_TOKEN = 80;
-const KEEP = 40;
-const SAFE = /^[A-Za-z0-9_-]$/;
-
 /**
- * One subject token for any string, injective and within MAX_TOKEN characters:
- * - `[A-Za-z0-9_-]` stay as they are;
- * - any other UTF-16 code unit becomes `%HH` (below 0x100) or `%uHHHH`;
- * - the empty string becomes `%`;
- * - a result longer than MAX_TOKEN becomes its first KEEP characters (never cutting an
- *   escape), `~` and 32 hex digits of the SHA-256 of the raw string. `~` never appears in
- *   an escaped token (it would be `%7E`), so the two forms cannot collide.
- * The output only holds `[A-Za-z0-9_%~-]`: never `.`, `*`, `>`, whitespace or control
- * characters, and it is also a valid JetStream stream or consumer name.
+ * One subject token for any string (store/id-escape.ts), injective and at most 80
+ * characters (longer ones keep 40 and a hash). Never `.` (the token separator), a wildcard
+ * (`*`, `>`), whitespace or a control character; so it is also a valid JetStream stream or
+ * consumer name (which may not hold `/` or `\` either).
  */
-export function subjectToken(raw: string): string {
-  if (raw === "") return "%";
-  let out = "";
-  for (let i = 0; i < raw.length; i++) {
-    const ch = raw[i] as string;
-    if (SAFE.test(ch)) {
-      out += ch;
-      continue;
-    }
-    const code = raw.charCodeAt(i);
-    out += code < 0x100 ? `%${code.toString(16).toUpperCase().padStart(2, "0")}` : `%u${code.toString(16).toUpperCase().padStart(4, "0")}`;
-    if (out.length > MAX_TOKEN) break;
-  }
-  if (out.length <= MAX_TOKEN) return out;
-  let cut = KEEP;
-  // Back off to the start of an escape cut in half: `%` plus up to 5 characters.
-  const pct = out.lastIndexOf("%", cut - 1);
-  if (pct !== -1 && cut - pct < (out[pct + 1] === "u" ? 6 : 3)) cut = pct;
-  const hash = createHash("sha256").update(raw, "utf16le").digest("hex").slice(0, 32);
-  return `${out.slice(0, cut)}~${hash}`;
-}
+export const subjectToken = idEscaper({ maxLength: 80, keep: 40, avoid: ".*>/\\ \t\r\n\0\x7f" });
 
 /** Every subject and name of one cluster, built from its (encoded) name. */
 export interface NatsNames {

@@ -15,11 +15,13 @@
  */
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { errorCode, errorMessage } from "../flows/errors.js";
+import { backoffDelay } from "./backoff.js";
 import { RedisClusterState, type RedisStateOptions } from "./redis-state.js";
 import { redactUrl } from "./redact-url.js";
 
 export interface RedisConnectOptions {
-  /** @defaultValue "floe" */
+  /** @defaultValue DEFAULT_CLUSTER ("floe", store/cluster-name.ts) */
   readonly cluster?: string;
   readonly log?: Logger;
   /** This host's name, shown by CLIENT LIST. */
@@ -51,7 +53,8 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 100),
+      // Jitter: hosts that lost Redis together do not all come back in the same instant.
+      retryStrategy: (times) => backoffDelay(times, { firstMs: 50, maxMs: maxDelay }) + Math.floor(Math.random() * 100),
       ...(o.host !== undefined ? { connectionName: `floe-${o.host.replace(/[^A-Za-z0-9_.-]/g, "_")}` } : {}),
     });
   } catch (e) {
@@ -151,12 +154,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, err: () => Error): Promise<T>
   ]).finally(() => clearTimeout(timer));
 }
 
+/** A socket error's code (ECONNREFUSED, ENOTFOUND…) says it best; anything else by its message. */
 function errorText(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
-    return e.message;
-  }
-  return String(e);
+  const code = errorCode(e);
+  return code !== undefined && /^E[A-Z]+$/.test(code) ? code : errorMessage(e);
 }
 

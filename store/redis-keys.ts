@@ -8,46 +8,15 @@
  * Every user-supplied part goes through `keyPart`, whose output never holds `:`, so no
  * flow id, run id, host name, value key or cluster name can reach into another key.
  */
-import { createHash } from "node:crypto";
-
-/** @defaultValue the cluster name when none is given */
-export const DEFAULT_CLUSTER = "floe";
-
-/** Longest key part kept readable; longer ones keep a prefix and a hash. */
-const MAX_PART = 200;
-const KEEP = 64;
-const SAFE = /^[A-Za-z0-9_-]$/;
+import { DEFAULT_CLUSTER } from "./cluster-name.js";
+import { idEscaper } from "./id-escape.js";
 
 /**
- * One key part for any string, injective and within MAX_PART characters:
- * - `[A-Za-z0-9_-]` stay as they are;
- * - any other UTF-16 code unit becomes `%HH` (below 0x100) or `%uHHHH`;
- * - the empty string becomes `%`;
- * - a result longer than MAX_PART becomes its first KEEP characters (never cutting an
- *   escape), `~` and 32 hex digits of the SHA-256 of the raw string; `~` never appears in
- *   an escaped part (it would be `%7E`), so the two forms cannot collide.
- * The output only holds `[A-Za-z0-9_%~-]`: never `:`, `*`, `?`, `[`, whitespace or NUL.
+ * One key part for any string (store/id-escape.ts), injective and at most 200 characters
+ * (longer ones keep 64 and a hash). Never `:` (the key separator), a glob character
+ * (`*`, `?`, `[`, `]`, `\`), whitespace or NUL.
  */
-export function keyPart(raw: string): string {
-  if (raw === "") return "%";
-  let out = "";
-  for (let i = 0; i < raw.length; i++) {
-    const ch = raw[i] as string;
-    if (SAFE.test(ch)) {
-      out += ch;
-      continue;
-    }
-    const code = raw.charCodeAt(i);
-    out += code < 0x100 ? `%${code.toString(16).toUpperCase().padStart(2, "0")}` : `%u${code.toString(16).toUpperCase().padStart(4, "0")}`;
-    if (out.length > MAX_PART) break;
-  }
-  if (out.length <= MAX_PART) return out;
-  let cut = KEEP;
-  const pct = out.lastIndexOf("%", cut - 1);
-  if (pct !== -1 && cut - pct < (out[pct + 1] === "u" ? 6 : 3)) cut = pct;
-  const hash = createHash("sha256").update(raw, "utf16le").digest("hex").slice(0, 32);
-  return `${out.slice(0, cut)}~${hash}`;
-}
+export const keyPart = idEscaper({ maxLength: 200, keep: 64, avoid: ":*?[]\\ \t\r\n\0" });
 
 export type IndexState = "pending" | "active" | "archived";
 

@@ -23,9 +23,10 @@ import type { Redis } from "ioredis";
 import type { ActiveEntry, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, SCRIPTS, unpackList } from "./redis-scripts.js";
+import { errorMessage, FloeError } from "../flows/errors.js";
 
 export interface RedisStateOptions {
-  /** @defaultValue "floe" */
+  /** @defaultValue DEFAULT_CLUSTER ("floe", store/cluster-name.ts) */
   readonly cluster?: string;
   /** The Redis URL, for messages (without its password). */
   readonly url?: string;
@@ -41,16 +42,19 @@ export interface RedisStateOptions {
   readonly ownsConnection?: boolean;
 }
 
-/** Redis could not be reached or did not answer; the call may be retried. */
-export class RedisUnavailableError extends Error {
-  readonly code = "E_UNAVAILABLE";
+/**
+ * Redis could not be reached or did not answer; the call may be retried. A FloeError
+ * (E_UNAVAILABLE, 503), so the API and callers that wait for the state to come back
+ * (errorCode(e) === "E_UNAVAILABLE") need not know where it came from.
+ */
+export class RedisUnavailableError extends FloeError {
   constructor(
     message: string,
     /** False when the command was never sent (no connection), so it was not applied. */
     readonly maybeApplied: boolean,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super("E_UNAVAILABLE", message, options);
     this.name = "RedisUnavailableError";
   }
 }
@@ -83,7 +87,7 @@ export class RedisClusterState implements ClusterState {
   // --- plumbing ----------------------------------------------------------------------
 
   private fail(op: string, e: unknown): Error {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = errorMessage(e);
     if (transportError(e)) return new RedisUnavailableError(`cluster state unavailable: ${op} failed: Redis at ${this.url} ${reason(msg)}`, !msg.includes("Stream isn't writeable"), { cause: e });
     return new Error(`cluster state: ${op} failed at Redis ${this.url}: ${msg}`, { cause: e });
   }

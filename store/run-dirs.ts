@@ -1,8 +1,9 @@
 /** Moving a run directory between pending/, active/ and archive/: one rename, made durable (sync calls but for the fsyncs: see atomic-file.ts). */
 import { existsSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
-import { ensureDir, errnoCode, fileError, fsyncDir } from "./atomic-file.js";
+import { ensureDir, fileError, fsyncDir } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
+import { errorCode } from "../flows/errors.js";
 
 /**
  * Renames `from` to `to`, creating `to`'s parent. Idempotent: if `from` is gone and `to` is
@@ -18,12 +19,12 @@ export async function moveRunDir(from: string, to: string, o: { sync?: boolean }
     } catch (e) {
       // The first run to reach this state in its flow version: make the folder (one call
       // per run fewer than making sure of it every time).
-      if (errnoCode(e) !== "ENOENT" || !existsSync(from)) throw e;
+      if (errorCode(e) !== "ENOENT" || !existsSync(from)) throw e;
       await ensureDir(dirname(to));
       renameSync(from, to);
     }
   } catch (e) {
-    const code = errnoCode(e);
+    const code = errorCode(e);
     if (code === "ENOENT" && !existsSync(from)) {
       if (!existsSync(to)) throw fileError(`can not move run directory ${from} to ${to}: neither exists`, e);
     } else if (code === "ENOTEMPTY" || code === "EEXIST") {
@@ -46,6 +47,6 @@ export async function syncFolder(dir: string): Promise<void> {
   try {
     await fsyncDir(dir);
   } catch (e) {
-    if (errnoCode(e) !== "ENOENT") throw fileError(`can not sync the folder ${dir}`, e);
+    if (errorCode(e) !== "ENOENT") throw fileError(`can not sync the folder ${dir}`, e);
   }
 }

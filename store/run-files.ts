@@ -7,9 +7,10 @@ import { mkdirSync } from "node:fs";
 import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AppendLog, readJsonLines } from "./append-log.js";
-import { ensureDir, errnoCode, readJsonFile, removeStaleTemps, syncNewDirs, writeFileAtomic } from "./atomic-file.js";
+import { ensureDir, readJsonFile, removeStaleTemps, syncNewDirs, writeFileAtomic } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
 import { movedParents, moveRunDir, syncFolder } from "./run-dirs.js";
+import { errorCode } from "../flows/errors.js";
 
 export type RunDirState = "pending" | "active" | "archive";
 
@@ -59,7 +60,7 @@ export class RunFiles {
       try {
         return await writeFileAtomic(path, text);
       } catch (e) {
-        if (errnoCode(e) !== "ENOENT") throw e;
+        if (errorCode(e) !== "ENOENT") throw e;
       }
     }
     // A new run directory's entry and the file in it are synced at the same time.
@@ -142,7 +143,7 @@ async function names(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if (errorCode(e) === "ENOENT") return [];
     throw e;
   }
 }

@@ -3,12 +3,13 @@
  * retried until the disk takes it (ENOSPC, EDQUOT), so a full disk pauses the end instead of
  * leaving the run active forever with its locks held. Other errors are thrown at once.
  */
-import { errnoCode } from "./atomic-file.js";
+import { errorCode } from "../flows/errors.js";
+import { retry } from "./backoff.js";
 
 const FULL = new Set(["ENOSPC", "EDQUOT"]);
 
 export function isDiskFull(e: unknown): boolean {
-  const code = errnoCode(e);
+  const code = errorCode(e);
   return code !== undefined && FULL.has(code);
 }
 
@@ -17,15 +18,13 @@ export function isDiskFull(e: unknown): boolean {
  * `onFull` hears of the first such failure, and `giveUp()` (checked before each retry)
  * ends the wait by throwing the last error.
  */
-export async function whenRoom<T>(fn: () => Promise<T>, onFull: (e: unknown) => void, giveUp: () => boolean = () => false): Promise<T> {
-  for (let delay = 200, told = false; ; delay = Math.min(delay * 2, 5000)) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (!isDiskFull(e) || giveUp()) throw e;
-      if (!told) onFull(e);
-      told = true;
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
+export function whenRoom<T>(fn: () => Promise<T>, onFull: (e: unknown) => void, giveUp: () => boolean = () => false): Promise<T> {
+  return retry(fn, {
+    firstMs: 200,
+    maxMs: 5000,
+    retryIf: (e) => isDiskFull(e) && !giveUp(),
+    onRetry: (e, attempt) => {
+      if (attempt === 1) onFull(e);
+    },
+  });
 }

@@ -8,7 +8,7 @@ import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { Role, User } from "../../flows/model.js";
-import { coerceError, FloeError } from "../errors.js";
+import { coerceError, errorCode, FloeError } from "../errors.js";
 import type { EventLog } from "../event-log.js";
 import type { Hub } from "../hub.js";
 import type { Metrics } from "../metrics.js";
@@ -72,7 +72,7 @@ function fromFastify(e: FastifyError): FloeError {
   if (e.code === "FST_ERR_CTP_EMPTY_JSON_BODY") return new FloeError("E_BAD_REQUEST", "the JSON body is empty");
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new FloeError("E_BAD_REQUEST", e.message);
   // The cluster state (Redis) or messaging (NATS) away: the caller may try again.
-  if ((e as { code?: unknown }).code === "E_UNAVAILABLE") return new FloeError("E_UNAVAILABLE", e.message);
+  if (errorCode(e) === "E_UNAVAILABLE") return new FloeError("E_UNAVAILABLE", e.message);
   return new FloeError("E_INTERNAL", "internal error");
 }
 

@@ -5,6 +5,7 @@
  */
 import { tmpdir } from "node:os";
 import { spawnLogged } from "../../agent/process.js";
+import { gitSshCommand } from "../../flows/git-ssh.js";
 
 export type LsRemoteResult =
   | { readonly ok: true; readonly refs: ReadonlyMap<string, string> }
@@ -20,10 +21,6 @@ export interface LsRemoteOptions {
   readonly gitKey?: string;
   /** @defaultValue 1000 */
   readonly killGraceMs?: number;
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
 /** `<hash>\t<ref>` lines → ref → hash; lines outside `refs/` (HEAD) are skipped, `^{}` stripped. */
@@ -49,7 +46,7 @@ export async function lsRemote(o: LsRemoteOptions): Promise<LsRemoteResult> {
   const out: string[] = [];
   const err: string[] = [];
   const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
-  if (o.gitKey !== undefined) env["GIT_SSH_COMMAND"] = `ssh -i ${shellQuote(o.gitKey)} -o BatchMode=yes`;
+  if (o.gitKey !== undefined) env["GIT_SSH_COMMAND"] = gitSshCommand(o.gitKey);
   const r = await spawnLogged({
     cmd: "git",
     args: ["ls-remote", "--refs", "--", o.url, ...o.patterns],

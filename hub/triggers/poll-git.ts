@@ -8,10 +8,12 @@
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { FileTriggerStore, type TriggerStore } from "./store.js";
-import { coerceError } from "../errors.js";
+import { coerceError, errorMessage } from "../errors.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { lsRemote, type LsRemoteResult } from "./ls-remote.js";
-import { redactUrl, refValues, triggerStatePath } from "./refs.js";
+import { backoffDelay } from "../../store/backoff.js";
+import { redactUrl } from "../../store/redact-url.js";
+import { refValues, triggerStatePath } from "./refs.js";
 import type { TriggerSink } from "./sink.js";
 
 export interface PollWatcher {
@@ -121,7 +123,7 @@ export class GitPoller {
         ? await this.o.lsRemote(this.abort.signal)
         : await lsRemote({ url: this.o.url, patterns: this.o.refs, timeoutMs: this.o.timeoutMs ?? 60_000, signal: this.abort.signal, ...(this.o.gitKey !== undefined ? { gitKey: this.o.gitKey } : {}) });
     } catch (e) {
-      res = { ok: false, error: coerceError(e).message, stopped: false };
+      res = { ok: false, error: errorMessage(e), stopped: false };
     }
     if (!res.ok) {
       if (!res.stopped) this.failed(res.error);
@@ -147,7 +149,7 @@ export class GitPoller {
     this.failures++;
     this.lastError = reason;
     const cap = Math.max(this.o.periodMs, this.o.maxBackoffMs ?? 600_000);
-    this.nextDelayMs = Math.min(cap, this.o.periodMs * 2 ** Math.min(this.failures, 30));
+    this.nextDelayMs = backoffDelay(this.failures, { firstMs: this.o.periodMs, maxMs: cap });
     this.log.warn({ reason, failures: this.failures, retryInMs: this.nextDelayMs }, "poll-git: git ls-remote failed; backing off");
   }
 

@@ -79,5 +79,3 @@ export function refPatterns(v: unknown): string[] {
 export function triggerStatePath(root: string, flow: string, trigger: string, what: "refs" | "last"): string {
   return join(root, "triggers", flow, `${trigger}.${what}.json`);
 }
-
-export { redactUrl } from "../../store/redact-url.js";

@@ -14,6 +14,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { errorMessage } from "../../flows/errors.js";
 import { LocalClusterState, type PendRecord } from "../../hub/cluster-state.js";
 import { decide, type DispatchInput, type HostView } from "../../hub/dispatch.js";
 import { openRedis } from "../../store/redis-connect.js";
@@ -227,7 +228,7 @@ export async function benchDispatch(o: BenchOptions): Promise<Figure[]> {
   try {
     redis = await benchRedis();
   } catch (e) {
-    o.progress(`dispatch: no Redis figures (${e instanceof Error ? e.message : String(e)})`);
+    o.progress(`dispatch: no Redis figures (${errorMessage(e)})`);
   }
   try {
     for (const s of sizes) figures.push(...(await benchSize(o, s, redis?.state)));

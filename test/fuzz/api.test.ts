@@ -12,6 +12,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import t from "tap";
+import { errorMessage } from "../../flows/errors.js";
 import { hashPassword } from "../../hub/api/passwords.js";
 import { startFloe } from "../helpers/floe-process.js";
 import { repoRoot } from "../helpers/paths.js";
@@ -241,7 +242,7 @@ t.test("random and hostile requests on every route: no 5xx, no hang, no unauthor
       // A body over the limit may be cut off by the server's 413 and close before we read it.
       const code = (e as NodeJS.ErrnoException).code;
       if ((code === "EPIPE" || code === "ECONNRESET") && (b.body?.length ?? 0) > 1 << 20) return;
-      failures.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+      failures.push(`${what}: ${errorMessage(e)}`);
       return;
     }
     counts.set(res.status, (counts.get(res.status) ?? 0) + 1);

@@ -14,6 +14,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { errorMessage } from "../../flows/errors.js";
 import { natsNames } from "../../store/nats-subjects.js";
 import { keyPart, redisKeys } from "../../store/redis-keys.js";
 import { startApi } from "../helpers/api.js";
@@ -92,7 +93,7 @@ flows:
     try {
       r = await a.call(method, path, body === undefined ? {} : { body });
     } catch (e) {
-      failures.push(`${method} ${path.slice(0, 120)}: ${e instanceof Error ? e.message : String(e)}`);
+      failures.push(`${method} ${path.slice(0, 120)}: ${errorMessage(e)}`);
       return;
     }
     if (r.status >= 500) failures.push(`${method} ${path.slice(0, 120)} ${JSON.stringify(body)?.slice(0, 120)}: ${r.status} ${r.text.slice(0, 200)}`);

@@ -12,6 +12,7 @@
 import { createHmac } from "node:crypto";
 import { join } from "node:path";
 import t from "tap";
+import { errorMessage } from "../../flows/errors.js";
 import { buildApi } from "../../hub/api/server.js";
 import { FileSessionStore } from "../../hub/api/sessions.js";
 import { EventLog } from "../../hub/event-log.js";
@@ -204,7 +205,7 @@ t.test("random, unsigned, mis-signed and replayed webhooks: a run only for a val
     try {
       res = await rawRequest(base, { method: "POST", path: d.path, headers: d.headers, body: d.body });
     } catch (e) {
-      failures.push(`#${i} ${d.what}: ${e instanceof Error ? e.message : String(e)}`);
+      failures.push(`#${i} ${d.what}: ${errorMessage(e)}`);
       continue;
     }
     const made = runCount() - before;
