@@ -89,4 +89,22 @@ export interface HostCommands {
   killTaskGroup(pgid: number, runId: string): Promise<boolean>;
   /** Runs one of the system's programs (`rm`, `chattr`): from `/`, with only PATH and the C locale. */
   system(cmd: string, args: readonly string[]): Promise<SystemCommandResult>;
+  /** `git ls-remote` for poll triggers: bounded, in its own process group, never throwing. */
+  lsRemote(o: LsRemoteOptions): Promise<LsRemoteResult>;
+}
+
+export type LsRemoteResult =
+  | { readonly ok: true; readonly refs: ReadonlyMap<string, string> }
+  | { readonly ok: false; readonly error: string; readonly stopped: boolean };
+
+export interface LsRemoteOptions {
+  readonly url: string;
+  readonly patterns: readonly string[];
+  readonly timeoutMs: number;
+  /** Stops the call (the poller stopping): the process group is killed. */
+  readonly signal: AbortSignal;
+  /** An ssh private key for ssh URLs (common.git-key). */
+  readonly gitKey?: string;
+  /** @defaultValue 1000 */
+  readonly killGraceMs?: number;
 }

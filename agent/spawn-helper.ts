@@ -10,7 +10,7 @@
  */
 import type { TaskLine } from "./contract.js";
 import { killGroup, spawnLogged } from "./process.js";
-import type { SpawnerReply, SpawnRequest } from "./spawner.js";
+import { parseSpawnRequest, type SpawnerReply } from "./spawn-wire.js";
 import { errorMessage } from "../flows/errors.js";
 
 if (process.send === undefined) throw new Error("spawn-helper runs as a child of a floe host (child_process.fork)");
@@ -43,7 +43,9 @@ function flush(): void {
   pending.clear();
 }
 
-process.on("message", (m: SpawnRequest) => {
+process.on("message", (raw: unknown) => {
+  const m = parseSpawnRequest(raw);
+  if (m === undefined) return; // not a request of its host's: nothing to do
   if (m.t === "abort") {
     aborts.get(m.id)?.abort(new Error(m.reason));
     return;

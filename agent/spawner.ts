@@ -13,17 +13,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { TaskLine } from "./contract.js";
+import { parseSpawnerReply, type SpawnerReply, type SpawnRequest } from "./spawn-wire.js";
 import { abortMessage, killGroup, spawnLogged as spawnHere, type SpawnOptions, type SpawnResult } from "./process.js";
-
-/** What crosses to the helper: the options without functions and signal. */
-export type SpawnRequest =
-  | { readonly t: "spawn"; readonly id: number; readonly o: Omit<SpawnOptions, "signal" | "onLine" | "onStart"> }
-  | { readonly t: "abort"; readonly id: number; readonly reason: string };
-
-export type SpawnerReply =
-  | { readonly t: "start"; readonly id: number; readonly pid: number; readonly pgid: number }
-  | { readonly t: "lines"; readonly id: number; readonly lines: readonly TaskLine[] }
-  | { readonly t: "done"; readonly id: number; readonly result: SpawnResult };
 
 interface Call {
   readonly o: SpawnOptions;
@@ -45,7 +36,11 @@ class SpawnHelper {
     const file = fileURLToPath(new URL(ts ? "./spawn-helper.ts" : "./spawn-helper.js", import.meta.url));
     this.child = fork(file, [], { execArgv: ts ? process.execArgv : [], stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "json" });
     this.idle();
-    this.child.on("message", (m: SpawnerReply) => this.reply(m));
+    this.child.on("message", (m: unknown) => {
+      const reply = parseSpawnerReply(m);
+      // Not one of ours: dropped (a task it would have belonged to ends when the helper does).
+      if (reply !== undefined) this.reply(reply);
+    });
     this.child.on("error", (e) => this.lost(e));
     this.child.on("exit", (code, sig) => this.lost(new Error(`the spawn helper exited (${sig ?? code})`)));
   }

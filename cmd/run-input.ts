@@ -4,6 +4,7 @@
  * hub as the API checks them (hub/data-input.ts); without a terminal a node that still
  * lacks required fields is a message saying how to give them.
  */
+import { errorMessage } from "../flows/errors.js";
 import { readForm, type FormField } from "../flows/forms.js";
 import type { Flow } from "../flows/model.js";
 import { missingFields } from "../hub/data-input.js";
@@ -70,7 +71,7 @@ export async function answerDataNode(flow: Flow, status: NodeStatus, sets: SetVa
       now = post(answers);
     } catch (e) {
       // A value the form refuses (text for a number field): say why and ask again.
-      say(`floe run: ${e instanceof Error ? e.message : String(e)}`);
+      say(`floe run: ${errorMessage(e)}`);
       continue;
     }
     const missing = missingFields(form, now.values ?? {});

@@ -4,6 +4,7 @@
  * kill what is left (it resumes at the next start). A second signal forces (cmd/floe.ts).
  * SIGHUP reloads the config; running runs keep the flow version they started with.
  */
+import { hostCommands } from "../agent/host-commands.js";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -105,6 +106,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
     return 1;
   }
   const triggers = new TriggerManager({
+    commands: hostCommands,
     config,
     root: s.root,
     sink: hub,

@@ -18,10 +18,5 @@ export interface ClusterLink {
   serve(verb: HostVerb, handler: (payload: unknown) => Promise<unknown>): void;
 }
 
-export function isLogLine(x: unknown): x is LogLine {
-  if (x === null || typeof x !== "object") return false;
-  const l = x as Record<string, unknown>;
-  return typeof l["seq"] === "number" && typeof l["at"] === "number" && typeof l["text"] === "string";
-}
-
+export { isLogLine } from "./wire-checks.js";
 export type { NodeStatus };

@@ -7,6 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { RunDirState, RunFiles } from "../store/run-files.js";
+import { retry } from "../store/backoff.js";
 import { whenRoom } from "../store/when-room.js";
 import type { ClusterState } from "./cluster-state.js";
 import { coerceError } from "./errors.js";
@@ -96,16 +97,14 @@ export class Finisher {
    * A cluster-state call that must happen (a run's end): retried while the broker is away,
    * so work pauses rather than fails. Embedded state never fails, so it runs once.
    */
-  async persist<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    for (let delay = 200, warned = false; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (!this.d.clustered) throw e;
-        if (!warned) this.d.log.warn({ err: coerceError(e) }, `could not ${what}; retrying until the cluster state is back`);
-        warned = true;
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+  persist<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retry(fn, {
+      firstMs: 200,
+      maxMs: 5000,
+      retryIf: () => this.d.clustered,
+      onRetry: (e, attempt) => {
+        if (attempt === 1) this.d.log.warn({ err: coerceError(e) }, `could not ${what}; retrying until the cluster state is back`);
+      },
+    });
   }
 }

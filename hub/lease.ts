@@ -17,6 +17,7 @@
  * stays slower than about `lease − margin` for a round trip loses its runs.
  */
 import type { Logger } from "pino";
+import { retry } from "../store/backoff.js";
 import { coerceError, errorCode } from "./errors.js";
 
 export type Renewal = "new" | "renewed" | "expired";
@@ -90,18 +91,15 @@ export class Lease {
   async begin(): Promise<Renewal> {
     if (this.state !== "new") throw new Error(`the lease was already ${this.state === "running" ? "begun" : "stopped"}`);
     const deadline = Date.now() + FIRST_RENEWAL_PATIENCE_MS;
-    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
-      try {
-        const out = await this.renewOnce();
-        this.state = "running";
-        this.schedule();
-        return out;
-      } catch (e) {
-        if (errorCode(e) !== "E_UNAVAILABLE" || Date.now() + delay > deadline) throw e;
-        this.deps.log.warn({ err: coerceError(e) }, "the first heartbeat failed; retrying");
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    const out = await retry(() => this.renewOnce(), {
+      firstMs: 100,
+      maxMs: 1000,
+      retryIf: (e, { delayMs }) => errorCode(e) === "E_UNAVAILABLE" && Date.now() + delayMs <= deadline,
+      onRetry: (e) => this.deps.log.warn({ err: coerceError(e) }, "the first heartbeat failed; retrying"),
+    });
+    this.state = "running";
+    this.schedule();
+    return out;
   }
 
   /**

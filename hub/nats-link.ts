@@ -8,6 +8,7 @@
  *   request  { v: 1, payload }
  *   reply    { v: 1, ok: true, value } | { v: 1, ok: false, error: { code, message, status, details? } }
  */
+import { isObj } from "./wire-checks.js";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { NoRespondersError, RequestError, TimeoutError, type Msg, type Subscription } from "@nats-io/transport-node";
 import type { NatsHandle } from "../store/nats-connect.js";
@@ -246,8 +247,8 @@ export class NatsLink implements ClusterLink {
           req = undefined;
         }
         reply =
-          req !== null && typeof req === "object" && (req as { v?: unknown }).v === 1
-            ? await this.answer(handler, (req as { payload?: unknown }).payload)
+          isObj(req) && req["v"] === 1
+            ? await this.answer(handler, req["payload"])
             : failure(new FloeError("E_BAD_REQUEST", "malformed request: expected { v: 1, payload }"));
       } finally {
         this.release();
@@ -306,14 +307,14 @@ function failure(e: FloeError): Reply {
 /** The value of a reply, or the FloeError it carries. */
 function unwrap(host: string, body: unknown): unknown {
   const bad = () => new FloeError("E_INTERNAL", `host "${host}" sent a malformed reply`);
-  if (body === null || typeof body !== "object") throw bad();
-  const r = body as Record<string, unknown>;
+  if (!isObj(body)) throw bad();
+  const r = body;
   if (r["v"] !== 1) throw bad();
   if (r["ok"] === true) return r["value"];
   if (r["ok"] !== false) throw bad();
   const err = r["error"];
-  if (err === null || typeof err !== "object") throw bad();
-  const { code, message, details } = err as Record<string, unknown>;
+  if (!isObj(err)) throw bad();
+  const { code, message, details } = err;
   if (typeof message !== "string") throw bad();
   if (!isErrorCode(code)) throw new FloeError("E_INTERNAL", `host "${host}" answered with an unknown error ${JSON.stringify(code)}: ${message}`);
   throw new FloeError(code, message, details !== undefined ? { details } : {});

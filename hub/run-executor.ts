@@ -12,7 +12,7 @@ import type { MergeNode, TaskNode } from "../flows/model.js";
 import { matchTag, mergeTag, taskTag, TRIGGER_GOOD } from "../flows/tags.js";
 import type { AppendLog } from "../store/append-log.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
-import { FloeError } from "./errors.js";
+import { errorMessage, FloeError } from "./errors.js";
 import { NodeRuntime } from "./node-runtime.js";
 import type { RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
@@ -233,7 +233,7 @@ export class RunExecutor {
     if (note !== undefined) this.sysLine(node.id, note);
     const p = this.runAttempt(node, rt, ev).catch((e: unknown) => {
       this.deps.log.error({ err: e, node: node.id }, "task attempt failed unexpectedly");
-      this.finishTask(node, { state: "bad", tag: taskTag(node.id, "error"), reason: `internal error: ${e instanceof Error ? e.message : String(e)}`, values: {} });
+      this.finishTask(node, { state: "bad", tag: taskTag(node.id, "error"), reason: `internal error: ${errorMessage(e)}`, values: {} });
     });
     this.running.add(p);
     void p.finally(() => {
@@ -339,7 +339,7 @@ export class RunExecutor {
     this.inflight++;
     this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
     this.publishNode(node.id);
-    const failed = (what: string) => (e: unknown): Promise<never> => Promise.reject(new Error(`${what} "${node.id}": ${e instanceof Error ? e.message : String(e)}`));
+    const failed = (what: string) => (e: unknown): Promise<never> => Promise.reject(new Error(`${what} "${node.id}": ${errorMessage(e)}`));
     // Its output is on disk no later than its end: the two syncs run side by side.
     const logged = rt.logLines > 0 ? this.deps.openNodeFile(node.id, "log").flush() : Promise.resolve();
     Promise.all([this.durable(node.id).catch(failed("could not record the end of")), logged.catch(failed("could not save the output of"))])
@@ -349,7 +349,7 @@ export class RunExecutor {
       })
       .catch((e: unknown) => {
         this.inflight--;
-        void this.end("bad", e instanceof Error ? e.message : String(e));
+        void this.end("bad", errorMessage(e));
       });
   }
 

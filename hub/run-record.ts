@@ -71,21 +71,49 @@ export function parseRunRecord(x: unknown): RunRecord | undefined {
   return x as unknown as RunRecord;
 }
 
+function isEventRec(x: unknown): x is RunEventRec {
+  return isObj(x) && typeof x["tag"] === "string" && typeof x["good"] === "boolean" && isObj(x["opts"]) && isStrings(x["values"]);
+}
+
+function isStrings(x: unknown): x is Record<string, string> {
+  return isObj(x) && Object.values(x).every((v) => typeof v === "string");
+}
+
+const opt = (x: unknown, type: "string" | "number"): boolean => x === undefined || typeof x === type;
+
+/** A status line read back from disk, checked field by field for its kind; undefined if it is not one. */
 export function parseStatusLine(x: unknown): StatusLine | undefined {
   if (!isObj(x) || typeof x["t"] !== "string" || typeof x["at"] !== "number") return undefined;
+  let ok: boolean;
   switch (x["t"]) {
     case "start":
+      ok = typeof x["attempt"] === "number" && isEventRec(x["event"]);
+      break;
     case "pgid":
+      ok = typeof x["pgid"] === "number";
+      break;
     case "retry":
+      ok = typeof x["attempt"] === "number" && typeof x["delayMs"] === "number" && typeof x["reason"] === "string";
+      break;
     case "done":
+      ok = (x["state"] === "good" || x["state"] === "bad" || x["state"] === "cancelled") && opt(x["tag"], "string") && opt(x["exitCode"], "number") && opt(x["reason"], "string") && (x["event"] === undefined || isEventRec(x["event"]));
+      break;
     case "enabled":
+      ok = isEventRec(x["event"]);
+      break;
     case "values":
+      ok = isStrings(x["values"]);
+      break;
     case "wait":
+      ok = typeof x["tag"] === "string" && isEventRec(x["event"]);
+      break;
     case "fired":
-      return x as unknown as StatusLine;
+      ok = true;
+      break;
     default:
-      return undefined;
+      ok = false;
   }
+  return ok ? (x as unknown as StatusLine) : undefined; // every field of its kind checked above
 }
 
 export function makeRef(flow: string, ver: number, run: string, adoptedBy: string): RunRef {

@@ -4,6 +4,7 @@
  * (floe fired every flow with a trigger of that type and used the first trigger found,
  * reference §9.16-17). It depends on the hub only through TriggerSink.
  */
+import type { HostCommands } from "../../agent/contract.js";
 import type { TriggerStore } from "./store.js";
 import type { Logger } from "pino";
 import type { Config, Flow, TriggerNode } from "../../flows/model.js";
@@ -23,6 +24,8 @@ export interface TriggerManagerOptions {
   readonly log: Logger;
   /** ssh key for poll-git over ssh (common.git-key). */
   readonly gitKey?: string;
+  /** The host's system programs, through the agent: `git ls-remote` for poll triggers. */
+  readonly commands: Pick<HostCommands, "lsRemote">;
   /** @defaultValue the system clock */
   readonly clock?: Clock;
   /** How long one `git ls-remote` may take. @defaultValue 60000 */
@@ -134,6 +137,7 @@ export class TriggerManager {
         root: this.o.root,
         sink: this.o.sink,
         log: this.o.log,
+        lsRemote: (o) => this.o.commands.lsRemote(o),
         ...(this.o.gitKey !== undefined ? { gitKey: this.o.gitKey } : {}),
         ...(this.o.clock !== undefined ? { clock: this.o.clock } : {}),
         ...(this.o.pollTimeoutMs !== undefined ? { timeoutMs: this.o.pollTimeoutMs } : {}),

@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import { FileTriggerStore, type TriggerStore } from "./store.js";
 import { coerceError, errorMessage } from "../errors.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
-import { lsRemote, type LsRemoteResult } from "./ls-remote.js";
+import type { LsRemoteOptions, LsRemoteResult } from "../../agent/contract.js";
 import { backoffDelay } from "../../store/backoff.js";
 import { redactUrl } from "../../store/redact-url.js";
 import { refValues, triggerStatePath } from "./refs.js";
@@ -41,8 +41,8 @@ export interface GitPollerOptions {
   readonly clock?: Clock;
   /** Where baselines are kept, and how a poll is claimed once per cluster. @defaultValue files */
   readonly store?: TriggerStore;
-  /** Replaces the real ls-remote (tests of the loop itself). */
-  readonly lsRemote?: (signal: AbortSignal) => Promise<LsRemoteResult>;
+  /** `git ls-remote`, through the agent (HostCommands.lsRemote; tests of the loop give their own). */
+  readonly lsRemote: (o: LsRemoteOptions) => Promise<LsRemoteResult>;
 }
 
 export interface GitPollerStatus {
@@ -119,9 +119,7 @@ export class GitPoller {
     }
     let res: LsRemoteResult;
     try {
-      res = this.o.lsRemote !== undefined
-        ? await this.o.lsRemote(this.abort.signal)
-        : await lsRemote({ url: this.o.url, patterns: this.o.refs, timeoutMs: this.o.timeoutMs ?? 60_000, signal: this.abort.signal, ...(this.o.gitKey !== undefined ? { gitKey: this.o.gitKey } : {}) });
+      res = await this.o.lsRemote({ url: this.o.url, patterns: this.o.refs, timeoutMs: this.o.timeoutMs ?? 60_000, signal: this.abort.signal, ...(this.o.gitKey !== undefined ? { gitKey: this.o.gitKey } : {}) });
     } catch (e) {
       res = { ok: false, error: errorMessage(e), stopped: false };
     }

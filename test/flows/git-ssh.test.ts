@@ -10,7 +10,7 @@ import t from "tap";
 import { runGitCheckout } from "../../agent/git-checkout.js";
 import { readFlowFile } from "../../flows/flow-file.js";
 import { gitSshCommand } from "../../flows/git-ssh.js";
-import { lsRemote } from "../../hub/triggers/ls-remote.js";
+import { lsRemote } from "../../agent/ls-remote.js";
 import { request, workspace } from "../agent/helpers.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "floe-git-ssh-"));

@@ -9,6 +9,7 @@
  * answers 5xx, and the secret never reaches the log.
  * Seeded: the seed is printed; FLOE_FUZZ_SEED repeats a run.
  */
+import { hostCommands } from "../../agent/host-commands.js";
 import { createHmac } from "node:crypto";
 import { join } from "node:path";
 import t from "tap";
@@ -91,7 +92,7 @@ t.test("random, unsigned, mis-signed and replayed webhooks: a run only for a val
   const rng = fuzzRng(t, FILE, 1);
   const h = await startHub(t, YAML);
   const logs = captureLog();
-  const triggers = new TriggerManager({ config: h.hub.currentConfig, root: h.root, sink: h.hub, log: logs.log });
+  const triggers = new TriggerManager({ commands: hostCommands, config: h.hub.currentConfig, root: h.root, sink: h.hub, log: logs.log });
   const events = new EventLog(h.hub.bus);
   const metrics = new Metrics(h.hub.bus);
   const app = await buildApi({ hub: h.hub, log: logs.log, adminToken: "admin-token-for-tests-0123456789", sessions: new FileSessionStore(join(h.root, "sessions.json")), users: () => [], events, metrics, webhooks: triggers });

@@ -1,10 +1,11 @@
 /** poll-git against real local bare repositories: commits, branches and tags pushed from a work clone. */
+import { hostCommands } from "../../agent/host-commands.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { lsRemote } from "../../hub/triggers/ls-remote.js";
+import { lsRemote } from "../../agent/ls-remote.js";
 import { TriggerManager } from "../../hub/triggers/manager.js";
 import { GitPoller, type PollWatcher } from "../../hub/triggers/poll-git.js";
 import { git, makeRepo } from "../helpers/git.js";
@@ -18,7 +19,7 @@ function setup(t: Test, refs = ["refs/*"], watchers: Partial<PollWatcher>[] = [{
   const sink = new RecordingSink();
   const logs = captureLog();
   const make = (): GitPoller => {
-    const p = new GitPoller({ url: repo.url, refs, periodMs: 1000, root, sink, log: logs.log, timeoutMs: 20_000 });
+    const p = new GitPoller({ lsRemote: hostCommands.lsRemote, url: repo.url, refs, periodMs: 1000, root, sink, log: logs.log, timeoutMs: 20_000 });
     for (const w of watchers) p.add({ flow: "build", ver: 1, trigger: "commits", exclude: [], ...w });
     t.teardown(() => p.stop());
     return p;
@@ -105,7 +106,7 @@ t.test("manager: exclude-refs from YAML, one poller per (url, refs), each flow i
     tasks:
       - { name: build, type: exec, listen: trigger.good, opts: { cmd: "true" } }`;
   const cfg = config(`flows:${yaml("a", "")}${yaml("b", `, exclude-refs: "refs/heads/main"`)}`);
-  const m = new TriggerManager({ config: cfg, root: s.root, sink: s.sink, log: s.logs.log });
+  const m = new TriggerManager({ commands: hostCommands, config: cfg, root: s.root, sink: s.sink, log: s.logs.log });
   t.teardown(() => m.stop());
   m.start();
   await m.ready();
@@ -127,7 +128,7 @@ t.test("an unreachable URL backs off, is reported, and never throws", async (t) 
   const dir = tempDir(t);
   const logs = captureLog();
   const sink = new RecordingSink();
-  const p = new GitPoller({ url: "file:///nonexistent.git", refs: ["refs/*"], periodMs: 1000, maxBackoffMs: 8000, root: dir, sink, log: logs.log });
+  const p = new GitPoller({ lsRemote: hostCommands.lsRemote, url: "file:///nonexistent.git", refs: ["refs/*"], periodMs: 1000, maxBackoffMs: 8000, root: dir, sink, log: logs.log });
   t.teardown(() => p.stop());
   const delays: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -181,7 +182,7 @@ t.test("a hanging remote times out, and stop() kills an ls-remote in flight", as
   t.ok(Date.now() - start < 5000, "bounded");
 
   const logs = captureLog();
-  const p = new GitPoller({ url, refs: ["refs/*"], periodMs: 1000, root: tempDir(t), sink: new RecordingSink(), log: logs.log, timeoutMs: 60_000 });
+  const p = new GitPoller({ lsRemote: hostCommands.lsRemote, url, refs: ["refs/*"], periodMs: 1000, root: tempDir(t), sink: new RecordingSink(), log: logs.log, timeoutMs: 60_000 });
   p.start();
   await until(() => sockets.length === 2, 10_000, "ls-remote connected");
   const before = closed;

@@ -1,4 +1,5 @@
 /** timer and cron triggers on an injected clock: hours of schedule in milliseconds of test. */
+import { hostCommands } from "../../agent/host-commands.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -186,7 +187,7 @@ t.test("manager: every (flow, ver) has its own schedule; reload restarts them", 
       - { name: five, type: cron, opts: { cron: "*/5 * * * *", tz: "UTC" } }
     tasks:
       - { name: build, type: exec, listen: trigger.good, opts: { cmd: "true" } }`;
-  const m = new TriggerManager({ config: config(`flows:${flow(1, 60)}${flow(2, 120)}`), root, sink, log: captureLog().log, clock });
+  const m = new TriggerManager({ commands: hostCommands, config: config(`flows:${flow(1, 60)}${flow(2, 120)}`), root, sink, log: captureLog().log, clock });
   t.teardown(() => m.stop());
   m.start();
   await m.ready();

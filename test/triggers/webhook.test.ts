@@ -1,4 +1,5 @@
 /** Webhooks from GitHub, Gitea and GitLab (payloads in payloads.ts), and generic signed posts. */
+import { hostCommands } from "../../agent/host-commands.js";
 import { join } from "node:path";
 import t from "tap";
 import { buildApi } from "../../hub/api/server.js";
@@ -32,7 +33,7 @@ flows:
 
 function manager(sink = new RecordingSink()): { m: TriggerManager; sink: RecordingSink; logs: ReturnType<typeof captureLog> } {
   const logs = captureLog();
-  return { m: new TriggerManager({ config: config(YAML), root: "/nonexistent-root", sink, log: logs.log }), sink, logs };
+  return { m: new TriggerManager({ commands: hostCommands, config: config(YAML), root: "/nonexistent-root", sink, log: logs.log }), sink, logs };
 }
 
 t.test("GitHub: a signed push starts one run with url, branch and hash", async (t) => {
@@ -214,7 +215,7 @@ t.test("unknown flows and triggers are 404; refusals keep their status", async (
 t.test("with a real hub: the run's trigger values carry url, branch and hash", async (t) => {
   const h = await startHub(t, YAML);
   const logs = captureLog();
-  const m = new TriggerManager({ config: h.hub.currentConfig, root: h.root, sink: h.hub, log: logs.log });
+  const m = new TriggerManager({ commands: hostCommands, config: h.hub.currentConfig, root: h.root, sink: h.hub, log: logs.log });
   const req = github("push", githubPush({ ref: "refs/heads/release/2" }));
   const res = await m.handleWebhook("ci", "push", req.headers, req.rawBody);
   t.equal(res.status, 201);
@@ -228,7 +229,7 @@ t.test("with a real hub: the run's trigger values carry url, branch and hash", a
 t.test("over HTTP: POST /hooks/:flow/:trigger through the real API", async (t) => {
   const h = await startHub(t, YAML);
   const logs = captureLog();
-  const m = new TriggerManager({ config: h.hub.currentConfig, root: h.root, sink: h.hub, log: logs.log });
+  const m = new TriggerManager({ commands: hostCommands, config: h.hub.currentConfig, root: h.root, sink: h.hub, log: logs.log });
   const app = await buildApi({
     hub: h.hub,
     log: logs.log,

@@ -1,27 +1,13 @@
 /**
  * `git ls-remote` as a bounded operation: its own process group, killed whole on timeout or
  * stop, never a password prompt, and every failure returned as a reason rather than thrown
- * (floe crashed on the first failing ls-remote, reference §9.2).
+ * (floe crashed on the first failing ls-remote, reference §9.2). Spawned by the spawn helper
+ * (agent/spawner.ts), like tasks: never forked from the host's main thread.
  */
 import { tmpdir } from "node:os";
-import { spawnLogged } from "../../agent/process.js";
-import { gitSshCommand } from "../../flows/git-ssh.js";
-
-export type LsRemoteResult =
-  | { readonly ok: true; readonly refs: ReadonlyMap<string, string> }
-  | { readonly ok: false; readonly error: string; readonly stopped: boolean };
-
-export interface LsRemoteOptions {
-  readonly url: string;
-  readonly patterns: readonly string[];
-  readonly timeoutMs: number;
-  /** Stops the call (the poller stopping): the process group is killed. */
-  readonly signal: AbortSignal;
-  /** An ssh private key for ssh URLs (common.git-key). */
-  readonly gitKey?: string;
-  /** @defaultValue 1000 */
-  readonly killGraceMs?: number;
-}
+import type { LsRemoteOptions, LsRemoteResult } from "./contract.js";
+import { spawnLogged } from "./spawner.js";
+import { gitSshCommand } from "../flows/git-ssh.js";
 
 /** `<hash>\t<ref>` lines → ref → hash; lines outside `refs/` (HEAD) are skipped, `^{}` stripped. */
 export function parseLsRemote(lines: readonly string[]): Map<string, string> {
