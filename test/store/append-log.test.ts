@@ -206,8 +206,9 @@ t.test("a syncWithinMs record is written at once and synced by its deadline, one
   const p = join(t.testdir({}), "node-c.log");
   const log = new AppendLog(p);
   log.append({ seq: 1, text: "first" }, { syncWithinMs: 60_000 });
-  for (let i = 0; i < 100 && !existsSync(p); i++) await new Promise((r) => setImmediate(r));
-  for (let i = 0; i < 100 && (await readFile(p, "utf8")) === ""; i++) await new Promise((r) => setImmediate(r));
+  // "At once": within the store's own write, which a loaded machine may delay; not a sync.
+  const shown = Date.now() + 10_000;
+  while (Date.now() < shown && (!existsSync(p) || (await readFile(p, "utf8")) === "")) await new Promise((r) => setTimeout(r, 5));
   t.equal(await readFile(p, "utf8"), '{"seq":1,"text":"first"}\n', "on file for the next reader at once");
   t.equal(log.stats.syncs, 0, "not synced on its own account before its deadline (a minute away)");
   await log.flush();
