@@ -44,8 +44,12 @@ export class ClusterSync {
   private unsubscribe: (() => void) | undefined;
   /** When a sync last failed (the host's start counts). */
   private troubleAt = Date.now();
-  /** Local pends that were missing from the shared list at the last sync. */
-  private readonly missingPends = new Set<string>();
+  /**
+   * Local pends missing from the shared list: when to look at them next. A parked pend (no
+   * live host has its tags) is missing for as long as it waits: it is looked at less and
+   * less often, up to once a minute, not at every sync.
+   */
+  private readonly missingPends = new Map<string, { at: number; delay: number }>();
 
   constructor(private readonly d: ClusterSyncDeps) {}
 
@@ -63,7 +67,8 @@ export class ClusterSync {
     this.unsubscribe = bus.subscribe((ev) => {
       if (ev.type !== "run") return;
       // Another host adopted a pend or freed a slot or resource: it may be ours to take now.
-      if (ev.summary.ref.execHost !== host) dispatcher.kick();
+      // (A run becoming active only takes options away.)
+      if (ev.summary.ref.execHost !== host && ev.summary.state !== "active") dispatcher.kick();
       if (ev.summary.state === "pending") return;
       const e = table.get(ev.summary.ref.run);
       if (e?.state !== "pending" || ev.summary.ref.execHost === host) return;
@@ -138,24 +143,31 @@ export class ClusterSync {
     const { table, files, queries, log } = this.d;
     const listed = this.d.dispatcher.lastPends;
     if (listed === undefined) return;
+    const now = Date.now();
     for (const e of [...table.all()]) {
       const run = e.record.ref.run;
       if (e.state !== "pending" || listed.has(run)) {
         this.missingPends.delete(run);
         continue;
       }
-      if (!this.missingPends.has(run)) {
-        this.missingPends.add(run);
+      const seen = this.missingPends.get(run);
+      if (seen === undefined) {
+        this.missingPends.set(run, { at: now, delay: 0 });
         continue;
       }
+      if (now < seen.at) continue;
       const sum = await queries.indexedSummary(run);
-      if (sum === undefined || sum.state === "pending") continue;
+      if (sum === undefined || sum.state === "pending") {
+        const delay = Math.min(60_000, Math.max(1000, seen.delay * 2));
+        this.missingPends.set(run, { at: now + delay, delay });
+        continue;
+      }
       this.missingPends.delete(run);
       if (table.get(run) !== e) continue;
       log.info({ run }, "run moved on elsewhere while events were lost; dropping the local pending copy");
       table.forget(run);
       await files.remove("pending", e.record.ref).catch(() => undefined);
     }
-    for (const run of this.missingPends) if (table.get(run)?.state !== "pending") this.missingPends.delete(run);
+    for (const run of this.missingPends.keys()) if (table.get(run)?.state !== "pending") this.missingPends.delete(run);
   }
 }

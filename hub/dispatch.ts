@@ -35,6 +35,8 @@ export interface DispatchInput {
 export interface DispatchDecision {
   readonly assign: readonly { readonly run: string; readonly host: string }[];
   readonly waiting: ReadonlyMap<string, string>;
+  /** Pends no live host has the tags for (parked until one joins: ClusterState.park). */
+  readonly noHost: readonly string[];
 }
 
 export function resourceLabel(r: string): string {
@@ -71,6 +73,7 @@ export function decide(input: DispatchInput): DispatchDecision {
   const queued = new Map<string, string>();
   const assign: { run: string; host: string }[] = [];
   const waiting = new Map<string, string>();
+  const noHost: string[] = [];
   // Long lists repeat a few host-tag sets: match hosts and build reasons once per set, not
   // once per pend (the hub decides on every adoption, so this is its per-pend cost).
   const groups = new Map<string, TagGroup>();
@@ -84,6 +87,7 @@ export function decide(input: DispatchInput): DispatchDecision {
     }
     if (g.eligible.length === 0) {
       waiting.set(p.run, g.noHost);
+      noHost.push(p.run);
       continue;
     }
     const heldBy = p.resources.find((r) => held.has(r));
@@ -117,5 +121,5 @@ export function decide(input: DispatchInput): DispatchDecision {
     active.set(p.flowKey, n + 1);
     for (const r of p.resources) held.set(r, p.run);
   }
-  return { assign, waiting };
+  return { assign, waiting, noHost };
 }

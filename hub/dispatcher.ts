@@ -31,6 +31,8 @@ export class Dispatcher {
   private again = false;
   /** The runs of the shared pending list at the last pass (cluster sync compares with it). */
   lastPends: ReadonlySet<string> | undefined;
+  /** The state's version at the last pass that did all it could: no need to look again until it changes. */
+  private seen: number | undefined;
 
   constructor(private readonly d: DispatcherDeps) {}
 
@@ -73,7 +75,9 @@ export class Dispatcher {
 
   private async pass(): Promise<void> {
     const { state, table, host } = this.d;
-    const snap = await state.snapshot();
+    const snap = await state.snapshot(this.seen);
+    if (snap === undefined) return; // nothing a decision depends on changed since the last pass
+    this.seen = undefined;
     this.lastPends = new Set(snap.pends.map((p) => p.run));
     const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
     const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, forHost: host });
@@ -81,10 +85,16 @@ export class Dispatcher {
       const e = table.get(run);
       if (e?.state === "pending" && e.waiting !== why) this.d.publisher.run(table.wait(run, why));
     }
-    if (d.assign.length === 0) return;
+    // Pends no live host can run leave the scanned list until a host with their tags joins:
+    // a backlog nobody can take costs no pass anything.
+    const byRun = new Map(snap.pends.map((p) => [p.run, p]));
+    if (d.noHost.length > 0) await state.park(d.noHost.flatMap((run) => byRun.get(run) ?? []));
+    if (d.assign.length === 0) {
+      this.seen = snap.version;
+      return;
+    }
     // A host its lease does not vouch for takes no run (it would start its tasks unvouched).
     if (!this.d.mayClaim()) return;
-    const byRun = new Map(snap.pends.map((p) => [p.run, p]));
     const assignments = d.assign.flatMap((a) => {
       const p = byRun.get(a.run);
       return p === undefined ? [] : [{ run: a.run, host: a.host, flowKey: p.flowKey, resources: p.resources, ...(p.concurrency !== undefined ? { concurrency: p.concurrency } : {}) }];
@@ -94,5 +104,6 @@ export class Dispatcher {
     await Promise.all(claimed.map((c) => this.d.activate(c.run, c.token, c.record)));
     // Some were taken by another host meanwhile, or their resources went: decide again.
     if (claimed.length < assignments.length) this.again = true;
+    else this.seen = snap.version;
   }
 }

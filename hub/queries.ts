@@ -45,9 +45,9 @@ export class Queries {
 
   /** Hosts of the cluster as the shared state sees them. */
   async hosts(): Promise<HostInfo[]> {
-    const snap = await this.d.state.snapshot();
+    // Each host reports its running runs with every renewal: no snapshot of the whole state.
     return (await this.d.state.hosts())
-      .map(({ host: h, up }) => ({ name: h.name, tags: h.tags, slots: h.slots, running: snap.runningByHost.get(h.name) ?? 0, up, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) }))
+      .map(({ host: h, up }) => ({ name: h.name, tags: h.tags, slots: h.slots, running: h.running, up, lastSeen: h.lastSeen, ...(h.address ? { address: h.address } : {}) }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 

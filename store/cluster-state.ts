@@ -63,6 +63,8 @@ export interface ActiveEntry {
 }
 
 export interface Snapshot {
+  /** The state's version: it changes with every change a dispatch decision depends on. */
+  readonly version: number;
   readonly pends: readonly PendRecord[];
   /** Live hosts only (their lease has not lapsed). */
   readonly hosts: readonly HostRecord[];
@@ -115,7 +117,18 @@ export interface ClusterState {
   addPend(p: PendRecord, how?: PendHow): Promise<boolean>;
   /** True when it was there (and is now gone; the run is done). */
   removePend(run: string): Promise<boolean>;
-  snapshot(): Promise<Snapshot>;
+  /**
+   * The pending list (parked pends aside) and what dispatch needs, in one consistent read;
+   * undefined when the state's version is still `since` (nothing a decision depends on
+   * changed), so a host that looked a moment ago pays one small round trip.
+   */
+  snapshot(since?: number): Promise<Snapshot | undefined>;
+  /**
+   * Parks pends that no live host can run (no live host has all their tags): they leave the
+   * pending list that snapshots scan and wait, in their place, until a host with their tags
+   * joins (its heartbeat brings them back). Returns how many were parked.
+   */
+  park(pends: readonly { readonly run: string; readonly hostTags: readonly string[] }[]): Promise<number>;
   /**
    * Takes the pends atomically, each only if it is still pending, its resources are free,
    * its host is live with a free slot and its flow's concurrency allows it. Returns those

@@ -13,6 +13,9 @@ export class LocalClusterState implements ClusterState {
   private readonly records = new Map<string, string>();
   private readonly ticks = new Map<string, number>();
   private readonly values = new Map<string, string>();
+  /** Pends no live host can run: kept in their place in `pends`, left out of snapshots. */
+  private readonly parked = new Set<string>();
+  private version = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -20,8 +23,13 @@ export class LocalClusterState implements ClusterState {
     const prev = this.hostMap.get(h.name);
     const until = this.now() + leaseMs;
     this.hostMap.set(h.name, { host: h, until, reapAt: until + marginMs });
-    if (prev === undefined) return "new";
-    return prev.until >= this.now() ? "renewed" : "expired";
+    const out = prev === undefined ? "new" : prev.until >= this.now() ? "renewed" : "expired";
+    // A host that (re)joins, or whose tags or slots changed, may run what waited for it.
+    if (out !== "renewed" || prev?.host.slots !== h.slots || prev.host.tags.join("\0") !== h.tags.join("\0")) {
+      for (const p of this.pends) if (this.parked.has(p.run) && tagsIn(p.hostTags, h.tags)) this.parked.delete(p.run);
+      this.version++;
+    }
+    return out;
   }
 
   async ping(): Promise<void> {}
@@ -45,6 +53,7 @@ export class LocalClusterState implements ClusterState {
     if (how === "requeue" && phase !== "reaped") return false;
     if (this.pends.some((x) => x.run === p.run)) return true;
     this.pends.push(p);
+    this.version++;
     this.phases.set(p.run, "pending");
     if (p.record !== "") this.records.set(p.run, p.record);
     return true;
@@ -54,7 +63,9 @@ export class LocalClusterState implements ClusterState {
     const i = this.pends.findIndex((p) => p.run === run);
     if (i < 0) return false;
     this.pends.splice(i, 1);
+    this.parked.delete(run);
     this.phases.set(run, "done");
+    this.version++;
     return true;
   }
 
@@ -68,9 +79,22 @@ export class LocalClusterState implements ClusterState {
     return { activeByFlow, runningByHost };
   }
 
-  async snapshot(): Promise<Snapshot> {
+  async snapshot(since?: number): Promise<Snapshot | undefined> {
+    if (since === this.version) return undefined;
     const hosts = [...this.hostMap.values()].filter((e) => e.until >= this.now()).map((e) => e.host);
-    return { pends: [...this.pends], hosts, held: new Map(this.held), ...this.counts() };
+    return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, held: new Map(this.held), ...this.counts() };
+  }
+
+  async park(pends: readonly { readonly run: string; readonly hostTags: readonly string[] }[]): Promise<number> {
+    const live = [...this.hostMap.values()].filter((e) => e.until >= this.now());
+    let n = 0;
+    for (const p of pends) {
+      if (!this.pends.some((x) => x.run === p.run) || this.parked.has(p.run)) continue;
+      if (live.some((e) => tagsIn(p.hostTags, e.host.tags))) continue;
+      this.parked.add(p.run);
+      n++;
+    }
+    return n;
   }
 
   async claim(assignments: readonly Assignment[]): Promise<Claimed[]> {
@@ -84,7 +108,9 @@ export class LocalClusterState implements ClusterState {
       const slots = this.hostMap.get(a.host)?.host.slots ?? 0;
       if ((runningByHost.get(a.host) ?? 0) >= slots) continue;
       if (a.concurrency !== undefined && (activeByFlow.get(a.flowKey) ?? 0) >= a.concurrency) continue;
+      if (this.parked.has(a.run)) continue;
       const [p] = this.pends.splice(i, 1);
+      this.version++;
       const token = ++this.token;
       this.take({ run: a.run, host: a.host, token, flowKey: a.flowKey, resources: a.resources });
       out.push({ run: a.run, token, record: p?.record ?? "" });
@@ -98,6 +124,7 @@ export class LocalClusterState implements ClusterState {
     if (phase !== undefined && !(phase === "active" && mine)) return undefined;
     const token = ++this.token;
     this.take({ run: a.run, host: a.host, token, flowKey: a.flowKey, resources: a.resources });
+    this.version++;
     return token;
   }
 
@@ -112,6 +139,7 @@ export class LocalClusterState implements ClusterState {
     if (a === undefined || a.token !== token) return false;
     this.drop(a);
     this.phases.set(run, "done");
+    this.version++;
     return true;
   }
 
@@ -130,6 +158,7 @@ export class LocalClusterState implements ClusterState {
       this.drop(a);
       this.phases.set(a.run, "reaped");
     }
+    if (dead.length > 0) this.version++;
     return dead;
   }
 
@@ -185,4 +214,9 @@ export class LocalClusterState implements ClusterState {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Whether a host with tags `have` has every tag of `want`. */
+function tagsIn(want: readonly string[], have: readonly string[]): boolean {
+  return want.every((t) => have.includes(t));
 }

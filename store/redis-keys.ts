@@ -39,7 +39,11 @@ export const STATE_TABLES = [
   "phaseDrop", // zset run → when its done/reaped phase is forgotten (server ms)
   "records", // hash run → RunRecord JSON (addPend)
   "recordDrop", // zset run → when its record is forgotten (server ms)
-  "reapAt", // hash host → when its runs may be reaped: lease end + the host's margin (server ms)
+  "reapAt", // zset host → when its runs may be reaped: lease end + the host's margin (server ms)
+  "hostTags", // hash host → its tags, packed (to see a host join with new tags)
+  "stateVer", // counter: bumped by every change a dispatch decision depends on
+  "parked", // zset run → adoption sequence: pends no live host can run, kept off the scanned list
+  "parkedTags", // hash run → the parked pend's host tags, packed
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];

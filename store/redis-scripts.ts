@@ -72,8 +72,33 @@ end
 -- A host's runs are taken only after its lease end plus its own margin (reapAt; a host
 -- registered without one: its lease end), so that a host cut off has stopped their tasks.
 local function reapable(host, now)
-  local r = redis.call('HGET', K.reapAt, host) or redis.call('HGET', K.leases, host)
-  return r == false or tonumber(r) < now
+  local r = redis.call('ZSCORE', K.reapAt, host)
+  return r ~= false and tonumber(r) < now
+end
+local function bump() redis.call('INCR', K.stateVer) end
+-- Whether every tag of packed list \`want\` is in packed list \`have\`.
+local function subset(want, have)
+  local set = {}
+  for _, t in ipairs(unpack_list(have)) do set[t] = true end
+  for _, t in ipairs(unpack_list(want)) do
+    if not set[t] then return false end
+  end
+  return true
+end
+-- Parked pends whose tags a host with packed \`tags\` has go back on the list, in their place.
+local function unpark_for(tags)
+  local all = redis.call('HGETALL', K.parkedTags)
+  local n = 0
+  for i = 1, #all, 2 do
+    if subset(all[i + 1], tags) then
+      local seq = redis.call('ZSCORE', K.parked, all[i])
+      if seq then redis.call('ZADD', K.pendOrder, seq, all[i]) end
+      redis.call('ZREM', K.parked, all[i])
+      redis.call('HDEL', K.parkedTags, all[i])
+      n = n + 1
+    end
+  end
+  return n
 end
 local function decr(h, f)
   if redis.call('HINCRBY', h, f, -1) <= 0 then redis.call('HDEL', h, f) end
@@ -139,13 +164,21 @@ const HEARTBEAT = `
 local name = ARGV[A]
 local now = now_ms()
 local prev = redis.call('HGET', K.leases, name)
+local tags = ARGV[A + 5]
 redis.call('HSET', K.leases, name, num(now + tonumber(ARGV[A + 3])))
-redis.call('HSET', K.reapAt, name, num(now + tonumber(ARGV[A + 3]) + tonumber(ARGV[A + 4])))
+redis.call('ZADD', K.reapAt, num(now + tonumber(ARGV[A + 3]) + tonumber(ARGV[A + 4])), name)
 redis.call('HSET', K.hosts, name, ARGV[A + 1])
+local out = 'renewed'
+if not prev then out = 'new' elseif tonumber(prev) < now then out = 'expired' end
+-- A host that (re)joins, or whose tags or slots changed, may run what waited for it.
+local changed = out ~= 'renewed' or redis.call('HGET', K.hostTags, name) ~= tags or redis.call('HGET', K.slots, name) ~= ARGV[A + 2]
 redis.call('HSET', K.slots, name, ARGV[A + 2])
-if not prev then return 'new' end
-if tonumber(prev) >= now then return 'renewed' end
-return 'expired'
+redis.call('HSET', K.hostTags, name, tags)
+if changed then
+  unpark_for(tags)
+  bump()
+end
+return out
 `;
 
 const ADD_PEND = `
@@ -153,8 +186,9 @@ local run, how = ARGV[A], ARGV[A + 1]
 local phase = redis.call('HGET', K.phase, run)
 if how == 'recover' and phase and phase ~= 'pending' then return 0 end
 if how == 'requeue' and phase ~= 'reaped' then return 0 end
-if redis.call('ZSCORE', K.pendOrder, run) then return 1 end
+if redis.call('ZSCORE', K.pendOrder, run) or redis.call('ZSCORE', K.parked, run) then return 1 end
 redis.call('ZADD', K.pendOrder, redis.call('INCR', K.pendSeq), run)
+bump()
 redis.call('HSET', K.pendView, run, ARGV[A + 2])
 redis.call('HSET', K.pendRecord, run, ARGV[A + 3])
 -- The run's record, for a requeue after a host loss (getRecord).
@@ -167,9 +201,12 @@ return 1
 
 const REMOVE_PEND = `
 local run = ARGV[A]
-if not redis.call('ZSCORE', K.pendOrder, run) then return 0 end
+if not redis.call('ZSCORE', K.pendOrder, run) and not redis.call('ZSCORE', K.parked, run) then return 0 end
 local now = now_ms()
 redis.call('ZREM', K.pendOrder, run)
+redis.call('ZREM', K.parked, run)
+redis.call('HDEL', K.parkedTags, run)
+bump()
 redis.call('HDEL', K.pendView, run)
 redis.call('HDEL', K.pendRecord, run)
 ended(run, 'done', now, DONE_RECORD_TTL)
@@ -214,6 +251,7 @@ for i = 0, n - 1 do
     end
   end
 end
+if #out > 1 then bump() end
 prune(now)
 keep_reply(reply, out)
 return out
@@ -229,6 +267,7 @@ if phase and not (phase == 'active' and mine) then return -1 end
 if old then drop(run) end
 local token = redis.call('INCR', K.tokenSeq)
 take(run, meta, unpack_list(meta), token, false)
+bump()
 return token
 `;
 
@@ -238,6 +277,7 @@ if redis.call('HGET', K.tokens, run) ~= ARGV[A + 1] then return 0 end
 local now = now_ms()
 drop(run)
 ended(run, 'done', now, DONE_RECORD_TTL)
+bump()
 prune(now)
 return 1
 `;
@@ -247,13 +287,21 @@ const REAP = `
 local reply = KEYS[NT + 1]
 if redis.call('EXISTS', reply) == 1 then return redis.call('LRANGE', reply, 0, -1) end
 local now = now_ms()
+local forget_before = now - tonumber(ARGV[A])
 local out = {'ok'}
 local dead, any = {}, false
-local running = redis.call('HGETALL', K.running)
-for i = 1, #running, 2 do
-  if tonumber(running[i + 1]) > 0 and reapable(running[i], now) then
-    dead[running[i]] = true
+-- Only hosts whose reap time passed: a sorted set, so a reap with none costs O(log hosts).
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', K.reapAt, '-inf', num(now))) do
+  if tonumber(redis.call('HGET', K.running, h) or '0') > 0 then
+    dead[h] = true
     any = true
+  elseif tonumber(redis.call('ZSCORE', K.reapAt, h)) < forget_before then
+    -- Dead for longer than the registry keeps hosts, with nothing left to reap: forgotten.
+    redis.call('HDEL', K.hosts, h)
+    redis.call('HDEL', K.leases, h)
+    redis.call('HDEL', K.slots, h)
+    redis.call('HDEL', K.hostTags, h)
+    redis.call('ZREM', K.reapAt, h)
   end
 end
 if any then
@@ -268,10 +316,40 @@ if any then
       out[#out + 1] = meta
     end
   end
+  bump()
 end
 prune(now)
 keep_reply(reply, out)
 return out
+`;
+
+/**
+ * ARGV[A]: count, then per pend: run, its host tags packed. Each pend still on the list
+ * that no live host can run (no live host has all its tags) leaves the scanned list for
+ * the parked set, in its place; the heartbeat of a host that has its tags brings it back.
+ * Parking changes no decision (such a pend holds nothing back), so the version stays.
+ */
+const PARK = `
+local now = now_ms()
+local hosts = redis.call('HGETALL', K.hostTags)
+local n = 0
+for i = 0, tonumber(ARGV[A]) - 1 do
+  local run, tags = ARGV[A + 1 + i * 2], ARGV[A + 2 + i * 2]
+  local seq = redis.call('ZSCORE', K.pendOrder, run)
+  local runnable = false
+  if seq then
+    for j = 1, #hosts, 2 do
+      if live(hosts[j], now) and subset(tags, hosts[j + 1]) then runnable = true break end
+    end
+  end
+  if seq and not runnable then
+    redis.call('ZREM', K.pendOrder, run)
+    redis.call('ZADD', K.parked, seq, run)
+    redis.call('HSET', K.parkedTags, run, tags)
+    n = n + 1
+  end
+end
+return n
 `;
 
 /**
@@ -280,6 +358,8 @@ return out
  * never writes a raw newline): one bulk reply parses far faster than 10,000 small ones.
  */
 const SNAPSHOT = `
+local ver = redis.call('GET', K.stateVer) or '0'
+if ARGV[A] == ver then return { 'same', ver } end
 local runs = redis.call('ZRANGE', K.pendOrder, 0, -1)
 local views = {}
 for i = 1, #runs, 500 do
@@ -289,6 +369,8 @@ for i = 1, #runs, 500 do
   end
 end
 return {
+  'full',
+  ver,
   tostring(now_ms()),
   table.concat(views, '\\n'),
   redis.call('HGETALL', K.hosts),
@@ -403,6 +485,7 @@ export const SCRIPTS = Object.freeze({
   hold: state("hold", HOLD),
   release: state("release", RELEASE),
   reap: state("reapDead", REAP),
+  park: state("park", PARK),
   snapshot: state("snapshot", SNAPSHOT),
   hosts: state("hosts", HOSTS),
   indexRun: new LuaScript("indexRun", INDEX_RUN),

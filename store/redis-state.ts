@@ -38,6 +38,8 @@ export interface RedisStateOptions {
   readonly archivedPerFlow?: number;
   /** How long a claim or reap whose reply was lost is retried to learn its outcome. @defaultValue 10 s */
   readonly replayWindowMs?: number;
+  /** How long a dead host with nothing left to reap stays in the registry. @defaultValue 15 minutes */
+  readonly forgetHostsAfterMs?: number;
   /** Whether close() also closes the connection. @defaultValue true */
   readonly ownsConnection?: boolean;
 }
@@ -69,6 +71,7 @@ export class RedisClusterState implements ClusterState {
   private readonly archivedPerFlow: number;
   private readonly replayWindowMs: number;
   private readonly ownsConnection: boolean;
+  private readonly forgetHostsAfterMs: number;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -82,6 +85,7 @@ export class RedisClusterState implements ClusterState {
     this.archivedPerFlow = o.archivedPerFlow ?? 10_000;
     this.replayWindowMs = o.replayWindowMs ?? 10_000;
     this.ownsConnection = o.ownsConnection ?? true;
+    this.forgetHostsAfterMs = o.forgetHostsAfterMs ?? 15 * 60_000;
   }
 
   // --- plumbing ----------------------------------------------------------------------
@@ -139,14 +143,14 @@ export class RedisClusterState implements ClusterState {
   // --- hosts -------------------------------------------------------------------------
 
   async heartbeat(h: HostRecord, leaseMs: number, marginMs = 0): Promise<"new" | "renewed" | "expired"> {
-    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs))]);
+    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())]);
     if (r === "new" || r === "renewed" || r === "expired") return r;
     throw this.fail("heartbeat", `unexpected reply ${String(r)}`);
   }
 
   async removeHost(name: string): Promise<void> {
     await this.cmd("removeHost", () =>
-      this.redis.multi().hdel(this.keys.table("hosts"), name).hdel(this.keys.table("leases"), name).hdel(this.keys.table("slots"), name).hdel(this.keys.table("reapAt"), name).exec(),
+      this.redis.multi().hdel(this.keys.table("hosts"), name).hdel(this.keys.table("leases"), name).hdel(this.keys.table("slots"), name).zrem(this.keys.table("reapAt"), name).hdel(this.keys.table("hostTags"), name).exec(),
     );
   }
 
@@ -177,8 +181,10 @@ export class RedisClusterState implements ClusterState {
     return (await this.state(SCRIPTS.removePend, [run])) === 1;
   }
 
-  async snapshot(): Promise<Snapshot> {
-    const [now, views, hosts, leases, held, flowActive, running] = asArray(await this.state(SCRIPTS.snapshot, []), "snapshot", 7);
+  async snapshot(since?: number): Promise<Snapshot | undefined> {
+    const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since)]), "snapshot", 2);
+    if (reply[0] === "same") return undefined;
+    const [, version, now, views, hosts, leases, held, flowActive, running] = asArray(reply, "snapshot", 9);
     const t = Number(now);
     const pends = parsePendViews(String(views));
     const until = pairs(leases);
@@ -187,7 +193,14 @@ export class RedisClusterState implements ClusterState {
       const h = parseHost(json);
       if (h !== undefined && Number(until.get(name) ?? -1) >= t) live.push(h);
     }
-    return { pends, hosts: live, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running) };
+    return { version: Number(version), pends, hosts: live, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running) };
+  }
+
+  async park(pends: readonly { readonly run: string; readonly hostTags: readonly string[] }[]): Promise<number> {
+    if (pends.length === 0) return 0;
+    const args: (string | number)[] = [pends.length];
+    for (const p of pends) args.push(p.run, packList([...p.hostTags].sort()));
+    return Number(await this.state(SCRIPTS.park, args));
   }
 
   async claim(assignments: readonly Assignment[]): Promise<Claimed[]> {
@@ -215,7 +228,7 @@ export class RedisClusterState implements ClusterState {
   }
 
   async reapDead(): Promise<ActiveEntry[]> {
-    const r = await this.once(SCRIPTS.reap, []);
+    const r = await this.once(SCRIPTS.reap, [this.forgetHostsAfterMs]);
     const out: ActiveEntry[] = [];
     for (let i = 1; i + 2 < r.length; i += 3) {
       const [host = "", flowKey = "", ...resources] = unpackList(r[i + 2] as string);

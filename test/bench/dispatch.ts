@@ -11,6 +11,7 @@
  * snapshot (one Lua read), the decision, and the atomic commit (the claim script) — and the
  * commit alone, beside the decision alone (`clusterCommit` below).
  */
+import { fullSnapshot } from "../helpers/state-contract.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -115,7 +116,8 @@ async function embeddedPass(records: readonly PendRecord[], hosts: readonly Host
     for (const h of hosts) await state.heartbeat({ name: h.name, tags: h.tags, slots: h.freeSlots, running: 0, lastSeen: 0, startedAt: 0 }, 60_000);
     for (const p of records) await state.addPend(p);
     const t0 = performance.now();
-    const snap = await state.snapshot();
+    const snap = await fullSnapshot(state);
+    if (snap === undefined) throw new Error("a first snapshot is never unchanged");
     const d = decide({ pends: snap.pends, hosts: snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) })), held: snap.held, activeByFlow: snap.activeByFlow });
     const byRun = new Map(snap.pends.map((p) => [p.run, p]));
     const assignments = d.assign.map((a) => {
@@ -147,7 +149,7 @@ async function clusterPasses(state: RedisClusterState, records: readonly PendRec
     // One connection, so the pends arrive in this order: the adoption order.
     await Promise.all(records.map((p) => state.addPend(p)));
     const t0 = performance.now();
-    const snap = await state.snapshot();
+    const snap = await fullSnapshot(state);
     const t1 = performance.now();
     const d = decide({ pends: snap.pends, hosts: snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) })), held: snap.held, activeByFlow: snap.activeByFlow });
     const byRun = new Map(snap.pends.map((p) => [p.run, p]));

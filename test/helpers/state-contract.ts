@@ -5,7 +5,7 @@
  * Leases run on real time (short leases, polled), as both implementations keep them.
  */
 import type { Test } from "tap";
-import type { Assignment, ClusterState, HostRecord, PendRecord } from "../../store/cluster-state.js";
+import type { Assignment, ClusterState, HostRecord, PendRecord, Snapshot } from "../../store/cluster-state.js";
 import { until } from "./hub.js";
 
 export type MakeState = (t: Test) => Promise<ClusterState>;
@@ -30,8 +30,15 @@ export function view(p: PendRecord): Omit<PendRecord, "record"> {
   return v;
 }
 
+/** A snapshot, whatever the version (a test reads the state it just wrote). */
+export async function fullSnapshot(s: ClusterState): Promise<Snapshot> {
+  const snap = await s.snapshot();
+  if (snap === undefined) throw new Error("snapshot() without a version is never unchanged");
+  return snap;
+}
+
 async function pendingRuns(s: ClusterState): Promise<string[]> {
-  return (await s.snapshot()).pends.map((p) => p.run);
+  return (await fullSnapshot(s)).pends.map((p) => p.run);
 }
 
 /** Registers a host with a lease that lapses at once, and waits until it has. */
@@ -52,7 +59,7 @@ export function contractSuite(t: Test, make: MakeState): void {
     const hosts = (await s.hosts()).sort((a, b) => (a.host.name < b.host.name ? -1 : 1));
     t.same(hosts.map((h) => [h.host.name, h.up]), [["h1", true], ["h2", true], ["h3", false]]);
     t.match(hosts[0]?.host, { name: "h1", tags: ["linux"], slots: 3, running: 1, address: "http://h1:8080" }, "the latest record is kept");
-    const snap = await s.snapshot();
+    const snap = await fullSnapshot(s);
     t.same(snap.hosts.map((h) => h.name).sort(), ["h1", "h2"], "the snapshot lists live hosts only");
     await s.removeHost("h2");
     t.same((await s.hosts()).map((h) => h.host.name).sort(), ["h1", "h3"], "removeHost forgets it");
@@ -66,7 +73,7 @@ export function contractSuite(t: Test, make: MakeState): void {
     for (const p of ps) t.equal(await s.addPend(p), true);
     t.equal(await s.addPend(ps[0] as PendRecord), true, "adding it again says it is pending");
     t.equal(await s.addPend(ps[0] as PendRecord, "recover"), true, "recovering a pend the cluster has pending keeps it");
-    const snap = await s.snapshot();
+    const snap = await fullSnapshot(s);
     t.same(snap.pends.map(view), ps.map(view), "FIFO by adoption (not by id), each once, every field kept");
     t.equal(await s.removePend("r1"), true);
     t.equal(await s.removePend("r1"), false, "a second remove finds nothing");
@@ -107,7 +114,7 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(got.map((c) => c.record), [ps.ok.record, ps.c1.record], "the claim carries the run's record");
     t.ok(got.every((c) => Number.isSafeInteger(c.token) && c.token > 0), "tokens are positive integers");
     t.equal(new Set(got.map((c) => c.token)).size, 2, "each claim has its own token");
-    const snap = await s.snapshot();
+    const snap = await fullSnapshot(s);
     t.same(snap.pends.map((p) => p.run), ["busy", "deadHost", "unknownHost", "full", "c2", "later"], "the refused stay pending, in order");
     t.same([...snap.held], [["db", "ok"]]);
     t.same(Object.fromEntries(snap.activeByFlow), { "f/1": 1, "lim/1": 1 });
@@ -128,12 +135,12 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.equal(await s.isCurrent("r1", c.token + 1000), false);
     t.equal(await s.isCurrent("r2", c.token), false, "a pending run has no token");
     t.equal(await s.release("r1", c.token + 1000), false, "a wrong token frees nothing");
-    t.equal((await s.snapshot()).held.get("db"), "r1");
+    t.equal((await fullSnapshot(s)).held.get("db"), "r1");
     t.same(await s.claim([assign(pend("r2", { resources: ["db"] }), "a")]), [], "db still held, and no slot");
     t.equal(await s.release("r1", c.token), true);
     t.equal(await s.isCurrent("r1", c.token), false, "an ended run's token is not current");
     t.equal(await s.release("r1", c.token), false, "released once only");
-    const snap = await s.snapshot();
+    const snap = await fullSnapshot(s);
     t.same([...snap.held], [], "both resources are free");
     t.same([...snap.runningByHost], [], "and the slot");
     t.same([...snap.activeByFlow], []);
@@ -170,18 +177,65 @@ export function contractSuite(t: Test, make: MakeState): void {
     const a = (run: string, h = "a", resources = ["db"]) => ({ run, host: h, flowKey: "f/1", resources });
     const t1 = await s.hold(a("fresh"));
     t.ok(t1 !== undefined && t1 > 0, "a run the cluster never heard of is held (state lost)");
-    t.equal((await s.snapshot()).held.get("db"), "fresh");
+    t.equal((await fullSnapshot(s)).held.get("db"), "fresh");
     t.equal(await s.isCurrent("fresh", t1 ?? -1), true);
     const t2 = await s.hold(a("fresh"));
     t.ok(t2 !== undefined && t2 > (t1 ?? 0), "its own active run, again: a new token");
     t.equal(await s.isCurrent("fresh", t1 ?? -1), false, "the old token is fenced off");
-    t.equal((await s.snapshot()).runningByHost.get("a"), 1, "held once, not twice");
+    t.equal((await fullSnapshot(s)).runningByHost.get("a"), 1, "held once, not twice");
     t.equal(await s.hold(a("fresh", "b")), undefined, "another host's active run is not held");
     await s.addPend(pend("p"));
     t.equal(await s.hold(a("p", "a", [])), undefined, "a pending run is not held");
     await s.release("fresh", t2 ?? -1);
     t.equal(await s.hold(a("fresh")), undefined, "an ended run is not held");
-    t.same([...(await s.snapshot()).held], []);
+    t.same([...(await fullSnapshot(s)).held], []);
+  });
+
+  t.test("the version: unchanged state answers nothing; each change a decision depends on moves it", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 2), LONG);
+    const v0 = (await fullSnapshot(s)).version;
+    t.equal(await s.snapshot(v0), undefined, "nothing changed: no snapshot");
+    await s.heartbeat(host("a", 2), LONG);
+    t.equal(await s.snapshot(v0), undefined, "a plain renewal changes nothing");
+    const p = pend("v1");
+    await s.addPend(p);
+    const v1 = (await s.snapshot(v0))?.version;
+    t.ok(v1 !== undefined && v1 !== v0, "a new pend moves it");
+    const [c] = await s.claim([assign(p, "a")]);
+    const v2 = (await s.snapshot(v1))?.version;
+    t.ok(v2 !== undefined && v2 !== v1, "a claim moves it");
+    await s.release("v1", c?.token ?? -1);
+    t.not(await s.snapshot(v2), undefined, "a release moves it");
+    const v3 = (await fullSnapshot(s)).version;
+    await s.heartbeat(host("a", 3), LONG);
+    t.not(await s.snapshot(v3), undefined, "a host whose slots changed moves it");
+  });
+
+  t.test("park: pends no live host can run leave the list, in their place, until a host with their tags joins", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("plain", 2, ["linux"]), LONG);
+    const gpu1 = pend("g1", { hostTags: ["gpu"] });
+    const lin = pend("l1", { hostTags: ["linux"] });
+    const gpu2 = pend("g2", { hostTags: ["gpu", "linux"] });
+    for (const p of [gpu1, lin, gpu2]) await s.addPend(p);
+    t.equal(await s.park([gpu1, lin, gpu2]), 2, "the gpu pends are parked; the linux one has a host");
+    t.same(await pendingRuns(s), ["l1"], "a snapshot scans only what some live host can run");
+    t.equal(await s.park([gpu1]), 0, "parked once");
+    t.equal(await s.addPend(gpu1, "recover"), true, "a parked pend is still pending (recover finds it)");
+    t.same(await pendingRuns(s), ["l1"], "and not doubled");
+    const v = (await fullSnapshot(s)).version;
+    await s.heartbeat(host("big", 2, ["gpu", "linux"]), LONG);
+    const back = await s.snapshot(v);
+    t.same(back?.pends.map((p) => p.run), ["g1", "l1", "g2"], "a host with their tags brings them back in adoption order");
+    await s.addPend(pend("g3", { hostTags: ["gpu"] }));
+    t.equal(await s.park([pend("g3", { hostTags: ["gpu"] })]), 0, "a pend a live host can run is not parked");
+    t.equal(await s.park([pend("x1", { hostTags: ["arm"] })]), 0, "a run not pending is not parked");
+    await s.addPend(pend("a1", { hostTags: ["arm"] }));
+    await s.park([pend("a1", { hostTags: ["arm"] })]);
+    t.equal(await s.removePend("a1"), true, "a parked pend can be removed (cancelled)");
+    await s.heartbeat(host("armhost", 1, ["arm"]), LONG);
+    t.notOk((await pendingRuns(s)).includes("a1"), "and does not come back");
   });
 
   t.test("reapDead waits out the lost host's margin past its lease end", async (t) => {
@@ -193,7 +247,7 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.equal((await s.claim([assign(p, "slow")])).length, 1);
     await until(async () => (await s.hosts()).some((h) => h.host.name === "slow" && !h.up), 5000, "lease of slow to lapse");
     t.same(await s.reapDead(), [], "a lapsed lease within its margin: its runs stay (the host may still be stopping their tasks)");
-    t.same([...(await s.snapshot()).held], [["db", "m1"]], "and its locks are held");
+    t.same([...(await fullSnapshot(s)).held], [["db", "m1"]], "and its locks are held");
     let reaped: string[] = [];
     await until(async () => (reaped = (await s.reapDead()).map((r) => r.run)).length > 0, 5000, "the margin to pass");
     t.same(reaped, ["m1"], "past the margin they are reaped");
@@ -216,7 +270,7 @@ export function contractSuite(t: Test, make: MakeState): void {
       { run: "d2", host: "doomed", token: token.get("d2"), flowKey: "g/1", resources: ["x", "y"] },
     ]);
     t.same(await s.reapDead(), [], "each is reaped once");
-    const snap = await s.snapshot();
+    const snap = await fullSnapshot(s);
     t.same([...snap.held], [["z", "l1"]], "their resources are free; the live host's are not");
     t.same(Object.fromEntries(snap.runningByHost), { live: 1 });
     t.equal(await s.isCurrent("d1", token.get("d1") ?? -1), false, "the lost host's token is fenced off");

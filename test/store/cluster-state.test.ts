@@ -5,6 +5,7 @@
  * on server time; a kill -9 of redis-server; startup refusals; hostile ids; bounded growth;
  * a claim whose reply is lost; login sessions. Every Redis here is a real redis-server.
  */
+import { fullSnapshot } from "../helpers/state-contract.js";
 import { createHash } from "node:crypto";
 import t, { type Test } from "tap";
 import { Redis } from "ioredis";
@@ -86,7 +87,7 @@ t.test("races: four connections claiming overlapping pends never double-take a p
     // Every connection decides on its own snapshot and claims at the same time.
     const asked = await Promise.all(
       conns.map(async (c) => {
-        const snap = await c.snapshot();
+        const snap = await fullSnapshot(c);
         return snap.pends.slice(0, 12).filter(() => r() < 0.7).map((p) => assign(byRun.get(p.run) as PendRecord, hosts[Math.floor(r() * hosts.length)] as string));
       }),
     );
@@ -121,7 +122,7 @@ t.test("races: four connections claiming overlapping pends never double-take a p
   t.ok(contested > 50 && refused > 100, `the connections did compete (${contested} pends asked for by several at once, ${refused} refusals)`);
   const tokens = [...active.values()].map((a) => a.token);
   t.equal(new Set(tokens).size, tokens.length);
-  const snap = await s0.snapshot();
+  const snap = await fullSnapshot(s0);
   t.same(snap.pends, [], "nothing left pending");
   t.same(Object.fromEntries(snap.runningByHost), Object.fromEntries([...hostsOf(active)].sort()), "Redis counts what the claims handed out");
 });
@@ -149,7 +150,7 @@ t.test("races: three reapers at once get each dead run exactly once", async (t) 
     t.equal(all.length, runs.length, `trial ${trial}: as many reaped as were lost (${got.map((g) => g.length).join("+")})`);
     t.same([...new Set(all)].sort(), runs.map((p) => p.run).sort(), "each of them, none twice");
   }
-  t.same([...(await s0.snapshot()).held], [], "every resource freed");
+  t.same([...(await fullSnapshot(s0)).held], [], "every resource freed");
 });
 
 // --- server time -----------------------------------------------------------------------
@@ -171,7 +172,7 @@ t.test("leases run on Redis server time, whatever the hosts' clocks say", async 
   // A host whose clock is an hour ahead sees it up, and can claim for it.
   Date.now = () => realNow() + 3600_000;
   t.equal((await s.hosts()).find((h) => h.host.name === "slow")?.up, true);
-  t.same((await s.snapshot()).hosts.map((h) => h.name), ["slow"]);
+  t.same((await fullSnapshot(s)).hosts.map((h) => h.name), ["slow"]);
   await s.addPend(pend("p1"));
   t.equal((await s.claim([assign(pend("p1"), "slow")])).length, 1, "a claim checks the lease on server time too");
   t.same(await s.reapDead(), [], "and the reaper");
@@ -215,7 +216,7 @@ t.test("kill -9 of redis-server: calls fail fast during the outage; state and cl
 
   await r.restart();
   await until(async () => s.snapshot().then(() => true, () => false), 20_000, "the same client to work again");
-  const snap = await s.snapshot();
+  const snap = await fullSnapshot(s);
   t.same(snap.pends.map((p) => p.run), ["p2", "p3"], "the pending list survived, in order");
   t.same([...snap.held], [["db", "p1"]], "and the held resource");
   t.same(snap.hosts.map((h) => h.name), ["a"], "and the lease");
@@ -305,18 +306,18 @@ t.test("hostile ids round-trip through Redis without colliding or escaping their
     t.same(await s.listRuns({ limit: 5, flow: id }), [JSON.stringify({ i })], `index of flow ${i}`);
     t.same(await s.getRun(id), { json: JSON.stringify({ i }), nodes: { [id]: `n${i}` } }, `run ${i}`);
   }
-  const snap = await s.snapshot();
+  const snap = await fullSnapshot(s);
   t.same(snap.pends.map((p) => p.run), HOSTILE, "every pend, in order, with its exact id");
   t.same(snap.pends.map((p) => [p.flowKey, p.resources, p.hostTags, p.adoptedBy]), HOSTILE.map((id) => [id, [id], [id], id]));
   t.same(snap.hosts.map((h) => h.name).sort(), [...HOSTILE, "worker"].sort());
   const got = await s.claim(HOSTILE.map((id) => ({ run: id, host: "worker", flowKey: id, resources: [id] })));
   t.same(got.map((c) => c.run), HOSTILE, "each claimed under its own resource");
-  t.same([...(await s.snapshot()).held].sort(), HOSTILE.map((id) => [id, id]).sort());
+  t.same([...(await fullSnapshot(s)).held].sort(), HOSTILE.map((id) => [id, id]).sort());
   t.equal((await s.reapDead()).length, 0);
   for (const c of got) t.equal(await s.release(c.run, c.token), true);
   // Nothing leaked into the other cluster, whose name is a prefix of this one's.
   t.equal(await other.getValue("*"), undefined);
-  t.same((await other.snapshot()).hosts, []);
+  t.same((await fullSnapshot(other)).hosts, []);
   t.same(await other.listRuns({ limit: 5 }), []);
   const keys: string[] = [];
   let cursor = "0";
@@ -437,4 +438,21 @@ t.test("RedisSessionStore: create, get on any host, expiry, delete; only a hash 
   t.equal(await later.get(kept.token), undefined, "a session past its expiry is refused even before Redis drops it");
   await s.redis.set(s.keys.session(createHash("sha256").update("forged").digest("hex")), '{"user":"x","role":"root","expires":9e15}');
   t.equal(await store.get("forged"), undefined, "a malformed session is refused");
+});
+
+t.test("a dead host with nothing to reap is forgotten after the registry's retention", async (t) => {
+  const s = await open(t, { state: { forgetHostsAfterMs: 300 } });
+  await s.heartbeat(host("stays", 1), 60_000);
+  await s.heartbeat(host("crashed", 1), 100, 50);
+  const p = pend("c1");
+  await s.addPend(p);
+  await s.heartbeat(host("busy", 1), 100, 50);
+  t.equal((await s.claim([assign(p, "busy")])).length, 1);
+  await until(async () => (await s.hosts()).filter((h) => !h.up).length === 2, 5000, "both leases to lapse");
+  await until(async () => (await s.reapDead()).some((r) => r.run === "c1"), 5000, "busy's run to be reaped");
+  await until(async () => {
+    await s.reapDead();
+    return (await s.hosts()).length === 1;
+  }, 5000, "the dead hosts to be forgotten");
+  t.same((await s.hosts()).map((h) => h.host.name), ["stays"], "only the live host is left");
 });
