@@ -8,7 +8,7 @@
  * the reason, in words.
  */
 import { tagsMatch } from "../flows/tags.js";
-import type { PendView } from "../store/cluster-state.js";
+import type { ParkReason, PendView } from "../store/cluster-state.js";
 import { reuseSpaceFlow } from "./pend.js";
 
 export type { PendView };
@@ -35,8 +35,13 @@ export interface DispatchInput {
 export interface DispatchDecision {
   readonly assign: readonly { readonly run: string; readonly host: string }[];
   readonly waiting: ReadonlyMap<string, string>;
-  /** Pends no live host has the tags for (parked until one joins: ClusterState.park). */
-  readonly noHost: readonly string[];
+  /**
+   * Pends that wait on something whose change alone can let them start, to be parked on it
+   * (ClusterState.park) so that no pass looks at them again until it changes: no live host
+   * with their tags, their only resource held, their flow's concurrency reached. (A pend
+   * waiting for a slot, or behind an earlier pend, or on one of several resources, stays.)
+   */
+  readonly park: readonly { readonly run: string; readonly on: ParkReason }[];
 }
 
 export function resourceLabel(r: string): string {
@@ -60,7 +65,8 @@ function tagGroup(input: DispatchInput, hostTags: readonly string[]): TagGroup {
   return {
     eligible,
     noHost: hostTags.length === 0 ? "no live host" : `no live host has tags [${hostTags.join(", ")}]`,
-    noSlot: mine ? `for another host: tags [${hostTags.join(", ")}]` : `no free slot on ${eligible.map((h) => h.name).join(", ")}`,
+    // Not a list of hosts: a host joining or leaving must not rewrite every waiting reason.
+    noSlot: mine ? `for another host: tags [${hostTags.join(", ")}]` : hostTags.length === 0 ? "no free slot on any live host" : `no free slot on any live host with tags [${hostTags.join(", ")}]`,
     full: false,
   };
 }
@@ -73,7 +79,7 @@ export function decide(input: DispatchInput): DispatchDecision {
   const queued = new Map<string, string>();
   const assign: { run: string; host: string }[] = [];
   const waiting = new Map<string, string>();
-  const noHost: string[] = [];
+  const park: { run: string; on: ParkReason }[] = [];
   // Long lists repeat a few host-tag sets: match hosts and build reasons once per set, not
   // once per pend (the hub decides on every adoption, so this is its per-pend cost).
   const groups = new Map<string, TagGroup>();
@@ -87,12 +93,14 @@ export function decide(input: DispatchInput): DispatchDecision {
     }
     if (g.eligible.length === 0) {
       waiting.set(p.run, g.noHost);
-      noHost.push(p.run);
+      park.push({ run: p.run, on: { kind: "tags" } });
       continue;
     }
     const heldBy = p.resources.find((r) => held.has(r));
     if (heldBy !== undefined) {
       waiting.set(p.run, `waiting for ${resourceLabel(heldBy)} held by run ${held.get(heldBy)}`);
+      // Held by a run of an earlier decision (not one this decision assigned): parked on it.
+      if (p.resources.length === 1 && input.held.has(heldBy)) park.push({ run: p.run, on: { kind: "resource", resource: heldBy } });
       for (const r of p.resources) if (!held.has(r) && !queued.has(r)) queued.set(r, p.run);
       continue;
     }
@@ -104,6 +112,7 @@ export function decide(input: DispatchInput): DispatchDecision {
     const n = active.get(p.flowKey) ?? 0;
     if (p.concurrency !== undefined && n >= p.concurrency) {
       waiting.set(p.run, `flow concurrency limit ${p.concurrency} reached`);
+      if ((input.activeByFlow.get(p.flowKey) ?? 0) >= p.concurrency) park.push({ run: p.run, on: { kind: "concurrency", limit: p.concurrency } });
       continue;
     }
     const candidates = g.full ? [] : g.eligible.filter((h) => (free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost));
@@ -121,5 +130,5 @@ export function decide(input: DispatchInput): DispatchDecision {
     active.set(p.flowKey, n + 1);
     for (const r of p.resources) held.set(r, p.run);
   }
-  return { assign, waiting, noHost };
+  return { assign, waiting, park };
 }

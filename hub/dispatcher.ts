@@ -85,10 +85,10 @@ export class Dispatcher {
       const e = table.get(run);
       if (e?.state === "pending" && e.waiting !== why) this.d.publisher.run(table.wait(run, why));
     }
-    // Pends no live host can run leave the scanned list until a host with their tags joins:
-    // a backlog nobody can take costs no pass anything.
+    // Pends that only a change of their blocker can start leave the scanned list until it
+    // changes (dispatch.ts decides which): a backlog nobody can take costs a pass nothing.
     const byRun = new Map(snap.pends.map((p) => [p.run, p]));
-    if (d.noHost.length > 0) await state.park(d.noHost.flatMap((run) => byRun.get(run) ?? []));
+    if (d.park.length > 0) await state.park(d.park.flatMap(({ run, on }) => { const p = byRun.get(run); return p === undefined ? [] : [{ ...p, on }]; }));
     if (d.assign.length === 0) {
       this.seen = snap.version;
       return;

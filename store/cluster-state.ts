@@ -17,6 +17,13 @@ export interface PendView {
   readonly concurrency?: number;
 }
 
+/** What a pend waits for, as dispatch decided (hub/dispatch.ts). */
+export type ParkReason = { readonly kind: "tags" } | { readonly kind: "resource"; readonly resource: string } | { readonly kind: "concurrency"; readonly limit: number };
+
+export interface ParkRequest extends PendView {
+  readonly on: ParkReason;
+}
+
 export type PendHow = "new" | "recover" | "requeue";
 
 /** Where a run is in the shared state; "reaped" means taken from a host whose lease lapsed. */
@@ -124,11 +131,13 @@ export interface ClusterState {
    */
   snapshot(since?: number): Promise<Snapshot | undefined>;
   /**
-   * Parks pends that no live host can run (no live host has all their tags): they leave the
-   * pending list that snapshots scan and wait, in their place, until a host with their tags
-   * joins (its heartbeat brings them back). Returns how many were parked.
+   * Parks pends on what blocks them: they leave the pending list that snapshots scan and
+   * wait, in their place, until that changes — a host with their tags joins (its heartbeat
+   * brings them back); the resource is released (its oldest parked pend comes back); a run
+   * of the flow ends under its concurrency limit (its oldest comes back). A pend whose
+   * blocker is gone by then is not parked. Returns how many were parked.
    */
-  park(pends: readonly { readonly run: string; readonly hostTags: readonly string[] }[]): Promise<number>;
+  park(pends: readonly ParkRequest[]): Promise<number>;
   /**
    * Takes the pends atomically, each only if it is still pending, its resources are free,
    * its host is live with a free slot and its flow's concurrency allows it. Returns those

@@ -1,5 +1,5 @@
 /** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
-import type { ActiveEntry, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, RunPhase, Snapshot } from "./cluster-state.js";
+import type { ActiveEntry, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
   private readonly hostMap = new Map<string, { host: HostRecord; until: number; reapAt: number }>();
@@ -13,8 +13,10 @@ export class LocalClusterState implements ClusterState {
   private readonly records = new Map<string, string>();
   private readonly ticks = new Map<string, number>();
   private readonly values = new Map<string, string>();
-  /** Pends no live host can run: kept in their place in `pends`, left out of snapshots. */
-  private readonly parked = new Set<string>();
+  /** Parked pends and what they wait for: kept in their place in `pends`, left out of snapshots. */
+  private readonly parked = new Map<string, ParkReason>();
+  /** Concurrency limits of flows with pends parked on them. */
+  private readonly limits = new Map<string, number>();
   private version = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -26,7 +28,7 @@ export class LocalClusterState implements ClusterState {
     const out = prev === undefined ? "new" : prev.until >= this.now() ? "renewed" : "expired";
     // A host that (re)joins, or whose tags or slots changed, may run what waited for it.
     if (out !== "renewed" || prev?.host.slots !== h.slots || prev.host.tags.join("\0") !== h.tags.join("\0")) {
-      for (const p of this.pends) if (this.parked.has(p.run) && tagsIn(p.hostTags, h.tags)) this.parked.delete(p.run);
+      for (const p of this.pends) if (this.parked.get(p.run)?.kind === "tags" && tagsIn(p.hostTags, h.tags)) this.parked.delete(p.run);
       this.version++;
     }
     return out;
@@ -85,16 +87,37 @@ export class LocalClusterState implements ClusterState {
     return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, held: new Map(this.held), ...this.counts() };
   }
 
-  async park(pends: readonly { readonly run: string; readonly hostTags: readonly string[] }[]): Promise<number> {
+  async park(pends: readonly ParkRequest[]): Promise<number> {
     const live = [...this.hostMap.values()].filter((e) => e.until >= this.now());
     let n = 0;
     for (const p of pends) {
       if (!this.pends.some((x) => x.run === p.run) || this.parked.has(p.run)) continue;
-      if (live.some((e) => tagsIn(p.hostTags, e.host.tags))) continue;
-      this.parked.add(p.run);
+      const on = p.on;
+      const still =
+        on.kind === "tags" ? !live.some((e) => tagsIn(p.hostTags, e.host.tags)) : on.kind === "resource" ? this.held.has(on.resource) : (this.counts().activeByFlow.get(p.flowKey) ?? 0) >= on.limit;
+      if (!still) continue;
+      this.parked.set(p.run, on);
+      if (on.kind === "concurrency") this.limits.set(p.flowKey, on.limit);
       n++;
+      // Parked for tags or concurrency, it holds no resource back: their queues move on.
+      if (on.kind !== "resource") for (const r of p.resources) this.resourceFreed(r);
     }
     return n;
+  }
+
+  /** A free resource's oldest parked pend comes back. */
+  private resourceFreed(r: string): void {
+    if (this.held.has(r)) return;
+    const head = this.pends.find((p) => { const on = this.parked.get(p.run); return on?.kind === "resource" && on.resource === r; });
+    if (head !== undefined) this.parked.delete(head.run);
+  }
+
+  /** A flow under its limit again: its oldest pend parked on concurrency comes back. */
+  private concurrencyFreed(flowKey: string): void {
+    const limit = this.limits.get(flowKey);
+    if (limit === undefined || (this.counts().activeByFlow.get(flowKey) ?? 0) >= limit) return;
+    const head = this.pends.find((p) => p.flowKey === flowKey && this.parked.get(p.run)?.kind === "concurrency");
+    if (head !== undefined) this.parked.delete(head.run);
   }
 
   async claim(assignments: readonly Assignment[]): Promise<Claimed[]> {
@@ -145,7 +168,12 @@ export class LocalClusterState implements ClusterState {
 
   private drop(a: ActiveEntry): void {
     this.active.delete(a.run);
-    for (const r of a.resources) if (this.held.get(r) === a.run) this.held.delete(r);
+    for (const r of a.resources) {
+      if (this.held.get(r) !== a.run) continue;
+      this.held.delete(r);
+      this.resourceFreed(r);
+    }
+    this.concurrencyFreed(a.flowKey);
   }
 
   async isCurrent(run: string, token: number): Promise<boolean> {

@@ -42,8 +42,14 @@ export const STATE_TABLES = [
   "reapAt", // zset host → when its runs may be reaped: lease end + the host's margin (server ms)
   "hostTags", // hash host → its tags, packed (to see a host join with new tags)
   "stateVer", // counter: bumped by every change a dispatch decision depends on
-  "parked", // zset run → adoption sequence: pends no live host can run, kept off the scanned list
-  "parkedTags", // hash run → the parked pend's host tags, packed
+  "parked", // zset run → adoption sequence: parked pends, off the scanned list (their blocker below)
+  "parkedTags", // hash run → host tags of a pend parked because no live host has them, packed
+  "parkedOn", // hash run → packed {kind (t, r, c), key, member of parkedRes / parkedConc}
+  "parkedRes", // zset, lexical: packed resource + 20-digit sequence + run, for pends parked on a held resource
+  "parkedResCount", // hash resource → pends parked on it
+  "parkedConc", // zset, lexical: packed flowKey + 20-digit sequence + run, for pends parked on their flow's concurrency
+  "parkedConcCount", // hash flowKey → pends parked on it
+  "parkedConcLimit", // hash flowKey → its concurrency limit
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];

@@ -85,21 +85,6 @@ local function subset(want, have)
   end
   return true
 end
--- Parked pends whose tags a host with packed \`tags\` has go back on the list, in their place.
-local function unpark_for(tags)
-  local all = redis.call('HGETALL', K.parkedTags)
-  local n = 0
-  for i = 1, #all, 2 do
-    if subset(all[i + 1], tags) then
-      local seq = redis.call('ZSCORE', K.parked, all[i])
-      if seq then redis.call('ZADD', K.pendOrder, seq, all[i]) end
-      redis.call('ZREM', K.parked, all[i])
-      redis.call('HDEL', K.parkedTags, all[i])
-      n = n + 1
-    end
-  end
-  return n
-end
 local function decr(h, f)
   if redis.call('HINCRBY', h, f, -1) <= 0 then redis.call('HDEL', h, f) end
 end
@@ -116,6 +101,56 @@ local function take(run, meta, m, token, was_pending)
     redis.call('ZREM', K.recordDrop, run)
   end
 end
+local function pack1(x) return #x .. ':' .. x end
+-- A parked pend back on the list, in its place; its blocker's indexes forget it.
+local function unpark(run)
+  local seq = redis.call('ZSCORE', K.parked, run)
+  if not seq then return false end
+  redis.call('ZADD', K.pendOrder, seq, run)
+  redis.call('ZREM', K.parked, run)
+  redis.call('HDEL', K.parkedTags, run)
+  local on = redis.call('HGET', K.parkedOn, run)
+  if on then
+    local o = unpack_list(on)
+    if o[1] == 'r' then
+      redis.call('ZREM', K.parkedRes, o[3])
+      decr(K.parkedResCount, o[2])
+    elseif o[1] == 'c' then
+      redis.call('ZREM', K.parkedConc, o[3])
+      decr(K.parkedConcCount, o[2])
+      if not redis.call('HGET', K.parkedConcCount, o[2]) then redis.call('HDEL', K.parkedConcLimit, o[2]) end
+    end
+    redis.call('HDEL', K.parkedOn, run)
+  end
+  return true
+end
+-- The oldest pend parked on \`key\` in a lexical index (parkedRes, parkedConc), if any.
+local function head_of(zset, key)
+  local p = pack1(key)
+  local m = redis.call('ZRANGEBYLEX', zset, '[' .. p, '[' .. p .. '\\255', 'LIMIT', 0, 1)[1]
+  if not m then return nil end
+  return string.sub(m, #p + 21)
+end
+-- A resource is free and nobody on the list is first in line for it: its oldest parked pend comes back.
+local function resource_freed(r)
+  if redis.call('HEXISTS', K.held, r) == 1 then return end
+  local h = head_of(K.parkedRes, r)
+  if h then unpark(h) end
+end
+-- A flow's active count went down: its oldest pend parked on concurrency comes back.
+local function concurrency_freed(flow_key)
+  local limit = redis.call('HGET', K.parkedConcLimit, flow_key)
+  if not limit or tonumber(redis.call('HGET', K.flowActive, flow_key) or '0') >= tonumber(limit) then return end
+  local h = head_of(K.parkedConc, flow_key)
+  if h then unpark(h) end
+end
+-- Parked pends whose tags a host with packed \`tags\` has go back on the list.
+local function unpark_for(tags)
+  local all = redis.call('HGETALL', K.parkedTags)
+  for i = 1, #all, 2 do
+    if subset(all[i + 1], tags) then unpark(all[i]) end
+  end
+end
 local function drop(run)
   local meta = redis.call('HGET', K.active, run)
   if not meta then return '' end
@@ -124,10 +159,14 @@ local function drop(run)
   redis.call('HDEL', K.active, run)
   redis.call('HDEL', K.tokens, run)
   for j = 3, #m do
-    if redis.call('HGET', K.held, m[j]) == run then redis.call('HDEL', K.held, m[j]) end
+    if redis.call('HGET', K.held, m[j]) == run then
+      redis.call('HDEL', K.held, m[j])
+      resource_freed(m[j])
+    end
   end
   decr(K.running, m[1])
   decr(K.flowActive, m[2])
+  concurrency_freed(m[2])
   return token
 end
 local function ended(run, phase, now, record_ttl)
@@ -201,11 +240,10 @@ return 1
 
 const REMOVE_PEND = `
 local run = ARGV[A]
-if not redis.call('ZSCORE', K.pendOrder, run) and not redis.call('ZSCORE', K.parked, run) then return 0 end
+unpark(run)
+if not redis.call('ZSCORE', K.pendOrder, run) then return 0 end
 local now = now_ms()
 redis.call('ZREM', K.pendOrder, run)
-redis.call('ZREM', K.parked, run)
-redis.call('HDEL', K.parkedTags, run)
 bump()
 redis.call('HDEL', K.pendView, run)
 redis.call('HDEL', K.pendRecord, run)
@@ -324,29 +362,53 @@ return out
 `;
 
 /**
- * ARGV[A]: count, then per pend: run, its host tags packed. Each pend still on the list
- * that no live host can run (no live host has all its tags) leaves the scanned list for
- * the parked set, in its place; the heartbeat of a host that has its tags brings it back.
- * Parking changes no decision (such a pend holds nothing back), so the version stays.
+ * ARGV[A]: count, then per pend: kind, run, key, limit, its resources packed. Each pend
+ * still on the list whose blocker still holds leaves the scanned list, in its place, and
+ * waits on it: kind 't' (key: its host tags, packed): no live host has them — a host that
+ * has them brings it back (heartbeat); 'r' (key: a resource): the resource is held — its
+ * release brings back the oldest pend parked on it; 'c' (key: flowKey, limit): the flow's
+ * concurrency is reached — a run of the flow ending brings back the oldest. Parking changes
+ * no decision, so the version stays; a pend parked for tags or concurrency holds no
+ * resource back (as dispatch decides), so a free resource of its brings back its queue's oldest.
  */
 const PARK = `
 local now = now_ms()
 local hosts = redis.call('HGETALL', K.hostTags)
 local n = 0
 for i = 0, tonumber(ARGV[A]) - 1 do
-  local run, tags = ARGV[A + 1 + i * 2], ARGV[A + 2 + i * 2]
+  local b = A + 1 + i * 5
+  local kind, run, key, limit, resources = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local seq = redis.call('ZSCORE', K.pendOrder, run)
-  local runnable = false
-  if seq then
+  local still = false
+  if seq and kind == 't' then
+    still = true
     for j = 1, #hosts, 2 do
-      if live(hosts[j], now) and subset(tags, hosts[j + 1]) then runnable = true break end
+      if live(hosts[j], now) and subset(key, hosts[j + 1]) then still = false break end
     end
+  elseif seq and kind == 'r' then
+    still = redis.call('HEXISTS', K.held, key) == 1
+  elseif seq and kind == 'c' then
+    still = tonumber(redis.call('HGET', K.flowActive, key) or '0') >= tonumber(limit)
   end
-  if seq and not runnable then
+  if still then
     redis.call('ZREM', K.pendOrder, run)
     redis.call('ZADD', K.parked, seq, run)
-    redis.call('HSET', K.parkedTags, run, tags)
+    local member = pack1(key) .. string.format('%020d', tonumber(seq)) .. run
+    redis.call('HSET', K.parkedOn, run, pack1(kind) .. pack1(key) .. pack1(member))
+    if kind == 't' then
+      redis.call('HSET', K.parkedTags, run, key)
+    elseif kind == 'r' then
+      redis.call('ZADD', K.parkedRes, 0, member)
+      redis.call('HINCRBY', K.parkedResCount, key, 1)
+    else
+      redis.call('ZADD', K.parkedConc, 0, member)
+      redis.call('HINCRBY', K.parkedConcCount, key, 1)
+      redis.call('HSET', K.parkedConcLimit, key, limit)
+    end
     n = n + 1
+    if kind ~= 'r' then
+      for _, r in ipairs(unpack_list(resources)) do resource_freed(r) end
+    end
   end
 end
 return n

@@ -20,7 +20,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { ActiveEntry, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
+import type { ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, SCRIPTS, unpackList } from "./redis-scripts.js";
 import { errorMessage, FloeError } from "../flows/errors.js";
@@ -196,10 +196,15 @@ export class RedisClusterState implements ClusterState {
     return { version: Number(version), pends, hosts: live, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running) };
   }
 
-  async park(pends: readonly { readonly run: string; readonly hostTags: readonly string[] }[]): Promise<number> {
+  async park(pends: readonly ParkRequest[]): Promise<number> {
     if (pends.length === 0) return 0;
     const args: (string | number)[] = [pends.length];
-    for (const p of pends) args.push(p.run, packList([...p.hostTags].sort()));
+    for (const p of pends) {
+      const resources = packList(p.resources);
+      if (p.on.kind === "tags") args.push("t", p.run, packList([...p.hostTags].sort()), "", resources);
+      else if (p.on.kind === "resource") args.push("r", p.run, p.on.resource, "", resources);
+      else args.push("c", p.run, p.flowKey, p.on.limit, resources);
+    }
     return Number(await this.state(SCRIPTS.park, args));
   }
 

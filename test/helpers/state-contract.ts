@@ -219,9 +219,10 @@ export function contractSuite(t: Test, make: MakeState): void {
     const lin = pend("l1", { hostTags: ["linux"] });
     const gpu2 = pend("g2", { hostTags: ["gpu", "linux"] });
     for (const p of [gpu1, lin, gpu2]) await s.addPend(p);
-    t.equal(await s.park([gpu1, lin, gpu2]), 2, "the gpu pends are parked; the linux one has a host");
+    const tags = { kind: "tags" } as const;
+    t.equal(await s.park([gpu1, lin, gpu2].map((p) => ({ ...p, on: tags }))), 2, "the gpu pends are parked; the linux one has a host");
     t.same(await pendingRuns(s), ["l1"], "a snapshot scans only what some live host can run");
-    t.equal(await s.park([gpu1]), 0, "parked once");
+    t.equal(await s.park([{ ...gpu1, on: tags }]), 0, "parked once");
     t.equal(await s.addPend(gpu1, "recover"), true, "a parked pend is still pending (recover finds it)");
     t.same(await pendingRuns(s), ["l1"], "and not doubled");
     const v = (await fullSnapshot(s)).version;
@@ -229,13 +230,56 @@ export function contractSuite(t: Test, make: MakeState): void {
     const back = await s.snapshot(v);
     t.same(back?.pends.map((p) => p.run), ["g1", "l1", "g2"], "a host with their tags brings them back in adoption order");
     await s.addPend(pend("g3", { hostTags: ["gpu"] }));
-    t.equal(await s.park([pend("g3", { hostTags: ["gpu"] })]), 0, "a pend a live host can run is not parked");
-    t.equal(await s.park([pend("x1", { hostTags: ["arm"] })]), 0, "a run not pending is not parked");
+    t.equal(await s.park([{ ...pend("g3", { hostTags: ["gpu"] }), on: tags }]), 0, "a pend a live host can run is not parked");
+    t.equal(await s.park([{ ...pend("x1", { hostTags: ["arm"] }), on: tags }]), 0, "a run not pending is not parked");
     await s.addPend(pend("a1", { hostTags: ["arm"] }));
-    await s.park([pend("a1", { hostTags: ["arm"] })]);
+    await s.park([{ ...pend("a1", { hostTags: ["arm"] }), on: tags }]);
     t.equal(await s.removePend("a1"), true, "a parked pend can be removed (cancelled)");
     await s.heartbeat(host("armhost", 1, ["arm"]), LONG);
     t.notOk((await pendingRuns(s)).includes("a1"), "and does not come back");
+  });
+
+  t.test("park on a held resource: the release brings back the oldest, one at a time, in adoption order", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 4), LONG);
+    const holder = pend("h", { resources: ["db"] });
+    await s.addPend(holder);
+    const [c] = await s.claim([assign(holder, "a")]);
+    const waiting = ["w1", "w2", "w3"].map((run) => pend(run, { resources: ["db"] }));
+    for (const p of waiting) await s.addPend(p);
+    const on = { kind: "resource", resource: "db" } as const;
+    t.equal(await s.park(waiting.map((p) => ({ ...p, on }))), 3);
+    t.same(await pendingRuns(s), [], "all three wait off the list");
+    await s.release("h", c?.token ?? -1);
+    t.same(await pendingRuns(s), ["w1"], "the release brought back the oldest only");
+    const [c1] = await s.claim([assign(waiting[0] as PendRecord, "a")]);
+    t.same(await pendingRuns(s), [], "its claim takes the lock; the others still wait");
+    await s.release("w1", c1?.token ?? -1);
+    t.same(await pendingRuns(s), ["w2"], "the next one, in adoption order");
+    t.equal(await s.park([{ ...(waiting[1] as PendRecord), on }]), 0, "a pend whose resource is free is not parked");
+  });
+
+  t.test("park on concurrency: a run of the flow ending brings back the oldest, in its place", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 4), LONG);
+    const first = pend("f1", { flowKey: "f/1", concurrency: 1 });
+    await s.addPend(first);
+    const [c] = await s.claim([assign(first, "a")]);
+    const second = pend("f2", { flowKey: "f/1", concurrency: 1, resources: ["cache"] });
+    await s.addPend(second);
+    // A pend waits on "cache" too, parked while a third run holds it.
+    const holder = pend("hc", { resources: ["cache"] });
+    await s.addPend(holder);
+    const [ch] = await s.claim([assign(holder, "a")]);
+    const queued = pend("q", { resources: ["cache"] });
+    await s.addPend(queued);
+    await s.park([{ ...queued, on: { kind: "resource", resource: "cache" } }]);
+    await s.release("hc", ch?.token ?? -1);
+    t.same(await pendingRuns(s), ["f2", "q"], "the release brought q back");
+    t.equal(await s.park([{ ...second, on: { kind: "concurrency", limit: 1 } }]), 1, "f2 is parked on its flow's limit");
+    t.same(await pendingRuns(s), ["q"]);
+    await s.release("f1", c?.token ?? -1);
+    t.same(await pendingRuns(s), ["f2", "q"], "a run of the flow ending brings f2 back, in its place");
   });
 
   t.test("reapDead waits out the lost host's margin past its lease end", async (t) => {

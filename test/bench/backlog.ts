@@ -1,0 +1,158 @@
+/**
+ * `node dist/test/bench/backlog.js [--hosts=8] [--backlog=4000] [--rate=10] [--seconds=20]`
+ *
+ * The cluster's cost against its backlog (issue "cluster at scale"): real `floe serve`
+ * hosts on their own nats-server and redis-server, a backlog of runs no host can take (a
+ * flow whose host-tags no host has), then one-task runs arriving at `rate` a second spread
+ * over the hosts. Reports Redis's CPU (INFO cpu deltas) idle and per run, each idle host's
+ * CPU (/proc), and trigger → archived p50/p99 (the bench's clock before the POST to the
+ * run's `endedAt`, one machine). Run it twice with the backlog doubled: the figures should
+ * not move.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { startFloe, type FloeProcess } from "../helpers/floe-process.js";
+import { startNats, startRedis, type Broker } from "../helpers/servers.js";
+import { request } from "./client.js";
+import { summarize } from "./stats.js";
+
+const CONF = `
+flows:
+  - id: one
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: a, type: exec, listen: trigger.good, opts: {cmd: "true"}}
+  - id: stuck
+    host-tags: [nobody-has-this]
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: a, type: exec, listen: trigger.good, opts: {cmd: "true"}}
+`;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function arg(name: string, dflt: number): number {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  const v = a === undefined ? dflt : Number(a.slice(name.length + 3));
+  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name}: expected a number`);
+  return v;
+}
+
+async function redisCpuS(r: Redis): Promise<number> {
+  const info = await r.info("cpu");
+  const get = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, "m").exec(info)?.[1] ?? "0");
+  return get("used_cpu_sys") + get("used_cpu_user");
+}
+
+/** utime + stime of a process, in seconds. */
+async function procCpuS(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+async function trigger(h: FloeProcess, flow: string): Promise<string> {
+  const r = await request(`${h.api}/flows/${flow}/runs`, { method: "POST", headers: { "content-type": "application/json", "x-floe-auth": h.token }, body: "{}" });
+  if (r.status !== 201) throw new Error(`trigger ${flow}: ${r.status} ${r.text}`);
+  const body: unknown = JSON.parse(r.text);
+  const run = (body as { run?: { ref?: { run?: unknown } } }).run?.ref?.run;
+  if (typeof run !== "string") throw new Error(`trigger ${flow}: no run id in ${r.text}`);
+  return run;
+}
+
+async function endedAt(h: FloeProcess, run: string): Promise<number | undefined> {
+  const r = await request(`${h.api}/runs/${run}`, { headers: { "x-floe-auth": h.token } });
+  if (r.status !== 200) return undefined;
+  const s = JSON.parse(r.text) as { state?: string; endedAt?: number };
+  return s.state === "archived" ? s.endedAt : undefined;
+}
+
+async function main(): Promise<void> {
+  const hostsN = arg("hosts", 8);
+  const backlog = arg("backlog", 4000);
+  const rate = arg("rate", 10);
+  const seconds = arg("seconds", 20);
+  const dir = await mkdtemp(join(tmpdir(), "floe-backlog-"));
+  const brokers: Broker[] = [];
+  const hosts: FloeProcess[] = [];
+  try {
+    const nats = await startNats(dir);
+    brokers.push(nats);
+    const redisB = await startRedis(dir);
+    brokers.push(redisB);
+    const conf = join(dir, "flows.yml");
+    await writeFile(conf, CONF);
+    for (let i = 1; i <= hostsN; i++) {
+      hosts.push(await startFloe({ conf, root: join(dir, `root-h${i}`), host: `h${i}`, tags: ["linux"], extra: [`--nats=${nats.url}`, `--redis=${redisB.url}`, "--slots=4", "--log-level=error"] }));
+    }
+    const r = new Redis(redisB.url);
+    process.stderr.write(`backlog: ${hostsN} hosts up; adopting ${backlog} runs no host can take\n`);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < backlog) {
+          const i = next++;
+          await trigger(hosts[i % hosts.length] as FloeProcess, "stuck");
+        }
+      }),
+    );
+    await sleep(5000);
+    const idleS = 10;
+    const r0 = await redisCpuS(r);
+    const h0 = await Promise.all(hosts.map((h) => procCpuS(h.child.pid as number)));
+    await sleep(idleS * 1000);
+    const r1 = await redisCpuS(r);
+    const h1 = await Promise.all(hosts.map((h) => procCpuS(h.child.pid as number)));
+    const redisIdle = (r1 - r0) / idleS;
+    const hostIdle = h1.map((c, i) => (c - (h0[i] ?? 0)) / idleS);
+    process.stderr.write(`backlog: idle measured; ${rate} runs/s for ${seconds} s\n`);
+    const started: { run: string; host: FloeProcess; t0: number }[] = [];
+    const l0 = await redisCpuS(r);
+    const tl0 = performance.now();
+    const total = Math.round(rate * seconds);
+    const posts: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = tl0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const h = hosts[i % hosts.length] as FloeProcess;
+      const t0 = Date.now();
+      posts.push(trigger(h, "one").then((run) => void started.push({ run, host: h, t0 })));
+    }
+    await Promise.all(posts);
+    const latencies: number[] = [];
+    const deadline = Date.now() + 60_000;
+    for (const s of started) {
+      let end: number | undefined;
+      while ((end = await endedAt(s.host, s.run)) === undefined && Date.now() < deadline) await sleep(50);
+      if (end !== undefined) latencies.push(end - s.t0);
+    }
+    const l1 = await redisCpuS(r);
+    const loadS = (performance.now() - tl0) / 1000;
+    const lat = summarize(latencies);
+    const out = {
+      hosts: hostsN,
+      backlog,
+      rate,
+      runs: latencies.length,
+      redisIdlePctOfCore: +(redisIdle * 100).toFixed(2),
+      hostIdlePctOfCore: { max: +(Math.max(...hostIdle) * 100).toFixed(2), mean: +((hostIdle.reduce((a, b) => a + b, 0) / hostIdle.length) * 100).toFixed(2) },
+      redisCpuMsPerRun: +(((l1 - l0) * 1000) / latencies.length).toFixed(2),
+      redisCpuMsPerRunOverIdle: +((((l1 - l0) - redisIdle * loadS) * 1000) / latencies.length).toFixed(2),
+      triggerToArchivedMs: { p50: +lat.p50.toFixed(1), p99: +lat.p99.toFixed(1) },
+    };
+    process.stdout.write(JSON.stringify(out) + "\n");
+    r.disconnect();
+  } finally {
+    await Promise.allSettled(hosts.map((h) => h.kill9()));
+    for (const b of brokers) await b.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`backlog: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
