@@ -184,7 +184,7 @@ t.test("random and hostile requests on every route: no 5xx, no hang, no unauthor
   const dir = t.testdir({});
   const conf = join(dir, "flows.yml");
   const users = `\n    - {name: viewer, role: viewer, password-hash: "${await hashPassword("viewer-password")}"}\n    - {name: op, role: operator, password-hash: "${await hashPassword("op-password")}"}\n`;
-  writeFileSync(conf, readFileSync(resolve(repoRoot, "flows", "examples", "flows.yml"), "utf8").replace(/^  users: \[\]\n/m, `  users:${users}`));
+  writeFileSync(conf, readFileSync(resolve(repoRoot, "flows", "examples", "flows.yml"), "utf8").replace(/^  users:\n(?:    - .*\n)*/m, `  users:${users}`));
   const f = await startFloe({ conf, root: join(dir, "root") });
   t.teardown(() => f.kill9());
   const base = new URL(f.url);
