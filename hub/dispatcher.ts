@@ -88,7 +88,13 @@ export class Dispatcher {
     // Pends that only a change of their blocker can start leave the scanned list until it
     // changes (dispatch.ts decides which): a backlog nobody can take costs a pass nothing.
     const byRun = new Map(snap.pends.map((p) => [p.run, p]));
-    if (d.park.length > 0) await state.park(d.park.flatMap(({ run, on }) => { const p = byRun.get(run); return p === undefined ? [] : [{ ...p, on }]; }));
+    // Only the pends this host adopted: their reasons are published here first (a pend parked
+    // by another host before its own host's pass would never get its reason).
+    const mine = d.park.flatMap(({ run, on }) => {
+      const p = byRun.get(run);
+      return p !== undefined && p.adoptedBy === host ? [{ ...p, on }] : [];
+    });
+    if (mine.length > 0) await state.park(mine);
     if (d.assign.length === 0) {
       this.seen = snap.version;
       return;

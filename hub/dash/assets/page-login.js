@@ -66,7 +66,7 @@ export function mountLogin(app, _params, root, query) {
               void attempt({ token: token.value.trim() }, tokenButton);
             },
           },
-          h("p", { class: "muted" }, "The host's admin token is printed at start-up (or kept in <root>/admin-token)."),
+          h("p", { class: "muted" }, "The host's admin token is kept in <root>/admin-token (floe serve says where at start-up), or is the one given with --admin."),
           h("div", { class: "field" }, h("label", { for: "login-token" }, "Token"), token),
           h("div", { class: "actions" }, tokenButton),
         ),
