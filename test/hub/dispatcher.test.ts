@@ -17,11 +17,11 @@ import { until } from "../helpers/hub.js";
 class Scripted extends LocalClusterState {
   snapshots = 0;
   claims = 0;
-  /** Holds each snapshot until released (a pass in flight). */
-  hold: Promise<void> = Promise.resolve();
+  /** Holds each snapshot until released (a pass in flight); not named `hold`, which is the state's own method. */
+  gate: Promise<void> = Promise.resolve();
   override async snapshot(): Promise<Snapshot> {
     this.snapshots++;
-    await this.hold;
+    await this.gate;
     return super.snapshot();
   }
   override async claim(a: readonly Assignment[]): Promise<Claimed[]> {
@@ -54,11 +54,11 @@ t.test("nothing runs before open; open runs a pass; kicks during a pass coalesce
   await new Promise((r) => setTimeout(r, 50));
   t.equal(state.snapshots, 0, "a kick before open runs nothing");
   let release!: () => void;
-  state.hold = new Promise((r) => (release = r));
+  state.gate = new Promise((r) => (release = r));
   d.open();
   await until(() => state.snapshots === 1, 5000, "the first pass");
   for (let i = 0; i < 10; i++) d.kick();
-  state.hold = Promise.resolve();
+  state.gate = Promise.resolve();
   release();
   await until(() => state.snapshots === 2, 5000, "one more pass");
   await new Promise((r) => setTimeout(r, 100));
