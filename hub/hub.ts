@@ -32,7 +32,7 @@ import { DEFAULT_LEASE_MS, Lease } from "./lease.js";
 import { Lifecycle, type HubState } from "./lifecycle.js";
 import { NodeFiles } from "./node-files.js";
 import { Publisher } from "./publisher.js";
-import { Queries, type HostInfo } from "./queries.js";
+import { Queries, type HostInfo, type LogPage, type LogQuery } from "./queries.js";
 import { recoverRuns } from "./recovery.js";
 import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
@@ -206,7 +206,7 @@ export class Hub {
   countRuns = (flow: string): Promise<Record<RunState, number>> => this.queries.countRuns(flow);
   queryRuns = (q: RunQuery): Promise<RunSummary[]> => this.queries.queryRuns(q);
   getRun = (run: string): Promise<RunDetail> => this.queries.getRun(run);
-  readLog = (run: string, node: string, after?: number, limit?: number): Promise<{ lines: LogLine[]; state: RunState }> => this.queries.readLog(run, node, after, limit);
+  readLog = (run: string, node: string, q?: LogQuery): Promise<LogPage> => this.queries.readLog(run, node, q);
   waitForEnd = (run: string, signal?: AbortSignal): Promise<RunSummary> => this.queries.waitForEnd(run, signal);
   workspaceForRun = (run: string): string => this.folders.workspaceOf(this.queries.entry(run).record);
   submitData = (run: string, node: string, values: unknown, reject?: string): Promise<NodeStatus> => this.commands.submitData(run, node, values, reject);
