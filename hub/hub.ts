@@ -117,7 +117,7 @@ export class Hub {
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
     this.adoption = new Adoption({ config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId: runIdFactory(), log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
-    const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}) }));
+    const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
     const commands = (this.commands = new Commands({ table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
     this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, lease: this.lease, log }) : undefined;
   }

@@ -3,13 +3,16 @@
  * knows, and — in a cluster — from the shared run index and the JetStream history for runs
  * of other hosts, so that every host can show every run.
  */
+import type { Flow } from "../flows/model.js";
 import type { Bus } from "../store/bus.js";
 import type { RunDirState, RunFiles } from "../store/run-files.js";
 import type { ClusterLink } from "./cluster-link.js";
 import type { ClusterState } from "./cluster-state.js";
 import { coerceError, FloeError } from "./errors.js";
 import type { NodeFiles } from "./node-files.js";
+import { flowNodes, indexedRunDetail } from "./indexed-run.js";
 import { NodeRuntime } from "./node-runtime.js";
+import { recordFromState } from "./pend.js";
 import { summarize, type RunEntry, type RunQuery, type RunTable, type RunTally } from "./run-table.js";
 import { readStatus } from "./status-files.js";
 import type { LogLine, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
@@ -34,6 +37,8 @@ export interface QueriesDeps {
   readonly bus: Bus<RunEvent>;
   /** Cluster mode: the shared run index and other hosts' logs. */
   readonly link?: ClusterLink;
+  /** This host's copy of a flow version, if it has it. */
+  flowVersion(id: string, ver: number): Flow | undefined;
 }
 
 /** Which lines of a node's output to read. */
@@ -121,19 +126,28 @@ export class Queries {
       const got = await this.d.state.getRun(run);
       if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
       const sum = parseRunSummary(got.json);
-      const nodes = Object.values(got.nodes).map((j) => parseNodeStatus(j));
-      return { ...sum, name: sum.name ?? sum.ref.flow, nodes };
+      return indexedRunDetail(sum, Object.values(got.nodes).map((j) => parseNodeStatus(j)), await this.flowOf(sum));
     }
     const e = this.entry(run);
     const nodes = e.state === "active" ? e.executor.statuses() : await this.nodesFromFiles(e);
     return { ...summarize(e), name: e.record.flow.name, nodes };
   }
 
+  /**
+   * The flow a run of another host runs: its record's, while the cluster keeps it (a live
+   * run's, and an ended one's for a while), else this host's copy of that flow version.
+   */
+  private async flowOf(sum: RunSummary): Promise<Flow | undefined> {
+    const record = recordFromState(await this.d.state.getRecord(sum.ref.run));
+    if (record !== undefined && record.ref.run === sum.ref.run) return record.flow;
+    return this.d.flowVersion(sum.ref.flow, sum.ref.ver);
+  }
+
   private async nodesFromFiles(e: RunEntry): Promise<NodeStatus[]> {
     const dir = dirOf(e);
     const flow = e.record.flow;
     const out: NodeStatus[] = [];
-    for (const n of [...flow.triggers, ...flow.tasks]) {
+    for (const n of flowNodes(flow)) {
       const rt = new NodeRuntime(n, e.record.attempt);
       if (e.state !== "pending") {
         rt.restore(await readStatus(this.d.files, dir, e.record, n.id));
