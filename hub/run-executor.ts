@@ -301,7 +301,7 @@ export class RunExecutor {
     if (!good && rt.attempts <= max) {
       const delayMs = (node.retries?.backoffMs ?? 1000) * 2 ** (rt.attempts - 1);
       this.journal(node.id, { t: "retry", at: Date.now(), attempt: rt.attempts, delayMs, reason: reason ?? "failed" });
-      this.sysLine(node.id, `attempt ${rt.attempts} failed (${reason ?? "failed"}); retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`);
+      this.sysLine(node.id, `try ${rt.attempts} failed (${reason ?? "failed"}); retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`);
       rt.state = "waiting";
       rt.reason = `retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`;
       this.publishNode(node.id);
