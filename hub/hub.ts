@@ -38,7 +38,7 @@ import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
 import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
-import type { HostName, LogLine, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
+import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 
 export type { HubState, TriggerRequest };
 
