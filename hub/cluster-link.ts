@@ -8,8 +8,8 @@ import type { LogLine, NodeStatus, RunEvent } from "./types.js";
 export type HostVerb = "data" | "cancel";
 
 export interface ClusterLink {
-  /** Output lines of a node of any run in the cluster, after `after`. */
-  logs(run: string, node: string, after: number, limit: number): Promise<LogLine[]>;
+  /** Output lines of a node of any run in the cluster, of one run attempt, after line `after`. */
+  logs(run: string, node: string, attempt: number, after: number, limit: number): Promise<LogLine[]>;
   /** Every event of a run still held (to rebuild its node states). */
   runEvents(run: string): Promise<RunEvent[]>;
   /** Asks `host` to do `verb`; a FloeError-shaped reply becomes a thrown FloeError. */
@@ -18,5 +18,4 @@ export interface ClusterLink {
   serve(verb: HostVerb, handler: (payload: unknown) => Promise<unknown>): void;
 }
 
-export { isLogLine } from "./wire-checks.js";
 export type { NodeStatus };

@@ -14,7 +14,7 @@ import type { Queries } from "./queries.js";
 import type { RunRecord } from "./run-record.js";
 import { summarize, type RunTable } from "./run-table.js";
 import type { NodeStatus, RunSummary } from "./types.js";
-import { checked, isObj, nodeProblem, summaryProblem } from "./wire-checks.js";
+import { checked, isObj, nodeProblem, nodeStatusOf, summaryProblem } from "./wire-checks.js";
 
 export interface CommandsDeps {
   readonly table: RunTable;
@@ -61,7 +61,7 @@ export class Commands {
     const { table, queries, link } = this.d;
     if (table.get(run)?.state !== "active" && link !== undefined) {
       const host = await queries.remoteHost(run);
-      if (host !== undefined) return checked<NodeStatus>(await link.ask(host, "data", { run, node, values, ...(reject !== undefined ? { reject } : {}) }), nodeProblem, `host ${host}'s answer`);
+      if (host !== undefined) return nodeStatusOf(await link.ask(host, "data", { run, node, values, ...(reject !== undefined ? { reject } : {}) }), `host ${host}'s answer`);
       if (table.get(run) === undefined) {
         // Another host's run that is not active: say why, as its own host would.
         const sum = await queries.indexedSummary(run);

@@ -32,13 +32,13 @@ import { DEFAULT_LEASE_MS, Lease } from "./lease.js";
 import { Lifecycle, type HubState } from "./lifecycle.js";
 import { NodeFiles } from "./node-files.js";
 import { Publisher } from "./publisher.js";
-import { Queries, type HostInfo } from "./queries.js";
+import { Queries, type HostInfo, type LogPage, type LogQuery } from "./queries.js";
 import { recoverRuns } from "./recovery.js";
 import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
 import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
-import type { HostName, LogLine, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
+import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 
 export type { HubState, TriggerRequest };
 
@@ -117,7 +117,7 @@ export class Hub {
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
     this.adoption = new Adoption({ config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId: runIdFactory(), log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
-    const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}) }));
+    const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
     const commands = (this.commands = new Commands({ table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
     this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, lease: this.lease, log }) : undefined;
   }
@@ -206,7 +206,7 @@ export class Hub {
   countRuns = (flow: string): Promise<Record<RunState, number>> => this.queries.countRuns(flow);
   queryRuns = (q: RunQuery): Promise<RunSummary[]> => this.queries.queryRuns(q);
   getRun = (run: string): Promise<RunDetail> => this.queries.getRun(run);
-  readLog = (run: string, node: string, after?: number, limit?: number): Promise<{ lines: LogLine[]; state: RunState }> => this.queries.readLog(run, node, after, limit);
+  readLog = (run: string, node: string, q?: LogQuery): Promise<LogPage> => this.queries.readLog(run, node, q);
   waitForEnd = (run: string, signal?: AbortSignal): Promise<RunSummary> => this.queries.waitForEnd(run, signal);
   workspaceForRun = (run: string): string => this.folders.workspaceOf(this.queries.entry(run).record);
   submitData = (run: string, node: string, values: unknown, reject?: string): Promise<NodeStatus> => this.commands.submitData(run, node, values, reject);

@@ -97,16 +97,17 @@ export class NatsLink implements ClusterLink {
 
   // --- history ---------------------------------------------------------------------------
 
-  async logs(run: string, node: string, after: number, limit: number): Promise<LogLine[]> {
+  async logs(run: string, node: string, attempt: number, after: number, limit: number): Promise<LogLine[]> {
     const out: LogLine[] = [];
     if (limit <= 0) return out;
     // A log being followed is read from where the last read stopped, not from its start.
-    const key = `${run}\0${node}`;
+    // Each run attempt numbers its lines from 1, so a cursor is per attempt.
+    const key = `${run}\0${node}\0${attempt}`;
     const cursor = this.cursors.get(key);
     const from = cursor !== undefined && cursor.line <= after ? cursor.stream + 1 : 1;
     let last: Cursor | undefined;
     await this.history(this.nats.names.nodeLogs(run, node), from, (ev, stream) => {
-      if (ev.type !== "log" || ev.ref.run !== run || ev.node !== node) return true;
+      if (ev.type !== "log" || ev.ref.run !== run || ev.node !== node || ev.line.attempt !== attempt) return true;
       last = { line: ev.line.seq, stream };
       if (ev.line.seq <= after) return true;
       out.push(ev.line);

@@ -32,7 +32,11 @@ export class NodeRuntime {
   /** Whether the node has acted in this run (it has status lines). */
   touched = false;
 
-  constructor(readonly node: FlowNode) {
+  constructor(
+    readonly node: FlowNode,
+    /** The run attempt this node runs in (RunRecord.attempt); its `attempts` count tries within it. */
+    readonly runAttempt: number,
+  ) {
     if (node.class === "trigger") this.state = "good";
   }
 
@@ -137,6 +141,7 @@ export class NodeRuntime {
       type: n.type,
       state: this.state,
       attempts: this.attempts,
+      runAttempt: this.runAttempt,
       logLines: this.logLines,
       ...(this.startedAt !== undefined ? { startedAt: this.startedAt } : {}),
       ...(this.endedAt !== undefined ? { endedAt: this.endedAt } : {}),

@@ -3,17 +3,20 @@
  * knows, and — in a cluster — from the shared run index and the JetStream history for runs
  * of other hosts, so that every host can show every run.
  */
+import type { Flow } from "../flows/model.js";
 import type { Bus } from "../store/bus.js";
 import type { RunDirState, RunFiles } from "../store/run-files.js";
 import type { ClusterLink } from "./cluster-link.js";
 import type { ClusterState } from "./cluster-state.js";
 import { coerceError, FloeError } from "./errors.js";
 import type { NodeFiles } from "./node-files.js";
+import { flowNodes, indexedRunDetail } from "./indexed-run.js";
 import { NodeRuntime } from "./node-runtime.js";
+import { recordFromState } from "./pend.js";
 import { summarize, type RunEntry, type RunQuery, type RunTable, type RunTally } from "./run-table.js";
 import { readStatus } from "./status-files.js";
 import type { LogLine, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
-import { isLogLine, parseNodeStatus, parseRunSummary } from "./wire-checks.js";
+import { parseLogLine, parseNodeStatus, parseRunSummary } from "./wire-checks.js";
 
 export interface HostInfo {
   readonly name: string;
@@ -34,6 +37,27 @@ export interface QueriesDeps {
   readonly bus: Bus<RunEvent>;
   /** Cluster mode: the shared run index and other hosts' logs. */
   readonly link?: ClusterLink;
+  /** This host's copy of a flow version, if it has it. */
+  flowVersion(id: string, ver: number): Flow | undefined;
+}
+
+/** Which lines of a node's output to read. */
+export interface LogQuery {
+  /** The run attempt. @defaultValue the run's latest */
+  readonly attempt?: number;
+  /** Lines after this line number (lines are numbered from 1 in each attempt). @defaultValue 0 */
+  readonly after?: number;
+  /** @defaultValue 1000 */
+  readonly limit?: number;
+}
+
+export interface LogPage {
+  readonly lines: LogLine[];
+  readonly state: RunState;
+  /** The run attempt the lines are of. */
+  readonly attempt: number;
+  /** Every attempt of the run, oldest first (1 … its latest). */
+  readonly attempts: readonly number[];
 }
 
 export class Queries {
@@ -102,20 +126,29 @@ export class Queries {
       const got = await this.d.state.getRun(run);
       if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
       const sum = parseRunSummary(got.json);
-      const nodes = Object.values(got.nodes).map((j) => parseNodeStatus(j));
-      return { ...sum, name: sum.name ?? sum.ref.flow, nodes };
+      return indexedRunDetail(sum, Object.values(got.nodes).map((j) => parseNodeStatus(j)), await this.flowOf(sum));
     }
     const e = this.entry(run);
     const nodes = e.state === "active" ? e.executor.statuses() : await this.nodesFromFiles(e);
     return { ...summarize(e), name: e.record.flow.name, nodes };
   }
 
+  /**
+   * The flow a run of another host runs: its record's, while the cluster keeps it (a live
+   * run's, and an ended one's for a while), else this host's copy of that flow version.
+   */
+  private async flowOf(sum: RunSummary): Promise<Flow | undefined> {
+    const record = recordFromState(await this.d.state.getRecord(sum.ref.run));
+    if (record !== undefined && record.ref.run === sum.ref.run) return record.flow;
+    return this.d.flowVersion(sum.ref.flow, sum.ref.ver);
+  }
+
   private async nodesFromFiles(e: RunEntry): Promise<NodeStatus[]> {
     const dir = dirOf(e);
     const flow = e.record.flow;
     const out: NodeStatus[] = [];
-    for (const n of [...flow.triggers, ...flow.tasks]) {
-      const rt = new NodeRuntime(n);
+    for (const n of flowNodes(flow)) {
+      const rt = new NodeRuntime(n, e.record.attempt);
       if (e.state !== "pending") {
         rt.restore(await readStatus(this.d.files, dir, e.record, n.id));
         rt.logLines = (await this.d.files.readLines(this.d.files.nodeLogPath(dir, e.record.ref, n.id))).length;
@@ -126,21 +159,35 @@ export class Queries {
     return out;
   }
 
-  /** Output lines of a node after `after`, at most `limit`. */
-  async readLog(run: string, node: string, after = 0, limit = 1000): Promise<{ lines: LogLine[]; state: RunState }> {
+  /**
+   * Output lines of a node in one run attempt (the latest unless asked), after line `after`,
+   * at most `limit`. The latest attempt's lines of a run held here come from its log file;
+   * an earlier attempt ran on another host (the run was requeued after a host loss), and
+   * the lines of a run held elsewhere are read from the cluster's history.
+   */
+  async readLog(run: string, node: string, q: LogQuery = {}): Promise<LogPage> {
+    const after = q.after ?? 0;
+    const limit = q.limit ?? 1000;
     const local = this.d.table.get(run);
     if (local === undefined && this.d.link !== undefined) {
       const sum = await this.indexedSummary(run);
       if (sum === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
-      return { lines: await this.d.link.logs(run, node, after, limit), state: sum.state };
+      const attempt = attemptOf(run, q.attempt, sum.attempt);
+      return { lines: await this.d.link.logs(run, node, attempt, after, limit), state: sum.state, attempt, attempts: upTo(sum.attempt) };
     }
     const e = this.entry(run);
     const state = summarize(e).state;
     if (![...e.record.flow.triggers, ...e.record.flow.tasks].some((n) => n.id === node)) throw new FloeError("E_NODE_NOT_FOUND", `run "${run}" has no node "${node}"`);
-    if (e.state === "pending") return { lines: [], state };
+    const latest = e.record.attempt;
+    const attempt = attemptOf(run, q.attempt, latest);
+    const page = (lines: LogLine[]): LogPage => ({ lines, state, attempt, attempts: upTo(latest) });
+    if (attempt !== latest) return page(this.d.link === undefined ? [] : await this.d.link.logs(run, node, attempt, after, limit));
+    if (e.state === "pending") return page([]);
     await this.d.nodeFiles.openLog(run, node)?.flush();
-    const all = (await this.d.files.readLines(this.d.files.nodeLogPath(dirOf(e), e.record.ref, node))).filter(isLogLine);
-    return { lines: all.filter((l) => l.seq > after).slice(0, limit), state };
+    // A host's log file holds one run attempt's lines only (a requeued attempt runs on another
+    // host, and a host drops its copy of a run taken from it): lines without their attempt are of this one.
+    const all = (await this.d.files.readLines(this.d.files.nodeLogPath(dirOf(e), e.record.ref, node))).map((x) => parseLogLine(x, latest)).filter((l) => l !== undefined);
+    return page(all.filter((l) => l.seq > after).slice(0, limit));
   }
 
   /** Waits until a run is archived (tests and `floe run`). */
@@ -163,6 +210,17 @@ export class Queries {
       check();
     });
   }
+}
+
+/** The attempt asked for, or the latest; one the run never had is not found. */
+function attemptOf(run: string, asked: number | undefined, latest: number): number {
+  if (asked === undefined) return latest;
+  if (!Number.isInteger(asked) || asked < 1 || asked > latest) throw new FloeError("E_NOT_FOUND", `run "${run}" has no attempt ${asked} (its attempts: ${upTo(latest).join(", ")})`);
+  return asked;
+}
+
+function upTo(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i + 1);
 }
 
 /** The folder a run's files are in now. */

@@ -35,8 +35,20 @@ export function runEventCodec(names: NatsNames): WireCodec<RunEvent> {
 /** Checks a parsed JSON value is a RunEvent of a version this host understands. */
 export function parseRunEvent(x: unknown): Decoded<RunEvent> {
   const why = problem(x);
-  if (why !== undefined) return { ok: false, why };
-  return { ok: true, value: deepFreeze(x) as RunEvent };
+  if (why !== undefined || !isObj(x)) return { ok: false, why: why ?? "not an object" };
+  return { ok: true, value: deepFreeze(withAttempts(x)) as RunEvent };
+}
+
+/**
+ * Events sent before log lines and node statuses carried their run attempt are of attempt
+ * 1 (a run requeued after a host loss is attempt 2 and later).
+ */
+function withAttempts(x: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const line = x["line"];
+  if (x["type"] === "log" && isObj(line) && line["attempt"] === undefined) return { ...x, line: { ...line, attempt: 1 } };
+  const node = x["node"];
+  if (x["type"] === "node" && isObj(node) && node["runAttempt"] === undefined) return { ...x, node: { ...node, runAttempt: 1 } };
+  return x;
 }
 
 function problem(x: unknown): string | undefined {

@@ -58,7 +58,7 @@ export class RunExecutor {
     readonly record: RunRecord,
     private readonly deps: ExecutorDeps,
   ) {
-    for (const n of [...record.flow.triggers, ...record.flow.tasks]) this.nodes.set(n.id, new NodeRuntime(n));
+    for (const n of [...record.flow.triggers, ...record.flow.tasks]) this.nodes.set(n.id, new NodeRuntime(n, record.attempt));
   }
 
   get isEnded(): boolean {
@@ -301,7 +301,7 @@ export class RunExecutor {
     if (!good && rt.attempts <= max) {
       const delayMs = (node.retries?.backoffMs ?? 1000) * 2 ** (rt.attempts - 1);
       this.journal(node.id, { t: "retry", at: Date.now(), attempt: rt.attempts, delayMs, reason: reason ?? "failed" });
-      this.sysLine(node.id, `attempt ${rt.attempts} failed (${reason ?? "failed"}); retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`);
+      this.sysLine(node.id, `try ${rt.attempts} failed (${reason ?? "failed"}); retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`);
       rt.state = "waiting";
       rt.reason = `retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`;
       this.publishNode(node.id);
@@ -427,7 +427,9 @@ export class RunExecutor {
   private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }): void {
     const rt = this.nodes.get(node);
     if (rt === undefined) return;
-    const line: LogLine = { seq: ++rt.logLines, at: l.at, text: l.text, stream: l.stream };
+    // Numbered within this run attempt: another attempt's lines live on its own host's disk
+    // and, in the cluster's history, apart by their attempt.
+    const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: l.text, stream: l.stream };
     this.deps.openNodeFile(node, "log").append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
     this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
   }

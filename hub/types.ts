@@ -38,7 +38,17 @@ export interface NodeStatus {
   readonly class: "trigger" | "task" | "merge";
   readonly type: string;
   readonly state: NodeState;
+  /**
+   * Tries of this node's task within the run attempt `runAttempt`: 1 for the first, more for
+   * its retries and for a try cut short by a restart of its host. A requeued run (a new run
+   * attempt, on another host) counts its nodes' tries afresh.
+   */
   readonly attempts: number;
+  /**
+   * The run attempt (RunSummary.attempt) this status is of. Statuses recorded before it
+   * existed count as attempt 1.
+   */
+  readonly runAttempt: number;
   readonly startedAt?: number;
   readonly endedAt?: number;
   readonly exitCode?: number;
@@ -62,6 +72,10 @@ export interface RunSummary {
   readonly reason?: string;
   /** Why a pending run waits. */
   readonly waiting?: string;
+  /**
+   * The run's attempt: 1, and one more each time the run is requeued after its host was lost
+   * (`on-host-loss: requeue`); each attempt runs the flow afresh on one host.
+   */
   readonly attempt: number;
   readonly trigger: TriggerInfo;
   readonly adoptedAt: number;
@@ -74,7 +88,10 @@ export interface RunDetail extends RunSummary {
   readonly nodes: readonly NodeStatus[];
 }
 
+/** A line of a node's output. Lines are numbered from 1 within one run attempt. */
 export interface LogLine {
+  /** The run attempt it was printed in; lines written before it was recorded count as attempt 1. */
+  readonly attempt: number;
   readonly seq: number;
   readonly at: number;
   readonly text: string;

@@ -39,11 +39,31 @@ export function parseRunSummary(json: string): RunSummary & { readonly name?: st
 }
 
 export function parseNodeStatus(json: string): NodeStatus {
-  return parseChecked(json, nodeProblem, "a node status of the run index");
+  let x: unknown;
+  try {
+    x = JSON.parse(json);
+  } catch (e) {
+    throw new FloeError("E_INTERNAL", "a node status of the run index is not JSON", { cause: e });
+  }
+  return nodeStatusOf(x, "a node status of the run index");
 }
 
-export function isLogLine(x: unknown): x is LogLine {
-  return lineProblem(x) === undefined;
+/**
+ * A node status checked by nodeProblem (a FloeError E_INTERNAL naming `what` if it is not
+ * one), with run attempt 1 when it was written before statuses carried their run attempt.
+ */
+export function nodeStatusOf(x: unknown, what: string): NodeStatus {
+  const withAttempt = isObj(x) && x["runAttempt"] === undefined ? { ...x, runAttempt: 1 } : x;
+  return checked<NodeStatus>(withAttempt, nodeProblem, what);
+}
+
+/**
+ * A log line read back (a log file, the history), or undefined if it is not one; a line
+ * written before lines carried their run attempt is of `attempt`.
+ */
+export function parseLogLine(x: unknown, attempt = 1): LogLine | undefined {
+  if (lineProblem(x) !== undefined || !isObj(x)) return undefined;
+  return checked<LogLine>(x["attempt"] === undefined ? { ...x, attempt } : x, lineProblem, "a log line");
 }
 
 export function isNodeStatus(x: unknown): x is NodeStatus {
@@ -85,7 +105,7 @@ export function nodeProblem(x: unknown): string | undefined {
     fields(x, { id: "string", name: "string", type: "string", attempts: "number", logLines: "number" }) ??
     oneOf(x, "class", NODE_CLASSES) ??
     oneOf(x, "state", NODE_STATES) ??
-    optional(x, { startedAt: "number", endedAt: "number", exitCode: "number", tag: "string", reason: "string", enabled: "boolean" }) ??
+    optional(x, { runAttempt: "number", startedAt: "number", endedAt: "number", exitCode: "number", tag: "string", reason: "string", enabled: "boolean" }) ??
     (x["waits"] === undefined || isRecordOf(x["waits"], "boolean") ? undefined : "waits: not a map of booleans") ??
     (x["values"] === undefined || isRecordOf(x["values"], "string") ? undefined : "values: not a map of strings") ??
     (x["fields"] === undefined || Array.isArray(x["fields"]) ? undefined : "fields: not a list")
@@ -94,7 +114,7 @@ export function nodeProblem(x: unknown): string | undefined {
 
 export function lineProblem(x: unknown): string | undefined {
   if (!isObj(x)) return "not an object";
-  return fields(x, { seq: "number", at: "number", text: "string" }) ?? oneOf(x, "stream", STREAMS);
+  return fields(x, { seq: "number", at: "number", text: "string" }) ?? optional(x, { attempt: "number" }) ?? oneOf(x, "stream", STREAMS);
 }
 
 type Kind = "string" | "number" | "boolean";

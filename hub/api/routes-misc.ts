@@ -88,15 +88,15 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
     return reply.type("text/plain; version=0.0.4").send(ctx.metrics.render(ctx.hub.tallyRuns()));
   });
 
-  api.get<{ Querystring: { run?: string; flow?: string; after?: number; logs?: boolean } }>(
+  api.get<{ Querystring: { run?: string; flow?: string; attempt?: number; after?: number; logs?: boolean } }>(
     "/events",
     {
       schema: {
-        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID; logs=false leaves out log lines",
+        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID; logs=false leaves out log lines, attempt=N the log lines of other run attempts",
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { run: { type: "string", maxLength: 64 }, flow: { type: "string", maxLength: 128 }, after: { type: "integer", minimum: 0 }, logs: { type: "boolean", default: true } },
+          properties: { run: { type: "string", maxLength: 64 }, flow: { type: "string", maxLength: 128 }, attempt: { type: "integer", minimum: 1 }, after: { type: "integer", minimum: 0 }, logs: { type: "boolean", default: true } },
         },
       },
     },
@@ -153,16 +153,25 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
   );
 }
 
-function matches(ev: RunEvent, q: { run?: string; flow?: string; logs?: boolean }): boolean {
+interface StreamQuery {
+  readonly run?: string;
+  readonly flow?: string;
+  /** Log lines of this run attempt only (a requeued run's attempts each number their lines from 1). */
+  readonly attempt?: number;
+  readonly logs?: boolean;
+}
+
+function matches(ev: RunEvent, q: StreamQuery): boolean {
   // The dashboard follows every run but reads logs per node, on demand: it asks for no lines here.
   if (ev.type === "log" && q.logs === false) return false;
+  if (ev.type === "log" && q.attempt !== undefined && ev.line.attempt !== q.attempt) return false;
   const ref = ev.type === "run" ? ev.summary.ref : ev.ref;
   if (q.run !== undefined && ref.run !== q.run) return false;
   if (q.flow !== undefined && ref.flow !== q.flow) return false;
   return true;
 }
 
-function streamEvents(raw: import("node:http").IncomingMessage, reply: FastifyReply, ctx: ApiContext, q: { run?: string; flow?: string; logs?: boolean }, lastId: number): void {
+function streamEvents(raw: import("node:http").IncomingMessage, reply: FastifyReply, ctx: ApiContext, q: StreamQuery, lastId: number): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });

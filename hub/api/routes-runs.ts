@@ -29,30 +29,44 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
 
   api.get<{ Params: { id: string } }>("/runs/:id", { schema: { summary: "One run with its nodes", params: runIdParam, response: { 200: runDetailSchema } } }, async (req) => ctx.hub.getRun(req.params.id));
 
-  api.get<{ Params: { id: string; node: string }; Querystring: { after: number; limit: number; wait: number } }>(
+  api.get<{ Params: { id: string; node: string }; Querystring: { attempt?: number; after: number; limit: number; wait: number } }>(
     "/runs/:id/nodes/:node/log",
     {
       schema: {
-        summary: "Output lines of a node after a sequence number; with wait, holds the request until lines arrive",
+        summary: "Output lines of a node in one run attempt (the latest unless attempt is given) after a line number; with wait, holds the request until lines arrive",
         params: nodeParams,
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { after: { type: "integer", minimum: 0, default: 0 }, limit: { type: "integer", minimum: 1, maximum: 10000, default: 1000 }, wait: { type: "integer", minimum: 0, maximum: 60000, default: 0 } },
+          properties: {
+            attempt: { type: "integer", minimum: 1 },
+            after: { type: "integer", minimum: 0, default: 0 },
+            limit: { type: "integer", minimum: 1, maximum: 10000, default: 1000 },
+            wait: { type: "integer", minimum: 0, maximum: 60000, default: 0 },
+          },
         },
-        response: { 200: { type: "object", properties: { lines: { type: "array", items: logLineSchema }, more: { type: "boolean" }, live: { type: "boolean" } }, required: ["lines"] } },
+        response: {
+          200: {
+            type: "object",
+            properties: { lines: { type: "array", items: logLineSchema }, attempt: { type: "integer" }, attempts: { type: "array", items: { type: "integer" } }, more: { type: "boolean" }, live: { type: "boolean" } },
+            required: ["lines", "attempt", "attempts"],
+          },
+        },
       },
     },
     async (req) => {
       const { id, node } = req.params;
       const { after, limit, wait } = req.query;
-      let res = await ctx.hub.readLog(id, node, after, limit + 1);
-      if (res.lines.length === 0 && wait > 0 && res.state !== "archived") {
-        // Long poll: wait for a line of this node, or for the run to end.
+      // Pinned after the first read: a requeue while this request waits must not switch it to the new attempt.
+      let res = await ctx.hub.readLog(id, node, { ...(req.query.attempt !== undefined ? { attempt: req.query.attempt } : {}), after, limit: limit + 1 });
+      const attempt = res.attempt;
+      const live = (r: typeof res): boolean => r.state !== "archived" && r.attempt === r.attempts.at(-1);
+      if (res.lines.length === 0 && wait > 0 && live(res)) {
+        // Long poll: wait for a line of this node in this attempt, for the run to end, or for it to be requeued.
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, wait);
           const off = ctx.events.listen(({ ev }) => {
-            if ((ev.type === "log" && ev.ref.run === id && ev.node === node) || (ev.type === "run" && ev.summary.ref.run === id && ev.summary.state === "archived")) done();
+            if ((ev.type === "log" && ev.ref.run === id && ev.node === node && ev.line.attempt === attempt) || (ev.type === "run" && ev.summary.ref.run === id && (ev.summary.state === "archived" || ev.summary.attempt !== attempt))) done();
           });
           req.raw.once("close", done);
           function done(): void {
@@ -61,10 +75,10 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
             resolve();
           }
         });
-        res = await ctx.hub.readLog(id, node, after, limit + 1);
+        res = await ctx.hub.readLog(id, node, { attempt, after, limit: limit + 1 });
       }
       const lines: LogLine[] = res.lines.slice(0, limit);
-      return { lines, more: res.lines.length > limit, live: res.state !== "archived" };
+      return { lines, attempt: res.attempt, attempts: res.attempts, more: res.lines.length > limit, live: live(res) };
     },
   );
 

@@ -26,11 +26,11 @@ export const runSummarySchema = loose(
   ["ref", "state", "attempt", "adoptedAt"],
 );
 
-export const nodeStatusSchema = loose({ id: { type: "string" }, state: { type: "string" }, attempts: { type: "integer" } }, ["id", "state"]);
+export const nodeStatusSchema = loose({ id: { type: "string" }, state: { type: "string" }, attempts: { type: "integer" }, runAttempt: { type: "integer" } }, ["id", "state"]);
 
 export const runDetailSchema = loose({ ...runSummarySchema.properties, name: { type: "string" }, nodes: { type: "array", items: nodeStatusSchema } }, ["ref", "state", "nodes"]);
 
-export const logLineSchema = loose({ seq: { type: "integer" }, at: { type: "number" }, text: { type: "string" }, stream: { type: "string" } }, ["seq", "at", "text"]);
+export const logLineSchema = loose({ attempt: { type: "integer" }, seq: { type: "integer" }, at: { type: "number" }, text: { type: "string" }, stream: { type: "string" } }, ["attempt", "seq", "at", "text"]);
 
 export const valuesSchema = { type: "object", additionalProperties: { type: ["string", "number", "boolean", "null"] }, maxProperties: 200 } as const;
 

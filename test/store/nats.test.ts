@@ -23,13 +23,13 @@ function ref(run: string): RunRef {
   return { flow: "build", ver: 1, run: run as RunId, adoptedBy: "a" as HostName, execHost: "a" as HostName };
 }
 
-function logEv(run: string, node: string, seq: number, text = `line ${seq}`): RunEvent {
-  const line: LogLine = { seq, at: 1_700_000_000_000 + seq, text, stream: "out" };
+function logEv(run: string, node: string, seq: number, text = `line ${seq}`, attempt = 1): RunEvent {
+  const line: LogLine = { attempt, seq, at: 1_700_000_000_000 + seq, text, stream: "out" };
   return { v: 1, type: "log", ref: ref(run), node, line };
 }
 
 function nodeEv(run: string, node: string, state: NodeStatus["state"]): RunEvent {
-  return { v: 1, type: "node", ref: ref(run), node: { id: node, name: node, class: "task", type: "exec", state, attempts: 1, logLines: 0 } };
+  return { v: 1, type: "node", ref: ref(run), node: { id: node, name: node, class: "task", type: "exec", state, attempts: 1, runAttempt: 1, logLines: 0 } };
 }
 
 function runEv(run: string, state: "pending" | "active" | "archived"): RunEvent {
@@ -185,16 +185,16 @@ t.test("logs and runEvents come from the JetStream history after the publisher c
   await a.nats.close();
   t.ok(a.nats.nc.isClosed(), "the publisher is gone");
 
-  await until(async () => (await b.link.logs("h1", "build", 0, 10_000)).length === 300, 15_000, "300 lines in the history");
-  const all = await b.link.logs("h1", "build", 0, 10_000);
+  await until(async () => (await b.link.logs("h1", "build", 1, 0, 10_000)).length === 300, 15_000, "300 lines in the history");
+  const all = await b.link.logs("h1", "build", 1, 0, 10_000);
   t.same(all.map((l) => l.seq), Array.from({ length: 300 }, (_, i) => i + 1), "every line of that node, in order, no other node's or run's");
   t.match(all[0], { seq: 1, text: "line 1", stream: "out" });
-  t.same((await b.link.logs("h1", "build", 40, 10)).map((l) => l.seq), [41, 42, 43, 44, 45, 46, 47, 48, 49, 50], "after/limit");
-  t.same((await b.link.logs("h1", "build", 295, 100)).map((l) => l.seq), [296, 297, 298, 299, 300], "limit past the end");
-  t.same(await b.link.logs("h1", "build", 300, 100), [], "nothing after the last line");
-  t.same(await b.link.logs("h1", "build", 0, 0), [], "limit 0");
-  t.equal((await b.link.logs("h1", "test", 0, 10_000)).length, 100, "another node's lines");
-  t.same(await b.link.logs("nope", "build", 0, 100), [], "a run never seen has no lines");
+  t.same((await b.link.logs("h1", "build", 1, 40, 10)).map((l) => l.seq), [41, 42, 43, 44, 45, 46, 47, 48, 49, 50], "after/limit");
+  t.same((await b.link.logs("h1", "build", 1, 295, 100)).map((l) => l.seq), [296, 297, 298, 299, 300], "limit past the end");
+  t.same(await b.link.logs("h1", "build", 1, 300, 100), [], "nothing after the last line");
+  t.same(await b.link.logs("h1", "build", 1, 0, 0), [], "limit 0");
+  t.equal((await b.link.logs("h1", "test", 1, 0, 10_000)).length, 100, "another node's lines");
+  t.same(await b.link.logs("nope", "build", 1, 0, 100), [], "a run never seen has no lines");
 
   await until(async () => (await b.link.runEvents("h1")).length === sent.filter((e) => label(e).startsWith("h1")).length, 15_000, "run events");
   const evs = await b.link.runEvents("h1");
@@ -216,7 +216,7 @@ t.test("following a live log: each read continues after the last, new lines incl
     const want = next - 1;
     await until(
       async () => {
-        got.push(...(await b.link.logs("f1", "n", got.at(-1) ?? 0, 25)).map((l) => l.seq));
+        got.push(...(await b.link.logs("f1", "n", 1, got.at(-1) ?? 0, 25)).map((l) => l.seq));
         return got.at(-1) === want;
       },
       10_000,
@@ -224,8 +224,33 @@ t.test("following a live log: each read continues after the last, new lines incl
     );
   }
   t.same(got, Array.from({ length: 185 }, (_, i) => i + 1), "every line once, in order, read 25 at a time");
-  t.same((await b.link.logs("f1", "n", 10, 3)).map((l) => l.seq), [11, 12, 13], "going back to an earlier line still works");
-  t.same((await b.link.logs("f1", "n", 183, 10)).map((l) => l.seq), [184, 185]);
+  t.same((await b.link.logs("f1", "n", 1, 10, 3)).map((l) => l.seq), [11, 12, 13], "going back to an earlier line still works");
+  t.same((await b.link.logs("f1", "n", 1, 183, 10)).map((l) => l.seq), [184, 185]);
+});
+
+t.test("a requeued run's attempts are read apart: each its own lines, numbered from 1; lines without an attempt are of attempt 1", async (t) => {
+  const a = await host(t, broker.url, "a");
+  const b = await host(t, broker.url, "b");
+  const raw = await connect({ servers: broker.url });
+  t.teardown(() => raw.close());
+  // Attempt 1 as a host of before attempts were recorded sent it (no attempt on its lines).
+  for (let i = 1; i <= 5; i++) {
+    const old = { seq: i, at: 1_700_000_000_000 + i, text: `epoch ${i} on h2`, stream: "out" };
+    raw.publish(natsNames().event("rq", "log", "long"), JSON.stringify({ v: 1, type: "log", ref: ref("rq"), node: "long", line: old }));
+  }
+  await raw.flush();
+  await until(async () => (await b.link.logs("rq", "long", 1, 0, 100)).length === 5, 10_000, "attempt 1's lines in the history");
+  for (let i = 1; i <= 3; i++) a.bus.publish(logEv("rq", "long", i, `epoch ${i} on h4`, 2));
+  await until(async () => (await b.link.logs("rq", "long", 2, 0, 100)).length === 3, 10_000, "attempt 2's lines in the history");
+
+  const one = await b.link.logs("rq", "long", 1, 0, 100);
+  t.same(one.map((l) => [l.attempt, l.seq, l.text]), [1, 2, 3, 4, 5].map((i) => [1, i, `epoch ${i} on h2`]), "attempt 1: its own lines only, marked attempt 1");
+  const two = await b.link.logs("rq", "long", 2, 0, 100);
+  t.same(two.map((l) => [l.attempt, l.seq, l.text]), [1, 2, 3].map((i) => [2, i, `epoch ${i} on h4`]), "attempt 2: its own lines only, numbered from 1");
+  // Following one attempt does not lose the other's place.
+  t.same((await b.link.logs("rq", "long", 2, 1, 100)).map((l) => l.seq), [2, 3], "attempt 2 after line 1");
+  t.same((await b.link.logs("rq", "long", 1, 3, 100)).map((l) => l.seq), [4, 5], "attempt 1 after line 3");
+  t.same(await b.link.logs("rq", "long", 3, 0, 100), [], "an attempt with no lines");
 });
 
 t.test("the event stream is created with retention limits, and updated when they change", async (t) => {
@@ -343,7 +368,7 @@ t.test("hostile run, node and host ids never reach other runs' or hosts' subject
     await until(async () => (await b.link.runEvents(run)).length >= 2, 10_000, `history of ${what}`);
     const evs = await b.link.runEvents(run);
     t.same(evs.map((e) => (e.type === "run" ? e.summary.ref.run : e.ref.run)), [run, run], `runEvents(${what}) holds only its own events`);
-    const lines = await b.link.logs(run, run, 0, 100);
+    const lines = await b.link.logs(run, run, 1, 0, 100);
     t.same(lines.map((l) => l.text), [`of ${i}`], `logs(${what}) holds only its own line`);
   }
   // A host named ">" or "*" must not answer requests meant for others.
@@ -365,7 +390,7 @@ t.test("kill -9 of nats-server: publishing carries on locally, delivery resumes 
   const a = await host(t, own.url, "a", { outageBufferBytes: 20_000 });
   const b = await host(t, own.url, "b");
   for (let i = 1; i <= 50; i++) a.bus.publish(logEv("k1", "n", i));
-  await until(async () => (await b.link.logs("k1", "n", 0, 1000)).length === 50, 10_000, "history before the outage");
+  await until(async () => (await b.link.logs("k1", "n", 1, 0, 1000)).length === 50, 10_000, "history before the outage");
   await until(() => b.seen.length === 50, 10_000, "B's live events before the outage");
 
   await own.kill();
@@ -376,7 +401,7 @@ t.test("kill -9 of nats-server: publishing carries on locally, delivery resumes 
   t.ok(a.bus.stats.dropped > 0, `past the outage buffer, events stay local (${a.bus.stats.dropped} not shared)`);
   const asked = Date.now();
   t.match(await rejection(a.link.ask("b", "data", {})), { code: "E_UNAVAILABLE", message: /not connected to NATS/ }, "asking while NATS is away is an error, not a hang");
-  t.match(await rejection(a.link.logs("k1", "n", 0, 10)), { code: "E_UNAVAILABLE" }, "so is reading the history");
+  t.match(await rejection(a.link.logs("k1", "n", 1, 0, 10)), { code: "E_UNAVAILABLE" }, "so is reading the history");
   t.ok(Date.now() - asked < 1000, `and both say so at once (${Date.now() - asked} ms)`);
 
   await own.restart();
@@ -405,7 +430,7 @@ t.test("kill -9 of nats-server: publishing carries on locally, delivery resumes 
   let lines: LogLine[] = [];
   await until(
     async () => {
-      lines = await b.link.logs("k1", "n", 0, 50).catch(() => []);
+      lines = await b.link.logs("k1", "n", 1, 0, 50).catch(() => []);
       return lines.length === 50;
     },
     20_000,

@@ -1,5 +1,6 @@
-// One node's output, tailing live: the last page of lines first, older pages on request,
-// then a long poll (GET …/log?after=SEQ&wait=…) that returns as soon as new lines exist.
+// One node's output in one run attempt, tailing live: the last page of lines first, older
+// pages on request, then a long poll (GET …/log?attempt=N&after=SEQ&wait=…) that returns as
+// soon as new lines exist. Each attempt numbers its lines from 1, so one view never mixes two.
 // Lines are appended in batches and the page keeps at most MAX_DOM of them, so a task
 // printing fast or long can not freeze the tab.
 import { seg } from "./api.js";
@@ -23,10 +24,10 @@ function visible() {
   });
 }
 
-export function logView(app, runId, nodeId, knownLines) {
+export function logView(app, runId, nodeId, knownLines, attempt) {
   const ctrl = new AbortController();
   const path = `/runs/${seg(runId)}/nodes/${seg(nodeId)}/log`;
-  const box = h("div", { class: "log", role: "log", tabindex: 0, "aria-label": `Output of ${nodeId}`, "data-log": nodeId });
+  const box = h("div", { class: "log", role: "log", tabindex: 0, "aria-label": `Output of ${nodeId}, run attempt ${attempt}`, "data-log": nodeId, "data-attempt": attempt });
   const earlier = h("button", { type: "button", class: "small", hidden: true, onclick: () => void loadEarlier() }, "");
   const status = h("span", { class: "log-status muted small", role: "status" });
   const follow = h("input", { type: "checkbox", id: `follow-${nodeId}`, checked: true });
@@ -73,7 +74,7 @@ export function logView(app, runId, nodeId, knownLines) {
     const after = Math.max(0, first - PAGE);
     earlier.disabled = true;
     try {
-      const r = await app.api.get(`${path}?after=${after}&limit=${first - after}`, { signal: ctrl.signal });
+      const r = await app.api.get(`${path}?attempt=${attempt}&after=${after}&limit=${first - after}`, { signal: ctrl.signal });
       const height = box.scrollHeight;
       box.prepend(...r.lines.filter((l) => l.seq <= first).map(lineEl));
       first = after;
@@ -103,7 +104,7 @@ export function logView(app, runId, nodeId, knownLines) {
       await visible();
       if (stopped) return;
       try {
-        const r = await app.api.get(`${path}?after=${last}&limit=${PAGE}&wait=${WAIT_MS}`, { signal: ctrl.signal, timeoutMs: WAIT_MS + 10_000 });
+        const r = await app.api.get(`${path}?attempt=${attempt}&after=${last}&limit=${PAGE}&wait=${WAIT_MS}`, { signal: ctrl.signal, timeoutMs: WAIT_MS + 10_000 });
         failures = 0;
         append(r.lines);
         status.textContent = r.live ? "live" : "";

@@ -1,5 +1,8 @@
-// What one node of a run did: state, times, exit code, attempts, the event it emitted, a
-// merge's waits, a data node's values, and its output tailing live.
+// What one node of a run did: state, times, exit code, tries, the event it emitted, a
+// merge's waits, a data node's values, and its output tailing live — of one run attempt at
+// a time: a run requeued after its host was lost ran again from the start as attempt 2 (on
+// another host), and a selector shows each attempt's output apart, the latest by default.
+// A node's "tries" count its task's tries within the run's current attempt.
 import { ago, badge, fill, h, took } from "./dom.js";
 import { logView } from "./log-view.js";
 
@@ -47,6 +50,12 @@ const HAS_LOG = (n) => n.class === "task" && ((n.type !== "data" && n.type !== "
 export function nodePanel(app, runId) {
   const details = h("div", { class: "node-details" });
   const logBox = h("div", {});
+  const attemptBar = h("div", { class: "attempts", role: "group", "aria-label": "Output of run attempt" });
+  const attemptNote = h("p", { class: "note small", "data-attempt-note": "", hidden: true });
+  /** The run's latest attempt, and the one whose output is shown when someone picked another. */
+  let latest = 1;
+  let chosen;
+  let shown;
   const title = h("h2", { id: "node-title", tabindex: -1 });
   const el = h("section", { class: "card node-panel", "aria-labelledby": "node-title", hidden: true }, h("div", { class: "panel-head" }, title, h("button", { type: "button", class: "small", onclick: () => close() }, "Close")), details, logBox);
   let current;
@@ -56,6 +65,7 @@ export function nodePanel(app, runId) {
   function close() {
     log?.stop();
     log = undefined;
+    shown = undefined;
     current = undefined;
     el.hidden = true;
     onClose();
@@ -66,7 +76,7 @@ export function nodePanel(app, runId) {
     const rows = [
       ["id", h("code", {}, n.id)],
       ["type", n.class === "task" ? n.type : `${n.class} · ${n.type}`],
-      n.class === "task" ? ["attempts", String(n.attempts)] : null,
+      n.class === "task" ? ["tries", latest > 1 ? `${n.attempts} in run attempt ${n.runAttempt ?? 1}` : String(n.attempts)] : null,
       n.startedAt ? ["started", ago(n.startedAt)] : null,
       n.endedAt ? ["ended", ago(n.endedAt)] : null,
       n.startedAt && n.class === "task" && n.type !== "data" ? ["took", took(n.startedAt, n.endedAt)] : null,
@@ -84,8 +94,48 @@ export function nodePanel(app, runId) {
     fill(details, h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, input);
   }
 
+  function openLog(n) {
+    log?.stop();
+    shown = n;
+    const attempt = chosen ?? latest;
+    // The node's line count is of the latest attempt; an earlier one's output is read from its start.
+    log = logView(app, runId, n.id, attempt === latest ? n.logLines ?? 0 : 0, attempt);
+    renderAttempts();
+    logBox.replaceChildren(h("div", { class: "log-head" }, h("h3", {}, "Output"), attemptBar), attemptNote, log.el);
+  }
+
+  function renderAttempts() {
+    const attempt = chosen ?? latest;
+    attemptBar.hidden = latest < 2;
+    const focused = attemptBar.contains(document.activeElement);
+    attemptBar.replaceChildren(
+      h("span", { class: "muted small" }, "run attempt"),
+      ...Array.from({ length: latest }, (_, i) => i + 1).map((a) =>
+        h("button", { type: "button", class: "small", "data-attempt": a, "aria-pressed": String(a === attempt), onclick: () => pick(a) }, `attempt ${a}`),
+      ),
+    );
+    if (focused) attemptBar.querySelector("[aria-pressed=true]")?.focus();
+    attemptNote.hidden = attempt === latest;
+    attemptNote.textContent = attempt === latest ? "" : `Output of run attempt ${attempt}, which ended when its host was lost; the node's state above is of run attempt ${latest}.`;
+  }
+
+  function pick(a) {
+    const next = a === latest ? undefined : a;
+    if (next === chosen) return;
+    chosen = next;
+    if (shown !== undefined) openLog(shown);
+  }
+
   return {
     el,
+    /** The run's latest attempt (a requeue adds one): followed unless an earlier one was picked. */
+    setAttempts(n) {
+      if (!(n > latest)) return;
+      latest = n;
+      if (shown === undefined) return;
+      if (chosen === undefined) openLog(shown);
+      else renderAttempts();
+    },
     get nodeId() {
       return current;
     },
@@ -98,15 +148,13 @@ export function nodePanel(app, runId) {
       if (fresh) {
         log?.stop();
         log = undefined;
+        shown = undefined;
         logBox.replaceChildren();
       }
       current = n.id;
       el.hidden = false;
       render(n, st);
-      if (fresh && HAS_LOG(n)) {
-        log = logView(app, runId, n.id, n.logLines ?? 0);
-        logBox.replaceChildren(h("h3", {}, "Output"), log.el);
-      }
+      if (fresh && HAS_LOG(n)) openLog(n);
       return fresh;
     },
     focus() {

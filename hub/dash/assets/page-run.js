@@ -1,6 +1,7 @@
-// A run: its RunRef, state, host and attempt; its graph coloured live by node state; every
-// node's times, exit code and attempts; open data forms to fill or reject; a node's output
-// tailing live; cancel and re-run for those whose role allows them.
+// A run: its RunRef, state, host and run attempt; its graph coloured live by node state; every
+// node's times, exit code and tries (within the run's current attempt); open data forms to
+// fill or reject; a node's output tailing live, one run attempt at a time; cancel and re-run
+// for those whose role allows them.
 import { seg } from "./api.js";
 import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, table, took } from "./dom.js";
 import { buildForm } from "./form.js";
@@ -63,7 +64,7 @@ export function mountRun(app, [runId], root, query) {
     const rows = [
       ["flow", h("a", { href: `/app/flows/${seg(r.ref.flow)}` }, run.name || r.ref.flow), ` (ver ${r.ref.ver})`],
       ["host", r.ref.execHost ?? h("span", { class: "muted" }, "not yet dispatched")],
-      ["attempt", String(r.attempt)],
+      ["run attempt", h("span", { "data-run-attempt": r.attempt }, r.attempt > 1 ? `${r.attempt} (requeued after its host was lost)` : String(r.attempt))],
       ["trigger", `${r.trigger?.id ?? "?"} (${r.trigger?.type ?? "?"})${r.trigger?.by ? ` by ${r.trigger.by}` : ""}`],
       tv.length ? ["values", tv.map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`))] : null,
       ["adopted", ago(r.adoptedAt)],
@@ -73,6 +74,7 @@ export function mountRun(app, [runId], root, query) {
       ["RunRef", h("code", { class: "wrap", "data-runref": "" }, ref)],
     ].filter(Boolean);
     fill(factsBox, facts(rows));
+    panel.setAttempts(r.attempt);
     renderActions();
   }
 
@@ -219,6 +221,8 @@ export function mountRun(app, [runId], root, query) {
 
   function applyRun(s) {
     if (runRank(run) > runRank(s)) return;
+    // A requeued run starts its flow afresh: its nodes are read again, not kept from the attempt before.
+    if (s.attempt > run.attempt) return void load();
     const ended = run.state !== "archived" && s.state === "archived";
     run = { ...run, ...s };
     renderHead();
@@ -258,7 +262,8 @@ export function mountRun(app, [runId], root, query) {
   }
 
   function handle(ev) {
-    if (ev.type === "node" && ev.ref.run === runId) applyNode(ev.node);
+    // A late status from the host a requeued run was lost with is not the run's now.
+    if (ev.type === "node" && ev.ref.run === runId && (ev.node.runAttempt ?? 1) >= run.attempt) applyNode(ev.node);
     else if (ev.type === "run" && ev.summary.ref.run === runId) applyRun(ev.summary);
   }
 
@@ -277,7 +282,7 @@ export function mountRun(app, [runId], root, query) {
         h("ul", { class: "legend", "aria-label": "Node states" }, LEGEND.map((s) => h("li", {}, badge(s)))),
         graphBox,
       ),
-      section("Nodes", {}, table("Nodes of this run", ["Node", "Type", "State", "Attempts", "Exit", "Took"], nodeRows)),
+      section("Nodes", {}, table("Nodes of this run", ["Node", "Type", "State", "Tries", "Exit", "Took"], nodeRows)),
     ),
     panel.el,
   );
