@@ -13,30 +13,11 @@
  *   as a length-prefixed list (`packList` below), so no id can break a script.
  * - Nothing is returned as a Lua boolean (RESP3 would turn it into a boolean reply).
  */
-import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import { LuaScript } from "./lua-script.js";
+import { INDEX_SCRIPTS } from "./redis-index-scripts.js";
 import { STATE_TABLES } from "./redis-keys.js";
 
-/** `<byte length>:<bytes>` per item; Lua reads it back with `unpack_list`. */
-export function packList(items: readonly string[]): string {
-  return items.map((s) => `${Buffer.byteLength(s, "utf8")}:${s}`).join("");
-}
 
-/** The inverse of packList, on the JavaScript side. */
-export function unpackList(s: string): string[] {
-  const buf = Buffer.from(s, "utf8");
-  const out: string[] = [];
-  let i = 0;
-  while (i < buf.length) {
-    const colon = buf.indexOf(0x3a, i);
-    if (colon < 0) throw new Error("malformed packed list");
-    const n = Number(buf.subarray(i, colon).toString("latin1"));
-    if (!Number.isSafeInteger(n) || n < 0 || colon + 1 + n > buf.length) throw new Error("malformed packed list");
-    out.push(buf.subarray(colon + 1, colon + 1 + n).toString("utf8"));
-    i = colon + 1 + n;
-  }
-  return out;
-}
 
 /** How long a claim's or reap's answer is kept for a retry that lost the reply (ms). */
 export const REPLY_TTL_MS = 120_000;
@@ -447,96 +428,6 @@ const HOSTS = `
 return { tostring(now_ms()), redis.call('HGETALL', K.hosts), redis.call('HGETALL', K.leases) }
 `;
 
-/**
- * KEYS: json, state, flow hashes; all; by state pending, active, archived; by flow; by
- * flow and state pending, active, archived; trash. ARGV: run, flow, state, json, cap.
- * Returns runs trimmed from the index (or left in the trash) whose node hashes must go.
- */
-const INDEX_RUN = `
-local run, flow, state, json, cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local S = { pending = 5, active = 6, archived = 7 }
-local FS = { pending = 9, active = 10, archived = 11 }
-if not S[state] then return redis.error_reply('ERR bad run state ' .. state) end
-local old_flow = redis.call('HGET', KEYS[3], run)
-if old_flow and old_flow ~= flow then return redis.error_reply('ERR run is indexed under another flow') end
-local old = redis.call('HGET', KEYS[2], run)
--- An ended run stays ended: a late write of an earlier state (a retried backlog) is ignored.
-if old == 'archived' and state ~= 'archived' then return {} end
-redis.call('HSET', KEYS[1], run, json)
-redis.call('HSET', KEYS[2], run, state)
-redis.call('HSET', KEYS[3], run, flow)
-redis.call('ZADD', KEYS[4], 0, run)
-redis.call('ZADD', KEYS[8], 0, run)
-if old ~= state then
-  if old and S[old] then
-    redis.call('ZREM', KEYS[S[old]], run)
-    redis.call('ZREM', KEYS[FS[old]], run)
-  end
-  redis.call('ZADD', KEYS[S[state]], 0, run)
-  redis.call('ZADD', KEYS[FS[state]], 0, run)
-end
-local out = {}
-if state == 'archived' then
-  local over = redis.call('ZCARD', KEYS[11]) - cap
-  if over > 0 then
-    local victims = redis.call('ZRANGE', KEYS[11], 0, over - 1)
-    for _, v in ipairs(victims) do
-      redis.call('HDEL', KEYS[1], v)
-      redis.call('HDEL', KEYS[2], v)
-      redis.call('HDEL', KEYS[3], v)
-      redis.call('ZREM', KEYS[4], v)
-      redis.call('ZREM', KEYS[7], v)
-      redis.call('ZREM', KEYS[8], v)
-      redis.call('ZREM', KEYS[11], v)
-      redis.call('SADD', KEYS[12], v)
-      out[#out + 1] = v
-    end
-  end
-end
-if #out == 0 and redis.call('SCARD', KEYS[12]) > 0 then out = redis.call('SRANDMEMBER', KEYS[12], 100) end
-return out
-`;
-
-/** KEYS: a lexical set of run ids, the json hash. ARGV: max ('+' or '(' .. before), limit. Newest first. */
-const LIST_RUNS = `
-local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for i = 1, #ids, 500 do
-  local part = redis.call('HMGET', KEYS[2], unpack(ids, i, math.min(i + 499, #ids)))
-  for _, j in ipairs(part) do
-    if j then out[#out + 1] = j end
-  end
-end
-return out
-`;
-
-/** KEYS: json hash, the run's node hash. ARGV: run. */
-const GET_RUN = `
-local json = redis.call('HGET', KEYS[1], ARGV[1])
-if not json then return { 0 } end
-return { 1, json, redis.call('HGETALL', KEYS[2]) }
-`;
-
-/** A script run by EVALSHA, loaded again with EVAL when the server does not know it (after a restart). */
-export class LuaScript {
-  readonly sha: string;
-  constructor(
-    readonly name: string,
-    readonly lua: string,
-  ) {
-    this.sha = createHash("sha1").update(lua).digest("hex");
-  }
-
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (e) {
-      if (!(e instanceof Error) || !e.message.startsWith("NOSCRIPT")) throw e;
-      return redis.eval(this.lua, keys.length, ...keys, ...args);
-    }
-  }
-}
-
 const state = (name: string, body: string) => new LuaScript(name, PRELUDE + body);
 
 export const SCRIPTS = Object.freeze({
@@ -550,7 +441,5 @@ export const SCRIPTS = Object.freeze({
   park: state("park", PARK),
   snapshot: state("snapshot", SNAPSHOT),
   hosts: state("hosts", HOSTS),
-  indexRun: new LuaScript("indexRun", INDEX_RUN),
-  listRuns: new LuaScript("listRuns", LIST_RUNS),
-  getRun: new LuaScript("getRun", GET_RUN),
+  ...INDEX_SCRIPTS,
 });

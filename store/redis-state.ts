@@ -22,7 +22,8 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
-import { LuaScript, packList, SCRIPTS, unpackList } from "./redis-scripts.js";
+import { LuaScript, packList, unpackList } from "./lua-script.js";
+import { SCRIPTS } from "./redis-scripts.js";
 import { errorMessage, FloeError } from "../flows/errors.js";
 
 export interface RedisStateOptions {
