@@ -17,8 +17,6 @@ import { LuaScript } from "./lua-script.js";
 import { INDEX_SCRIPTS } from "./redis-index-scripts.js";
 import { STATE_TABLES } from "./redis-keys.js";
 
-
-
 /** How long a claim's or reap's answer is kept for a retry that lost the reply (ms). */
 export const REPLY_TTL_MS = 120_000;
 
