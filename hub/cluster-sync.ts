@@ -19,8 +19,12 @@ import { pendOf, recordFromState } from "./pend.js";
 import type { Publisher } from "./publisher.js";
 import type { Queries } from "./queries.js";
 import type { RunRecord } from "./run-record.js";
-import { summarize, type RunTable } from "./run-table.js";
+import { summarize, type PendingRun, type RunTable } from "./run-table.js";
 import type { HostName, RunEvent } from "./types.js";
+
+/** A local pend missing from the shared list is looked at again after 5 s, then less often, up to every 5 minutes. */
+const FIRST_MISSING_CHECK_MS = 5000;
+const MAX_MISSING_CHECK_MS = 300_000;
 
 export interface ClusterSyncDeps {
   readonly host: string;
@@ -47,7 +51,7 @@ export class ClusterSync {
   /**
    * Local pends missing from the shared list: when to look at them next. A parked pend (no
    * live host has its tags) is missing for as long as it waits: it is looked at less and
-   * less often, up to once a minute, not at every sync.
+   * less often, up to once every five minutes, not at every sync.
    */
   private readonly missingPends = new Map<string, { at: number; delay: number }>();
 
@@ -140,33 +144,42 @@ export class ClusterSync {
    * dropped here too (its files would otherwise say "pending" forever).
    */
   private async dropMovedPends(): Promise<void> {
-    const { table, files, queries, log } = this.d;
+    const { table, files, queries, log, state } = this.d;
     const listed = this.d.dispatcher.lastPends;
     if (listed === undefined) return;
     const now = Date.now();
-    for (const e of [...table.all()]) {
+    const due: PendingRun[] = [];
+    for (const e of table.all()) {
       const run = e.record.ref.run;
       if (e.state !== "pending" || listed.has(run)) {
         this.missingPends.delete(run);
         continue;
       }
       const seen = this.missingPends.get(run);
-      if (seen === undefined) {
-        this.missingPends.set(run, { at: now, delay: 0 });
-        continue;
+      if (seen === undefined) this.missingPends.set(run, { at: now, delay: 0 });
+      else if (now >= seen.at) due.push(e);
+    }
+    // Their phases in one read; a pend still pending in the cluster (parked) is left alone.
+    for (let i = 0; i < due.length; i += 500) {
+      const batch = due.slice(i, i + 500);
+      const phases = await state.phases(batch.map((e) => e.record.ref.run));
+      for (const [j, e] of batch.entries()) {
+        const run = e.record.ref.run;
+        const seen = this.missingPends.get(run);
+        if (phases[j] === "pending" || phases[j] === undefined) {
+          const delay = Math.min(MAX_MISSING_CHECK_MS, Math.max(FIRST_MISSING_CHECK_MS, (seen?.delay ?? 0) * 2));
+          this.missingPends.set(run, { at: now + delay, delay });
+          continue;
+        }
+        // Moved on: the run index says where (an event for it may still be on its way).
+        const sum = await queries.indexedSummary(run);
+        if (sum === undefined || sum.state === "pending") continue;
+        this.missingPends.delete(run);
+        if (table.get(run) !== e) continue;
+        log.info({ run }, "run moved on elsewhere while events were lost; dropping the local pending copy");
+        table.forget(run);
+        await files.remove("pending", e.record.ref).catch(() => undefined);
       }
-      if (now < seen.at) continue;
-      const sum = await queries.indexedSummary(run);
-      if (sum === undefined || sum.state === "pending") {
-        const delay = Math.min(60_000, Math.max(1000, seen.delay * 2));
-        this.missingPends.set(run, { at: now + delay, delay });
-        continue;
-      }
-      this.missingPends.delete(run);
-      if (table.get(run) !== e) continue;
-      log.info({ run }, "run moved on elsewhere while events were lost; dropping the local pending copy");
-      table.forget(run);
-      await files.remove("pending", e.record.ref).catch(() => undefined);
     }
     for (const run of this.missingPends.keys()) if (table.get(run)?.state !== "pending") this.missingPends.delete(run);
   }

@@ -75,7 +75,7 @@ export class Dispatcher {
 
   private async pass(): Promise<void> {
     const { state, table, host } = this.d;
-    const snap = await state.snapshot(this.seen);
+    const snap = await state.snapshot(this.seen, { skipIfEmpty: true });
     if (snap === undefined) return; // nothing a decision depends on changed since the last pass
     this.seen = undefined;
     this.lastPends = new Set(snap.pends.map((p) => p.run));

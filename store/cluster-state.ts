@@ -17,6 +17,19 @@ export interface PendView {
   readonly concurrency?: number;
 }
 
+export interface SnapshotOptions {
+  /**
+   * An empty pending list answers with nothing else (no hosts, locks or counts): a host
+   * woken with nothing pending to decide over pays for no tables.
+   */
+  readonly skipIfEmpty?: boolean;
+}
+
+/** A snapshot of a state with nothing pending, as skipIfEmpty answers it. */
+export function emptySnapshot(version: number): Snapshot {
+  return { version, pends: [], hosts: [], held: new Map(), activeByFlow: new Map(), runningByHost: new Map() };
+}
+
 /** What a pend waits for, as dispatch decided (hub/dispatch.ts). */
 export type ParkReason = { readonly kind: "tags" } | { readonly kind: "resource"; readonly resource: string } | { readonly kind: "concurrency"; readonly limit: number };
 
@@ -129,7 +142,7 @@ export interface ClusterState {
    * undefined when the state's version is still `since` (nothing a decision depends on
    * changed), so a host that looked a moment ago pays one small round trip.
    */
-  snapshot(since?: number): Promise<Snapshot | undefined>;
+  snapshot(since?: number, o?: SnapshotOptions): Promise<Snapshot | undefined>;
   /**
    * Parks pends on what blocks them: they leave the pending list that snapshots scan and
    * wait, in their place, until that changes — a host with their tags joins (its heartbeat
@@ -169,6 +182,8 @@ export interface ClusterState {
   countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>>;
   /** The RunRecord JSON of a run (addPend keeps it), while it is pending or active: for requeue after a host loss. */
   getRecord(run: string): Promise<string | undefined>;
+  /** Where each run is in the shared state (undefined: never heard of, or forgotten), in one read. */
+  phases(runs: readonly string[]): Promise<(RunPhase | undefined)[]>;
 
   /** True for exactly one caller per key within `ttlMs` (timers and polls fire once per cluster). */
   claimTick(key: string, ttlMs: number): Promise<boolean>;

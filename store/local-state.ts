@@ -1,4 +1,5 @@
 /** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
+import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
 import type { ActiveEntry, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
@@ -6,7 +7,7 @@ export class LocalClusterState implements ClusterState {
   private readonly pends: PendRecord[] = [];
   private readonly held = new Map<string, string>();
   private readonly active = new Map<string, ActiveEntry>();
-  private readonly phases = new Map<string, RunPhase>();
+  private readonly phaseOf = new Map<string, RunPhase>();
   private token = 0;
   private readonly runs = new Map<string, IndexedRun>();
   private readonly nodes = new Map<string, Map<string, string>>();
@@ -50,13 +51,13 @@ export class LocalClusterState implements ClusterState {
   }
 
   async addPend(p: PendRecord, how: PendHow = "new"): Promise<boolean> {
-    const phase = this.phases.get(p.run);
+    const phase = this.phaseOf.get(p.run);
     if (how === "recover" && phase !== undefined && phase !== "pending") return false;
     if (how === "requeue" && phase !== "reaped") return false;
     if (this.pends.some((x) => x.run === p.run)) return true;
     this.pends.push(p);
     this.version++;
-    this.phases.set(p.run, "pending");
+    this.phaseOf.set(p.run, "pending");
     if (p.record !== "") this.records.set(p.run, p.record);
     return true;
   }
@@ -66,7 +67,7 @@ export class LocalClusterState implements ClusterState {
     if (i < 0) return false;
     this.pends.splice(i, 1);
     this.parked.delete(run);
-    this.phases.set(run, "done");
+    this.phaseOf.set(run, "done");
     this.version++;
     return true;
   }
@@ -81,8 +82,9 @@ export class LocalClusterState implements ClusterState {
     return { activeByFlow, runningByHost };
   }
 
-  async snapshot(since?: number): Promise<Snapshot | undefined> {
+  async snapshot(since?: number, o: SnapshotOptions = {}): Promise<Snapshot | undefined> {
     if (since === this.version) return undefined;
+    if (o.skipIfEmpty === true && this.pends.every((p) => this.parked.has(p.run))) return emptySnapshot(this.version);
     const hosts = [...this.hostMap.values()].filter((e) => e.until >= this.now()).map((e) => e.host);
     return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, held: new Map(this.held), ...this.counts() };
   }
@@ -142,7 +144,7 @@ export class LocalClusterState implements ClusterState {
   }
 
   async hold(a: Assignment): Promise<number | undefined> {
-    const phase = this.phases.get(a.run);
+    const phase = this.phaseOf.get(a.run);
     const mine = this.active.get(a.run)?.host === a.host;
     if (phase !== undefined && !(phase === "active" && mine)) return undefined;
     const token = ++this.token;
@@ -153,7 +155,7 @@ export class LocalClusterState implements ClusterState {
 
   private take(e: ActiveEntry): void {
     this.active.set(e.run, e);
-    this.phases.set(e.run, "active");
+    this.phaseOf.set(e.run, "active");
     for (const r of e.resources) this.held.set(r, e.run);
   }
 
@@ -161,7 +163,7 @@ export class LocalClusterState implements ClusterState {
     const a = this.active.get(run);
     if (a === undefined || a.token !== token) return false;
     this.drop(a);
-    this.phases.set(run, "done");
+    this.phaseOf.set(run, "done");
     this.version++;
     return true;
   }
@@ -184,7 +186,7 @@ export class LocalClusterState implements ClusterState {
     const dead = [...this.active.values()].filter((a) => (this.hostMap.get(a.host)?.reapAt ?? -1) < this.now());
     for (const a of dead) {
       this.drop(a);
-      this.phases.set(a.run, "reaped");
+      this.phaseOf.set(a.run, "reaped");
     }
     if (dead.length > 0) this.version++;
     return dead;
@@ -220,6 +222,10 @@ export class LocalClusterState implements ClusterState {
     const out = { pending: 0, active: 0, archived: 0 };
     for (const r of this.runs.values()) if (r.flow === flow) out[r.state]++;
     return out;
+  }
+
+  async phases(runs: readonly string[]): Promise<(RunPhase | undefined)[]> {
+    return runs.map((r) => this.phaseOf.get(r));
   }
 
   async getRecord(run: string): Promise<string | undefined> {

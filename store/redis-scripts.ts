@@ -401,6 +401,7 @@ return n
 const SNAPSHOT = `
 local ver = redis.call('GET', K.stateVer) or '0'
 if ARGV[A] == ver then return { 'same', ver } end
+if ARGV[A + 1] == '1' and redis.call('ZCARD', K.pendOrder) == 0 then return { 'empty', ver } end
 local runs = redis.call('ZRANGE', K.pendOrder, 0, -1)
 local views = {}
 for i = 1, #runs, 500 do

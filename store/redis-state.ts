@@ -20,7 +20,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
+import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
+import type { RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
 import { SCRIPTS } from "./redis-scripts.js";
@@ -182,9 +183,10 @@ export class RedisClusterState implements ClusterState {
     return (await this.state(SCRIPTS.removePend, [run])) === 1;
   }
 
-  async snapshot(since?: number): Promise<Snapshot | undefined> {
-    const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since)]), "snapshot", 2);
+  async snapshot(since?: number, o: SnapshotOptions = {}): Promise<Snapshot | undefined> {
+    const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : ""]), "snapshot", 2);
     if (reply[0] === "same") return undefined;
+    if (reply[0] === "empty") return emptySnapshot(Number(reply[1]));
     const [, version, now, views, hosts, leases, held, flowActive, running] = asArray(reply, "snapshot", 9);
     const t = Number(now);
     const pends = parsePendViews(String(views));
@@ -288,6 +290,12 @@ export class RedisClusterState implements ClusterState {
       });
     });
     return { pending: p ?? 0, active: a ?? 0, archived: d ?? 0 };
+  }
+
+  async phases(runs: readonly string[]): Promise<(RunPhase | undefined)[]> {
+    if (runs.length === 0) return [];
+    const got = await this.cmd("phases", () => this.redis.hmget(this.keys.table("phase"), ...runs));
+    return got.map((p) => (p === "pending" || p === "active" || p === "done" || p === "reaped" ? p : undefined));
   }
 
   async getRecord(run: string): Promise<string | undefined> {

@@ -109,6 +109,7 @@ async function main(): Promise<void> {
     const hostIdle = h1.map((c, i) => (c - (h0[i] ?? 0)) / idleS);
     process.stderr.write(`backlog: idle measured; ${rate} runs/s for ${seconds} s\n`);
     const started: { run: string; host: FloeProcess; t0: number }[] = [];
+    await r.config("RESETSTAT");
     const l0 = await redisCpuS(r);
     const tl0 = performance.now();
     const total = Math.round(rate * seconds);
@@ -144,6 +145,13 @@ async function main(): Promise<void> {
       triggerToArchivedMs: { p50: +lat.p50.toFixed(1), p99: +lat.p99.toFixed(1) },
     };
     process.stdout.write(JSON.stringify(out) + "\n");
+    // Where Redis's time went during the load, per run: the costliest commands (scripts by SHA).
+    const stats = (await r.info("commandstats")).split("\n").flatMap((l) => {
+      const m = /^cmdstat_(\S+):calls=(\d+),usec=(\d+)/.exec(l.trim());
+      return m === null ? [] : [{ cmd: m[1] ?? "", calls: Number(m[2]), usecPerRun: Math.round(Number(m[3]) / latencies.length) }];
+    });
+    stats.sort((a, b) => b.usecPerRun - a.usecPerRun);
+    process.stdout.write(JSON.stringify({ redisTimePerRun: stats.slice(0, 8) }) + "\n");
     r.disconnect();
   } finally {
     await Promise.allSettled(hosts.map((h) => h.kill9()));
