@@ -58,17 +58,46 @@ function isObj(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === "object" && !Array.isArray(x);
 }
 
+const opt = (x: unknown, type: "string" | "number"): boolean => x === undefined || typeof x === type;
+const isStringList = (x: unknown): boolean => Array.isArray(x) && x.every((v) => typeof v === "string");
+
+/** A node of a flow kept with a run: the fields the executor reads, each of its type. */
+function isNode(x: unknown): boolean {
+  if (!isObj(x) || typeof x["id"] !== "string" || typeof x["name"] !== "string" || typeof x["type"] !== "string" || !isObj(x["opts"])) return false;
+  switch (x["class"]) {
+    case "trigger":
+      return true;
+    case "task":
+      return typeof x["listen"] === "string" && Array.isArray(x["good"]) && x["good"].every((g) => typeof g === "number") && typeof x["ignoreFail"] === "boolean" && typeof x["useStatus"] === "boolean" && opt(x["timeoutMs"], "number");
+    case "merge":
+      return isStringList(x["wait"]);
+    default:
+      return false;
+  }
+}
+
+/** The flow a run keeps (run.json, the cluster's record of a pend), checked before it is run. */
+function isFlow(x: unknown): boolean {
+  if (!isObj(x) || typeof x["id"] !== "string" || typeof x["ver"] !== "number" || typeof x["name"] !== "string" || typeof x["reuseSpace"] !== "boolean") return false;
+  if (!isStringList(x["hostTags"]) || !isStringList(x["resourceTags"]) || !isStringList(x["env"])) return false;
+  if (!opt(x["concurrency"], "number") || !opt(x["queueLimit"], "number") || !opt(x["timeoutMs"], "number")) return false;
+  if (typeof x["onHostLoss"] !== "string" || typeof x["queueStrategy"] !== "string") return false;
+  const triggers = x["triggers"];
+  const tasks = x["tasks"];
+  return Array.isArray(triggers) && triggers.every(isNode) && Array.isArray(tasks) && tasks.every(isNode);
+}
+
 export function parseRunRecord(x: unknown): RunRecord | undefined {
   if (!isObj(x) || x["v"] !== 1) return undefined;
   const ref = x["ref"];
   const flow = x["flow"];
   const trigger = x["trigger"];
   if (!isObj(ref) || typeof ref["flow"] !== "string" || typeof ref["ver"] !== "number" || typeof ref["run"] !== "string" || typeof ref["adoptedBy"] !== "string") return undefined;
-  if (!isObj(flow) || !Array.isArray(flow["tasks"]) || !Array.isArray(flow["triggers"])) return undefined;
+  if (!isFlow(flow)) return undefined;
   if (!isObj(trigger) || typeof trigger["id"] !== "string") return undefined;
   if (typeof x["adoptedAt"] !== "number" || typeof x["attempt"] !== "number") return undefined;
   if (x["workspace"] !== undefined && typeof x["workspace"] !== "string") return undefined;
-  return x as unknown as RunRecord;
+  return x as unknown as RunRecord; // every field the hub reads checked above
 }
 
 function isEventRec(x: unknown): x is RunEventRec {
@@ -79,7 +108,6 @@ function isStrings(x: unknown): x is Record<string, string> {
   return isObj(x) && Object.values(x).every((v) => typeof v === "string");
 }
 
-const opt = (x: unknown, type: "string" | "number"): boolean => x === undefined || typeof x === type;
 
 /** A status line read back from disk, checked field by field for its kind; undefined if it is not one. */
 export function parseStatusLine(x: unknown): StatusLine | undefined {
