@@ -1,6 +1,6 @@
 /**
  * `floe run FILE [--flow ID] [--set key=value]...`: runs one flow once in the foreground,
- * printing every output line as `<time> [flow.node] text`; exit 0 when the run ends good.
+ * printing every output line as `<time> [flow.node RUN4] text`; exit 0 when the run ends good.
  * This is how a person develops a flow. A data node the run reaches takes its values from
  * `--set NODE.FIELD=value` or, on a terminal, from prompts (cmd/run-input.ts). The
  * temporary root made for the run is removed when it ends, unless --keep.
