@@ -10,9 +10,9 @@ const floe = (args: string[]) => spawnSync(process.execPath, [floeBin, ...args],
 
 /** Every flag each subcommand takes, as a user reads them in the README. */
 const FLAGS: Record<string, string[]> = {
-  serve: ["--conf", "--root", "--host", "--tags", "--bind", "--admin", "--slots", "--nats", "--redis", "--cluster", "--lease", "--log-level", "--tls-cert", "--tls-key", "--stop-grace", "--help"],
+  serve: ["--conf", "--root", "--host", "--tags", "--bind", "--admin", "--slots", "--nats", "--redis", "--cluster", "--lease", "--log-level", "--log-format", "--tls-cert", "--tls-key", "--stop-grace", "--help"],
   validate: ["--strict", "--help"],
-  run: ["--flow", "--set", "--root", "--keep", "--log-level", "--help"],
+  run: ["--flow", "--set", "--root", "--keep", "--log-level", "--log-format", "--help"],
   "hash-password": ["--help"],
 };
 
