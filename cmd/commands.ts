@@ -7,6 +7,7 @@ import { DEFAULT_CLUSTER } from "../store/cluster-name.js";
 import type { Command } from "./flags.js";
 
 const LOG_LEVELS = "fatal, error, warn, info, debug, trace or silent";
+const LOG_FORMAT_HELP = "the own log's form: pretty (a line for people), json (one object a line), or auto: pretty when stderr is a terminal, else json";
 
 export const SERVE: Command = {
   name: "serve",
@@ -26,6 +27,7 @@ export const SERVE: Command = {
     { name: "cluster", type: "string", arg: "NAME", default: DEFAULT_CLUSTER, env: true, help: "hosts on the same brokers with the same name form one cluster" },
     { name: "lease", type: "string", arg: "SECONDS", default: "2", env: true, help: "how long a host's lease lasts without a heartbeat (0.3 to 600)" },
     { name: "log-level", type: "string", arg: "LEVEL", default: "info", env: true, help: `the host's own log on stderr: ${LOG_LEVELS}` },
+    { name: "log-format", type: "string", arg: "FORMAT", default: "auto", env: true, help: LOG_FORMAT_HELP },
     { name: "tls-cert", type: "string", arg: "FILE", default: "none", env: true, help: "serve HTTPS with this certificate (with --tls-key)" },
     { name: "tls-key", type: "string", arg: "FILE", default: "none", env: true, help: "the certificate's private key (with --tls-cert)" },
     { name: "stop-grace", type: "string", arg: "SECONDS", default: "30", env: true, help: "on SIGTERM, how long active runs may finish before their tasks are killed" },
@@ -56,6 +58,7 @@ export const RUN: Command = {
     { name: "root", type: "string", arg: "DIR", default: "a new temporary directory, removed when the run ends", help: "where the run's files and workspace go" },
     { name: "keep", type: "boolean", default: "off", help: "keep the temporary root (its path is printed at the end)" },
     { name: "log-level", type: "string", arg: "LEVEL", default: "warn", env: true, help: `floe's own log on stderr: ${LOG_LEVELS}` },
+    { name: "log-format", type: "string", arg: "FORMAT", default: "auto", env: true, help: LOG_FORMAT_HELP },
   ],
 };
 

@@ -1,6 +1,6 @@
 /**
  * `floe run FILE [--flow ID] [--set key=value]...`: runs one flow once in the foreground,
- * printing every output line as `<time> [flow.node] text`; exit 0 when the run ends good.
+ * printing every output line as `<time> [flow.node RUN4] text`; exit 0 when the run ends good.
  * This is how a person develops a flow. A data node the run reaches takes its values from
  * `--set NODE.FIELD=value` or, on a terminal, from prompts (cmd/run-input.ts). The
  * temporary root made for the run is removed when it ends, unless --keep.
@@ -16,6 +16,7 @@ import { errorMessage, FloeError } from "../flows/errors.js";
 import type { Hub } from "../hub/hub.js";
 import type { NodeStatus } from "../hub/types.js";
 import { listFlag, stringFlag, UsageError, type Parsed } from "./flags.js";
+import { LOG_FORMATS, logFormatOf } from "./log-format.js";
 import { lockRoot, RootInUse, type RootLock } from "./root-lock.js";
 import { answerDataNode, splitSets, type Ask, type SetValues } from "./run-input.js";
 import type { Out } from "./validate.js";
@@ -35,6 +36,9 @@ export async function runCommand(flags: Parsed, io: Out, signal: AbortSignal, as
   if (flow === undefined) throw new UsageError(`no flow "${flowId}" in ${path} (flows: ${flows.map((f) => f.id).join(", ")})`);
   const sets = splitSets(flow, listFlag(flags, "set"));
 
+  const logFormatText = stringFlag(flags, "log-format") ?? "auto";
+  const logFormat = logFormatOf(logFormatText);
+  if (logFormat === undefined) throw new UsageError(`--log-format=${logFormatText}: expected ${LOG_FORMATS.join(", ")}`);
   const rootFlag = stringFlag(flags, "root");
   // A root of our own is temporary: it goes when the run has ended, unless --keep.
   const temporary = rootFlag === undefined;
@@ -50,7 +54,7 @@ export async function runCommand(flags: Parsed, io: Out, signal: AbortSignal, as
       host: shortHostname(),
       tags: flow.hostTags,
       slots: Math.max(1, cpus().length),
-      log: makeLogger(stringFlag(flags, "log-level") ?? "warn"),
+      log: makeLogger(stringFlag(flags, "log-level") ?? "warn", logFormat),
       console: (line) => io.out(line),
     });
     const terminal = ask !== undefined ? { ask, close: () => undefined } : process.stdin.isTTY === true ? terminalAsk(signal) : undefined;

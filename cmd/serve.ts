@@ -66,7 +66,7 @@ export async function serveCommand(flags: Parsed, io: Out, signals: Signals): Pr
 }
 
 async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<number> {
-  const log = makeLogger(s.logLevel);
+  const log = makeLogger(s.logLevel, s.logFormat);
   let config = EMPTY_CONFIG;
   if (s.conf !== undefined) {
     const loaded = await validateHostConfig(s.conf);
@@ -142,7 +142,8 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   const port = typeof addr === "object" && addr !== null ? addr.port : s.bindPort;
   const url = `${tls ? "https" : "http"}://${s.bindHost.includes(":") ? `[${s.bindHost}]` : s.bindHost}:${port}`;
   hub.advertise(`${url}${config.common.baseUrl}`);
-  io.err(`floe: host ${s.host} [${s.tags.join(", ")}] serving ${config.flows.length} flow(s) at ${url}${config.common.baseUrl}`);
+  // A host without tags says nothing of them (not "host vm []").
+  io.err(`floe: host ${s.host}${s.tags.length > 0 ? ` [${s.tags.join(", ")}]` : ""} serving ${config.flows.length} flow(s) at ${url}${config.common.baseUrl}`);
   if (s.nats !== undefined) io.err(`floe: joined cluster "${s.cluster}" (NATS ${redactUrl(s.nats)}, Redis ${redactUrl(s.redis ?? "")}, lease ${s.leaseMs / 1000} s)`);
   io.err(`floe: dashboard ${url}/app/dash — log in with ${tokenPath !== undefined ? `the admin token in ${tokenPath}` : "the --admin token"}${config.common.users.length ? ` or a user of common.users` : ""}`);
 

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { cpus, homedir } from "node:os";
 import { resolve } from "node:path";
 import { SERVE } from "./commands.js";
+import { LOG_FORMATS, logFormatOf, type LogFormat } from "./log-format.js";
 import { parseCommand, stringFlag, UsageError, type Parsed } from "./flags.js";
 import { shortHostname } from "./wiring.js";
 import { DEFAULT_LEASE_MS } from "../hub/lease.js";
@@ -28,6 +29,8 @@ export interface Settings {
   /** Milliseconds a host's lease lasts without a heartbeat (cluster mode). */
   readonly leaseMs: number;
   readonly logLevel: string;
+  /** How the host's own log is written: auto (pretty on a terminal), json or pretty. */
+  readonly logFormat: LogFormat;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   /** Seconds a graceful stop waits for active runs before killing their tasks. */
@@ -72,6 +75,9 @@ export function settingsFrom(p: Parsed, cwd = process.cwd()): Settings {
   if (!Number.isFinite(leaseS) || leaseS < 0.3 || leaseS > 600) throw new UsageError(`--lease=${leaseText}: expected seconds between 0.3 and 600`);
   const logLevel = get("log-level") ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) throw new UsageError(`--log-level=${logLevel}: expected fatal, error, warn, info, debug, trace or silent`);
+  const logFormatText = get("log-format") ?? "auto";
+  const logFormat = logFormatOf(logFormatText);
+  if (logFormat === undefined) throw new UsageError(`--log-format=${logFormatText}: expected ${LOG_FORMATS.join(", ")}`);
   const tlsCert = get("tls-cert");
   const tlsKey = get("tls-key");
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
@@ -87,6 +93,7 @@ export function settingsFrom(p: Parsed, cwd = process.cwd()): Settings {
     bindPort,
     slots,
     logLevel,
+    logFormat,
     stopGrace,
     cluster,
     leaseMs: Math.round(leaseS * 1000),

@@ -1,5 +1,6 @@
 /** Builds the parts of a host from settings: used by `floe serve` and `floe run`. */
 import { hostname } from "node:os";
+import { isatty } from "node:tty";
 import { pino, type Logger } from "pino";
 import { hostCommands } from "../agent/host-commands.js";
 import { runTask } from "../agent/run-task.js";
@@ -8,10 +9,16 @@ import { LocalClusterState } from "../hub/cluster-state.js";
 import { Hub } from "../hub/hub.js";
 import type { RunEvent } from "../hub/types.js";
 import type { ClusterParts } from "./cluster.js";
+import { chooseFormat, prettyDestination, type LogFormat } from "./log-format.js";
 import { LocalBus } from "../store/bus.js";
 
-export function makeLogger(level: string): Logger {
-  return pino({ level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
+/** The root logger, on stderr: JSON lines, or one line for people per entry (log-format.ts). */
+export function makeLogger(level: string, format: LogFormat = "json"): Logger {
+  const err = pino.destination(2);
+  const pretty = chooseFormat(format, 2) === "pretty";
+  // Colours only where a person looks, and not for those who asked for none (no-color.org).
+  const color = pretty && isatty(2) && (process.env["NO_COLOR"] ?? "") === "";
+  return pino({ level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, pretty ? prettyDestination(err, color) : err);
 }
 
 export function shortHostname(): string {

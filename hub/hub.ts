@@ -57,7 +57,7 @@ export interface HubOptions {
   readonly commands: HostCommands;
   readonly bus: Bus<RunEvent>;
   readonly state: ClusterState;
-  /** Task output in the console form `<time> [flow.node] text`. */
+  /** Task output in the console form `<time> [flow.node RUN4] text` (console-line.ts). */
   readonly console?: (line: string) => void;
   readonly killGraceMs?: number;
   /** Cluster mode: runs are indexed in the shared state, lost hosts reaped, leases fenced. */

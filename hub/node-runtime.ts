@@ -27,6 +27,12 @@ export class NodeRuntime {
   fired = false;
   /** The event it emitted when it finished (for replay after a restart). */
   finishedEvent: RunEventRec | undefined;
+  /**
+   * Tasks that run something: the `key=value` pairs its last end recorded (its event's
+   * values, so its `done` status line keeps them across a restart). Not a data node's:
+   * its values are the form's, shown as `values`.
+   */
+  outputs: Readonly<Record<string, string>> | undefined;
   /** Set by restore(): the event of an attempt that was running when the host stopped. */
   interruptedBy: RunEventRec | undefined;
   /** Whether the node has acted in this run (it has status lines). */
@@ -67,6 +73,7 @@ export class NodeRuntime {
     this.exitCode = exitCode;
     this.reason = reason;
     this.finishedEvent = ev;
+    if (ev !== undefined && writesOutputs(this.node)) this.outputs = ev.values;
   }
 
   /** When the run has ended: a node that never acted (or a merge that never fired) was skipped. */
@@ -99,7 +106,10 @@ export class NodeRuntime {
           this.exitCode = l.exitCode;
           this.reason = l.reason;
           this.enabled = false;
-          if (l.event !== undefined && l.state !== "cancelled") this.finishedEvent = l.event;
+          if (l.event !== undefined && l.state !== "cancelled") {
+            this.finishedEvent = l.event;
+            if (writesOutputs(this.node)) this.outputs = l.event.values;
+          }
           break;
         case "enabled":
           this.enabled = true;
@@ -148,6 +158,7 @@ export class NodeRuntime {
       ...(this.exitCode !== undefined ? { exitCode: this.exitCode } : {}),
       ...(this.tag !== undefined ? { tag: this.tag } : {}),
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
+      ...(this.outputs !== undefined && Object.keys(this.outputs).length > 0 ? { outputs: this.outputs } : {}),
     };
     if (n.class === "merge") return { ...base, waits: Object.fromEntries(n.wait.map((w) => [w, this.received.has(w)])) };
     if (n.class === "task" && n.type === "data") {
@@ -155,4 +166,9 @@ export class NodeRuntime {
     }
     return base;
   }
+}
+
+/** Whether a node's end event carries outputs (`$FLOE_OUTPUT`): a task that runs something. */
+function writesOutputs(n: FlowNode): boolean {
+  return n.class === "task" && n.type !== "data" && n.type !== "end";
 }

@@ -3,6 +3,7 @@
  * cluster mode) and the event bus (the dashboard, `floe run`, other hosts).
  */
 import type { Bus } from "../store/bus.js";
+import { consoleLine } from "./console-line.js";
 import type { IndexMirror } from "./index-mirror.js";
 import { summarize, type RunEntry } from "./run-table.js";
 import type { RunEvent, RunSummary } from "./types.js";
@@ -26,7 +27,7 @@ export class Publisher {
 
   event(ev: RunEvent): void {
     if (ev.type === "log" && this.console !== undefined) {
-      this.console(`${new Date(ev.line.at).toISOString()} [${ev.ref.flow}.${ev.node}] ${ev.line.text}`);
+      this.console(consoleLine(ev.ref, ev.node, ev.line));
     }
     this.mirror?.write(ev);
     this.bus.publish(ev);

@@ -17,6 +17,7 @@ import { NodeRuntime } from "./node-runtime.js";
 import type { RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
 import type { LogLine, NodeStatus, RunEvent, RunResult } from "./types.js";
+import type { NodeOutputs } from "./upstream-outputs.js";
 
 /**
  * How long an output line may wait for its fdatasync. Lines are written at once (readers
@@ -256,7 +257,9 @@ export class RunExecutor {
       const ms = node.timeoutMs;
       timer = setTimeout(() => taskAbort.abort(new Error(`timed out after ${formatDuration(ms)}`)), ms);
     }
-    const { opts, env } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey);
+    // Read as the process is about to start: every node that ended by now, retries included, is upstream of it.
+    const { opts, env, notes } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
+    for (const note of notes) this.sysLine(node.id, note);
     let result;
     try {
       result = await this.deps.runTask({
@@ -325,6 +328,13 @@ export class RunExecutor {
       ...(reason !== undefined ? { reason } : {}),
       values: outputs,
     });
+  }
+
+  /** The outputs of this run attempt's nodes that have ended, in the flow's order (`this.nodes` is built in it). */
+  private upstreamOutputs(): NodeOutputs[] {
+    const out: NodeOutputs[] = [];
+    for (const rt of this.nodes.values()) if (rt.outputs !== undefined) out.push({ node: rt.node.id, outputs: rt.outputs });
+    return out;
   }
 
   /**

@@ -61,6 +61,11 @@ export interface NodeStatus {
   readonly enabled?: boolean;
   readonly fields?: readonly FormField[];
   readonly values?: Readonly<Record<string, string>>;
+  /**
+   * Tasks: the `key=value` pairs it wrote to `$FLOE_OUTPUT`, once it ended (absent when it
+   * wrote none). Later tasks of the run attempt see them as `FLOE_OUT_<NODE>_<KEY>`.
+   */
+  readonly outputs?: Readonly<Record<string, string>>;
   /** Lines of output so far. */
   readonly logLines: number;
 }

@@ -108,6 +108,8 @@ export function nodeProblem(x: unknown): string | undefined {
     optional(x, { runAttempt: "number", startedAt: "number", endedAt: "number", exitCode: "number", tag: "string", reason: "string", enabled: "boolean" }) ??
     (x["waits"] === undefined || isRecordOf(x["waits"], "boolean") ? undefined : "waits: not a map of booleans") ??
     (x["values"] === undefined || isRecordOf(x["values"], "string") ? undefined : "values: not a map of strings") ??
+    // Optional: hosts older than node outputs report none.
+    (x["outputs"] === undefined || isRecordOf(x["outputs"], "string") ? undefined : "outputs: not a map of strings") ??
     (x["fields"] === undefined || Array.isArray(x["fields"]) ? undefined : "fields: not a list")
   );
 }

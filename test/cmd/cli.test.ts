@@ -13,8 +13,11 @@ t.test("floe run: streams lines, exit 0 when good, 1 when bad, 2 on usage errors
   const examples = join(repoRoot, "flows", "examples", "flows.yml");
   const ok = floe(["run", examples, "--flow", "greet", "--set", "name=Ada", "--set", "times=2", "--set", "shout=true"]);
   t.equal(ok.status, 0, ok.stderr);
-  const lines = ok.stdout.trim().split("\n").filter((l) => l.includes("[greet.hello]") && !l.includes("in dir:"));
-  t.match(lines.at(-1), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[greet\.hello\] HELLO, ADA!$/);
+  const run = /run ([0-9A-Z]{26}) ended good/.exec(ok.stderr)?.[1] ?? "";
+  t.not(run, "", "the run's id is printed");
+  // The short run id (the ULID's last 4 characters) tells apart the lines of two runs of one flow.
+  const lines = ok.stdout.trim().split("\n").filter((l) => l.includes(`[greet.hello ${run.slice(-4)}]`) && !l.includes("in dir:"));
+  t.match(lines.at(-1), new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z \\[greet\\.hello ${run.slice(-4)}\\] HELLO, ADA!$`));
   t.equal(ok.stdout.split("\n").filter((l) => l.endsWith("HELLO, ADA!")).length, 2);
   t.match(ok.stderr, /ended good/);
   const dir = t.testdir({ "bad.yml": "flows:\n  - id: b\n    tasks:\n      - {name: x, type: exec, listen: trigger.good, opts: {cmd: \"false\"}}\n" });

@@ -10,9 +10,9 @@ const floe = (args: string[]) => spawnSync(process.execPath, [floeBin, ...args],
 
 /** Every flag each subcommand takes, as a user reads them in the README. */
 const FLAGS: Record<string, string[]> = {
-  serve: ["--conf", "--root", "--host", "--tags", "--bind", "--admin", "--slots", "--nats", "--redis", "--cluster", "--lease", "--log-level", "--tls-cert", "--tls-key", "--stop-grace", "--help"],
+  serve: ["--conf", "--root", "--host", "--tags", "--bind", "--admin", "--slots", "--nats", "--redis", "--cluster", "--lease", "--log-level", "--log-format", "--tls-cert", "--tls-key", "--stop-grace", "--help"],
   validate: ["--strict", "--help"],
-  run: ["--flow", "--set", "--root", "--keep", "--log-level", "--help"],
+  run: ["--flow", "--set", "--root", "--keep", "--log-level", "--log-format", "--help"],
   "hash-password": ["--help"],
 };
 
@@ -67,7 +67,7 @@ t.test("Ctrl-C on floe run cancels the run and exits 130", async (t) => {
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   t.teardown(() => void child.kill("SIGKILL"));
-  await until(() => out.includes("[slow.wait] started"), 30_000, "the task to start");
+  await until(() => /\[slow\.wait [0-9A-Z]{4}\] started/.test(out), 30_000, "the task to start");
   child.kill("SIGINT");
   t.equal(await exited, 130, out);
   t.match(out, /ended cancelled/);

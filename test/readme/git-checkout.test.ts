@@ -37,8 +37,8 @@ t.test("a form field named branch steers git-checkout, which clones into sub-dir
 
   const next = floeRun("--set", "branch=next");
   t.equal(next.status, 0, next.stderr);
-  t.match(next.stdout, /\[build-branch\.show\] second on next on next$/m, "branch next, cloned into src/app");
+  t.match(next.stdout, /\[build-branch\.show [0-9A-Z]{4}\] second on next on next$/m, "branch next, cloned into src/app");
   const main = floeRun();
   t.equal(main.status, 0, main.stderr);
-  t.match(main.stdout, /\[build-branch\.show\] first on main on main$/m, "the field's default, main");
+  t.match(main.stdout, /\[build-branch\.show [0-9A-Z]{4}\] first on main on main$/m, "the field's default, main");
 });

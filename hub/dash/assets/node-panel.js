@@ -1,5 +1,5 @@
 // What one node of a run did: state, times, exit code, tries, the event it emitted, a
-// merge's waits, a data node's values, and its output tailing live — of one run attempt at
+// merge's waits, a data node's values, a task's outputs, and its output tailing live — of one run attempt at
 // a time: a run requeued after its host was lost ran again from the start as attempt 2 (on
 // another host), and a selector shows each attempt's output apart, the latest by default.
 // A node's "tries" count its task's tries within the run's current attempt.
@@ -43,6 +43,12 @@ export function emitted(n, st) {
   const tags = n.tag ? [n.tag] : [];
   if (n.class === "merge" && n.state === "good") tags.push(`merge.${n.id}.good`);
   return tags;
+}
+
+/** The variable later tasks find an output in: hub/upstream-outputs.ts's outputVarName. */
+export function outputVar(node, key) {
+  const part = (s) => s.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+  return `FLOE_OUT_${part(node)}_${part(key)}`;
 }
 
 const HAS_LOG = (n) => n.class === "task" && ((n.type !== "data" && n.type !== "end") || n.logLines > 0);
@@ -90,8 +96,12 @@ export function nodePanel(app, runId) {
     const values = n.values && Object.keys(n.values).length
       ? h("div", {}, h("h3", {}, "Values"), h("dl", { class: "kv" }, Object.entries(n.values).map(([k, v]) => [h("dt", {}, k), h("dd", {}, h("code", { class: "wrap" }, v))])))
       : null;
+    // What the task wrote to $FLOE_OUTPUT; later tasks see each as FLOE_OUT_<NODE>_<KEY> (hub/upstream-outputs.ts).
+    const outputs = n.outputs && Object.keys(n.outputs).length
+      ? h("div", { "data-outputs": "" }, h("h3", {}, "Outputs"), h("dl", { class: "kv" }, Object.entries(n.outputs).map(([k, v]) => [h("dt", {}, k), h("dd", {}, h("code", { class: "wrap" }, v), " ", h("span", { class: "muted small" }, `$${outputVar(n.id, k)}`))])))
+      : null;
     const input = n.enabled ? h("p", { class: "note" }, app.can("operator") ? "This form is waiting for input: fill it in above." : "This form is waiting for input from an operator.") : null;
-    fill(details, h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, input);
+    fill(details, h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, outputs, input);
   }
 
   function openLog(n) {
