@@ -16,6 +16,10 @@ import { summarize, type RunTable } from "./run-table.js";
 import type { NodeStatus, RunSummary } from "./types.js";
 import { checked, isObj, nodeProblem, nodeStatusOf, summaryProblem } from "./wire-checks.js";
 
+/** A cancel of a run being activated waits for its executor, polling, up to this long. */
+const CANCEL_POLL_MS = 20;
+const CANCEL_WAIT_MS = 10_000;
+
 export interface CommandsDeps {
   readonly table: RunTable;
   readonly state: ClusterState;
@@ -90,16 +94,26 @@ export class Commands {
       if (host !== undefined) return this.askCancel(link, host, run, by);
       if (table.get(run) === undefined) return this.cancelRemotePend(link, run, by);
     }
-    const e = queries.entry(run);
-    this.refuseIfStoodDown(run);
     const reason = `cancelled by ${by}`;
-    if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${e.record.result ?? "?"})`);
-    if (e.state === "pending") await this.d.finisher.endPending(run, "cancelled", reason);
-    else if (e.state === "active") {
-      await e.executor.cancel(reason);
-      await this.d.finisher.settle();
+    for (let waited = 0; ; waited += CANCEL_POLL_MS) {
+      const e = queries.entry(run);
+      this.refuseIfStoodDown(run);
+      if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${e.record.result ?? "?"})`);
+      if (e.state === "pending") {
+        // Whoever takes it off the shared list ends it; a dispatcher that claimed it first wins.
+        if (await this.d.state.removePend(run)) {
+          await this.d.finisher.finish(run, "cancelled", reason);
+          return summarize(table.get(run) ?? e);
+        }
+      } else if (e.state === "active") {
+        await e.executor.cancel(reason);
+        await this.d.finisher.settle();
+        return summarize(table.get(run) ?? e);
+      } else if (e.why === "stopping") throw new FloeError("E_STOPPING", `run "${run}" waits for this host's next start`);
+      // Claimed a moment ago, or being recovered: its executor comes in a moment; cancel that.
+      if (waited > CANCEL_WAIT_MS) throw new FloeError("E_UNAVAILABLE", `run "${run}" is still being started here; try again`);
+      await new Promise((r) => setTimeout(r, CANCEL_POLL_MS));
     }
-    return summarize(table.get(run) ?? e);
   }
 
   private async askCancel(link: ClusterLink, host: string, run: string, by: string): Promise<RunSummary> {

@@ -54,10 +54,14 @@ export class Finisher {
     await this.settle();
   }
 
-  /** A pend that will never run (cancelled, replaced): off the shared list, then ended. */
-  async endPending(run: string, result: RunResult, reason: string): Promise<void> {
-    await this.d.state.removePend(run);
+  /**
+   * A pend that will never run (replaced): off the shared list, then ended. False when a
+   * dispatcher claimed it first (it is no longer a pend).
+   */
+  async endPending(run: string, result: RunResult, reason: string): Promise<boolean> {
+    if (!(await this.d.state.removePend(run))) return false;
     await this.finish(run, result, reason);
+    return true;
   }
 
   /** Records the result, moves the run to archive, frees what it held. */
