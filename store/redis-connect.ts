@@ -13,6 +13,7 @@
  * with the same id, so its answer is not lost). Connection errors are logged, never thrown
  * from an event, so they can not crash the process.
  */
+import { redisTarget } from "./redis-url.js";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { errorCode, errorMessage } from "../flows/errors.js";
@@ -45,7 +46,8 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
   const maxDelay = o.maxReconnectDelayMs ?? 2000;
   let redis: Redis;
   try {
-    redis = new Redis(url, {
+    const target = redisTarget(url);
+    const options = {
       lazyConnect: true,
       connectTimeout: connectTimeoutMs,
       commandTimeout: o.commandTimeoutMs ?? 2000,
@@ -54,11 +56,12 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       // Jitter: hosts that lost Redis together do not all come back in the same instant.
-      retryStrategy: (times) => backoffDelay(times, { firstMs: 50, maxMs: maxDelay }) + Math.floor(Math.random() * 100),
+      retryStrategy: (times: number) => backoffDelay(times, { firstMs: 50, maxMs: maxDelay }) + Math.floor(Math.random() * 100),
       ...(o.host !== undefined ? { connectionName: `floe-${o.host.replace(/[^A-Za-z0-9_.-]/g, "_")}` } : {}),
-    });
+    };
+    redis = target.kind === "url" ? new Redis(target.url, options) : new Redis({ ...options, ...target.options });
   } catch (e) {
-    throw new Error(`--redis=${shown} is not a Redis URL (${errorText(e)}); expected redis://HOST:PORT`, { cause: e });
+    throw new Error(`--redis=${shown} is not a Redis URL (${errorText(e)}); expected redis://HOST:PORT or redis+sentinel://HOST:PORT,…/MASTER`, { cause: e });
   }
   let lastError: unknown;
   let started = false;

@@ -4,7 +4,7 @@
  * `restart()` keeps the port and the data, as a broker restart in production would.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { join } from "node:path";
 
@@ -113,4 +113,14 @@ export async function startRedis(dir: string, extra: string[] = []): Promise<Bro
     () => ["redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", data, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction", ...extra]],
     `redis://127.0.0.1:${port}`,
   );
+}
+
+/** A Redis Sentinel monitoring the primary at `primaryPort` as `master`, with quorum 1 and short timeouts. */
+export async function startSentinel(dir: string, primaryPort: number, master = "floe-primary"): Promise<Broker> {
+  const port = await freePort();
+  const conf = join(dir, `sentinel-${port}.conf`);
+  mkdirSync(dir, { recursive: true });
+  // Sentinel rewrites its config file: it must be its own and writable.
+  writeFileSync(conf, [`port ${port}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor ${master} 127.0.0.1 ${primaryPort} 1`, `sentinel down-after-milliseconds ${master} 1000`, `sentinel failover-timeout ${master} 5000`, ""].join("\n"));
+  return startBroker("redis-sentinel", port, () => ["redis-server", [conf, "--sentinel"]], `redis+sentinel://127.0.0.1:${port}/${master}`);
 }
