@@ -38,10 +38,27 @@ export interface DispatchDecision {
   /**
    * Pends that wait on something whose change alone can let them start, to be parked on it
    * (ClusterState.park) so that no pass looks at them again until it changes: no live host
-   * with their tags, their only resource held, their flow's concurrency reached. (A pend
-   * waiting for a slot, or behind an earlier pend, or on one of several resources, stays.)
+   * with their tags, their only resource held, their flow's concurrency reached (when they
+   * need no resource). A pend waiting for a slot, or behind an earlier pend, or on one of
+   * several resources, stays: its place in its resources' queues is decided on the list.
    */
   readonly park: readonly { readonly run: string; readonly on: ParkReason }[];
+  /**
+   * Resources free before this decision, and the pend on the list that took one (started
+   * with it) or is first in line for it: a pend parked on such a resource that is older
+   * must be looked at before this decision is acted on.
+   */
+  readonly firstInLine: ReadonlyMap<string, string>;
+}
+
+/**
+ * Whether parking these pends may bring others back: a pend parked for its tags or its
+ * flow's concurrency holds no resource back, so the oldest pend parked on a free resource of
+ * its returns to the list — and a decision made without it must be made again before
+ * anything is claimed (it may be older than what this decision started).
+ */
+export function parkingMayFree(parked: readonly { readonly on: ParkReason; readonly resources: readonly string[] }[]): boolean {
+  return parked.some((p) => p.on.kind !== "resource" && p.resources.length > 0);
 }
 
 export function resourceLabel(r: string): string {
@@ -112,7 +129,9 @@ export function decide(input: DispatchInput): DispatchDecision {
     const n = active.get(p.flowKey) ?? 0;
     if (p.concurrency !== undefined && n >= p.concurrency) {
       waiting.set(p.run, `flow concurrency limit ${p.concurrency} reached`);
-      if ((input.activeByFlow.get(p.flowKey) ?? 0) >= p.concurrency) park.push({ run: p.run, on: { kind: "concurrency", limit: p.concurrency } });
+      // Only a pend that needs no resource: one that does may, once a resource of it is held,
+      // keep its other resources for itself (see above), which a parked pend could not.
+      if (p.resources.length === 0 && (input.activeByFlow.get(p.flowKey) ?? 0) >= p.concurrency) park.push({ run: p.run, on: { kind: "concurrency", limit: p.concurrency } });
       continue;
     }
     const candidates = g.full ? [] : g.eligible.filter((h) => (free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost));
@@ -130,5 +149,7 @@ export function decide(input: DispatchInput): DispatchDecision {
     active.set(p.flowKey, n + 1);
     for (const r of p.resources) held.set(r, p.run);
   }
-  return { assign, waiting, park };
+  const firstInLine = new Map(queued);
+  for (const [r, run] of held) if (!input.held.has(r)) firstInLine.set(r, run);
+  return { assign, waiting, park, firstInLine };
 }

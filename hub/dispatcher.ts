@@ -8,7 +8,7 @@
  */
 import type { Logger } from "pino";
 import type { ClusterState } from "./cluster-state.js";
-import { decide } from "./dispatch.js";
+import { decide, parkingMayFree } from "./dispatch.js";
 import { coerceError } from "./errors.js";
 import type { Publisher } from "./publisher.js";
 import type { RunTable } from "./run-table.js";
@@ -95,6 +95,16 @@ export class Dispatcher {
       return p !== undefined && p.adoptedBy === host ? [{ ...p, on }] : [];
     });
     if (mine.length > 0) await state.park(mine);
+    // A resource this decision leaves free and kept for nobody, with pends parked on it: its
+    // next in line comes back (the one its release brought back could not start), and so does
+    // the oldest on a resource a pend parked just now held nothing back from. Decide again
+    // before claiming: what came back may be older than what this decision started.
+    const free = [...snap.parkedOn].filter((r) => !snap.held.has(r)).map((resource) => ({ resource, ...(d.firstInLine.has(resource) ? { before: d.firstInLine.get(resource) as string } : {}) }));
+    const back = free.length > 0 ? await state.unparkHeads(free) : 0;
+    if (back > 0 || parkingMayFree(mine)) {
+      this.again = true;
+      return;
+    }
     if (d.assign.length === 0) {
       this.seen = snap.version;
       return;

@@ -27,7 +27,7 @@ export interface SnapshotOptions {
 
 /** A snapshot of a state with nothing pending, as skipIfEmpty answers it. */
 export function emptySnapshot(version: number): Snapshot {
-  return { version, pends: [], hosts: [], held: new Map(), activeByFlow: new Map(), runningByHost: new Map() };
+  return { version, pends: [], hosts: [], held: new Map(), activeByFlow: new Map(), runningByHost: new Map(), parkedOn: new Set() };
 }
 
 /** What a pend waits for, as dispatch decided (hub/dispatch.ts). */
@@ -91,6 +91,8 @@ export interface Snapshot {
   readonly held: ReadonlyMap<string, string>;
   readonly activeByFlow: ReadonlyMap<string, number>;
   readonly runningByHost: ReadonlyMap<string, number>;
+  /** Resources some pend is parked on (ParkRequest "resource"). */
+  readonly parkedOn: ReadonlySet<string>;
 }
 
 /** A run summary in the shared index: its JSON, and what queries filter on. */
@@ -151,6 +153,13 @@ export interface ClusterState {
    * blocker is gone by then is not parked. Returns how many were parked.
    */
   park(pends: readonly ParkRequest[]): Promise<number>;
+  /**
+   * For each resource that is not held, its oldest parked pend comes back to the list — if
+   * it is older than `before` (the pend on the list a decision kept the resource for), when
+   * given: a decision found the resource free, so the next in line must be looked at (the
+   * pend its release brought back could not start for another reason). Returns how many came back.
+   */
+  unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number>;
   /**
    * Takes the pends atomically, each only if it is still pending, its resources are free,
    * its host is live with a free slot and its flow's concurrency allows it. Returns those

@@ -86,7 +86,22 @@ export class LocalClusterState implements ClusterState {
     if (since === this.version) return undefined;
     if (o.skipIfEmpty === true && this.pends.every((p) => this.parked.has(p.run))) return emptySnapshot(this.version);
     const hosts = [...this.hostMap.values()].filter((e) => e.until >= this.now()).map((e) => e.host);
-    return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, held: new Map(this.held), ...this.counts() };
+    const parkedOn = new Set<string>();
+    for (const on of this.parked.values()) if (on.kind === "resource") parkedOn.add(on.resource);
+    return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, held: new Map(this.held), ...this.counts(), parkedOn };
+  }
+
+  async unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number> {
+    let n = 0;
+    for (const { resource, before } of resources) {
+      if (this.held.has(resource)) continue;
+      const head = this.pends.findIndex((p) => { const on = this.parked.get(p.run); return on?.kind === "resource" && on.resource === resource; });
+      const limit = before === undefined ? this.pends.length : this.pends.findIndex((p) => p.run === before);
+      if (head < 0 || (limit >= 0 && head > limit)) continue;
+      this.parked.delete((this.pends[head] as PendRecord).run);
+      n++;
+    }
+    return n;
   }
 
   async park(pends: readonly ParkRequest[]): Promise<number> {
@@ -114,12 +129,11 @@ export class LocalClusterState implements ClusterState {
     if (head !== undefined) this.parked.delete(head.run);
   }
 
-  /** A flow under its limit again: its oldest pend parked on concurrency comes back. */
+  /** A flow under its limit again: its pends parked on concurrency come back (all: see PARK). */
   private concurrencyFreed(flowKey: string): void {
     const limit = this.limits.get(flowKey);
     if (limit === undefined || (this.counts().activeByFlow.get(flowKey) ?? 0) >= limit) return;
-    const head = this.pends.find((p) => p.flowKey === flowKey && this.parked.get(p.run)?.kind === "concurrency");
-    if (head !== undefined) this.parked.delete(head.run);
+    for (const p of this.pends) if (p.flowKey === flowKey && this.parked.get(p.run)?.kind === "concurrency") this.parked.delete(p.run);
   }
 
   async claim(assignments: readonly Assignment[]): Promise<Claimed[]> {

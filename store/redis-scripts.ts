@@ -116,12 +116,16 @@ local function resource_freed(r)
   local h = head_of(K.parkedRes, r)
   if h then unpark(h) end
 end
--- A flow's active count went down: its oldest pend parked on concurrency comes back.
+-- A flow's active count went down under its limit: its pends parked on concurrency come
+-- back, all of them (the oldest may wait for a slot or a host its tags need, and then a
+-- younger one of the same flow may start, as dispatch decides).
 local function concurrency_freed(flow_key)
   local limit = redis.call('HGET', K.parkedConcLimit, flow_key)
   if not limit or tonumber(redis.call('HGET', K.flowActive, flow_key) or '0') >= tonumber(limit) then return end
-  local h = head_of(K.parkedConc, flow_key)
-  if h then unpark(h) end
+  local p = pack1(flow_key)
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', K.parkedConc, '[' .. p, '[' .. p .. '\\255')) do
+    unpark(string.sub(m, #p + 21))
+  end
 end
 -- Parked pends whose tags a host with packed \`tags\` has go back on the list.
 local function unpark_for(tags)
@@ -420,7 +424,30 @@ return {
   redis.call('HGETALL', K.held),
   redis.call('HGETALL', K.flowActive),
   redis.call('HGETALL', K.running),
+  redis.call('HKEYS', K.parkedResCount),
 }
+`;
+
+/** ARGV[A…]: pairs of resource, before ('' = none); see ClusterState.unparkHeads. */
+const UNPARK_HEADS = `
+local n = 0
+for i = A, #ARGV, 2 do
+  local r, before = ARGV[i], ARGV[i + 1]
+  if redis.call('HEXISTS', K.held, r) == 0 then
+    local h = head_of(K.parkedRes, r)
+    local ok = h ~= nil
+    if ok and before ~= '' then
+      local b = redis.call('ZSCORE', K.pendOrder, before)
+      ok = not b or tonumber(redis.call('ZSCORE', K.parked, h)) < tonumber(b)
+    end
+    if ok then
+      unpark(h)
+      n = n + 1
+    end
+  end
+end
+if n > 0 then bump() end
+return n
 `;
 
 const HOSTS = `
@@ -438,6 +465,7 @@ export const SCRIPTS = Object.freeze({
   release: state("release", RELEASE),
   reap: state("reapDead", REAP),
   park: state("park", PARK),
+  unparkHeads: state("unparkHeads", UNPARK_HEADS),
   snapshot: state("snapshot", SNAPSHOT),
   hosts: state("hosts", HOSTS),
   ...INDEX_SCRIPTS,

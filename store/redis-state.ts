@@ -187,7 +187,7 @@ export class RedisClusterState implements ClusterState {
     const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : ""]), "snapshot", 2);
     if (reply[0] === "same") return undefined;
     if (reply[0] === "empty") return emptySnapshot(Number(reply[1]));
-    const [, version, now, views, hosts, leases, held, flowActive, running] = asArray(reply, "snapshot", 9);
+    const [, version, now, views, hosts, leases, held, flowActive, running, parkedOn] = asArray(reply, "snapshot", 10);
     const t = Number(now);
     const pends = parsePendViews(String(views));
     const until = pairs(leases);
@@ -196,7 +196,12 @@ export class RedisClusterState implements ClusterState {
       const h = parseHost(json);
       if (h !== undefined && Number(until.get(name) ?? -1) >= t) live.push(h);
     }
-    return { version: Number(version), pends, hosts: live, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running) };
+    return { version: Number(version), pends, hosts: live, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")) };
+  }
+
+  async unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number> {
+    if (resources.length === 0) return 0;
+    return Number(await this.state(SCRIPTS.unparkHeads, resources.flatMap((r) => [r.resource, r.before ?? ""])));
   }
 
   async park(pends: readonly ParkRequest[]): Promise<number> {

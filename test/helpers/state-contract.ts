@@ -261,6 +261,27 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.equal(await s.park([{ ...(waiting[1] as PendRecord), on }]), 0, "a pend whose resource is free is not parked");
   });
 
+  t.test("unparkHeads: a free resource's oldest parked pend comes back, unless it is younger than the one first in line", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 4), LONG);
+    const holder = pend("h0", { resources: ["db"] });
+    await s.addPend(holder);
+    const [c] = await s.claim([assign(holder, "a")]);
+    const w = ["w1", "w2"].map((run) => pend(run, { resources: ["db"] }));
+    for (const p of w) await s.addPend(p);
+    const on = { kind: "resource", resource: "db" } as const;
+    await s.park(w.map((p) => ({ ...p, on })));
+    t.equal(await s.unparkHeads([{ resource: "db" }]), 0, "nothing comes back while the resource is held");
+    t.same((await fullSnapshot(s)).parkedOn, new Set(["db"]), "the snapshot says which resources have parked pends");
+    await s.release("h0", c?.token ?? -1);
+    t.same(await pendingRuns(s), ["w1"], "the release brought back w1");
+    const late = pend("l1", { resources: ["db"] });
+    await s.addPend(late);
+    t.equal(await s.unparkHeads([{ resource: "db", before: "l1" }]), 1, "w2 is older than l1, first in line: it comes back");
+    t.same(await pendingRuns(s), ["w1", "w2", "l1"]);
+    t.equal(await s.unparkHeads([{ resource: "db", before: "w1" }]), 0, "nothing parked is left on it");
+  });
+
   t.test("park on concurrency: a run of the flow ending brings back the oldest, in its place", async (t) => {
     const s = await make(t);
     await s.heartbeat(host("a", 4), LONG);
