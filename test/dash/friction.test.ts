@@ -37,6 +37,7 @@ t.test("the example build flow's graph is shown whole", async (t) => {
     return end.top >= wrap.top && end.bottom <= wrap.bottom + 0.5;
   })()`);
   t.equal(fits, true, "the end node lies inside the graph's box, not cut off below it");
+  await shot(page, "friction-flow-build");
   t.same(errors, []);
 });
 

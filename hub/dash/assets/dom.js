@@ -167,5 +167,5 @@ export function waitingReason(text) {
   const m = /^(.* held by run )([0-9A-Za-z]+)(.*)$/s.exec(text);
   if (m === null) return text;
   const [, before, run, after] = m;
-  return [before, h("a", { href: `/app/runs/${encodeURIComponent(run)}`, class: "mono", title: run }, run), after];
+  return [before, h("a", { href: `/app/runs/${encodeURIComponent(run)}`, title: `run ${run}` }, run), after];
 }
