@@ -151,5 +151,12 @@ document.addEventListener("click", (e) => {
   if (url.pathname + url.search !== location.pathname + location.search) app.navigate(url.pathname + url.search);
 });
 addEventListener("popstate", () => void render(true));
-setInterval(tickTimes, 5000);
+// Every second, so "running for" counts as a clock does; not while the tab is hidden, and at
+// once when it is shown again.
+setInterval(() => {
+  if (document.visibilityState === "visible") tickTimes();
+}, 1000);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") tickTimes();
+});
 void render(false);

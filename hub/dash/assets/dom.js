@@ -158,3 +158,14 @@ export function keepFocus(box, render) {
   const row = box.querySelector(`[data-key="${CSS.escape(key)}"]`);
   row?.querySelector("a, button")?.focus();
 }
+
+/**
+ * Why a pending run waits, as hub/dispatch.ts words it, with the run holding its resource
+ * ("… held by run 01J…") a link to that run's page.
+ */
+export function waitingReason(text) {
+  const m = /^(.* held by run )([0-9A-Za-z]+)(.*)$/s.exec(text);
+  if (m === null) return text;
+  const [, before, run, after] = m;
+  return [before, h("a", { href: `/app/runs/${encodeURIComponent(run)}`, title: `run ${run}` }, run), after];
+}

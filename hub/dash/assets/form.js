@@ -18,7 +18,8 @@ function control(f, id, value) {
       (f.options ?? []).map((opt) => h("option", { value: opt, selected: opt === value }, opt)),
     );
   }
-  if (f.type === "textarea") return h("textarea", { ...common, rows: 3, required: f.required }, value ?? "");
+  // "text" is free text, often several lines (flows/forms.ts); "string" stays one line.
+  if (f.type === "text" || f.type === "textarea") return h("textarea", { ...common, rows: 3, required: f.required }, value ?? "");
   return h("input", { ...common, type: INPUT_TYPES.has(f.type) ? f.type : "text", value: value ?? "", required: f.required });
 }
 

@@ -167,8 +167,12 @@ export function nodePanel(app, runId) {
       if (fresh && HAS_LOG(n)) openLog(n);
       return fresh;
     },
+    /** Brings the panel into view, its top at the top of the window, and focuses its title. */
     focus() {
-      title.focus();
+      // The panel sits below the graph and the node table, mostly below the fold: focusing
+      // the title alone scrolls only as far as the title's own line, leaving the panel unseen.
+      el.scrollIntoView({ block: "start", behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth" });
+      title.focus({ preventScroll: true });
     },
     stop() {
       log?.stop();

@@ -1,7 +1,7 @@
 // The dashboard: the cluster's hosts, every flow with its run counts and last result, and
 // the most recent runs anywhere, kept current by the event stream.
 import { seg } from "./api.js";
-import { ago, badge, h, keepFocus, runBadge, runRank, section, shortId, table, throttle, took } from "./dom.js";
+import { ago, badge, h, keepFocus, runBadge, runRank, section, shortId, table, throttle, took, waitingReason } from "./dom.js";
 
 const RECENT = 25;
 
@@ -76,9 +76,10 @@ export function mountDash(app, _params, root) {
           { "data-run": r.ref.run, "data-key": r.ref.run, "data-state": r.state },
           h("th", { scope: "row" }, h("a", { href: `/app/runs/${seg(r.ref.run)}`, class: "mono", title: r.ref.run }, shortId(r.ref.run))),
           h("td", {}, h("a", { href: `/app/flows/${seg(r.ref.flow)}` }, r.ref.flow)),
-          h("td", {}, runBadge(r), r.state === "pending" && r.waiting ? h("div", { class: "muted small" }, r.waiting) : null),
+          h("td", {}, runBadge(r), r.state === "pending" && r.waiting ? h("div", { class: "muted small" }, waitingReason(r.waiting)) : null),
           h("td", {}, r.ref.execHost ?? h("span", { class: "muted" }, "—")),
-          h("td", {}, ago(r.startedAt ?? r.adoptedAt)),
+          // A run cancelled while pending never started: no start time, not its adoption's.
+          h("td", {}, r.startedAt ? ago(r.startedAt) : h("span", { class: "muted" }, "—")),
           h("td", {}, r.startedAt ? took(r.startedAt, r.endedAt) : h("span", { class: "muted" }, "—")),
           h("td", {}, r.trigger?.by ?? r.trigger?.id ?? ""),
         ),

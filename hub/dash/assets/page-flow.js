@@ -2,7 +2,7 @@
 // runs — pending with why each waits, active with their host, archived with result and
 // duration, paged — kept current by the event stream.
 import { seg } from "./api.js";
-import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, shortId, table, took } from "./dom.js";
+import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, shortId, table, took, waitingReason } from "./dom.js";
 import { buildForm } from "./form.js";
 import { drawGraph } from "./graph.js";
 
@@ -25,7 +25,7 @@ function optsList(app, flowId, t) {
 function runRow(r, kind) {
   const link = h("a", { href: `/app/runs/${seg(r.ref.run)}`, class: "mono", title: r.ref.run }, shortId(r.ref.run));
   const cells = [h("th", { scope: "row" }, link)];
-  if (kind === "pending") cells.push(h("td", {}, ago(r.adoptedAt)), h("td", { class: "why" }, r.waiting ?? h("span", { class: "muted" }, "waiting for the dispatcher")));
+  if (kind === "pending") cells.push(h("td", {}, ago(r.adoptedAt)), h("td", { class: "why" }, r.waiting ? waitingReason(r.waiting) : h("span", { class: "muted" }, "waiting for the dispatcher")));
   if (kind === "active") cells.push(h("td", {}, r.ref.execHost ?? "—"), h("td", {}, ago(r.startedAt)), h("td", {}, took(r.startedAt)), h("td", { class: "num" }, String(r.attempt)));
   if (kind === "archived") cells.push(h("td", {}, runBadge(r)), h("td", {}, ago(r.endedAt)), h("td", {}, took(r.startedAt ?? r.adoptedAt, r.endedAt ?? r.adoptedAt)), h("td", { class: "small why" }, r.reason ?? ""));
   return h("tr", { "data-run": r.ref.run, "data-key": r.ref.run, "data-state": r.state }, cells);

@@ -3,7 +3,7 @@
 // fill or reject; a node's output tailing live, one run attempt at a time; cancel and re-run
 // for those whose role allows them.
 import { seg } from "./api.js";
-import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, table, took } from "./dom.js";
+import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, table, took, waitingReason } from "./dom.js";
 import { buildForm } from "./form.js";
 import { drawGraph } from "./graph.js";
 import { emitted, nodePanel, nodeSub, shownState } from "./node-panel.js";
@@ -57,7 +57,7 @@ export function mountRun(app, [runId], root, query) {
     fill(head, 
       h("h1", {}, "Run ", h("span", { class: "mono" }, r.ref.run), " ", runBadge(r)),
       r.reason ? h("p", { class: "why", "data-reason": "" }, r.reason) : null,
-      r.state === "pending" ? h("p", { class: "why", "data-waiting": "" }, r.waiting ?? "waiting for the dispatcher") : null,
+      r.state === "pending" ? h("p", { class: "why", "data-waiting": "" }, r.waiting ? waitingReason(r.waiting) : "waiting for the dispatcher") : null,
     );
     const ref = `${r.ref.flow}/${r.ref.ver}/${r.ref.run} adopted by ${r.ref.adoptedBy}${r.ref.execHost ? `, on ${r.ref.execHost}` : ""}`;
     const tv = Object.entries(r.trigger?.values ?? {}).filter(([, v]) => v === null || typeof v !== "object");
@@ -147,7 +147,8 @@ export function mountRun(app, [runId], root, query) {
           h("td", {}, badge(n.enabled ? "input" : st)),
           h("td", { class: "num" }, n.class === "task" && n.type !== "data" && n.type !== "end" ? String(n.attempts) : ""),
           h("td", { class: "num" }, n.exitCode !== undefined ? String(n.exitCode) : ""),
-          h("td", {}, n.startedAt ? took(n.startedAt, n.endedAt) : ""),
+          // A data node waiting for its form has taken nothing yet: it waits on a person, not a task.
+          h("td", {}, n.startedAt && !n.enabled ? took(n.startedAt, n.endedAt) : ""),
         );
       }),
     );
