@@ -62,7 +62,7 @@ export class ClusterSync {
     const { link, commands, bus, table, files, host, dispatcher } = this.d;
     link.serve("data", async (p) => {
       const q = parseDataRequest(p);
-      return commands.postData(q.run, q.node, q.values, q.reject);
+      return commands.postData(q.run, q.node, q.values, q.reject, q.by);
     });
     link.serve("cancel", async (p) => {
       const q = parseCancelRequest(p);

@@ -36,6 +36,8 @@ export interface DataRequest {
   readonly node: string;
   readonly values: unknown;
   readonly reject?: string;
+  /** Who gave the input (a user name, "admin"). */
+  readonly by?: string;
 }
 
 export interface CancelRequest {
@@ -45,10 +47,10 @@ export interface CancelRequest {
 
 /** A data request from another host, checked. */
 export function parseDataRequest(x: unknown): DataRequest {
-  if (!isObj(x) || typeof x["run"] !== "string" || typeof x["node"] !== "string" || (x["reject"] !== undefined && typeof x["reject"] !== "string")) {
-    throw new FloeError("E_BAD_REQUEST", "a data request needs run and node (strings), values, and an optional reject (a string)");
+  if (!isObj(x) || typeof x["run"] !== "string" || typeof x["node"] !== "string" || (x["reject"] !== undefined && typeof x["reject"] !== "string") || (x["by"] !== undefined && typeof x["by"] !== "string")) {
+    throw new FloeError("E_BAD_REQUEST", "a data request needs run and node (strings), values, and optional reject and by (strings)");
   }
-  return { run: x["run"], node: x["node"], values: x["values"], ...(typeof x["reject"] === "string" ? { reject: x["reject"] } : {}) };
+  return { run: x["run"], node: x["node"], values: x["values"], ...(typeof x["reject"] === "string" ? { reject: x["reject"] } : {}), ...(typeof x["by"] === "string" ? { by: x["by"] } : {}) };
 }
 
 /** A cancel request from another host, checked. */
@@ -61,11 +63,11 @@ export class Commands {
   constructor(private readonly d: CommandsDeps) {}
 
   /** Input for a data node of a run on any host of the cluster. */
-  async submitData(run: string, node: string, values: unknown, reject?: string): Promise<NodeStatus> {
+  async submitData(run: string, node: string, values: unknown, reject?: string, by?: string): Promise<NodeStatus> {
     const { table, queries, link } = this.d;
     if (table.get(run)?.state !== "active" && link !== undefined) {
       const host = await queries.remoteHost(run);
-      if (host !== undefined) return nodeStatusOf(await link.ask(host, "data", { run, node, values, ...(reject !== undefined ? { reject } : {}) }), `host ${host}'s answer`);
+      if (host !== undefined) return nodeStatusOf(await link.ask(host, "data", { run, node, values, ...(reject !== undefined ? { reject } : {}), ...(by !== undefined ? { by } : {}) }), `host ${host}'s answer`);
       if (table.get(run) === undefined) {
         // Another host's run that is not active: say why, as its own host would.
         const sum = await queries.indexedSummary(run);
@@ -73,18 +75,18 @@ export class Commands {
         if (sum !== undefined) throw new FloeError("E_DATA_NOT_ENABLED", `run "${run}" is ${sum.state}; its data nodes are not open yet`);
       }
     }
-    return this.postData(run, node, values, reject);
+    return this.postData(run, node, values, reject, by);
   }
 
   /** Input for a data node of a run this host executes. */
-  postData(run: string, node: string, values: unknown, reject?: string): NodeStatus {
+  postData(run: string, node: string, values: unknown, reject?: string, by?: string): NodeStatus {
     const e = this.d.queries.entry(run);
     this.refuseIfStoodDown(run);
     if (e.state !== "active") {
       if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has ended`);
       throw new FloeError("E_DATA_NOT_ENABLED", `run "${run}" is ${summarize(e).state}; its data nodes are not open yet`);
     }
-    return e.executor.postData(node, values, reject);
+    return e.executor.postData(node, values, reject, by);
   }
 
   async cancel(run: string, by: string): Promise<RunSummary> {

@@ -209,8 +209,8 @@ export class Hub {
   readLog = (run: string, node: string, q?: LogQuery): Promise<LogPage> => this.queries.readLog(run, node, q);
   waitForEnd = (run: string, signal?: AbortSignal): Promise<RunSummary> => this.queries.waitForEnd(run, signal);
   workspaceForRun = (run: string): string => this.folders.workspaceOf(this.queries.entry(run).record);
-  submitData = (run: string, node: string, values: unknown, reject?: string): Promise<NodeStatus> => this.commands.submitData(run, node, values, reject);
-  postData = (run: string, node: string, values: unknown, reject?: string): NodeStatus => this.commands.postData(run, node, values, reject);
+  submitData = (run: string, node: string, values: unknown, reject?: string, by?: string): Promise<NodeStatus> => this.commands.submitData(run, node, values, reject, by);
+  postData = (run: string, node: string, values: unknown, reject?: string, by?: string): NodeStatus => this.commands.postData(run, node, values, reject, by);
   cancel = (run: string, by: string): Promise<RunSummary> => this.commands.cancel(run, by);
 
   // --- wiring ----------------------------------------------------------------------------

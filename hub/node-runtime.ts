@@ -22,6 +22,8 @@ export class NodeRuntime {
   /** Data nodes: open for input. */
   enabled = false;
   values: Record<string, string> = {};
+  /** Data nodes: who gave the last input (an approval records who gave it). */
+  givenBy: string | undefined;
   /** Merges: waits received. */
   readonly received = new Map<string, RunEventRec>();
   fired = false;
@@ -118,6 +120,7 @@ export class NodeRuntime {
           break;
         case "values":
           this.values = { ...this.values, ...l.values };
+          if (l.by !== undefined) this.givenBy = l.by;
           break;
         case "wait":
           this.received.set(l.tag, l.event);
@@ -162,7 +165,7 @@ export class NodeRuntime {
     };
     if (n.class === "merge") return { ...base, waits: Object.fromEntries(n.wait.map((w) => [w, this.received.has(w)])) };
     if (n.class === "task" && n.type === "data") {
-      return { ...base, enabled: this.enabled, fields: readForm(n.opts).form?.fields ?? [], values: this.values };
+      return { ...base, enabled: this.enabled, fields: readForm(n.opts).form?.fields ?? [], values: this.values, ...(this.givenBy !== undefined ? { by: this.givenBy } : {}) };
     }
     return base;
   }

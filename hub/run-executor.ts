@@ -108,7 +108,8 @@ export class RunExecutor {
   }
 
   /** Input for a data node; accumulates values; completes it when every field is there. */
-  postData(nodeId: string, values: unknown, reject?: string): NodeStatus {
+  /** `by`: who gave the input (kept with the node: an approval says who gave it). */
+  postData(nodeId: string, values: unknown, reject?: string, by?: string): NodeStatus {
     const rt = this.nodes.get(nodeId);
     if (rt === undefined) throw new FloeError("E_NODE_NOT_FOUND", `run ${this.record.ref.run} has no node "${nodeId}"`);
     if (rt.node.class !== "task" || rt.node.type !== "data") throw new FloeError("E_NOT_A_DATA_NODE", `node "${nodeId}" is a ${rt.node.class === "task" ? rt.node.type : rt.node.class} node, not a data node`);
@@ -117,6 +118,10 @@ export class RunExecutor {
     const form = readForm(rt.node.opts).form;
     const checked = checkValues(form, values);
     const node = rt.node;
+    if (by !== undefined) {
+      rt.givenBy = by;
+      this.journal(node.id, { t: "values", at: Date.now(), values: {}, by });
+    }
     if (reject !== undefined) {
       this.finishTask(node, { state: "bad", tag: taskTag(node.id, "bad"), reason: `rejected: ${reject || "no reason given"}`, values: { ...rt.values, ...checked } });
       return this.status(node.id);

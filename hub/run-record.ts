@@ -50,7 +50,7 @@ export type StatusLine =
       readonly event?: RunEventRec;
     }
   | { readonly t: "enabled"; readonly at: number; readonly event: RunEventRec }
-  | { readonly t: "values"; readonly at: number; readonly values: Readonly<Record<string, string>> }
+  | { readonly t: "values"; readonly at: number; readonly values: Readonly<Record<string, string>>; readonly by?: string }
   | { readonly t: "wait"; readonly at: number; readonly tag: string; readonly event: RunEventRec }
   | { readonly t: "fired"; readonly at: number };
 
@@ -130,7 +130,7 @@ export function parseStatusLine(x: unknown): StatusLine | undefined {
       ok = isEventRec(x["event"]);
       break;
     case "values":
-      ok = isStrings(x["values"]);
+      ok = isStrings(x["values"]) && opt(x["by"], "string");
       break;
     case "wait":
       ok = typeof x["tag"] === "string" && isEventRec(x["event"]);

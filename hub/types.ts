@@ -61,6 +61,8 @@ export interface NodeStatus {
   readonly enabled?: boolean;
   readonly fields?: readonly FormField[];
   readonly values?: Readonly<Record<string, string>>;
+  /** Data nodes: who gave the input. */
+  readonly by?: string;
   /**
    * Tasks: the `key=value` pairs it wrote to `$FLOE_OUTPUT`, once it ended (absent when it
    * wrote none). Later tasks of the run attempt see them as `FLOE_OUT_<NODE>_<KEY>`.

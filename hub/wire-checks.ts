@@ -105,7 +105,7 @@ export function nodeProblem(x: unknown): string | undefined {
     fields(x, { id: "string", name: "string", type: "string", attempts: "number", logLines: "number" }) ??
     oneOf(x, "class", NODE_CLASSES) ??
     oneOf(x, "state", NODE_STATES) ??
-    optional(x, { runAttempt: "number", startedAt: "number", endedAt: "number", exitCode: "number", tag: "string", reason: "string", enabled: "boolean" }) ??
+    optional(x, { runAttempt: "number", startedAt: "number", endedAt: "number", exitCode: "number", tag: "string", reason: "string", enabled: "boolean", by: "string" }) ??
     (x["waits"] === undefined || isRecordOf(x["waits"], "boolean") ? undefined : "waits: not a map of booleans") ??
     (x["values"] === undefined || isRecordOf(x["values"], "string") ? undefined : "values: not a map of strings") ??
     // Optional: hosts older than node outputs report none.

@@ -135,7 +135,7 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
       const values = b.Form?.Values ?? {};
       if (b.Run !== undefined && b.Run !== "") {
         if (b.Form?.ID === undefined) throw new FloeError("E_BAD_REQUEST", "Form.ID must name the data node");
-        const node = await ctx.hub.submitData(b.Run, b.Form.ID, values);
+        const node = await ctx.hub.submitData(b.Run, b.Form.ID, values, undefined, req.caller?.user);
         return { Message: "OK", Payload: { node } };
       }
       const flow = b.Ref?.ID;

@@ -95,7 +95,7 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const b = req.body;
       if (b.values === undefined && b.reject === undefined) throw new FloeError("E_BAD_REQUEST", "send values, or reject with a reason");
-      return { node: await ctx.hub.submitData(req.params.id, req.params.node, b.values ?? {}, b.reject) };
+      return { node: await ctx.hub.submitData(req.params.id, req.params.node, b.values ?? {}, b.reject, req.caller?.user) };
     },
   );
 

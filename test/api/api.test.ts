@@ -126,6 +126,8 @@ t.test("a run through the API: start, log, data node, detail, cancel", async (t)
   await until(async () => ((await a.call("GET", `/runs/${run}`)).json as Json)["state"] === "archived", 20_000, "end");
   const detail = (await a.call("GET", `/runs/${run}`)).json as Json;
   t.equal(detail["result"], "good");
+  const approve = (detail["nodes"] as { id: string; by?: string }[]).find((n) => n.id === "approve");
+  t.equal(approve?.by, "admin", "the data node records who gave its input (the admin token)");
   t.equal((await a.call("POST", `/runs/${run}/cancel`)).status, 409, "an ended run can not be cancelled");
 
   const sleepy = (((await a.call("POST", "/flows/sleepy/runs", { body: {} })).json as Json)["run"] as { ref: { run: string } }).ref.run;

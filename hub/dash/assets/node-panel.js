@@ -93,8 +93,9 @@ export function nodePanel(app, runId) {
     const waits = n.waits
       ? h("div", {}, h("h3", {}, "Waits"), h("ul", { class: "waits" }, Object.entries(n.waits).map(([tag, got]) => h("li", { class: got ? "got" : "" }, got ? "✔ " : "… ", h("code", {}, tag), got ? " arrived" : " not yet"))))
       : null;
+    // A data node says who gave its input: an approval records who approved.
     const values = n.values && Object.keys(n.values).length
-      ? h("div", {}, h("h3", {}, "Values"), h("dl", { class: "kv" }, Object.entries(n.values).map(([k, v]) => [h("dt", {}, k), h("dd", {}, h("code", { class: "wrap" }, v))])))
+      ? h("div", { "data-values": "" }, h("h3", {}, "Values", n.by ? h("span", { class: "muted small", "data-by": "" }, ` given by ${n.by}`) : null), h("dl", { class: "kv" }, Object.entries(n.values).map(([k, v]) => [h("dt", {}, k), h("dd", {}, h("code", { class: "wrap" }, v))])))
       : null;
     // What the task wrote to $FLOE_OUTPUT; later tasks see each as FLOE_OUT_<NODE>_<KEY> (hub/upstream-outputs.ts).
     const outputs = n.outputs && Object.keys(n.outputs).length
