@@ -43,13 +43,13 @@ export class Executors {
   }
 
   /** A held run goes on from its nodes' status lines; interrupted tasks run again (`note` says why). */
-  resume(run: string, statuses: ReadonlyMap<string, readonly StatusLine[]>, note: string): void {
+  resume(run: string, statuses: ReadonlyMap<string, readonly StatusLine[]>, note: string, logLines: ReadonlyMap<string, number>): void {
     if (!this.d.mayRun()) return;
     const e = this.d.table.get(run);
     if (e !== undefined) this.d.folders.prepareWorkspace(e.record);
     const ex = this.attach(run);
     this.publish(run);
-    ex.resume(statuses, note);
+    ex.resume(statuses, note, logLines);
   }
 
   private publish(run: string): void {

@@ -16,7 +16,7 @@ import type { Finisher } from "./finisher.js";
 import type { Lease, Renewal } from "./lease.js";
 import type { NodeFiles } from "./node-files.js";
 import type { RunTable } from "./run-table.js";
-import { readStatuses } from "./status-files.js";
+import { readLogCounts, readStatuses } from "./status-files.js";
 
 export interface FencingDeps {
   readonly table: RunTable;
@@ -130,7 +130,7 @@ export class Fencing {
         continue;
       }
       this.d.log.info({ run }, "resuming run after a stand-down");
-      this.d.executors.resume(run, await readStatuses(this.d.files, "active", e.record), "restarted after this host lost touch with the cluster state");
+      this.d.executors.resume(run, await readStatuses(this.d.files, "active", e.record), "restarted after this host lost touch with the cluster state", await readLogCounts(this.d.files, "active", e.record));
     }
     if (outcome === "expired") await this.fence();
     this.d.resumed();

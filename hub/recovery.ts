@@ -16,7 +16,7 @@ import { NodeRuntime } from "./node-runtime.js";
 import { pendOf } from "./pend.js";
 import { parseRunRecord, type RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
-import { readStatuses } from "./status-files.js";
+import { readLogCounts, readStatuses } from "./status-files.js";
 
 export interface RecoveryDeps {
   readonly files: RunFiles;
@@ -85,7 +85,7 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
         await d.finisher.finish(run, "lost", "the host stopped while the run was active (on-host-loss: fail)");
       } else {
         d.log.info({ run, flow: r.ref.flow }, "resuming run after restart");
-        d.executors.resume(run, statuses, "restarted after the host stopped");
+        d.executors.resume(run, statuses, "restarted after the host stopped", await readLogCounts(d.files, "active", r));
       }
     } catch (err) {
       d.log.error({ run, err: coerceError(err) }, "could not recover run");

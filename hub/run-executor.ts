@@ -78,7 +78,7 @@ export class RunExecutor {
    * finished, tasks that were running run again as a new attempt, and events whose
    * listeners never started are delivered again.
    */
-  resume(statuses: ReadonlyMap<string, readonly StatusLine[]>, note = "restarted after the host stopped"): void {
+  resume(statuses: ReadonlyMap<string, readonly StatusLine[]>, note = "restarted after the host stopped", logLines: ReadonlyMap<string, number> = new Map()): void {
     this.armRunTimeout(this.record.startedAt ?? Date.now());
     const emitted: { at: number; ev: RunEventRec }[] = [{ at: 0, ev: { tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} } }];
     const rerun: { node: TaskNode; ev: RunEventRec }[] = [];
@@ -86,6 +86,8 @@ export class RunExecutor {
       const rt = this.nodes.get(id);
       if (rt === undefined) continue;
       rt.restore(lines);
+      // Its output so far keeps its numbers; what it prints from here on follows them.
+      rt.logLines = logLines.get(id) ?? 0;
       if (rt.finishedEvent !== undefined) emitted.push({ at: rt.endedAt ?? 0, ev: rt.finishedEvent });
       if (rt.interruptedBy !== undefined && rt.node.class === "task") rerun.push({ node: rt.node, ev: rt.interruptedBy });
     }

@@ -1,10 +1,26 @@
 /** Reading back what a run's nodes recorded (their status lines), checked line by line. */
 import type { RunDirState, RunFiles } from "../store/run-files.js";
 import { parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
+import { parseLogLine } from "./wire-checks.js";
 
 export async function readStatus(files: RunFiles, state: RunDirState, r: RunRecord, node: string): Promise<StatusLine[]> {
   const lines = await files.readLines(files.nodeStatusPath(state, r.ref, node));
   return lines.map(parseStatusLine).filter((l): l is StatusLine => l !== undefined);
+}
+
+/**
+ * The highest line number each node's log holds (its output so far in this attempt), so a
+ * resumed run numbers its next lines after them instead of from 1 again.
+ */
+export async function readLogCounts(files: RunFiles, state: RunDirState, r: RunRecord): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const n of r.flow.tasks) {
+    if (n.class !== "task") continue;
+    let max = 0;
+    for (const raw of await files.readLines(files.nodeLogPath(state, r.ref, n.id))) max = Math.max(max, parseLogLine(raw)?.seq ?? 0);
+    if (max > 0) out.set(n.id, max);
+  }
+  return out;
 }
 
 /** Every node's status lines, by node id. */
