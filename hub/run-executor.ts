@@ -4,19 +4,19 @@
  * rules of DESIGN §4 step 6. Every state change is appended to the node's status file
  * before it is announced, so a restarted host can pick the run up where it was.
  */
-import type { Logger } from "pino";
-import type { TaskRunner, TaskType } from "../agent/contract.js";
+import type { TaskType } from "../agent/contract.js";
 import { formatDuration } from "../flows/duration.js";
 import { readForm } from "../flows/forms.js";
 import type { MergeNode, TaskNode } from "../flows/model.js";
 import { matchTag, mergeTag, taskTag, TRIGGER_GOOD } from "../flows/tags.js";
-import type { AppendLog } from "../store/append-log.js";
+export type { ExecutorDeps } from "./executor-deps.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { errorMessage, FloeError } from "./errors.js";
 import { NodeRuntime } from "./node-runtime.js";
 import type { RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
-import type { LogLine, NodeStatus, RunEvent, RunResult } from "./types.js";
+import type { ExecutorDeps } from "./executor-deps.js";
+import type { LogLine, NodeStatus, RunResult } from "./types.js";
 import type { NodeOutputs } from "./upstream-outputs.js";
 
 /**
@@ -25,22 +25,6 @@ import type { NodeOutputs } from "./upstream-outputs.js";
  * is recorded: a short task's lines share the sync of its end.
  */
 const LOG_SYNC_WITHIN_MS = 1000;
-
-export interface ExecutorDeps {
-  readonly runTask: TaskRunner;
-  /** Asked right before a task's process starts; false: the run is no longer this host's. */
-  mayStartTask?(signal: AbortSignal): Promise<boolean>;
-  readonly log: Logger;
-  /** Opens the append-only status or output file of a node. */
-  openNodeFile(node: string, kind: "status" | "log"): AppendLog;
-  publish(ev: RunEvent): void;
-  /** Called once, after the run ended and every task of it stopped. */
-  onEnd(result: RunResult, reason: string): void;
-  readonly workspace: string;
-  readonly cacheDir: string;
-  readonly gitKey?: string;
-  readonly killGraceMs?: number;
-}
 
 export class RunExecutor {
   private readonly nodes = new Map<string, NodeRuntime>();

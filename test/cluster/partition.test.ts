@@ -83,8 +83,8 @@ async function partitionRounds(t: Test, fault: (p: FaultProxy) => void, what: st
     fault(proxies.get(cutHost) as FaultProxy);
 
     await until(() => beats(ev, run).some((b) => b.attempt === 2), 30_000, `round ${round}: ${other} to start attempt 2`);
-    // Let attempt 2 beat a while with the link still cut: an overlap would show now.
-    await new Promise((r) => setTimeout(r, 500));
+    // Let attempt 2 beat a few times with the link still cut: an overlap would show now.
+    await until(() => beats(ev, run).filter((b) => b.attempt === 2).length >= 5, 30_000, `round ${round}: attempt 2 to beat`);
 
     // Heal; attempt 2 ends the run; the healed host runs nothing more for it.
     (proxies.get(cutHost) as FaultProxy).heal();

@@ -1,0 +1,21 @@
+/** What a run's executor (run-executor.ts) needs from the rest of its host: wired in executors.ts. */
+import type { Logger } from "pino";
+import type { TaskRunner } from "../agent/contract.js";
+import type { AppendLog } from "../store/append-log.js";
+import type { RunEvent, RunResult } from "./types.js";
+
+export interface ExecutorDeps {
+  readonly runTask: TaskRunner;
+  /** Asked right before a task's process starts; false: the run is no longer this host's. */
+  mayStartTask?(signal: AbortSignal): Promise<boolean>;
+  readonly log: Logger;
+  /** Opens the append-only status or output file of a node. */
+  openNodeFile(node: string, kind: "status" | "log"): AppendLog;
+  publish(ev: RunEvent): void;
+  /** Called once, after the run ended and every task of it stopped. */
+  onEnd(result: RunResult, reason: string): void;
+  readonly workspace: string;
+  readonly cacheDir: string;
+  readonly gitKey?: string;
+  readonly killGraceMs?: number;
+}

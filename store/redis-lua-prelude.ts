@@ -1,0 +1,171 @@
+/**
+ * The Lua prelude every cluster-state script starts with (store/redis-scripts.ts): the state
+ * tables by name, Redis time, packed lists, and the steps scripts share — taking and
+ * dropping a run's hold, ending its phase, pruning, parking and bringing back pends.
+ */
+import { STATE_TABLES } from "./redis-keys.js";
+
+/** How long a claim's or reap's answer is kept for a retry that lost the reply (ms). */
+export const REPLY_TTL_MS = 120_000;
+
+export const PRELUDE = `
+local K = {}
+local TABLES = {${STATE_TABLES.map((t) => `'${t}'`).join(", ")}}
+for i, n in ipairs(TABLES) do K[n] = KEYS[i] end
+local NT = #TABLES
+local PHASE_TTL = tonumber(ARGV[1])
+local DONE_RECORD_TTL = tonumber(ARGV[2])
+local A = 3
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function num(n) return string.format('%.0f', n) end
+local function unpack_list(s)
+  local out, i = {}, 1
+  while i <= #s do
+    local c = string.find(s, ':', i, true)
+    local n = tonumber(string.sub(s, i, c - 1))
+    out[#out + 1] = string.sub(s, c + 1, c + n)
+    i = c + n + 1
+  end
+  return out
+end
+local function live(host, now)
+  local u = redis.call('HGET', K.leases, host)
+  return u ~= false and tonumber(u) >= now
+end
+-- A host's runs are taken only after its lease end plus its own margin (reapAt; a host
+-- registered without one: its lease end), so that a host cut off has stopped their tasks.
+local function reapable(host, now)
+  local r = redis.call('ZSCORE', K.reapAt, host)
+  return r ~= false and tonumber(r) < now
+end
+local function bump() redis.call('INCR', K.stateVer) end
+-- Whether every tag of packed list \`want\` is in packed list \`have\`.
+local function subset(want, have)
+  local set = {}
+  for _, t in ipairs(unpack_list(have)) do set[t] = true end
+  for _, t in ipairs(unpack_list(want)) do
+    if not set[t] then return false end
+  end
+  return true
+end
+local function decr(h, f)
+  if redis.call('HINCRBY', h, f, -1) <= 0 then redis.call('HDEL', h, f) end
+end
+-- meta: packed {host, flowKey, resources...}. A pend has no drop times (addPend cleared them).
+local function take(run, meta, m, token, was_pending)
+  redis.call('HSET', K.active, run, meta)
+  redis.call('HSET', K.tokens, run, token)
+  for j = 3, #m do redis.call('HSET', K.held, m[j], run) end
+  redis.call('HINCRBY', K.running, m[1], 1)
+  redis.call('HINCRBY', K.flowActive, m[2], 1)
+  redis.call('HSET', K.phase, run, 'active')
+  if not was_pending then
+    redis.call('ZREM', K.phaseDrop, run)
+    redis.call('ZREM', K.recordDrop, run)
+  end
+end
+local function pack1(x) return #x .. ':' .. x end
+-- A parked pend back on the list, in its place; its blocker's indexes forget it.
+local function unpark(run)
+  local seq = redis.call('ZSCORE', K.parked, run)
+  if not seq then return false end
+  redis.call('ZADD', K.pendOrder, seq, run)
+  redis.call('ZREM', K.parked, run)
+  redis.call('HDEL', K.parkedTags, run)
+  local on = redis.call('HGET', K.parkedOn, run)
+  if on then
+    local o = unpack_list(on)
+    if o[1] == 'r' then
+      redis.call('ZREM', K.parkedRes, o[3])
+      decr(K.parkedResCount, o[2])
+    elseif o[1] == 'c' then
+      redis.call('ZREM', K.parkedConc, o[3])
+      decr(K.parkedConcCount, o[2])
+      if not redis.call('HGET', K.parkedConcCount, o[2]) then redis.call('HDEL', K.parkedConcLimit, o[2]) end
+    end
+    redis.call('HDEL', K.parkedOn, run)
+  end
+  return true
+end
+-- The oldest pend parked on \`key\` in a lexical index (parkedRes, parkedConc), if any.
+local function head_of(zset, key)
+  local p = pack1(key)
+  local m = redis.call('ZRANGEBYLEX', zset, '[' .. p, '[' .. p .. '\\255', 'LIMIT', 0, 1)[1]
+  if not m then return nil end
+  return string.sub(m, #p + 21)
+end
+-- A resource is free and nobody on the list is first in line for it: its oldest parked pend comes back.
+local function resource_freed(r)
+  if redis.call('HEXISTS', K.held, r) == 1 then return end
+  local h = head_of(K.parkedRes, r)
+  if h then unpark(h) end
+end
+-- A flow's active count went down under its limit: its pends parked on concurrency come
+-- back, all of them (the oldest may wait for a slot or a host its tags need, and then a
+-- younger one of the same flow may start, as dispatch decides).
+local function concurrency_freed(flow_key)
+  local limit = redis.call('HGET', K.parkedConcLimit, flow_key)
+  if not limit or tonumber(redis.call('HGET', K.flowActive, flow_key) or '0') >= tonumber(limit) then return end
+  local p = pack1(flow_key)
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', K.parkedConc, '[' .. p, '[' .. p .. '\\255')) do
+    unpark(string.sub(m, #p + 21))
+  end
+end
+-- Parked pends whose tags a host with packed \`tags\` has go back on the list.
+local function unpark_for(tags)
+  local all = redis.call('HGETALL', K.parkedTags)
+  for i = 1, #all, 2 do
+    if subset(all[i + 1], tags) then unpark(all[i]) end
+  end
+end
+local function drop(run)
+  local meta = redis.call('HGET', K.active, run)
+  if not meta then return '' end
+  local m = unpack_list(meta)
+  local token = redis.call('HGET', K.tokens, run) or '0'
+  redis.call('HDEL', K.active, run)
+  redis.call('HDEL', K.tokens, run)
+  for j = 3, #m do
+    if redis.call('HGET', K.held, m[j]) == run then
+      redis.call('HDEL', K.held, m[j])
+      resource_freed(m[j])
+    end
+  end
+  decr(K.running, m[1])
+  decr(K.flowActive, m[2])
+  concurrency_freed(m[2])
+  return token
+end
+local function ended(run, phase, now, record_ttl)
+  redis.call('HSET', K.phase, run, phase)
+  redis.call('ZADD', K.phaseDrop, num(now + PHASE_TTL), run)
+  redis.call('ZADD', K.recordDrop, num(now + record_ttl), run)
+end
+-- Forgets a bounded number of expired phases and records per call.
+local function prune(now)
+  local due = redis.call('ZRANGEBYSCORE', K.phaseDrop, '-inf', num(now), 'LIMIT', 0, 100)
+  for _, run in ipairs(due) do
+    local p = redis.call('HGET', K.phase, run)
+    if p == 'done' or p == 'reaped' then redis.call('HDEL', K.phase, run) end
+    redis.call('ZREM', K.phaseDrop, run)
+  end
+  due = redis.call('ZRANGEBYSCORE', K.recordDrop, '-inf', num(now), 'LIMIT', 0, 100)
+  for _, run in ipairs(due) do
+    redis.call('HDEL', K.records, run)
+    redis.call('ZREM', K.recordDrop, run)
+  end
+end
+-- A reply kept for a retry after a lost reply: a list starting with 'ok'. An empty answer
+-- changed nothing, so a retry may as well run afresh: it is not kept.
+local function keep_reply(key, out)
+  if #out < 2 then return end
+  for i = 1, #out, 1000 do
+    redis.call('RPUSH', key, unpack(out, i, math.min(i + 999, #out)))
+  end
+  redis.call('PEXPIRE', key, ${REPLY_TTL_MS})
+end
+`;
