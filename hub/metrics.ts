@@ -1,68 +1,103 @@
 /**
  * Prometheus metrics of a host, counted from the run events it publishes plus what the
- * hub reports directly (trigger fires and failures).
+ * hub reports directly (trigger fires and failures). prom-client writes the exposition
+ * text, the histograms (so a p99 of task time or dispatch latency can be computed) and the
+ * process metrics (CPU, memory, event-loop lag, GC, open files).
  */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Bus } from "../store/bus.js";
 import type { RunTally } from "./run-table.js";
 import type { RunEvent } from "./types.js";
 
+/**
+ * The process metrics, once per process: each collection installs event-loop and GC
+ * observers that live as long as the process, so hosts made in one process (tests) share it.
+ */
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+const RESULTS = ["good", "bad", "cancelled", "lost"] as const;
+const STATES = ["pending", "active", "archived"] as const;
+
 export class Metrics {
-  private readonly runsEnded = new Map<string, number>();
-  private taskSeconds = { sum: 0, count: 0 };
-  private dispatchSeconds = { sum: 0, count: 0 };
-  private readonly fires = new Map<string, number>();
-  private readonly fireFailures = new Map<string, number>();
+  private readonly registry = new Registry();
+  private readonly runs = new Gauge({ name: "floe_runs", help: "Runs this host knows, by state.", labelNames: ["state"], registers: [this.registry] });
+  private readonly runsEnded = new Counter({ name: "floe_runs_ended_total", help: "Runs ended since start, by result.", labelNames: ["result"], registers: [this.registry] });
+  private readonly oldestPending = new Gauge({ name: "floe_pending_oldest_age_seconds", help: "Age of the oldest pending run.", registers: [this.registry] });
+  private readonly taskSeconds = new Histogram({
+    name: "floe_task_duration_seconds",
+    help: "Durations of finished task attempts.",
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
+    registers: [this.registry],
+  });
+  private readonly dispatchSeconds = new Histogram({
+    name: "floe_dispatch_latency_seconds",
+    help: "From adoption of a run (its trigger) to its activation on a host.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600],
+    registers: [this.registry],
+  });
+  private readonly firstTaskSeconds = new Histogram({
+    name: "floe_trigger_to_first_task_seconds",
+    help: "From adoption of a run (its trigger) to the start of its first task.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600],
+    registers: [this.registry],
+  });
+  private readonly fires = new Counter({ name: "floe_trigger_fires_total", help: "Triggers that started a run, by type.", labelNames: ["type"], registers: [this.registry] });
+  private readonly fireFailures = new Counter({ name: "floe_trigger_failures_total", help: "Triggers that failed to start a run, by type.", labelNames: ["type"], registers: [this.registry] });
+  /** Adoption times of runs activated here whose first task has not started yet. */
+  private readonly awaitingFirstTask = new Map<string, number>();
   private readonly off: () => void;
 
   constructor(bus: Bus<RunEvent>) {
+    for (const r of RESULTS) this.runsEnded.inc({ result: r }, 0);
     this.off = bus.subscribe((ev) => this.onEvent(ev));
   }
 
   private onEvent(ev: RunEvent): void {
-    if (ev.type === "run" && ev.summary.state === "archived" && ev.summary.result !== undefined) {
-      this.runsEnded.set(ev.summary.result, (this.runsEnded.get(ev.summary.result) ?? 0) + 1);
-    } else if (ev.type === "run" && ev.summary.state === "active" && ev.summary.startedAt !== undefined) {
-      this.dispatchSeconds.sum += (ev.summary.startedAt - ev.summary.adoptedAt) / 1000;
-      this.dispatchSeconds.count++;
-    } else if (ev.type === "node" && ev.node.class === "task" && ev.node.endedAt !== undefined && ev.node.startedAt !== undefined && (ev.node.state === "good" || ev.node.state === "bad")) {
-      this.taskSeconds.sum += (ev.node.endedAt - ev.node.startedAt) / 1000;
-      this.taskSeconds.count++;
+    if (ev.type === "run") {
+      const s = ev.summary;
+      if (s.state === "archived") {
+        this.awaitingFirstTask.delete(s.ref.run);
+        if (s.result !== undefined) this.runsEnded.inc({ result: s.result });
+      } else if (s.state === "active" && s.startedAt !== undefined && !this.awaitingFirstTask.has(s.ref.run)) {
+        this.dispatchSeconds.observe((s.startedAt - s.adoptedAt) / 1000);
+        this.awaitingFirstTask.set(s.ref.run, s.adoptedAt);
+        // A run that moved to another host before its first task never reports here: bound the map.
+        if (this.awaitingFirstTask.size > 10_000) this.awaitingFirstTask.delete(this.awaitingFirstTask.keys().next().value as string);
+      }
+    } else if (ev.type === "node" && ev.node.class === "task") {
+      const adoptedAt = this.awaitingFirstTask.get(ev.ref.run);
+      if (adoptedAt !== undefined && ev.node.startedAt !== undefined) {
+        // Once per run: the entry is dropped with the first observation.
+        this.firstTaskSeconds.observe((ev.node.startedAt - adoptedAt) / 1000);
+        this.awaitingFirstTask.delete(ev.ref.run);
+      }
+      if (ev.node.endedAt !== undefined && ev.node.startedAt !== undefined && (ev.node.state === "good" || ev.node.state === "bad")) {
+        this.taskSeconds.observe((ev.node.endedAt - ev.node.startedAt) / 1000);
+      }
     }
   }
 
   triggerFired(type: string, ok: boolean): void {
-    const m = ok ? this.fires : this.fireFailures;
-    m.set(type, (m.get(type) ?? 0) + 1);
+    (ok ? this.fires : this.fireFailures).inc({ type });
   }
 
   /** The exposition text; `runs`: this host's runs by state (a scrape must not list them all). */
-  render(runs: RunTally, now = Date.now()): string {
-    const lines: string[] = [];
-    const gauge = (name: string, help: string, type: "gauge" | "counter" = "gauge") => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    gauge("floe_runs", "Runs this host knows, by state.");
-    for (const s of ["pending", "active", "archived"] as const) lines.push(`floe_runs{state="${s}"} ${runs[s]}`);
-    gauge("floe_runs_ended_total", "Runs ended since start, by result.", "counter");
-    for (const r of ["good", "bad", "cancelled", "lost"]) lines.push(`floe_runs_ended_total{result="${r}"} ${this.runsEnded.get(r) ?? 0}`);
-    gauge("floe_pending_oldest_age_seconds", "Age of the oldest pending run.");
-    lines.push(`floe_pending_oldest_age_seconds ${runs.oldestPendingAt !== undefined ? ((now - runs.oldestPendingAt) / 1000).toFixed(3) : 0}`);
-    gauge("floe_task_duration_seconds", "Durations of finished task attempts.", "counter");
-    lines.push(`floe_task_duration_seconds_sum ${this.taskSeconds.sum.toFixed(3)}`, `floe_task_duration_seconds_count ${this.taskSeconds.count}`);
-    gauge("floe_dispatch_latency_seconds", "From adoption to activation.", "counter");
-    lines.push(`floe_dispatch_latency_seconds_sum ${this.dispatchSeconds.sum.toFixed(3)}`, `floe_dispatch_latency_seconds_count ${this.dispatchSeconds.count}`);
-    const mem = process.memoryUsage();
-    gauge("process_resident_memory_bytes", "Resident memory of this host's process.");
-    lines.push(`process_resident_memory_bytes ${mem.rss}`);
-    gauge("nodejs_heap_size_total_bytes", "V8 heap reserved.");
-    lines.push(`nodejs_heap_size_total_bytes ${mem.heapTotal}`);
-    gauge("nodejs_heap_size_used_bytes", "V8 heap in use (live objects and garbage not yet collected).");
-    lines.push(`nodejs_heap_size_used_bytes ${mem.heapUsed}`);
-    gauge("nodejs_external_memory_bytes", "Memory of buffers and other objects outside the V8 heap.");
-    lines.push(`nodejs_external_memory_bytes ${mem.external}`);
-    gauge("floe_trigger_fires_total", "Triggers that started a run, by type.", "counter");
-    for (const [t, n] of this.fires) lines.push(`floe_trigger_fires_total{type="${t}"} ${n}`);
-    gauge("floe_trigger_failures_total", "Triggers that failed to start a run, by type.", "counter");
-    for (const [t, n] of this.fireFailures) lines.push(`floe_trigger_failures_total{type="${t}"} ${n}`);
-    return lines.join("\n") + "\n";
+  async render(runs: RunTally, now = Date.now()): Promise<string> {
+    for (const s of STATES) this.runs.set({ state: s }, runs[s]);
+    this.oldestPending.set(runs.oldestPendingAt !== undefined ? (now - runs.oldestPendingAt) / 1000 : 0);
+    return (await this.registry.metrics()) + (await processMetrics().metrics());
+  }
+
+  /** The Content-Type of the exposition text. */
+  get contentType(): string {
+    return this.registry.contentType;
   }
 
   close(): void {

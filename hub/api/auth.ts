@@ -74,6 +74,7 @@ export class LoginLimiter {
     private readonly max = 10,
     private readonly windowMs = 5 * 60_000,
     private readonly now: () => number = Date.now,
+    private readonly maxKeys = 10_000,
   ) {}
 
   check(key: string): void {
@@ -85,8 +86,24 @@ export class LoginLimiter {
   fail(key: string): void {
     const list = this.failures.get(key) ?? [];
     list.push(this.now());
+    // Re-inserted so the map stays ordered by latest failure: eviction takes the stalest keys.
+    this.failures.delete(key);
     this.failures.set(key, list);
-    if (this.failures.size > 10_000) this.failures.clear(); // bounded memory under a spray of names
+    if (this.failures.size > this.maxKeys) this.evict();
+  }
+
+  /**
+   * Bounded memory under a spray of names: forget keys whose failures are all past the
+   * window, then the least recently failed — never every key at once, which would let a
+   * spray of made-up names reset the count of the name being guessed.
+   */
+  private evict(): void {
+    const cutoff = this.now() - this.windowMs;
+    for (const [key, list] of this.failures) if (list.every((t) => t <= cutoff)) this.failures.delete(key);
+    for (const key of this.failures.keys()) {
+      if (this.failures.size <= this.maxKeys * 0.9) break;
+      this.failures.delete(key);
+    }
   }
 
   succeed(key: string): void {

@@ -85,7 +85,7 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
   });
 
   api.get("/metrics", { schema: { summary: "Prometheus metrics" } }, async (_req, reply) => {
-    return reply.type("text/plain; version=0.0.4").send(ctx.metrics.render(ctx.hub.tallyRuns()));
+    return reply.type(ctx.metrics.contentType).send(await ctx.metrics.render(ctx.hub.tallyRuns()));
   });
 
   api.get<{ Querystring: { run?: string; flow?: string; attempt?: number; after?: number; logs?: boolean } }>(
