@@ -10,7 +10,7 @@ import { NatsLink } from "../hub/nats-link.js";
 import { runEventCodec } from "../hub/run-event-wire.js";
 import type { RunEvent } from "../hub/types.js";
 import { NatsBus } from "../store/nats-bus.js";
-import { openNats, type NatsHandle } from "../store/nats-connect.js";
+import { openNats, type HistoryOptions, type NatsHandle } from "../store/nats-connect.js";
 import { openRedis } from "../store/redis-connect.js";
 import type { RedisClusterState } from "../store/redis-state.js";
 
@@ -31,13 +31,15 @@ export interface ClusterSettings {
   readonly redis: string;
   readonly cluster: string;
   readonly host: string;
+  /** The event stream's limits and copies; the defaults when absent. */
+  readonly stream?: HistoryOptions;
 }
 
 export async function openCluster(s: ClusterSettings, log: Logger): Promise<ClusterParts> {
   const state = await openRedis(s.redis, { cluster: s.cluster, host: s.host, log: log.child({ part: "redis" }) });
   let nats: NatsHandle;
   try {
-    nats = await openNats(s.nats, { cluster: s.cluster, host: s.host, log: log.child({ part: "nats" }) });
+    nats = await openNats(s.nats, { cluster: s.cluster, host: s.host, log: log.child({ part: "nats" }), ...(s.stream !== undefined ? { history: s.stream } : {}) });
   } catch (e) {
     await state.close().catch(() => undefined);
     throw e;

@@ -84,7 +84,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   let cluster: ClusterParts | undefined;
   if (s.nats !== undefined && s.redis !== undefined) {
     try {
-      cluster = await openCluster({ nats: s.nats, redis: s.redis, cluster: s.cluster, host: s.host }, log);
+      cluster = await openCluster({ nats: s.nats, redis: s.redis, cluster: s.cluster, host: s.host, stream: s.stream }, log);
     } catch (e) {
       io.err(`floe serve: ${errorMessage(e)}; nothing started`);
       return 1;

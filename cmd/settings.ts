@@ -11,6 +11,9 @@ import { LOG_FORMATS, logFormatOf, type LogFormat } from "./log-format.js";
 import { parseCommand, stringFlag, UsageError, type Parsed } from "./flags.js";
 import { shortHostname } from "./wiring.js";
 import { DEFAULT_LEASE_MS } from "../hub/lease.js";
+import { parseDuration } from "../flows/duration.js";
+import { DEFAULT_HISTORY } from "../store/stream-defaults.js";
+import { parseByteSize } from "./byte-size.js";
 
 export interface Settings {
   /** The config file; undefined when none was given and the working directory has no config.yml. */
@@ -35,6 +38,14 @@ export interface Settings {
   readonly tlsKey?: string;
   /** Seconds a graceful stop waits for active runs before killing their tasks. */
   readonly stopGrace: number;
+  /** The JetStream stream of run events and log lines (cluster mode). */
+  readonly stream: StreamSettings;
+}
+
+export interface StreamSettings {
+  readonly maxBytes: number;
+  readonly maxAgeMs: number;
+  readonly replicas: number;
 }
 
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
@@ -81,6 +92,7 @@ export function settingsFrom(p: Parsed, cwd = process.cwd()): Settings {
   const tlsCert = get("tls-cert");
   const tlsKey = get("tls-key");
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  const stream = streamSettings(get);
   const rootText = get("root") ?? "~/.floe";
   const root = rootText.startsWith("~/") ? resolve(homedir(), rootText.slice(2)) : resolve(rootText);
   const opt = <T>(k: string, v: T | undefined) => (v === undefined || v === "" ? {} : { [k]: v });
@@ -97,10 +109,24 @@ export function settingsFrom(p: Parsed, cwd = process.cwd()): Settings {
     stopGrace,
     cluster,
     leaseMs: Math.round(leaseS * 1000),
+    stream,
     ...opt("admin", get("admin")),
     ...opt("nats", get("nats")),
     ...opt("redis", get("redis")),
     ...opt("tlsCert", tlsCert),
     ...opt("tlsKey", tlsKey),
   });
+}
+
+function streamSettings(get: (k: string) => string | undefined): StreamSettings {
+  const bytesText = get("stream-max-bytes");
+  const maxBytes = bytesText === undefined ? DEFAULT_HISTORY.maxBytes : parseByteSize(bytesText);
+  if (maxBytes === undefined || maxBytes < 1024 * 1024) throw new UsageError(`--stream-max-bytes=${bytesText}: expected a size of at least 1MiB, e.g. 512MiB or 2GiB`);
+  const ageText = get("stream-max-age");
+  const maxAgeMs = ageText === undefined ? DEFAULT_HISTORY.maxAgeMs : parseDuration(ageText);
+  if (maxAgeMs === undefined || maxAgeMs < 1000) throw new UsageError(`--stream-max-age=${ageText}: expected a duration of at least 1s, e.g. 36h or 7d`);
+  const replicasText = get("stream-replicas") ?? "1";
+  const replicas = Number(replicasText);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new UsageError(`--stream-replicas=${replicasText}: expected 1 to 5 (NATS's limit)`);
+  return Object.freeze({ maxBytes, maxAgeMs, replicas });
 }

@@ -27,13 +27,16 @@ import type { Logger } from "pino";
 import { errorCode, errorMessage } from "../flows/errors.js";
 import { natsNames, type NatsNames } from "./nats-subjects.js";
 import { redactUrl } from "./redact-url.js";
+import { DEFAULT_HISTORY } from "./stream-defaults.js";
 
-/** How long run events and log lines are kept. */
+/** How long run events and log lines are kept, and in how many copies. */
 export interface HistoryOptions {
   /** @defaultValue 7 days */
   readonly maxAgeMs?: number;
   /** The stream's size cap; the oldest events go first. @defaultValue 1 GiB */
   readonly maxBytes?: number;
+  /** Copies kept by a NATS cluster (JetStream's num_replicas, 1 to 5). @defaultValue 1 */
+  readonly replicas?: number;
 }
 
 export interface NatsOptions {
@@ -62,7 +65,7 @@ export interface NatsHandle {
   close(): Promise<void>;
 }
 
-export const DEFAULT_HISTORY = Object.freeze({ maxAgeMs: 7 * 24 * 3600_000, maxBytes: 1024 ** 3 });
+export { DEFAULT_HISTORY } from "./stream-defaults.js";
 
 /** The oldest nats-server with the JetStream API this code uses (@nats-io/jetstream's consumers). */
 const MIN_SERVER = [2, 9, 4] as const;
@@ -76,6 +79,7 @@ export async function openNats(servers: string, o: NatsOptions): Promise<NatsHan
   if (!(history.maxAgeMs >= 1000) || !Number.isSafeInteger(history.maxBytes) || history.maxBytes < 1024 * 1024) {
     throw new Error(`event history limits must be at least 1 s and 1 MiB (got ${history.maxAgeMs} ms, ${history.maxBytes} bytes)`);
   }
+  if (!Number.isInteger(history.replicas) || history.replicas < 1 || history.replicas > 5) throw new Error(`stream replicas must be 1 to 5 (got ${history.replicas})`);
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -132,9 +136,10 @@ async function ensureStream(jsm: JetStreamManager, names: NatsNames, h: Required
     max_age: Math.round(h.maxAgeMs * 1e6),
     max_bytes: h.maxBytes,
     discard: DiscardPolicy.Old,
+    num_replicas: h.replicas,
   };
   const refused = (e: unknown) =>
-    new Error(`NATS at ${url} refused floe's event stream ${names.stream} (${errorText(e)}); check the server's JetStream limits (max_file_store) and permissions`, { cause: e });
+    new Error(`NATS at ${url} refused floe's event stream ${names.stream} (${errorText(e)}); check the server's JetStream limits (max_file_store), permissions, and that --stream-replicas=${h.replicas} is at most the number of JetStream servers in its cluster`, { cause: e });
   for (let attempt = 0; ; attempt++) {
     let si: StreamInfo | undefined;
     try {
@@ -149,7 +154,6 @@ async function ensureStream(jsm: JetStreamManager, names: NatsNames, h: Required
           description: `floe run events and log lines of cluster ${names.cluster}`,
           retention: RetentionPolicy.Limits,
           storage: StorageType.File,
-          num_replicas: 1,
           ...want,
         });
         return;
@@ -158,7 +162,7 @@ async function ensureStream(jsm: JetStreamManager, names: NatsNames, h: Required
       if (c.storage !== StorageType.File) {
         throw new Error(`NATS at ${url} has a stream ${names.stream} with ${c.storage} storage; floe keeps its history on file: delete that stream (nats stream rm ${names.stream}) and start again`);
       }
-      const same = c.subjects.length === 1 && c.subjects[0] === names.allEvents && c.max_age === want.max_age && c.max_bytes === want.max_bytes && c.discard === want.discard;
+      const same = c.subjects.length === 1 && c.subjects[0] === names.allEvents && c.max_age === want.max_age && c.max_bytes === want.max_bytes && c.discard === want.discard && c.num_replicas === want.num_replicas;
       if (!same) await jsm.streams.update(names.stream, want);
       return;
     } catch (e) {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Test } from "tap";
 import { startFloe, type FloeProcess } from "./floe-process.js";
 import { until } from "./hub.js";
-import { startNats, startRedis, type Broker } from "./servers.js";
+import { startNats, startNatsCluster, startRedis, type Broker } from "./servers.js";
 
 export interface HostSpec {
   readonly name: string;
@@ -20,7 +20,10 @@ export interface HostSpec {
 }
 
 export interface Cluster {
+  /** The first NATS server (the only one unless `natsNodes` > 1). */
   readonly nats: Broker;
+  /** Every NATS server of the cluster. */
+  readonly natsNodes: readonly Broker[];
   readonly redis: Broker;
   readonly dir: string;
   readonly conf: string;
@@ -38,6 +41,10 @@ export interface ClusterOptions {
   readonly conf: string;
   readonly leaseS?: number;
   readonly env?: Record<string, string>;
+  /** NATS servers joined in one NATS cluster; hosts get all their URLs. @defaultValue 1 */
+  readonly natsNodes?: number;
+  /** More `floe serve` flags for every host. */
+  readonly hostArgs?: readonly string[];
 }
 
 export interface OwnedCluster extends Cluster {
@@ -49,7 +56,9 @@ export interface OwnedCluster extends Cluster {
 
 /** A cluster in `dir`, not tied to a tap test (the chaos runner uses it standalone). */
 export async function createCluster(dir: string, o: ClusterOptions): Promise<OwnedCluster> {
-  const nats = await startNats(dir);
+  const natsNodes = (o.natsNodes ?? 1) > 1 ? await startNatsCluster(dir, o.natsNodes) : [await startNats(dir)];
+  const nats = natsNodes[0] as Broker;
+  const natsUrls = natsNodes.map((b) => b.url).join(",");
   const redis = await startRedis(dir);
   const conf = join(dir, "flows.yml");
   writeFileSync(conf, o.conf);
@@ -58,6 +67,7 @@ export async function createCluster(dir: string, o: ClusterOptions): Promise<Own
   const started: { name: string; p: FloeProcess }[] = [];
   const cluster: OwnedCluster = {
     nats,
+    natsNodes,
     redis,
     dir,
     conf,
@@ -70,7 +80,7 @@ export async function createCluster(dir: string, o: ClusterOptions): Promise<Own
         root,
         host: spec.name,
         tags: [...(spec.tags ?? [])],
-        extra: [`--nats=${nats.url}`, `--redis=${spec.redisUrl ?? redis.url}`, `--lease=${o.leaseS ?? 2}`, `--slots=${spec.slots ?? 4}`],
+        extra: [`--nats=${natsUrls}`, `--redis=${spec.redisUrl ?? redis.url}`, `--lease=${o.leaseS ?? 2}`, `--slots=${spec.slots ?? 4}`, ...(o.hostArgs ?? [])],
         env: { HOST_NAME: spec.name, ...(o.env ?? {}) },
       });
       hosts.set(spec.name, p);
@@ -99,7 +109,7 @@ export async function createCluster(dir: string, o: ClusterOptions): Promise<Own
     started: () => started,
     async close() {
       await Promise.allSettled([...all].map((h) => h.kill9()));
-      await nats.stop();
+      await Promise.allSettled(natsNodes.map((b) => b.stop()));
       await redis.stop();
     },
   };

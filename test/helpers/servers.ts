@@ -102,6 +102,24 @@ export async function startNats(dir: string, o: { jetstream?: boolean } = {}): P
   return startBroker("nats-server", port, () => ["nats-server", ["-a", "127.0.0.1", "-p", String(port), ...js]], `nats://127.0.0.1:${port}`);
 }
 
+/**
+ * `n` nats-servers joined in one NATS cluster (routes between all of them), each with
+ * JetStream storing under its own dir: a stream with replicas n survives the loss of a minority.
+ */
+export async function startNatsCluster(dir: string, n = 3): Promise<Broker[]> {
+  const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const routePorts = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  return Promise.all(
+    ports.map((port, i) => {
+      const store = join(dir, `nats-${i + 1}`);
+      mkdirSync(store, { recursive: true });
+      const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store, "-n", `n${i + 1}`, "--cluster_name", "floe-test", "--cluster", `nats://127.0.0.1:${routePorts[i]}`, "--routes", routes];
+      return startBroker(`nats-server n${i + 1}`, port, () => ["nats-server", args], `nats://127.0.0.1:${port}`);
+    }),
+  );
+}
+
 /** redis-server, append-only, storing under `dir`; eviction off (floe refuses eviction). */
 export async function startRedis(dir: string, extra: string[] = []): Promise<Broker> {
   const port = await freePort();
