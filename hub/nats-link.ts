@@ -113,6 +113,8 @@ export class NatsLink implements ClusterLink {
       out.push(ev.line);
       return out.length < limit;
     });
+    // A line re-sent after a NATS failover lands after later ones: hand them out in their order.
+    out.sort((a, b) => a.seq - b.seq);
     if (last !== undefined) {
       this.cursors.delete(key);
       this.cursors.set(key, last);

@@ -1,7 +1,12 @@
 /**
  * The cluster's event bus over NATS. A host's own events reach its own subscribers at once,
- * in publish order, whatever NATS is doing; they are also published (core NATS: the event
- * stream captures them) for the other hosts. Other hosts' events arrive on one subscription
+ * in publish order, whatever NATS is doing; they are also published for the other hosts, to
+ * the event stream with JetStream's acknowledgement: an event the stream did not confirm (its
+ * leader died, a new one is being elected, the connection dropped) is sent again with the
+ * same message id, which the stream's duplicate window drops if the first copy did land. So
+ * the history survives the loss of a NATS server when the stream has replicas; live
+ * subscribers may see an event twice then, and every reader takes events as idempotent
+ * (log lines carry their number). Other hosts' events arrive on one subscription
  * to every event subject of the cluster; the connection's `noEcho` keeps this host's own
  * events from coming back a second time. What arrives is checked by the codec: anything
  * malformed is dropped and logged, never handed to a subscriber.
@@ -29,6 +34,9 @@ export interface NatsBusOptions {
 
 export type NatsBusState = "open" | "closed";
 
+/** How long an unconfirmed event is retried before it is given up (the history misses it). */
+const RETRY_FOR_MS = 120_000;
+
 export class NatsBus<E> implements Bus<E> {
   state: NatsBusState = "open";
   private readonly subs = new Set<(ev: E) => void>();
@@ -41,7 +49,10 @@ export class NatsBus<E> implements Bus<E> {
   private dropping = false;
   private closing: Promise<void> | undefined;
   /** Counts for tests and metrics. */
-  readonly stats = { published: 0, received: 0, malformed: 0, dropped: 0, failedPublishes: 0 };
+  readonly stats = { published: 0, received: 0, malformed: 0, dropped: 0, failedPublishes: 0, republished: 0 };
+  /** Message ids: unique per host process, so a retry is recognised as the same event. */
+  private readonly idPrefix: string;
+  private nextId = 0;
 
   constructor(
     private readonly nats: NatsHandle,
@@ -49,6 +60,7 @@ export class NatsBus<E> implements Bus<E> {
     o: NatsBusOptions = {},
   ) {
     this.budget = o.outageBufferBytes ?? 8 * 1024 * 1024;
+    this.idPrefix = `${nats.host}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}.`;
     this.sub = nats.nc.subscribe(nats.names.allEvents, {
       callback: (err, msg) => {
         if (err !== null) {
@@ -91,14 +103,35 @@ export class NatsBus<E> implements Bus<E> {
       this.heldBytes = 0;
       this.dropping = false;
     }
-    try {
-      this.nats.nc.publish(subject, data);
-      this.stats.published++;
-    } catch (e) {
-      // Closed connection, payload over the server's max_payload…: the others miss it.
-      this.stats.failedPublishes++;
-      this.nats.log?.warn({ err: e, subject }, "event not published to NATS");
+    this.stats.published++;
+    void this.send(subject, data, this.idPrefix + (this.nextId++).toString(36), Date.now());
+  }
+
+  /** Publishes to the stream until it confirms, the retry time is up, or the bus closes. */
+  private async send(subject: string, data: Uint8Array, msgID: string, since: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.nats.js.publish(subject, data, { msgID, timeout: 5000 });
+        return;
+      } catch (e) {
+        if (this.closed() || this.nats.nc.isClosed()) return;
+        if (isPermanent(e) || Date.now() - since > RETRY_FOR_MS) {
+          // Payload over the server's max_payload, no stream for the subject…: the others miss it.
+          this.stats.failedPublishes++;
+          this.nats.log?.warn({ err: e, subject }, "event not published to NATS");
+          return;
+        }
+      }
+      // A retry waits for the connection, so an outage does not fill the client's buffer with copies.
+      await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 5000)));
+      while (!this.nats.connected && !this.closed() && !this.nats.nc.isClosed() && Date.now() - since <= RETRY_FOR_MS) await new Promise((r) => setTimeout(r, 250));
+      this.stats.republished++;
     }
+  }
+
+  /** A method, so the compiler does not narrow `state` across awaits. */
+  private closed(): boolean {
+    return this.state === "closed";
   }
 
   subscribe(fn: (ev: E) => void): () => void {
@@ -154,4 +187,10 @@ export class NatsBus<E> implements Bus<E> {
       }
     }
   }
+}
+
+/** Errors a retry cannot fix. */
+function isPermanent(e: unknown): boolean {
+  const text = e instanceof Error ? `${e.name} ${e.message}` : String(e);
+  return /max_payload|maximum payload|MAX_PAYLOAD/i.test(text);
 }

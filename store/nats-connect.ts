@@ -232,8 +232,9 @@ function errorText(e: unknown): string {
 
 
 function definedOnly(h: HistoryOptions | undefined): Partial<HistoryOptions> {
-  const out: { maxAgeMs?: number; maxBytes?: number } = {};
+  const out: { maxAgeMs?: number; maxBytes?: number; replicas?: number } = {};
   if (h?.maxAgeMs !== undefined) out.maxAgeMs = h.maxAgeMs;
   if (h?.maxBytes !== undefined) out.maxBytes = h.maxBytes;
+  if (h?.replicas !== undefined) out.replicas = h.replicas;
   return out;
 }
