@@ -82,19 +82,36 @@ export class Finisher {
     await nodeFiles.close(run);
     const from: RunDirState = e.state === "pending" ? "pending" : "active";
     // A full disk pauses the end (the run stays active, its locks held) until there is room.
-    await whenRoom(
-      async () => {
-        await files.writeRunJson(from, record.ref, record);
-        await files.move(from, "archive", record.ref);
-      },
-      (err) => log.error({ err: coerceError(err), run }, "the disk is full: the run's end waits for room"),
-      () => this.draining,
-    );
+    const whenDisk = (what: () => Promise<void>) =>
+      whenRoom(what, (err) => log.error({ err: coerceError(err), run }, "the disk is full: the run's end waits for room"), () => this.draining);
+    // The result first, where the run is: a crash from here on finishes the end at the next start.
+    await whenDisk(() => files.writeRunJson(from, record.ref, record));
+    // Then the commit point, the release in the cluster: until it is applied the run is not
+    // over, and a host cut off meanwhile may lose it — its lease lapses, the cluster runs it
+    // again elsewhere, and this end must not be recorded (a run ends once).
+    if (token !== undefined && !(await this.persist("release the run's resources", () => state.release(run, token)))) {
+      log.warn({ run }, "run ended here, but the cluster took it over before its end was committed; its end is not recorded");
+      await files.remove(from, record.ref).catch(() => undefined);
+      if (table.get(run) === e) table.forget(run);
+      return;
+    }
+    await whenDisk(() => files.move(from, "archive", record.ref));
     const archived = table.archive(record);
-    if (token !== undefined) await this.persist("release the run's resources", () => state.release(run, token));
     log.info({ run, flow: record.ref.flow, result, reason }, "run ended");
     this.d.publisher.run(archived);
     await this.d.afterEnd(record);
+  }
+
+  /**
+   * A run found active at start whose end was committed in the cluster by this host (its
+   * result written, its release applied) before the host stopped: only the folder's move
+   * and the news were left.
+   */
+  async archiveCommitted(record: RunRecord): Promise<void> {
+    await this.d.files.move("active", "archive", record.ref);
+    const archived = this.d.table.restore(record);
+    this.d.log.info({ run: record.ref.run, flow: record.ref.flow, result: record.result }, "run ended (committed before the host stopped)");
+    this.d.publisher.run(archived);
   }
 
   /**

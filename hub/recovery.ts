@@ -70,6 +70,10 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
     }
     const p = pendOf(r, false);
     const token = await d.state.hold({ run, host: d.host, flowKey: p.flowKey, resources: p.resources });
+    if (token === undefined && r.result !== undefined && (await d.state.releasedBy(run))?.host === d.host) {
+      await d.finisher.archiveCommitted(r);
+      continue;
+    }
     if (token === undefined) {
       // Its lease lapsed while this host was down and the cluster requeued or ended it;
       // this host writes nothing more for it (the leftover tasks were killed above).

@@ -172,8 +172,13 @@ export interface ClusterState {
    * it was reaped, or it ended): the caller must not resume it.
    */
   hold(a: Assignment): Promise<number | undefined>;
-  /** Frees what an active run held, only if `token` is still its token. */
+  /**
+   * Frees what an active run held, only if `token` is still its token: the commit point of
+   * the run's end. True also for a repeat of a release that was applied (its reply lost).
+   */
   release(run: string, token: number): Promise<boolean>;
+  /** Who released the run, for a while after (an hour on Redis); undefined when unknown. */
+  releasedBy(run: string): Promise<{ host: string; token: number } | undefined>;
   /** Whether `token` is still the run's token (a host that was cut off checks before writing). */
   isCurrent(run: string, token: number): Promise<boolean>;
   /**

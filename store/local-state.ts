@@ -8,6 +8,8 @@ export class LocalClusterState implements ClusterState {
   private readonly held = new Map<string, string>();
   private readonly active = new Map<string, ActiveEntry>();
   private readonly phaseOf = new Map<string, RunPhase>();
+  /** Who released recent runs (the newest 10,000), as Redis keeps it for an hour. */
+  private readonly releasedByOf = new Map<string, { host: string; token: number }>();
   private token = 0;
   private readonly runs = new Map<string, IndexedRun>();
   private readonly nodes = new Map<string, Map<string, string>>();
@@ -167,6 +169,10 @@ export class LocalClusterState implements ClusterState {
     return token;
   }
 
+  async releasedBy(run: string): Promise<{ host: string; token: number } | undefined> {
+    return this.releasedByOf.get(run);
+  }
+
   private take(e: ActiveEntry): void {
     this.active.set(e.run, e);
     this.phaseOf.set(e.run, "active");
@@ -175,7 +181,9 @@ export class LocalClusterState implements ClusterState {
 
   async release(run: string, token: number): Promise<boolean> {
     const a = this.active.get(run);
-    if (a === undefined || a.token !== token) return false;
+    if (a === undefined || a.token !== token) return this.releasedByOf.get(run)?.token === token;
+    this.releasedByOf.set(run, { host: a.host, token });
+    if (this.releasedByOf.size > 10_000) this.releasedByOf.delete(this.releasedByOf.keys().next().value as string);
     this.drop(a);
     this.phaseOf.set(run, "done");
     this.version++;

@@ -127,10 +127,21 @@ bump()
 return token
 `;
 
+/**
+ * The commit point of a run's end. It leaves a marker (host:token) for an hour, so a retry
+ * after a lost reply, and a host that restarts between this and moving its run folder, can
+ * tell its own release from a takeover.
+ */
 const RELEASE = `
-local run = ARGV[A]
-if redis.call('HGET', K.tokens, run) ~= ARGV[A + 1] then return 0 end
+local run, token, marker = ARGV[A], ARGV[A + 1], KEYS[NT + 1]
+if redis.call('HGET', K.tokens, run) ~= token then
+  local by = redis.call('GET', marker)
+  if by and string.sub(by, -(#token + 1)) == ':' .. token then return 1 end
+  return 0
+end
 local now = now_ms()
+local meta = redis.call('HGET', K.active, run)
+redis.call('SET', marker, unpack_list(meta)[1] .. ':' .. token, 'PX', DONE_RECORD_TTL)
 drop(run)
 ended(run, 'done', now, DONE_RECORD_TTL)
 bump()

@@ -232,7 +232,14 @@ export class RedisClusterState implements ClusterState {
   }
 
   async release(run: string, token: number): Promise<boolean> {
-    return (await this.state(SCRIPTS.release, [run, String(token)])) === 1;
+    return (await this.state(SCRIPTS.release, [run, String(token)], [this.keys.reply(`release:${run}`)])) === 1;
+  }
+
+  async releasedBy(run: string): Promise<{ host: string; token: number } | undefined> {
+    const v = await this.cmd("releasedBy", () => this.redis.get(this.keys.reply(`release:${run}`)));
+    const at = v?.lastIndexOf(":") ?? -1;
+    if (v === null || v === undefined || at <= 0) return undefined;
+    return { host: v.slice(0, at), token: Number(v.slice(at + 1)) };
   }
 
   async isCurrent(run: string, token: number): Promise<boolean> {

@@ -6,18 +6,33 @@
  *   lease, then SIGCONT;
  * - nats-restart, redis-restart: kill -9 of the broker, down for a while, restarted with
  *   its data on the same port;
- * - disk-full: the store of one host (a small tmpfs) filled up, then freed.
+ * - disk-full: the store of one host (a small tmpfs) filled up, then freed;
+ * and with `--partitions`, where every host reaches each broker through a fault proxy of its
+ * own (test/helpers/fault-proxy.ts), partitions of one host while it stays awake:
+ * - redis-cut, nats-cut, both-cut: its link to Redis, to NATS, or both black-holed (bytes
+ *   held, delivered on healing);
+ * - oneway-cut: Redis's replies to it held, its requests getting through;
+ * - lossy-redis: its Redis link at 200 ms ± 100 ms with 5 % of chunks delayed a
+ *   retransmission more.
  * A clock step is not injected: floe's leases use Redis's clock, and stepping the machine's
  * clock would disturb everything else running on it (no per-process fake clock here).
  */
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { fillDisk } from "../helpers/disk.js";
 import type { HostSpec, OwnedCluster } from "../helpers/cluster.js";
+import type { FaultProxy } from "../helpers/fault-proxy.js";
 import type { ChaosClient } from "./client.js";
-import type { Rng } from "./prng.js";
+import { mulberry32, type Rng } from "./prng.js";
 
-export const FAULT_KINDS = ["host-kill", "host-freeze", "nats-restart", "redis-restart", "disk-full", "clock-step"] as const;
+export const PARTITION_KINDS = ["redis-cut", "nats-cut", "both-cut", "oneway-cut", "lossy-redis"] as const;
+export const FAULT_KINDS = ["host-kill", "host-freeze", "nats-restart", "redis-restart", "disk-full", "clock-step", ...PARTITION_KINDS] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** A host's own ways to the brokers, when the run injects partitions. */
+export interface HostLinks {
+  readonly redis: FaultProxy;
+  readonly nats: FaultProxy;
+}
 
 export interface FaultRecord {
   readonly kind: FaultKind;
@@ -42,6 +57,8 @@ export interface FaultEnv {
   readonly log: (line: string) => void;
   /** Finds the live task processes of a host. */
   readonly tasksOf?: (host: string) => Promise<number[]>;
+  /** Each host's proxies to the brokers: partitions can be injected only with them. */
+  readonly links?: ReadonlyMap<string, HostLinks>;
 }
 
 export const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -92,6 +109,7 @@ export class Faults {
   constructor(private readonly env: FaultEnv) {
     this.skipped.set("clock-step", "not injected: leases use Redis's clock, and stepping this shared machine's clock would disturb other work (no per-process fake clock installed)");
     if (env.disk === undefined) this.skipped.set("disk-full", "not injected: needs root to mount a tmpfs for one host's --root");
+    if (env.links === undefined) for (const k of PARTITION_KINDS) this.skipped.set(k, "not injected: hosts reach the brokers directly (npm run chaos -- --partitions)");
   }
 
   kinds(): FaultKind[] {
@@ -129,8 +147,19 @@ export class Faults {
     // Draw everything from the seed first, so a failure never shifts the schedule.
     const victim = kind === "disk-full" ? (this.env.disk?.host ?? "") : rng.pick(hostNames);
     const heldMs = Math.round(
-      kind === "host-kill" ? rng.between(300, 2 * lease + 1000) : kind === "host-freeze" ? rng.between(lease + 1000, lease + 3000) : kind === "disk-full" ? rng.between(1500, 4000) : rng.between(500, 3000),
+      kind === "host-kill"
+        ? rng.between(300, 2 * lease + 1000)
+        : kind === "host-freeze"
+          ? rng.between(lease + 1000, lease + 3000)
+          : kind === "disk-full"
+            ? rng.between(1500, 4000)
+            : kind === "redis-cut" || kind === "both-cut" || kind === "oneway-cut"
+              ? rng.between(lease, 2 * lease + 2000) // sometimes within the lease, mostly past it
+              : kind === "nats-cut" || kind === "lossy-redis"
+                ? rng.between(1500, 5000)
+                : rng.between(500, 3000),
     );
+    const lossSeed = kind === "lossy-redis" ? rng.next() : 0; // drawn only for it: other kinds keep their schedules
     const target = kind === "nats-restart" ? "nats" : kind === "redis-restart" ? "redis" : victim;
     const rec: FaultRecord = { kind, target, atNs: nowNs(), heldMs };
     this.records.push(rec);
@@ -182,6 +211,26 @@ export class Faults {
         }
         case "clock-step":
           throw new Error("clock steps are not injected");
+        case "redis-cut":
+        case "nats-cut":
+        case "both-cut":
+        case "oneway-cut":
+        case "lossy-redis": {
+          const links = this.env.links?.get(victim);
+          if (links === undefined) throw new Error(`no fault proxies for ${victim}`);
+          const cutFromRedis = kind !== "nats-cut";
+          // A host without Redis cannot adopt: triggers go elsewhere meanwhile.
+          if (cutFromRedis) this.env.client.avoid.add(victim);
+          if (kind === "redis-cut" || kind === "both-cut") links.redis.cut();
+          if (kind === "nats-cut" || kind === "both-cut") links.nats.cut();
+          if (kind === "oneway-cut") links.redis.cutReplies();
+          if (kind === "lossy-redis") links.redis.lossy(200, 100, 0.05, mulberry32(Math.floor(lossSeed * 2 ** 31)).next);
+          await sleep(heldMs);
+          links.redis.heal();
+          links.nats.heal();
+          this.env.client.avoid.delete(victim);
+          break;
+        }
       }
       rec.healedNs = nowNs();
     } catch (e) {

@@ -81,9 +81,21 @@ export function attemptsLinked(runs: ReadonlyMap<string, RunView>, execs: readon
  * by `orphansKilledOnRestart`). A task with no end line and no fault to explain it is a
  * violation of its own.
  */
-export function resourcesExclusive(execs: readonly Execution[], faults: readonly FaultRecord[]): Check {
+/** Partitions that cut a host from Redis: it must stand down (kill its tasks) within its lease. */
+const REDIS_CUTS: readonly string[] = ["redis-cut", "both-cut", "oneway-cut"];
+
+/** The lease's margin for a lease of `leaseMs` (hub/lease.ts: a quarter, 100 ms … 10 s). */
+function marginMs(leaseMs: number): number {
+  return Math.min(10_000, Math.max(100, leaseMs / 4));
+}
+
+export function resourcesExclusive(execs: readonly Execution[], faults: readonly FaultRecord[], leaseMs = 2000): Check {
   const v: string[] = [];
   const cuts = faults.filter((f) => f.kind === "host-kill" || f.kind === "host-freeze");
+  // A task its host killed when it stood down leaves no end line: it was dead by then, at the
+  // latest (the last renewal was sent before the cut; it vouched for lease − margin).
+  const standDownNs = BigInt(Math.round((leaseMs - marginMs(leaseMs)) * 1e6));
+  const redisCuts = faults.filter((f) => REDIS_CUTS.includes(f.kind) || f.kind === "lossy-redis");
   type Span = { e: Execution; from: bigint; to: bigint };
   const byRes = new Map<string, Span[]>();
   let checked = 0;
@@ -94,6 +106,12 @@ export function resourcesExclusive(execs: readonly Execution[], faults: readonly
     let to = e.endNs;
     for (const f of cuts) {
       if (f.target === e.host && f.atNs >= e.startNs && (to === undefined || f.atNs < to)) to = f.atNs;
+    }
+    if (e.endNs === undefined) {
+      for (const f of redisCuts) {
+        const by = f.atNs + standDownNs;
+        if (f.target === e.host && f.atNs >= e.startNs && (to === undefined || by < to)) to = by;
+      }
     }
     if (to === undefined) {
       v.push(`task ${e.node} of run ${e.run} on ${e.host} (pid ${e.pid}) left no end line and no fault explains it`);
@@ -114,6 +132,21 @@ export function resourcesExclusive(execs: readonly Execution[], faults: readonly
     }
   }
   return { name: "no two runs sharing a resource tag overlapped", checked, violations: v };
+}
+
+/** A host cut from Redis starts no task from a lease after the cut until the link heals. */
+export function standsDown(execs: readonly Execution[], faults: readonly FaultRecord[], leaseMs: number): Check {
+  const v: string[] = [];
+  const cuts = faults.filter((f) => REDIS_CUTS.includes(f.kind) && f.healedNs !== undefined);
+  const leaseNs = BigInt(leaseMs) * 1_000_000n;
+  for (const f of cuts) {
+    for (const e of execs) {
+      if (e.host === f.target && e.startNs > f.atNs + leaseNs && e.startNs < (f.healedNs as bigint)) {
+        v.push(`${f.target}, cut from Redis (${f.kind}) at ${f.atNs}, started ${e.flow}.${e.node} of run ${e.run} ${Number(e.startNs - f.atNs) / 1e6} ms later, before the link healed`);
+      }
+    }
+  }
+  return { name: "a host cut from Redis starts no task once its lease is over", checked: cuts.length, violations: v };
 }
 
 /** The tasks a host was running die with it (its spawn helper kills them when it goes). */

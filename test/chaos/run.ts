@@ -1,5 +1,8 @@
 /**
- * `npm run chaos [-- --seed=N] [--runs=N] [--minutes=M] [--keep]`
+ * `npm run chaos [-- --seed=N] [--runs=N] [--minutes=M] [--keep] [--partitions]`
+ *
+ * `--partitions`: hosts reach the brokers through fault proxies, and the faults are
+ * partitions of one awake host (from Redis, NATS, both, one way, a slow lossy link).
  *
  * A chaos run against a real three-host cluster (see suite.ts): prints the seed first (a
  * run is reproduced from it: same workload, same fault schedule), then the report; writes
@@ -15,6 +18,7 @@ interface Args {
   readonly runs: number;
   readonly minutes: number;
   readonly keep: boolean;
+  readonly partitions: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args | string {
@@ -22,15 +26,17 @@ function parseArgs(argv: readonly string[]): Args | string {
   let runs = 240;
   let minutes = 2;
   let keep = false;
+  let partitions = false;
   for (const a of argv) {
     const [k, v = ""] = a.split("=", 2);
     if (k === "--seed" && /^\d+$/.test(v)) seed = Number(v);
     else if (k === "--runs" && /^\d+$/.test(v) && Number(v) > 0) runs = Number(v);
     else if (k === "--minutes" && Number(v) > 0 && Number(v) <= 10) minutes = Number(v);
     else if (a === "--keep") keep = true;
-    else return `unknown or bad option ${a} (--seed=N, --runs=N, --minutes=M with 0 < M ≤ 10, --keep)`;
+    else if (a === "--partitions") partitions = true;
+    else return `unknown or bad option ${a} (--seed=N, --runs=N, --minutes=M with 0 < M ≤ 10, --keep, --partitions)`;
   }
-  return { seed, runs, minutes, keep };
+  return { seed, runs, minutes, keep, partitions };
 }
 
 async function main(): Promise<number> {
@@ -39,11 +45,11 @@ async function main(): Promise<number> {
     console.error(args);
     return 2;
   }
-  console.log(`chaos seed ${args.seed} (reproduce with: npm run chaos -- --seed=${args.seed} --runs=${args.runs} --minutes=${args.minutes})`);
+  console.log(`chaos seed ${args.seed} (reproduce with: npm run chaos -- --seed=${args.seed} --runs=${args.runs} --minutes=${args.minutes}${args.partitions ? " --partitions" : ""})`);
   const dir = mkdtempSync(join(tmpdir(), "floe-chaos-"));
   const started = Date.now();
   const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
-  const report = await runChaos({ seed: args.seed, runs: args.runs, windowMs: args.minutes * 60_000, dir, log });
+  const report = await runChaos({ seed: args.seed, runs: args.runs, windowMs: args.minutes * 60_000, dir, log, partitions: args.partitions });
   for (const line of formatReport(report)) console.log(line);
   const out = resolve("chaos-results.json");
   writeFileSync(out, JSON.stringify(report, null, 2) + "\n");

@@ -11,8 +11,10 @@ import { mountTmpfs, unmount } from "../helpers/disk.js";
 import { until } from "../helpers/hub.js";
 import { ChaosClient } from "./client.js";
 import { readEvidence } from "./evidence.js";
-import { Faults, type FaultKind, type FaultRecord } from "./faults.js";
-import { attemptsLinked, endedOnce, orphanCheck, orphansKilledOnRestart, placement, redisAtRest, resourcesExclusive, storeFiles, taskProcesses, tasksDieWithHost, type Check, type RunView } from "./invariants.js";
+import { Faults, PARTITION_KINDS, type FaultKind, type FaultRecord, type HostLinks } from "./faults.js";
+import { startFaultProxy } from "../helpers/fault-proxy.js";
+import type { HostSpec } from "../helpers/cluster.js";
+import { attemptsLinked, endedOnce, orphanCheck, orphansKilledOnRestart, placement, redisAtRest, resourcesExclusive, standsDown, storeFiles, taskProcesses, tasksDieWithHost, type Check, type RunView } from "./invariants.js";
 import { stream } from "./prng.js";
 import { chaosConf, DISK_HOST, FLOWS, HOSTS, plan, type Intent } from "./workload.js";
 
@@ -27,8 +29,10 @@ export interface ChaosOptions {
   /** A fresh directory for brokers, roots and evidence. */
   readonly dir: string;
   readonly log?: (line: string) => void;
-  /** Only these fault kinds (default: every kind that can be injected here). */
+  /** Only these fault kinds (default: every kind that can be injected here; with partitions, the partition kinds). */
   readonly faults?: readonly FaultKind[];
+  /** Every host reaches Redis and NATS through fault proxies of its own, and partitions are injected. */
+  readonly partitions?: boolean;
 }
 
 export interface ChaosReport {
@@ -52,17 +56,33 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const marker = `FLOE_CHAOS_DIR=${o.dir}`;
   mkdirSync(join(o.dir, "counters"), { recursive: true });
   const diskRoot = join(o.dir, `root-${DISK_HOST}`);
-  const noDisk = o.faults !== undefined && !o.faults.includes("disk-full") ? "not asked for" : mountTmpfs(diskRoot, 48);
+  const asked = o.faults ?? (o.partitions === true ? PARTITION_KINDS : undefined);
+  const noDisk = asked !== undefined && !asked.includes("disk-full") ? "not asked for" : mountTmpfs(diskRoot, 48);
   let cluster: OwnedCluster | undefined;
+  const proxies: { close(): Promise<void> }[] = [];
   try {
     cluster = await createCluster(o.dir, { conf: chaosConf(o.dir), leaseS, env: { FLOE_CHAOS_DIR: o.dir } });
     const c = cluster;
-    for (const h of HOSTS) await c.start(h);
+    // With partitions, each host's way to each broker is a proxy of its own, kept across its restarts.
+    let hosts: readonly HostSpec[] = HOSTS;
+    let links: Map<string, HostLinks> | undefined;
+    if (o.partitions === true) {
+      links = new Map();
+      const specs: HostSpec[] = [];
+      for (const h of HOSTS) {
+        const l = { redis: await startFaultProxy(c.redis.port), nats: await startFaultProxy(c.nats.port) };
+        proxies.push(l.redis, l.nats);
+        links.set(h.name, l);
+        specs.push({ ...h, redisUrl: l.redis.url("redis"), natsUrl: l.nats.url("nats") });
+      }
+      hosts = specs;
+    }
+    for (const h of hosts) await c.start(h);
     await c.settle(HOSTS.map((h) => h.name));
     const client = new ChaosClient(c, stream(o.seed, "routing"));
-    const faults = new Faults({ cluster: c, client, hosts: HOSTS, leaseS, ...(noDisk === undefined ? { disk: { host: DISK_HOST, root: diskRoot } } : {}), log, tasksOf: (host) => taskProcesses(marker, host) });
+    const faults = new Faults({ cluster: c, client, hosts, leaseS, ...(noDisk === undefined ? { disk: { host: DISK_HOST, root: diskRoot } } : {}), log, tasksOf: (host) => taskProcesses(marker, host), ...(links !== undefined ? { links } : {}) });
     if (noDisk !== undefined) faults.skipped.set("disk-full", `not injected: ${noDisk}`);
-    if (o.faults !== undefined) for (const k of faults.kinds()) if (!o.faults.includes(k)) faults.skipped.set(k, "not asked for");
+    if (asked !== undefined) for (const k of faults.kinds()) if (!asked.includes(k)) faults.skipped.set(k, "not asked for");
 
     const intents = plan(stream(o.seed, "workload"), o.runs, o.windowMs);
     const adopted = new Map<string, Intent>();
@@ -184,7 +204,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     invariants.push({ name: "quiescence reached (all triggered runs archived)", checked: 1, violations: quiescence === undefined ? [] : [quiescence] });
     invariants.push(endedOnce(views, listed.map((r) => r.ref.run)));
     invariants.push(attemptsLinked(final, ev.executions));
-    invariants.push(resourcesExclusive(ev.executions, faults.records));
+    invariants.push(resourcesExclusive(ev.executions, faults.records, leaseS * 1000));
+    if (o.partitions === true) invariants.push(standsDown(ev.executions, faults.records, leaseS * 1000));
     invariants.push(tasksDieWithHost(faults.records));
     invariants.push(orphansKilledOnRestart(ev.executions, faults.records));
     invariants.push(...placement(ev.executions, HOSTS));
@@ -214,6 +235,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     return report;
   } finally {
     await cluster?.close();
+    await Promise.allSettled(proxies.map((p) => p.close()));
     // For a post-mortem: every host's output, and the tmpfs root's files before they go.
     for (const [i, s] of (cluster?.started() ?? []).entries()) writeFileSync(join(o.dir, `host-${s.name}-${i}.log`), s.p.output());
     if (noDisk === undefined) {

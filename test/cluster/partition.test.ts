@@ -10,12 +10,13 @@
  *
  * Rounds: FLOE_PARTITION_ROUNDS (default 10 cut, 10 slowed).
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { evidence, startCluster, type Cluster } from "../helpers/cluster.js";
 import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.js";
 import { until } from "../helpers/hub.js";
+import { SCRIPTS } from "../../store/redis-scripts.js";
 
 const ROUNDS = Number(process.env["FLOE_PARTITION_ROUNDS"] ?? 10);
 const HOSTS = ["p1", "p2"] as const;
@@ -114,4 +115,40 @@ t.test("a host cut from Redis, awake: its task stops before the other host's att
 
 t.test("a host whose Redis replies are held 1.5 s: the same", async (t) => {
   await partitionRounds(t, (p) => p.slowReplies(1500), "replies held 1.5 s");
+});
+
+t.test("a run that ends on a host cut from Redis as it commits its end: the cluster's rerun is its one end", async (t) => {
+  const c = await startCluster(t, { conf: conf("/dev/null") });
+  writeFileSync(c.conf, conf(c.dir));
+  const ev = join(c.dir, "evidence.log");
+  const proxies = new Map<string, FaultProxy>();
+  for (const name of HOSTS) {
+    const p = await startFaultProxy(c.redis.port);
+    t.teardown(() => p.close());
+    proxies.set(name, p);
+  }
+  for (const name of HOSTS) await c.start({ name, redisUrl: proxies.get(name)?.url("redis") as string });
+  await c.settle([...HOSTS]);
+  for (let round = 1; round <= Math.min(ROUNDS, 3); round++) {
+    const started = await c.host("p1").req("POST", "/flows/stamped/runs", {});
+    const run = (started.body as { run: { ref: { run: string } } }).run.ref.run;
+    await until(() => beats(ev, run).length >= 2, 30_000, `round ${round}: the task to beat`);
+    const cutHost = beats(ev, run)[0]?.host as string;
+    const other = HOSTS.find((h) => h !== cutHost) as string;
+    // The task ends; its host checks the run is still its own, and the link is cut just as
+    // the release — the run end's commit — is sent.
+    (proxies.get(cutHost) as FaultProxy).cutWhenSent(SCRIPTS.release.sha);
+    writeFileSync(join(c.dir, `release-${run}-1`), "");
+    await until(() => beats(ev, run).some((b) => b.attempt === 2), 30_000, `round ${round}: ${other} to run attempt 2`);
+    (proxies.get(cutHost) as FaultProxy).heal();
+    writeFileSync(join(c.dir, `release-${run}-2`), "");
+    await until(async () => (await runOf(c, other, run)).state === "archived", 30_000, `round ${round}: the run to end`);
+    await until(() => isUp(c, other, cutHost), 30_000, `round ${round}: ${cutHost} to be back`);
+    await until(async () => (await runOf(c, cutHost, run)).state === "archived", 30_000, `round ${round}: ${cutHost} to see the run ended`);
+    for (const via of HOSTS) {
+      const s = await runOf(c, via, run);
+      t.same({ result: s.result, attempt: s.attempt, host: s.ref.execHost }, { result: "good", attempt: 2, host: other }, `round ${round}: ${via} sees one end: good, attempt 2, on ${other}`);
+    }
+    t.notOk(existsSync(join(c.dir, `root-${cutHost}`, "floes", "stamped", "1", "archive", run)), `round ${round}: ${cutHost} archived nothing for it (its end was never committed)`);
+  }
 });

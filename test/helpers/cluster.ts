@@ -17,6 +17,8 @@ export interface HostSpec {
   readonly slots?: number;
   /** The host's way to Redis, when not straight to the cluster's (a fault proxy). */
   readonly redisUrl?: string;
+  /** The host's way to NATS, likewise. */
+  readonly natsUrl?: string;
 }
 
 export interface Cluster {
@@ -80,7 +82,7 @@ export async function createCluster(dir: string, o: ClusterOptions): Promise<Own
         root,
         host: spec.name,
         tags: [...(spec.tags ?? [])],
-        extra: [`--nats=${natsUrls}`, `--redis=${spec.redisUrl ?? redis.url}`, `--lease=${o.leaseS ?? 2}`, `--slots=${spec.slots ?? 4}`, ...(o.hostArgs ?? [])],
+        extra: [`--nats=${spec.natsUrl ?? natsUrls}`, `--redis=${spec.redisUrl ?? redis.url}`, `--lease=${o.leaseS ?? 2}`, `--slots=${spec.slots ?? 4}`, ...(o.hostArgs ?? [])],
         env: { HOST_NAME: spec.name, ...(o.env ?? {}) },
       });
       hosts.set(spec.name, p);

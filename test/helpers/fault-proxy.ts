@@ -4,17 +4,35 @@
  * - cut: connections stay open, bytes in both directions are held, and delivered in
  *   order when the link heals (what a partition does to TCP);
  * - slowed: each chunk from the target (the replies) is held `ms` before it is passed on;
+ * - cut one way: what the client sends reaches the target, the replies are held;
+ * - lossy: each chunk, both ways, is held a latency with jitter, and a share of them an
+ *   extra retransmission delay — what packet loss looks like from above TCP (bytes are
+ *   never dropped or reordered: TCP would not let them be);
  * - healed: back to a plain relay, delivering whatever was held.
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
 
-type Mode = { readonly kind: "pass" } | { readonly kind: "cut" } | { readonly kind: "slow"; readonly replyDelayMs: number };
+type Mode =
+  | { readonly kind: "pass" }
+  | { readonly kind: "cut" }
+  | { readonly kind: "cut-replies" }
+  | { readonly kind: "slow"; readonly replyDelayMs: number }
+  | { readonly kind: "lossy"; readonly latencyMs: number; readonly jitterMs: number; readonly loss: number; readonly random: () => number };
 
 export interface FaultProxy {
   readonly port: number;
   readonly url: (scheme: string) => string;
   cut(): void;
+  /**
+   * Cuts the link the moment a client sends bytes containing `marker` (that chunk is the
+   * first held): a cut at an exact point of a protocol, e.g. just before one script runs.
+   */
+  cutWhenSent(marker: string): void;
+  /** A one-way cut: requests get through, replies are held. */
+  cutReplies(): void;
   slowReplies(ms: number): void;
+  /** Every chunk held `latencyMs` ± `jitterMs`; a share `loss` of them 200–600 ms more. */
+  lossy(latencyMs: number, jitterMs: number, loss: number, random?: () => number): void;
   heal(): void;
   close(): Promise<void>;
 }
@@ -27,10 +45,19 @@ class Pipe {
   constructor(
     private readonly to: Socket,
     private readonly mode: () => Mode,
+    /** Whether this pipe carries the target's replies (held by a one-way cut). */
+    private readonly replies: boolean,
   ) {}
 
+  private held(): boolean {
+    const m = this.mode();
+    return m.kind === "cut" || (m.kind === "cut-replies" && this.replies);
+  }
+
   push(data: Buffer, delayMs: number): void {
-    this.queue.push({ at: Date.now() + delayMs, data });
+    // Never before the chunk ahead of it: a byte stream keeps its order.
+    const last = this.queue[this.queue.length - 1];
+    this.queue.push({ at: Math.max(Date.now() + delayMs, last?.at ?? 0), data });
     this.pump();
   }
 
@@ -44,7 +71,7 @@ class Pipe {
 
   pump(): void {
     if (this.timer !== undefined) return;
-    while (this.queue.length > 0 && this.mode().kind !== "cut") {
+    while (this.queue.length > 0 && !this.held()) {
       const head = this.queue[0] as { at: number; data: Buffer };
       const wait = head.at - Date.now();
       if (wait > 0) {
@@ -64,6 +91,14 @@ export async function startFaultProxy(targetPort: number, targetHost = "127.0.0.
   let mode: Mode = { kind: "pass" };
   const pipes = new Set<Pipe>();
   const sockets = new Set<Socket>();
+  let cutMarker: Buffer | undefined;
+  const delay = (reply: boolean): number => {
+    if (mode.kind === "slow") return reply ? mode.replyDelayMs : 0;
+    if (mode.kind !== "lossy") return 0;
+    const r = mode.random;
+    const base = mode.latencyMs + (r() * 2 - 1) * mode.jitterMs;
+    return Math.max(0, base + (r() < mode.loss ? 200 + r() * 400 : 0));
+  };
   const server: Server = createServer((client) => {
     const upstream = connect({ port: targetPort, host: targetHost });
     for (const s of [client, upstream]) {
@@ -76,16 +111,22 @@ export async function startFaultProxy(targetPort: number, targetHost = "127.0.0.
         upstream.destroy();
       });
     }
-    const up = new Pipe(upstream, () => mode);
-    const down = new Pipe(client, () => mode);
+    const up = new Pipe(upstream, () => mode, false);
+    const down = new Pipe(client, () => mode, true);
     pipes.add(up);
     pipes.add(down);
     client.on("close", () => {
       pipes.delete(up);
       pipes.delete(down);
     });
-    client.on("data", (d: Buffer) => up.push(d, 0));
-    upstream.on("data", (d: Buffer) => down.push(d, mode.kind === "slow" ? mode.replyDelayMs : 0));
+    client.on("data", (d: Buffer) => {
+      if (cutMarker !== undefined && d.includes(cutMarker)) {
+        cutMarker = undefined;
+        mode = { kind: "cut" };
+      }
+      up.push(d, delay(false));
+    });
+    upstream.on("data", (d: Buffer) => down.push(d, delay(true)));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -102,12 +143,24 @@ export async function startFaultProxy(targetPort: number, targetHost = "127.0.0.
     cut() {
       mode = { kind: "cut" };
     },
+    cutWhenSent(marker) {
+      cutMarker = Buffer.from(marker);
+    },
+    cutReplies() {
+      mode = { kind: "cut-replies" };
+      pumpAll();
+    },
     slowReplies(ms) {
       mode = { kind: "slow", replyDelayMs: ms };
       pumpAll();
     },
+    lossy(latencyMs, jitterMs, loss, random = Math.random) {
+      mode = { kind: "lossy", latencyMs, jitterMs, loss, random };
+      pumpAll();
+    },
     heal() {
       mode = { kind: "pass" };
+      cutMarker = undefined;
       for (const p of pipes) p.release();
     },
     async close() {

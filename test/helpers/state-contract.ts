@@ -139,7 +139,12 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(await s.claim([assign(pend("r2", { resources: ["db"] }), "a")]), [], "db still held, and no slot");
     t.equal(await s.release("r1", c.token), true);
     t.equal(await s.isCurrent("r1", c.token), false, "an ended run's token is not current");
-    t.equal(await s.release("r1", c.token), false, "released once only");
+    t.same(await s.releasedBy("r1"), { host: "a", token: c.token }, "the release is remembered with who made it");
+    const version = (await fullSnapshot(s)).version;
+    t.equal(await s.release("r1", c.token), true, "a repeat of an applied release (its reply lost) answers as the first did");
+    t.equal((await fullSnapshot(s)).version, version, "and changes nothing");
+    t.equal(await s.release("r1", c.token + 1), false, "another token still frees nothing");
+    t.equal(await s.releasedBy("r2"), undefined, "a run nobody released");
     const snap = await fullSnapshot(s);
     t.same([...snap.held], [], "both resources are free");
     t.same([...snap.runningByHost], [], "and the slot");
