@@ -26,6 +26,7 @@ import { DEFAULT_CONF, settingsFrom, type Settings } from "./settings.js";
 import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
 import { errorMessage } from "../flows/errors.js";
+import { loadHostSecrets } from "./host-secrets.js";
 
 export interface Signals {
   readonly interrupt: AbortSignal;
@@ -90,7 +91,9 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
       return 1;
     }
   }
-  const parts = { config, configDir: s.conf !== undefined ? dirname(s.conf) : process.cwd(), root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l) };
+  const configDir = s.conf !== undefined ? dirname(s.conf) : process.cwd();
+  const secrets = await loadHostSecrets(undefined, s.host, config, configDir, log);
+  const parts = { config, configDir, root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l), secrets };
   const hub = cluster !== undefined ? clusterHub({ ...parts, parts: cluster, leaseMs: s.leaseMs }) : embeddedHub(parts);
   const { token, path: tokenPath } = await adminToken(s);
   const sessions = cluster?.sessions ?? new FileSessionStore(join(s.root, "sessions.json"));
@@ -161,6 +164,8 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
         return;
       }
       config = next.config;
+      // Before the flows that may name new secrets can start a task.
+      await loadHostSecrets(secrets, s.host, config, configDir, log);
       hub.reload(config);
       triggers.reload(config);
       log.info({ flows: config.flows.length }, "config reloaded");

@@ -11,6 +11,7 @@ import type { RunEvent } from "../hub/types.js";
 import type { ClusterParts } from "./cluster.js";
 import { chooseFormat, prettyDestination, type LogFormat } from "./log-format.js";
 import { LocalBus } from "../store/bus.js";
+import type { TaskSecrets } from "../hub/secrets.js";
 
 /** The root logger, on stderr: JSON lines, or one line for people per entry (log-format.ts). */
 export function makeLogger(level: string, format: LogFormat = "json"): Logger {
@@ -34,6 +35,7 @@ export interface EmbeddedOptions {
   readonly slots: number;
   readonly log: Logger;
   readonly console?: (line: string) => void;
+  readonly secrets?: TaskSecrets;
 }
 
 /** An embedded host: in-process bus and cluster state, nothing else to install. */
