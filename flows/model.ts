@@ -83,6 +83,8 @@ export interface NotifySettings {
   /** Delay before the first retry; it doubles each time, up to maxBackoffMs. */
   readonly backoffMs: number;
   readonly maxBackoffMs: number;
+  /** The dashboard's address as the receivers' readers reach it (the run page's URL in a notification). */
+  readonly pageUrl?: string;
 }
 
 export const DEFAULT_NOTIFY: NotifySettings = Object.freeze({ retryForMs: 24 * 3600_000, backoffMs: 2000, maxBackoffMs: 10 * 60_000 });

@@ -48,6 +48,7 @@ export function parseNotifySettings(r: Reader, common: ReadMap | undefined): Not
     retryForMs: m?.get<number>("retry-for") ?? DEFAULT_NOTIFY.retryForMs,
     backoffMs: m?.get<number>("backoff") ?? DEFAULT_NOTIFY.backoffMs,
     maxBackoffMs: m?.get<number>("max-backoff") ?? DEFAULT_NOTIFY.maxBackoffMs,
+    ...(m?.get<string>("page-url") !== undefined ? { pageUrl: (m.get<string>("page-url") ?? "").replace(/\/+$/, "") } : {}),
   };
 }
 

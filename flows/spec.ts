@@ -102,6 +102,7 @@ export const SPECS: Readonly<Record<SpecName, Readonly<Record<string, KeySpec>>>
     "retry-for": { kind: duration, doc: "Give a delivery up when it has not succeeded this long after the run ended. Default 24h." },
     backoff: { kind: duration, doc: "Delay before the first retry, doubling each time. Default 2s." },
     "max-backoff": { kind: duration, doc: "The longest delay between two tries. Default 10m." },
+    "page-url": { kind: str, doc: "The dashboard's address as people reach it (e.g. https://floe.example.com), for the run page's link. Default: the host's own address." },
   },
   secret: {
     file: { kind: str, doc: "A file holding the value (a trailing newline is dropped)." },

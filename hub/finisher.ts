@@ -26,6 +26,8 @@ export interface FinisherDeps {
   readonly log: Logger;
   /** Cluster mode: the state may be away for a while, and ends wait for it. */
   readonly clustered: boolean;
+  /** A run ends here (before it is archived): its notifications are made durable. */
+  runEnded?(r: RunRecord): Promise<void>;
   /** After a run ended: a slot and its resources are free (the dispatcher), retention. */
   afterEnd(r: RunRecord): Promise<void>;
 }
@@ -80,6 +82,9 @@ export class Finisher {
     }
     const record: RunRecord = { ...e.record, result, reason, endedAt: Date.now() };
     await nodeFiles.close(run);
+    // Before the archive: a crash in between ends the run again at the next start, and the
+    // notifier, finding its deliveries made, makes none twice.
+    await this.d.runEnded?.(record).catch((err: unknown) => log.error({ err: coerceError(err), run }, "could not record the run's notifications"));
     const from: RunDirState = e.state === "pending" ? "pending" : "active";
     // A full disk pauses the end (the run stays active, its locks held) until there is room.
     await whenRoom(

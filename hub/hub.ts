@@ -37,8 +37,10 @@ import { recoverRuns } from "./recovery.js";
 import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
+import type { RunRecord } from "./run-record.js";
 import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
+import type { RunEndListener } from "./notifier.js";
 import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 
 export type { HubState, TriggerRequest };
@@ -67,6 +69,8 @@ export interface HubOptions {
   readonly leaseMs?: number;
   /** Cluster mode: logs and requests of other hosts' runs. */
   readonly link?: ClusterLink;
+  /** Told of every run that ends on this host (notifications). */
+  readonly notifier?: RunEndListener;
   /** The host's secrets (common.secrets). @defaultValue none */
   readonly secrets?: TaskSecrets;
 }
@@ -104,7 +108,7 @@ export class Hub {
     const nodeFiles = (this.nodeFiles = new NodeFiles(files));
     const folders = (this.folders = new RunFolders(files, o.root, o.config, o.commands, log));
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config);
-    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
+    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: (r: RunRecord) => o.notifier?.runEnded(r) ?? Promise.resolve() } : {}), afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
       renew: (leaseMs, marginMs) => state.heartbeat(this.hostRecord(), leaseMs, marginMs),
       probe: () => state.ping(),
@@ -122,7 +126,7 @@ export class Hub {
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
     const commands = (this.commands = new Commands({ table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
-    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, lease: this.lease, log }) : undefined;
+    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, lease: this.lease, log, ...(o.notifier !== undefined ? { notifier: o.notifier } : {}) }) : undefined;
   }
 
   get host(): HostName {
@@ -215,6 +219,8 @@ export class Hub {
   submitData = (run: string, node: string, values: unknown, reject?: string, by?: string): Promise<NodeStatus> => this.commands.submitData(run, node, values, reject, by);
   postData = (run: string, node: string, values: unknown, reject?: string, by?: string): NodeStatus => this.commands.postData(run, node, values, reject, by);
   cancel = (run: string, by: string): Promise<RunSummary> => this.commands.cancel(run, by);
+  /** The flow a run of this host ran (its snapshot), else this host's copy of its version. */
+  flowOfRun = (s: RunSummary): Flow | undefined => this.table.get(s.ref.run)?.record.flow ?? this.config.flows.find((f) => f.id === s.ref.flow && f.ver === s.ref.ver);
 
   // --- wiring ----------------------------------------------------------------------------
 

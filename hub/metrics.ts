@@ -6,6 +6,14 @@ import type { Bus } from "../store/bus.js";
 import type { RunTally } from "./run-table.js";
 import type { RunEvent } from "./types.js";
 
+/** What the notifier counted since the host started, and what waits now. */
+export interface NotifyCounts {
+  readonly sent: number;
+  readonly failedAttempts: number;
+  readonly givenUp: number;
+  readonly pending: number;
+}
+
 export class Metrics {
   private readonly runsEnded = new Map<string, number>();
   private taskSeconds = { sum: 0, count: 0 };
@@ -14,7 +22,11 @@ export class Metrics {
   private readonly fireFailures = new Map<string, number>();
   private readonly off: () => void;
 
-  constructor(bus: Bus<RunEvent>) {
+  constructor(
+    bus: Bus<RunEvent>,
+    /** The notifier's counts, when the host sends notifications. */
+    private readonly notify?: () => NotifyCounts,
+  ) {
     this.off = bus.subscribe((ev) => this.onEvent(ev));
   }
 
@@ -62,6 +74,17 @@ export class Metrics {
     for (const [t, n] of this.fires) lines.push(`floe_trigger_fires_total{type="${t}"} ${n}`);
     gauge("floe_trigger_failures_total", "Triggers that failed to start a run, by type.", "counter");
     for (const [t, n] of this.fireFailures) lines.push(`floe_trigger_failures_total{type="${t}"} ${n}`);
+    const n = this.notify?.();
+    if (n !== undefined) {
+      gauge("floe_notifications_sent_total", "Notifications delivered (a 2xx answer).", "counter");
+      lines.push(`floe_notifications_sent_total ${n.sent}`);
+      gauge("floe_notification_failures_total", "Notification attempts that failed (no answer, or not a 2xx).", "counter");
+      lines.push(`floe_notification_failures_total ${n.failedAttempts}`);
+      gauge("floe_notifications_given_up_total", "Notifications given up after common.notify.retry-for.", "counter");
+      lines.push(`floe_notifications_given_up_total ${n.givenUp}`);
+      gauge("floe_notifications_pending", "Notifications waiting to be sent or retried.");
+      lines.push(`floe_notifications_pending ${n.pending}`);
+    }
     return lines.join("\n") + "\n";
   }
 
