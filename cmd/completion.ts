@@ -5,6 +5,9 @@
 import type { Command } from "./flags.js";
 import type { Out } from "./validate.js";
 
+/** Commands whose first argument is a run: completed with the ids `floe runs` lists (its rows are tab-separated in a pipe). */
+const RUN_ARG = new Set(["logs", "cancel", "pause", "resume", "rerun"]);
+
 /** Flags whose value is a file or a folder: completed as paths. */
 const PATH_ARGS = new Set(["FILE", "DIR"]);
 
@@ -19,7 +22,7 @@ export function bashCompletion(commands: readonly Command[]): string {
       `    ${c.name})`,
       `      opts="${flagWords(c).join(" ")}"`,
       ...(paths.length > 0 ? [`      case "$cur" in ${paths.join("|")}) COMPREPLY=( $(compgen -f -- "\${cur#*=}") ); return ;; esac`] : []),
-      `      files=${c.positionals ? 1 : 0} ;;`,
+      `      files=${RUN_ARG.has(c.name) ? 2 : c.positionals ? 1 : 0} ;;`,
     ].join("\n");
   });
   return `# bash completion for floe: source <(floe completion bash)
@@ -38,6 +41,9 @@ ${cases.join("\n")}
     [[ "\${COMPREPLY[0]}" == *= ]] && compopt -o nospace 2>/dev/null
   elif [ "$files" -eq 1 ]; then
     COMPREPLY=( $(compgen -f -- "$cur") )
+  elif [ "$files" -eq 2 ] && [ "$COMP_CWORD" -eq 2 ]; then
+    # The runs of the host FLOE_SERVER names, newest first; nothing when it can not be reached.
+    COMPREPLY=( $(compgen -W "$(floe runs --limit=50 2>/dev/null | cut -f2)" -- "$cur") )
   fi
 }
 complete -F _floe floe
@@ -58,10 +64,16 @@ export function zshCompletion(commands: readonly Command[]): string {
       const action = f.arg !== undefined && PATH_ARGS.has(f.arg) ? (f.arg === "DIR" ? "_directories" : "_files") : " ";
       return `'${f.multiple === true ? "*" : ""}--${f.name}=[${help}]:${f.arg ?? "value"}:${action}'`;
     });
-    return `    ${c.name}) _arguments ${[...specs, "'(-h --help)'{-h,--help}'[print help]'", c.positionals ? "'*:argument:_files'" : ""].filter((s) => s !== "").join(" ")} ;;`;
+    const positional = RUN_ARG.has(c.name) ? "'1:run:_floe_runs'" : c.positionals ? "'*:argument:_files'" : "";
+    return `    ${c.name}) _arguments ${[...specs, "'(-h --help)'{-h,--help}'[print help]'", positional].filter((s) => s !== "").join(" ")} ;;`;
   });
   return `#compdef floe
 # zsh completion for floe: floe completion zsh > "\${fpath[1]}/_floe" (then compinit)
+_floe_runs() {
+  local -a runs
+  runs=(\${(f)"$(floe runs --limit=50 2>/dev/null | cut -f2)"})
+  compadd -a runs
+}
 _floe() {
   local -a commands
   commands=(

@@ -5,7 +5,7 @@
  * completion.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import t from "tap";
@@ -141,6 +141,14 @@ t.test("the operators' commands against a live host", async (t) => {
   t.equal(unknown.status, 1);
   t.match(unknown.stderr, /floe logs: no run "01ARZ3NDEKTSV4RRFFQ69G5FAV"/);
   t.equal((await cli(["runs", "--server=ftp://x"], env)).status, 2);
+
+  // Bash completion of a run id asks the host (floe on the PATH, FLOE_SERVER and FLOE_TOKEN set).
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  writeFileSync(join(bin, "floe"), `#!/bin/sh\nexec "${process.execPath}" "${floeBin}" "$@"\n`, { mode: 0o755 });
+  writeFileSync(join(dir, "c.bash"), (await cli(["completion", "bash"])).stdout);
+  const completed = spawnSync("bash", ["-c", `source ${join(dir, "c.bash")}; COMP_WORDS=(floe logs ${run.slice(0, 20)}); COMP_CWORD=2; _floe; echo "\${COMPREPLY[@]}"`], { encoding: "utf8", env: { ...process.env, ...env, PATH: `${bin}:${process.env["PATH"] ?? ""}` } });
+  t.equal(completed.stdout.trim(), run, "a run id completes from the host's runs");
 
   // The token from <root>/admin-token when none is given.
   writeFileSync(join(dir, "admin-token"), `${h.token}\n`);
