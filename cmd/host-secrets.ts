@@ -15,7 +15,6 @@ export async function loadHostSecrets(store: SecretStore | undefined, host: stri
   const s = store ?? new SecretStore(host, startEnv);
   const { missing } = await s.load(config.common.secrets, configDir);
   for (const src of Object.values(config.common.secrets ?? {})) {
-    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the environment is a map
     if ("env" in src) delete process.env[src.env];
   }
   for (const m of missing) log.warn({ secret: m }, "a secret of common.secrets can not be read; tasks that need it fail");

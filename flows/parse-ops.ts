@@ -58,9 +58,15 @@ export function parseNotifySettings(r: Reader, common: ReadMap | undefined): Not
  */
 export function parseFlowOps(r: Reader, m: ReadMap, flowId: string, defined: ReadonlySet<string> | undefined): { secrets?: readonly string[]; notify?: readonly NotifyTarget[] } {
   const d = r.d;
+  if (defined === undefined) {
+    // A flow-file may come from a repository: which flow gets which secret, and who hears of
+    // its runs, is the host config's to say.
+    for (const key of ["secrets", "notify"]) if (m.has(key)) d.warn(m.keyPosOf(key), `${key} in a flow-file is ignored: give it to flow ${flowId} in the host's config`);
+    return {};
+  }
   const known = (name: string, pos: number, what: string): void => {
     if (!SECRET_NAME.test(name)) d.error(pos, `${what} "${name}" of flow ${flowId} is not a secret name (letters, digits and _)`);
-    else if (defined !== undefined && !defined.has(name)) d.error(pos, `${what} "${name}" of flow ${flowId} is not defined in common.secrets${didYouMean(name, [...defined])}`);
+    else if (!defined.has(name)) d.error(pos, `${what} "${name}" of flow ${flowId} is not defined in common.secrets${didYouMean(name, [...defined])}`);
   };
   const secrets = m.get<string[]>("secrets");
   const secretsNode = m.field("secrets")?.node;

@@ -184,6 +184,7 @@ t.test("floe validate reports a flow naming an undefined secret", async (t) => {
   const dir = t.testdir({
     "bad.yml": "common:\n  secrets:\n    API_KEY: {env: X}\nflows:\n  - id: f\n    secrets: [API_KEY, API_KYE]\n    notify: [{url: 'http://x/y', secret: NOPE}]\n    tasks:\n      - {name: a, type: exec, listen: trigger.good, opts: {cmd: 'true'}}\n",
     "both.yml": "common:\n  secrets:\n    K: {env: X, file: y}\nflows: []\n",
+    "flow-file.yml": "id: ff\nsecrets: [API_KEY]\ntasks:\n  - {name: a, type: exec, listen: trigger.good, opts: {cmd: 'true'}}\n",
   });
   const r = spawnSync(process.execPath, [floeBin, "validate", join(dir, "bad.yml"), join(dir, "both.yml")], { encoding: "utf8" });
   t.equal(r.status, 1);
@@ -191,4 +192,7 @@ t.test("floe validate reports a flow naming an undefined secret", async (t) => {
   t.match(r.stdout, /bad\.yml:7:\d+: error: notify\[0\]\.secret "NOPE" of flow f is not defined in common\.secrets/);
   t.match(r.stdout, /both\.yml:3:\d+: error: secret K needs exactly one of file: PATH or env: VAR/);
   t.notMatch(r.stdout, /API_KEY" of flow/, "a defined secret is fine");
+  const ff = spawnSync(process.execPath, [floeBin, "validate", join(dir, "flow-file.yml")], { encoding: "utf8" });
+  t.equal(ff.status, 0);
+  t.match(ff.stdout, /flow-file\.yml:2:1: warning: secrets in a flow-file is ignored: give it to flow ff in the host's config/);
 });
