@@ -163,3 +163,28 @@ t.test("a receiver down for a while gets the delivery, after the sending host wa
   t.ok((d.notifications?.[0]?.attempts.filter((a) => a.status === 503).length ?? 0) >= 2, "the 503 answers are among the attempts");
   t.ok(calls >= 3);
 });
+
+t.test("the bodies: floe's JSON, Slack's message; the signature", async (t) => {
+  const { notificationBody, runEndedNotice, signBody } = await import("../../hub/notify-body.js");
+  const record = {
+    v: 1 as const,
+    ref: { flow: "deploy", ver: 2, run: "01KB0000000000000000QX4M", adoptedBy: "h1", execHost: "h2" },
+    flow: { id: "deploy", ver: 2, name: "Deploy", reuseSpace: false, hostTags: [], resourceTags: [], env: [], triggers: [], tasks: [], queueStrategy: "append" as const, onHostLoss: "requeue" as const },
+    trigger: { id: "push", type: "data", values: { secret: "not sent" }, by: "ada" },
+    adoptedAt: Date.parse("2026-12-04T10:00:00Z"),
+    startedAt: Date.parse("2026-12-04T10:00:01Z"),
+    endedAt: Date.parse("2026-12-04T10:00:05Z"),
+    attempt: 1,
+    result: "bad" as const,
+    reason: "task.push.bad has no listener",
+  } as unknown as Parameters<typeof runEndedNotice>[0];
+  const n = runEndedNotice(record, "01KB0000000000000000QX4M.0", "https://floe.example.com/app/runs/01KB0000000000000000QX4M");
+  const json = JSON.parse(notificationBody(n, "json")) as Record<string, unknown>;
+  t.match(json, { v: 1, event: "run.ended", flow: "deploy", ver: 2, name: "Deploy", run: "01KB0000000000000000QX4M", result: "bad", host: "h2", startedAt: "2026-12-04T10:00:01.000Z", endedAt: "2026-12-04T10:00:05.000Z", trigger: { id: "push", by: "ada" } });
+  t.notOk(JSON.stringify(json).includes("not sent"), "trigger values are not sent");
+  const slack = JSON.parse(notificationBody(n, "slack")) as { text: string; attachments: { color: string }[] };
+  t.equal(slack.text, "floe: run <https://floe.example.com/app/runs/01KB0000000000000000QX4M|deploy 00QX4M> ended *bad*: task.push.bad has no listener");
+  t.equal(slack.attachments[0]?.color, "#e01e5a");
+  // RFC 4231 test case 2: key "Jefe".
+  t.equal(signBody("what do ya want for nothing?", "Jefe"), "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+});
