@@ -28,6 +28,7 @@ import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
 import { errorMessage } from "../flows/errors.js";
 import { loadHostSecrets } from "./host-secrets.js";
 import { Notifier } from "../hub/notifier.js";
+import { notificationsView } from "../hub/notify-view.js";
 
 export interface Signals {
   readonly interrupt: AbortSignal;
@@ -134,7 +135,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
     users: () => config.common.users,
     events,
     metrics,
-    notifier,
+    notifications: notificationsView(notifier, s.host, log.child({ part: "notify" }), cluster?.link),
     webhooks: triggers,
     ...(tls !== undefined ? { tls } : {}),
     extra: (a) => registerDashboard(a, { base: config.common.baseUrl }),

@@ -1,7 +1,6 @@
 /** Runs: list, one run, node logs (following live runs), data-node input, cancel. */
 import type { FastifyInstance } from "fastify";
 import { FloeError } from "../errors.js";
-import { publicDelivery } from "../notifier.js";
 import type { LogLine } from "../types.js";
 import { logLineSchema, nodeParams, runDetailSchema, runIdParam, runSummarySchema, valuesSchema } from "./schemas.js";
 import type { ApiContext } from "./server.js";
@@ -30,9 +29,9 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
 
   api.get<{ Params: { id: string } }>("/runs/:id", { schema: { summary: "One run with its nodes, and the notifications this host sent of its end", params: runIdParam, response: { 200: runDetailSchema } } }, async (req) => {
     const run = await ctx.hub.getRun(req.params.id);
-    const count = ctx.notifier !== undefined && run.state === "archived" ? ctx.hub.flowOfRun(run)?.notify?.length ?? 0 : 0;
-    if (count === 0 || ctx.notifier === undefined) return run;
-    const notifications = (await ctx.notifier.forRun(run.ref.run, count)).map(publicDelivery);
+    const count = ctx.notifications !== undefined && run.state === "archived" ? ctx.hub.flowOfRun(run)?.notify?.length ?? 0 : 0;
+    if (count === 0 || ctx.notifications === undefined) return run;
+    const notifications = await ctx.notifications(run.ref.run, count, run.ref.execHost);
     return notifications.length > 0 ? { ...run, notifications } : run;
   });
 

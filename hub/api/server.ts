@@ -3,7 +3,7 @@
  * schemas on what comes in and goes out, auth on every route but login, health and signed
  * webhooks, and an OpenAPI document built from the routes themselves.
  */
-import type { Notifier } from "../notifier.js";
+import type { NotificationsView } from "../notify-view.js";
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
@@ -47,8 +47,8 @@ export interface ApiDeps {
   readonly users: () => readonly User[];
   readonly events: EventLog;
   readonly metrics: Metrics;
-  /** The deliveries of the runs this host ended, for a run's detail. */
-  readonly notifier?: Pick<Notifier, "forRun">;
+  /** The notifications of a run's end, for its detail (hub/notify-view.ts). */
+  readonly notifications?: NotificationsView;
   readonly webhooks?: WebhookHandler;
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   readonly bodyLimit?: number;

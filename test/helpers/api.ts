@@ -10,6 +10,7 @@ import { FileSessionStore } from "../../hub/api/sessions.js";
 import { EventLog } from "../../hub/event-log.js";
 import { Metrics } from "../../hub/metrics.js";
 import type { Notifier } from "../../hub/notifier.js";
+import { notificationsView } from "../../hub/notify-view.js";
 import type { User } from "../../flows/model.js";
 import { startHub, type TestHub } from "./hub.js";
 
@@ -52,7 +53,7 @@ export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: 
     users: () => users,
     events,
     metrics,
-    ...(o.notifier !== undefined ? { notifier: o.notifier } : {}),
+    ...(o.notifier !== undefined ? { notifications: notificationsView(o.notifier, "h1", log) } : {}),
     ...(o.dashboard ? { extra: (app: FastifyInstance) => registerDashboard(app, { base: "/build/api" }) } : {}),
   });
   await app.listen({ host: "127.0.0.1", port: 0 });

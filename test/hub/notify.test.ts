@@ -119,6 +119,9 @@ t.test("one signed delivery per run end across a three-host cluster", async (t) 
   const exec = details.get(first?.run ?? "")?.ref.execHost ?? "";
   const d = (await c.host(exec).req("GET", `/runs/${first?.run ?? ""}`)).body as Detail;
   t.match(d.notifications, [{ id: `${first?.run ?? ""}.0`, state: "delivered", attempts: [{ status: 204 }] }], "the run's detail shows the delivery");
+  const other = ["h1", "h2", "h3"].find((n) => n !== exec) ?? "h1";
+  const viaOther = (await c.host(other).req("GET", `/runs/${first?.run ?? ""}`)).body as Detail;
+  t.match(viaOther.notifications, [{ id: `${first?.run ?? ""}.0`, state: "delivered" }], "another host shows them too (it asks the run's host)");
   const metrics = await c.host(exec).req("GET", "/metrics");
   t.match(String(metrics.body), /floe_notifications_sent_total [1-9]/);
 });
