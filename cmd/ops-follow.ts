@@ -82,7 +82,12 @@ async function follow(c: Client, query: string, o: { want: () => string | undefi
     await Promise.race([opened, streaming]);
     await o.onReady();
     for (const e of early.splice(0)) if (handle(e.type, e.data)) return ended;
-    await streaming;
+    try {
+      await streaming;
+    } catch (e) {
+      // Cut once open (its host restarted): the caller looks for the run again.
+      if (!(e instanceof OpsError)) throw e;
+    }
     return ended;
   } finally {
     o.signal.removeEventListener("abort", stop);
@@ -106,19 +111,24 @@ function stopped(io: Out, run: string): number {
   return 130;
 }
 
-/** Follows `run` until it ends, reconnecting when the stream closes early. */
-async function followRun(c: Client, run: string, onLog: (l: Line) => void, signal: AbortSignal, io: Out, first?: { ended: RunRow | undefined }): Promise<number> {
-  let ended = first?.ended;
-  for (let tries = 0; ended === undefined; tries++) {
+/** Tries to find a followed run again after its stream closed early, before giving up. */
+const RECONNECTS = 12;
+
+/**
+ * Follows `run` until it ends: `ended` is what the first stream saw. A stream that closed
+ * before the end (its host restarted) is opened again, with a growing pause, while the
+ * run is not over; the lines printed meanwhile are not read back.
+ */
+async function followRun(c: Client, run: string, onLog: (l: Line) => void, signal: AbortSignal, io: Out, ended: RunRow | undefined): Promise<number> {
+  for (let tries = 1; ended === undefined; tries++) {
     if (signal.aborted) return stopped(io, run);
-    if (first === undefined || tries > 0) {
-      ended = await endOf(c, run);
-      if (ended !== undefined) break;
-      if (tries > 0) await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** tries)));
-      ended = await follow(c, `run=${encodeURIComponent(run)}`, { want: () => run, onLog, onReady: async () => undefined, signal });
-    } else break;
+    try {
+      ended = (await endOf(c, run)) ?? (await follow(c, `run=${encodeURIComponent(run)}`, { want: () => run, onLog, onReady: async () => undefined, signal }));
+    } catch (e) {
+      if (!(e instanceof OpsError) || tries >= RECONNECTS) throw e;
+    }
+    if (ended === undefined && !signal.aborted) await new Promise((r) => setTimeout(r, Math.min(5000, 125 * 2 ** tries)));
   }
-  if (ended === undefined) return stopped(io, run);
   return finish(io, ended);
 }
 
@@ -160,7 +170,7 @@ export async function triggerCommand(p: Parsed, io: Out, signal: AbortSignal): P
     signal,
   });
   if (run === undefined) return 1;
-  return followRun(c, run, (l) => printer.print(l), signal, io, { ended });
+  return followRun(c, run, (l) => printer.print(l), signal, io, ended);
 }
 
 interface NodeRow {
@@ -208,5 +218,5 @@ export async function logsCommand(p: Parsed, io: Out, signal: AbortSignal): Prom
     known = run;
   };
   const ended = await follow(c, `run=${encodeURIComponent(run)}`, { want: () => known, onLog, onReady, signal });
-  return followRun(c, run, onLog, signal, io, { ended });
+  return followRun(c, run, onLog, signal, io, ended);
 }

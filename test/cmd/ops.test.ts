@@ -21,14 +21,24 @@ interface Result {
 }
 
 function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
+  return cliLive(args, env).done;
+}
+
+/** The command running, with what it printed so far. */
+function cliLive(args: readonly string[], env: Record<string, string> = {}): { done: Promise<Result>; stdout: () => string } {
+  let out = "";
+  const done = new Promise<Result>((resolve) => {
     const child = spawn(process.execPath, [floeBin, ...args], { env: { ...process.env, FLOE_SERVER: "", FLOE_TOKEN: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      out = stdout;
+    });
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.once("close", (status) => resolve({ status, stdout, stderr }));
   });
+  return { done, stdout: () => out };
 }
 
 const CONF = `
@@ -215,4 +225,30 @@ t.test("floe completion bash|zsh", async (t) => {
   t.match(zsh.stdout, /--follow\[/);
   t.equal((await cli(["completion", "fish"])).status, 2);
   t.equal((await cli(["completion"])).status, 2);
+});
+
+t.test("--follow outlives a restart of the host it follows through", async (t) => {
+  const dir = t.testdir({
+    "flows.yml": `
+flows:
+  - id: long
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: step, type: exec, listen: trigger.good, opts: {shell: 'echo "step begins"; sleep 2; echo "step ends"'}}
+`,
+  });
+  const port = await freePort();
+  const start = () => startFloe({ conf: join(dir, "flows.yml"), root: join(dir, "root"), extra: [`--bind=127.0.0.1:${port}`] });
+  let h = await start();
+  t.teardown(() => h.kill9());
+  const env = { FLOE_SERVER: h.url, FLOE_TOKEN: h.token };
+  const run = (await cli(["trigger", "long"], env)).stdout.trim();
+  const following = cliLive(["logs", run, "--follow"], env);
+  await until(() => following.stdout().includes("step begins"), 20_000, "floe logs to print the task's first line");
+  await h.kill9();
+  h = await start();
+  const r = await following.done;
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, LINE("long", "step", "step begins"));
+  t.match(r.stderr, new RegExp(`run ${run} ended good`));
 });
