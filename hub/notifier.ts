@@ -193,7 +193,13 @@ export class Notifier implements RunEndListener {
     const ctl = new AbortController();
     this.inflight.set(d.id, ctl);
     void this.attempt(d, ctl.signal)
-      .catch((e: unknown) => this.o.log.error({ err: coerceError(e), delivery: d.id }, "recording a notification attempt failed"))
+      .catch((e: unknown) => {
+        // Its file could not be written (a full disk): not again at once, or the receiver
+        // would be sent it in a loop. It stays pending; a restart reads the last file.
+        const held = this.pending.get(d.id);
+        if (held !== undefined) this.pending.set(d.id, { ...held, nextAt: Date.now() + this.settings().maxBackoffMs });
+        this.o.log.error({ err: coerceError(e), delivery: d.id }, "recording a notification attempt failed");
+      })
       .finally(() => {
         this.inflight.delete(d.id);
         this.schedule();
