@@ -196,3 +196,14 @@ t.test("floe validate reports a flow naming an undefined secret", async (t) => {
   t.equal(ff.status, 0);
   t.match(ff.stdout, /flow-file\.yml:2:1: warning: secrets in a flow-file is ignored: give it to flow ff in the host's config/);
 });
+
+t.test("floe run gives a flow its secrets and masks them on the console", async (t) => {
+  const dir = t.testdir({
+    "key": `${SECRET}\n`,
+    "flows.yml": "common:\n  secrets:\n    K: {file: ./key}\nflows:\n  - id: f\n    secrets: [K]\n    tasks:\n      - {name: a, type: exec, listen: trigger.good, opts: {shell: 'echo \"got $K\"; test \"$K\" = \"" + SECRET + "\"'}}\n",
+  });
+  const r = spawnSync(process.execPath, [floeBin, "run", join(dir, "flows.yml")], { encoding: "utf8" });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /\[f\.a [0-9A-Z]{4}\] got \*\*\*$/m);
+  t.notOk(`${r.stdout}${r.stderr}`.includes(SECRET), "the value is not printed");
+});
