@@ -37,7 +37,6 @@ import { recoverRuns } from "./recovery.js";
 import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
-import type { RunRecord } from "./run-record.js";
 import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
 import type { RunEndListener } from "./notifier.js";
@@ -108,7 +107,7 @@ export class Hub {
     const nodeFiles = (this.nodeFiles = new NodeFiles(files));
     const folders = (this.folders = new RunFolders(files, o.root, o.config, o.commands, log));
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config);
-    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: (r: RunRecord) => o.notifier?.runEnded(r) ?? Promise.resolve() } : {}), afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
+    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
       renew: (leaseMs, marginMs) => state.heartbeat(this.hostRecord(), leaseMs, marginMs),
       probe: () => state.ping(),
