@@ -191,3 +191,34 @@ t.test("the bodies: floe's JSON, Slack's message; the signature", async (t) => {
   // RFC 4231 test case 2: key "Jefe".
   t.equal(signBody("what do ya want for nothing?", "Jefe"), "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 });
+
+t.test("a run lost with its host is notified once, by the host that reaped it", async (t) => {
+  const rx = await receiver();
+  t.teardown(() => rx.close());
+  const conf = `
+flows:
+  - id: fragile
+    on-host-loss: fail
+    host-tags: [doomed]
+    notify: [{url: "${rx.url}", on: [lost]}]
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: wait, type: exec, listen: trigger.good, opts: {cmd: "sleep 60"}}
+`;
+  const c = await startCluster(t, { conf });
+  await c.start({ name: "h1" });
+  await c.start({ name: "h2" });
+  await c.start({ name: "h3", tags: ["doomed"] });
+  await c.settle(["h1", "h2", "h3"]);
+  const r = await c.host("h1").req("POST", "/flows/fragile/runs", {});
+  const run = (r.body as { run: { ref: { run: string } } }).run.ref.run;
+  await until(async () => ((await c.host("h1").req("GET", `/runs/${run}`)).body as Detail).state === "active", 20_000, "the run to start on h3");
+  await c.kill9("h3");
+  await until(() => rx.got.length >= 1, 30_000, "the lost run's notification");
+  await until(async () => ((await c.host("h1").req("GET", `/runs/${run}`)).body as Detail).result === "lost", 10_000, "the run to be lost");
+  await new Promise((res) => setTimeout(res, 1000)); // room for a duplicate from the other host, were there one
+  t.equal(rx.got.length, 1, "one delivery, from one of the two hosts left");
+  t.equal(rx.got[0]?.body["run"], run);
+  t.equal(rx.got[0]?.body["result"], "lost");
+  t.match(rx.got[0]?.body["reason"], /host h3 was lost/);
+});
