@@ -5,6 +5,7 @@
  */
 import { DEFAULT_CLUSTER } from "../store/cluster-name.js";
 import type { Command } from "./flags.js";
+import { OPS_COMMANDS } from "./ops-commands.js";
 
 const LOG_LEVELS = "fatal, error, warn, info, debug, trace or silent";
 const LOG_FORMAT_HELP = "the own log's form: pretty (a line for people), json (one object a line), or auto: pretty when stderr is a terminal, else json";
@@ -73,4 +74,4 @@ export const HASH_PASSWORD: Command = {
   flags: [],
 };
 
-export const COMMANDS: readonly Command[] = [SERVE, VALIDATE, RUN, HASH_PASSWORD];
+export const COMMANDS: readonly Command[] = [SERVE, VALIDATE, RUN, HASH_PASSWORD, ...OPS_COMMANDS];

@@ -1,5 +1,6 @@
 /** Picks the subcommand, parses its flags from its table (cmd/commands.ts), answers --help and --version, and hands over. */
 import { COMMANDS, HASH_PASSWORD, RUN, SERVE, VALIDATE } from "./commands.js";
+import { CANCEL, COMPLETION, LOGS, PAUSE, RERUN, RESUME, RUNS, TRIGGER } from "./ops-commands.js";
 import { helpText, parseCommand, UsageError, type Command, type Parsed } from "./flags.js";
 import type { Signals } from "./serve.js";
 import { validateCommand, type Out } from "./validate.js";
@@ -18,6 +19,10 @@ function overview(): string {
     "       floe validate [--strict] FILE...",
     "       floe run FILE [--flow=ID] [--set key=value]...",
     "       floe hash-password",
+    "       floe trigger FLOW [--set key=value]... [--follow]   (a running host: --server, --token)",
+    "       floe runs [--flow=ID] [--state=S] [--limit=N] [--json]",
+    "       floe logs RUN [NODE] [--follow] | floe cancel|pause|resume RUN | floe rerun RUN [--from=NODE]",
+    "       floe completion bash|zsh",
     "       floe help [COMMAND] | floe COMMAND --help | floe --version",
     "",
     ...COMMANDS.flatMap((c) => [helpText(c), ""]),
@@ -35,6 +40,16 @@ async function dispatch(cmd: Command, p: Parsed, io: Out, signals: Signals): Pro
       return (await import("./run.js")).runCommand(p, io, signals.interrupt);
     case HASH_PASSWORD:
       return (await import("./hash-password.js")).hashPasswordCommand(io);
+    case COMPLETION:
+      return (await import("./completion.js")).completionCommand(p.positionals, COMMANDS, io);
+    case TRIGGER:
+    case RUNS:
+    case LOGS:
+    case CANCEL:
+    case PAUSE:
+    case RESUME:
+    case RERUN:
+      return (await import("./ops.js")).opsCommand(cmd, p, io, signals.interrupt);
     default:
       throw new Error(`floe: command ${cmd.name} has no handler`);
   }

@@ -20,6 +20,7 @@ import { LOG_FORMATS, logFormatOf } from "./log-format.js";
 import { lockRoot, RootInUse, type RootLock } from "./root-lock.js";
 import { answerDataNode, splitSets, type Ask, type SetValues } from "./run-input.js";
 import type { Out } from "./validate.js";
+import { loadHostSecrets } from "./host-secrets.js";
 import { embeddedHub, makeLogger, shortHostname } from "./wiring.js";
 
 export async function runCommand(flags: Parsed, io: Out, signal: AbortSignal, ask?: Ask): Promise<number> {
@@ -47,14 +48,17 @@ export async function runCommand(flags: Parsed, io: Out, signal: AbortSignal, as
   try {
     await mkdir(root, { recursive: true });
     lock = await lockRoot(root);
+    const log = makeLogger(stringFlag(flags, "log-level") ?? "warn", logFormat);
+    const secrets = await loadHostSecrets(undefined, shortHostname(), res.config, dirname(path), log);
     const hub = embeddedHub({
+      secrets,
       config: res.config,
       configDir: dirname(path),
       root,
       host: shortHostname(),
       tags: flow.hostTags,
       slots: Math.max(1, cpus().length),
-      log: makeLogger(stringFlag(flags, "log-level") ?? "warn", logFormat),
+      log,
       console: (line) => io.out(line),
     });
     const terminal = ask !== undefined ? { ask, close: () => undefined } : process.stdin.isTTY === true ? terminalAsk(signal) : undefined;

@@ -26,6 +26,9 @@ import { DEFAULT_CONF, settingsFrom, type Settings } from "./settings.js";
 import type { Out } from "./validate.js";
 import { clusterHub, embeddedHub, makeLogger } from "./wiring.js";
 import { errorMessage } from "../flows/errors.js";
+import { loadHostSecrets } from "./host-secrets.js";
+import { Notifier } from "../hub/notifier.js";
+import { notificationsView } from "../hub/notify-view.js";
 
 export interface Signals {
   readonly interrupt: AbortSignal;
@@ -90,18 +93,25 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
       return 1;
     }
   }
-  const parts = { config, configDir: s.conf !== undefined ? dirname(s.conf) : process.cwd(), root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l) };
+  const configDir = s.conf !== undefined ? dirname(s.conf) : process.cwd();
+  const secrets = await loadHostSecrets(undefined, s.host, config, configDir, log);
+  let pageBase: string | undefined;
+  const notifier = new Notifier({ root: s.root, host: s.host, secrets, log: log.child({ part: "notify" }), settings: () => config.common.notify, pageBase: () => config.common.notify?.pageUrl ?? pageBase });
+  // Before the hub starts: recovery may end runs, and their notifications are made then.
+  await notifier.start();
+  const parts = { config, configDir, root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l), secrets, notifier };
   const hub = cluster !== undefined ? clusterHub({ ...parts, parts: cluster, leaseMs: s.leaseMs }) : embeddedHub(parts);
   const { token, path: tokenPath } = await adminToken(s);
   const sessions = cluster?.sessions ?? new FileSessionStore(join(s.root, "sessions.json"));
   const events = new EventLog(hub.bus);
-  const metrics = new Metrics(hub.bus);
+  const metrics = new Metrics(hub.bus, () => ({ ...notifier.counts, pending: notifier.pendingCount }));
   try {
     await hub.start();
     await cluster?.ready();
   } catch (e) {
     io.err(`floe serve: could not start host ${s.host}: ${errorMessage(e)}`);
     await hub.stop(0).catch(() => undefined);
+    await notifier.stop();
     await cluster?.close();
     return 1;
   }
@@ -125,6 +135,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
     users: () => config.common.users,
     events,
     metrics,
+    notifications: notificationsView(notifier, s.host, log.child({ part: "notify" }), cluster?.link),
     webhooks: triggers,
     ...(tls !== undefined ? { tls } : {}),
     extra: (a) => registerDashboard(a, { base: config.common.baseUrl }),
@@ -135,6 +146,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
     io.err(`floe serve: can not listen on ${s.bindHost}:${s.bindPort}: ${errorMessage(e)}`);
     await triggers.stop();
     await hub.stop(0);
+    await notifier.stop();
     await cluster?.close();
     return 1;
   }
@@ -142,6 +154,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   const port = typeof addr === "object" && addr !== null ? addr.port : s.bindPort;
   const url = `${tls ? "https" : "http"}://${s.bindHost.includes(":") ? `[${s.bindHost}]` : s.bindHost}:${port}`;
   hub.advertise(`${url}${config.common.baseUrl}`);
+  pageBase = url;
   // A host without tags says nothing of them (not "host vm []").
   io.err(`floe: host ${s.host}${s.tags.length > 0 ? ` [${s.tags.join(", ")}]` : ""} serving ${config.flows.length} flow(s) at ${url}${config.common.baseUrl}`);
   if (s.nats !== undefined) io.err(`floe: joined cluster "${s.cluster}" (NATS ${redactUrl(s.nats)}, Redis ${redactUrl(s.redis ?? "")}, lease ${s.leaseMs / 1000} s)`);
@@ -161,6 +174,8 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
         return;
       }
       config = next.config;
+      // Before the flows that may name new secrets can start a task.
+      await loadHostSecrets(secrets, s.host, config, configDir, log);
       hub.reload(config);
       triggers.reload(config);
       log.info({ flows: config.flows.length }, "config reloaded");
@@ -176,6 +191,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   await triggers.stop().catch((e: unknown) => errors.push(e));
   const stopping = hub.stop(s.stopGrace * 1000).catch((e: unknown) => errors.push(e));
   await stopping;
+  await notifier.stop().catch((e: unknown) => errors.push(e));
   await app.close().catch((e: unknown) => errors.push(e));
   events.close();
   metrics.close();

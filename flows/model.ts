@@ -56,6 +56,39 @@ export interface MergeNode extends NodeBase {
 
 export type FlowNode = TriggerNode | TaskNode | MergeNode;
 
+/** Where a host reads a secret's value (common.secrets): a file's content or an environment variable. */
+export type SecretSource = { readonly file: string } | { readonly env: string };
+
+/** Results a run ends with, as `notify.on` names them. */
+export const NOTIFY_RESULTS = ["good", "bad", "cancelled", "lost"] as const;
+export type NotifyResult = (typeof NOTIFY_RESULTS)[number];
+export const NOTIFY_FORMATS = ["json", "slack"] as const;
+export type NotifyFormat = (typeof NOTIFY_FORMATS)[number];
+
+/** One `notify` entry of a flow: where a run's end is POSTed. */
+export interface NotifyTarget {
+  readonly url: string;
+  /** The name of a secret (common.secrets) whose value signs the body (X-Floe-Signature). */
+  readonly secret?: string;
+  /** The results that are sent. */
+  readonly on: readonly NotifyResult[];
+  /** `json` (floe's summary) or `slack` (a Slack incoming-webhook message). */
+  readonly format: NotifyFormat;
+}
+
+/** How pending notifications are retried (common.notify). */
+export interface NotifySettings {
+  /** A delivery that has not succeeded this long after the run ended is given up. */
+  readonly retryForMs: number;
+  /** Delay before the first retry; it doubles each time, up to maxBackoffMs. */
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+  /** The dashboard's address as the receivers' readers reach it (the run page's URL in a notification). */
+  readonly pageUrl?: string;
+}
+
+export const DEFAULT_NOTIFY: NotifySettings = Object.freeze({ retryForMs: 24 * 3600_000, backoffMs: 2000, maxBackoffMs: 10 * 60_000 });
+
 export interface Flow {
   readonly id: string;
   readonly ver: number;
@@ -76,6 +109,10 @@ export interface Flow {
   readonly queueStrategy: QueueStrategy;
   readonly onHostLoss: OnHostLoss;
   readonly timeoutMs?: number;
+  /** Names of common.secrets its tasks get in their environment (absent: none). */
+  readonly secrets?: readonly string[];
+  /** Where the run's end is sent (absent: nowhere). */
+  readonly notify?: readonly NotifyTarget[];
 }
 
 export interface User {
@@ -102,6 +139,9 @@ export interface Common {
   readonly gitKey?: string;
   readonly users: readonly User[];
   readonly retention: Retention;
+  /** Secrets defined on this host, by name (values are read by the host, never kept here). */
+  readonly secrets?: Readonly<Record<string, SecretSource>>;
+  readonly notify?: NotifySettings;
 }
 
 export interface Config {

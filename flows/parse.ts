@@ -7,6 +7,7 @@ import { Diagnostics, LineIndex, type Diagnostic } from "./diagnostics.js";
 import { deriveIdName } from "./ids.js";
 import { DEFAULT_BASE_URL, DEFAULT_RETENTION, deepFreeze, flowKey, type Common, type Config, type Flow, type FlowNode, type MergeNode, type OnHostLoss, type QueueStrategy, type Role, type TaskNode, type TriggerNode, type User } from "./model.js";
 import { parseNode, type NodePlaces } from "./parse-node.js";
+import { parseFlowOps, parseNotifySettings, parseSecretsConfig } from "./parse-ops.js";
 import { Reader } from "./reader.js";
 import { parseYaml, type YNode, type YSeq } from "./yaml-source.js";
 
@@ -52,7 +53,7 @@ export function parseConfig(text: string, file: string): ConfigResult {
   const flowsNode = top.get<YSeq>("flows");
   if (!top.has("flows") && !top.invalid("flows")) d.warn(top.pos, "the config has no flows");
   for (const [i, n] of (flowsNode?.items ?? []).entries()) {
-    const res = parseFlowNode(r, n, `flows[${i}]`, "flow");
+    const res = parseFlowNode(r, n, `flows[${i}]`, "flow", new Set(Object.keys(common.secrets ?? {})));
     if (res === undefined) continue;
     const key = flowKey(res.flow);
     if (seen.has(key)) d.error(res.pos, `flow ${res.flow.id} (ver ${res.flow.ver}) is defined twice; give each version its own ver`);
@@ -91,6 +92,8 @@ function parseCommon(r: Reader, node: YNode | undefined): Common {
     names.add(name);
     users.push({ name, role, passwordHash: hash });
   }
+  const secrets = parseSecretsConfig(r, m);
+  const notify = parseNotifySettings(r, m);
   const ret = m?.field("retention");
   const rm = ret === undefined ? undefined : r.map(ret.node, "retention", "retention");
   const opt = <T>(k: string, v: T | undefined): Record<string, T> => (v === undefined ? {} : { [k]: v });
@@ -102,6 +105,8 @@ function parseCommon(r: Reader, node: YNode | undefined): Common {
     ...opt("gitKey", m?.get<string>("git-key")),
     users,
     retention: { runs: rm?.get<number>("runs") ?? DEFAULT_RETENTION.runs, maxAgeMs: rm?.get<number>("max-age") ?? DEFAULT_RETENTION.maxAgeMs },
+    ...opt("secrets", secrets),
+    ...opt("notify", notify),
   };
 }
 
@@ -112,7 +117,8 @@ function normaliseBaseUrl(v: string | undefined): string {
   return s.startsWith("/") ? s : `/${s}`;
 }
 
-function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowFile"): { flow: Flow; pos: number } | undefined {
+/** `secretNames`: the secrets common.secrets defines; undefined for a flow-file read alone. */
+function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowFile", secretNames?: ReadonlySet<string>): { flow: Flow; pos: number } | undefined {
   const m = r.map(n, spec, where);
   if (m === undefined) return undefined;
   const d = r.d;
@@ -160,6 +166,7 @@ function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowF
     queueStrategy: m.get<QueueStrategy>("queue-strategy") ?? "append",
     onHostLoss: m.get<OnHostLoss>("on-host-loss") ?? "requeue",
     ...opt("timeoutMs", m.get<number>("timeout")),
+    ...parseFlowOps(r, m, ids.id, secretNames),
   };
   for (const key of ["host-tags", "resource-tags"] as const) {
     const list = m.field(key)?.node;

@@ -3,7 +3,7 @@
  * The parser uses it to check types and to name unknown keys ("did you mean …?"); the
  * JSON Schema shipped for editors is generated from it, so the two cannot drift apart.
  */
-import { MERGE_TYPES, ROLES, TASK_TYPES, TRIGGER_TYPES } from "./model.js";
+import { MERGE_TYPES, NOTIFY_FORMATS, ROLES, TASK_TYPES, TRIGGER_TYPES } from "./model.js";
 
 export type KeyKind =
   | { readonly t: "string" }
@@ -23,7 +23,7 @@ export interface KeySpec {
   readonly required?: boolean;
 }
 
-export type SpecName = "config" | "common" | "flow" | "flowFile" | "node" | "retries" | "user" | "retention";
+export type SpecName = "config" | "common" | "flow" | "flowFile" | "node" | "retries" | "user" | "retention" | "notify" | "notifySettings" | "secret";
 
 const str = { t: "string" } as const;
 const bool = { t: "bool" } as const;
@@ -46,6 +46,8 @@ const flowKeys = {
   "queue-strategy": { kind: { t: "enum", values: ["append", "replace"] }, doc: "When the queue is full: append refuses the new trigger, replace drops the oldest pending run." },
   "on-host-loss": { kind: { t: "enum", values: ["requeue", "fail"] }, doc: "When the host running a run dies: requeue it as a new attempt, or end it lost." },
   timeout: { kind: duration, doc: "End the run bad after this long (e.g. 90s, 15m, 2h)." },
+  secrets: { kind: strings, doc: "Names of common.secrets its tasks get as environment variables; their values are masked as *** wherever floe writes or shows text." },
+  notify: { kind: { t: "list", of: "notify" }, doc: "Where the run's summary is POSTed when it ends with a listed result." },
 } as const satisfies Record<string, KeySpec>;
 
 export const SPECS: Readonly<Record<SpecName, Readonly<Record<string, KeySpec>>>> = {
@@ -62,6 +64,8 @@ export const SPECS: Readonly<Record<SpecName, Readonly<Record<string, KeySpec>>>
     "git-key": { kind: str, doc: "Path of an SSH key for git tasks and git polling." },
     users: { kind: { t: "list", of: "user" }, doc: "Accounts that may log in to the API and dashboard." },
     retention: { kind: { t: "object", of: "retention" }, doc: "How long archived runs and their workspaces are kept." },
+    secrets: { kind: { t: "map" }, doc: "Secrets of this host: NAME: {file: PATH} or NAME: {env: VAR}; read at start and on SIGHUP." },
+    notify: { kind: { t: "object", of: "notifySettings" }, doc: "How notifications that fail are retried." },
   },
   flow: flowKeys,
   flowFile: flowKeys,
@@ -87,6 +91,22 @@ export const SPECS: Readonly<Record<SpecName, Readonly<Record<string, KeySpec>>>
     name: { kind: str, doc: "Login name.", required: true },
     role: { kind: { t: "enum", values: ROLES }, doc: "viewer reads; operator also starts, cancels and fills forms; admin does everything.", required: true },
     "password-hash": { kind: str, doc: "scrypt hash printed by `floe hash-password`.", required: true },
+  },
+  notify: {
+    url: { kind: str, doc: "The http(s) URL the run's summary is POSTed to.", required: true },
+    secret: { kind: str, doc: "The name of a secret of common.secrets: the body is signed X-Floe-Signature: sha256=<HMAC-SHA256 of the raw body>." },
+    on: { kind: strings, doc: "The results that are sent: good, bad, cancelled, lost. Default: all four." },
+    format: { kind: { t: "enum", values: NOTIFY_FORMATS }, doc: "json (floe's run summary, the default) or slack (a Slack incoming-webhook message)." },
+  },
+  notifySettings: {
+    "retry-for": { kind: duration, doc: "Give a delivery up when it has not succeeded this long after the run ended. Default 24h." },
+    backoff: { kind: duration, doc: "Delay before the first retry, doubling each time. Default 2s." },
+    "max-backoff": { kind: duration, doc: "The longest delay between two tries. Default 10m." },
+    "page-url": { kind: str, doc: "The dashboard's address as people reach it (e.g. https://floe.example.com), for the run page's link. Default: the host's own address." },
+  },
+  secret: {
+    file: { kind: str, doc: "A file holding the value (a trailing newline is dropped)." },
+    env: { kind: str, doc: "An environment variable of the host holding the value." },
   },
   retention: {
     runs: { kind: { t: "int", min: 1 }, doc: "Archived runs kept per flow version. Default 200." },

@@ -6,6 +6,7 @@
  * were lost, and looks at the shared list anyway.
  */
 import type { Logger } from "pino";
+import type { RunEndListener } from "./notifier.js";
 import type { RunFiles } from "../store/run-files.js";
 import type { Bus } from "../store/bus.js";
 import type { ClusterLink } from "./cluster-link.js";
@@ -40,6 +41,8 @@ export interface ClusterSyncDeps {
   readonly commands: Commands;
   readonly lease: Lease;
   readonly log: Logger;
+  /** Told of a run this host ends lost (notifications). */
+  readonly notifier?: RunEndListener;
 }
 
 export class ClusterSync {
@@ -124,6 +127,8 @@ export class ClusterSync {
       }
       if (record.flow.onHostLoss === "fail") {
         const ended: RunRecord = { ...record, result: "lost", reason: `host ${lost.host} was lost while the run was active (on-host-loss: fail)`, endedAt: Date.now() };
+        // The one host that reaped it tells the flow's receivers (reapDead gives a lost run to one host).
+        await this.d.notifier?.runEnded(ended).catch((err: unknown) => log.error({ err: coerceError(err), run: lost.run }, "could not record the run's notifications"));
         publisher.summary(summarize({ state: "archived", record: ended }));
         log.warn({ run: lost.run, host: lost.host }, "run lost with its host");
         continue;

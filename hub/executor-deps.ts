@@ -2,6 +2,7 @@
 import type { Logger } from "pino";
 import type { TaskRunner } from "../agent/contract.js";
 import type { AppendLog } from "../store/append-log.js";
+import type { TaskSecrets } from "./secrets.js";
 import type { RunEvent, RunResult } from "./types.js";
 
 export interface ExecutorDeps {
@@ -18,4 +19,6 @@ export interface ExecutorDeps {
   readonly cacheDir: string;
   readonly gitKey?: string;
   readonly killGraceMs?: number;
+  /** The host's secrets: given to the tasks of flows that name them, masked in every text the run produces. */
+  readonly secrets: TaskSecrets;
 }

@@ -14,6 +14,7 @@ import type { StatusLine } from "./run-record.js";
 import { RunExecutor } from "./run-executor.js";
 import type { RunFolders } from "./run-folders.js";
 import type { RunTable } from "./run-table.js";
+import type { TaskSecrets } from "./secrets.js";
 
 export interface ExecutorsDeps {
   readonly runTask: TaskRunner;
@@ -25,6 +26,7 @@ export interface ExecutorsDeps {
   readonly log: Logger;
   readonly config: () => Config;
   readonly killGraceMs?: number;
+  readonly secrets: TaskSecrets;
   /** Whether executors may start now (not once the hub stops: the run waits for the next start). */
   mayRun(): boolean;
   /** Asked right before a task's process starts (fencing.ts). */
@@ -71,6 +73,7 @@ export class Executors {
       onEnd: (result, reason) => this.d.finisher.ended(run, result, reason),
       workspace: this.d.folders.workspaceOf(r),
       cacheDir: this.d.folders.cacheDir,
+      secrets: this.d.secrets,
       ...(gitKey !== undefined ? { gitKey } : {}),
       ...(this.d.killGraceMs !== undefined ? { killGraceMs: this.d.killGraceMs } : {}),
     });

@@ -26,6 +26,8 @@ export interface FinisherDeps {
   readonly log: Logger;
   /** Cluster mode: the state may be away for a while, and ends wait for it. */
   readonly clustered: boolean;
+  /** A run ends here (before it is archived): its notifications are made durable. */
+  runEnded?(r: RunRecord): Promise<void>;
   /** After a run ended: a slot and its resources are free (the dispatcher), retention. */
   afterEnd(r: RunRecord): Promise<void>;
 }
@@ -95,6 +97,9 @@ export class Finisher {
       if (table.get(run) === e) table.forget(run);
       return;
     }
+    // Committed: its notifications are made durable before the archive — a crash in between
+    // archives it at the next start, and the notifier, finding its deliveries made, makes none twice.
+    await this.notifyEnded(record);
     await whenDisk(() => files.move(from, "archive", record.ref));
     const archived = table.archive(record);
     log.info({ run, flow: record.ref.flow, result, reason }, "run ended");
@@ -108,10 +113,15 @@ export class Finisher {
    * and the news were left.
    */
   async archiveCommitted(record: RunRecord): Promise<void> {
+    await this.notifyEnded(record);
     await this.d.files.move("active", "archive", record.ref);
     const archived = this.d.table.restore(record);
     this.d.log.info({ run: record.ref.run, flow: record.ref.flow, result: record.result }, "run ended (committed before the host stopped)");
     this.d.publisher.run(archived);
+  }
+
+  private async notifyEnded(record: RunRecord): Promise<void> {
+    await this.d.runEnded?.(record).catch((err: unknown) => this.d.log.error({ err: coerceError(err), run: record.ref.run }, "could not record the run's notifications"));
   }
 
   /**

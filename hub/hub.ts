@@ -38,6 +38,8 @@ import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
 import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
+import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
+import type { RunEndListener } from "./notifier.js";
 import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 
 export type { HubState, TriggerRequest };
@@ -66,6 +68,10 @@ export interface HubOptions {
   readonly leaseMs?: number;
   /** Cluster mode: logs and requests of other hosts' runs. */
   readonly link?: ClusterLink;
+  /** Told of every run that ends on this host (notifications). */
+  readonly notifier?: RunEndListener;
+  /** The host's secrets (common.secrets). @defaultValue none */
+  readonly secrets?: TaskSecrets;
 }
 
 export class Hub {
@@ -101,7 +107,7 @@ export class Hub {
     const nodeFiles = (this.nodeFiles = new NodeFiles(files));
     const folders = (this.folders = new RunFolders(files, o.root, o.config, o.commands, log));
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config);
-    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
+    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
       renew: (leaseMs, marginMs) => state.heartbeat(this.hostRecord(), leaseMs, marginMs),
       probe: () => state.ping(),
@@ -111,7 +117,7 @@ export class Hub {
       selfFence: clustered,
       log,
     });
-    const executors = (this.executors = new Executors({ runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
+    const executors = (this.executors = new Executors({ runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
@@ -119,7 +125,7 @@ export class Hub {
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
     const commands = (this.commands = new Commands({ table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
-    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, lease: this.lease, log }) : undefined;
+    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, lease: this.lease, log, ...(o.notifier !== undefined ? { notifier: o.notifier } : {}) }) : undefined;
   }
 
   get host(): HostName {
@@ -212,6 +218,8 @@ export class Hub {
   submitData = (run: string, node: string, values: unknown, reject?: string, by?: string): Promise<NodeStatus> => this.commands.submitData(run, node, values, reject, by);
   postData = (run: string, node: string, values: unknown, reject?: string, by?: string): NodeStatus => this.commands.postData(run, node, values, reject, by);
   cancel = (run: string, by: string): Promise<RunSummary> => this.commands.cancel(run, by);
+  /** The flow a run of this host ran (its snapshot), else this host's copy of its version. */
+  flowOfRun = (s: RunSummary): Flow | undefined => this.table.get(s.ref.run)?.record.flow ?? this.config.flows.find((f) => f.id === s.ref.flow && f.ver === s.ref.ver);
 
   // --- wiring ----------------------------------------------------------------------------
 

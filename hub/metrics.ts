@@ -22,6 +22,14 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
+/** What the notifier counted since the host started, and what waits now. */
+export interface NotifyCounts {
+  readonly sent: number;
+  readonly failedAttempts: number;
+  readonly givenUp: number;
+  readonly pending: number;
+}
+
 const RESULTS = ["good", "bad", "cancelled", "lost"] as const;
 const STATES = ["pending", "active", "archived"] as const;
 
@@ -54,9 +62,40 @@ export class Metrics {
   private readonly awaitingFirstTask = new Map<string, number>();
   private readonly off: () => void;
 
-  constructor(bus: Bus<RunEvent>) {
+  constructor(
+    bus: Bus<RunEvent>,
+    /** The notifier's counts, when the host sends notifications. */
+    notify?: () => NotifyCounts,
+  ) {
     for (const r of RESULTS) this.runsEnded.inc({ result: r }, 0);
     this.off = bus.subscribe((ev) => this.onEvent(ev));
+    if (notify !== undefined) this.notifyMetrics(notify);
+  }
+
+  /** The notifier keeps its own totals: each scrape reads them. */
+  private notifyMetrics(notify: () => NotifyCounts): void {
+    const registers = [this.registry];
+    const total = (name: string, help: string, pick: (n: NotifyCounts) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(pick(notify()));
+        },
+      });
+    total("floe_notifications_sent_total", "Notifications delivered (a 2xx answer).", (n) => n.sent);
+    total("floe_notification_failures_total", "Notification attempts that failed (no answer, or not a 2xx).", (n) => n.failedAttempts);
+    total("floe_notifications_given_up_total", "Notifications given up after common.notify.retry-for.", (n) => n.givenUp);
+    new Gauge({
+      name: "floe_notifications_pending",
+      help: "Notifications waiting to be sent or retried.",
+      registers,
+      collect() {
+        this.set(notify().pending);
+      },
+    });
   }
 
   private onEvent(ev: RunEvent): void {

@@ -251,6 +251,15 @@ export class RunExecutor {
     // Read as the process is about to start: every node that ended by now, retries included, is upstream of it.
     const { opts, env, notes } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
     for (const note of notes) this.sysLine(node.id, note);
+    // Read as the task starts, on the host that runs it: each host has its own secrets.
+    const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
+    if ("error" in secrets) {
+      if (timer !== undefined) clearTimeout(timer);
+      rt.abort = undefined;
+      this.sysLine(node.id, secrets.error);
+      this.finishTask(node, { state: node.ignoreFail ? "good" : "bad", tag: node.ignoreFail ? taskTag(node.id, "good") : taskTag(node.id, "error"), reason: secrets.error, values: {} });
+      return;
+    }
     let result;
     try {
       result = await this.deps.runTask({
@@ -261,7 +270,8 @@ export class RunExecutor {
         attempt: this.record.attempt,
         type: node.type as TaskType,
         opts,
-        env,
+        // Last: a secret is what the flow asked for, whatever its env says.
+        env: [...env, ...secrets.env],
         workspace: this.deps.workspace,
         cacheDir: this.deps.cacheDir,
         signal: AbortSignal.any(signals),
@@ -279,7 +289,8 @@ export class RunExecutor {
       rt.pgid = undefined;
     }
     if (this.ended) return; // the run ended while it ran; end() recorded it
-    const outputs = { ...result.outputs };
+    // A task that writes a secret to $FLOE_OUTPUT: its outputs are kept and passed on masked.
+    const outputs = this.deps.secrets.maskValues(result.outputs);
     let good: boolean;
     let tag: string;
     if (result.error !== undefined) {
@@ -290,7 +301,8 @@ export class RunExecutor {
       good = node.ignoreFail || node.good.includes(result.status);
       tag = node.useStatus && !node.ignoreFail ? taskTag(node.id, result.status) : taskTag(node.id, good ? "good" : "bad");
     }
-    const reason = result.error ?? result.reason ?? (good ? undefined : `exit status ${result.status}`);
+    const said = result.error ?? result.reason;
+    const reason = said !== undefined ? this.deps.secrets.mask(said) : good ? undefined : `exit status ${result.status}`;
     const max = node.retries?.max ?? 0;
     if (!good && rt.attempts <= max) {
       const delayMs = (node.retries?.backoffMs ?? 1000) * 2 ** (rt.attempts - 1);
@@ -400,8 +412,9 @@ export class RunExecutor {
   }
 
   /** Ends the run once: stops every task (whole process groups), then reports. */
-  end(result: RunResult, reason: string): Promise<void> {
+  end(result: RunResult, said: string): Promise<void> {
     if (this.endPromise !== undefined) return this.endPromise;
+    const reason = this.deps.secrets.mask(said);
     this.ended = true;
     if (this.runTimer !== undefined) clearTimeout(this.runTimer);
     this.endPromise = (async () => {
@@ -430,7 +443,8 @@ export class RunExecutor {
     if (rt === undefined) return;
     // Numbered within this run attempt: another attempt's lines live on its own host's disk
     // and, in the cluster's history, apart by their attempt.
-    const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: l.text, stream: l.stream };
+    // Masked here, where the line enters floe: the log file, the event bus, JetStream and the API get it masked.
+    const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: this.deps.secrets.mask(l.text), stream: l.stream };
     this.deps.openNodeFile(node, "log").append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
     this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
   }

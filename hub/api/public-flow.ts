@@ -30,7 +30,22 @@ export function flowSummary(f: Flow): Record<string, unknown> {
     resourceTags: f.resourceTags,
     reuseSpace: f.reuseSpace,
     triggers: f.triggers.map(publicNode),
+    // Names only: a secret's value never leaves the host that reads it.
+    secrets: f.secrets ?? [],
   };
+}
+
+/** Where a flow notifies: the URL's origin only (a Slack webhook's path is its credential). */
+function publicNotify(f: Flow): Record<string, unknown>[] {
+  return (f.notify ?? []).map((n) => {
+    let origin = "(invalid URL)";
+    try {
+      origin = new URL(n.url).origin;
+    } catch {
+      // validated at load; a snapshot from elsewhere may not be
+    }
+    return { url: origin, on: n.on, format: n.format, signed: n.secret !== undefined, ...(n.secret !== undefined ? { secret: n.secret } : {}) };
+  });
 }
 
 export function flowDefinition(f: Flow): Record<string, unknown> {
@@ -42,6 +57,7 @@ export function flowDefinition(f: Flow): Record<string, unknown> {
     ...(f.queueLimit !== undefined ? { queueLimit: f.queueLimit, queueStrategy: f.queueStrategy } : {}),
     onHostLoss: f.onHostLoss,
     ...(f.timeoutMs !== undefined ? { timeoutMs: f.timeoutMs } : {}),
+    notify: publicNotify(f),
     tasks: f.tasks.map(publicNode),
     graph: buildGraph(f),
   };

@@ -27,7 +27,13 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
     async (req) => ({ runs: await ctx.hub.queryRuns(req.query) }),
   );
 
-  api.get<{ Params: { id: string } }>("/runs/:id", { schema: { summary: "One run with its nodes", params: runIdParam, response: { 200: runDetailSchema } } }, async (req) => ctx.hub.getRun(req.params.id));
+  api.get<{ Params: { id: string } }>("/runs/:id", { schema: { summary: "One run with its nodes, and the notifications this host sent of its end", params: runIdParam, response: { 200: runDetailSchema } } }, async (req) => {
+    const run = await ctx.hub.getRun(req.params.id);
+    const count = ctx.notifications !== undefined && run.state === "archived" ? ctx.hub.flowOfRun(run)?.notify?.length ?? 0 : 0;
+    if (count === 0 || ctx.notifications === undefined) return run;
+    const notifications = await ctx.notifications(run.ref.run, count, run.ref.execHost);
+    return notifications.length > 0 ? { ...run, notifications } : run;
+  });
 
   api.get<{ Params: { id: string; node: string }; Querystring: { attempt?: number; after: number; limit: number; wait: number } }>(
     "/runs/:id/nodes/:node/log",

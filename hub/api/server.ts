@@ -3,6 +3,7 @@
  * schemas on what comes in and goes out, auth on every route but login, health and signed
  * webhooks, and an OpenAPI document built from the routes themselves.
  */
+import type { NotificationsView } from "../notify-view.js";
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
@@ -46,6 +47,8 @@ export interface ApiDeps {
   readonly users: () => readonly User[];
   readonly events: EventLog;
   readonly metrics: Metrics;
+  /** The notifications of a run's end, for its detail (hub/notify-view.ts). */
+  readonly notifications?: NotificationsView;
   readonly webhooks?: WebhookHandler;
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   readonly bodyLimit?: number;

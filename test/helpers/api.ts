@@ -9,6 +9,8 @@ import { registerDashboard } from "../../hub/dash/routes.js";
 import { FileSessionStore } from "../../hub/api/sessions.js";
 import { EventLog } from "../../hub/event-log.js";
 import { Metrics } from "../../hub/metrics.js";
+import type { Notifier } from "../../hub/notifier.js";
+import { notificationsView } from "../../hub/notify-view.js";
 import type { User } from "../../flows/model.js";
 import { startHub, type TestHub } from "./hub.js";
 
@@ -37,7 +39,7 @@ export function testUsers(): Promise<User[]> {
   ]);
 }
 
-export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: number; users?: readonly User[]; dashboard?: boolean; root?: string } = {}): Promise<TestApi> {
+export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: number; users?: readonly User[]; dashboard?: boolean; root?: string; notifier?: Pick<Notifier, "forRun"> } = {}): Promise<TestApi> {
   const h = await startHub(t, configText, o.root !== undefined ? { root: o.root } : {});
   const users = o.users ?? (await testUsers());
   const log = pino({ level: process.env["FLOE_TEST_LOG"] ?? "silent" });
@@ -51,6 +53,7 @@ export async function startApi(t: Test, configText: string, o: { sessionTtlMs?: 
     users: () => users,
     events,
     metrics,
+    ...(o.notifier !== undefined ? { notifications: notificationsView(o.notifier, "h1", log) } : {}),
     ...(o.dashboard ? { extra: (app: FastifyInstance) => registerDashboard(app, { base: "/build/api" }) } : {}),
   });
   await app.listen({ host: "127.0.0.1", port: 0 });

@@ -7,6 +7,7 @@ import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, tabl
 import { buildForm } from "./form.js";
 import { drawGraph } from "./graph.js";
 import { emitted, nodePanel, nodeSub, shownState } from "./node-panel.js";
+import { notificationsCard } from "./notify-panel.js";
 
 const LEGEND = ["waiting", "running", "good", "bad", "skipped", "cancelled"];
 
@@ -30,6 +31,7 @@ export function mountRun(app, [runId], root, query) {
   const head = h("div", { class: "run-head" });
   const actions = h("div", { class: "actions run-actions" });
   const factsBox = h("div", {});
+  const notifyBox = h("div", {});
   const inputs = h("section", { class: "card inputs", "aria-labelledby": "inputs-title", hidden: true }, h("h2", { id: "inputs-title" }, "Waiting for input"));
   const nodeRows = h("tbody", { id: "node-rows" });
   const graphBox = h("div", { class: "graph-wrap" });
@@ -74,6 +76,7 @@ export function mountRun(app, [runId], root, query) {
       ["RunRef", h("code", { class: "wrap", "data-runref": "" }, ref)],
     ].filter(Boolean);
     fill(factsBox, facts(rows));
+    fill(notifyBox, notificationsCard(r));
     panel.setAttempts(r.attempt);
     renderActions();
   }
@@ -229,6 +232,8 @@ export function mountRun(app, [runId], root, query) {
     renderHead();
     // Once a run ends, nodes it never reached are shown as skipped, and its end node as reached.
     if (ended) paintAll();
+    // Its notifications are made as it ends: read them a moment later.
+    if (ended) setTimeout(() => void app.api.get(`/runs/${seg(runId)}`).then((d) => { if (!gone && d.notifications) { run = { ...run, notifications: d.notifications }; renderHead(); } }).catch(() => undefined), 1500);
   }
 
   async function load() {
@@ -273,6 +278,7 @@ export function mountRun(app, [runId], root, query) {
     head,
     actions,
     factsBox,
+    notifyBox,
     inputs,
     h(
       "div",
