@@ -43,7 +43,9 @@ const flowKeys = {
   tasks: { kind: { t: "list", of: "node" }, doc: "Task nodes, and merges (class: merge)." },
   concurrency: { kind: { t: "int", min: 1 }, doc: "At most this many active runs of this flow at once." },
   "queue-limit": { kind: { t: "int", min: 0 }, doc: "At most this many pending runs of this flow." },
-  "queue-strategy": { kind: { t: "enum", values: ["append", "replace"] }, doc: "When the queue is full: append refuses the new trigger, replace drops the oldest pending run." },
+  "queue-strategy": { kind: { t: "enum", values: ["append", "replace", "debounce"] }, doc: "When the queue is full: append refuses the new trigger, replace drops the oldest pending run; debounce holds each trigger for `debounce`, a newer one replacing it." },
+  debounce: { kind: duration, doc: "With queue-strategy: debounce, how long a trigger waits for a newer one of the same flow (e.g. 5s); one run starts when the window passes quietly." },
+  "on-update": { kind: { t: "enum", values: ["keep", "abort", "drain"] }, doc: "When a reload changes this flow: keep its runs of the old definition, abort them, or drain them (new runs wait until they have ended)." },
   "on-host-loss": { kind: { t: "enum", values: ["requeue", "fail"] }, doc: "When the host running a run dies: requeue it as a new attempt, or end it lost." },
   timeout: { kind: duration, doc: "End the run bad after this long (e.g. 90s, 15m, 2h)." },
 } as const satisfies Record<string, KeySpec>;

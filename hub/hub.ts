@@ -31,6 +31,7 @@ import { IndexMirror } from "./index-mirror.js";
 import { DEFAULT_LEASE_MS, Lease } from "./lease.js";
 import { Lifecycle, type HubState } from "./lifecycle.js";
 import { NodeFiles } from "./node-files.js";
+import { Pauses } from "./pause.js";
 import { Publisher } from "./publisher.js";
 import { Queries, type HostInfo, type LogPage, type LogQuery } from "./queries.js";
 import { recoverRuns } from "./recovery.js";
@@ -84,6 +85,7 @@ export class Hub {
   private readonly adoption: Adoption;
   private readonly queries: Queries;
   private readonly commands: Commands;
+  private readonly pauses: Pauses;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
   private readonly startedAt = Date.now();
@@ -119,7 +121,8 @@ export class Hub {
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
     const commands = (this.commands = new Commands({ table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
-    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, lease: this.lease, log }) : undefined;
+    const pauses = (this.pauses = new Pauses({ table, files, state, queries, publisher, clustered, ...(link !== undefined ? { link } : {}) }));
+    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log }) : undefined;
   }
 
   get host(): HostName {
@@ -212,6 +215,8 @@ export class Hub {
   submitData = (run: string, node: string, values: unknown, reject?: string, by?: string): Promise<NodeStatus> => this.commands.submitData(run, node, values, reject, by);
   postData = (run: string, node: string, values: unknown, reject?: string, by?: string): NodeStatus => this.commands.postData(run, node, values, reject, by);
   cancel = (run: string, by: string): Promise<RunSummary> => this.commands.cancel(run, by);
+  pause = (run: string, by: string): Promise<RunSummary> => this.pauses.set(run, by, true);
+  resume = (run: string, by: string): Promise<RunSummary> => this.pauses.set(run, by, false);
 
   // --- wiring ----------------------------------------------------------------------------
 

@@ -38,12 +38,16 @@ export class RunExecutor {
   private runTimer: NodeJS.Timeout | undefined;
   /** Task ends recorded but not yet on disk (their events wait for that). */
   private inflight = 0;
+  /** Paused (hub/pause.ts): tasks due to start wait in `held` until the run is resumed. */
+  private paused: boolean;
+  private held: { node: TaskNode; ev: RunEventRec; note?: string }[] = [];
 
   constructor(
     readonly record: RunRecord,
     private readonly deps: ExecutorDeps,
   ) {
     for (const n of [...record.flow.triggers, ...record.flow.tasks]) this.nodes.set(n.id, new NodeRuntime(n, record.attempt));
+    this.paused = record.paused !== undefined;
   }
 
   get isEnded(): boolean {
@@ -78,6 +82,24 @@ export class RunExecutor {
     emitted.sort((a, b) => a.at - b.at);
     for (const { node, ev } of rerun) this.startTask(node, ev, note);
     for (const { ev } of emitted) this.route(ev, true);
+    this.checkQuiescent();
+  }
+
+  /**
+   * From now on no task starts: running ones finish and their events are routed; the tasks
+   * those events would start wait, shown as waiting with the reason, until unpause().
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Starts the tasks held while paused, in the order they were due. */
+  unpause(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const due = this.held;
+    this.held = [];
+    for (const { node, ev, note } of due) if (!this.ended) this.startTask(node, ev, note);
     this.checkQuiescent();
   }
 
@@ -219,6 +241,10 @@ export class RunExecutor {
 
   private startTask(node: TaskNode, ev: RunEventRec, note?: string): void {
     const rt = this.nodes.get(node.id) as NodeRuntime;
+    if (this.paused) {
+      this.hold(node, rt, ev, note);
+      return;
+    }
     rt.beginAttempt(ev);
     this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
     this.publishNode(node.id);
@@ -232,6 +258,19 @@ export class RunExecutor {
       this.running.delete(p);
       this.checkQuiescent();
     });
+  }
+
+  /** A task due to start while the run is paused: it waits, marked so, for unpause(). */
+  private hold(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, note?: string): void {
+    if (this.held.some((h) => h.node.id === node.id)) {
+      // As for a running task: a second event for it while it waits starts nothing more.
+      this.sysLine(node.id, `already waiting for the resume; ${ev.tag} ignored`);
+      return;
+    }
+    this.held.push({ node, ev, ...(note !== undefined ? { note } : {}) });
+    rt.state = "waiting";
+    rt.reason = "paused: starts when the run is resumed";
+    this.publishNode(node.id);
   }
 
   private async runAttempt(node: TaskNode, rt: NodeRuntime, ev: RunEventRec): Promise<void> {
@@ -307,6 +346,11 @@ export class RunExecutor {
         }, { once: true });
       });
       if (this.ended) return;
+      if (this.paused) {
+        // The retry is a new start: it waits for the resume like any other.
+        this.hold(node, rt, ev);
+        return;
+      }
       rt.beginAttempt(ev);
       this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
       this.publishNode(node.id);
@@ -362,7 +406,7 @@ export class RunExecutor {
   // --- ending ----------------------------------------------------------------------
 
   private checkQuiescent(): void {
-    if (this.ended || this.draining || this.queue.length > 0 || this.running.size > 0 || this.inflight > 0) return;
+    if (this.ended || this.draining || this.queue.length > 0 || this.running.size > 0 || this.inflight > 0 || this.held.length > 0) return;
     const open = [...this.nodes.values()].filter((n) => n.enabled);
     if (open.length > 0) return; // waiting for people
     const incomplete = [...this.nodes.values()].filter((n) => n.node.class === "merge" && !n.fired && n.received.size > 0);
@@ -405,7 +449,8 @@ export class RunExecutor {
     this.ended = true;
     if (this.runTimer !== undefined) clearTimeout(this.runTimer);
     this.endPromise = (async () => {
-      const stopping = [...this.nodes.values()].filter((n) => n.state === "running" || (n.state === "waiting" && n.attempts > 0) || n.enabled);
+      const heldNodes = new Set(this.held.map((h) => h.node.id));
+      const stopping = [...this.nodes.values()].filter((n) => n.state === "running" || (n.state === "waiting" && n.attempts > 0) || n.enabled || heldNodes.has(n.node.id));
       this.runAbort.abort(new Error(result === "cancelled" ? reason : `run ended: ${reason}`));
       await Promise.allSettled([...this.running]);
       for (const rt of stopping) {

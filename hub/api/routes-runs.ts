@@ -104,4 +104,19 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
     { config: { role: "operator" }, schema: { summary: "Cancel a pending or active run", params: runIdParam, response: { 200: { type: "object", properties: { run: runSummarySchema } } } } },
     async (req) => ({ run: await ctx.hub.cancel(req.params.id, req.caller?.user ?? "?") }),
   );
+
+  for (const verb of ["pause", "resume"] as const) {
+    api.post<{ Params: { id: string } }>(
+      `/runs/:id/${verb}`,
+      {
+        config: { role: "operator" },
+        schema: {
+          summary: verb === "pause" ? "Pause an active run: it starts no new task (running ones finish) and keeps its slot and locks" : "Resume a paused run: the tasks it held start",
+          params: runIdParam,
+          response: { 200: { type: "object", properties: { run: runSummarySchema } } },
+        },
+      },
+      async (req) => ({ run: await (verb === "pause" ? ctx.hub.pause : ctx.hub.resume)(req.params.id, req.caller?.user ?? "?") }),
+    );
+  }
 }
