@@ -10,6 +10,7 @@ import type { Config, Flow, TriggerNode } from "../flows/model.js";
 import type { RunFiles } from "../store/run-files.js";
 import type { ClusterState } from "./cluster-state.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
+import { Debounce } from "./debounce.js";
 import { coerceError, FloeError } from "./errors.js";
 import type { Finisher } from "./finisher.js";
 import { pendOf } from "./pend.js";
@@ -52,6 +53,8 @@ export interface AdoptionDeps {
   readonly finisher: Finisher;
   readonly newRunId: () => string;
   readonly log: Logger;
+  /** `queue-strategy: debounce`: holds a new pend back for its window. */
+  readonly debounce: Debounce;
   /** Throws when the hub takes no new runs now. */
   assertRunning(): void;
   /** A new pend: the dispatcher looks. */
@@ -90,16 +93,35 @@ export class Adoption {
     const triggerOpts: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(trig?.opts ?? {})) if (!PRIVATE_OPTS.has(k)) triggerOpts[k] = v;
     const run = this.d.newRunId();
+    const adoptedAt = Date.now();
     const record: RunRecord = {
       v: 1,
       ref: makeRef(flow.id, flow.ver, run, this.d.host),
       flow,
       trigger: { id: trig?.id ?? "manual", type: trig?.type ?? "manual", values: { ...triggerOpts, ...(req.opts ?? {}), ...values }, ...(req.by !== undefined ? { by: req.by } : {}) },
-      adoptedAt: Date.now(),
+      adoptedAt,
       attempt: 1,
+      ...(Debounce.applies({ flow }) ? { debounceUntil: adoptedAt + (flow.debounceMs ?? 0) } : {}),
     };
+    return this.adopt(record);
+  }
+
+  /**
+   * Writes a new run's pend — on disk, then (unless debounced: debounce.ts) on the cluster's
+   * pending list — and answers with it. A trigger's run and a re-run (rerun.ts) alike.
+   */
+  async adopt(record: RunRecord): Promise<RunSummary> {
+    const { flow } = record;
+    const run = record.ref.run;
     await this.d.folders.snapshotFlow(flow);
     await this.d.files.writeRunJson("pending", record.ref, record);
+    if (record.debounceUntil !== undefined) {
+      const entry = this.d.table.adopt(record);
+      this.d.publisher.run(entry);
+      await this.d.debounce.hold(record);
+      this.d.log.info({ run, flow: flow.id, until: record.debounceUntil }, "trigger held for its debounce window");
+      return summarize(this.d.table.get(run) ?? entry);
+    }
     try {
       // One step: the pend, with the record another host needs to activate or requeue it.
       await this.d.state.addPend(pendOf(record, this.d.clustered));

@@ -23,6 +23,7 @@ import type { ClusterLink } from "./cluster-link.js";
 import type { ClusterState } from "./cluster-state.js";
 import { ClusterSync } from "./cluster-sync.js";
 import { Commands } from "./commands.js";
+import { Debounce } from "./debounce.js";
 import { Dispatcher } from "./dispatcher.js";
 import { Executors } from "./executors.js";
 import { Fencing } from "./fencing.js";
@@ -86,6 +87,7 @@ export class Hub {
   private readonly queries: Queries;
   private readonly commands: Commands;
   private readonly pauses: Pauses;
+  private readonly debounce: Debounce;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
   private readonly startedAt = Date.now();
@@ -117,10 +119,11 @@ export class Hub {
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
-    this.adoption = new Adoption({ config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId: runIdFactory(), log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
+    const debounce = (this.debounce = new Debounce({ table, files, state, finisher, publisher, clustered, log, released: () => dispatcher.kick() }));
+    this.adoption = new Adoption({ debounce, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId: runIdFactory(), log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
-    const commands = (this.commands = new Commands({ table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
+    const commands = (this.commands = new Commands({ unhold: (run) => debounce.take(run), table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
     const pauses = (this.pauses = new Pauses({ table, files, state, queries, publisher, clustered, ...(link !== undefined ? { link } : {}) }));
     this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log }) : undefined;
   }
@@ -153,7 +156,7 @@ export class Hub {
     this.life.beginStart();
     await mkdir(join(this.o.root, "floes"), { recursive: true });
     await this.lease.begin();
-    await recoverRuns({ files: this.files, table: this.table, state: this.o.state, commands: this.o.commands, executors: this.executors, finisher: this.finisher, host: this.o.host, clustered: this.o.clustered === true, log: this.o.log });
+    await recoverRuns({ held: (r) => (r.debounceUntil !== undefined ? (this.debounce.recover(r), true) : false), files: this.files, table: this.table, state: this.o.state, commands: this.o.commands, executors: this.executors, finisher: this.finisher, host: this.o.host, clustered: this.o.clustered === true, log: this.o.log });
     if (!this.life.started()) return; // stopped while starting
     this.sync?.start();
     this.dispatcher.open();
@@ -176,6 +179,7 @@ export class Hub {
     this.stopping ??= (async () => {
       this.life.beginStop();
       this.sync?.stop();
+      this.debounce.stop();
       const errors: unknown[] = [];
       await this.dispatcher.stop();
       const deadline = Date.now() + graceMs;
