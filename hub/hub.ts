@@ -34,6 +34,7 @@ import { Lifecycle, type HubState } from "./lifecycle.js";
 import { NodeFiles } from "./node-files.js";
 import { Pauses } from "./pause.js";
 import { Publisher } from "./publisher.js";
+import { Reruns, type RerunRequest } from "./rerun.js";
 import { Queries, type HostInfo, type LogPage, type LogQuery } from "./queries.js";
 import { recoverRuns } from "./recovery.js";
 import { Retention } from "./retention.js";
@@ -88,6 +89,7 @@ export class Hub {
   private readonly commands: Commands;
   private readonly pauses: Pauses;
   private readonly debounce: Debounce;
+  private readonly reruns: Reruns;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
   private readonly startedAt = Date.now();
@@ -120,10 +122,12 @@ export class Hub {
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
     const debounce = (this.debounce = new Debounce({ table, files, state, finisher, publisher, clustered, log, released: () => dispatcher.kick() }));
-    this.adoption = new Adoption({ debounce, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId: runIdFactory(), log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
+    const newRunId = runIdFactory();
+    this.adoption = new Adoption({ debounce, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId, log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
     const commands = (this.commands = new Commands({ unhold: (run) => debounce.take(run), table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
+    this.reruns = new Reruns({ host, table, files, state, queries, adoption: this.adoption, clustered, newRunId, config: () => this.config });
     const pauses = (this.pauses = new Pauses({ table, files, state, queries, publisher, clustered, ...(link !== undefined ? { link } : {}) }));
     this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log }) : undefined;
   }
@@ -212,7 +216,16 @@ export class Hub {
   tallyRuns = (): RunTally => this.queries.tallyRuns();
   countRuns = (flow: string): Promise<Record<RunState, number>> => this.queries.countRuns(flow);
   queryRuns = (q: RunQuery): Promise<RunSummary[]> => this.queries.queryRuns(q);
-  getRun = (run: string): Promise<RunDetail> => this.queries.getRun(run);
+  /** One run, with the re-runs made of it (rerun.ts keeps that list). */
+  getRun = async (run: string): Promise<RunDetail> => {
+    const detail = await this.queries.getRun(run);
+    const reruns = await this.reruns.rerunsOf(run);
+    return reruns.length > 0 ? { ...detail, reruns } : detail;
+  };
+  rerun = (run: string, req: RerunRequest): Promise<RunSummary> => {
+    this.life.assertRunning();
+    return this.reruns.rerun(run, req);
+  };
   readLog = (run: string, node: string, q?: LogQuery): Promise<LogPage> => this.queries.readLog(run, node, q);
   waitForEnd = (run: string, signal?: AbortSignal): Promise<RunSummary> => this.queries.waitForEnd(run, signal);
   workspaceForRun = (run: string): string => this.folders.workspaceOf(this.queries.entry(run).record);

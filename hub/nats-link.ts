@@ -57,6 +57,7 @@ const CODES: Readonly<Record<ErrorCode, true>> = {
   E_RUN_ENDED: true,
   E_QUEUE_FULL: true,
   E_RUN_NOT_ACTIVE: true,
+  E_RUN_NOT_ENDED: true,
   E_RERUN_FROM_UNKNOWN: true,
   E_RERUN_FROM_TRIGGER: true,
   E_RERUN_FROM_UNREACHED: true,

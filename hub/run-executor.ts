@@ -13,7 +13,7 @@ export type { ExecutorDeps } from "./executor-deps.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { errorMessage, FloeError } from "./errors.js";
 import { NodeRuntime } from "./node-runtime.js";
-import type { RunEventRec, RunRecord, StatusLine } from "./run-record.js";
+import type { ReplayedNode, RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
 import type { ExecutorDeps } from "./executor-deps.js";
 import type { LogLine, NodeStatus, RunResult } from "./types.js";
@@ -54,9 +54,13 @@ export class RunExecutor {
     return this.ended;
   }
 
-  /** Starts a fresh run: emits trigger.good with the trigger's values. */
+  /** Starts a fresh run: emits trigger.good with the trigger's values (a re-run: after its replay). */
   start(): void {
     this.armRunTimeout(this.record.startedAt ?? Date.now());
+    if (this.record.replay !== undefined) {
+      this.replay(this.record.replay);
+      return;
+    }
     // Trigger values reach every task of the run (task-request.ts), so the event carries none of its own.
     this.enqueue({ tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} });
   }
@@ -100,6 +104,39 @@ export class RunExecutor {
     const due = this.held;
     this.held = [];
     for (const { node, ev, note } of due) if (!this.ended) this.startTask(node, ev, note);
+    this.checkQuiescent();
+  }
+
+  /**
+   * A re-run from a node (rerun.ts): the old run's ends of the nodes leading to it are
+   * recorded here as this run's (so a restart resumes from them) and their events delivered
+   * as on a resume, so the nodes they reached stay untouched and execution starts where the
+   * re-run starts. Their outputs reach later tasks as if they had just run.
+   */
+  private replay(nodes: readonly ReplayedNode[]): void {
+    const from = this.record.rerunOf;
+    const note = `replayed from run ${from?.run ?? "?"} (re-run from ${from?.from ?? "the start"})`;
+    const emitted: RunEventRec[] = [{ tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} }];
+    for (const n of nodes) {
+      const rt = this.nodes.get(n.id);
+      if (rt === undefined) continue;
+      const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values };
+      const at = Date.now();
+      if (rt.node.class === "merge") {
+        rt.fired = true;
+        rt.touched = true;
+        rt.state = "good";
+        rt.endedAt = at;
+        rt.finishedEvent = ev;
+        this.journal(n.id, { t: "fired", at });
+      } else {
+        rt.finish(n.state, n.tag, n.exitCode, note, ev);
+        this.journal(n.id, { t: "done", at, state: n.state, tag: n.tag, ...(n.exitCode !== undefined ? { exitCode: n.exitCode } : {}), reason: note, event: ev });
+      }
+      this.publishNode(n.id);
+      emitted.push(ev);
+    }
+    for (const ev of emitted) this.route(ev, true);
     this.checkQuiescent();
   }
 
