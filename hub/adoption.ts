@@ -13,6 +13,7 @@ import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { Debounce } from "./debounce.js";
 import { coerceError, FloeError } from "./errors.js";
 import type { Finisher } from "./finisher.js";
+import { definitionHash, type OnUpdate } from "./on-update.js";
 import { pendOf } from "./pend.js";
 import type { Publisher } from "./publisher.js";
 import { makeRef, type RunRecord } from "./run-record.js";
@@ -55,6 +56,8 @@ export interface AdoptionDeps {
   readonly log: Logger;
   /** `queue-strategy: debounce`: holds a new pend back for its window. */
   readonly debounce: Debounce;
+  /** `on-update`: the definition new runs use, and holding them while their flow drains. */
+  readonly onUpdate: OnUpdate;
   /** Throws when the hub takes no new runs now. */
   assertRunning(): void;
   /** A new pend: the dispatcher looks. */
@@ -74,7 +77,8 @@ export class Adoption {
   /** Adopts a trigger into a run: the pend is on disk and in the cluster before this returns. */
   async trigger(req: TriggerRequest): Promise<RunSummary> {
     this.d.assertRunning();
-    const base = this.findFlow(req.flow, req.ver);
+    // The cluster's newest definition of the flow, where a newer reload elsewhere published one (on-update.ts).
+    const base = this.d.onUpdate.definitionFor(this.findFlow(req.flow, req.ver));
     const trig = this.pickTrigger(base, req);
     const form = trig === undefined ? undefined : readForm(trig.opts).form;
     const values = withDefaults(form, checkValues(form, req.values));
@@ -101,8 +105,11 @@ export class Adoption {
       trigger: { id: trig?.id ?? "manual", type: trig?.type ?? "manual", values: { ...triggerOpts, ...(req.opts ?? {}), ...values }, ...(req.by !== undefined ? { by: req.by } : {}) },
       adoptedAt,
       attempt: 1,
+      def: definitionHash(base),
       ...(Debounce.applies({ flow }) ? { debounceUntil: adoptedAt + (flow.debounceMs ?? 0) } : {}),
     };
+    const drain = this.d.onUpdate.drainingFor(flow.id);
+    if (drain !== undefined && drain === record.def) return this.adopt({ ...record, drainFor: drain });
     return this.adopt(record);
   }
 
@@ -115,6 +122,12 @@ export class Adoption {
     const run = record.ref.run;
     await this.d.folders.snapshotFlow(flow);
     await this.d.files.writeRunJson("pending", record.ref, record);
+    if (record.drainFor !== undefined) {
+      const entry = this.d.table.adopt(record);
+      this.d.onUpdate.hold(record);
+      this.d.log.info({ run, flow: flow.id }, "run held while the runs of the flow's previous definition drain");
+      return summarize(this.d.table.get(run) ?? entry);
+    }
     if (record.debounceUntil !== undefined) {
       const entry = this.d.table.adopt(record);
       this.d.publisher.run(entry);

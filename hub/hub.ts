@@ -32,6 +32,7 @@ import { IndexMirror } from "./index-mirror.js";
 import { DEFAULT_LEASE_MS, Lease } from "./lease.js";
 import { Lifecycle, type HubState } from "./lifecycle.js";
 import { NodeFiles } from "./node-files.js";
+import { OnUpdate } from "./on-update.js";
 import { Pauses } from "./pause.js";
 import { Publisher } from "./publisher.js";
 import { Reruns, type RerunRequest } from "./rerun.js";
@@ -40,6 +41,7 @@ import { recoverRuns } from "./recovery.js";
 import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
+import type { RunRecord } from "./run-record.js";
 import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
 import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 
@@ -90,6 +92,7 @@ export class Hub {
   private readonly pauses: Pauses;
   private readonly debounce: Debounce;
   private readonly reruns: Reruns;
+  private readonly onUpdate: OnUpdate;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
   private readonly startedAt = Date.now();
@@ -123,10 +126,11 @@ export class Hub {
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
     const debounce = (this.debounce = new Debounce({ table, files, state, finisher, publisher, clustered, log, released: () => dispatcher.kick() }));
     const newRunId = runIdFactory();
-    this.adoption = new Adoption({ debounce, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId, log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
+    const onUpdate = (this.onUpdate = new OnUpdate({ host, table, state, finisher, publisher, clustered, log, config: () => this.config, released: () => dispatcher.kick() }));
+    this.adoption = new Adoption({ debounce, onUpdate, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId, log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
-    const commands = (this.commands = new Commands({ unhold: (run) => debounce.take(run), table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
+    const commands = (this.commands = new Commands({ unhold: (run) => debounce.take(run) || onUpdate.take(run), table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
     this.reruns = new Reruns({ host, table, files, state, queries, adoption: this.adoption, clustered, newRunId, config: () => this.config });
     const pauses = (this.pauses = new Pauses({ table, files, state, queries, publisher, clustered, ...(link !== undefined ? { link } : {}) }));
     this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log }) : undefined;
@@ -160,15 +164,18 @@ export class Hub {
     this.life.beginStart();
     await mkdir(join(this.o.root, "floes"), { recursive: true });
     await this.lease.begin();
-    await recoverRuns({ held: (r) => (r.debounceUntil !== undefined ? (this.debounce.recover(r), true) : false), files: this.files, table: this.table, state: this.o.state, commands: this.o.commands, executors: this.executors, finisher: this.finisher, host: this.o.host, clustered: this.o.clustered === true, log: this.o.log });
+    await recoverRuns({ held: (r) => this.recoverHeld(r), files: this.files, table: this.table, state: this.o.state, commands: this.o.commands, executors: this.executors, finisher: this.finisher, host: this.o.host, clustered: this.o.clustered === true, log: this.o.log });
     if (!this.life.started()) return; // stopped while starting
+    await this.onUpdate.start();
     this.sync?.start();
     this.dispatcher.open();
   }
 
   /** A new config (SIGHUP): new runs use it; running runs keep the flow they started with. */
   reload(config: Config): void {
+    const before = this.config;
     this.config = config;
+    this.onUpdate.reloaded(before, config);
     this.folders.reload(config);
     this.dispatcher.kick();
   }
@@ -184,6 +191,7 @@ export class Hub {
       this.life.beginStop();
       this.sync?.stop();
       this.debounce.stop();
+      this.onUpdate.stop();
       const errors: unknown[] = [];
       await this.dispatcher.stop();
       const deadline = Date.now() + graceMs;
@@ -240,6 +248,20 @@ export class Hub {
   private hostRecord(): Parameters<ClusterState["heartbeat"]>[0] {
     const running = this.table.count((e) => e.state === "active");
     return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
+  }
+
+  /** A pend found on disk at start that was held back from the shared list (debounce, drain): held again. */
+  private recoverHeld(r: RunRecord): boolean {
+    if (r.debounceUntil !== undefined) {
+      this.debounce.recover(r);
+      return true;
+    }
+    if (r.drainFor !== undefined) {
+      this.table.adopt(r);
+      this.onUpdate.hold(r);
+      return true;
+    }
+    return false;
   }
 
   /** A run ended: its slot and resources may let a pend start; retention. */

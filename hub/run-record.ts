@@ -51,6 +51,10 @@ export interface RunRecord {
   readonly replay?: readonly ReplayedNode[];
   /** The re-runs made of this run (kept in its run.json by the host that has it). */
   readonly reruns?: readonly RerunLink[];
+  /** The content hash of the flow definition it was adopted with (on-update.ts). */
+  readonly def?: string;
+  /** Adopted while its flow drained (on-update: drain): held until the runs of older definitions ended. */
+  readonly drainFor?: string;
   /** `queue-strategy: debounce`: the pend is held until then, unless a newer trigger replaces it. */
   readonly debounceUntil?: number;
 }

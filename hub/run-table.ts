@@ -81,6 +81,7 @@ export function summarize(e: RunEntry): RunSummary {
     ...(e.state === "pending" && e.waiting !== undefined ? { waiting: e.waiting } : {}),
     ...(r.startedAt !== undefined ? { startedAt: r.startedAt } : {}),
     ...(r.endedAt !== undefined ? { endedAt: r.endedAt } : {}),
+    ...(r.def !== undefined ? { def: r.def } : {}),
     // An ended run is no longer paused, whatever its record said when it ended.
     ...(r.paused !== undefined && e.state !== "archived" ? { paused: true, pausedBy: r.paused.by, pausedAt: r.paused.at } : {}),
     ...(r.rerunOf !== undefined ? { rerunOf: r.rerunOf } : {}),

@@ -94,6 +94,8 @@ export interface RunSummary {
   readonly adoptedAt: number;
   readonly startedAt?: number;
   readonly endedAt?: number;
+  /** The content hash of the flow definition the run was adopted with (hub/on-update.ts). */
+  readonly def?: string;
   /** A paused run starts no new task until it is resumed (hub/pause.ts); who paused it, when. */
   readonly paused?: boolean;
   readonly pausedBy?: string;
