@@ -36,6 +36,7 @@ import { OnUpdate } from "./on-update.js";
 import { Pauses } from "./pause.js";
 import { Publisher } from "./publisher.js";
 import { Reruns, type RerunRequest } from "./rerun.js";
+import { TaintedRuns, type TaintedRun } from "./tainted.js";
 import { Queries, type HostInfo, type LogPage, type LogQuery } from "./queries.js";
 import { recoverRuns } from "./recovery.js";
 import { Retention } from "./retention.js";
@@ -93,6 +94,7 @@ export class Hub {
   private readonly debounce: Debounce;
   private readonly reruns: Reruns;
   private readonly onUpdate: OnUpdate;
+  private readonly tainted: TaintedRuns;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
   private readonly startedAt = Date.now();
@@ -131,7 +133,9 @@ export class Hub {
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
     const commands = (this.commands = new Commands({ unhold: (run) => debounce.take(run) || onUpdate.take(run), table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
-    this.reruns = new Reruns({ host, table, files, state, queries, adoption: this.adoption, clustered, newRunId, config: () => this.config });
+    const current = (flow: string): Flow => onUpdate.definitionFor(this.adoption.findFlow(flow));
+    this.reruns = new Reruns({ host, table, files, state, queries, adoption: this.adoption, clustered, newRunId, config: () => this.config, current });
+    this.tainted = new TaintedRuns({ table, queries, state, clustered, current, rerunsOf: (run) => this.reruns.rerunsOf(run) });
     const pauses = (this.pauses = new Pauses({ table, files, state, queries, publisher, clustered, ...(link !== undefined ? { link } : {}) }));
     this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log }) : undefined;
   }
@@ -230,6 +234,8 @@ export class Hub {
     const reruns = await this.reruns.rerunsOf(run);
     return reruns.length > 0 ? { ...detail, reruns } : detail;
   };
+  /** Archived runs of a flow made by a definition that has since changed (tainted.ts). */
+  taintedRuns = (flow: string): Promise<TaintedRun[]> => this.tainted.list(flow);
   rerun = (run: string, req: RerunRequest): Promise<RunSummary> => {
     this.life.assertRunning();
     return this.reruns.rerun(run, req);

@@ -18,6 +18,7 @@ import type { RunFiles } from "../store/run-files.js";
 import type { Adoption } from "./adoption.js";
 import type { ClusterState } from "./cluster-state.js";
 import { FloeError } from "./errors.js";
+import { definitionHash, defOf } from "./on-update.js";
 import { recordFromState } from "./pend.js";
 import type { Queries } from "./queries.js";
 import { makeRef, type ReplayedNode, type RunRecord } from "./run-record.js";
@@ -30,6 +31,8 @@ export interface RerunRequest {
   readonly from?: string;
   /** Retry failed: from the first node that ended bad. */
   readonly failed?: boolean;
+  /** Run the flow's current definition instead of the old run's snapshot (re-running tainted runs). */
+  readonly current?: boolean;
   /** Who asked. */
   readonly by: string;
 }
@@ -44,6 +47,8 @@ export interface RerunDeps {
   readonly clustered: boolean;
   readonly newRunId: () => string;
   readonly config: () => Config;
+  /** The flow's current definition (what new runs are adopted with). */
+  current(flow: string): Flow;
 }
 
 /** The shared-state key of the list of a run's re-runs. */
@@ -55,7 +60,9 @@ export class Reruns {
   constructor(private readonly d: RerunDeps) {}
 
   async rerun(oldRun: string, req: RerunRequest): Promise<RunSummary> {
-    const { detail, flow, trigger } = await this.source(oldRun);
+    const src = await this.source(oldRun);
+    const { detail, trigger } = src;
+    const flow = req.current === true ? this.d.current(detail.ref.flow) : src.flow;
     if (detail.state !== "archived") throw new FloeError("E_RUN_NOT_ENDED", `run "${oldRun}" is ${detail.state}; only a run that has ended can be re-run`);
     const from = req.from ?? (req.failed === true ? firstFailed(detail) : undefined);
     if (req.failed === true && from === undefined) throw new FloeError("E_RERUN_NOTHING_FAILED", `run "${oldRun}" has no node that ended bad; nothing to retry`);
@@ -70,10 +77,11 @@ export class Reruns {
       adoptedAt: Date.now(),
       attempt: 1,
       rerunOf: link,
+      ...(req.current === true ? { def: definitionHash(flow) } : src.def !== undefined ? { def: src.def } : {}),
       ...(replay !== undefined ? { replay } : {}),
     };
     const sum = await this.d.adoption.adopt(record);
-    await this.linkBack(oldRun, { run: run as RunId, ...(from !== undefined ? { from } : {}) });
+    await this.linkBack(oldRun, { run: run as RunId, ...(from !== undefined ? { from } : {}), ...(req.current === true && record.def !== undefined ? { def: record.def } : {}) });
     return sum;
   }
 
@@ -87,15 +95,15 @@ export class Reruns {
   }
 
   /** The old run as the API shows it, the flow it ran and its trigger. */
-  private async source(run: string): Promise<{ detail: RunDetail; flow: Flow; trigger: TriggerInfo }> {
+  private async source(run: string): Promise<{ detail: RunDetail; flow: Flow; trigger: TriggerInfo; def?: string }> {
     const detail = await this.d.queries.getRun(run);
     const local = this.d.table.get(run);
-    if (local !== undefined) return { detail, flow: local.record.flow, trigger: local.record.trigger };
+    if (local !== undefined) return { detail, flow: local.record.flow, trigger: local.record.trigger, def: defOf(local.record) };
     // Another host's run: its record while the cluster keeps it, else this host's copy of that flow version.
     const rec = recordFromState(await this.d.state.getRecord(run));
     const flow = rec?.ref.run === run ? rec.flow : this.d.config().flows.find((f) => f.id === detail.ref.flow && f.ver === detail.ref.ver);
     if (flow === undefined) throw new FloeError("E_FLOW_NOT_FOUND", `the flow run "${run}" ran (${detail.ref.flow} version ${detail.ref.ver}) is not known on this host; ask the host that ran it`);
-    return { detail, flow, trigger: detail.trigger };
+    return { detail, flow, trigger: detail.trigger, ...(detail.def !== undefined ? { def: detail.def } : {}) };
   }
 
   /** The old run lists its re-runs: in its run.json when this host has it, and in the shared state. */
@@ -169,7 +177,7 @@ function parseLinks(v: string | undefined): RerunLink[] {
   try {
     const x: unknown = JSON.parse(v);
     if (!Array.isArray(x)) return [];
-    return x.flatMap((l: unknown) => (isObj(l) && typeof l["run"] === "string" ? [{ run: l["run"] as RunId, ...(typeof l["from"] === "string" ? { from: l["from"] } : {}) }] : []));
+    return x.flatMap((l: unknown) => (isObj(l) && typeof l["run"] === "string" ? [{ run: l["run"] as RunId, ...(typeof l["from"] === "string" ? { from: l["from"] } : {}), ...(typeof l["def"] === "string" ? { def: l["def"] } : {}) }] : []));
   } catch {
     return [];
   }

@@ -76,6 +76,8 @@ export interface NodeStatus {
 export interface RerunLink {
   readonly run: RunId;
   readonly from?: string;
+  /** Set on a re-run with the flow's then current definition (tainted runs): its hash. */
+  readonly def?: string;
 }
 
 export interface RunSummary {
