@@ -9,7 +9,7 @@ import { join } from "node:path";
 import t from "tap";
 import { startApi } from "../helpers/api.js";
 import { launch, login, openPage, shot, unlabelled } from "../helpers/browser.js";
-import { until } from "../helpers/hub.js";
+import { config, until } from "../helpers/hub.js";
 
 t.test("pause, resume, retry failed and re-run from here on the run page", async (t) => {
   const dir = t.testdir({});
@@ -83,4 +83,35 @@ flows:
   await page.waitForSelector("main[data-ready] [data-waiting]");
   t.match(await page.textContent("[data-waiting]"), /^debouncing until \d{4}-/);
   t.ok(existsSync(gate));
+});
+
+t.test("the flow page lists tainted runs and re-runs them", async (t) => {
+  const dir = t.testdir({});
+  const trail = join(dir, "trail");
+  const flows = (b: string) => `
+flows:
+  - id: tf
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: a, type: exec, listen: trigger.good, opts: {shell: 'echo a >> ${trail}'}}
+      - {name: b, type: exec, listen: task.a.good, opts: {shell: 'echo ${b} >> ${trail}'}}
+`;
+  const browser = await launch(t);
+  const a = await startApi(t, flows("b1"), { dashboard: true });
+  const run = (await a.hub.trigger({ flow: "tf" })).ref.run;
+  await a.end(run);
+  a.hub.reload(config(flows("b2")));
+  const w = await openPage(browser);
+  const { page } = w;
+  await login(page, a.base, "operator", "operator-password", "/app/flows/tf");
+  await page.waitForSelector(`#tainted tr[data-tainted="${run}"]`);
+  t.match(await page.textContent(`#tainted tr[data-tainted="${run}"]`), /node "b" changed/);
+  t.same(await unlabelled(page), [], "every control of the flow page has a label");
+  await shot(page, "flow-tainted");
+  await page.click(`button[data-tainted-rerun="${run}"]`);
+  await page.waitForSelector("#tainted", { state: "hidden" });
+  await until(async () => (await a.hub.getRun(run)).reruns?.length === 1, 20_000, "the re-run");
+  const again = (await a.hub.getRun(run)).reruns?.[0]?.run ?? "";
+  t.equal((await a.end(again)).result, "good");
+  t.equal((await a.hub.getRun(again)).rerunOf?.from, "b");
 });
