@@ -101,14 +101,16 @@ flows:
   - id: p
     triggers: [{name: go, type: data}]
     tasks:
-      - {name: one, type: exec, listen: trigger.good, opts: {shell: 'sleep 0.3; echo one >> ${trail}'}}
+      - {name: one, type: exec, listen: trigger.good, opts: {shell: 'while [ ! -f ${trail}.go ]; do sleep 0.05; done; echo one >> ${trail}'}}
       - {name: two, type: exec, listen: task.one.good, opts: {shell: 'echo two >> ${trail}'}}
 `,
   );
   const p = await startFloe({ conf, root: join(dir, "root") });
   t.teardown(() => p.kill9());
   const id = ((await p.req("POST", "/flows/p/runs", {})).body as { run: { ref: { run: string } } }).run.ref.run;
+  await until(async () => node(await run(p, id), "one")?.state === "running", 20_000, "task one running");
   t.equal((await p.req("POST", `/runs/${id}/pause`)).status, 200);
+  writeFileSync(`${trail}.go`, "");
   await until(async () => node(await run(p, id), "two")?.reason?.startsWith("paused") === true, 20_000, "task two held");
   const c = await p.req("POST", `/runs/${id}/cancel`);
   t.equal(c.status, 200);
@@ -116,4 +118,33 @@ flows:
   t.equal(end.result, "cancelled");
   t.notOk(end.paused, "an ended run is not shown paused");
   t.equal(readFileSync(trail, "utf8"), "one\n", "task two never ran");
+});
+
+t.test("a paused run's timeout keeps counting", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-pause-timeout-"));
+  const conf = join(dir, "flows.yml");
+  const trail = join(dir, "trail");
+  writeFileSync(
+    conf,
+    `
+flows:
+  - id: p
+    timeout: 2s
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: one, type: exec, listen: trigger.good, opts: {shell: 'while [ ! -f ${trail}.go ]; do sleep 0.05; done; echo one >> ${trail}'}}
+      - {name: two, type: exec, listen: task.one.good, opts: {shell: 'echo two >> ${trail}'}}
+`,
+  );
+  const p = await startFloe({ conf, root: join(dir, "root") });
+  t.teardown(() => p.kill9());
+  const id = ((await p.req("POST", "/flows/p/runs", {})).body as { run: { ref: { run: string } } }).run.ref.run;
+  await until(async () => node(await run(p, id), "one")?.state === "running", 20_000, "task one running");
+  t.equal((await p.req("POST", `/runs/${id}/pause`)).status, 200);
+  writeFileSync(`${trail}.go`, "");
+  await until(async () => (await run(p, id)).state === "archived", 20_000, "the run to time out while paused");
+  const end = (await p.req("GET", `/runs/${id}`)).body as Run & { reason?: string };
+  t.equal(end.result, "bad");
+  t.match(end.reason ?? "", /timed out after 2s/);
+  t.equal(readFileSync(trail, "utf8"), "one\n", "the held task never ran");
 });
