@@ -7,13 +7,16 @@
  * A definition is named by its content hash (definitionHash); every run records the hash of
  * the definition it was adopted with (RunRecord.def), and so does its summary.
  *
- * Which definition wins in a cluster, when hosts reload at different times: **the newest
- * reload**. A reload (SIGHUP) that changes a flow publishes its definition, hash and time in
- * the shared state; every host reads the published definitions of its flows every couple of
- * seconds and, from then on, adopts new triggers of that flow with the published definition
- * — also a host whose own file is older — and applies the published definition's on-update
- * to the runs it holds. A host that starts joins the published definition (a start is not a
- * deploy); the first to start with none published publishes its own.
+ * Which definition wins in a cluster, when hosts load configs at different times: **the
+ * newest load that changed it**. A host that loads a flow definition different from the one
+ * published in the shared state — by a reload (SIGHUP), or by starting with it — publishes
+ * its definition, hash and time; every host reads the published definitions of its flows
+ * every second and, from then on, adopts new triggers of that flow with the published
+ * definition — also a host whose own file is older — and applies the published
+ * definition's on-update to the runs it holds. A host that starts with the published
+ * definition changes nothing. (Joining the published one at start instead would let a
+ * definition kept in Redis from before a whole-cluster restart outlive the files every host
+ * was restarted with.)
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
@@ -84,11 +87,11 @@ export class OnUpdate {
 
   constructor(private readonly d: OnUpdateDeps) {}
 
-  /** The host started: publishes its definitions where none is, and follows the published ones. */
+  /** The host started: publishes its definitions where they differ from the published ones, and follows them. */
   async start(): Promise<void> {
     if (this.d.clustered) {
       for (const f of this.flowsOf(this.d.config())) {
-        if (parsePublished(await this.d.state.getValue(publishedKey(f.id))) === undefined) await this.publish(f);
+        if (parsePublished(await this.d.state.getValue(publishedKey(f.id)))?.hash !== definitionHash(f)) await this.publish(f);
       }
       await this.look();
     }
