@@ -93,7 +93,6 @@ export class Adoption {
     } catch (e) {
       throw new FloeError("E_FLOW_FILE", coerceError(e).message, { cause: e });
     }
-    await this.applyQueueLimit(flow);
     const triggerOpts: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(trig?.opts ?? {})) if (!PRIVATE_OPTS.has(k)) triggerOpts[k] = v;
     const run = this.d.newRunId();
@@ -120,6 +119,8 @@ export class Adoption {
   async adopt(record: RunRecord): Promise<RunSummary> {
     const { flow } = record;
     const run = record.ref.run;
+    // A re-run is queued like any trigger: the flow's queue-limit applies to it too.
+    await this.applyQueueLimit(flow);
     await this.d.folders.snapshotFlow(flow);
     await this.d.files.writeRunJson("pending", record.ref, record);
     if (record.drainFor !== undefined) {

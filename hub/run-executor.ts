@@ -123,6 +123,11 @@ export class RunExecutor {
       const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values };
       const at = Date.now();
       if (rt.node.class === "merge") {
+        // Its waits as the old run had them: the events of the replayed nodes it waited for.
+        for (const w of rt.node.wait) {
+          const got = nodes.find((x) => x.tag === w);
+          if (got !== undefined) rt.received.set(w, { tag: got.tag, good: got.state === "good", opts: {}, values: got.values });
+        }
         rt.fired = true;
         rt.touched = true;
         rt.state = "good";
