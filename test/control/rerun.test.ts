@@ -136,3 +136,42 @@ flows:
   t.same((await get(p, old)).reruns, [{ run: fresh, from: "b" }]);
   t.ok(existsSync(fixed));
 });
+
+t.test("a re-run asked of the host that has the old run, taken by another host", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-rerun-busy-"));
+  const trail = join(dir, "trail");
+  const c = await startCluster(t, {
+    conf: `
+flows:
+  - id: three
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: a, type: exec, listen: trigger.good, opts: {shell: 'echo "a $FLOE_HOST" >> ${trail}; echo "k=from-a-$FLOE_RUN_ID" >> "$FLOE_OUTPUT"'}}
+      - {name: b, type: exec, listen: task.a.good, opts: {shell: 'echo "b $FLOE_HOST $k" >> ${trail}'}}
+  - id: hold
+    host-tags: [first]
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: wait, type: exec, listen: trigger.good, opts: {shell: 'while [ ! -f ${dir}/free ]; do sleep 0.05; done'}}
+`,
+  });
+  const h1 = await c.start({ name: "h1", slots: 1, tags: ["first"] });
+  const old = runId((await h1.req("POST", "/flows/three/runs", {})).body);
+  await ended(h1, old);
+  // h1 keeps the old run's files but has no free slot: the re-run it adopts goes to h2.
+  const h2 = await c.start({ name: "h2", slots: 1 });
+  await c.settle(["h1", "h2"]);
+  const blocker = runId((await h1.req("POST", "/flows/hold/runs", {})).body);
+  await until(async () => (await get(h1, blocker)).state === "active", 30_000, "h1 busy");
+  const r = await h1.req("POST", `/runs/${old}/rerun`, { from: "b" });
+  t.equal(r.status, 201, JSON.stringify(r.body));
+  const fresh = runId(r.body);
+  await ended(h1, fresh);
+  const d = await get(h1, fresh);
+  t.equal(d.result, "good");
+  t.equal(d.ref.execHost, "h2", "taken by the host with a free slot");
+  t.same(evidence(trail), ["a h1", `b h1 from-a-${old}`, `b h2 from-a-${old}`], "only b ran again, on h2, with a's output from the old run");
+  t.same((await get(h2, old)).reruns, [{ run: fresh, from: "b" }], "every host sees the old run's re-runs");
+  writeFileSync(join(dir, "free"), "");
+  await ended(h1, blocker);
+});
