@@ -49,6 +49,7 @@ flows:
   await page.waitForSelector("svg.graph g[data-node=one][data-state=good]");
   await until(async () => (await a.hub.getRun(run)).nodes.find((n) => n.id === "two")?.reason?.startsWith("paused") === true, 20_000, "two held");
   t.equal((await a.hub.getRun(run)).nodes.find((n) => n.id === "two")?.state, "waiting", "the next task waits while paused");
+  await page.waitForSelector("svg.graph g[data-node=two] text:has-text('waiting · paused')");
   t.same(await unlabelled(page), [], "every control of the paused run's page has a label");
   await shot(page, "run-paused");
   await page.click("#resume-run");
@@ -64,6 +65,7 @@ flows:
   t.match(await page.textContent("[data-rerun-of]"), new RegExp(`${run} from two`));
   t.equal((await a.hub.getRun(retry)).rerunOf?.from, "two");
   t.equal((await a.hub.getRun(retry)).nodes.find((n) => n.id === "one")?.reason?.startsWith("replayed") ?? false, true, "one was replayed, not run");
+  await page.waitForSelector("svg.graph g[data-node=one] text:has-text('good · replayed')");
   await shot(page, "run-retried");
 
   // Re-run from here: select node three, then the button.
