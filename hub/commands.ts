@@ -134,6 +134,8 @@ export class Commands {
       // Claimed by a host in the meantime: cancel it there.
       const host = await this.d.queries.remoteHost(run);
       if (host !== undefined) return this.askCancel(link, host, run, by);
+      // Held back from the shared list by the host that adopted it (debounce, drain): that host ends it.
+      if (sum.state === "pending" && sum.ref.adoptedBy !== undefined) return this.askCancel(link, sum.ref.adoptedBy, run, by);
       throw new FloeError("E_RUN_ENDED", `run "${run}" is no longer pending`);
     }
     const rec = recordFromState(await this.d.state.getRecord(run));

@@ -81,6 +81,8 @@ export class Pauses {
     const { table, files, state } = this.d;
     const e = this.d.queries.entry(run);
     if (e.state === "pending" || e.state === "archived") throw notActive(run, e.state);
+    // Its run.json is being written by its activation or recovery: a pause now could be lost.
+    if (e.state === "suspended" && (e.why === "activating" || e.why === "recovering")) throw new FloeError("E_UNAVAILABLE", `run "${run}" is being started here; try again in a moment`);
     if ((e.record.paused !== undefined) === pause) return summarize(e); // already so: nothing to change
     const { paused: _was, ...rest } = e.record;
     const mark: PauseMark = { by, at: Date.now() };

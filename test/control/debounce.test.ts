@@ -66,4 +66,16 @@ flows:
   t.equal(replaced.length, 9, "the other nine were replaced");
   t.ok(replaced.every((r) => /^replaced by a newer trigger/.test(r.reason ?? "") && r.startedAt === undefined), "none of them started");
   t.same(evidence(marker), [shas.at(-1)], "the task ran once, with the last commit");
+
+  // A held trigger can be cancelled through another host than the one holding it.
+  const d = github("push", githubPush({ after: "ab".repeat(20) }));
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(d.headers)) if (typeof v === "string") headers[k] = v;
+  const res = await fetch(`${c.host("h1").api}/hooks/deb/push`, { method: "POST", headers, body: d.rawBody });
+  const heldRun = ((await res.json()) as { run: Summary }).run.ref.run;
+  const cancel = await c.host("h3").req("POST", `/runs/${heldRun}/cancel`);
+  t.equal(cancel.status, 200, JSON.stringify(cancel.body));
+  t.match(cancel.body, { run: { state: "archived", result: "cancelled" } });
+  await until(async () => ((await c.host("h2").req("GET", `/runs/${heldRun}`)).body as Summary).state === "archived", 20_000, "the cancel seen everywhere");
+  t.same(evidence(marker), [shas.at(-1)], "the cancelled trigger never ran");
 });
