@@ -256,8 +256,14 @@ export class Hub {
     return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
   }
 
-  /** A pend found on disk at start that was held back from the shared list (debounce, drain): held again. */
-  private recoverHeld(r: RunRecord): boolean {
+  /**
+   * A pend found on disk at start that was held back from the shared list (debounce, drain)
+   * and not yet released onto it: held again. (Released ones recover as any pend.)
+   */
+  private async recoverHeld(r: RunRecord): Promise<boolean> {
+    if (r.debounceUntil === undefined && r.drainFor === undefined) return false;
+    const [phase] = await this.o.state.phases([r.ref.run]);
+    if (phase !== undefined) return false;
     if (r.debounceUntil !== undefined) {
       this.debounce.recover(r);
       return true;

@@ -3,9 +3,12 @@
  * spread over the hosts within the window, makes exactly one run — the last push's, with its
  * commit — and the held triggers are visible as pending "debouncing until …" meanwhile.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { evidence, startCluster } from "../helpers/cluster.js";
+import { startFloe } from "../helpers/floe-process.js";
 import { until } from "../helpers/hub.js";
 import { github, githubPush, SECRET } from "../triggers/payloads.js";
 
@@ -78,4 +81,36 @@ flows:
   t.match(cancel.body, { run: { state: "archived", result: "cancelled" } });
   await until(async () => ((await c.host("h2").req("GET", `/runs/${heldRun}`)).body as Summary).state === "archived", 20_000, "the cancel seen everywhere");
   t.same(evidence(marker), [shas.at(-1)], "the cancelled trigger never ran");
+});
+
+t.test("a held trigger survives a restart of its host and runs once its window passes", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-debounce-restart-"));
+  const conf = join(dir, "flows.yml");
+  const marker = join(dir, "ran");
+  writeFileSync(
+    conf,
+    `
+flows:
+  - id: deb
+    queue-strategy: debounce
+    debounce: 10s
+    triggers: [{name: go, type: data, opts: {form: {fields: [{id: n, prompt: n}]}}}]
+    tasks:
+      - {name: build, type: exec, listen: trigger.good, opts: {shell: 'echo "$n" >> ${marker}'}}
+`,
+  );
+  let p = await startFloe({ conf, root: join(dir, "root") });
+  t.teardown(() => p.kill9());
+  const first = ((await p.req("POST", "/flows/deb/runs", { values: { n: "1" } })).body as { run: Summary }).run.ref.run;
+  const second = ((await p.req("POST", "/flows/deb/runs", { values: { n: "2" } })).body as { run: Summary }).run.ref.run;
+  const replaced = (await p.req("GET", `/runs/${first}`)).body as Summary;
+  t.equal(replaced.result, "cancelled", "a newer trigger on the same host replaces the held one at once");
+  t.equal(await p.stop(), 0);
+  p = await startFloe({ conf, root: join(dir, "root") });
+  const back = (await p.req("GET", `/runs/${second}`)).body as Summary;
+  t.equal(back.state, "pending");
+  t.match(back.waiting ?? "", /^debouncing until /, "still held after the restart");
+  await until(async () => ((await p.req("GET", `/runs/${second}`)).body as Summary).state === "archived", 30_000, "the held trigger runs");
+  t.equal(((await p.req("GET", `/runs/${second}`)).body as Summary).result, "good");
+  t.same(evidence(marker), ["2"], "one run, with the newer values");
 });
