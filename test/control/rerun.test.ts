@@ -172,6 +172,9 @@ flows:
   t.equal(d.ref.execHost, "h2", "taken by the host with a free slot");
   t.same(evidence(trail), ["a h1", `b h1 from-a-${old}`, `b h2 from-a-${old}`], "only b ran again, on h2, with a's output from the old run");
   t.same((await get(h2, old)).reruns, [{ run: fresh, from: "b" }], "every host sees the old run's re-runs");
+  const early = await h1.req("POST", `/runs/${blocker}/rerun`, {});
+  t.equal(early.status, 409, "a run that has not ended is not re-run");
+  t.match(early.body, { error: { code: "E_RUN_NOT_ENDED" } });
   writeFileSync(join(dir, "free"), "");
   await ended(h1, blocker);
 });
