@@ -119,7 +119,7 @@ export function mountFlow(app, [flowId], root) {
       taintedBox,
       h("h2", { id: "tainted-title" }, `Tainted runs (${list.length})`),
       h("p", { class: "muted small" }, "Archived runs made by a definition of this flow that has since changed, in a node they went through. A re-run uses the current definition from that node; the nodes before it are replayed."),
-      table("Tainted runs", ["Run", "Result", "What changed", ""], h("tbody", {}, rows)),
+      table("Tainted runs", ["Run", "Result", "What changed", "Re-run"], h("tbody", {}, rows)),
       op && list.length > 1 ? h("button", { type: "button", id: "tainted-rerun-all", onclick: (e) => void rerun(e.currentTarget) }, `Re-run all (${Math.min(list.length, 50)})`) : null,
       note,
     );
