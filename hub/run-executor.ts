@@ -126,7 +126,10 @@ export class RunExecutor {
         // Its waits as the old run had them: the events of the replayed nodes it waited for.
         for (const w of rt.node.wait) {
           const got = nodes.find((x) => x.tag === w);
-          if (got !== undefined) rt.received.set(w, { tag: got.tag, good: got.state === "good", opts: {}, values: got.values });
+          if (got === undefined) continue;
+          const waited: RunEventRec = { tag: got.tag, good: got.state === "good", opts: {}, values: got.values };
+          rt.received.set(w, waited);
+          this.journal(n.id, { t: "wait", at, tag: w, event: waited });
         }
         rt.fired = true;
         rt.touched = true;
