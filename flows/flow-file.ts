@@ -151,6 +151,8 @@ export function overlayFlowFile(base: Flow, file: Flow, keys: ReadonlySet<string
     ...pick("queue-strategy", "queueStrategy"),
     ...pick("on-host-loss", "onHostLoss"),
     ...pick("timeout", "timeoutMs"),
+    ...pick("debounce", "debounceMs"),
+    ...pick("on-update", "onUpdate"),
   });
 }
 

@@ -7,7 +7,9 @@ export type NodeClass = "trigger" | "task" | "merge";
 export type TriggerType = "data" | "timer" | "cron" | "poll-git" | "git-push" | "webhook";
 export type TaskType = "exec" | "fetch" | "git-checkout" | "git-merge" | "data" | "timer" | "end";
 export type MergeType = "all" | "any";
-export type QueueStrategy = "append" | "replace";
+export type QueueStrategy = "append" | "replace" | "debounce";
+/** What a reload that changes a flow's definition does to its runs of the old one (hub/on-update.ts). */
+export type OnUpdate = "keep" | "abort" | "drain";
 export type OnHostLoss = "requeue" | "fail";
 export type Role = "viewer" | "operator" | "admin";
 
@@ -113,6 +115,10 @@ export interface Flow {
   readonly secrets?: readonly string[];
   /** Where the run's end is sent (absent: nowhere). */
   readonly notify?: readonly NotifyTarget[];
+  /** `queue-strategy: debounce`: how long a trigger is held for a newer one to replace it. */
+  readonly debounceMs?: number;
+  /** Absent in runs recorded before it existed: `keep`. */
+  readonly onUpdate?: OnUpdate;
 }
 
 export interface User {

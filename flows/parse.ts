@@ -5,7 +5,7 @@
 import { checkFlow } from "./check.js";
 import { Diagnostics, LineIndex, type Diagnostic } from "./diagnostics.js";
 import { deriveIdName } from "./ids.js";
-import { DEFAULT_BASE_URL, DEFAULT_RETENTION, deepFreeze, flowKey, type Common, type Config, type Flow, type FlowNode, type MergeNode, type OnHostLoss, type QueueStrategy, type Role, type TaskNode, type TriggerNode, type User } from "./model.js";
+import { DEFAULT_BASE_URL, DEFAULT_RETENTION, deepFreeze, flowKey, type Common, type Config, type Flow, type FlowNode, type MergeNode, type OnHostLoss, type OnUpdate, type QueueStrategy, type Role, type TaskNode, type TriggerNode, type User } from "./model.js";
 import { parseNode, type NodePlaces } from "./parse-node.js";
 import { parseFlowOps, parseNotifySettings, parseSecretsConfig } from "./parse-ops.js";
 import { Reader } from "./reader.js";
@@ -167,6 +167,8 @@ function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowF
     onHostLoss: m.get<OnHostLoss>("on-host-loss") ?? "requeue",
     ...opt("timeoutMs", m.get<number>("timeout")),
     ...parseFlowOps(r, m, ids.id, secretNames),
+    ...opt("debounceMs", m.get<number>("debounce")),
+    ...opt("onUpdate", m.get<OnUpdate>("on-update")),
   };
   for (const key of ["host-tags", "resource-tags"] as const) {
     const list = m.field(key)?.node;
@@ -175,7 +177,9 @@ function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowF
       if (t !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(t)) d.error(item.pos, `${key} entry "${t}" of flow ${ids.id} may only contain letters, digits, "_", "-" and "."`);
     }
   }
-  if (m.has("queue-strategy") && !m.has("queue-limit")) d.warn(m.keyPosOf("queue-strategy"), `queue-strategy of flow ${ids.id} has no effect without queue-limit`);
+  if (flow.queueStrategy === "debounce" && !m.has("debounce")) d.error(m.keyPosOf("queue-strategy"), `queue-strategy: debounce of flow ${ids.id} needs debounce (how long a trigger waits for a newer one, e.g. 5s)`);
+  if (m.has("debounce") && flow.queueStrategy !== "debounce") d.warn(m.keyPosOf("debounce"), `debounce of flow ${ids.id} has no effect without queue-strategy: debounce`);
+  if (m.has("queue-strategy") && flow.queueStrategy !== "debounce" && !m.has("queue-limit")) d.warn(m.keyPosOf("queue-strategy"), `queue-strategy of flow ${ids.id} has no effect without queue-limit`);
   checkFlow(flow, places, m.pos, d, spec === "flowFile");
   return { flow, pos: m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos };
 }

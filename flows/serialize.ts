@@ -31,6 +31,8 @@ export function flowToYaml(f: Flow): string {
   if (f.queueStrategy !== "append") o["queue-strategy"] = f.queueStrategy;
   if (f.onHostLoss !== "requeue") o["on-host-loss"] = f.onHostLoss;
   if (f.timeoutMs !== undefined) o["timeout"] = formatDuration(f.timeoutMs);
+  if (f.debounceMs !== undefined) o["debounce"] = formatDuration(f.debounceMs);
+  if (f.onUpdate !== undefined && f.onUpdate !== "keep") o["on-update"] = f.onUpdate;
   o["triggers"] = f.triggers.map(nodeYaml);
   o["tasks"] = f.tasks.map(nodeYaml);
   return dump(o, { lineWidth: 120, noRefs: true });

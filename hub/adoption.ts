@@ -10,8 +10,10 @@ import type { Config, Flow, TriggerNode } from "../flows/model.js";
 import type { RunFiles } from "../store/run-files.js";
 import type { ClusterState } from "./cluster-state.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
+import { Debounce } from "./debounce.js";
 import { coerceError, FloeError } from "./errors.js";
 import type { Finisher } from "./finisher.js";
+import { definitionHash, type OnUpdate } from "./on-update.js";
 import { pendOf } from "./pend.js";
 import type { Publisher } from "./publisher.js";
 import { makeRef, type RunRecord } from "./run-record.js";
@@ -52,6 +54,10 @@ export interface AdoptionDeps {
   readonly finisher: Finisher;
   readonly newRunId: () => string;
   readonly log: Logger;
+  /** `queue-strategy: debounce`: holds a new pend back for its window. */
+  readonly debounce: Debounce;
+  /** `on-update`: the definition new runs use, and holding them while their flow drains. */
+  readonly onUpdate: OnUpdate;
   /** Throws when the hub takes no new runs now. */
   assertRunning(): void;
   /** A new pend: the dispatcher looks. */
@@ -71,7 +77,8 @@ export class Adoption {
   /** Adopts a trigger into a run: the pend is on disk and in the cluster before this returns. */
   async trigger(req: TriggerRequest): Promise<RunSummary> {
     this.d.assertRunning();
-    const base = this.findFlow(req.flow, req.ver);
+    // The cluster's newest definition of the flow, where a newer reload elsewhere published one (on-update.ts).
+    const base = this.d.onUpdate.definitionFor(this.findFlow(req.flow, req.ver));
     const trig = this.pickTrigger(base, req);
     const form = trig === undefined ? undefined : readForm(trig.opts).form;
     const values = withDefaults(form, checkValues(form, req.values));
@@ -86,20 +93,49 @@ export class Adoption {
     } catch (e) {
       throw new FloeError("E_FLOW_FILE", coerceError(e).message, { cause: e });
     }
-    await this.applyQueueLimit(flow);
     const triggerOpts: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(trig?.opts ?? {})) if (!PRIVATE_OPTS.has(k)) triggerOpts[k] = v;
     const run = this.d.newRunId();
+    const adoptedAt = Date.now();
     const record: RunRecord = {
       v: 1,
       ref: makeRef(flow.id, flow.ver, run, this.d.host),
       flow,
       trigger: { id: trig?.id ?? "manual", type: trig?.type ?? "manual", values: { ...triggerOpts, ...(req.opts ?? {}), ...values }, ...(req.by !== undefined ? { by: req.by } : {}) },
-      adoptedAt: Date.now(),
+      adoptedAt,
       attempt: 1,
+      def: definitionHash(base),
+      ...(Debounce.applies({ flow }) ? { debounceUntil: adoptedAt + (flow.debounceMs ?? 0) } : {}),
     };
+    const drain = this.d.onUpdate.drainingFor(flow.id);
+    if (drain !== undefined && drain === record.def) return this.adopt({ ...record, drainFor: drain });
+    return this.adopt(record);
+  }
+
+  /**
+   * Writes a new run's pend — on disk, then (unless debounced: debounce.ts) on the cluster's
+   * pending list — and answers with it. A trigger's run and a re-run (rerun.ts) alike.
+   */
+  async adopt(record: RunRecord): Promise<RunSummary> {
+    const { flow } = record;
+    const run = record.ref.run;
+    // A re-run is queued like any trigger: the flow's queue-limit applies to it too.
+    await this.applyQueueLimit(flow);
     await this.d.folders.snapshotFlow(flow);
     await this.d.files.writeRunJson("pending", record.ref, record);
+    if (record.drainFor !== undefined) {
+      const entry = this.d.table.adopt(record);
+      this.d.onUpdate.hold(record);
+      this.d.log.info({ run, flow: flow.id }, "run held while the runs of the flow's previous definition drain");
+      return summarize(this.d.table.get(run) ?? entry);
+    }
+    if (record.debounceUntil !== undefined) {
+      const entry = this.d.table.adopt(record);
+      this.d.publisher.run(entry);
+      await this.d.debounce.hold(record);
+      this.d.log.info({ run, flow: flow.id, until: record.debounceUntil }, "trigger held for its debounce window");
+      return summarize(this.d.table.get(run) ?? entry);
+    }
     try {
       // One step: the pend, with the record another host needs to activate or requeue it.
       await this.d.state.addPend(pendOf(record, this.d.clustered));

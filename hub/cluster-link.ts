@@ -5,7 +5,7 @@
  */
 import type { LogLine, NodeStatus, RunEvent } from "./types.js";
 
-export type HostVerb = "data" | "cancel" | "notifications";
+export type HostVerb = "data" | "cancel" | "notifications" | "pause";
 
 export interface ClusterLink {
   /** Output lines of a node of any run in the cluster, of one run attempt, after line `after`. */

@@ -16,6 +16,7 @@ import type { Dispatcher } from "./dispatcher.js";
 import { coerceError } from "./errors.js";
 import type { IndexMirror } from "./index-mirror.js";
 import type { Lease } from "./lease.js";
+import { parsePauseRequest, pausedInCluster, type Pauses } from "./pause.js";
 import { pendOf, recordFromState } from "./pend.js";
 import type { Publisher } from "./publisher.js";
 import type { Queries } from "./queries.js";
@@ -39,6 +40,7 @@ export interface ClusterSyncDeps {
   readonly publisher: Publisher;
   readonly queries: Queries;
   readonly commands: Commands;
+  readonly pauses: Pauses;
   readonly lease: Lease;
   readonly log: Logger;
   /** Told of a run this host ends lost (notifications). */
@@ -70,6 +72,10 @@ export class ClusterSync {
     link.serve("cancel", async (p) => {
       const q = parseCancelRequest(p);
       return commands.cancel(q.run, q.by);
+    });
+    link.serve("pause", async (p) => {
+      const q = parsePauseRequest(p);
+      return this.d.pauses.setHere(q.run, q.by, q.pause);
     });
     this.unsubscribe = bus.subscribe((ev) => {
       if (ev.type !== "run") return;
@@ -133,7 +139,9 @@ export class ClusterSync {
         log.warn({ run: lost.run, host: lost.host }, "run lost with its host");
         continue;
       }
-      const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.d.host as HostName }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1 };
+      // A paused run stays paused in its new attempt; a re-run keeps what it replays.
+      const paused = await pausedInCluster(state, lost.run);
+      const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.d.host as HostName }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1, ...(paused !== undefined ? { paused } : {}), ...(record.rerunOf !== undefined ? { rerunOf: record.rerunOf } : {}), ...(record.replay !== undefined ? { replay: record.replay } : {}) };
       // The pend carries the new attempt's record: addPend keeps it as the run's record.
       if (!(await state.addPend(pendOf(again, true), "requeue"))) continue;
       log.warn({ run: lost.run, host: lost.host, attempt: again.attempt }, "run requeued after its host was lost");

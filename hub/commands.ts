@@ -29,6 +29,8 @@ export interface CommandsDeps {
   readonly publisher: Publisher;
   /** Cluster mode: requests to other hosts. */
   readonly link?: ClusterLink;
+  /** Takes a pend held back from the shared list (debounce.ts) out of its hold: true if it was. */
+  unhold?(run: string): boolean;
 }
 
 export interface DataRequest {
@@ -103,7 +105,8 @@ export class Commands {
       if (e.state === "archived") throw new FloeError("E_RUN_ENDED", `run "${run}" has already ended (${e.record.result ?? "?"})`);
       if (e.state === "pending") {
         // Whoever takes it off the shared list ends it; a dispatcher that claimed it first wins.
-        if (await this.d.state.removePend(run)) {
+        // A debounced trigger still in its window is not on the list yet: ending it is enough.
+        if (this.d.unhold?.(run) === true || (await this.d.state.removePend(run))) {
           await this.d.finisher.finish(run, "cancelled", reason);
           return summarize(table.get(run) ?? e);
         }
@@ -131,6 +134,8 @@ export class Commands {
       // Claimed by a host in the meantime: cancel it there.
       const host = await this.d.queries.remoteHost(run);
       if (host !== undefined) return this.askCancel(link, host, run, by);
+      // Held back from the shared list by the host that adopted it (debounce, drain): that host ends it.
+      if (sum.state === "pending" && sum.ref.adoptedBy !== undefined) return this.askCancel(link, sum.ref.adoptedBy, run, by);
       throw new FloeError("E_RUN_ENDED", `run "${run}" is no longer pending`);
     }
     const rec = recordFromState(await this.d.state.getRecord(run));

@@ -23,6 +23,7 @@ import type { ClusterLink } from "./cluster-link.js";
 import type { ClusterState } from "./cluster-state.js";
 import { ClusterSync } from "./cluster-sync.js";
 import { Commands } from "./commands.js";
+import { Debounce } from "./debounce.js";
 import { Dispatcher } from "./dispatcher.js";
 import { Executors } from "./executors.js";
 import { Fencing } from "./fencing.js";
@@ -31,12 +32,17 @@ import { IndexMirror } from "./index-mirror.js";
 import { DEFAULT_LEASE_MS, Lease } from "./lease.js";
 import { Lifecycle, type HubState } from "./lifecycle.js";
 import { NodeFiles } from "./node-files.js";
+import { OnUpdate } from "./on-update.js";
+import { Pauses } from "./pause.js";
 import { Publisher } from "./publisher.js";
+import { Reruns, type RerunRequest } from "./rerun.js";
+import { TaintedRuns, type TaintedRun } from "./tainted.js";
 import { Queries, type HostInfo, type LogPage, type LogQuery } from "./queries.js";
 import { recoverRuns } from "./recovery.js";
 import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
+import type { RunRecord } from "./run-record.js";
 import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
 import type { RunEndListener } from "./notifier.js";
@@ -90,6 +96,11 @@ export class Hub {
   private readonly adoption: Adoption;
   private readonly queries: Queries;
   private readonly commands: Commands;
+  private readonly pauses: Pauses;
+  private readonly debounce: Debounce;
+  private readonly reruns: Reruns;
+  private readonly onUpdate: OnUpdate;
+  private readonly tainted: TaintedRuns;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
   private readonly startedAt = Date.now();
@@ -121,11 +132,18 @@ export class Hub {
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
-    this.adoption = new Adoption({ config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId: runIdFactory(), log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
+    const debounce = (this.debounce = new Debounce({ table, files, state, finisher, publisher, clustered, log, released: () => dispatcher.kick() }));
+    const newRunId = runIdFactory();
+    const onUpdate = (this.onUpdate = new OnUpdate({ host, table, state, finisher, publisher, clustered, log, config: () => this.config, released: () => dispatcher.kick() }));
+    this.adoption = new Adoption({ debounce, onUpdate, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId, log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
-    const commands = (this.commands = new Commands({ table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
-    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, lease: this.lease, log, ...(o.notifier !== undefined ? { notifier: o.notifier } : {}) }) : undefined;
+    const commands = (this.commands = new Commands({ unhold: (run) => debounce.take(run) || onUpdate.take(run), table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
+    const current = (flow: string): Flow => onUpdate.definitionFor(this.adoption.findFlow(flow));
+    this.reruns = new Reruns({ host, table, files, state, queries, adoption: this.adoption, clustered, newRunId, config: () => this.config, current });
+    this.tainted = new TaintedRuns({ table, queries, state, clustered, current, rerunsOf: (run) => this.reruns.rerunsOf(run) });
+    const pauses = (this.pauses = new Pauses({ table, files, state, queries, publisher, clustered, ...(link !== undefined ? { link } : {}) }));
+    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log, ...(o.notifier !== undefined ? { notifier: o.notifier } : {}) }) : undefined;
   }
 
   get host(): HostName {
@@ -156,15 +174,18 @@ export class Hub {
     this.life.beginStart();
     await mkdir(join(this.o.root, "floes"), { recursive: true });
     await this.lease.begin();
-    await recoverRuns({ files: this.files, table: this.table, state: this.o.state, commands: this.o.commands, executors: this.executors, finisher: this.finisher, host: this.o.host, clustered: this.o.clustered === true, log: this.o.log });
+    await recoverRuns({ held: (r) => this.recoverHeld(r), files: this.files, table: this.table, state: this.o.state, commands: this.o.commands, executors: this.executors, finisher: this.finisher, host: this.o.host, clustered: this.o.clustered === true, log: this.o.log });
     if (!this.life.started()) return; // stopped while starting
+    await this.onUpdate.start();
     this.sync?.start();
     this.dispatcher.open();
   }
 
   /** A new config (SIGHUP): new runs use it; running runs keep the flow they started with. */
   reload(config: Config): void {
+    const before = this.config;
     this.config = config;
+    this.onUpdate.reloaded(before, config);
     this.folders.reload(config);
     this.dispatcher.kick();
   }
@@ -179,6 +200,8 @@ export class Hub {
     this.stopping ??= (async () => {
       this.life.beginStop();
       this.sync?.stop();
+      this.debounce.stop();
+      this.onUpdate.stop();
       const errors: unknown[] = [];
       await this.dispatcher.stop();
       const deadline = Date.now() + graceMs;
@@ -211,7 +234,18 @@ export class Hub {
   tallyRuns = (): RunTally => this.queries.tallyRuns();
   countRuns = (flow: string): Promise<Record<RunState, number>> => this.queries.countRuns(flow);
   queryRuns = (q: RunQuery): Promise<RunSummary[]> => this.queries.queryRuns(q);
-  getRun = (run: string): Promise<RunDetail> => this.queries.getRun(run);
+  /** One run, with the re-runs made of it (rerun.ts keeps that list). */
+  getRun = async (run: string): Promise<RunDetail> => {
+    const detail = await this.queries.getRun(run);
+    const reruns = await this.reruns.rerunsOf(run);
+    return reruns.length > 0 ? { ...detail, reruns } : detail;
+  };
+  /** Archived runs of a flow made by a definition that has since changed (tainted.ts). */
+  taintedRuns = (flow: string): Promise<TaintedRun[]> => this.tainted.list(flow);
+  rerun = (run: string, req: RerunRequest): Promise<RunSummary> => {
+    this.life.assertRunning();
+    return this.reruns.rerun(run, req);
+  };
   readLog = (run: string, node: string, q?: LogQuery): Promise<LogPage> => this.queries.readLog(run, node, q);
   waitForEnd = (run: string, signal?: AbortSignal): Promise<RunSummary> => this.queries.waitForEnd(run, signal);
   workspaceForRun = (run: string): string => this.folders.workspaceOf(this.queries.entry(run).record);
@@ -220,12 +254,34 @@ export class Hub {
   cancel = (run: string, by: string): Promise<RunSummary> => this.commands.cancel(run, by);
   /** The flow a run of this host ran (its snapshot), else this host's copy of its version. */
   flowOfRun = (s: RunSummary): Flow | undefined => this.table.get(s.ref.run)?.record.flow ?? this.config.flows.find((f) => f.id === s.ref.flow && f.ver === s.ref.ver);
+  pause = (run: string, by: string): Promise<RunSummary> => this.pauses.set(run, by, true);
+  resume = (run: string, by: string): Promise<RunSummary> => this.pauses.set(run, by, false);
 
   // --- wiring ----------------------------------------------------------------------------
 
   private hostRecord(): Parameters<ClusterState["heartbeat"]>[0] {
     const running = this.table.count((e) => e.state === "active");
     return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
+  }
+
+  /**
+   * A pend found on disk at start that was held back from the shared list (debounce, drain)
+   * and not yet released onto it: held again. (Released ones recover as any pend.)
+   */
+  private async recoverHeld(r: RunRecord): Promise<boolean> {
+    if (r.debounceUntil === undefined && r.drainFor === undefined) return false;
+    const [phase] = await this.o.state.phases([r.ref.run]);
+    if (phase !== undefined) return false;
+    if (r.debounceUntil !== undefined) {
+      this.debounce.recover(r);
+      return true;
+    }
+    if (r.drainFor !== undefined) {
+      this.table.adopt(r);
+      this.onUpdate.hold(r);
+      return true;
+    }
+    return false;
   }
 
   /** A run ended: its slot and resources may let a pend start; retention. */

@@ -28,6 +28,8 @@ export interface RecoveryDeps {
   readonly host: string;
   readonly clustered: boolean;
   readonly log: Logger;
+  /** A pend held back from the shared list (a debounced trigger): taken over by its keeper, true if so. */
+  held?(r: RunRecord): Promise<boolean>;
 }
 
 async function load(d: RecoveryDeps, state: RunDirState): Promise<RunRecord[]> {
@@ -51,6 +53,7 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
   for (const r of await load(d, "archive")) d.table.restore(r);
 
   for (const r of await load(d, "pending")) {
+    if ((await d.held?.(r)) === true) continue;
     if (!(await d.state.addPend(pendOf(r, d.clustered), "recover"))) {
       // Taken by another host, or ended, while this one was away: that host has the truth.
       d.log.info({ run: r.ref.run }, "pend moved on in the cluster while this host was down; dropping its copy");

@@ -13,7 +13,7 @@ export type { ExecutorDeps } from "./executor-deps.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { errorMessage, FloeError } from "./errors.js";
 import { NodeRuntime } from "./node-runtime.js";
-import type { RunEventRec, RunRecord, StatusLine } from "./run-record.js";
+import type { ReplayedNode, RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
 import type { ExecutorDeps } from "./executor-deps.js";
 import type { LogLine, NodeStatus, RunResult } from "./types.js";
@@ -38,21 +38,29 @@ export class RunExecutor {
   private runTimer: NodeJS.Timeout | undefined;
   /** Task ends recorded but not yet on disk (their events wait for that). */
   private inflight = 0;
+  /** Paused (hub/pause.ts): tasks due to start wait in `held` until the run is resumed. */
+  private paused: boolean;
+  private held: { node: TaskNode; ev: RunEventRec; note?: string }[] = [];
 
   constructor(
     readonly record: RunRecord,
     private readonly deps: ExecutorDeps,
   ) {
     for (const n of [...record.flow.triggers, ...record.flow.tasks]) this.nodes.set(n.id, new NodeRuntime(n, record.attempt));
+    this.paused = record.paused !== undefined;
   }
 
   get isEnded(): boolean {
     return this.ended;
   }
 
-  /** Starts a fresh run: emits trigger.good with the trigger's values. */
+  /** Starts a fresh run: emits trigger.good with the trigger's values (a re-run: after its replay). */
   start(): void {
     this.armRunTimeout(this.record.startedAt ?? Date.now());
+    if (this.record.replay !== undefined) {
+      this.replay(this.record.replay);
+      return;
+    }
     // Trigger values reach every task of the run (task-request.ts), so the event carries none of its own.
     this.enqueue({ tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} });
   }
@@ -78,6 +86,65 @@ export class RunExecutor {
     emitted.sort((a, b) => a.at - b.at);
     for (const { node, ev } of rerun) this.startTask(node, ev, note);
     for (const { ev } of emitted) this.route(ev, true);
+    this.checkQuiescent();
+  }
+
+  /**
+   * From now on no task starts: running ones finish and their events are routed; the tasks
+   * those events would start wait, shown as waiting with the reason, until unpause().
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Starts the tasks held while paused, in the order they were due. */
+  unpause(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const due = this.held;
+    this.held = [];
+    for (const { node, ev, note } of due) if (!this.ended) this.startTask(node, ev, note);
+    this.checkQuiescent();
+  }
+
+  /**
+   * A re-run from a node (rerun.ts): the old run's ends of the nodes leading to it are
+   * recorded here as this run's (so a restart resumes from them) and their events delivered
+   * as on a resume, so the nodes they reached stay untouched and execution starts where the
+   * re-run starts. Their outputs reach later tasks as if they had just run.
+   */
+  private replay(nodes: readonly ReplayedNode[]): void {
+    const from = this.record.rerunOf;
+    const note = `replayed from run ${from?.run ?? "?"} (re-run from ${from?.from ?? "the start"})`;
+    const emitted: RunEventRec[] = [{ tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} }];
+    for (const n of nodes) {
+      const rt = this.nodes.get(n.id);
+      if (rt === undefined) continue;
+      const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values };
+      const at = Date.now();
+      if (rt.node.class === "merge") {
+        // Its waits as the old run had them: the events of the replayed nodes it waited for.
+        for (const w of rt.node.wait) {
+          const got = nodes.find((x) => x.tag === w);
+          if (got === undefined) continue;
+          const waited: RunEventRec = { tag: got.tag, good: got.state === "good", opts: {}, values: got.values };
+          rt.received.set(w, waited);
+          this.journal(n.id, { t: "wait", at, tag: w, event: waited });
+        }
+        rt.fired = true;
+        rt.touched = true;
+        rt.state = "good";
+        rt.endedAt = at;
+        rt.finishedEvent = ev;
+        this.journal(n.id, { t: "fired", at });
+      } else {
+        rt.finish(n.state, n.tag, n.exitCode, note, ev);
+        this.journal(n.id, { t: "done", at, state: n.state, tag: n.tag, ...(n.exitCode !== undefined ? { exitCode: n.exitCode } : {}), reason: note, event: ev });
+      }
+      this.publishNode(n.id);
+      emitted.push(ev);
+    }
+    for (const ev of emitted) this.route(ev, true);
     this.checkQuiescent();
   }
 
@@ -219,6 +286,10 @@ export class RunExecutor {
 
   private startTask(node: TaskNode, ev: RunEventRec, note?: string): void {
     const rt = this.nodes.get(node.id) as NodeRuntime;
+    if (this.paused) {
+      this.hold(node, rt, ev, note);
+      return;
+    }
     rt.beginAttempt(ev);
     this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
     this.publishNode(node.id);
@@ -232,6 +303,19 @@ export class RunExecutor {
       this.running.delete(p);
       this.checkQuiescent();
     });
+  }
+
+  /** A task due to start while the run is paused: it waits, marked so, for unpause(). */
+  private hold(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, note?: string): void {
+    if (this.held.some((h) => h.node.id === node.id)) {
+      // As for a running task: a second event for it while it waits starts nothing more.
+      this.sysLine(node.id, `already waiting for the resume; ${ev.tag} ignored`);
+      return;
+    }
+    this.held.push({ node, ev, ...(note !== undefined ? { note } : {}) });
+    rt.state = "waiting";
+    rt.reason = "paused: starts when the run is resumed";
+    this.publishNode(node.id);
   }
 
   private async runAttempt(node: TaskNode, rt: NodeRuntime, ev: RunEventRec): Promise<void> {
@@ -319,6 +403,11 @@ export class RunExecutor {
         }, { once: true });
       });
       if (this.ended) return;
+      if (this.paused) {
+        // The retry is a new start: it waits for the resume like any other.
+        this.hold(node, rt, ev);
+        return;
+      }
       rt.beginAttempt(ev);
       this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
       this.publishNode(node.id);
@@ -374,7 +463,7 @@ export class RunExecutor {
   // --- ending ----------------------------------------------------------------------
 
   private checkQuiescent(): void {
-    if (this.ended || this.draining || this.queue.length > 0 || this.running.size > 0 || this.inflight > 0) return;
+    if (this.ended || this.draining || this.queue.length > 0 || this.running.size > 0 || this.inflight > 0 || this.held.length > 0) return;
     const open = [...this.nodes.values()].filter((n) => n.enabled);
     if (open.length > 0) return; // waiting for people
     const incomplete = [...this.nodes.values()].filter((n) => n.node.class === "merge" && !n.fired && n.received.size > 0);
@@ -418,7 +507,8 @@ export class RunExecutor {
     this.ended = true;
     if (this.runTimer !== undefined) clearTimeout(this.runTimer);
     this.endPromise = (async () => {
-      const stopping = [...this.nodes.values()].filter((n) => n.state === "running" || (n.state === "waiting" && n.attempts > 0) || n.enabled);
+      const heldNodes = new Set(this.held.map((h) => h.node.id));
+      const stopping = [...this.nodes.values()].filter((n) => n.state === "running" || (n.state === "waiting" && n.attempts > 0) || n.enabled || heldNodes.has(n.node.id));
       this.runAbort.abort(new Error(result === "cancelled" ? reason : `run ended: ${reason}`));
       await Promise.allSettled([...this.running]);
       for (const rt of stopping) {

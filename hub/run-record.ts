@@ -4,7 +4,27 @@
  * checked on the way in rather than trusted.
  */
 import type { Flow } from "../flows/model.js";
-import type { HostName, RunId, RunRef, RunResult, TriggerInfo } from "./types.js";
+import type { HostName, RerunLink, RunId, RunRef, RunResult, TriggerInfo } from "./types.js";
+
+/** Who paused a run and when (hub/pause.ts). */
+export interface PauseMark {
+  readonly by: string;
+  readonly at: number;
+}
+
+/**
+ * A node of the old run that a re-run does not execute (hub/rerun.ts): its recorded end,
+ * replayed into the new run as if it had just happened.
+ */
+export interface ReplayedNode {
+  readonly id: string;
+  readonly state: "good" | "bad";
+  readonly tag: string;
+  readonly exitCode?: number;
+  /** Its event's values: a task's outputs, a data node's form values. */
+  readonly values: Readonly<Record<string, string>>;
+  readonly endedAt: number;
+}
 
 export interface RunRecord {
   readonly v: 1;
@@ -24,6 +44,19 @@ export interface RunRecord {
    * the new root.
    */
   readonly workspace?: string;
+  /** Set while the run is paused: it survives a restart (run.json) and a requeue (the shared state). */
+  readonly paused?: PauseMark;
+  /** A re-run: which run, from which node; `replay` holds the old run's nodes it does not execute. */
+  readonly rerunOf?: RerunLink;
+  readonly replay?: readonly ReplayedNode[];
+  /** The re-runs made of this run (kept in its run.json by the host that has it). */
+  readonly reruns?: readonly RerunLink[];
+  /** The content hash of the flow definition it was adopted with (on-update.ts). */
+  readonly def?: string;
+  /** Adopted while its flow drained (on-update: drain): held until the runs of older definitions ended. */
+  readonly drainFor?: string;
+  /** `queue-strategy: debounce`: the pend is held until then, unless a newer trigger replaces it. */
+  readonly debounceUntil?: number;
 }
 
 /** An event inside a run: its tag, whether it is good, floe-style opts and values for the env. */
@@ -97,7 +130,14 @@ export function parseRunRecord(x: unknown): RunRecord | undefined {
   if (!isObj(trigger) || typeof trigger["id"] !== "string") return undefined;
   if (typeof x["adoptedAt"] !== "number" || typeof x["attempt"] !== "number") return undefined;
   if (x["workspace"] !== undefined && typeof x["workspace"] !== "string") return undefined;
+  if (x["paused"] !== undefined && !(isObj(x["paused"]) && typeof x["paused"]["by"] === "string" && typeof x["paused"]["at"] === "number")) return undefined;
+  if (x["replay"] !== undefined && !(Array.isArray(x["replay"]) && x["replay"].every(isReplayed))) return undefined;
+  if (x["debounceUntil"] !== undefined && typeof x["debounceUntil"] !== "number") return undefined;
   return x as unknown as RunRecord; // every field the hub reads checked above
+}
+
+function isReplayed(x: unknown): boolean {
+  return isObj(x) && typeof x["id"] === "string" && (x["state"] === "good" || x["state"] === "bad") && typeof x["tag"] === "string" && opt(x["exitCode"], "number") && isStrings(x["values"]) && typeof x["endedAt"] === "number";
 }
 
 function isEventRec(x: unknown): x is RunEventRec {

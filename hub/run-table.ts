@@ -81,6 +81,11 @@ export function summarize(e: RunEntry): RunSummary {
     ...(e.state === "pending" && e.waiting !== undefined ? { waiting: e.waiting } : {}),
     ...(r.startedAt !== undefined ? { startedAt: r.startedAt } : {}),
     ...(r.endedAt !== undefined ? { endedAt: r.endedAt } : {}),
+    ...(r.def !== undefined ? { def: r.def } : {}),
+    // An ended run is no longer paused, whatever its record said when it ended.
+    ...(r.paused !== undefined && e.state !== "archived" ? { paused: true, pausedBy: r.paused.by, pausedAt: r.paused.at } : {}),
+    ...(r.rerunOf !== undefined ? { rerunOf: r.rerunOf } : {}),
+    ...(r.reruns !== undefined && r.reruns.length > 0 ? { reruns: r.reruns } : {}),
   };
 }
 
@@ -138,6 +143,15 @@ export class RunTable {
   suspend(run: string, why: "stood down" | "stopping"): SuspendedRun {
     const e = this.expect(run, "suspend", ["active"]);
     return this.put({ state: "suspended", record: e.record, token: e.token, why });
+  }
+
+  /**
+   * The run's record changed without a change of state (paused, resumed, a re-run made of
+   * it): the entry keeps everything else, its executor included.
+   */
+  revise(run: string, record: RunRecord): RunEntry {
+    const e = this.expect(run, "revise", ["pending", "active", "suspended", "archived"]);
+    return this.put({ ...e, record });
   }
 
   /** It ended: `record` carries its result. */

@@ -72,6 +72,14 @@ export interface NodeStatus {
   readonly logLines: number;
 }
 
+/** Which run a re-run re-runs, and from which node (absent: from the start). */
+export interface RerunLink {
+  readonly run: RunId;
+  readonly from?: string;
+  /** Set on a re-run with the flow's then current definition (tainted runs): its hash. */
+  readonly def?: string;
+}
+
 export interface RunSummary {
   readonly ref: RunRef;
   readonly state: RunState;
@@ -88,6 +96,16 @@ export interface RunSummary {
   readonly adoptedAt: number;
   readonly startedAt?: number;
   readonly endedAt?: number;
+  /** The content hash of the flow definition the run was adopted with (hub/on-update.ts). */
+  readonly def?: string;
+  /** A paused run starts no new task until it is resumed (hub/pause.ts); who paused it, when. */
+  readonly paused?: boolean;
+  readonly pausedBy?: string;
+  readonly pausedAt?: number;
+  /** A re-run: the run it re-runs, and the node it started from (hub/rerun.ts). */
+  readonly rerunOf?: RerunLink;
+  /** The re-runs made of this run, oldest first. */
+  readonly reruns?: readonly RerunLink[];
 }
 
 export interface RunDetail extends RunSummary {

@@ -1,5 +1,6 @@
 /** Flows: list, one flow with its graph and recent runs, and starting a run from a data trigger. */
 import type { FastifyInstance } from "fastify";
+import { FloeError } from "../errors.js";
 import type { RunSummary } from "../types.js";
 import { flowDefinition, flowSummary } from "./public-flow.js";
 import { flowIdParam, runSummarySchema, valuesSchema } from "./schemas.js";
@@ -51,4 +52,39 @@ export function registerFlowRoutes(api: FastifyInstance, ctx: ApiContext): void 
       return reply.code(201).send({ run });
     },
   );
+
+  api.get<{ Params: { id: string } }>(
+    "/flows/:id/tainted",
+    { schema: { summary: "Archived runs made by a definition of the flow that has since changed, each with the first changed node it reached (re-run from there)", params: flowIdParam } },
+    async (req) => {
+      const f = ctx.hub.findFlow(req.params.id);
+      return { runs: await ctx.hub.taintedRuns(f.id) };
+    },
+  );
+
+  api.post<{ Params: { id: string }; Body: { runs?: string[] } | undefined }>(
+    "/flows/:id/tainted/rerun",
+    {
+      config: { role: "operator" },
+      schema: {
+        summary: `Re-run tainted runs (the listed ones, or all; at most ${TAINTED_RERUN_MAX} a request) with the flow's current definition, each from its first changed node`,
+        params: flowIdParam,
+        body: { type: ["object", "null"], additionalProperties: false, properties: { runs: { type: "array", maxItems: TAINTED_RERUN_MAX, items: { type: "string", minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" } } } },
+      },
+    },
+    async (req, reply) => {
+      const f = ctx.hub.findFlow(req.params.id);
+      const tainted = await ctx.hub.taintedRuns(f.id);
+      const asked = req.body?.runs;
+      const missing = (asked ?? []).filter((r) => !tainted.some((x) => x.run === r));
+      if (missing.length > 0) throw new FloeError("E_NOT_FOUND", `not tainted runs of flow "${f.id}": ${missing.join(", ")}`, { details: { missing } });
+      const todo = (asked === undefined ? tainted : tainted.filter((x) => asked.includes(x.run))).slice(0, TAINTED_RERUN_MAX);
+      const runs: { of: string; run: RunSummary }[] = [];
+      for (const x of todo) runs.push({ of: x.run, run: await ctx.hub.rerun(x.run, { by: req.caller?.user ?? "?", current: true, ...(x.from !== undefined ? { from: x.from } : {}) }) });
+      return reply.code(201).send({ runs, left: tainted.length - todo.length });
+    },
+  );
 }
+
+/** Tainted runs re-run by one request: the rest wait for the next (each is a new pend). */
+const TAINTED_RERUN_MAX = 50;

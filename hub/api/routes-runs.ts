@@ -110,4 +110,38 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
     { config: { role: "operator" }, schema: { summary: "Cancel a pending or active run", params: runIdParam, response: { 200: { type: "object", properties: { run: runSummarySchema } } } } },
     async (req) => ({ run: await ctx.hub.cancel(req.params.id, req.caller?.user ?? "?") }),
   );
+
+  for (const verb of ["pause", "resume"] as const) {
+    api.post<{ Params: { id: string } }>(
+      `/runs/:id/${verb}`,
+      {
+        config: { role: "operator" },
+        schema: {
+          summary: verb === "pause" ? "Pause an active run: it starts no new task (running ones finish) and keeps its slot and locks" : "Resume a paused run: the tasks it held start",
+          params: runIdParam,
+          response: { 200: { type: "object", properties: { run: runSummarySchema } } },
+        },
+      },
+      async (req) => ({ run: await (verb === "pause" ? ctx.hub.pause : ctx.hub.resume)(req.params.id, req.caller?.user ?? "?") }),
+    );
+  }
+
+  api.post<{ Params: { id: string }; Body: { from?: string; failed?: boolean } | undefined }>(
+    "/runs/:id/rerun",
+    {
+      config: { role: "operator" },
+      schema: {
+        summary: "Re-run an ended run with its flow snapshot and trigger values: from the start, from a node (the nodes leading to it are replayed, not executed), or from the first node that failed",
+        params: runIdParam,
+        body: { type: ["object", "null"], additionalProperties: false, properties: { from: nodeParams.properties.node, failed: { type: "boolean" } } },
+        response: { 201: { type: "object", properties: { run: runSummarySchema } } },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body ?? {};
+      if (b.from !== undefined && b.failed === true) throw new FloeError("E_BAD_REQUEST", "send from, or failed: true, not both");
+      const run = await ctx.hub.rerun(req.params.id, { by: req.caller?.user ?? "?", ...(b.from !== undefined ? { from: b.from } : {}), ...(b.failed === true ? { failed: true } : {}) });
+      return reply.code(201).send({ run });
+    },
+  );
 }

@@ -89,7 +89,9 @@ export function badge(word, extra) {
 }
 
 export function runBadge(r) {
-  return r.state === "archived" ? badge(r.result ?? "ended", { "data-result": r.result ?? "" }) : badge(r.state);
+  if (r.state === "archived") return badge(r.result ?? "ended", { "data-result": r.result ?? "" });
+  // A paused run is active (it keeps its slot and locks) but starts nothing: said so beside it.
+  return r.paused ? [badge(r.state), " ", badge("paused", { "data-run-paused": "" })] : badge(r.state);
 }
 
 export function table(caption, heads, body, attrs) {

@@ -28,6 +28,10 @@ export function nodeSub(n, st) {
   if (n.enabled) return "needs input";
   if (n.class === "task" && n.type === "end" && (st === "good" || st === "bad")) return `reached · ${st}`;
   if (st === "running") return n.attempts > 1 ? `running · try ${n.attempts}` : "running";
+  // Held by a pause (hub/pause.ts): due to start, waiting for the resume.
+  if (st === "waiting" && n.reason?.startsWith("paused")) return "waiting · paused";
+  // A re-run's node taken from the old run (hub/rerun.ts), not executed again.
+  if ((st === "good" || st === "bad") && n.reason?.startsWith("replayed")) return `${st} · replayed`;
   if (st === "good" || st === "bad") {
     const bits = [st];
     if (n.exitCode !== undefined && n.exitCode !== 0) bits.push(`exit ${n.exitCode}`);

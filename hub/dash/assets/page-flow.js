@@ -1,6 +1,7 @@
 // A flow: its graph, its triggers (a form to start a run from each data trigger), and its
 // runs — pending with why each waits, active with their host, archived with result and
-// duration, paged — kept current by the event stream.
+// duration, paged — kept current by the event stream; and its tainted runs (made by a
+// definition that has since changed), to re-run one or all from their first changed node.
 import { seg } from "./api.js";
 import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, shortId, table, took, waitingReason } from "./dom.js";
 import { buildForm } from "./form.js";
@@ -46,6 +47,7 @@ export function mountFlow(app, [flowId], root) {
   const before = []; // the archived page's cursors: empty on the newest page
   const bodies = { pending: h("tbody"), active: h("tbody"), archived: h("tbody") };
   const heads = { pending: h("h3", {}), active: h("h3", {}), archived: h("h3", {}) };
+  const taintedBox = h("section", { class: "card", id: "tainted", "aria-labelledby": "tainted-title", hidden: true });
   const newer = h("button", { type: "button", class: "small", onclick: () => page(-1) }, "← Newer");
   const older = h("button", { type: "button", class: "small", onclick: () => page(1) }, "Older →");
 
@@ -83,6 +85,46 @@ export function mountFlow(app, [flowId], root) {
     if (!gone) renderList("archived");
   }
 
+  async function loadTainted() {
+    const r = await app.api.get(`/flows/${seg(flowId)}/tainted`).catch(() => ({ runs: [] }));
+    if (gone) return;
+    renderTainted(r.runs);
+  }
+
+  function renderTainted(list) {
+    taintedBox.hidden = list.length === 0;
+    const note = h("p", { class: "error", role: "alert" });
+    const rerun = async (button, runs) => {
+      button.disabled = true;
+      try {
+        await app.api.post(`/flows/${seg(flowId)}/tainted/rerun`, runs ? { runs } : {});
+        await loadTainted();
+      } catch (e) {
+        note.textContent = e.message;
+        button.disabled = false;
+      }
+    };
+    const op = app.can("operator");
+    const rows = list.map((x) =>
+      h(
+        "tr",
+        { "data-tainted": x.run },
+        h("th", { scope: "row" }, h("a", { href: `/app/runs/${seg(x.run)}`, class: "mono", title: x.run }, shortId(x.run))),
+        h("td", {}, x.result ? badge(x.result) : ""),
+        h("td", { class: "why" }, x.changed),
+        h("td", {}, op ? h("button", { type: "button", class: "small", "data-tainted-rerun": x.run, onclick: (e) => void rerun(e.currentTarget, [x.run]) }, x.from ? `Re-run from ${x.from}` : "Re-run from the start") : ""),
+      ),
+    );
+    fill(
+      taintedBox,
+      h("h2", { id: "tainted-title" }, `Tainted runs (${list.length})`),
+      h("p", { class: "muted small" }, "Archived runs made by a definition of this flow that has since changed, in a node they went through. A re-run uses the current definition from that node; the nodes before it are replayed."),
+      table("Tainted runs", ["Run", "Result", "What changed", "Re-run"], h("tbody", {}, rows)),
+      op && list.length > 1 ? h("button", { type: "button", id: "tainted-rerun-all", onclick: (e) => void rerun(e.currentTarget) }, `Re-run all (${Math.min(list.length, 50)})`) : null,
+      note,
+    );
+  }
+
   function startForm(flow, t) {
     if (!app.can("operator")) return h("p", { class: "muted small" }, "Operators can start runs from this form.");
     return buildForm({
@@ -106,6 +148,8 @@ export function mountFlow(app, [flowId], root) {
       ["resource tags", f.resourceTags?.length ? f.resourceTags.join(", ") : "none"],
       f.concurrency !== undefined ? ["concurrency", String(f.concurrency)] : null,
       f.queueLimit !== undefined ? ["queue", `${f.queueLimit} (${f.queueStrategy})`] : null,
+      f.queueStrategy === "debounce" && f.debounceMs !== undefined ? ["debounce", `${Math.round(f.debounceMs / 1000)} s: a newer trigger replaces a waiting one`] : null,
+      f.onUpdate && f.onUpdate !== "keep" ? ["on update", f.onUpdate] : null,
       f.timeoutMs !== undefined ? ["timeout", `${Math.round(f.timeoutMs / 1000)} s`] : null,
       f.flowFile ? ["flow-file", f.flowFile] : null,
     ];
@@ -134,6 +178,7 @@ export function mountFlow(app, [flowId], root) {
           h("div", { "data-list": "archived" }, heads.archived, table("Archived runs", HEADS.archived, bodies.archived), h("div", { class: "pager" }, newer, older)),
         ),
       ),
+      taintedBox,
     );
   }
 
@@ -165,6 +210,7 @@ export function mountFlow(app, [flowId], root) {
       lists.active = new Map(active.runs.map((x) => [x.ref.run, x]));
       if (!root.querySelector(".graph")) renderFlow(res);
       for (const k of ["pending", "active", "archived"]) renderList(k);
+      void loadTainted();
       loading = false;
       for (const ev of queue.splice(0)) apply(ev.summary);
       root.setAttribute("data-ready", "");

@@ -1,7 +1,8 @@
 // A run: its RunRef, state, host and run attempt; its graph coloured live by node state; every
 // node's times, exit code and tries (within the run's current attempt); open data forms to
 // fill or reject; a node's output tailing live, one run attempt at a time; cancel and re-run
-// for those whose role allows them.
+// for those whose role allows them; pause and resume, retry failed, and "re-run from here" on
+// the selected node (run control: hub/pause.ts, hub/rerun.ts).
 import { seg } from "./api.js";
 import { ago, badge, facts, fill, h, keepFocus, runBadge, runRank, section, table, took, waitingReason } from "./dom.js";
 import { buildForm } from "./form.js";
@@ -42,6 +43,7 @@ export function mountRun(app, [runId], root, query) {
     graph?.select(undefined);
     history.replaceState(null, "", `/app/runs/${seg(runId)}`);
     renderNodes();
+    if (run) renderActions();
   };
 
   function select(id, focus) {
@@ -51,6 +53,7 @@ export function mountRun(app, [runId], root, query) {
     graph?.select(id);
     history.replaceState(null, "", `/app/runs/${seg(runId)}?node=${seg(id)}`);
     renderNodes();
+    renderActions();
     if (focus) panel.focus();
   }
 
@@ -60,7 +63,9 @@ export function mountRun(app, [runId], root, query) {
       h("h1", {}, "Run ", h("span", { class: "mono" }, r.ref.run), " ", runBadge(r)),
       r.reason ? h("p", { class: "why", "data-reason": "" }, r.reason) : null,
       r.state === "pending" ? h("p", { class: "why", "data-waiting": "" }, r.waiting ? waitingReason(r.waiting) : "waiting for the dispatcher") : null,
+      r.paused && r.state !== "archived" ? h("p", { class: "why", "data-paused": "" }, `Paused by ${r.pausedBy ?? "?"}: no new task starts until it is resumed (its running tasks finish; its timeout keeps counting).`) : null,
     );
+    const runLink = (l) => h("span", {}, h("a", { href: `/app/runs/${seg(l.run)}`, "data-run-link": l.run }, l.run), l.from ? ` from ${l.from}` : " from the start");
     const ref = `${r.ref.flow}/${r.ref.ver}/${r.ref.run} adopted by ${r.ref.adoptedBy}${r.ref.execHost ? `, on ${r.ref.execHost}` : ""}`;
     const tv = Object.entries(r.trigger?.values ?? {}).filter(([, v]) => v === null || typeof v !== "object");
     const rows = [
@@ -73,6 +78,8 @@ export function mountRun(app, [runId], root, query) {
       r.startedAt ? ["started", ago(r.startedAt)] : null,
       r.endedAt ? ["ended", ago(r.endedAt)] : null,
       r.startedAt ? [r.endedAt ? "took" : "running for", took(r.startedAt, r.endedAt)] : null,
+      r.rerunOf ? ["re-run of", h("span", { "data-rerun-of": "" }, runLink(r.rerunOf))] : null,
+      r.reruns?.length ? ["re-runs", h("span", { "data-reruns": "" }, r.reruns.map((l, i) => [i ? ", " : "", runLink(l)]))] : null,
       ["RunRef", h("code", { class: "wrap", "data-runref": "" }, ref)],
     ].filter(Boolean);
     fill(factsBox, facts(rows));
@@ -86,7 +93,8 @@ export function mountRun(app, [runId], root, query) {
   function renderActions(force) {
     // Rebuilt only when the offer changes, so a focused button is not swept away by an update.
     const rerunnable = flowDef?.triggers.find((t) => t.id === run.trigger?.id)?.type === "data";
-    const key = `${run.state}|${confirming}|${rerunnable}`;
+    const from = rerunFrom();
+    const key = `${run.state}|${confirming}|${rerunnable}|${run.paused === true}|${from ?? ""}|${failedNode() ?? ""}`;
     if (key === actionsKey && !force) return;
     actionsKey = key;
     actions.replaceChildren();
@@ -101,9 +109,57 @@ export function mountRun(app, [runId], root, query) {
         );
       }
     }
+    if (run.state === "active" && !confirming) {
+      actions.append(run.paused
+        ? h("button", { type: "button", id: "resume-run", onclick: (e) => void control(e.currentTarget, "resume") }, "Resume")
+        : h("button", { type: "button", id: "pause-run", onclick: (e) => void control(e.currentTarget, "pause") }, "Pause"));
+    }
     const trig = flowDef?.triggers.find((t) => t.id === run.trigger?.id);
     if (trig?.type === "data") actions.append(h("button", { type: "button", id: "rerun", onclick: (e) => void rerun(e.currentTarget, trig) }, "Re-run"));
+    if (run.state === "archived") {
+      if (failedNode() !== undefined) actions.append(h("button", { type: "button", id: "retry-failed", title: `re-run from ${failedNode()}, the first node that failed`, onclick: (e) => void rerunOf(e.currentTarget, { failed: true }) }, "Retry failed"));
+      if (from !== undefined) actions.append(h("button", { type: "button", id: "rerun-from", "data-from": from, onclick: (e) => void rerunOf(e.currentTarget, { from }) }, `Re-run from here (${nodes.get(from)?.name ?? from})`));
+    }
     actions.append(message);
+  }
+
+  /** The selected node, when an ended run may be re-run from it: a task or merge the run reached. */
+  function rerunFrom() {
+    const n = panel.nodeId !== undefined ? nodes.get(panel.nodeId) : undefined;
+    if (!n || !run || run.state !== "archived" || n.class === "trigger") return undefined;
+    return n.startedAt !== undefined || (n.state !== "waiting" && n.state !== "skipped") ? n.id : undefined;
+  }
+
+  /** The first task that ended bad (or was cut short): where "retry failed" starts. */
+  function failedNode() {
+    if (!run || run.state !== "archived" || run.result === "good") return undefined;
+    const bad = [...nodes.values()].filter((n) => n.class === "task" && (n.state === "bad" || n.state === "cancelled") && n.endedAt !== undefined);
+    bad.sort((a, b) => a.endedAt - b.endedAt);
+    return bad[0]?.id;
+  }
+
+  async function control(button, verb) {
+    button.disabled = true;
+    message.textContent = "";
+    try {
+      const r = await app.api.post(`/runs/${seg(runId)}/${verb}`, {});
+      applyRun(r.run);
+    } catch (e) {
+      message.textContent = e.message;
+      button.disabled = false;
+    }
+  }
+
+  async function rerunOf(button, body) {
+    button.disabled = true;
+    message.textContent = "";
+    try {
+      const r = await app.api.post(`/runs/${seg(runId)}/rerun`, body);
+      app.navigate(`/app/runs/${seg(r.run.ref.run)}`);
+    } catch (e) {
+      message.textContent = e.message;
+      button.disabled = false;
+    }
   }
 
   async function cancel(button) {
@@ -228,7 +284,9 @@ export function mountRun(app, [runId], root, query) {
     // A requeued run starts its flow afresh: its nodes are read again, not kept from the attempt before.
     if (s.attempt > run.attempt) return void load();
     const ended = run.state !== "archived" && s.state === "archived";
-    run = { ...run, ...s };
+    // A summary leaves out what is not so (paused): a resumed run's summary has no paused field.
+    const { paused: _p, pausedBy: _b, pausedAt: _a, ...kept } = run;
+    run = { ...kept, ...(s.reruns === undefined && run.reruns ? { reruns: run.reruns } : {}), ...s };
     renderHead();
     // Once a run ends, nodes it never reached are shown as skipped, and its end node as reached.
     if (ended) paintAll();
