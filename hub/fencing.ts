@@ -82,7 +82,9 @@ export class Fencing {
     for (const e of [...this.d.table.all()]) {
       if (e.state !== "active") continue;
       const run = e.record.ref.run;
-      if (await this.d.state.isCurrent(run, e.token)) continue;
+      if (this.d.finisher.isEnding(run) || (await this.d.state.isCurrent(run, e.token))) continue;
+      // Its end may have begun while the token was read: then the release decides.
+      if (this.d.finisher.isEnding(run)) continue;
       if (this.d.table.get(run) !== e) continue;
       this.d.log.warn({ run }, "run taken over by another host; stopping it here");
       this.d.table.suspend(run, "stood down");
@@ -100,6 +102,7 @@ export class Fencing {
     for (const e of [...this.d.table.all()]) {
       if (e.state !== "active") continue;
       const run = e.record.ref.run;
+      if (this.d.finisher.isEnding(run)) continue;
       const groups = e.executor.runningGroups();
       this.d.table.suspend(run, "stood down");
       const stopped = (async () => {
@@ -119,7 +122,7 @@ export class Fencing {
     for (const [run, stopped] of runs) {
       await stopped;
       const e = this.d.table.get(run);
-      if (e?.state !== "suspended" || e.why !== "stood down") continue;
+      if (e?.state !== "suspended" || e.why !== "stood down" || this.d.finisher.isEnding(run)) continue;
       if (!(await this.d.finisher.persist("check the run's lease", () => this.d.state.isCurrent(run, e.token)))) {
         this.d.log.warn({ run }, "run taken over by another host while this one stood down; dropping its copy");
         await this.drop(run);

@@ -34,6 +34,8 @@ export interface FinisherDeps {
 
 export class Finisher {
   private readonly endings = new Set<Promise<void>>();
+  /** Runs whose end is being recorded: theirs to finish, whatever the lease does meanwhile. */
+  private readonly ending = new Set<string>();
   private draining = false;
 
   constructor(private readonly d: FinisherDeps) {}
@@ -66,8 +68,27 @@ export class Finisher {
     return true;
   }
 
+  /**
+   * Whether the run's end is being recorded: fencing leaves it alone (its tasks have ended,
+   * and its release — the commit — tells whether the end counts; a stand-down that dropped
+   * it meanwhile would take a committed end for a takeover, since its token is gone then).
+   */
+  isEnding(run: string): boolean {
+    return this.ending.has(run);
+  }
+
   /** Records the result, moves the run to archive, frees what it held. */
   async finish(run: string, result: RunResult, reason: string): Promise<void> {
+    if (this.ending.has(run)) return;
+    this.ending.add(run);
+    try {
+      await this.record(run, result, reason);
+    } finally {
+      this.ending.delete(run);
+    }
+  }
+
+  private async record(run: string, result: RunResult, reason: string): Promise<void> {
     const { table, files, nodeFiles, state, log } = this.d;
     const e = table.get(run);
     if (e === undefined || e.state === "archived") return;

@@ -152,3 +152,38 @@ t.test("a run that ends on a host cut from Redis as it commits its end: the clus
     t.notOk(existsSync(join(c.dir, `root-${cutHost}`, "floes", "stamped", "1", "archive", run)), `round ${round}: ${cutHost} archived nothing for it (its end was never committed)`);
   }
 });
+
+t.test("a run whose commit is held until its host has stood down, and lands before any takeover: that end counts, once", async (t) => {
+  const c = await startCluster(t, { conf: conf("/dev/null") });
+  writeFileSync(c.conf, conf(c.dir));
+  const ev = join(c.dir, "evidence.log");
+  const proxies = new Map<string, FaultProxy>();
+  for (const name of HOSTS) {
+    const p = await startFaultProxy(c.redis.port);
+    t.teardown(() => p.close());
+    proxies.set(name, p);
+  }
+  for (const name of HOSTS) await c.start({ name, redisUrl: proxies.get(name)?.url("redis") as string });
+  await c.settle([...HOSTS]);
+  for (let round = 1; round <= Math.min(ROUNDS, 3); round++) {
+    const started = await c.host("p1").req("POST", "/flows/stamped/runs", {});
+    const run = (started.body as { run: { ref: { run: string } } }).run.ref.run;
+    await until(() => beats(ev, run).length >= 2, 30_000, `round ${round}: the task to beat`);
+    const cutHost = beats(ev, run)[0]?.host as string;
+    const proxy = proxies.get(cutHost) as FaultProxy;
+    const standDowns = () => c.host(cutHost).output().split("no renewal of this host's lease came back").length;
+    const before = standDowns();
+    proxy.cutWhenSent(SCRIPTS.release.sha);
+    writeFileSync(join(c.dir, `release-${run}-1`), "");
+    // Held past the stand-down (lease − margin = 1.5 s after the last renewal) but healed
+    // before a reap could happen (lease + margin = 2.5 s after it): the release lands.
+    await until(() => standDowns() > before, 10_000, `round ${round}: ${cutHost} to stand down`);
+    proxy.heal();
+    for (const via of HOSTS) {
+      await until(async () => (await runOf(c, via, run)).state === "archived", 30_000, `round ${round}: ${via} to see the run ended`);
+      const s = await runOf(c, via, run);
+      t.same({ result: s.result, attempt: s.attempt, host: s.ref.execHost }, { result: "good", attempt: 1, host: cutHost }, `round ${round}: ${via} sees its one end: good, attempt 1, on ${cutHost}`);
+    }
+    t.equal(beats(ev, run).filter((b) => b.attempt === 2).length, 0, `round ${round}: it never ran again`);
+  }
+});
