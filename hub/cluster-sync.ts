@@ -43,6 +43,8 @@ export interface ClusterSyncDeps {
   readonly pauses: Pauses;
   readonly lease: Lease;
   readonly log: Logger;
+  /** Stops here what the cluster gave to another host (a reap that took this host's own runs). */
+  readonly fence: () => Promise<void>;
   /** Told of a run this host ends lost (notifications). */
   readonly notifier?: RunEndListener;
 }
@@ -125,7 +127,11 @@ export class ClusterSync {
   /** Runs of hosts whose lease lapsed: requeued as a new attempt, or ended lost. */
   private async reap(): Promise<void> {
     const { state, publisher, log } = this.d;
-    for (const lost of await state.reapDead()) {
+    const reaped = await state.reapDead();
+    // This host's own runs among them (its lease lapsed, its reap's reply came late): they
+    // are not its any more — stop them here before anything else starts for them.
+    if (reaped.some((lost) => lost.host === this.d.host)) await this.d.fence();
+    for (const lost of reaped) {
       const record = recordFromState(await state.getRecord(lost.run));
       if (record === undefined) {
         log.error({ run: lost.run, host: lost.host }, "a lost run has no record; it can not be recovered");

@@ -135,7 +135,11 @@ export class Fencing {
       this.d.log.info({ run }, "resuming run after a stand-down");
       this.d.executors.resume(run, await readStatuses(this.d.files, "active", e.record), "restarted after this host lost touch with the cluster state", await readLogCounts(this.d.files, "active", e.record));
     }
-    if (outcome === "expired") await this.fence();
+    // Whatever the renewal said: a renewal whose reply was lost during the stand-down may
+    // have been the one that found the lease lapsed (and a reap may have taken runs), so
+    // every run here is checked against the cluster, not only after an "expired".
+    void outcome;
+    await this.fence();
     this.d.resumed();
   }
 
