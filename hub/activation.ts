@@ -1,5 +1,5 @@
 /**
- * Activation: a run this host claimed moves to `active/` with its node files and workspace,
+ * Activation: a run this host claimed moves to `active/` with its journal and workspace,
  * its record fixed with the executing host, start time and workspace path, and its executor
  * starts it with trigger.good (DESIGN §4.4). A run adopted by another host comes with its
  * record in the claim. Nothing starts once the hub is stopping: the run then waits in
@@ -60,7 +60,7 @@ export class Activation {
     table.hold(record, token, "activating");
     try {
       if (!local) await this.d.folders.snapshotFlow(record.flow);
-      await this.d.files.openActive(record.ref, record, this.d.nodeFiles.allOf(record), async () => this.d.folders.prepareWorkspace(record), local);
+      await this.d.files.openActive(record.ref, record, [this.d.nodeFiles.journal(record).log], async () => this.d.folders.prepareWorkspace(record), local);
     } catch (err) {
       log.error({ err: coerceError(err), run }, "activation failed");
       await this.d.finisher.finish(run, "bad", `could not activate: ${coerceError(err).message}`);

@@ -14,7 +14,7 @@ import { flowNodes, indexedRunDetail } from "./indexed-run.js";
 import { NodeRuntime } from "./node-runtime.js";
 import { recordFromState } from "./pend.js";
 import { summarize, type RunEntry, type RunQuery, type RunTable, type RunTally } from "./run-table.js";
-import { readStatus } from "./status-files.js";
+import { readStatuses } from "./status-files.js";
 import type { LogLine, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 import { parseLogLine, parseNodeStatus, parseRunSummary } from "./wire-checks.js";
 
@@ -147,11 +147,13 @@ export class Queries {
     const dir = dirOf(e);
     const flow = e.record.flow;
     const out: NodeStatus[] = [];
+    // One read of the run's journal for all its nodes.
+    const statuses = e.state === "pending" ? undefined : await readStatuses(this.d.files, dir, e.record);
     for (const n of flowNodes(flow)) {
       const rt = new NodeRuntime(n, e.record.attempt);
-      if (e.state !== "pending") {
-        rt.restore(await readStatus(this.d.files, dir, e.record, n.id));
-        rt.logLines = (await this.d.files.readLines(this.d.files.nodeLogPath(dir, e.record.ref, n.id))).length;
+      if (statuses !== undefined) {
+        rt.restore(statuses.get(n.id) ?? []);
+        rt.logLines = (await this.d.files.readNodeLog(dir, e.record.ref, n.id)).length;
         if (e.state === "archived") rt.skipIfUnreached();
       }
       out.push(rt.status());
@@ -186,7 +188,7 @@ export class Queries {
     await this.d.nodeFiles.openLog(run, node)?.flush();
     // A host's log file holds one run attempt's lines only (a requeued attempt runs on another
     // host, and a host drops its copy of a run taken from it): lines without their attempt are of this one.
-    const all = (await this.d.files.readLines(this.d.files.nodeLogPath(dirOf(e), e.record.ref, node))).map((x) => parseLogLine(x, latest)).filter((l) => l !== undefined);
+    const all = (await this.d.files.readNodeLog(dirOf(e), e.record.ref, node)).map((x) => parseLogLine(x, latest)).filter((l) => l !== undefined);
     return page(all.filter((l) => l.seq > after).slice(0, limit));
   }
 

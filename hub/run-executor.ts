@@ -1,7 +1,7 @@
 /**
  * One active run: routes its events, in order, to the nodes that listen to them; runs
  * tasks through the agent; fires merges once; opens data forms; and ends the run by the
- * rules of DESIGN §4 step 6. Every state change is appended to the node's status file
+ * rules of DESIGN §4 step 6. Every state change is appended to the run's journal
  * before it is announced, so a restarted host can pick the run up where it was.
  */
 import type { TaskType } from "../agent/contract.js";
@@ -342,7 +342,7 @@ export class RunExecutor {
     this.publishNode(node.id);
     const failed = (what: string) => (e: unknown): Promise<never> => Promise.reject(new Error(`${what} "${node.id}": ${errorMessage(e)}`));
     // Its output is on disk no later than its end: the two syncs run side by side.
-    const logged = rt.logLines > 0 ? this.deps.openNodeFile(node.id, "log").flush() : Promise.resolve();
+    const logged = rt.logLines > 0 ? this.deps.openLog(node.id).flush() : Promise.resolve();
     Promise.all([this.durable(node.id).catch(failed("could not record the end of")), logged.catch(failed("could not save the output of"))])
       .then(() => {
         this.inflight--;
@@ -354,9 +354,9 @@ export class RunExecutor {
       });
   }
 
-  /** Resolves when every status line of the node written so far is on disk. */
-  private durable(node: string): Promise<void> {
-    return this.deps.openNodeFile(node, "status").flush();
+  /** Resolves when every status line of the node written so far is on disk (with the run's others: one journal). */
+  private durable(_node: string): Promise<void> {
+    return this.deps.journal.flush();
   }
 
   // --- ending ----------------------------------------------------------------------
@@ -422,7 +422,7 @@ export class RunExecutor {
   // --- output ----------------------------------------------------------------------
 
   private journal(node: string, line: StatusLine, o: { lazy?: boolean } = {}): void {
-    this.deps.openNodeFile(node, "status").append(line, o);
+    this.deps.journal.append(node, line, o);
   }
 
   private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }): void {
@@ -431,7 +431,7 @@ export class RunExecutor {
     // Numbered within this run attempt: another attempt's lines live on its own host's disk
     // and, in the cluster's history, apart by their attempt.
     const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: l.text, stream: l.stream };
-    this.deps.openNodeFile(node, "log").append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
+    this.deps.openLog(node).append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
     this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
   }
 

@@ -1,12 +1,10 @@
-/** Reading back what a run's nodes recorded (their status lines), checked line by line. */
+/**
+ * Reading back what a run's nodes recorded: their status records from the run's journal
+ * (or the per-node files of the old layout), checked record by record, and their logs.
+ */
 import type { RunDirState, RunFiles } from "../store/run-files.js";
 import { parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
 import { parseLogLine } from "./wire-checks.js";
-
-export async function readStatus(files: RunFiles, state: RunDirState, r: RunRecord, node: string): Promise<StatusLine[]> {
-  const lines = await files.readLines(files.nodeStatusPath(state, r.ref, node));
-  return lines.map(parseStatusLine).filter((l): l is StatusLine => l !== undefined);
-}
 
 /**
  * The highest line number each node's log holds (its output so far in this attempt), so a
@@ -17,15 +15,18 @@ export async function readLogCounts(files: RunFiles, state: RunDirState, r: RunR
   for (const n of r.flow.tasks) {
     if (n.class !== "task") continue;
     let max = 0;
-    for (const raw of await files.readLines(files.nodeLogPath(state, r.ref, n.id))) max = Math.max(max, parseLogLine(raw)?.seq ?? 0);
+    for (const raw of await files.readNodeLog(state, r.ref, n.id)) max = Math.max(max, parseLogLine(raw)?.seq ?? 0);
     if (max > 0) out.set(n.id, max);
   }
   return out;
 }
 
-/** Every node's status lines, by node id. */
+/** Every node's status lines, by node id (an entry for each node of the flow, empty if it never acted). */
 export async function readStatuses(files: RunFiles, state: RunDirState, r: RunRecord): Promise<Map<string, StatusLine[]>> {
+  const { byNode } = await files.readJournal(state, r.ref);
   const out = new Map<string, StatusLine[]>();
-  for (const n of [...r.flow.triggers, ...r.flow.tasks]) out.set(n.id, await readStatus(files, state, r, n.id));
+  for (const n of [...r.flow.triggers, ...r.flow.tasks]) {
+    out.set(n.id, (byNode.get(n.id) ?? []).map(parseStatusLine).filter((l): l is StatusLine => l !== undefined));
+  }
   return out;
 }
