@@ -1,0 +1,47 @@
+/**
+ * What a run leaves on disk (DESIGN §6.4): run.json, one journal for the status records of
+ * all its nodes, and a log file only for a node that printed — not a status file per node
+ * and a log per task made at activation whether or not they were ever used.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { startHub } from "../helpers/hub.js";
+
+t.test("a run's folder holds run.json, its journal and the logs of the nodes that printed", async (t) => {
+  const h = await startHub(t, `
+flows:
+  - id: three
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: a, type: exec, listen: trigger.good, opts: {shell: "echo hi"}}
+      - {name: b, type: exec, listen: task.a.good, opts: {cmd: "true"}}
+      - {name: c, type: exec, listen: task.b.good, opts: {cmd: "true"}}
+      - {name: fin, type: end, listen: task.c.good}
+`);
+  const run = (await h.hub.trigger({ flow: "three" })).ref.run;
+  t.equal((await h.end(run)).result, "good");
+  const dir = join(h.root, "floes", "three", "1", "archive", run);
+  const files = readdirSync(dir).sort();
+  // Every exec task prints its "in dir" and command lines (stream sys): each has a log.
+  t.same(files, ["a.log", "b.log", "c.log", "journal", "run.json"]);
+  const lines = readFileSync(join(dir, "journal"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as [string, { t: string }]);
+  t.same([...new Set(lines.map(([n]) => n))].sort(), ["a", "b", "c", "fin"], "every node that acted has records in it");
+  t.same(lines.filter(([n]) => n === "a").map(([, r]) => r.t), ["start", "pgid", "done"]);
+  const detail = await h.hub.getRun(run);
+  t.same(detail.nodes.map((n) => [n.id, n.state]), [["go", "good"], ["a", "good"], ["b", "good"], ["c", "good"], ["fin", "good"]]);
+});
+
+t.test("a node that never prints has no log file", async (t) => {
+  const h = await startHub(t, `
+flows:
+  - id: gate
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: ok, class: merge, type: any, wait: [trigger.good]}
+      - {name: fin, type: end, listen: merge.ok.good}
+`);
+  const run = (await h.hub.trigger({ flow: "gate" })).ref.run;
+  t.equal((await h.end(run)).result, "good");
+  t.same(readdirSync(join(h.root, "floes", "gate", "1", "archive", run)).sort(), ["journal", "run.json"]);
+});
