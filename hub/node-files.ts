@@ -1,6 +1,6 @@
 /**
  * The open append-only files of active runs: each run's journal (the status records of all
- * its nodes) and the log of each task that printed, kept open while the run is active here
+ * its nodes, and floe's own lines about them) and the log of each task that printed, kept open while the run is active here
  * and closed (flushed) when it ends or stops.
  */
 import type { AppendLog } from "../store/append-log.js";
@@ -42,6 +42,11 @@ export class NodeFiles {
       o.logs.set(node, f);
     }
     return f;
+  }
+
+  /** The open journal of a run, if any (a reader of its floe lines flushes it first). */
+  openJournal(run: string): RunJournal | undefined {
+    return this.open.get(run)?.journal;
   }
 
   /** The open log of a node, if any (a reader flushes it first). */

@@ -16,7 +16,7 @@ import { NodeRuntime } from "./node-runtime.js";
 import { pendOf } from "./pend.js";
 import { parseRunRecord, type RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
-import { readLogCounts, readStatuses } from "./status-files.js";
+import { readLogCounts, readRecords } from "./status-files.js";
 
 export interface RecoveryDeps {
   readonly files: RunFiles;
@@ -62,7 +62,8 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
 
   for (const r of await load(d, "active")) {
     const run = r.ref.run;
-    const statuses = await readStatuses(d.files, "active", r);
+    const records = await readRecords(d.files, "active", r);
+    const statuses = records.statuses;
     for (const [node, lines] of statuses) {
       for (const pgid of NodeRuntime.openGroups(lines)) {
         if (await d.commands.killTaskGroup(pgid, run)) d.log.warn({ run, node, pgid }, "killed a leftover task process group");
@@ -85,7 +86,7 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
         await d.finisher.finish(run, "lost", "the host stopped while the run was active (on-host-loss: fail)");
       } else {
         d.log.info({ run, flow: r.ref.flow }, "resuming run after restart");
-        d.executors.resume(run, statuses, "restarted after the host stopped", await readLogCounts(d.files, "active", r));
+        d.executors.resume(run, statuses, "restarted after the host stopped", await readLogCounts(d.files, "active", r, records));
       }
     } catch (err) {
       d.log.error({ run, err: coerceError(err) }, "could not recover run");

@@ -34,6 +34,8 @@ export class RunExecutor {
   private endPromise: Promise<void> | undefined;
   private readonly runAbort = new AbortController();
   private readonly running = new Set<Promise<void>>();
+  /** Nodes whose processes printed since this executor started: they have a log to flush at their end. */
+  private readonly printed = new Set<string>();
   private dangling: RunEventRec[] = [];
   private runTimer: NodeJS.Timeout | undefined;
   /** Task ends recorded but not yet on disk (their events wait for that). */
@@ -342,7 +344,7 @@ export class RunExecutor {
     this.publishNode(node.id);
     const failed = (what: string) => (e: unknown): Promise<never> => Promise.reject(new Error(`${what} "${node.id}": ${errorMessage(e)}`));
     // Its output is on disk no later than its end: the two syncs run side by side.
-    const logged = rt.logLines > 0 ? this.deps.openLog(node.id).flush() : Promise.resolve();
+    const logged = this.printed.has(node.id) ? this.deps.openLog(node.id).flush() : Promise.resolve();
     Promise.all([this.durable(node.id).catch(failed("could not record the end of")), logged.catch(failed("could not save the output of"))])
       .then(() => {
         this.inflight--;
@@ -431,7 +433,14 @@ export class RunExecutor {
     // Numbered within this run attempt: another attempt's lines live on its own host's disk
     // and, in the cluster's history, apart by their attempt.
     const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: l.text, stream: l.stream };
-    this.deps.openLog(node).append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
+    if (l.stream === "sys") {
+      // floe's own lines about the node (its folder, its command, a retry) go with its status
+      // records: a task that prints nothing then has no file of its own.
+      this.deps.journal.append(node, { t: "log", ...line }, { syncWithinMs: LOG_SYNC_WITHIN_MS });
+    } else {
+      this.printed.add(node);
+      this.deps.openLog(node).append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
+    }
     this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
   }
 

@@ -28,10 +28,11 @@ export class RunJournal {
   }
 
   /**
-   * Queues one node's record; see {@link AppendLog.append} for `lazy`. A record that asks
-   * for no sync becomes durable with the next one that does, of any node.
+   * Queues one node's record; see {@link AppendLog.append} for `lazy` and `syncWithinMs`.
+   * A record that asks for no sync of its own becomes durable with the next one that
+   * does, of any node.
    */
-  append(node: string, record: unknown, o: { lazy?: boolean } = {}): void {
+  append(node: string, record: unknown, o: { lazy?: boolean; syncWithinMs?: number } = {}): void {
     this.log.append([node, record], o);
   }
 

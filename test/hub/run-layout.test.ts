@@ -1,7 +1,8 @@
 /**
  * What a run leaves on disk (DESIGN §6.4): run.json, one journal for the status records of
- * all its nodes, and a log file only for a node that printed — not a status file per node
- * and a log per task made at activation whether or not they were ever used.
+ * all its nodes (and floe's own lines about them), and a log file only for a node whose
+ * process printed — not a status file per node and a log per task made at activation
+ * whether or not they were ever used.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,13 +24,20 @@ flows:
   t.equal((await h.end(run)).result, "good");
   const dir = join(h.root, "floes", "three", "1", "archive", run);
   const files = readdirSync(dir).sort();
-  // Every exec task prints its "in dir" and command lines (stream sys): each has a log.
-  t.same(files, ["a.log", "b.log", "c.log", "journal", "run.json"]);
+  // b and c print nothing: floe's own lines about them (their folder, their command) are in the journal.
+  t.same(files, ["a.log", "journal", "run.json"]);
   const lines = readFileSync(join(dir, "journal"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as [string, { t: string }]);
   t.same([...new Set(lines.map(([n]) => n))].sort(), ["a", "b", "c", "fin"], "every node that acted has records in it");
-  t.same(lines.filter(([n]) => n === "a").map(([, r]) => r.t), ["start", "pgid", "done"]);
+  t.same(lines.filter(([n, r]) => n === "a" && r.t !== "log").map(([, r]) => r.t), ["start", "pgid", "done"]);
   const detail = await h.hub.getRun(run);
   t.same(detail.nodes.map((n) => [n.id, n.state]), [["go", "good"], ["a", "good"], ["b", "good"], ["c", "good"], ["fin", "good"]]);
+  // The log API puts the two together, in the order the lines were numbered.
+  const a = (await h.hub.readLog(run, "a")).lines;
+  t.same(a.map((l) => l.seq), a.map((_, i) => i + 1), "lines numbered 1, 2, 3… across the journal and the file");
+  t.same(a.filter((l) => l.stream === "out").map((l) => l.text), ["hi"]);
+  t.ok(a.some((l) => l.stream === "sys" && l.text.startsWith("in dir")), "floe's own lines are there too");
+  t.ok((await h.hub.readLog(run, "b")).lines.some((l) => l.stream === "sys"), "a node that printed nothing still shows floe's lines");
+  t.equal(detail.nodes.find((n) => n.id === "a")?.logLines, a.length);
 });
 
 t.test("a node that never prints has no log file", async (t) => {
