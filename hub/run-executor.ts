@@ -331,8 +331,9 @@ export class RunExecutor {
   }
 
   /**
-   * Records a task's end and, once that record is on disk, emits its event. In that order,
-   * so that after a crash a listener never runs for an end that was not recorded.
+   * Records a task's end and emits its event, so that after a crash a listener never runs
+   * for an end that was not recorded: the end is in the journal before the records of
+   * whatever its event starts, and on disk no later than they are (below).
    */
   private finishTask(node: TaskNode, r: { state: "good" | "bad"; tag: string; exitCode?: number; reason?: string; values: Record<string, string> }): void {
     if (this.ended) return;
@@ -342,17 +343,22 @@ export class RunExecutor {
     this.inflight++;
     this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
     this.publishNode(node.id);
-    const failed = (what: string) => (e: unknown): Promise<never> => Promise.reject(new Error(`${what} "${node.id}": ${errorMessage(e)}`));
-    // Its output is on disk no later than its end: the two syncs run side by side.
+    // The end record is not waited for: the run's journal is one append-only file, so the
+    // sync that makes anything after it durable makes it durable too — and everything its
+    // event leads to comes after it: a listening task's start record, synced before its
+    // process starts; a merge's records; the run's end, which flushes the journal first.
+    // A crash before that sync loses the end and what followed from it together, and the
+    // task runs again. Only its output, in a file of its own, is waited for: on disk no
+    // later than its end.
     const logged = this.printed.has(node.id) ? this.deps.openLog(node.id).flush() : Promise.resolve();
-    Promise.all([this.durable(node.id).catch(failed("could not record the end of")), logged.catch(failed("could not save the output of"))])
+    logged
       .then(() => {
         this.inflight--;
         this.enqueue(ev);
       })
       .catch((e: unknown) => {
         this.inflight--;
-        void this.end("bad", errorMessage(e));
+        void this.end("bad", `could not save the output of "${node.id}": ${errorMessage(e)}`);
       });
   }
 
@@ -416,7 +422,14 @@ export class RunExecutor {
         this.publishNode(rt.node.id);
       }
       for (const rt of this.nodes.values()) if (rt.skipIfUnreached()) this.publishNode(rt.node.id);
-      this.deps.onEnd(result, reason);
+      // Every record of the run is on disk before its end is written (task ends were not
+      // waited for, see finishTask); a run whose records can not be kept did not end good.
+      const lost = await this.deps.journal.flush().then(
+        () => undefined,
+        (e: unknown) => errorMessage(e),
+      );
+      if (lost !== undefined && result === "good") this.deps.onEnd("bad", `could not record the run's progress: ${lost}`);
+      else this.deps.onEnd(result, reason);
     })();
     return this.endPromise;
   }
