@@ -14,7 +14,7 @@ import type { Executors } from "./executors.js";
 import type { Finisher } from "./finisher.js";
 import { NodeRuntime } from "./node-runtime.js";
 import { pendOf } from "./pend.js";
-import { parseRunRecord, type RunRecord } from "./run-record.js";
+import { parseRunRecord, withActivation, type RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
 import { readLogCounts, readRecords } from "./status-files.js";
 
@@ -60,9 +60,11 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
     d.table.adopt(r);
   }
 
-  for (const r of await load(d, "active")) {
-    const run = r.ref.run;
-    const records = await readRecords(d.files, "active", r);
+  for (const moved of await load(d, "active")) {
+    const run = moved.ref.run;
+    const records = await readRecords(d.files, "active", moved);
+    // A run moved from pending/ kept its pend's run.json; its activation is in its journal.
+    const r = withActivation(moved, records.run);
     const statuses = records.statuses;
     for (const [node, lines] of statuses) {
       for (const pgid of NodeRuntime.openGroups(lines)) {

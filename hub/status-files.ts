@@ -5,6 +5,7 @@
  * `<node>.log`.
  */
 import type { RunDirState, RunFiles } from "../store/run-files.js";
+import { RUN_KEY } from "../store/run-journal.js";
 import { parseStatusLine, type RunRecord, type StatusLine } from "./run-record.js";
 import { parseLogLine } from "./wire-checks.js";
 
@@ -13,6 +14,8 @@ export interface RunRecords {
   readonly statuses: Map<string, StatusLine[]>;
   /** Output lines kept in the journal (not yet checked), by node, oldest first. */
   readonly sysLines: Map<string, unknown[]>;
+  /** Records about the run itself (its activation: run-record.ts withActivation). */
+  readonly run: readonly unknown[];
 }
 
 export async function readRecords(files: RunFiles, state: RunDirState, r: RunRecord): Promise<RunRecords> {
@@ -34,7 +37,7 @@ export async function readRecords(files: RunFiles, state: RunDirState, r: RunRec
     statuses.set(n.id, st);
     sysLines.set(n.id, sys);
   }
-  return { statuses, sysLines };
+  return { statuses, sysLines, run: byNode.get(RUN_KEY) ?? [] };
 }
 
 function isLogRecord(x: unknown): x is { t: "log" } & Record<string, unknown> {

@@ -87,13 +87,17 @@ export class RunFiles {
 
   /**
    * Makes a run's active directory: moved from pending/ (or new, for a run another host
-   * adopted), with its run.json, the append-only files `logs` (its journal), and
-   * `alongside` (the workspace).
+   * adopted), with its run.json (`record`; undefined: the one moved with it stays), the
+   * append-only files `logs` (its journal), and `alongside` (the workspace).
    * Everything is written first and the folders are synced after, in one round: on ext4
    * each sync in a row is a journal commit (≈2 ms here), and one per step was most of the
    * time from trigger to first task.
    */
   async openActive(r: RunLocation, record: unknown, logs: readonly AppendLog[], alongside: () => Promise<unknown>, fromPending: boolean): Promise<void> {
+    // A run moved from pending/ keeps the run.json its pend wrote (the facts of its
+    // activation go to its journal, one file, sync and rename fewer); one adopted
+    // elsewhere has none here yet.
+    const writeRecord = record !== undefined;
     const to = this.runDir("active", r);
     const folders = [to];
     let created: string | undefined;
@@ -105,7 +109,7 @@ export class RunFiles {
       created = mkdirSync(to, { recursive: true });
     }
     // run.json's temp file is synced before its rename (atomic replace); the folders after.
-    await Promise.all([writeFileAtomic(join(to, "run.json"), JSON.stringify(record) + "\n", { syncDir: false }), ...logs.map((l) => l.ready({ syncDir: false })), alongside()]);
+    await Promise.all([writeRecord ? writeFileAtomic(join(to, "run.json"), JSON.stringify(record) + "\n", { syncDir: false }) : undefined, ...logs.map((l) => l.ready({ syncDir: false })), alongside()]);
     if (!fsyncEnabled()) return;
     await Promise.all([...folders.map((f) => syncFolder(f)), syncNewDirs(to, created)]);
   }

@@ -17,6 +17,12 @@ import { errorCode } from "../flows/errors.js";
 /** The journal's name in a run folder. */
 export const JOURNAL = "journal";
 
+/**
+ * The key of records about the run itself rather than one of its nodes (its activation):
+ * never a node id, which is never empty.
+ */
+export const RUN_KEY = "";
+
 /** The per-node status files of the layout before the journal. */
 const LEGACY_STATUS = /^node-(.+)\.json$/;
 

@@ -120,12 +120,16 @@ t.test("kill -9 mid-task, between tasks and during a merge; restart; every run e
   const midTask = await trigger(f, "chain");
   await until(() => count(marks, `one-start ${midTask}`) === 1, 20_000, "one to start");
   const orphanPid = Number(readFileSync(join(marks, `one-${midTask}.pid`), "utf8"));
+  const startedAt = ((await f.req("GET", `/runs/${midTask}`)).body as { startedAt?: number }).startedAt;
   await f.kill9();
   t.doesNotThrow(() => process.kill(orphanPid, 0), "the task outlived the killed host (until recovery)");
 
   // 2. restart: the orphan is killed, "one" runs again as a new attempt, the run ends good.
   f = await start(root, confPath);
   t.teardown(() => f.kill9());
+  t.ok(startedAt !== undefined, "the run had started");
+  // Its activation (host, start, workspace) is read back from its journal.
+  t.equal(((await f.req("GET", `/runs/${midTask}`)).body as { startedAt?: number }).startedAt, startedAt, "its start time survives the crash");
   await until(() => isGone(orphanPid), 10_000, "the orphaned task to be killed");
   writeFileSync(join(marks, "release-one"), "");
   t.same(await ended(f, midTask), { result: "good", reason: 'end node "fin" reached by task.two.good' });
