@@ -24,6 +24,15 @@ interface Call {
   readonly onAbort: () => void;
 }
 
+/**
+ * The helper keeps little alive (a few calls in flight), so a young generation of 1 MB
+ * (V8's default lets it grow to 16 MB a half) is plenty: measured over 1,500 spawns of
+ * `true`, 8 at a time, its RSS went from 72 to 59 MB, with the same CPU per spawn within
+ * the noise (0.97–1.15 against 1.12–1.15 ms). Every fork() it makes copies page tables
+ * in proportion to what it has mapped.
+ */
+const HELPER_V8_FLAGS = ["--max-semi-space-size=1"];
+
 class SpawnHelper {
   private readonly child: ChildProcess;
   private readonly calls = new Map<number, Call>();
@@ -34,7 +43,7 @@ class SpawnHelper {
     // Under the test runner this module is TypeScript, run by loaders the helper needs too.
     const ts = import.meta.url.endsWith(".ts");
     const file = fileURLToPath(new URL(ts ? "./spawn-helper.ts" : "./spawn-helper.js", import.meta.url));
-    this.child = fork(file, [], { execArgv: ts ? process.execArgv : [], stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "json" });
+    this.child = fork(file, [], { execArgv: [...(ts ? process.execArgv : []), ...HELPER_V8_FLAGS], stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "json" });
     this.idle();
     this.child.on("message", (m: unknown) => {
       const reply = parseSpawnerReply(m);

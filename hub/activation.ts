@@ -1,5 +1,5 @@
 /**
- * Activation: a run this host claimed moves to `active/` with its node files and workspace,
+ * Activation: a run this host claimed moves to `active/` with its journal and workspace,
  * its record fixed with the executing host, start time and workspace path, and its executor
  * starts it with trigger.good (DESIGN §4.4). A run adopted by another host comes with its
  * record in the claim. Nothing starts once the hub is stopping: the run then waits in
@@ -7,13 +7,14 @@
  */
 import type { Logger } from "pino";
 import type { RunFiles } from "../store/run-files.js";
+import { RUN_KEY } from "../store/run-journal.js";
 import type { ClusterState } from "./cluster-state.js";
 import { coerceError } from "./errors.js";
 import type { Executors } from "./executors.js";
 import type { Finisher } from "./finisher.js";
 import type { NodeFiles } from "./node-files.js";
 import { recordFromState } from "./pend.js";
-import type { RunRecord } from "./run-record.js";
+import { activationOf, type RunRecord } from "./run-record.js";
 import type { RunFolders } from "./run-folders.js";
 import type { RunTable } from "./run-table.js";
 import type { HostName } from "./types.js";
@@ -60,7 +61,13 @@ export class Activation {
     table.hold(record, token, "activating");
     try {
       if (!local) await this.d.folders.snapshotFlow(record.flow);
-      await this.d.files.openActive(record.ref, record, this.d.nodeFiles.allOf(record), async () => this.d.folders.prepareWorkspace(record), local);
+      const journal = this.d.nodeFiles.journal(record);
+      // A run of this host's pending/ keeps its pend's run.json: what its activation fixed
+      // is the first record of its journal instead (read back by recovery.ts), made durable
+      // with the first task's start. Lost in a crash before that, the run is what its pend
+      // was, and starts over.
+      if (local) journal.append(RUN_KEY, activationOf(record), { lazy: true });
+      await this.d.files.openActive(record.ref, local ? undefined : record, [journal.log], async () => this.d.folders.prepareWorkspace(record), local);
     } catch (err) {
       log.error({ err: coerceError(err), run }, "activation failed");
       await this.d.finisher.finish(run, "bad", `could not activate: ${coerceError(err).message}`);

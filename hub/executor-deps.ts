@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { TaskRunner } from "../agent/contract.js";
 import type { AppendLog } from "../store/append-log.js";
 import type { TaskSecrets } from "./secrets.js";
+import type { RunJournal } from "../store/run-journal.js";
 import type { RunEvent, RunResult } from "./types.js";
 
 export interface ExecutorDeps {
@@ -10,8 +11,10 @@ export interface ExecutorDeps {
   /** Asked right before a task's process starts; false: the run is no longer this host's. */
   mayStartTask?(signal: AbortSignal): Promise<boolean>;
   readonly log: Logger;
-  /** Opens the append-only status or output file of a node. */
-  openNodeFile(node: string, kind: "status" | "log"): AppendLog;
+  /** The run's journal: the status records of all its nodes. */
+  readonly journal: RunJournal;
+  /** Opens the append-only output file of a node (made by its first line). */
+  openLog(node: string): AppendLog;
   publish(ev: RunEvent): void;
   /** Called once, after the run ended and every task of it stopped. */
   onEnd(result: RunResult, reason: string): void;

@@ -1,6 +1,6 @@
 /**
  * Puts an executor on a run this host holds: a fresh start at activation, or a resumption
- * from the run's status files (after a restart, or after a stand-down). The executor is
+ * from the run's journal (after a restart, or after a stand-down). The executor is
  * wired to the rest of the hub here: the task gate, the node files, publishing, and the
  * finisher it hands the run's end to.
  */
@@ -68,7 +68,8 @@ export class Executors {
       runTask: this.d.runTask,
       mayStartTask: (signal) => this.d.mayStartTask(run, signal),
       log: this.d.log.child({ run, flow: r.ref.flow }),
-      openNodeFile: (node, kind) => this.d.nodeFiles.of(r, node, kind),
+      journal: this.d.nodeFiles.journal(r),
+      openLog: (node) => this.d.nodeFiles.log(r, node),
       publish: (ev) => this.d.publisher.event(ev),
       onEnd: (result, reason) => this.d.finisher.ended(run, result, reason),
       workspace: this.d.folders.workspaceOf(r),

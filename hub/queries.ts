@@ -14,7 +14,7 @@ import { flowNodes, indexedRunDetail } from "./indexed-run.js";
 import { NodeRuntime } from "./node-runtime.js";
 import { recordFromState } from "./pend.js";
 import { summarize, type RunEntry, type RunQuery, type RunTable, type RunTally } from "./run-table.js";
-import { readStatus } from "./status-files.js";
+import { readNodeLines, readRecords } from "./status-files.js";
 import type { LogLine, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 import { parseLogLine, parseNodeStatus, parseRunSummary } from "./wire-checks.js";
 
@@ -147,11 +147,13 @@ export class Queries {
     const dir = dirOf(e);
     const flow = e.record.flow;
     const out: NodeStatus[] = [];
+    // One read of the run's journal for all its nodes.
+    const records = e.state === "pending" ? undefined : await readRecords(this.d.files, dir, e.record);
     for (const n of flowNodes(flow)) {
       const rt = new NodeRuntime(n, e.record.attempt);
-      if (e.state !== "pending") {
-        rt.restore(await readStatus(this.d.files, dir, e.record, n.id));
-        rt.logLines = (await this.d.files.readLines(this.d.files.nodeLogPath(dir, e.record.ref, n.id))).length;
+      if (records !== undefined) {
+        rt.restore(records.statuses.get(n.id) ?? []);
+        rt.logLines = (await readNodeLines(this.d.files, dir, e.record, n.id, records)).length;
         if (e.state === "archived") rt.skipIfUnreached();
       }
       out.push(rt.status());
@@ -183,10 +185,11 @@ export class Queries {
     const page = (lines: LogLine[]): LogPage => ({ lines, state, attempt, attempts: upTo(latest) });
     if (attempt !== latest) return page(this.d.link === undefined ? [] : await this.d.link.logs(run, node, attempt, after, limit));
     if (e.state === "pending") return page([]);
-    await this.d.nodeFiles.openLog(run, node)?.flush();
+    // What is written is read; the flushes wait for what is still queued in this process.
+    await Promise.all([this.d.nodeFiles.openLog(run, node)?.flush(), this.d.nodeFiles.openJournal(run)?.flush()]);
     // A host's log file holds one run attempt's lines only (a requeued attempt runs on another
     // host, and a host drops its copy of a run taken from it): lines without their attempt are of this one.
-    const all = (await this.d.files.readLines(this.d.files.nodeLogPath(dirOf(e), e.record.ref, node))).map((x) => parseLogLine(x, latest)).filter((l) => l !== undefined);
+    const all = (await readNodeLines(this.d.files, dirOf(e), e.record, node)).map((x) => parseLogLine(x, latest)).filter((l) => l !== undefined);
     return page(all.filter((l) => l.seq > after).slice(0, limit));
   }
 

@@ -14,9 +14,9 @@ import type { Executors } from "./executors.js";
 import type { Finisher } from "./finisher.js";
 import { NodeRuntime } from "./node-runtime.js";
 import { pendOf } from "./pend.js";
-import { parseRunRecord, type RunRecord } from "./run-record.js";
+import { parseRunRecord, withActivation, type RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
-import { readLogCounts, readStatuses } from "./status-files.js";
+import { readLogCounts, readRecords } from "./status-files.js";
 
 export interface RecoveryDeps {
   readonly files: RunFiles;
@@ -63,9 +63,12 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
     d.table.adopt(r);
   }
 
-  for (const r of await load(d, "active")) {
-    const run = r.ref.run;
-    const statuses = await readStatuses(d.files, "active", r);
+  for (const moved of await load(d, "active")) {
+    const run = moved.ref.run;
+    const records = await readRecords(d.files, "active", moved);
+    // A run moved from pending/ kept its pend's run.json; its activation is in its journal.
+    const r = withActivation(moved, records.run);
+    const statuses = records.statuses;
     for (const [node, lines] of statuses) {
       for (const pgid of NodeRuntime.openGroups(lines)) {
         if (await d.commands.killTaskGroup(pgid, run)) d.log.warn({ run, node, pgid }, "killed a leftover task process group");
@@ -92,7 +95,7 @@ export async function recoverRuns(d: RecoveryDeps): Promise<void> {
         await d.finisher.finish(run, "lost", "the host stopped while the run was active (on-host-loss: fail)");
       } else {
         d.log.info({ run, flow: r.ref.flow }, "resuming run after restart");
-        d.executors.resume(run, statuses, "restarted after the host stopped", await readLogCounts(d.files, "active", r));
+        d.executors.resume(run, statuses, "restarted after the host stopped", await readLogCounts(d.files, "active", r, records));
       }
     } catch (err) {
       d.log.error({ run, err: coerceError(err) }, "could not recover run");

@@ -1,7 +1,7 @@
 /**
  * One active run: routes its events, in order, to the nodes that listen to them; runs
  * tasks through the agent; fires merges once; opens data forms; and ends the run by the
- * rules of DESIGN §4 step 6. Every state change is appended to the node's status file
+ * rules of DESIGN §4 step 6. Every state change is appended to the run's journal
  * before it is announced, so a restarted host can pick the run up where it was.
  */
 import type { TaskType } from "../agent/contract.js";
@@ -34,6 +34,8 @@ export class RunExecutor {
   private endPromise: Promise<void> | undefined;
   private readonly runAbort = new AbortController();
   private readonly running = new Set<Promise<void>>();
+  /** Nodes whose processes printed since this executor started: they have a log to flush at their end. */
+  private readonly printed = new Set<string>();
   private dangling: RunEventRec[] = [];
   private runTimer: NodeJS.Timeout | undefined;
   /** Task ends recorded but not yet on disk (their events wait for that). */
@@ -430,8 +432,9 @@ export class RunExecutor {
   }
 
   /**
-   * Records a task's end and, once that record is on disk, emits its event. In that order,
-   * so that after a crash a listener never runs for an end that was not recorded.
+   * Records a task's end and emits its event, so that after a crash a listener never runs
+   * for an end that was not recorded: the end is in the journal before the records of
+   * whatever its event starts, and on disk no later than they are (below).
    */
   private finishTask(node: TaskNode, r: { state: "good" | "bad"; tag: string; exitCode?: number; reason?: string; values: Record<string, string> }): void {
     if (this.ended) return;
@@ -441,23 +444,28 @@ export class RunExecutor {
     this.inflight++;
     this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
     this.publishNode(node.id);
-    const failed = (what: string) => (e: unknown): Promise<never> => Promise.reject(new Error(`${what} "${node.id}": ${errorMessage(e)}`));
-    // Its output is on disk no later than its end: the two syncs run side by side.
-    const logged = rt.logLines > 0 ? this.deps.openNodeFile(node.id, "log").flush() : Promise.resolve();
-    Promise.all([this.durable(node.id).catch(failed("could not record the end of")), logged.catch(failed("could not save the output of"))])
+    // The end record is not waited for: the run's journal is one append-only file, so the
+    // sync that makes anything after it durable makes it durable too — and everything its
+    // event leads to comes after it: a listening task's start record, synced before its
+    // process starts; a merge's records; the run's end, which flushes the journal first.
+    // A crash before that sync loses the end and what followed from it together, and the
+    // task runs again. Only its output, in a file of its own, is waited for: on disk no
+    // later than its end.
+    const logged = this.printed.has(node.id) ? this.deps.openLog(node.id).flush() : Promise.resolve();
+    logged
       .then(() => {
         this.inflight--;
         this.enqueue(ev);
       })
       .catch((e: unknown) => {
         this.inflight--;
-        void this.end("bad", errorMessage(e));
+        void this.end("bad", `could not save the output of "${node.id}": ${errorMessage(e)}`);
       });
   }
 
-  /** Resolves when every status line of the node written so far is on disk. */
-  private durable(node: string): Promise<void> {
-    return this.deps.openNodeFile(node, "status").flush();
+  /** Resolves when every status line of the node written so far is on disk (with the run's others: one journal). */
+  private durable(_node: string): Promise<void> {
+    return this.deps.journal.flush();
   }
 
   // --- ending ----------------------------------------------------------------------
@@ -517,7 +525,14 @@ export class RunExecutor {
         this.publishNode(rt.node.id);
       }
       for (const rt of this.nodes.values()) if (rt.skipIfUnreached()) this.publishNode(rt.node.id);
-      this.deps.onEnd(result, reason);
+      // Every record of the run is on disk before its end is written (task ends were not
+      // waited for, see finishTask); a run whose records can not be kept did not end good.
+      const lost = await this.deps.journal.flush().then(
+        () => undefined,
+        (e: unknown) => errorMessage(e),
+      );
+      if (lost !== undefined && result === "good") this.deps.onEnd("bad", `could not record the run's progress: ${lost}`);
+      else this.deps.onEnd(result, reason);
     })();
     return this.endPromise;
   }
@@ -525,7 +540,7 @@ export class RunExecutor {
   // --- output ----------------------------------------------------------------------
 
   private journal(node: string, line: StatusLine, o: { lazy?: boolean } = {}): void {
-    this.deps.openNodeFile(node, "status").append(line, o);
+    this.deps.journal.append(node, line, o);
   }
 
   private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }): void {
@@ -533,9 +548,16 @@ export class RunExecutor {
     if (rt === undefined) return;
     // Numbered within this run attempt: another attempt's lines live on its own host's disk
     // and, in the cluster's history, apart by their attempt.
-    // Masked here, where the line enters floe: the log file, the event bus, JetStream and the API get it masked.
+    // Masked here, where the line enters floe: the log file, the journal, the event bus, JetStream and the API get it masked.
     const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: this.deps.secrets.mask(l.text), stream: l.stream };
-    this.deps.openNodeFile(node, "log").append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
+    if (l.stream === "sys") {
+      // floe's own lines about the node (its folder, its command, a retry) go with its status
+      // records: a task that prints nothing then has no file of its own.
+      this.deps.journal.append(node, { t: "log", ...line }, { syncWithinMs: LOG_SYNC_WITHIN_MS });
+    } else {
+      this.printed.add(node);
+      this.deps.openLog(node).append(line, { syncWithinMs: LOG_SYNC_WITHIN_MS });
+    }
     this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
   }
 

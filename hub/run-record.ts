@@ -187,3 +187,27 @@ export function parseStatusLine(x: unknown): StatusLine | undefined {
 export function makeRef(flow: string, ver: number, run: string, adoptedBy: string): RunRef {
   return { flow, ver, run: run as RunId, adoptedBy: adoptedBy as HostName };
 }
+
+/** What activation fixes on a run's record, kept as the first record of its journal. */
+export interface Activation {
+  readonly t: "active";
+  readonly execHost: HostName;
+  readonly startedAt: number;
+  readonly workspace: string;
+}
+
+export function activationOf(r: RunRecord): Activation {
+  return { t: "active", execHost: r.ref.execHost as HostName, startedAt: r.startedAt ?? Date.now(), workspace: r.workspace ?? "" };
+}
+
+/** A run's record with its activation applied (the last one its journal holds, if any). */
+export function withActivation(r: RunRecord, records: readonly unknown[]): RunRecord {
+  let a: Activation | undefined;
+  for (const x of records) if (isActivation(x)) a = x;
+  if (a === undefined) return r;
+  return { ...r, ref: { ...r.ref, execHost: a.execHost }, startedAt: a.startedAt, ...(a.workspace !== "" ? { workspace: a.workspace } : {}) };
+}
+
+function isActivation(x: unknown): x is Activation {
+  return isObj(x) && x["t"] === "active" && typeof x["execHost"] === "string" && x["execHost"] !== "" && typeof x["startedAt"] === "number" && typeof x["workspace"] === "string";
+}

@@ -42,6 +42,12 @@ export class AppendLog {
   private failure: Error | undefined;
   /** Set by ready({ syncDir: false }): a new file's folder is synced by the caller. */
   private callerSyncsDir = false;
+  /**
+   * A file made by its first write (a node's log, made when the node first prints): its
+   * folder's entry is synced with the file's first fdatasync, side by side, instead of
+   * before the first write. Nothing in it is promised durable before that sync anyway.
+   */
+  private dirOwed = false;
   /** Armed by a `syncWithinMs` record: the flush that keeps its promise, and when it is due. */
   private syncTimer: NodeJS.Timeout | undefined;
   private syncDue = 0;
@@ -65,13 +71,13 @@ export class AppendLog {
     await this.handle();
   }
 
-  private handle(): Promise<{ fd: number; size: number }> {
-    this.opened ??= this.openFile().catch((e: unknown) => Promise.reject(fileError(`can not open ${this.path}`, e)));
+  private handle(byWrite = false): Promise<{ fd: number; size: number }> {
+    this.opened ??= this.openFile(true, byWrite).catch((e: unknown) => Promise.reject(fileError(`can not open ${this.path}`, e)));
     return this.opened;
   }
 
   /** The single writer of its file: the size it tracks is where a failed batch is cut back to. */
-  private async openFile(makeDir = true): Promise<{ fd: number; size: number }> {
+  private async openFile(makeDir: boolean, byWrite: boolean): Promise<{ fd: number; size: number }> {
     // Most logs are new: try to create first; only an existing file can have a torn tail.
     let fd: number;
     let created = true;
@@ -81,7 +87,7 @@ export class AppendLog {
       const code = errorCode(e);
       if (code === "ENOENT" && makeDir) {
         await ensureDir(dirname(this.path));
-        return this.openFile(false);
+        return this.openFile(false, byWrite);
       }
       if (code !== "EEXIST") throw e;
       await repairTornTail(this.path);
@@ -90,7 +96,10 @@ export class AppendLog {
     }
     try {
       // A new file's name must be durable too, or a crash can lose the whole log.
-      if (created && fsyncEnabled() && !this.callerSyncsDir) await fsyncDir(dirname(this.path));
+      if (created && !this.callerSyncsDir) {
+        if (byWrite) this.dirOwed = true;
+        else if (fsyncEnabled()) await fsyncDir(dirname(this.path));
+      }
       // A file this call created is empty: no need to ask.
       return { fd, size: created ? 0 : fstatSync(fd).size };
     } catch (e) {
@@ -189,9 +198,13 @@ export class AppendLog {
   }
 
   private async writeBatch(buf: Buffer, sync: boolean): Promise<void> {
-    const h = await this.handle();
+    const h = await this.handle(true);
     if (buf.length > 0) writeAllSync(h.fd, buf);
-    if (sync && fsyncEnabled()) await syncFd(h.fd, true);
+    if (sync && fsyncEnabled()) {
+      if (this.dirOwed) await Promise.all([syncFd(h.fd, true), fsyncDir(dirname(this.path))]);
+      else await syncFd(h.fd, true);
+    }
+    if (sync) this.dirOwed = false;
     h.size += buf.length;
   }
 

@@ -1,7 +1,8 @@
 /**
  * The run directories of DESIGN §6.4: where each file of a run lives, and the few ways a
  * run's files change. A run directory moves between pending/, active/ and archive/ by
- * rename; run.json is replaced atomically; node status and output are append-only.
+ * rename; run.json is replaced atomically; the journal (every node's status records) and
+ * each node's output are append-only.
  */
 import { mkdirSync } from "node:fs";
 import { readdir, rm, stat, writeFile } from "node:fs/promises";
@@ -10,6 +11,7 @@ import { AppendLog, readJsonLines } from "./append-log.js";
 import { ensureDir, readJsonFile, removeStaleTemps, syncNewDirs, writeFileAtomic } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
 import { movedParents, moveRunDir, syncFolder } from "./run-dirs.js";
+import { JOURNAL, readRunJournal, RunJournal, type JournalRead } from "./run-journal.js";
 import { errorCode } from "../flows/errors.js";
 
 export type RunDirState = "pending" | "active" | "archive";
@@ -36,11 +38,18 @@ export class RunFiles {
     return join(this.flowDir(flow, ver), state);
   }
 
-  nodeStatusPath(state: RunDirState, r: RunLocation, node: string): string {
-    return join(this.runDir(state, r), `node-${node}.json`);
+  /** `<run>/journal`: the status records of every node of the run. */
+  journalPath(state: RunDirState, r: RunLocation): string {
+    return join(this.runDir(state, r), JOURNAL);
   }
 
+  /** `<run>/<node>.log`: a node's output lines, made when it first prints. */
   nodeLogPath(state: RunDirState, r: RunLocation, node: string): string {
+    return join(this.runDir(state, r), `${node}.log`);
+  }
+
+  /** Where the layout before the journal kept a node's output (still read). */
+  legacyNodeLogPath(state: RunDirState, r: RunLocation, node: string): string {
     return join(this.runDir(state, r), `node-${node}.log`);
   }
 
@@ -78,12 +87,17 @@ export class RunFiles {
 
   /**
    * Makes a run's active directory: moved from pending/ (or new, for a run another host
-   * adopted), with its run.json, the node files `logs`, and `alongside` (the workspace).
+   * adopted), with its run.json (`record`; undefined: the one moved with it stays), the
+   * append-only files `logs` (its journal), and `alongside` (the workspace).
    * Everything is written first and the folders are synced after, in one round: on ext4
    * each sync in a row is a journal commit (≈2 ms here), and one per step was most of the
    * time from trigger to first task.
    */
   async openActive(r: RunLocation, record: unknown, logs: readonly AppendLog[], alongside: () => Promise<unknown>, fromPending: boolean): Promise<void> {
+    // A run moved from pending/ keeps the run.json its pend wrote (the facts of its
+    // activation go to its journal, one file, sync and rename fewer); one adopted
+    // elsewhere has none here yet.
+    const writeRecord = record !== undefined;
     const to = this.runDir("active", r);
     const folders = [to];
     let created: string | undefined;
@@ -95,7 +109,7 @@ export class RunFiles {
       created = mkdirSync(to, { recursive: true });
     }
     // run.json's temp file is synced before its rename (atomic replace); the folders after.
-    await Promise.all([writeFileAtomic(join(to, "run.json"), JSON.stringify(record) + "\n", { syncDir: false }), ...logs.map((l) => l.ready({ syncDir: false })), alongside()]);
+    await Promise.all([writeRecord ? writeFileAtomic(join(to, "run.json"), JSON.stringify(record) + "\n", { syncDir: false }) : undefined, ...logs.map((l) => l.ready({ syncDir: false })), alongside()]);
     if (!fsyncEnabled()) return;
     await Promise.all([...folders.map((f) => syncFolder(f)), syncNewDirs(to, created)]);
   }
@@ -106,6 +120,25 @@ export class RunFiles {
 
   openLog(path: string): AppendLog {
     return new AppendLog(path);
+  }
+
+  openJournal(state: RunDirState, r: RunLocation): RunJournal {
+    return new RunJournal(this.journalPath(state, r));
+  }
+
+  /** Every node's status records, by node (the journal, and the files of the old layout). */
+  readJournal(state: RunDirState, r: RunLocation): Promise<JournalRead> {
+    return readRunJournal(this.runDir(state, r));
+  }
+
+  /**
+   * A node's output lines: its `<node>.log`, after those of an old-layout `node-<node>.log`
+   * (a run left active by an earlier version and resumed by this one has both). A node
+   * that never printed has neither.
+   */
+  async readNodeLog(state: RunDirState, r: RunLocation, node: string): Promise<unknown[]> {
+    const [old, now] = await Promise.all([this.readLines(this.legacyNodeLogPath(state, r, node)), this.readLines(this.nodeLogPath(state, r, node))]);
+    return old.length === 0 ? now : [...old, ...now];
   }
 
   async readLines(path: string): Promise<unknown[]> {

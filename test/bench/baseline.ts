@@ -41,13 +41,9 @@ export async function hostCpuTimes(pid: number): Promise<CpuTimes> {
   const host = await cpuTimes(pid);
   let self = host.self;
   let children = host.children;
-  for (const d of await readdir("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
+  for (const d of await helperPids(pid)) {
     try {
-      const stat = await readFile(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== pid || !(await readFile(`/proc/${d}/cmdline`, "utf8")).includes("spawn-helper")) continue;
-      const helper = await cpuTimes(Number(d));
+      const helper = await cpuTimes(d);
       self += helper.self;
       children += helper.children;
     } catch {
@@ -55,6 +51,22 @@ export async function hostCpuTimes(pid: number): Promise<CpuTimes> {
     }
   }
   return { self, children };
+}
+
+/** The spawn helper processes of a host (its children whose command line names it). */
+export async function helperPids(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const d of await readdir("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = await readFile(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid && (await readFile(`/proc/${d}/cmdline`, "utf8")).includes("spawn-helper")) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** Spawns `cmd` like agent/process.ts does and resolves with its stdout when it and its pipes are done. */

@@ -11,8 +11,8 @@
  * Clock: the bench process's wall clock, from the first trigger request sent until the
  * host's /metrics (polled every 50 ms) counts every run ended good.
  */
-import { hostCpuTimes } from "./baseline.js";
-import { CHAIN_TRUE, spawnBaseline, startBenchHost, triggerMany, waitEnded, endedGood, type BenchHost } from "./host.js";
+import { helperPids, hostCpuTimes } from "./baseline.js";
+import { CHAIN_TRUE, rssKiB, spawnBaseline, startBenchHost, triggerMany, waitEnded, endedGood, type BenchHost } from "./host.js";
 import { median, nowMs, optionalRatio, ratioOf, summarize, type BenchOptions, type Figure } from "./stats.js";
 
 /** Requests in flight while triggering: enough to keep the host's accept path busy. */
@@ -71,6 +71,7 @@ export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult
   const baseCpu: number[] = [];
   const baseChildCpu: number[] = [];
   const ratios: number[] = [];
+  let rss: { host: number; helper: number } | undefined;
   try {
     await warmUp(h, "chain", o.slots);
     for (let i = 0; i < rounds; i++) {
@@ -85,6 +86,9 @@ export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult
       base.push(b);
       ratios.push(r.runsPerSec / b);
     }
+    // What the host and its helper keep after the rounds (the issue's ≤ 100 MB together).
+    rss = { host: await rssKiB(h.pid), helper: 0 };
+    for (const p of await helperPids(h.pid)) rss.helper += await rssKiB(p).catch(() => 0);
   } finally {
     await h.close();
   }
@@ -121,6 +125,18 @@ export async function benchThroughput(o: BenchOptions): Promise<ThroughputResult
         ...optionalRatio(ratioOf({ value: median(floe.map((r) => r.cpuPerRun)) }, { value: median(baseCpu) })),
         clock: "/proc/<pid>/stat utime+stime (10 ms ticks) over the round",
       },
+      ...(rss === undefined
+        ? []
+        : [
+            {
+              id: "throughput.rss_after",
+              what: "host + spawn helper RSS after the throughput rounds",
+              unit: "MB",
+              value: (rss.host + rss.helper) / 1024,
+              clock: "/proc/<pid>/status VmRSS of the host and its spawn helper",
+              note: `host ${(rss.host / 1024).toFixed(1)} MB, spawn helper ${(rss.helper / 1024).toFixed(1)} MB`,
+            },
+          ]),
       {
         id: "throughput.task_cpu_per_run",
         what: "task processes' CPU per run (3 × true)",

@@ -215,8 +215,8 @@ async function walk(dir: string): Promise<string[]> {
 }
 
 /**
- * Every store file parses: run.json whole; node-*.json as JSON lines, only a torn last line
- * (no newline after it) tolerated. No run is left in a pending/ or active/ directory.
+ * Every store file parses: run.json whole; a run's journal (and the node-*.json of the old
+ * layout) as JSON lines, only a torn last line (no newline after it) tolerated. No run is left in a pending/ or active/ directory.
  */
 export async function storeFiles(roots: readonly string[]): Promise<Check> {
   const v: string[] = [];
@@ -236,7 +236,7 @@ export async function storeFiles(roots: readonly string[]): Promise<Check> {
         } catch (e) {
           v.push(`${rel}: ${String(e)}`);
         }
-      } else if (/^node-.*\.json$/.test(name)) {
+      } else if (name === "journal" || /^node-.*\.json$/.test(name)) {
         checked++;
         const text = await readFile(path, "utf8");
         const lines = text.split("\n");

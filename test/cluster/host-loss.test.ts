@@ -203,10 +203,10 @@ t.test("a host stopped past its lease while its task ended does not start the ne
   c.redis.signal("SIGSTOP");
   try {
     process.kill(hostPid, "SIGCONT");
-    const second = join(c.dir, `root-${stale}`, "floes", "two-step", "1", "active", run, "node-second.json");
+    const journal = join(c.dir, `root-${stale}`, "floes", "two-step", "1", "active", run, "journal");
     // It either records the second task's start (the task end reached it first) or stands
     // down at once (its lease watchdog fired first, hub/lease.ts); in both it must not spawn.
-    await until(() => (existsSync(second) && readFileSync(second, "utf8").includes('"t":"start"')) || /stood down/.test(c.host(stale).output()), 20_000, "the stale host to record the second task's start or stand down");
+    await until(() => (existsSync(journal) && readFileSync(journal, "utf8").includes('["second",{"t":"start"')) || /stood down/.test(c.host(stale).output()), 20_000, "the stale host to record the second task's start or stand down");
     // From here a host that did not ask would spawn the task within milliseconds.
     await until(() => /was not started|taken over/.test(c.host(stale).output()) || evidence(ev).includes(`second-start ${run} ${stale}`), 3_000, "the stale host to stop or to start the task").catch(() => undefined);
     t.notOk(evidence(ev).includes(`second-start ${run} ${stale}`), "no second task on the stale host while Redis hangs");

@@ -98,7 +98,7 @@ function checkFiles(t: Test, root: string): void {
     n++;
     const text = readFileSync(file, "utf8");
     if (file.endsWith("run.json")) t.doesNotThrow(() => JSON.parse(text), file);
-    else if (file.endsWith(".json") || file.endsWith(".log")) {
+    else if (file.endsWith(".json") || file.endsWith(".log") || file.endsWith("/journal")) {
       const ls = text.split("\n");
       const last = ls.pop();
       t.equal(last, "", `${file} ends with a whole line`);
@@ -120,12 +120,16 @@ t.test("kill -9 mid-task, between tasks and during a merge; restart; every run e
   const midTask = await trigger(f, "chain");
   await until(() => count(marks, `one-start ${midTask}`) === 1, 20_000, "one to start");
   const orphanPid = Number(readFileSync(join(marks, `one-${midTask}.pid`), "utf8"));
+  const startedAt = ((await f.req("GET", `/runs/${midTask}`)).body as { startedAt?: number }).startedAt;
   await f.kill9();
   t.doesNotThrow(() => process.kill(orphanPid, 0), "the task outlived the killed host (until recovery)");
 
   // 2. restart: the orphan is killed, "one" runs again as a new attempt, the run ends good.
   f = await start(root, confPath);
   t.teardown(() => f.kill9());
+  t.ok(startedAt !== undefined, "the run had started");
+  // Its activation (host, start, workspace) is read back from its journal.
+  t.equal(((await f.req("GET", `/runs/${midTask}`)).body as { startedAt?: number }).startedAt, startedAt, "its start time survives the crash");
   await until(() => isGone(orphanPid), 10_000, "the orphaned task to be killed");
   writeFileSync(join(marks, "release-one"), "");
   t.same(await ended(f, midTask), { result: "good", reason: 'end node "fin" reached by task.two.good' });
@@ -136,8 +140,8 @@ t.test("kill -9 mid-task, between tasks and during a merge; restart; every run e
 
   // 3. between tasks: kill as soon as the host has recorded that "one" finished.
   const between = await trigger(f, "chain");
-  const oneStatus = join(root, "floes", "chain", "1", "active", between, "node-one.json");
-  await until(() => existsSync(oneStatus) && readFileSync(oneStatus, "utf8").includes('"t":"done"'), 20_000, "one to be recorded done");
+  const betweenJournal = join(root, "floes", "chain", "1", "active", between, "journal");
+  await until(() => existsSync(betweenJournal) && readFileSync(betweenJournal, "utf8").includes('["one",{"t":"done"'), 20_000, "one to be recorded done");
   await f.kill9();
   f = await start(root, confPath);
   t.equal((await ended(f, between)).result, "good");
@@ -148,8 +152,8 @@ t.test("kill -9 mid-task, between tasks and during a merge; restart; every run e
   const merge = await trigger(f, "fork");
   // fast's end must be on record: a task that exited but whose end was not yet recorded is
   // rightly run again after a crash (at least once), which is not what this step checks.
-  const fastStatus = join(root, "floes", "fork", "1", "active", merge, "node-fast.json");
-  await until(() => count(marks, `slow-start ${merge}`) === 1 && existsSync(fastStatus) && readFileSync(fastStatus, "utf8").includes('"t":"done"'), 20_000, "fast recorded done, slow started");
+  const mergeJournal = join(root, "floes", "fork", "1", "active", merge, "journal");
+  await until(() => count(marks, `slow-start ${merge}`) === 1 && existsSync(mergeJournal) && readFileSync(mergeJournal, "utf8").includes('["fast",{"t":"done"'), 20_000, "fast recorded done, slow started");
   await f.kill9();
   f = await start(root, confPath);
   writeFileSync(join(marks, "release-slow"), "");

@@ -71,12 +71,12 @@ flows:
 `, { runTask: noting });
   const run = (await h.hub.trigger({ flow: "two" })).ref.run;
   t.equal((await h.end(run)).result, "good");
-  const aLog = calls.filter((c) => basename(c.file) === "node-a.log" && c.file.includes(run));
+  const aLog = calls.filter((c) => basename(c.file) === "a.log" && c.file.includes(run));
   const lastWrite = Math.max(...aLog.filter((c) => c.what === "write").map((c) => c.seq));
   const bStart = calls.find((c) => c.what === "start" && c.file === `${run}/b`)?.seq ?? Number.NaN;
   const syncs = aLog.filter((c) => c.what === "sync").map((c) => c.seq);
   t.ok(aLog.filter((c) => c.what === "write").length >= 1, "a's lines were written");
-  t.ok(syncs.some((s) => s > lastWrite && s < bStart), "a sync of node-a.log after its last write finished before b was started");
+  t.ok(syncs.some((s) => s > lastWrite && s < bStart), "a sync of a.log after its last write finished before b was started");
 });
 
 t.test("the output of a long task is durable within a second or so, while it runs", async (t) => {
@@ -88,7 +88,7 @@ flows:
       - {name: s, type: exec, listen: trigger.good, opts: {shell: "echo started; sleep 60"}}
 `, { runTask: noting });
   const run = (await h.hub.trigger({ flow: "slow" })).ref.run;
-  const sLog = (): Call[] => calls.filter((c) => basename(c.file) === "node-s.log" && c.file.includes(run));
+  const sLog = (): Call[] => calls.filter((c) => basename(c.file) === "s.log" && c.file.includes(run));
   await until(() => sLog().some((c) => c.what === "write"), 20_000, "the task's first lines");
   await until(() => sLog().some((c) => c.what === "sync"), 20_000, "a sync of the running task's log");
   t.equal((await h.hub.getRun(run)).state, "active", "synced while the task still runs");
