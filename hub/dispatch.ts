@@ -30,6 +30,11 @@ export interface DispatchInput {
   readonly activeByFlow: ReadonlyMap<string, number>;
   /** Only pends this host may take (a host claiming work for itself); all hosts when absent. */
   readonly forHost?: string;
+  /**
+   * Among hosts with as many free slots, the one chosen (the host deciding: it takes the
+   * run itself instead of waking another). Which host starts a run changes, never which runs start.
+   */
+  readonly prefer?: string;
 }
 
 export interface DispatchDecision {
@@ -143,7 +148,11 @@ export function decide(input: DispatchInput): DispatchDecision {
       continue;
     }
     // The host with the most free slots: spreads load, and is stable for equal hosts.
-    const host = candidates.reduce((a, b) => ((free.get(b.name) ?? 0) > (free.get(a.name) ?? 0) ? b : a));
+    const host = candidates.reduce((a, b) => {
+      const fa = free.get(a.name) ?? 0;
+      const fb = free.get(b.name) ?? 0;
+      return fb > fa || (fb === fa && b.name === input.prefer) ? b : a;
+    });
     assign.push({ run: p.run, host: host.name });
     free.set(host.name, (free.get(host.name) ?? 0) - 1);
     active.set(p.flowKey, n + 1);

@@ -172,6 +172,19 @@ export interface ClusterState {
    * it was reaped, or it ended): the caller must not resume it.
    */
   hold(a: Assignment): Promise<number | undefined>;
+  /**
+   * Wakes the dispatchers of these hosts: a pass decided that each may start a pend now
+   * (hub/dispatcher.ts). Wake-ups coalesce: a host woken twice before it looks passes once
+   * or twice, never once per wake. Only the hosts named are woken, so a pend costs one pass
+   * of the host that adopted it and one of the host that takes it, whatever the cluster's size.
+   */
+  wake(hosts: readonly string[]): Promise<void>;
+  /**
+   * Waits until `host` is woken (true), or `ms` passed or `signal` aborted (false). A wake
+   * sent while nobody waited is not lost: the next wait returns at once. In Redis, a
+   * blocking pop on a list of the host's own, on a connection of its own.
+   */
+  waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean>;
   /** Frees what an active run held, only if `token` is still its token. */
   release(run: string, token: number): Promise<boolean>;
   /** Whether `token` is still the run's token (a host that was cut off checks before writing). */

@@ -19,6 +19,9 @@ export class LocalClusterState implements ClusterState {
   /** Concurrency limits of flows with pends parked on them. */
   private readonly limits = new Map<string, number>();
   private version = 0;
+  /** Hosts woken while not waiting (their next wait returns at once), and those waiting. */
+  private readonly woken = new Set<string>();
+  private readonly waiters = new Map<string, (woke: boolean) => void>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -171,6 +174,36 @@ export class LocalClusterState implements ClusterState {
     this.active.set(e.run, e);
     this.phaseOf.set(e.run, "active");
     for (const r of e.resources) this.held.set(r, e.run);
+  }
+
+  async wake(hosts: readonly string[]): Promise<void> {
+    for (const h of hosts) {
+      const w = this.waiters.get(h);
+      if (w === undefined) this.woken.add(h);
+      else {
+        this.waiters.delete(h);
+        w(true);
+      }
+    }
+  }
+
+  waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean> {
+    if (this.woken.delete(host)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (woke: boolean): void => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", aborted);
+        if (this.waiters.get(host) === done) this.waiters.delete(host);
+        resolve(woke);
+      };
+      const aborted = (): void => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      timer.unref();
+      if (signal.aborted) return done(false);
+      signal.addEventListener("abort", aborted, { once: true });
+      this.waiters.get(host)?.(false);
+      this.waiters.set(host, done);
+    });
   }
 
   async release(run: string, token: number): Promise<boolean> {

@@ -80,6 +80,8 @@ export interface RedisKeys {
   value(key: string): string;
   /** A login session, by the hex SHA-256 of its token. */
   session(tokenHash: string): string;
+  /** A host's wake-up list: its dispatcher blocks on it (ClusterState.waitWake). */
+  wake(host: string): string;
 }
 
 export function redisKeys(cluster: string = DEFAULT_CLUSTER): RedisKeys {
@@ -104,5 +106,6 @@ export function redisKeys(cluster: string = DEFAULT_CLUSTER): RedisKeys {
     tick: (key: string) => k("tick", keyPart(key)),
     value: (key: string) => k("value", keyPart(key)),
     session: (tokenHash: string) => k("session", keyPart(tokenHash)),
+    wake: (host: string) => k("wake", keyPart(host)),
   });
 }

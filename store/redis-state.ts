@@ -64,6 +64,8 @@ export class RedisUnavailableError extends FloeError {
 }
 
 const DAY = 24 * 3600_000;
+/** A wake-up nobody took (its host died) goes after this. */
+const WAKE_TTL_MS = 60_000;
 
 export class RedisClusterState implements ClusterState {
   readonly keys: RedisKeys;
@@ -75,6 +77,8 @@ export class RedisClusterState implements ClusterState {
   private readonly ownsConnection: boolean;
   private readonly forgetHostsAfterMs: number;
   private closing: Promise<void> | undefined;
+  /** The connection waitWake blocks on, made on first use. */
+  private blocker: Redis | undefined;
 
   constructor(
     readonly redis: Redis,
@@ -231,6 +235,37 @@ export class RedisClusterState implements ClusterState {
     return typeof r === "number" && r > 0 ? r : undefined;
   }
 
+  async wake(hosts: readonly string[]): Promise<void> {
+    if (hosts.length === 0) return;
+    const m = this.redis.multi();
+    // One element at most: a host woken twice before it looks passes once more, not twice.
+    for (const h of new Set(hosts)) m.rpush(this.keys.wake(h), "1").ltrim(this.keys.wake(h), -1, -1).pexpire(this.keys.wake(h), WAKE_TTL_MS);
+    await this.cmd("wake", () => m.exec());
+  }
+
+  async waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted || this.closing !== undefined) return false;
+    // A blocking pop holds its connection: it gets one of its own, which an abort closes.
+    this.blocker ??= this.redis.duplicate({ commandTimeout: ms + 2000, enableOfflineQueue: true, maxRetriesPerRequest: 1 });
+    const b = this.blocker;
+    const abort = (): void => b.disconnect();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      return (await b.blpop(this.keys.wake(host), Math.max(0.01, ms / 1000))) !== null;
+    } catch {
+      if (this.blocker === b && !signal.aborted) {
+        // Broken or timed out: a fresh connection next time, after a pause (Redis may be away).
+        this.blocker = undefined;
+        b.disconnect();
+        await new Promise((r) => setTimeout(r, Math.min(ms, 500)).unref());
+      }
+      return false;
+    } finally {
+      signal.removeEventListener("abort", abort);
+      if (signal.aborted && this.blocker === b) this.blocker = undefined;
+    }
+  }
+
   async release(run: string, token: number): Promise<boolean> {
     return (await this.state(SCRIPTS.release, [run, String(token)])) === 1;
   }
@@ -325,6 +360,8 @@ export class RedisClusterState implements ClusterState {
   /** Idempotent. Closes the connection too when this state owns it (openRedis). */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.blocker?.disconnect();
+      this.blocker = undefined;
       if (!this.ownsConnection || this.redis.status === "end") return;
       if (this.redis.status === "ready") {
         await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
