@@ -1,6 +1,10 @@
 /**
  * The only place that builds Redis keys (as BullMQ's queue-keys.ts). Every key of a cluster
- * lives under `floe:<cluster>:`; the cluster state keeps its tables in a fixed set of keys
+ * lives under `floe:{<cluster>}:`: the braces are a Redis Cluster hash tag, so all of a
+ * cluster's keys fall in one hash slot and the multi-key Lua scripts run unchanged on Redis
+ * Cluster and on managed services in cluster mode (one node serves a cluster's keys; more
+ * floe clusters spread over the nodes). Keys of versions before the tag (`floe:<cluster>:`)
+ * are not read: see README "Scaling out" for the upgrade. The cluster state keeps its tables in a fixed set of keys
  * (hashes and sorted sets whose fields and members are the raw ids), so its Lua scripts
  * never build a key. Per-id keys exist only where Redis needs one key per thing: a run's
  * node statuses, a tick's expiry, a shared value, a login session.
@@ -56,7 +60,7 @@ export type StateTable = (typeof STATE_TABLES)[number];
 
 export interface RedisKeys {
   readonly cluster: string;
-  /** `floe:<cluster>:`, what every key starts with. */
+  /** `floe:{<cluster>}:`, what every key starts with (the braces: one hash slot). */
   readonly prefix: string;
   /** The cluster state's tables, in STATE_TABLES order. */
   readonly tables: readonly string[];
@@ -85,7 +89,9 @@ export interface RedisKeys {
 }
 
 export function redisKeys(cluster: string = DEFAULT_CLUSTER): RedisKeys {
-  const prefix = `floe:${keyPart(cluster)}:`;
+  // keyPart never writes a brace, so the tag ends where the cluster's part does; an empty
+  // tag would hash whole keys, so "" gets one that no other name escapes to.
+  const prefix = `floe:{${keyPart(cluster) || "%"}}:`;
   const k = (...parts: string[]) => prefix + parts.join(":");
   const tables = STATE_TABLES.map((t) => k("cs", t));
   return Object.freeze({
