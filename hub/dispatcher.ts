@@ -39,6 +39,12 @@ export interface DispatcherDeps {
   readonly wakeWaitMs?: number;
 }
 
+/**
+ * A host woken for a pend that has not taken it by then (it died, or a claim of another got
+ * in first and it decided otherwise) may be replaced by another wake-up for it.
+ */
+const WAKE_STANDS_MS = 2000;
+
 export type DispatchMode = "wake" | "herd";
 
 /** What a dispatcher did, for the scale harness and metrics. */
@@ -169,12 +175,10 @@ export class Dispatcher {
       this.again = true;
       return;
     }
-    // Runs the decision gives to other hosts: those hosts, and only they, look now.
-    const others = [...new Set(d.assign.filter((a) => a.host !== host).map((a) => a.host))];
-    if (others.length > 0) {
-      await state.wake(others);
-      this.stats.wakesSent += others.length;
-    }
+    // Runs the decision gives to other hosts: those hosts, and only they, look now — once per
+    // pend (a host that passes before the woken one has claimed must not wake it again).
+    const others = d.assign.filter((a) => a.host !== host);
+    if (others.length > 0) this.stats.wakesSent += await state.wake(others, WAKE_STANDS_MS);
     const mineToStart = d.assign.filter((a) => a.host === host);
     if (mineToStart.length === 0) {
       this.seen = snap.version;

@@ -173,12 +173,14 @@ export interface ClusterState {
    */
   hold(a: Assignment): Promise<number | undefined>;
   /**
-   * Wakes the dispatchers of these hosts: a pass decided that each may start a pend now
-   * (hub/dispatcher.ts). Wake-ups coalesce: a host woken twice before it looks passes once
-   * or twice, never once per wake. Only the hosts named are woken, so a pend costs one pass
-   * of the host that adopted it and one of the host that takes it, whatever the cluster's size.
+   * Wakes the dispatcher of the host a pass decided should start each pend (hub/dispatcher.ts),
+   * once per pend: not again for a pend a host was woken for within `standMs`, nor for one no
+   * longer on the list. Wake-ups coalesce: a host woken twice before it looks passes once or
+   * twice, never once per wake. Only the hosts named are woken, so a pend costs a pass of the
+   * host that adopted it and one of the host that takes it, whatever the cluster's size.
+   * Returns how many hosts were woken.
    */
-  wake(hosts: readonly string[]): Promise<void>;
+  wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number>;
   /**
    * Waits until `host` is woken (true), or `ms` passed or `signal` aborted (false). A wake
    * sent while nobody waited is not lost: the next wait returns at once. In Redis, a

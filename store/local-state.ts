@@ -22,6 +22,8 @@ export class LocalClusterState implements ClusterState {
   /** Hosts woken while not waiting (their next wait returns at once), and those waiting. */
   private readonly woken = new Set<string>();
   private readonly waiters = new Map<string, (woke: boolean) => void>();
+  /** When a host was last woken for a pend (wake: once per pend). */
+  private readonly wokeFor = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -70,6 +72,7 @@ export class LocalClusterState implements ClusterState {
     if (i < 0) return false;
     this.pends.splice(i, 1);
     this.parked.delete(run);
+    this.wokeFor.delete(run);
     this.phaseOf.set(run, "done");
     this.version++;
     return true;
@@ -152,6 +155,7 @@ export class LocalClusterState implements ClusterState {
       if (a.concurrency !== undefined && (activeByFlow.get(a.flowKey) ?? 0) >= a.concurrency) continue;
       if (this.parked.has(a.run)) continue;
       const [p] = this.pends.splice(i, 1);
+      this.wokeFor.delete(a.run);
       this.version++;
       const token = ++this.token;
       this.take({ run: a.run, host: a.host, token, flowKey: a.flowKey, resources: a.resources });
@@ -176,7 +180,14 @@ export class LocalClusterState implements ClusterState {
     for (const r of e.resources) this.held.set(r, e.run);
   }
 
-  async wake(hosts: readonly string[]): Promise<void> {
+  async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
+    const hosts = new Set<string>();
+    for (const { run, host } of forPends) {
+      const at = this.wokeFor.get(run);
+      if (!this.pends.some((p) => p.run === run && !this.parked.has(run)) || (at !== undefined && at + standMs > this.now())) continue;
+      this.wokeFor.set(run, this.now());
+      hosts.add(host);
+    }
     for (const h of hosts) {
       const w = this.waiters.get(h);
       if (w === undefined) this.woken.add(h);
@@ -185,6 +196,7 @@ export class LocalClusterState implements ClusterState {
         w(true);
       }
     }
+    return hosts.size;
   }
 
   waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean> {

@@ -54,6 +54,7 @@ export const STATE_TABLES = [
   "parkedConc", // zset, lexical: packed flowKey + 20-digit sequence + run, for pends parked on their flow's concurrency
   "parkedConcCount", // hash flowKey → pends parked on it
   "parkedConcLimit", // hash flowKey → its concurrency limit
+  "wokeFor", // hash run → server ms when a host was last woken to take it (one wake-up per pend)
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];

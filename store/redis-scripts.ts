@@ -63,6 +63,7 @@ if not redis.call('ZSCORE', K.pendOrder, run) then return 0 end
 local now = now_ms()
 redis.call('ZREM', K.pendOrder, run)
 bump()
+redis.call('HDEL', K.wokeFor, run)
 redis.call('HDEL', K.pendView, run)
 redis.call('HDEL', K.pendRecord, run)
 ended(run, 'done', now, DONE_RECORD_TTL)
@@ -96,6 +97,7 @@ for i = 0, n - 1 do
     end
     if ok then
       local record = redis.call('HGET', K.pendRecord, run) or ''
+      redis.call('HDEL', K.wokeFor, run)
       redis.call('ZREM', K.pendOrder, run)
       redis.call('HDEL', K.pendView, run)
       redis.call('HDEL', K.pendRecord, run)
@@ -210,6 +212,7 @@ for i = 0, tonumber(ARGV[A]) - 1 do
   end
   if still then
     redis.call('ZREM', K.pendOrder, run)
+    redis.call('HDEL', K.wokeFor, run)
     redis.call('ZADD', K.parked, seq, run)
     local member = pack1(key) .. string.format('%020d', tonumber(seq)) .. run
     redis.call('HSET', K.parkedOn, run, pack1(kind) .. pack1(key) .. pack1(member))
@@ -285,6 +288,35 @@ if n > 0 then bump() end
 return n
 `;
 
+/**
+ * ARGV[A]: how long a wake-up for a pend stands (ms), then pairs of run, host; KEYS after the
+ * tables: each pair's host's wake list. A host is woken for a pend still on the list unless
+ * one was woken for it within that time: every pass of every host sees the pends that no
+ * host took yet, and without this each would wake their hosts again — a herd of wake-ups
+ * growing with hosts × claimable pends. Returns how many hosts were woken.
+ */
+const WAKE = `
+local now = now_ms()
+local stand = tonumber(ARGV[A])
+local n = 0
+local woke = {}
+for i = A + 1, #ARGV, 2 do
+  local run, key = ARGV[i], KEYS[NT + (i - A + 1) / 2]
+  local at = redis.call('HGET', K.wokeFor, run)
+  if redis.call('ZSCORE', K.pendOrder, run) and (not at or tonumber(at) + stand <= now) then
+    redis.call('HSET', K.wokeFor, run, num(now))
+    if not woke[key] then
+      woke[key] = true
+      redis.call('RPUSH', key, '1')
+      redis.call('LTRIM', key, -1, -1)
+      redis.call('PEXPIRE', key, 60000)
+      n = n + 1
+    end
+  end
+end
+return n
+`;
+
 const HOSTS = `
 return { tostring(now_ms()), redis.call('HGETALL', K.hosts), redis.call('HGETALL', K.leases) }
 `;
@@ -303,5 +335,6 @@ export const SCRIPTS = Object.freeze({
   unparkHeads: state("unparkHeads", UNPARK_HEADS),
   snapshot: state("snapshot", SNAPSHOT),
   hosts: state("hosts", HOSTS),
+  wake: state("wake", WAKE),
   ...INDEX_SCRIPTS,
 });

@@ -64,8 +64,7 @@ export class RedisUnavailableError extends FloeError {
 }
 
 const DAY = 24 * 3600_000;
-/** A wake-up nobody took (its host died) goes after this. */
-const WAKE_TTL_MS = 60_000;
+
 
 export class RedisClusterState implements ClusterState {
   readonly keys: RedisKeys;
@@ -235,12 +234,11 @@ export class RedisClusterState implements ClusterState {
     return typeof r === "number" && r > 0 ? r : undefined;
   }
 
-  async wake(hosts: readonly string[]): Promise<void> {
-    if (hosts.length === 0) return;
-    const m = this.redis.multi();
-    // One element at most: a host woken twice before it looks passes once more, not twice.
-    for (const h of new Set(hosts)) m.rpush(this.keys.wake(h), "1").ltrim(this.keys.wake(h), -1, -1).pexpire(this.keys.wake(h), WAKE_TTL_MS);
-    await this.cmd("wake", () => m.exec());
+  async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
+    if (forPends.length === 0) return 0;
+    const args: (string | number)[] = [Math.max(0, Math.round(standMs))];
+    for (const f of forPends) args.push(f.run, f.host);
+    return Number(await this.state(SCRIPTS.wake, args, forPends.map((f) => this.keys.wake(f.host))));
   }
 
   async waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean> {

@@ -91,16 +91,22 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
     await b.close();
   });
   const signal = new AbortController().signal;
-  await a.wake(["h2"]);
-  await a.wake(["h2"]);
+  await a.heartbeat({ name: "h2", tags: [], slots: 1, running: 0, lastSeen: 0, startedAt: 0 }, LONG);
+  for (const run of ["r1", "r2", "r3"]) await a.addPend(pend(run, [], "h2"));
+  t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000), 1, "woken for r1");
+  t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000), 0, "not again for r1 while its wake-up stands");
+  t.equal(await a.wake([{ run: "r2", host: "h2" }, { run: "gone", host: "h1" }], 60_000), 1, "for r2, not for a pend no longer listed");
   const [h1, h2] = await Promise.all([b.waitWake("h1", 300, signal), a.waitWake("h2", 300, signal)]);
   t.same([h1, h2], [false, true], "h2 woke, h1 did not");
   t.equal(await a.waitWake("h2", 200, signal), false, "two wake-ups before the wait: one pass, not two");
   // A wait in progress is woken by a wake sent meanwhile, and an abort ends a wait at once.
   const waiting = b.waitWake("h1", 5000, signal);
   await new Promise((r) => setTimeout(r, 100));
-  await a.wake(["h1"]);
+  await a.wake([{ run: "r3", host: "h1" }], 60_000);
   t.equal(await waiting, true, "woken while blocked");
+  const [c] = await a.claim([{ run: "r3", host: "h2", flowKey: "f/1", resources: [] }]);
+  t.ok(c, "r3 taken");
+  t.equal(await a.wake([{ run: "r1", host: "h2" }], 0), 1, "a wake-up that stood its time may be sent again");
   const ac = new AbortController();
   const started = Date.now();
   const aborted = b.waitWake("h1", 5000, ac.signal);
