@@ -30,11 +30,18 @@ export interface DispatchInput {
   readonly activeByFlow: ReadonlyMap<string, number>;
   /** Only pends this host may take (a host claiming work for itself); all hosts when absent. */
   readonly forHost?: string;
-  /**
-   * Among hosts with as many free slots, the one chosen (the host deciding: it takes the
-   * run itself instead of waking another). Which host starts a run changes, never which runs start.
-   */
-  readonly prefer?: string;
+}
+
+/**
+ * A host's rank for a run among hosts with as many free slots (rendezvous hashing, FNV-1a):
+ * every host deciding over the same state gives a run to the same host — so two passes do not
+ * both claim it — and runs spread over equal hosts.
+ */
+function rank(run: string, host: string): number {
+  let h = 0x811c9dc5;
+  const s = `${run}\0${host}`;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 export interface DispatchDecision {
@@ -147,11 +154,11 @@ export function decide(input: DispatchInput): DispatchDecision {
       for (const r of p.resources) if (!queued.has(r)) queued.set(r, p.run);
       continue;
     }
-    // The host with the most free slots: spreads load, and is stable for equal hosts.
+    // The host with the most free slots (spreads load); among equals, the run's highest rank.
     const host = candidates.reduce((a, b) => {
       const fa = free.get(a.name) ?? 0;
       const fb = free.get(b.name) ?? 0;
-      return fb > fa || (fb === fa && b.name === input.prefer) ? b : a;
+      return fb > fa || (fb === fa && rank(p.run, b.name) > rank(p.run, a.name)) ? b : a;
     });
     assign.push({ run: p.run, host: host.name });
     free.set(host.name, (free.get(host.name) ?? 0) - 1);

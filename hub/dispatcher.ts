@@ -150,7 +150,7 @@ export class Dispatcher {
     this.lastPends = new Set(snap.pends.map((p) => p.run));
     const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
     const herd = this.mode === "herd";
-    const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, ...(herd ? { forHost: host } : { prefer: host }) });
+    const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, ...(herd ? { forHost: host } : {}) });
     for (const [run, why] of d.waiting) {
       const e = table.get(run);
       if (e?.state === "pending" && e.waiting !== why) this.d.publisher.run(table.wait(run, why));

@@ -193,7 +193,9 @@ return out
  */
 const PARK = `
 local now = now_ms()
-local hosts = redis.call('HGETALL', K.hostTags)
+local hosts = nil
+-- Whether no live host has tags \`key\`, once per tag set (a backlog repeats a few).
+local nobody = {}
 local n = 0
 for i = 0, tonumber(ARGV[A]) - 1 do
   local b = A + 1 + i * 5
@@ -201,10 +203,14 @@ for i = 0, tonumber(ARGV[A]) - 1 do
   local seq = redis.call('ZSCORE', K.pendOrder, run)
   local still = false
   if seq and kind == 't' then
-    still = true
-    for j = 1, #hosts, 2 do
-      if live(hosts[j], now) and subset(key, hosts[j + 1]) then still = false break end
+    if nobody[key] == nil then
+      hosts = hosts or redis.call('HGETALL', K.hostTags)
+      nobody[key] = true
+      for j = 1, #hosts, 2 do
+        if live(hosts[j], now) and subset(key, hosts[j + 1]) then nobody[key] = false break end
+      end
     end
+    still = nobody[key]
   elseif seq and kind == 'r' then
     still = redis.call('HEXISTS', K.held, key) == 1
   elseif seq and kind == 'c' then

@@ -64,6 +64,8 @@ export class RedisUnavailableError extends FloeError {
 }
 
 const DAY = 24 * 3600_000;
+/** Pends parked per script. */
+const PARK_BATCH = 500;
 
 
 export class RedisClusterState implements ClusterState {
@@ -209,6 +211,12 @@ export class RedisClusterState implements ClusterState {
 
   async park(pends: readonly ParkRequest[]): Promise<number> {
     if (pends.length === 0) return 0;
+    // A big backlog in scripts of a bounded size: one script blocks Redis while it runs.
+    if (pends.length > PARK_BATCH) {
+      let n = 0;
+      for (let i = 0; i < pends.length; i += PARK_BATCH) n += await this.park(pends.slice(i, i + PARK_BATCH));
+      return n;
+    }
     const args: (string | number)[] = [pends.length];
     for (const p of pends) {
       const resources = packList(p.resources);
@@ -244,7 +252,11 @@ export class RedisClusterState implements ClusterState {
   async waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean> {
     if (signal.aborted || this.closing !== undefined) return false;
     // A blocking pop holds its connection: it gets one of its own, which an abort closes.
-    this.blocker ??= this.redis.duplicate({ commandTimeout: ms + 2000, enableOfflineQueue: true, maxRetriesPerRequest: 1 });
+    if (this.blocker === undefined) {
+      this.blocker = this.redis.duplicate({ commandTimeout: ms + 2000, enableOfflineQueue: true, maxRetriesPerRequest: 1 });
+      // Its failures reach the waiting call (which pauses and reconnects); not the process.
+      this.blocker.on("error", () => undefined);
+    }
     const b = this.blocker;
     const abort = (): void => b.disconnect();
     signal.addEventListener("abort", abort, { once: true });

@@ -69,16 +69,21 @@ t.test("a pend only another host can run: the adopting host's pass wakes that ho
   t.equal(c.get("h2").stats.passes, before, "a host with nothing to take did not look");
 });
 
-t.test("a pend the adopting host can run itself: it takes it and wakes nobody", async (t) => {
+t.test("pends any host can run: each goes to one host, the same whoever decides; one wake-up each at most, no claim refused", async (t) => {
   const c = await cluster(t, [
     { name: "h1", tags: [] },
     { name: "h2", tags: [] },
+    { name: "h3", tags: [] },
   ]);
-  await c.state.addPend(pend("r1", [], "h2"));
-  c.get("h2").kick();
-  await until(() => c.activated.length === 1, 5000, "the run started");
-  t.same(c.activated, ["r1@h2"], "among hosts as free, the one deciding takes it");
-  t.equal(c.get("h2").stats.wakesSent + c.get("h1").stats.woken, 0, "nobody was woken");
+  for (let i = 1; i <= 6; i++) await c.state.addPend(pend(`r${i}`, [], `h${1 + (i % 3)}`));
+  // Every host passes at once, as after news they all heard: they agree on who takes what.
+  for (const h of ["h1", "h2", "h3"]) c.get(h).kick();
+  await until(() => c.activated.length === 6, 5000, "all six started");
+  t.equal(new Set(c.activated.map((a) => a.split("@")[0])).size, 6, "each run started once");
+  t.ok(new Set(c.activated.map((a) => a.split("@")[1])).size > 1, "spread over the hosts");
+  const sum = (k: "conflicts" | "woken" | "claimed") => ["h1", "h2", "h3"].reduce((n, h) => n + c.get(h).stats[k], 0);
+  t.equal(sum("conflicts"), 0, "no claim refused: the deciding hosts agreed");
+  t.ok(sum("woken") <= sum("claimed"), `wake-ups ${sum("woken")} ≤ claims ${sum("claimed")}`);
 });
 
 t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce into one", async (t) => {
