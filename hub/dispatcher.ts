@@ -118,6 +118,9 @@ export class Dispatcher {
       try {
         if (await state.waitWake(host, this.d.wakeWaitMs ?? 5000, this.listening.signal)) {
           this.stats.woken++;
+          // Another host decided over a state this host may have seen already and found
+          // nothing in (their clocks judged a lease differently): look again regardless.
+          this.seen = undefined;
           this.kick();
         }
       } catch (e) {
