@@ -103,12 +103,7 @@ export class Hub {
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config);
     const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
-      renew: async (leaseMs, marginMs) => {
-        const r = await state.heartbeat(this.hostRecord(), leaseMs, marginMs);
-        // Joining (again) may bring back pends that waited for a host with its tags: look.
-        if (r !== "renewed") this.dispatcher.kick();
-        return r;
-      },
+      renew: (leaseMs, marginMs) => state.heartbeat(this.hostRecord(), leaseMs, marginMs),
       probe: () => state.ping(),
       standDown: () => this.fencing.standDown(),
       regained: (outcome) => this.fencing.regained(outcome),
