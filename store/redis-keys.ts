@@ -47,7 +47,8 @@ export const STATE_TABLES = [
   "hostTags", // hash host → its tags, packed (to see a host join with new tags)
   "stateVer", // counter: bumped by every change a dispatch decision depends on
   "parked", // zset run → adoption sequence: parked pends, off the scanned list (their blocker below)
-  "parkedTags", // hash run → host tags of a pend parked because no live host has them, packed
+  "parkedTagSets", // hash packed host tags → pends parked because no live host has them
+  "parkedTagRuns", // zset, lexical: packed host tags + 20-digit sequence + run, for those pends
   "parkedOn", // hash run → packed {kind (t, r, c), key, member of parkedRes / parkedConc}
   "parkedRes", // zset, lexical: packed resource + 20-digit sequence + run, for pends parked on a held resource
   "parkedResCount", // hash resource → pends parked on it

@@ -223,7 +223,8 @@ for i = 0, tonumber(ARGV[A]) - 1 do
     local member = pack1(key) .. string.format('%020d', tonumber(seq)) .. run
     redis.call('HSET', K.parkedOn, run, pack1(kind) .. pack1(key) .. pack1(member))
     if kind == 't' then
-      redis.call('HSET', K.parkedTags, run, key)
+      redis.call('ZADD', K.parkedTagRuns, 0, member)
+      redis.call('HINCRBY', K.parkedTagSets, key, 1)
     elseif kind == 'r' then
       redis.call('ZADD', K.parkedRes, 0, member)
       redis.call('HINCRBY', K.parkedResCount, key, 1)
