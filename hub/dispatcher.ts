@@ -5,8 +5,8 @@
  * to it, and wakes the hosts the rest falls to (ClusterState.wake), so that only they look.
  *
  * What makes a host pass: its own changes (a pend it adopted, a run of its that ended, its
- * lease regained after a stand-down), a wake-up another host's pass sent it (waited for on a blocking
- * pop of its own), and a rare safety pass (cluster sync) for a wake lost with a connection.
+ * lease regained after a stand-down), a wake-up another host's pass sent it (waited for on
+ * a blocking pop of its own), and a rare safety pass (cluster sync) for a lost wake-up.
  * Another host's news does not: a pend costs a pass of its adopting host and, if another
  * host takes it, one of that host — not one per host of the cluster (DESIGN §3).
  *
