@@ -29,9 +29,9 @@ import type { RunEvent } from "../../hub/types.js";
 import { LocalBus } from "../../store/bus.js";
 import type { PendRecord } from "../../store/cluster-state.js";
 import { RedisClusterState } from "../../store/redis-state.js";
-import { SCRIPTS } from "../../store/redis-scripts.js";
 import { startNats, startRedis, type Broker } from "../helpers/servers.js";
 import { checkScale, type RunLog } from "./scale-invariants.js";
+import { redisCpuS, redisMemory, scriptTimes, SlowlogSampler } from "./scale-redis.js";
 import { percentile } from "./stats.js";
 
 export interface ScaleOptions {
@@ -63,17 +63,6 @@ function arrivalKind(rnd: number, pick: number): Kind {
   if (rnd < 0.8) return { flowKey: "linux/1", hostTags: ["linux"], resources: [] };
   if (rnd < 0.95) return { flowKey: "res/1", hostTags: [], resources: [`res-${Math.floor(pick * RESOURCES)}`] };
   return { flowKey: "lim/1", hostTags: [], resources: [], concurrency: LIMIT };
-}
-
-async function redisCpuS(r: Redis): Promise<number> {
-  const info = await r.info("cpu");
-  const get = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, "m").exec(info)?.[1] ?? "0");
-  return get("used_cpu_sys") + get("used_cpu_user");
-}
-
-async function redisMemory(r: Redis): Promise<number> {
-  const info = await r.info("memory");
-  return Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? "0");
 }
 
 const CLUSTER = "scale";
@@ -266,33 +255,13 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     })();
     o.progress(`${o.mode}: ${o.rate} runs/s arriving; warm-up 5 s, then ${o.seconds} s measured`);
     await sleep(5000);
-    // Every command logged, read and emptied four times a second in one step (the commands
-    // scripts run are logged too: a log kept for the whole window would be too big to read).
-    await admin.config("SET", "slowlog-log-slower-than", "0");
-    await admin.config("SET", "slowlog-max-len", "50000");
-    await admin.slowlog("RESET");
-    const slowlog: unknown[] = [];
-    let logging = true;
-    const drainLog = async (): Promise<void> => {
-      const r = await admin.multi().slowlog("GET", 50000).slowlog("RESET").exec();
-      const got = r?.[0]?.[1];
-      if (Array.isArray(got)) for (const e of got) if (Array.isArray(e) && /^(evalsha|blpop)$/i.test(String((e[3] as unknown[] | undefined)?.[0] ?? ""))) slowlog.push(e);
-    };
-    const logLoop = (async () => {
-      while (logging) {
-        await sleep(250);
-        await drainLog();
-      }
-    })();
-    await admin.config("RESETSTAT");
+    const slowlog = await SlowlogSampler.start(admin);
     const before = { cpu: await redisCpuS(admin), t: performance.now(), ended: h.ended, seq: h.seq, nats: { ...nc.stats() }, stats: sumStats(h), proc: process.cpuUsage() };
     h.measuring = true;
     await sleep(o.seconds * 1000);
     h.measuring = false;
     const after = { cpu: await redisCpuS(admin), t: performance.now(), ended: h.ended, seq: h.seq, nats: { ...nc.stats() }, stats: sumStats(h), proc: process.cpuUsage(before.proc) };
-    logging = false;
-    await logLoop;
-    await admin.config("SET", "slowlog-log-slower-than", "10000");
+    const logged = await slowlog.stop();
     const commandstats = await admin.info("commandstats");
     arriving = false;
     await arrivals;
@@ -310,7 +279,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     const startNow = [...h.runs.values()].filter((r) => r.measured && r.kind.resources.length === 0 && r.kind.concurrency === undefined && r.claims[0] !== undefined).map((r) => (r.claims[0]?.at ?? 0) - r.addedAt);
     startNow.sort((a, b) => a - b);
     const hb = [...h.heartbeatMs].sort((a, b) => a - b);
-    const scripts = scriptTimes(slowlog);
+    const scripts = scriptTimes(logged);
     const violations = checkScale([...h.runs.values()], LIMIT);
     if (h.reaped.length > 0) violations.push(`live hosts reaped: ${h.reaped.slice(0, 5).join(", ")}${h.reaped.length > 5 ? "…" : ""} (${h.reaped.length})`);
     const unended = [...h.runs.values()].filter((r) => r.endedAt === undefined && r.kind.flowKey !== "stuck/1").length;
@@ -386,31 +355,6 @@ function diffStats(a: Sum, b: Sum): Sum {
   const s = { ...a };
   for (const k of Object.keys(s) as (keyof Sum)[]) s[k] = a[k] - b[k];
   return s;
-}
-
-/** SLOWLOG entries (every command, threshold 0) grouped by script name (EVALSHA's SHA) or command. */
-function scriptTimes(entries: readonly unknown[]): { name: string; n: number; p50: number; p99: number; max: number }[] {
-  const names = new Map(Object.values(SCRIPTS).map((s) => [s.sha, s.name]));
-  const by = new Map<string, number[]>();
-  for (const e of entries) {
-    if (!Array.isArray(e)) continue;
-    const us = Number(e[2]);
-    const args = Array.isArray(e[3]) ? e[3].map(String) : [];
-    const cmd = (args[0] ?? "?").toLowerCase();
-    if (cmd === "slowlog" || cmd === "config" || cmd === "info") continue;
-    // Commands a script runs are logged too: only the scripts and the blocking pops are the hosts' own calls.
-    if (cmd !== "evalsha" && cmd !== "blpop") continue;
-    const name = cmd === "evalsha" ? (names.get(args[1] ?? "") ?? "evalsha?") : cmd;
-    let xs = by.get(name);
-    if (xs === undefined) by.set(name, (xs = []));
-    xs.push(us);
-  }
-  return [...by.entries()]
-    .map(([name, xs]) => {
-      xs.sort((a, b) => a - b);
-      return { name, n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs[xs.length - 1] ?? 0 };
-    })
-    .sort((a, b) => b.n - a.n);
 }
 
 function arg(argv: readonly string[], name: string, dflt: number): number {
