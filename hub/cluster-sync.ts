@@ -1,9 +1,9 @@
 /**
  * Cluster mode only: what keeps this host in step with the others. It answers other hosts'
- * requests (data, cancel), wakes the dispatcher on their news and forgets its own pends
- * they took, and every sync period: writes the run-index backlog, reaps hosts whose lease
- * lapsed (requeuing or ending their runs), drops local pends that moved on while events
- * were lost, and looks at the shared list anyway.
+ * requests (data, cancel), forgets its own pends they took, and every sync period: writes
+ * the run-index backlog, reaps hosts whose lease lapsed (requeuing or ending their runs),
+ * drops local pends that moved on while events were lost, and looks at the shared list
+ * when it has not for a while.
  */
 import type { Logger } from "pino";
 import type { RunEndListener } from "./notifier.js";
@@ -27,6 +27,8 @@ import type { HostName, RunEvent } from "./types.js";
 /** A local pend missing from the shared list is looked at again after 5 s, then less often, up to every 5 minutes. */
 const FIRST_MISSING_CHECK_MS = 5000;
 const MAX_MISSING_CHECK_MS = 300_000;
+/** A host that has not passed for this long looks anyway (see sync()). */
+const SAFETY_PASS_MS = 5000;
 
 export interface ClusterSyncDeps {
   readonly host: string;
@@ -81,9 +83,10 @@ export class ClusterSync {
     });
     this.unsubscribe = bus.subscribe((ev) => {
       if (ev.type !== "run") return;
-      // Another host adopted a pend or freed a slot or resource: it may be ours to take now.
-      // (A run becoming active only takes options away.)
-      if (ev.summary.ref.execHost !== host && ev.summary.state !== "active") dispatcher.kick();
+      // The way before wake-ups ("herd"): another host adopted a pend or freed a slot or
+      // resource, so every host looks. Now the pass of the host that made the change wakes
+      // the hosts its decision gives runs to, and no other (hub/dispatcher.ts).
+      if (dispatcher.mode === "herd" && ev.summary.ref.execHost !== host && ev.summary.state !== "active") dispatcher.kick();
       if (ev.summary.state === "pending") return;
       const e = table.get(ev.summary.ref.run);
       if (e?.state !== "pending" || ev.summary.ref.execHost === host) return;
@@ -116,8 +119,11 @@ export class ClusterSync {
       const trouble = Math.max(this.troubleAt, lease.troubleAt);
       if (lease.vouched && Date.now() - trouble > lease.ms + lease.marginMs + lease.renewEveryMs) await this.reap();
       await this.dropMovedPends();
-      // Events can be missed while a broker restarts: look at the shared list anyway.
-      this.d.dispatcher.kick();
+      // A wake-up can be lost with a connection (Redis restarting, a woken host dying before
+      // it looked): look at the shared list anyway, now and then — a host that passed a
+      // moment ago need not (a pass whose state did not change costs one small script).
+      if (this.d.dispatcher.mode === "herd") this.d.dispatcher.kick();
+      else this.d.dispatcher.kickIfQuiet(SAFETY_PASS_MS);
     } catch (e) {
       this.troubleAt = Date.now();
       this.d.log.warn({ err: coerceError(e) }, "cluster sync failed; retrying");

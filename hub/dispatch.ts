@@ -32,6 +32,18 @@ export interface DispatchInput {
   readonly forHost?: string;
 }
 
+/**
+ * A host's rank for a run among hosts with as many free slots (rendezvous hashing, FNV-1a):
+ * every host deciding over the same state gives a run to the same host — so two passes do not
+ * both claim it — and runs spread over equal hosts.
+ */
+function rank(run: string, host: string): number {
+  let h = 0x811c9dc5;
+  const s = `${run}\0${host}`;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 export interface DispatchDecision {
   readonly assign: readonly { readonly run: string; readonly host: string }[];
   readonly waiting: ReadonlyMap<string, string>;
@@ -142,8 +154,12 @@ export function decide(input: DispatchInput): DispatchDecision {
       for (const r of p.resources) if (!queued.has(r)) queued.set(r, p.run);
       continue;
     }
-    // The host with the most free slots: spreads load, and is stable for equal hosts.
-    const host = candidates.reduce((a, b) => ((free.get(b.name) ?? 0) > (free.get(a.name) ?? 0) ? b : a));
+    // The host with the most free slots (spreads load); among equals, the run's highest rank.
+    const host = candidates.reduce((a, b) => {
+      const fa = free.get(a.name) ?? 0;
+      const fb = free.get(b.name) ?? 0;
+      return fb > fa || (fb === fa && rank(p.run, b.name) > rank(p.run, a.name)) ? b : a;
+    });
     assign.push({ run: p.run, host: host.name });
     free.set(host.name, (free.get(host.name) ?? 0) - 1);
     active.set(p.flowKey, n + 1);

@@ -1,10 +1,20 @@
 /**
- * The dispatcher of one host: woken by anything that may let a pend start (a new pend, a
- * run's end, another host's news, cluster sync), it runs passes one at a time — calls made
- * during a pass coalesce into one more — and each pass reads the shared state, decides by
- * the rule of dispatch.ts, records why pends wait, claims for this host what it may start
- * and activates it. It alone owns its flags; stop() lets no pass start and waits for the
- * one in flight, activations included.
+ * The dispatcher of one host. It runs passes one at a time — calls made during a pass
+ * coalesce into one more — and each pass reads the shared state, decides by the rule of
+ * dispatch.ts for every live host, records why pends wait, claims for this host what falls
+ * to it, and wakes the hosts the rest falls to (ClusterState.wake), so that only they look.
+ *
+ * What makes a host pass: its own changes (a pend it adopted, a run of its that ended, its
+ * lease regained after a stand-down), a wake-up another host's pass sent it (waited for on
+ * a blocking pop of its own), and a rare safety pass (cluster sync) for a lost wake-up.
+ * Another host's news does not: a pend costs a pass of its adopting host and, if another
+ * host takes it, one of that host — not one per host of the cluster (DESIGN §3).
+ *
+ * "herd" mode is the way before wake-ups, kept for the scale harness's side-by-side: the
+ * host decides only for itself and every host passes on every event (cluster sync kicks it).
+ *
+ * It alone owns its flags; stop() lets no pass start and waits for the one in flight,
+ * activations included.
  */
 import type { Logger } from "pino";
 import type { ClusterState } from "./cluster-state.js";
@@ -23,6 +33,30 @@ export interface DispatcherDeps {
   mayClaim(): boolean;
   /** Starts a run this host claimed. */
   activate(run: string, token: number, recordJson: string): Promise<void>;
+  /** @defaultValue "wake" */
+  readonly mode?: DispatchMode;
+  /** How long one wait for a wake-up blocks before it is renewed. @defaultValue 5000 */
+  readonly wakeWaitMs?: number;
+}
+
+/**
+ * A host woken for a pend that has not taken it by then (it died, or a claim of another got
+ * in first and it decided otherwise) may be replaced by another wake-up for it.
+ */
+const WAKE_STANDS_MS = 2000;
+
+export type DispatchMode = "wake" | "herd";
+
+/** What a dispatcher did, for the scale harness and metrics. */
+export interface DispatchStats {
+  passes: number;
+  /** Passes that read the pending list (not answered "unchanged" or "empty"). */
+  snapshots: number;
+  wakesSent: number;
+  woken: number;
+  claimed: number;
+  /** Assignments a claim refused (another host, or a change, came first). */
+  conflicts: number;
 }
 
 export class Dispatcher {
@@ -33,14 +67,28 @@ export class Dispatcher {
   lastPends: ReadonlySet<string> | undefined;
   /** The state's version at the last pass that did all it could: no need to look again until it changes. */
   private seen: number | undefined;
+  /** When the last pass started (Date.now()), for the safety pass. */
+  lastPassAt = 0;
+  readonly stats: DispatchStats = { passes: 0, snapshots: 0, wakesSent: 0, woken: 0, claimed: 0, conflicts: 0 };
+  readonly mode: DispatchMode;
+  private readonly listening = new AbortController();
+  private listener: Promise<void> | undefined;
 
-  constructor(private readonly d: DispatcherDeps) {}
+  constructor(private readonly d: DispatcherDeps) {
+    this.mode = d.mode ?? "wake";
+  }
 
   /** From now on wake-ups run passes; one runs now. */
   open(): void {
     if (this.state !== "closed") return;
     this.state = "open";
+    if (this.mode === "wake") this.listener = this.listen();
     this.kick();
+  }
+
+  /** A pass unless one ran within `ms`: looks again after a wake-up that may have been lost. */
+  kickIfQuiet(ms: number): void {
+    if (Date.now() - this.lastPassAt >= ms) this.kick();
   }
 
   /** A pass soon; calls made while one runs coalesce into one more. */
@@ -58,7 +106,28 @@ export class Dispatcher {
   /** No pass starts after this; resolves when the one in flight (and its activations) is done. */
   async stop(): Promise<void> {
     this.state = "stopped";
+    this.listening.abort();
+    await this.listener;
     await this.loop;
+  }
+
+  /** Waits for wake-ups, one at a time, each a pass. */
+  private async listen(): Promise<void> {
+    const { state, host, log } = this.d;
+    while (this.state === "open") {
+      try {
+        if (await state.waitWake(host, this.d.wakeWaitMs ?? 5000, this.listening.signal)) {
+          this.stats.woken++;
+          // Another host decided over a state this host may have seen already and found
+          // nothing in (their clocks judged a lease differently): look again regardless.
+          this.seen = undefined;
+          this.kick();
+        }
+      } catch (e) {
+        log.warn({ err: coerceError(e) }, "waiting for a wake-up failed; retrying");
+        await new Promise((r) => setTimeout(r, 1000).unref());
+      }
+    }
   }
 
   private async passes(): Promise<void> {
@@ -75,12 +144,16 @@ export class Dispatcher {
 
   private async pass(): Promise<void> {
     const { state, table, host } = this.d;
+    this.stats.passes++;
+    this.lastPassAt = Date.now();
     const snap = await state.snapshot(this.seen, { skipIfEmpty: true });
     if (snap === undefined) return; // nothing a decision depends on changed since the last pass
     this.seen = undefined;
+    if (snap.pends.length > 0) this.stats.snapshots++;
     this.lastPends = new Set(snap.pends.map((p) => p.run));
     const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
-    const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, forHost: host });
+    const herd = this.mode === "herd";
+    const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, ...(herd ? { forHost: host } : {}) });
     for (const [run, why] of d.waiting) {
       const e = table.get(run);
       if (e?.state === "pending" && e.waiting !== why) this.d.publisher.run(table.wait(run, why));
@@ -105,17 +178,24 @@ export class Dispatcher {
       this.again = true;
       return;
     }
-    if (d.assign.length === 0) {
+    // Runs the decision gives to other hosts: those hosts, and only they, look now — once per
+    // pend (a host that passes before the woken one has claimed must not wake it again).
+    const others = d.assign.filter((a) => a.host !== host);
+    if (others.length > 0) this.stats.wakesSent += await state.wake(others, WAKE_STANDS_MS);
+    const mineToStart = d.assign.filter((a) => a.host === host);
+    if (mineToStart.length === 0) {
       this.seen = snap.version;
       return;
     }
     // A host its lease does not vouch for takes no run (it would start its tasks unvouched).
     if (!this.d.mayClaim()) return;
-    const assignments = d.assign.flatMap((a) => {
+    const assignments = mineToStart.flatMap((a) => {
       const p = byRun.get(a.run);
       return p === undefined ? [] : [{ run: a.run, host: a.host, flowKey: p.flowKey, resources: p.resources, ...(p.concurrency !== undefined ? { concurrency: p.concurrency } : {}) }];
     });
     const claimed = await state.claim(assignments);
+    this.stats.claimed += claimed.length;
+    this.stats.conflicts += assignments.length - claimed.length;
     // Each activation waits on its own syncs; runs claimed together need not wait on each other's.
     await Promise.all(claimed.map((c) => this.d.activate(c.run, c.token, c.record)));
     // Some were taken by another host meanwhile, or their resources went: decide again.

@@ -173,6 +173,21 @@ export interface ClusterState {
    */
   hold(a: Assignment): Promise<number | undefined>;
   /**
+   * Wakes the dispatcher of the host a pass decided should start each pend (hub/dispatcher.ts),
+   * once per pend: not again for a pend a host was woken for within `standMs`, nor for one no
+   * longer on the list. Wake-ups coalesce: a host woken twice before it looks passes once or
+   * twice, never once per wake. Only the hosts named are woken, so a pend costs a pass of the
+   * host that adopted it and one of the host that takes it, whatever the cluster's size.
+   * Returns how many hosts were woken.
+   */
+  wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number>;
+  /**
+   * Waits until `host` is woken (true), or `ms` passed or `signal` aborted (false). A wake
+   * sent while nobody waited is not lost: the next wait returns at once. In Redis, a
+   * blocking pop on a list of the host's own, on a connection of its own.
+   */
+  waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean>;
+  /**
    * Frees what an active run held, only if `token` is still its token: the commit point of
    * the run's end. True also for a repeat of a release that was applied (its reply lost).
    */

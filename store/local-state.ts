@@ -21,6 +21,11 @@ export class LocalClusterState implements ClusterState {
   /** Concurrency limits of flows with pends parked on them. */
   private readonly limits = new Map<string, number>();
   private version = 0;
+  /** Hosts woken while not waiting (their next wait returns at once), and those waiting. */
+  private readonly woken = new Set<string>();
+  private readonly waiters = new Map<string, (woke: boolean) => void>();
+  /** When a host was last woken for a pend (wake: once per pend). */
+  private readonly wokeFor = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -69,6 +74,7 @@ export class LocalClusterState implements ClusterState {
     if (i < 0) return false;
     this.pends.splice(i, 1);
     this.parked.delete(run);
+    this.wokeFor.delete(run);
     this.phaseOf.set(run, "done");
     this.version++;
     return true;
@@ -151,6 +157,7 @@ export class LocalClusterState implements ClusterState {
       if (a.concurrency !== undefined && (activeByFlow.get(a.flowKey) ?? 0) >= a.concurrency) continue;
       if (this.parked.has(a.run)) continue;
       const [p] = this.pends.splice(i, 1);
+      this.wokeFor.delete(a.run);
       this.version++;
       const token = ++this.token;
       this.take({ run: a.run, host: a.host, token, flowKey: a.flowKey, resources: a.resources });
@@ -177,6 +184,44 @@ export class LocalClusterState implements ClusterState {
     this.active.set(e.run, e);
     this.phaseOf.set(e.run, "active");
     for (const r of e.resources) this.held.set(r, e.run);
+  }
+
+  async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
+    const hosts = new Set<string>();
+    for (const { run, host } of forPends) {
+      const at = this.wokeFor.get(run);
+      if (!this.pends.some((p) => p.run === run && !this.parked.has(run)) || (at !== undefined && at + standMs > this.now())) continue;
+      this.wokeFor.set(run, this.now());
+      hosts.add(host);
+    }
+    for (const h of hosts) {
+      const w = this.waiters.get(h);
+      if (w === undefined) this.woken.add(h);
+      else {
+        this.waiters.delete(h);
+        w(true);
+      }
+    }
+    return hosts.size;
+  }
+
+  waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean> {
+    if (this.woken.delete(host)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (woke: boolean): void => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", aborted);
+        if (this.waiters.get(host) === done) this.waiters.delete(host);
+        resolve(woke);
+      };
+      const aborted = (): void => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      timer.unref();
+      if (signal.aborted) return done(false);
+      signal.addEventListener("abort", aborted, { once: true });
+      this.waiters.get(host)?.(false);
+      this.waiters.set(host, done);
+    });
   }
 
   async release(run: string, token: number): Promise<boolean> {

@@ -1,6 +1,10 @@
 /**
  * The only place that builds Redis keys (as BullMQ's queue-keys.ts). Every key of a cluster
- * lives under `floe:<cluster>:`; the cluster state keeps its tables in a fixed set of keys
+ * lives under `floe:{<cluster>}:`: the braces are a Redis Cluster hash tag, so all of a
+ * cluster's keys fall in one hash slot and the multi-key Lua scripts run unchanged on Redis
+ * Cluster and on managed services in cluster mode (one node serves a cluster's keys; more
+ * floe clusters spread over the nodes). Keys of versions before the tag (`floe:<cluster>:`)
+ * are not read: see README "Scaling out" for the upgrade. The cluster state keeps its tables in a fixed set of keys
  * (hashes and sorted sets whose fields and members are the raw ids), so its Lua scripts
  * never build a key. Per-id keys exist only where Redis needs one key per thing: a run's
  * node statuses, a tick's expiry, a shared value, a login session.
@@ -43,20 +47,22 @@ export const STATE_TABLES = [
   "hostTags", // hash host → its tags, packed (to see a host join with new tags)
   "stateVer", // counter: bumped by every change a dispatch decision depends on
   "parked", // zset run → adoption sequence: parked pends, off the scanned list (their blocker below)
-  "parkedTags", // hash run → host tags of a pend parked because no live host has them, packed
+  "parkedTagSets", // hash packed host tags → pends parked because no live host has them
+  "parkedTagRuns", // zset, lexical: packed host tags + 20-digit sequence + run, for those pends
   "parkedOn", // hash run → packed {kind (t, r, c), key, member of parkedRes / parkedConc}
   "parkedRes", // zset, lexical: packed resource + 20-digit sequence + run, for pends parked on a held resource
   "parkedResCount", // hash resource → pends parked on it
   "parkedConc", // zset, lexical: packed flowKey + 20-digit sequence + run, for pends parked on their flow's concurrency
   "parkedConcCount", // hash flowKey → pends parked on it
   "parkedConcLimit", // hash flowKey → its concurrency limit
+  "wokeFor", // hash run → server ms when a host was last woken to take it (one wake-up per pend)
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];
 
 export interface RedisKeys {
   readonly cluster: string;
-  /** `floe:<cluster>:`, what every key starts with. */
+  /** `floe:{<cluster>}:`, what every key starts with (the braces: one hash slot). */
   readonly prefix: string;
   /** The cluster state's tables, in STATE_TABLES order. */
   readonly tables: readonly string[];
@@ -80,10 +86,14 @@ export interface RedisKeys {
   value(key: string): string;
   /** A login session, by the hex SHA-256 of its token. */
   session(tokenHash: string): string;
+  /** A host's wake-up list: its dispatcher blocks on it (ClusterState.waitWake). */
+  wake(host: string): string;
 }
 
 export function redisKeys(cluster: string = DEFAULT_CLUSTER): RedisKeys {
-  const prefix = `floe:${keyPart(cluster)}:`;
+  // keyPart never writes a brace, so the tag ends where the cluster's part does; an empty
+  // tag would hash whole keys, so "" gets one that no other name escapes to.
+  const prefix = `floe:{${keyPart(cluster) || "%"}}:`;
   const k = (...parts: string[]) => prefix + parts.join(":");
   const tables = STATE_TABLES.map((t) => k("cs", t));
   return Object.freeze({
@@ -104,5 +114,6 @@ export function redisKeys(cluster: string = DEFAULT_CLUSTER): RedisKeys {
     tick: (key: string) => k("tick", keyPart(key)),
     value: (key: string) => k("value", keyPart(key)),
     session: (tokenHash: string) => k("session", keyPart(tokenHash)),
+    wake: (host: string) => k("wake", keyPart(host)),
   });
 }

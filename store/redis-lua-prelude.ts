@@ -75,11 +75,13 @@ local function unpark(run)
   if not seq then return false end
   redis.call('ZADD', K.pendOrder, seq, run)
   redis.call('ZREM', K.parked, run)
-  redis.call('HDEL', K.parkedTags, run)
   local on = redis.call('HGET', K.parkedOn, run)
   if on then
     local o = unpack_list(on)
-    if o[1] == 'r' then
+    if o[1] == 't' then
+      redis.call('ZREM', K.parkedTagRuns, o[3])
+      decr(K.parkedTagSets, o[2])
+    elseif o[1] == 'r' then
       redis.call('ZREM', K.parkedRes, o[3])
       decr(K.parkedResCount, o[2])
     elseif o[1] == 'c' then
@@ -115,11 +117,17 @@ local function concurrency_freed(flow_key)
     unpark(string.sub(m, #p + 21))
   end
 end
--- Parked pends whose tags a host with packed \`tags\` has go back on the list.
+-- Parked pends whose tags a host with packed \`tags\` has go back on the list: a look at
+-- each distinct tag set parked (a few), then only the pends that come back — a host joining
+-- or renewing after a lapse costs nothing per pend that stays parked.
 local function unpark_for(tags)
-  local all = redis.call('HGETALL', K.parkedTags)
-  for i = 1, #all, 2 do
-    if subset(all[i + 1], tags) then unpark(all[i]) end
+  for _, set in ipairs(redis.call('HKEYS', K.parkedTagSets)) do
+    if subset(set, tags) then
+      local p = pack1(set)
+      for _, m in ipairs(redis.call('ZRANGEBYLEX', K.parkedTagRuns, '[' .. p, '[' .. p .. '\\255')) do
+        unpark(string.sub(m, #p + 21))
+      end
+    end
   end
 end
 local function drop(run)

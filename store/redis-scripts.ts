@@ -63,6 +63,7 @@ if not redis.call('ZSCORE', K.pendOrder, run) then return 0 end
 local now = now_ms()
 redis.call('ZREM', K.pendOrder, run)
 bump()
+redis.call('HDEL', K.wokeFor, run)
 redis.call('HDEL', K.pendView, run)
 redis.call('HDEL', K.pendRecord, run)
 ended(run, 'done', now, DONE_RECORD_TTL)
@@ -96,6 +97,7 @@ for i = 0, n - 1 do
     end
     if ok then
       local record = redis.call('HGET', K.pendRecord, run) or ''
+      redis.call('HDEL', K.wokeFor, run)
       redis.call('ZREM', K.pendOrder, run)
       redis.call('HDEL', K.pendView, run)
       redis.call('HDEL', K.pendRecord, run)
@@ -202,7 +204,9 @@ return out
  */
 const PARK = `
 local now = now_ms()
-local hosts = redis.call('HGETALL', K.hostTags)
+local hosts = nil
+-- Whether no live host has tags \`key\`, once per tag set (a backlog repeats a few).
+local nobody = {}
 local n = 0
 for i = 0, tonumber(ARGV[A]) - 1 do
   local b = A + 1 + i * 5
@@ -210,10 +214,14 @@ for i = 0, tonumber(ARGV[A]) - 1 do
   local seq = redis.call('ZSCORE', K.pendOrder, run)
   local still = false
   if seq and kind == 't' then
-    still = true
-    for j = 1, #hosts, 2 do
-      if live(hosts[j], now) and subset(key, hosts[j + 1]) then still = false break end
+    if nobody[key] == nil then
+      hosts = hosts or redis.call('HGETALL', K.hostTags)
+      nobody[key] = true
+      for j = 1, #hosts, 2 do
+        if live(hosts[j], now) and subset(key, hosts[j + 1]) then nobody[key] = false break end
+      end
     end
+    still = nobody[key]
   elseif seq and kind == 'r' then
     still = redis.call('HEXISTS', K.held, key) == 1
   elseif seq and kind == 'c' then
@@ -221,11 +229,13 @@ for i = 0, tonumber(ARGV[A]) - 1 do
   end
   if still then
     redis.call('ZREM', K.pendOrder, run)
+    redis.call('HDEL', K.wokeFor, run)
     redis.call('ZADD', K.parked, seq, run)
     local member = pack1(key) .. string.format('%020d', tonumber(seq)) .. run
     redis.call('HSET', K.parkedOn, run, pack1(kind) .. pack1(key) .. pack1(member))
     if kind == 't' then
-      redis.call('HSET', K.parkedTags, run, key)
+      redis.call('ZADD', K.parkedTagRuns, 0, member)
+      redis.call('HINCRBY', K.parkedTagSets, key, 1)
     elseif kind == 'r' then
       redis.call('ZADD', K.parkedRes, 0, member)
       redis.call('HINCRBY', K.parkedResCount, key, 1)
@@ -296,6 +306,35 @@ if n > 0 then bump() end
 return n
 `;
 
+/**
+ * ARGV[A]: how long a wake-up for a pend stands (ms), then pairs of run, host; KEYS after the
+ * tables: each pair's host's wake list. A host is woken for a pend still on the list unless
+ * one was woken for it within that time: every pass of every host sees the pends that no
+ * host took yet, and without this each would wake their hosts again — a herd of wake-ups
+ * growing with hosts × claimable pends. Returns how many hosts were woken.
+ */
+const WAKE = `
+local now = now_ms()
+local stand = tonumber(ARGV[A])
+local n = 0
+local woke = {}
+for i = A + 1, #ARGV, 2 do
+  local run, key = ARGV[i], KEYS[NT + (i - A + 1) / 2]
+  local at = redis.call('HGET', K.wokeFor, run)
+  if redis.call('ZSCORE', K.pendOrder, run) and (not at or tonumber(at) + stand <= now) then
+    redis.call('HSET', K.wokeFor, run, num(now))
+    if not woke[key] then
+      woke[key] = true
+      redis.call('RPUSH', key, '1')
+      redis.call('LTRIM', key, -1, -1)
+      redis.call('PEXPIRE', key, 60000)
+      n = n + 1
+    end
+  end
+end
+return n
+`;
+
 const HOSTS = `
 return { tostring(now_ms()), redis.call('HGETALL', K.hosts), redis.call('HGETALL', K.leases) }
 `;
@@ -314,5 +353,6 @@ export const SCRIPTS = Object.freeze({
   unparkHeads: state("unparkHeads", UNPARK_HEADS),
   snapshot: state("snapshot", SNAPSHOT),
   hosts: state("hosts", HOSTS),
+  wake: state("wake", WAKE),
   ...INDEX_SCRIPTS,
 });

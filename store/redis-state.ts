@@ -64,6 +64,9 @@ export class RedisUnavailableError extends FloeError {
 }
 
 const DAY = 24 * 3600_000;
+/** Pends parked per script. */
+const PARK_BATCH = 500;
+
 
 export class RedisClusterState implements ClusterState {
   readonly keys: RedisKeys;
@@ -75,6 +78,8 @@ export class RedisClusterState implements ClusterState {
   private readonly ownsConnection: boolean;
   private readonly forgetHostsAfterMs: number;
   private closing: Promise<void> | undefined;
+  /** The connection waitWake blocks on, made on first use. */
+  private blocker: Redis | undefined;
 
   constructor(
     readonly redis: Redis,
@@ -206,6 +211,12 @@ export class RedisClusterState implements ClusterState {
 
   async park(pends: readonly ParkRequest[]): Promise<number> {
     if (pends.length === 0) return 0;
+    // A big backlog in scripts of a bounded size: one script blocks Redis while it runs.
+    if (pends.length > PARK_BATCH) {
+      let n = 0;
+      for (let i = 0; i < pends.length; i += PARK_BATCH) n += await this.park(pends.slice(i, i + PARK_BATCH));
+      return n;
+    }
     const args: (string | number)[] = [pends.length];
     for (const p of pends) {
       const resources = packList(p.resources);
@@ -229,6 +240,40 @@ export class RedisClusterState implements ClusterState {
   async hold(a: Assignment): Promise<number | undefined> {
     const r = await this.state(SCRIPTS.hold, [a.run, a.host, packList([a.host, a.flowKey, ...a.resources])]);
     return typeof r === "number" && r > 0 ? r : undefined;
+  }
+
+  async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
+    if (forPends.length === 0) return 0;
+    const args: (string | number)[] = [Math.max(0, Math.round(standMs))];
+    for (const f of forPends) args.push(f.run, f.host);
+    return Number(await this.state(SCRIPTS.wake, args, forPends.map((f) => this.keys.wake(f.host))));
+  }
+
+  async waitWake(host: string, ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted || this.closing !== undefined) return false;
+    // A blocking pop holds its connection: it gets one of its own, which an abort closes.
+    if (this.blocker === undefined) {
+      this.blocker = this.redis.duplicate({ commandTimeout: ms + 2000, enableOfflineQueue: true, maxRetriesPerRequest: 1 });
+      // Its failures reach the waiting call (which pauses and reconnects); not the process.
+      this.blocker.on("error", () => undefined);
+    }
+    const b = this.blocker;
+    const abort = (): void => b.disconnect();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      return (await b.blpop(this.keys.wake(host), Math.max(0.01, ms / 1000))) !== null;
+    } catch {
+      if (this.blocker === b && !signal.aborted) {
+        // Broken or timed out: a fresh connection next time, after a pause (Redis may be away).
+        this.blocker = undefined;
+        b.disconnect();
+        await new Promise((r) => setTimeout(r, Math.min(ms, 500)).unref());
+      }
+      return false;
+    } finally {
+      signal.removeEventListener("abort", abort);
+      if (signal.aborted && this.blocker === b) this.blocker = undefined;
+    }
   }
 
   async release(run: string, token: number): Promise<boolean> {
@@ -332,6 +377,8 @@ export class RedisClusterState implements ClusterState {
   /** Idempotent. Closes the connection too when this state owns it (openRedis). */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.blocker?.disconnect();
+      this.blocker = undefined;
       if (!this.ownsConnection || this.redis.status === "end") return;
       if (this.redis.status === "ready") {
         await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);

@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--only=throughput,latency,…] [--slots=N] [--out=FILE]`
+ * `npm run bench -- --scale [options of scale.ts]`: the scale harness instead.
  *
  * Runs the measures in sequence, prints a table (floe p50/p99, the baseline measured in the
  * same run, the ratio), and writes every figure to bench-results.json in the current
@@ -7,9 +8,9 @@
  * exit status is 0 unless the command line is wrong.
  */
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { cpus, totalmem } from "node:os";
-import { resolve } from "node:path";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
 import { floeBin } from "../helpers/paths.js";
 import { benchCluster } from "./cluster.js";
 import { benchDispatch } from "./dispatch.js";
@@ -19,6 +20,7 @@ import { benchMemory } from "./memory.js";
 import type { BenchOptions, Figure } from "./stats.js";
 import { targetOf, type Target } from "./targets.js";
 import { benchThroughput } from "./throughput.js";
+import { runScale } from "./scale.js";
 
 const NAMES = ["throughput", "latency", "memory", "dispatch", "durability", "cluster"] as const;
 type Name = (typeof NAMES)[number];
@@ -83,6 +85,15 @@ function table(figures: readonly Figure[], targetOf: (f: Figure) => Target | und
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes("--scale")) {
+    // The scale harness: its own options and report (scale.ts).
+    const dir = await mkdtemp(join(tmpdir(), "floe-scale-"));
+    try {
+      return await runScale(process.argv.slice(2).filter((a) => a !== "--scale"), dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
   const args = parseArgs(process.argv.slice(2));
   if (typeof args === "string") {
     process.stderr.write(`bench: ${args}\nusage: npm run bench -- [--quick] [--only=${NAMES.join(",")}] [--slots=N] [--out=FILE]\n`);

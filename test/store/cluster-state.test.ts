@@ -277,14 +277,32 @@ t.test("key parts: safe characters only, injective, bounded", async (t) => {
   t.equal(new Set(parts).size, parts.length, "every id has its own part");
   t.equal(keyPart("run-01H_x"), "run-01H_x", "plain ids are kept as they are");
   const k = redisKeys("a:b");
-  t.equal(k.prefix, "floe:a%3Ab:");
-  t.equal(redisKeys().prefix, "floe:floe:", "the cluster defaults to floe");
+  t.equal(k.prefix, "floe:{a%3Ab}:");
+  t.equal(redisKeys().prefix, "floe:{floe}:", "the cluster defaults to floe");
   const kinds = [k.value, k.tick, k.nodes, k.indexByFlow, (id: string) => k.indexByFlowState(id, "active"), k.session, k.reply];
   const built = HOSTILE.flatMap((id) => kinds.map((f) => f(id)));
   t.equal(new Set(built).size, built.length, "no two ids or kinds share a key");
   t.ok(built.every((key) => key.startsWith(k.prefix)), "every key stays under the prefix");
   for (const f of kinds) t.equal(new Set(HOSTILE.map((id) => f(id).split(":").length)).size, 1, "whatever the id, a kind of key has a fixed number of segments");
   t.not(redisKeys("a").value("b:value:c"), redisKeys("a:b").value("c"), "clusters can not reach into each other");
+});
+
+t.test("every key of a cluster has the cluster's hash tag: one Redis Cluster slot", async (t) => {
+  // Redis Cluster hashes only what is between the first "{" and the first "}" after it.
+  const tag = (key: string): string => {
+    const open = key.indexOf("{");
+    const close = key.indexOf("}", open + 1);
+    return open < 0 || close < 0 || close === open + 1 ? key : key.slice(open + 1, close);
+  };
+  for (const cluster of ["floe", "a:b", "x}y{z", "", ...HOSTILE.slice(0, 20)]) {
+    const k = redisKeys(cluster);
+    const kinds = [k.value, k.tick, k.nodes, k.indexByFlow, (id: string) => k.indexByFlowState(id, "archived"), k.session, k.reply, k.wake];
+    const keys = [...k.tables, k.indexJson, k.indexState, k.indexFlow, k.indexAll, k.indexByState("pending"), k.indexTrash, ...HOSTILE.flatMap((id) => kinds.map((f) => f(id)))];
+    const tags = new Set(keys.map(tag));
+    t.equal(tags.size, 1, `cluster ${JSON.stringify(cluster.slice(0, 12))}: one tag for ${keys.length} keys`);
+    t.not([...tags][0], "", "never the empty tag (which hashes whole keys)");
+  }
+  t.not(tag(redisKeys("a").prefix), tag(redisKeys("b").prefix), "clusters spread over slots");
 });
 
 t.test("hostile ids round-trip through Redis without colliding or escaping their keys", async (t) => {
@@ -328,7 +346,7 @@ t.test("hostile ids round-trip through Redis without colliding or escaping their
   } while (cursor !== "0");
   const ours = keys.filter((k) => k.startsWith(s.keys.prefix));
   t.ok(ours.length >= HOSTILE.length * 3, `${ours.length} keys under ${s.keys.prefix}`);
-  t.ok(keys.every((k) => /^floe:[A-Za-z0-9_%~-]+(:[A-Za-z0-9_%~-]+)+$/.test(k) && k.length < 300), "every key in Redis is made of safe parts");
+  t.ok(keys.every((k) => /^floe:\{[A-Za-z0-9_%~-]+\}(:[A-Za-z0-9_%~-]+)+$/.test(k) && k.length < 300), "every key in Redis is made of safe parts");
 });
 
 // --- bounds -----------------------------------------------------------------------------
