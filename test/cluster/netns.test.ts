@@ -16,6 +16,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { evidence } from "../helpers/cluster.js";
 import { startFloe, type FloeProcess } from "../helpers/floe-process.js";
+import { beats, stampedFlow } from "../helpers/beats.js";
 import { until } from "../helpers/hub.js";
 import { createNet, netnsAvailable, waitForPort, type TestNet } from "../helpers/netns.js";
 
@@ -26,33 +27,13 @@ type Summary = { ref: { run: string; execHost?: string }; state: string; result?
 
 function conf(dir: string): string {
   const ev = join(dir, "evidence.log");
-  const beat = `while [ ! -f ${dir}/release-$FLOE_RUN_ID-$FLOE_ATTEMPT ]; do echo "$(date +%s%N) $FLOE_HOST $FLOE_RUN_ID $FLOE_ATTEMPT" >> ${ev}; sleep 0.1; done`;
   return `
-flows:
-  - id: stamped
-    resource-tags: [db]
-    on-host-loss: requeue
-    triggers: [{name: go, type: data}]
-    tasks:
-      - {name: beat, type: exec, listen: trigger.good, opts: {shell: '${beat}'}}
+flows:${stampedFlow(dir)}
   - id: chatty
     triggers: [{name: go, type: data}]
     tasks:
       - {name: talk, type: exec, listen: trigger.good, opts: {shell: 'echo "start $FLOE_RUN_ID $FLOE_HOST" >> ${ev}; for i in $(seq 1 30); do echo "line $i"; sleep 0.1; done'}}
 `;
-}
-
-interface Beat {
-  readonly ns: bigint;
-  readonly host: string;
-  readonly attempt: number;
-}
-
-function beats(ev: string, run: string): Beat[] {
-  return evidence(ev)
-    .map((l) => l.split(" "))
-    .filter((f) => f.length === 4 && f[2] === run)
-    .map((f) => ({ ns: BigInt(f[0] ?? "0"), host: f[1] ?? "", attempt: Number(f[3]) }));
 }
 
 interface NetCluster {

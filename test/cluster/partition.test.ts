@@ -13,8 +13,9 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { evidence, startCluster, type Cluster } from "../helpers/cluster.js";
+import { startCluster, type Cluster } from "../helpers/cluster.js";
 import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.js";
+import { beats, stampedFlow } from "../helpers/beats.js";
 import { until } from "../helpers/hub.js";
 import { SCRIPTS } from "../../store/redis-scripts.js";
 
@@ -24,31 +25,7 @@ const HOSTS = ["p1", "p2"] as const;
 type Summary = { ref: { run: string; execHost?: string }; state: string; result?: string; attempt?: number };
 
 function conf(dir: string): string {
-  const ev = join(dir, "evidence.log");
-  // Beats until its attempt is released: `<ns> <host> <run> <attempt>`.
-  const beat = `while [ ! -f ${dir}/release-$FLOE_RUN_ID-$FLOE_ATTEMPT ]; do echo "$(date +%s%N) $HOST_NAME $FLOE_RUN_ID $FLOE_ATTEMPT" >> ${ev}; sleep 0.1; done`;
-  return `
-flows:
-  - id: stamped
-    resource-tags: [db]
-    on-host-loss: requeue
-    triggers: [{name: go, type: data}]
-    tasks:
-      - {name: beat, type: exec, listen: trigger.good, opts: {shell: '${beat}'}}
-`;
-}
-
-interface Beat {
-  readonly ns: bigint;
-  readonly host: string;
-  readonly attempt: number;
-}
-
-function beats(ev: string, run: string): Beat[] {
-  return evidence(ev)
-    .map((l) => l.split(" "))
-    .filter((f) => f[2] === run)
-    .map((f) => ({ ns: BigInt(f[0] ?? "0"), host: f[1] ?? "", attempt: Number(f[3]) }));
+  return `flows:${stampedFlow(dir)}`;
 }
 
 async function runOf(c: Cluster, via: string, run: string): Promise<Summary> {
@@ -59,11 +36,11 @@ async function isUp(c: Cluster, via: string, host: string): Promise<boolean> {
   return ((await c.host(via).req("GET", "/hosts")).body as { hosts: { name: string; up: boolean }[] }).hosts.some((h) => h.name === host && h.up);
 }
 
-async function partitionRounds(t: Test, fault: (p: FaultProxy) => void, what: string): Promise<void> {
+/** Two hosts, each reaching Redis through a fault proxy of its own, and the evidence file. */
+async function proxiedCluster(t: Test): Promise<{ c: Cluster; ev: string; proxies: Map<string, FaultProxy> }> {
   const c = await startCluster(t, { conf: conf("/dev/null") });
   // The flows file needs the cluster's own folder: write it again now that it exists.
   writeFileSync(c.conf, conf(c.dir));
-  const ev = join(c.dir, "evidence.log");
   const proxies = new Map<string, FaultProxy>();
   for (const name of HOSTS) {
     const p = await startFaultProxy(c.redis.port);
@@ -72,6 +49,11 @@ async function partitionRounds(t: Test, fault: (p: FaultProxy) => void, what: st
   }
   for (const name of HOSTS) await c.start({ name, redisUrl: proxies.get(name)?.url("redis") as string });
   await c.settle([...HOSTS]);
+  return { c, ev: join(c.dir, "evidence.log"), proxies };
+}
+
+async function partitionRounds(t: Test, fault: (p: FaultProxy) => void, what: string): Promise<void> {
+  const { c, ev, proxies } = await proxiedCluster(t);
 
   for (let round = 1; round <= ROUNDS; round++) {
     const started = await c.host("p1").req("POST", "/flows/stamped/runs", {});
@@ -118,17 +100,7 @@ t.test("a host whose Redis replies are held 1.5 s: the same", async (t) => {
 });
 
 t.test("a run that ends on a host cut from Redis as it commits its end: the cluster's rerun is its one end", async (t) => {
-  const c = await startCluster(t, { conf: conf("/dev/null") });
-  writeFileSync(c.conf, conf(c.dir));
-  const ev = join(c.dir, "evidence.log");
-  const proxies = new Map<string, FaultProxy>();
-  for (const name of HOSTS) {
-    const p = await startFaultProxy(c.redis.port);
-    t.teardown(() => p.close());
-    proxies.set(name, p);
-  }
-  for (const name of HOSTS) await c.start({ name, redisUrl: proxies.get(name)?.url("redis") as string });
-  await c.settle([...HOSTS]);
+  const { c, ev, proxies } = await proxiedCluster(t);
   for (let round = 1; round <= Math.min(ROUNDS, 3); round++) {
     const started = await c.host("p1").req("POST", "/flows/stamped/runs", {});
     const run = (started.body as { run: { ref: { run: string } } }).run.ref.run;
@@ -154,17 +126,7 @@ t.test("a run that ends on a host cut from Redis as it commits its end: the clus
 });
 
 t.test("a run whose commit is held until its host has stood down, and lands before any takeover: that end counts, once", async (t) => {
-  const c = await startCluster(t, { conf: conf("/dev/null") });
-  writeFileSync(c.conf, conf(c.dir));
-  const ev = join(c.dir, "evidence.log");
-  const proxies = new Map<string, FaultProxy>();
-  for (const name of HOSTS) {
-    const p = await startFaultProxy(c.redis.port);
-    t.teardown(() => p.close());
-    proxies.set(name, p);
-  }
-  for (const name of HOSTS) await c.start({ name, redisUrl: proxies.get(name)?.url("redis") as string });
-  await c.settle([...HOSTS]);
+  const { c, ev, proxies } = await proxiedCluster(t);
   for (let round = 1; round <= Math.min(ROUNDS, 3); round++) {
     const started = await c.host("p1").req("POST", "/flows/stamped/runs", {});
     const run = (started.body as { run: { ref: { run: string } } }).run.ref.run;
