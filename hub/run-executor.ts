@@ -4,7 +4,7 @@
  * rules of DESIGN §4 step 6. Every state change is appended to the run's journal
  * before it is announced, so a restarted host can pick the run up where it was.
  */
-import type { TaskType } from "../agent/contract.js";
+import type { TaskResult, TaskType } from "../agent/contract.js";
 import { formatDuration } from "../flows/duration.js";
 import { readForm } from "../flows/forms.js";
 import type { MergeNode, TaskNode } from "../flows/model.js";
@@ -334,45 +334,12 @@ export class RunExecutor {
       const ms = node.timeoutMs;
       timer = setTimeout(() => taskAbort.abort(new Error(`timed out after ${formatDuration(ms)}`)), ms);
     }
-    // Read as the process is about to start: every node that ended by now, retries included, is upstream of it.
-    const { opts, env, notes } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
-    for (const note of notes) this.sysLine(node.id, note);
-    // Read as the task starts, on the host that runs it: each host has its own secrets.
-    const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
-    if ("error" in secrets) {
-      if (timer !== undefined) clearTimeout(timer);
-      rt.abort = undefined;
-      this.sysLine(node.id, secrets.error);
-      this.finishTask(node, { state: node.ignoreFail ? "good" : "bad", tag: node.ignoreFail ? taskTag(node.id, "good") : taskTag(node.id, "error"), reason: secrets.error, values: {} });
-      return;
-    }
-    let result;
+    let result: TaskResult;
     try {
-      result = await this.deps.runTask({
-        runId: this.record.ref.run,
-        flowId: this.record.ref.flow,
-        nodeId: node.id,
-        ...(this.record.ref.execHost !== undefined ? { host: this.record.ref.execHost } : {}),
-        attempt: this.record.attempt,
-        type: node.type as TaskType,
-        opts,
-        // Last: a secret is what the flow asked for, whatever its env says.
-        env: [...env, ...secrets.env],
-        workspace: this.deps.workspace,
-        cacheDir: this.deps.cacheDir,
-        signal: AbortSignal.any(signals),
-        onLine: (l) => this.line(node.id, l),
-        // Not synced on its own: it is read after a crash of this host's processes, which
-        // leaves what they wrote; a crash of the machine leaves no process group to kill.
-        onStart: ({ pgid }) => {
-          rt.pgid = pgid;
-          this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true });
-        },
-      });
+      result = await this.execute(node, rt, ev, AbortSignal.any(signals));
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       rt.abort = undefined;
-      rt.pgid = undefined;
     }
     if (this.ended) return; // the run ended while it ran; end() recorded it
     // A task that writes a secret to $FLOE_OUTPUT: its outputs are kept and passed on masked.
@@ -422,6 +389,44 @@ export class RunExecutor {
       ...(reason !== undefined ? { reason } : {}),
       values: outputs,
     });
+  }
+
+  /**
+   * One execution of a task's work, as the agent reports it: its options and environment
+   * read now (every node that ended by now, retries included, is upstream of it), the
+   * host's secrets added, its output lines numbered and its process group recorded.
+   */
+  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult> {
+    const { opts, env, notes } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
+    for (const note of notes) this.sysLine(node.id, note);
+    // Read as the task starts, on the host that runs it: each host has its own secrets.
+    const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
+    if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };
+    try {
+      return await this.deps.runTask({
+        runId: this.record.ref.run,
+        flowId: this.record.ref.flow,
+        nodeId: node.id,
+        ...(this.record.ref.execHost !== undefined ? { host: this.record.ref.execHost } : {}),
+        attempt: this.record.attempt,
+        type: node.type as TaskType,
+        opts,
+        // Last: a secret is what the flow asked for, whatever its env says.
+        env: [...env, ...secrets.env],
+        workspace: this.deps.workspace,
+        cacheDir: this.deps.cacheDir,
+        signal,
+        onLine: (l) => this.line(node.id, l),
+        // Not synced on its own: it is read after a crash of this host's processes, which
+        // leaves what they wrote; a crash of the machine leaves no process group to kill.
+        onStart: ({ pgid }) => {
+          rt.pgid = pgid;
+          this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true });
+        },
+      });
+    } finally {
+      rt.pgid = undefined;
+    }
   }
 
   /** The outputs of this run attempt's nodes that have ended, in the flow's order (`this.nodes` is built in it). */
