@@ -5,7 +5,7 @@
 
 export type NodeClass = "trigger" | "task" | "merge";
 export type TriggerType = "data" | "timer" | "cron" | "poll-git" | "git-push" | "webhook";
-export type TaskType = "exec" | "fetch" | "git-checkout" | "git-merge" | "data" | "timer" | "end";
+export type TaskType = "exec" | "fetch" | "git-checkout" | "git-merge" | "data" | "timer" | "end" | "flow";
 export type MergeType = "all" | "any";
 export type QueueStrategy = "append" | "replace" | "debounce";
 /** What a reload that changes a flow's definition does to its runs of the old one (hub/on-update.ts). */
@@ -14,7 +14,7 @@ export type OnHostLoss = "requeue" | "fail";
 export type Role = "viewer" | "operator" | "admin";
 
 export const TRIGGER_TYPES: readonly TriggerType[] = ["data", "timer", "cron", "poll-git", "git-push", "webhook"];
-export const TASK_TYPES: readonly TaskType[] = ["exec", "fetch", "git-checkout", "git-merge", "data", "timer", "end"];
+export const TASK_TYPES: readonly TaskType[] = ["exec", "fetch", "git-checkout", "git-merge", "data", "timer", "end", "flow"];
 export const MERGE_TYPES: readonly MergeType[] = ["all", "any"];
 export const ROLES: readonly Role[] = ["viewer", "operator", "admin"];
 

@@ -29,6 +29,8 @@ export const TASK_OPTIONS: Readonly<Record<TaskType, Readonly<Record<string, Opt
   timer: { duration: "checked", period: "checked", ...ENV },
   data: { form: "checked", ...ENV },
   end: {},
+  // A child run (hub/child-runs.ts): every option but flow is optional; values, pass and artifacts are checked in parse-node.ts.
+  flow: { flow: "string", ver: "checked", trigger: "string", values: "checked", pass: "texts", artifacts: "texts" },
 };
 
 const TRIGGER_OWN: Readonly<Record<TriggerType, Readonly<Record<string, OptionKind>>>> = {
@@ -45,7 +47,10 @@ const TRIGGER_OWN: Readonly<Record<TriggerType, Readonly<Record<string, OptionKi
  * timer's `url` and `branch` feed a git-checkout, reference §1.6), so every task option is
  * known on a trigger too; their values are checked where a task reads them.
  */
-const PASSED_ON: Readonly<Record<string, OptionKind>> = Object.fromEntries(Object.values(TASK_OPTIONS).flatMap((o) => Object.keys(o).map((k) => [k, "any" as const])));
+const PASSED_ON: Readonly<Record<string, OptionKind>> = Object.fromEntries(
+  // Not a flow task's: it reads its own opts only (what it starts is checked before a run).
+  Object.entries(TASK_OPTIONS).flatMap(([type, o]) => (type === "flow" ? [] : Object.keys(o).map((k) => [k, "any" as const]))),
+);
 
 export function triggerOptions(type: TriggerType): Readonly<Record<string, OptionKind>> {
   return { ...PASSED_ON, ...TRIGGER_OWN[type] };
@@ -55,7 +60,8 @@ export function triggerOptions(type: TriggerType): Readonly<Record<string, Optio
 const ANY_CASE = new Set(["form"]);
 
 /** Checks the keys of `opts` (already known to be a map) against a node type's options. */
-export function checkOptions(d: Diagnostics, opts: YMap, known: Readonly<Record<string, OptionKind>>, label: string, type: string): void {
+/** `unknownIsError`: a node type with no floe past to stay compatible with (flow) refuses unknown options instead of ignoring them. */
+export function checkOptions(d: Diagnostics, opts: YMap, known: Readonly<Record<string, OptionKind>>, label: string, type: string, unknownIsError = false): void {
   for (const { key, value } of opts.pairs) {
     const name = String(key.value);
     const kind = known[name] ?? (ANY_CASE.has(name.toLowerCase()) ? "checked" : undefined);
@@ -64,7 +70,8 @@ export function checkOptions(d: Diagnostics, opts: YMap, known: Readonly<Record<
       const option = closest(name, Object.keys(known));
       const nodeKey = name in SPECS.node ? name : closest(name, Object.keys(SPECS.node));
       const hint = option !== undefined ? ` (did you mean "${option}"?)` : nodeKey === undefined ? "" : nodeKey === name ? ` ("${name}" is a key of the node itself: put it beside opts, not in it)` : ` (did you mean "${nodeKey}"? it is a key of the node itself: put it beside opts, not in it)`;
-      d.warn(key.pos, `unknown option "${name}" in opts of ${label} (${type})${hint}; it is ignored`);
+      if (unknownIsError) d.error(key.pos, `unknown option "${name}" in opts of ${label} (${type})${hint}; ${type} tasks know ${Object.keys(known).join(", ")}`);
+      else d.warn(key.pos, `unknown option "${name}" in opts of ${label} (${type})${hint}; it is ignored`);
       continue;
     }
     if (value.kind === "scalar" && value.value === null) continue; // `key:` with no value = absent

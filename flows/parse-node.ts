@@ -21,6 +21,8 @@ export interface NodePlaces {
   readonly wait: readonly number[];
   /** The node's type or listen was missing or wrong (already reported); flow checks spare it. */
   readonly broken: boolean;
+  /** A flow task: where its opts.flow was written (the flow it starts is checked over the whole config). */
+  readonly flowAt?: number;
 }
 
 export interface ParsedNode {
@@ -143,7 +145,7 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(rm !== undefined && max !== undefined ? { retries: { max, backoffMs: rm.get<number>("backoff") ?? 1000 } } : {}),
     },
-    places: placesOf(),
+    places: { ...placesOf(), ...(type === "flow" && !broken && typeof opts["flow"] === "string" ? { flowAt: optPos(m, "flow") } : {}) },
   };
 }
 
@@ -246,6 +248,44 @@ function checkTriggerOpts(r: Reader, m: ReadMap, label: string, type: TriggerTyp
   }
 }
 
+/** Names a child run's trigger values may have, and `pass` may name (environment variable names). */
+const VALUE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** `node` or `node/name`: an earlier node's artifacts, all or one. */
+const ARTIFACT_REF = /^[a-z0-9_][a-z0-9_-]*(\/[^/\\]+)?$/;
+
+/** A `type: flow` task (a child run): what it starts and with what. Which flows exist is checked over the whole config (check-flow-refs.ts). */
+function checkChildOpts(r: Reader, m: ReadMap, label: string, opts: Record<string, unknown>): void {
+  const d = r.d;
+  const flow = opts["flow"];
+  if (typeof flow !== "string" || flow.trim() === "") {
+    if (flow === undefined || flow === null) d.error(m.has("opts") ? m.posOf("opts") : m.pos, `flow task ${label} needs opts.flow: the id of the flow it starts`);
+    else if (typeof flow === "string") d.error(optPos(m, "flow"), `opts.flow of ${label} is empty; it must name a flow`);
+    return;
+  }
+  const ver = opts["ver"];
+  if (ver !== undefined && ver !== null && (typeof ver !== "number" || !Number.isInteger(ver) || ver < 1)) d.error(optPos(m, "ver"), `opts.ver of ${label} must be a whole number, at least 1`);
+  const values = opts["values"];
+  if (values !== undefined && values !== null) {
+    if (typeof values !== "object" || Array.isArray(values)) d.error(optPos(m, "values"), `opts.values of ${label} must be a map of name: value`);
+    else {
+      for (const [k, v] of Object.entries(values as Record<string, unknown>)) {
+        if (!VALUE_NAME.test(k)) d.error(optPos(m, "values"), `opts.values of ${label}: "${k}" is not a usable value name (letters, digits and _, not first a digit)`);
+        else if (v !== null && typeof v === "object") d.error(optPos(m, "values"), `opts.values.${k} of ${label} must be a single value, not a ${Array.isArray(v) ? "list" : "map"}`);
+      }
+    }
+  }
+  const pass = opts["pass"];
+  if (Array.isArray(pass)) {
+    for (const p of pass) if (typeof p === "string" && !VALUE_NAME.test(p)) d.error(optPos(m, "pass"), `opts.pass of ${label}: "${p}" is not an environment variable name`);
+  }
+  const artifacts = opts["artifacts"];
+  if (Array.isArray(artifacts)) {
+    for (const a of artifacts) {
+      if (typeof a === "string" && (!ARTIFACT_REF.test(a) || a.endsWith("/..") || a.endsWith("/."))) d.error(optPos(m, "artifacts"), `opts.artifacts of ${label}: "${a}" must name an earlier node's artifacts as node or node/name`);
+    }
+  }
+}
+
 function validTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat("en", { timeZone: tz });
@@ -259,8 +299,11 @@ function checkTaskOpts(r: Reader, m: ReadMap, label: string, type: TaskType, opt
   const d = r.d;
   // The options' names and shapes: node-options.ts.
   const optsNode = m.field("opts")?.node;
-  if (optsNode?.kind === "map") checkOptions(d, optsNode, TASK_OPTIONS[type], `task ${label}`, type);
+  if (optsNode?.kind === "map") checkOptions(d, optsNode, TASK_OPTIONS[type], `task ${label}`, type, type === "flow");
   switch (type) {
+    case "flow":
+      checkChildOpts(r, m, label, opts);
+      return;
     case "exec": {
       if (opts["cmd"] === undefined && opts["shell"] === undefined) d.warn(m.has("opts") ? m.posOf("opts") : m.pos, `exec task ${label} has neither opts.cmd nor opts.shell; it will fail unless its event brings one`);
       return;

@@ -3,6 +3,7 @@
  * the file reported at once.
  */
 import { checkFlow } from "./check.js";
+import { checkFlowRefs, type FlowRef } from "./check-flow-refs.js";
 import { Diagnostics, LineIndex, type Diagnostic } from "./diagnostics.js";
 import { deriveIdName } from "./ids.js";
 import { DEFAULT_BASE_URL, DEFAULT_RETENTION, deepFreeze, flowKey, type Common, type Config, type Flow, type FlowNode, type MergeNode, type OnHostLoss, type OnUpdate, type QueueStrategy, type Role, type TaskNode, type TriggerNode, type User } from "./model.js";
@@ -49,6 +50,7 @@ export function parseConfig(text: string, file: string): ConfigResult {
   if (top === undefined) return { diagnostics: d.list };
   const common = parseCommon(r, top.field("common")?.node);
   const flows: Flow[] = [];
+  const refs: FlowRef[] = [];
   const seen = new Map<string, number>();
   const flowsNode = top.get<YSeq>("flows");
   if (!top.has("flows") && !top.invalid("flows")) d.warn(top.pos, "the config has no flows");
@@ -59,7 +61,9 @@ export function parseConfig(text: string, file: string): ConfigResult {
     if (seen.has(key)) d.error(res.pos, `flow ${res.flow.id} (ver ${res.flow.ver}) is defined twice; give each version its own ver`);
     else seen.set(key, res.pos);
     flows.push(res.flow);
+    refs.push(...res.refs);
   }
+  checkFlowRefs(flows, refs, d);
   if (d.hasErrors) return { diagnostics: d.list };
   return { config: deepFreeze({ common, flows }), diagnostics: d.list };
 }
@@ -118,7 +122,7 @@ function normaliseBaseUrl(v: string | undefined): string {
 }
 
 /** `secretNames`: the secrets common.secrets defines; undefined for a flow-file read alone. */
-function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowFile", secretNames?: ReadonlySet<string>): { flow: Flow; pos: number } | undefined {
+function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowFile", secretNames?: ReadonlySet<string>): { flow: Flow; pos: number; refs: FlowRef[] } | undefined {
   const m = r.map(n, spec, where);
   if (m === undefined) return undefined;
   const d = r.d;
@@ -181,5 +185,7 @@ function parseFlowNode(r: Reader, n: YNode, where: string, spec: "flow" | "flowF
   if (m.has("debounce") && flow.queueStrategy !== "debounce") d.warn(m.keyPosOf("debounce"), `debounce of flow ${ids.id} has no effect without queue-strategy: debounce`);
   if (m.has("queue-strategy") && flow.queueStrategy !== "debounce" && !m.has("queue-limit")) d.warn(m.keyPosOf("queue-strategy"), `queue-strategy of flow ${ids.id} has no effect without queue-limit`);
   checkFlow(flow, places, m.pos, d, spec === "flowFile");
-  return { flow, pos: m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos };
+  const refs: FlowRef[] = [];
+  for (const [node, p] of places) if (node.class === "task" && p.flowAt !== undefined) refs.push({ from: flow, node, pos: p.flowAt });
+  return { flow, pos: m.has("id") ? m.posOf("id") : m.has("name") ? m.posOf("name") : m.pos, refs };
 }
