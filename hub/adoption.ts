@@ -35,6 +35,10 @@ export interface TriggerRequest {
   readonly by?: string;
   /** Only a data trigger may be named (people starting runs through the API). */
   readonly dataOnly?: boolean;
+  /** The run's id, chosen by the caller (a child run's, journalled by its parent before adoption). @defaultValue a new one */
+  readonly run?: string;
+  /** A child run: the run that starts it (child-runs.ts). */
+  readonly parent?: RunRecord["parent"];
 }
 
 /** Trigger opts that never reach a task: secrets and form definitions. */
@@ -95,7 +99,7 @@ export class Adoption {
     }
     const triggerOpts: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(trig?.opts ?? {})) if (!PRIVATE_OPTS.has(k)) triggerOpts[k] = v;
-    const run = this.d.newRunId();
+    const run = req.run ?? this.d.newRunId();
     const adoptedAt = Date.now();
     const record: RunRecord = {
       v: 1,
@@ -105,6 +109,7 @@ export class Adoption {
       adoptedAt,
       attempt: 1,
       def: definitionHash(base),
+      ...(req.parent !== undefined ? { parent: req.parent } : {}),
       ...(Debounce.applies({ flow }) ? { debounceUntil: adoptedAt + (flow.debounceMs ?? 0) } : {}),
     };
     const drain = this.d.onUpdate.drainingFor(flow.id);

@@ -49,6 +49,8 @@ export interface ClusterSyncDeps {
   readonly fence: () => Promise<void>;
   /** Told of a run this host ends lost (notifications). */
   readonly notifier?: RunEndListener;
+  /** A run reaped as lost: its child runs still running are cancelled (child-runs.ts). */
+  orphaned?(r: RunRecord): Promise<void>;
 }
 
 export class ClusterSync {
@@ -149,11 +151,13 @@ export class ClusterSync {
         await this.d.notifier?.runEnded(ended).catch((err: unknown) => log.error({ err: coerceError(err), run: lost.run }, "could not record the run's notifications"));
         publisher.summary(summarize({ state: "archived", record: ended }));
         log.warn({ run: lost.run, host: lost.host }, "run lost with its host");
+        // Its child runs have no parent to wait for them any more.
+        await this.d.orphaned?.(ended).catch((err: unknown) => log.warn({ err: coerceError(err), run: lost.run }, "could not cancel the children of a lost run"));
         continue;
       }
       // A paused run stays paused in its new attempt; a re-run keeps what it replays.
       const paused = await pausedInCluster(state, lost.run);
-      const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.d.host as HostName }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1, ...(paused !== undefined ? { paused } : {}), ...(record.rerunOf !== undefined ? { rerunOf: record.rerunOf } : {}), ...(record.replay !== undefined ? { replay: record.replay } : {}) };
+      const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.d.host as HostName }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1, ...(paused !== undefined ? { paused } : {}), ...(record.rerunOf !== undefined ? { rerunOf: record.rerunOf } : {}), ...(record.replay !== undefined ? { replay: record.replay } : {}), ...(record.parent !== undefined ? { parent: record.parent } : {}) };
       // The pend carries the new attempt's record: addPend keeps it as the run's record.
       if (!(await state.addPend(pendOf(again, true), "requeue"))) continue;
       log.warn({ run: lost.run, host: lost.host, attempt: again.attempt }, "run requeued after its host was lost");

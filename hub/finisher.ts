@@ -15,7 +15,7 @@ import type { NodeFiles } from "./node-files.js";
 import type { Publisher } from "./publisher.js";
 import type { RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
-import type { RunResult } from "./types.js";
+import type { NodeStatus, RunResult } from "./types.js";
 
 export interface FinisherDeps {
   readonly table: RunTable;
@@ -101,7 +101,9 @@ export class Finisher {
       if (table.get(run) === e) table.forget(run);
       return;
     }
-    const record: RunRecord = { ...e.record, result, reason, endedAt: Date.now() };
+    // A child run's outputs travel with its end to its parent, on whichever host that runs.
+    const outputs = e.record.parent !== undefined && e.state === "active" ? runOutputs(e.executor.statuses()) : undefined;
+    const record: RunRecord = { ...e.record, result, reason, endedAt: Date.now(), ...(outputs !== undefined ? { outputs } : {}) };
     await nodeFiles.close(run);
     const from: RunDirState = e.state === "pending" ? "pending" : "active";
     // A full disk pauses the end (the run stays active, its locks held) until there is room.
@@ -159,4 +161,10 @@ export class Finisher {
       },
     });
   }
+}
+
+/** A run's outputs: every node's `$FLOE_OUTPUT` pairs, those of nodes that ended later winning. */
+export function runOutputs(nodes: readonly NodeStatus[]): Record<string, string> {
+  const ended = nodes.filter((n) => n.outputs !== undefined).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
+  return Object.assign({}, ...ended.map((n) => n.outputs));
 }

@@ -18,6 +18,7 @@ import type { Bus } from "../store/bus.js";
 import { RunFiles } from "../store/run-files.js";
 import { Activation } from "./activation.js";
 import { Adoption, type TriggerRequest } from "./adoption.js";
+import { ChildRuns } from "./child-runs.js";
 import { BatchRemover } from "./batch-remover.js";
 import type { ClusterLink } from "./cluster-link.js";
 import type { ClusterState } from "./cluster-state.js";
@@ -43,7 +44,7 @@ import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
 import type { RunRecord } from "./run-record.js";
-import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
+import { RunTable, summarize, type RunQuery, type RunTally } from "./run-table.js";
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
 import type { RunEndListener } from "./notifier.js";
 import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
@@ -101,6 +102,7 @@ export class Hub {
   private readonly reruns: Reruns;
   private readonly onUpdate: OnUpdate;
   private readonly tainted: TaintedRuns;
+  private readonly children: ChildRuns;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
   private readonly startedAt = Date.now();
@@ -111,6 +113,7 @@ export class Hub {
     const { state, log, bus, host } = o;
     const clustered = o.clustered === true;
     const table = this.table;
+    const newRunId = runIdFactory();
     this.config = o.config;
     const files = (this.files = new RunFiles(o.root));
     const mirror = (this.mirror = clustered ? new IndexMirror(state, log) : undefined);
@@ -118,7 +121,7 @@ export class Hub {
     const nodeFiles = (this.nodeFiles = new NodeFiles(files));
     const folders = (this.folders = new RunFolders(files, o.root, o.config, o.commands, log));
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config);
-    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
+    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r) => this.afterEnd(r) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
       renew: (leaseMs, marginMs) => state.heartbeat(this.hostRecord(), leaseMs, marginMs),
       probe: () => state.ping(),
@@ -128,12 +131,22 @@ export class Hub {
       selfFence: clustered,
       log,
     });
-    const executors = (this.executors = new Executors({ runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
+    const children = (this.children = new ChildRuns({
+      clustered,
+      state,
+      bus,
+      log,
+      newRunId: () => newRunId(),
+      trigger: (req) => this.adoption.trigger(req),
+      cancel: (run, by) => this.commands.cancel(run, by),
+      summary: (run) => this.childSummary(run),
+      runningHere: (run) => table.get(run)?.state === "active",
+    }));
+    const executors = (this.executors = new Executors({ children, runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
     const debounce = (this.debounce = new Debounce({ table, files, state, finisher, publisher, clustered, log, released: () => dispatcher.kick() }));
-    const newRunId = runIdFactory();
     const onUpdate = (this.onUpdate = new OnUpdate({ host, table, state, finisher, publisher, clustered, log, config: () => this.config, released: () => dispatcher.kick() }));
     this.adoption = new Adoption({ debounce, onUpdate, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId, log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
@@ -143,7 +156,7 @@ export class Hub {
     this.reruns = new Reruns({ host, table, files, state, queries, adoption: this.adoption, clustered, newRunId, config: () => this.config, current });
     this.tainted = new TaintedRuns({ table, queries, state, clustered, current, rerunsOf: (run) => this.reruns.rerunsOf(run) });
     const pauses = (this.pauses = new Pauses({ table, files, state, queries, publisher, clustered, ...(link !== undefined ? { link } : {}) }));
-    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log, fence: () => this.fencing.fence(), ...(o.notifier !== undefined ? { notifier: o.notifier } : {}) }) : undefined;
+    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log, fence: () => this.fencing.fence(), orphaned: (r) => this.children.orphaned(r), ...(o.notifier !== undefined ? { notifier: o.notifier } : {}) }) : undefined;
   }
 
   get host(): HostName {
@@ -284,9 +297,18 @@ export class Hub {
     return false;
   }
 
-  /** A run ended: its slot and resources may let a pend start; retention. */
-  private afterEnd(flow: string, ver: number): void {
+  /** A run ended: its slot and resources may let a pend start; retention; children it left running are cancelled. */
+  private afterEnd(r: RunRecord): void {
     this.dispatcher.kick();
-    this.retention.prune(flow, ver);
+    this.retention.prune(r.ref.flow, r.ref.ver);
+    void this.children.orphaned(r).catch((err: unknown) => this.o.log.warn({ err, run: r.ref.run }, "could not cancel the children of an ended run"));
+  }
+
+  /** A run as this host has it, or (a pend copy here, or a run of another host) as the cluster's index has it. */
+  private async childSummary(run: string): Promise<RunSummary | undefined> {
+    const local = this.table.get(run);
+    if (local !== undefined && (local.state !== "pending" || this.o.clustered !== true)) return summarize(local);
+    if (this.o.clustered !== true) return undefined;
+    return (await this.queries.indexedSummary(run)) ?? (local !== undefined ? summarize(local) : undefined);
   }
 }

@@ -5,7 +5,7 @@
 import { readForm } from "../flows/forms.js";
 import type { FlowNode } from "../flows/model.js";
 import type { RunEventRec, StatusLine } from "./run-record.js";
-import type { NodeState, NodeStatus } from "./types.js";
+import type { NodeState, NodeStatus, RunId } from "./types.js";
 
 export class NodeRuntime {
   state: NodeState = "waiting";
@@ -39,6 +39,12 @@ export class NodeRuntime {
   interruptedBy: RunEventRec | undefined;
   /** Whether the node has acted in this run (it has status lines). */
   touched = false;
+  /**
+   * A flow task: the child runs started and not yet taken as a result, by fan-out instance
+   * (-1: none), so that a restart re-attaches to them (child-runs.ts); and the last one, shown.
+   */
+  readonly children = new Map<number, string>();
+  child: string | undefined;
 
   constructor(
     readonly node: FlowNode,
@@ -98,10 +104,17 @@ export class NodeRuntime {
           open = l.event;
           break;
         case "pgid":
+          break;
         case "retry":
+          this.children.clear();
+          break;
+        case "child":
+          this.children.set(l.instance ?? -1, l.run);
+          if (l.instance === undefined) this.child = l.run;
           break;
         case "done":
           open = undefined;
+          this.children.clear();
           this.state = l.state;
           this.endedAt = l.at;
           this.tag = l.tag;
@@ -162,6 +175,7 @@ export class NodeRuntime {
       ...(this.tag !== undefined ? { tag: this.tag } : {}),
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
       ...(this.outputs !== undefined && Object.keys(this.outputs).length > 0 ? { outputs: this.outputs } : {}),
+      ...(this.child !== undefined ? { child: this.child as RunId } : {}),
     };
     if (n.class === "merge") return { ...base, waits: Object.fromEntries(n.wait.map((w) => [w, this.received.has(w)])) };
     if (n.class === "task" && n.type === "data") {

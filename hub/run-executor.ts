@@ -11,6 +11,7 @@ import type { MergeNode, TaskNode } from "../flows/model.js";
 import { matchTag, mergeTag, taskTag, TRIGGER_GOOD } from "../flows/tags.js";
 export type { ExecutorDeps } from "./executor-deps.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
+import type { TaskInstance } from "./child-runs.js";
 import { errorMessage, FloeError } from "./errors.js";
 import { NodeRuntime } from "./node-runtime.js";
 import type { ReplayedNode, RunEventRec, RunRecord, StatusLine } from "./run-record.js";
@@ -396,9 +397,10 @@ export class RunExecutor {
    * read now (every node that ended by now, retries included, is upstream of it), the
    * host's secrets added, its output lines numbered and its process group recorded.
    */
-  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult> {
+  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal, instance?: TaskInstance): Promise<TaskResult> {
     const { opts, env, notes } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
     for (const note of notes) this.sysLine(node.id, note);
+    if (node.type === "flow") return this.runChild(node, rt, env, signal, instance);
     // Read as the task starts, on the host that runs it: each host has its own secrets.
     const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
     if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };
@@ -427,6 +429,31 @@ export class RunExecutor {
     } finally {
       rt.pgid = undefined;
     }
+  }
+
+  /** A `type: flow` task (child-runs.ts): the child it started before a restart is re-attached to, not started again. */
+  private async runChild(node: TaskNode, rt: NodeRuntime, env: readonly string[], signal: AbortSignal, instance?: TaskInstance): Promise<TaskResult> {
+    if (this.deps.children === undefined) return { status: -1, error: "child runs are not available on this host", outputs: {} };
+    const slot = instance?.index ?? -1;
+    const result = await this.deps.children.run({
+      parent: this.record,
+      node,
+      env,
+      signal,
+      ...(instance !== undefined ? { instance } : {}),
+      ...(rt.children.has(slot) ? { known: rt.children.get(slot) as string } : {}),
+      started: async (run) => {
+        rt.children.set(slot, run);
+        if (instance === undefined) rt.child = run;
+        this.journal(node.id, { t: "child", at: Date.now(), run, ...(instance !== undefined ? { instance: instance.index } : {}) });
+        await this.durable(node.id);
+        this.publishNode(node.id);
+      },
+      line: (text) => this.sysLine(node.id, text),
+    });
+    // Taken as this try's result: a retry starts a new child (a stopping host's run is not recorded, see suspend()).
+    rt.children.delete(slot);
+    return result;
   }
 
   /** The outputs of this run attempt's nodes that have ended, in the flow's order (`this.nodes` is built in it). */

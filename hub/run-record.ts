@@ -4,7 +4,7 @@
  * checked on the way in rather than trusted.
  */
 import type { Flow } from "../flows/model.js";
-import type { HostName, RerunLink, RunId, RunRef, RunResult, TriggerInfo } from "./types.js";
+import type { HostName, ParentLink, RerunLink, RunId, RunRef, RunResult, TriggerInfo } from "./types.js";
 
 /** Who paused a run and when (hub/pause.ts). */
 export interface PauseMark {
@@ -57,6 +57,10 @@ export interface RunRecord {
   readonly drainFor?: string;
   /** `queue-strategy: debounce`: the pend is held until then, unless a newer trigger replaces it. */
   readonly debounceUntil?: number;
+  /** A child run: who started it, and how deep it nests (1: a child of a run that is no child). */
+  readonly parent?: ParentLink & { readonly depth: number };
+  /** A child run that ended: its tasks' outputs, later ones winning (finisher.ts). */
+  readonly outputs?: Readonly<Record<string, string>>;
 }
 
 /** An event inside a run: its tag, whether it is good, floe-style opts and values for the env. */
@@ -85,7 +89,9 @@ export type StatusLine =
   | { readonly t: "enabled"; readonly at: number; readonly event: RunEventRec }
   | { readonly t: "values"; readonly at: number; readonly values: Readonly<Record<string, string>>; readonly by?: string }
   | { readonly t: "wait"; readonly at: number; readonly tag: string; readonly event: RunEventRec }
-  | { readonly t: "fired"; readonly at: number };
+  | { readonly t: "fired"; readonly at: number }
+  /** A flow task chose its child run's id: recorded durably before the child is adopted, so a restart re-attaches to it. */
+  | { readonly t: "child"; readonly at: number; readonly run: string; readonly instance?: number };
 
 function isObj(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === "object" && !Array.isArray(x);
@@ -133,6 +139,9 @@ export function parseRunRecord(x: unknown): RunRecord | undefined {
   if (x["paused"] !== undefined && !(isObj(x["paused"]) && typeof x["paused"]["by"] === "string" && typeof x["paused"]["at"] === "number")) return undefined;
   if (x["replay"] !== undefined && !(Array.isArray(x["replay"]) && x["replay"].every(isReplayed))) return undefined;
   if (x["debounceUntil"] !== undefined && typeof x["debounceUntil"] !== "number") return undefined;
+  const p = x["parent"];
+  if (p !== undefined && !(isObj(p) && typeof p["run"] === "string" && typeof p["node"] === "string" && typeof p["depth"] === "number" && opt(p["instance"], "number"))) return undefined;
+  if (x["outputs"] !== undefined && !isStrings(x["outputs"])) return undefined;
   return x as unknown as RunRecord; // every field the hub reads checked above
 }
 
@@ -177,6 +186,9 @@ export function parseStatusLine(x: unknown): StatusLine | undefined {
       break;
     case "fired":
       ok = true;
+      break;
+    case "child":
+      ok = typeof x["run"] === "string" && opt(x["instance"], "number");
       break;
     default:
       ok = false;

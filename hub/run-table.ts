@@ -86,6 +86,8 @@ export function summarize(e: RunEntry): RunSummary {
     ...(r.paused !== undefined && e.state !== "archived" ? { paused: true, pausedBy: r.paused.by, pausedAt: r.paused.at } : {}),
     ...(r.rerunOf !== undefined ? { rerunOf: r.rerunOf } : {}),
     ...(r.reruns !== undefined && r.reruns.length > 0 ? { reruns: r.reruns } : {}),
+    ...(r.parent !== undefined ? { parent: { run: r.parent.run, node: r.parent.node, ...(r.parent.instance !== undefined ? { instance: r.parent.instance } : {}) } } : {}),
+    ...(r.outputs !== undefined ? { outputs: r.outputs } : {}),
   };
 }
 

@@ -70,6 +70,15 @@ export interface NodeStatus {
   readonly outputs?: Readonly<Record<string, string>>;
   /** Lines of output so far. */
   readonly logLines: number;
+  /** A `type: flow` task: the child run it started last (hub/child-runs.ts). */
+  readonly child?: RunId;
+}
+
+/** A child run's parent: the run and its `type: flow` node that started it (the fan-out instance, if one). */
+export interface ParentLink {
+  readonly run: RunId;
+  readonly node: string;
+  readonly instance?: number;
 }
 
 /** Which run a re-run re-runs, and from which node (absent: from the start). */
@@ -106,6 +115,10 @@ export interface RunSummary {
   readonly rerunOf?: RerunLink;
   /** The re-runs made of this run, oldest first. */
   readonly reruns?: readonly RerunLink[];
+  /** A child run (hub/child-runs.ts): the run and node that started it. */
+  readonly parent?: ParentLink;
+  /** A child run that ended: its tasks' outputs, later ones winning (its parent task's outputs). */
+  readonly outputs?: Readonly<Record<string, string>>;
 }
 
 export interface RunDetail extends RunSummary {

@@ -90,7 +90,9 @@ export function summaryProblem(x: unknown): string | undefined {
     (x["result"] === undefined ? undefined : oneOf(x, "result", RUN_RESULTS)) ??
     fields(x, { attempt: "number", adoptedAt: "number" }) ??
     optional(x, { reason: "string", waiting: "string", startedAt: "number", endedAt: "number" }) ??
-    at("trigger", triggerProblem(x["trigger"]))
+    at("trigger", triggerProblem(x["trigger"])) ??
+    (x["parent"] === undefined ? undefined : at("parent", isObj(x["parent"]) ? fields(x["parent"], { run: "string", node: "string" }) ?? optional(x["parent"], { instance: "number" }) : "not an object")) ??
+    (x["outputs"] === undefined || isRecordOf(x["outputs"], "string") ? undefined : "outputs: not a map of strings")
   );
 }
 
@@ -105,7 +107,7 @@ export function nodeProblem(x: unknown): string | undefined {
     fields(x, { id: "string", name: "string", type: "string", attempts: "number", logLines: "number" }) ??
     oneOf(x, "class", NODE_CLASSES) ??
     oneOf(x, "state", NODE_STATES) ??
-    optional(x, { runAttempt: "number", startedAt: "number", endedAt: "number", exitCode: "number", tag: "string", reason: "string", enabled: "boolean", by: "string" }) ??
+    optional(x, { runAttempt: "number", startedAt: "number", endedAt: "number", exitCode: "number", tag: "string", reason: "string", enabled: "boolean", by: "string", child: "string" }) ??
     (x["waits"] === undefined || isRecordOf(x["waits"], "boolean") ? undefined : "waits: not a map of booleans") ??
     (x["values"] === undefined || isRecordOf(x["values"], "string") ? undefined : "values: not a map of strings") ??
     // Optional: hosts older than node outputs report none.

@@ -1,0 +1,267 @@
+/**
+ * Child runs: a `type: flow` task starts a run of another flow and ends as it ends (DESIGN
+ * §6.2). The child is a real run, adopted as `POST /flows/:id/runs` adopts one (a pend on the
+ * cluster's list, dispatched by its own host-tags and resource-tags to any host), with
+ * trigger values = `values` + the task's environment values named in `pass` (+ `item` for
+ * a fan-out instance). Its summary links to its parent (`parent: {run, node}`), the task's
+ * status to it (`child`), and its end carries its outputs to the parent's host.
+ *
+ * Exactly one child per task try, across a crash of the parent's host: the child's id is
+ * chosen here, journalled durably by the parent (its "child" status line) and only then
+ * adopted under that id; a resumed task finds the id in its journal and re-attaches (adopting
+ * it under that id if the crash came before the adoption). A requeued parent (a new run
+ * attempt on another host, after on-host-loss: requeue) finds its children in the shared
+ * state and re-attaches to the ones still running; one that ended is not reused (the new
+ * attempt runs the task afresh, as it runs every task afresh).
+ *
+ * Cancel and timeouts reach the child: when the task's signal aborts while its run is still
+ * held here (the run cancelled or timed out, the task timed out), the child is cancelled
+ * wherever it runs. When the signal aborts because this host stops or stood down (the run is
+ * suspended here), the child is left running for the resumed parent to re-attach to. A parent
+ * that ends otherwise (lost with its host, on-host-loss: fail) has its live children
+ * cancelled by whoever ends it (orphaned()).
+ */
+import type { Logger } from "pino";
+import type { TaskResult } from "../agent/contract.js";
+import type { TaskNode } from "../flows/model.js";
+import type { Bus } from "../store/bus.js";
+import type { TriggerRequest } from "./adoption.js";
+import type { ClusterState } from "./cluster-state.js";
+import { coerceError, errorMessage } from "./errors.js";
+import type { RunRecord } from "./run-record.js";
+import type { RunEvent, RunId, RunSummary } from "./types.js";
+
+/** How deep child runs may nest: a run that is no child is at depth 0, its children at 1. */
+export const MAX_CHILD_DEPTH = 8;
+/** How often a waiting parent looks at its child besides the bus (an event lost with a connection). */
+const POLL_MS = 2000;
+/** How long a cancelled task waits for its child to end before it gives up waiting. */
+const CANCEL_WAIT_MS = 15_000;
+
+/** One instance of a fan-out task (`for-each`): its index and item. */
+export interface TaskInstance {
+  readonly index: number;
+  readonly item: string;
+}
+
+/** One execution of a flow task, as run-executor.ts hands it over. */
+export interface ChildCall {
+  readonly parent: RunRecord;
+  readonly node: TaskNode;
+  /** The task's environment (`KEY=value`, later wins): where `pass` takes its values. */
+  readonly env: readonly string[];
+  readonly instance?: TaskInstance;
+  /** The child this task (instance) started before its host stopped, from its journal. */
+  readonly known?: string;
+  readonly signal: AbortSignal;
+  /** Records the child's id durably (before it is adopted) and shows it on the node. */
+  started(run: string): Promise<void>;
+  /** A line in the task's log. */
+  line(text: string): void;
+}
+
+export interface ChildRunsDeps {
+  readonly clustered: boolean;
+  readonly state: ClusterState;
+  readonly bus: Bus<RunEvent>;
+  readonly log: Logger;
+  newRunId(): string;
+  /** Adopts a run (adoption.ts), under the id the request names. */
+  trigger(req: TriggerRequest): Promise<RunSummary>;
+  /** Cancels a run wherever it is in the cluster (commands.ts). */
+  cancel(run: string, by: string): Promise<RunSummary>;
+  /** A run's summary as this host or, in a cluster, the run index has it. */
+  summary(run: string): Promise<RunSummary | undefined>;
+  /** Whether a run is held and running here (not suspended for a stop or a stand-down). */
+  runningHere(run: string): boolean;
+}
+
+/** The shared-state key of a run's children: `{ "<node>" or "<node>#<instance>": child run id }`. */
+function childrenKey(run: string): string {
+  return `children-${run}`;
+}
+
+function slotOf(node: string, instance: TaskInstance | undefined): string {
+  return instance === undefined ? node : `${node}#${instance.index}`;
+}
+
+export class ChildRuns {
+  /** Writes of a run's children map, one after another (fan-out instances start at once). */
+  private readonly writing = new Map<string, Promise<void>>();
+
+  constructor(private readonly d: ChildRunsDeps) {}
+
+  async run(c: ChildCall): Promise<TaskResult> {
+    const { parent, node } = c;
+    const flow = node.opts["flow"];
+    if (typeof flow !== "string") return failed(`opts.flow of "${node.id}" names no flow`);
+    const depth = (parent.parent?.depth ?? 0) + 1;
+    if (depth > MAX_CHILD_DEPTH) {
+      return failed(`child runs nest at most ${MAX_CHILD_DEPTH} deep: a run of flow ${flow} started here would be at depth ${depth} (run ${parent.ref.run} of flow ${parent.ref.flow} is a child at depth ${depth - 1})`);
+    }
+    const slot = slotOf(node.id, c.instance);
+    let child = c.known;
+    let sum = child === undefined ? undefined : await this.d.summary(child);
+    if (child === undefined) {
+      // A requeued parent: a child of an earlier attempt that still runs is this task's.
+      const earlier = (await this.children(parent.ref.run))[slot];
+      const s = earlier === undefined ? undefined : await this.d.summary(earlier);
+      if (earlier !== undefined && s !== undefined && s.state !== "archived") {
+        child = earlier;
+        sum = s;
+        await c.started(child);
+      }
+    }
+    if (child !== undefined && sum !== undefined) {
+      c.line(`re-attached to child run ${child} of flow ${sum.ref.flow} (${sum.state}${sum.result !== undefined ? `, ${sum.result}` : ""})`);
+    } else {
+      const request = this.request(c, flow, depth);
+      if ("error" in request) return failed(request.error);
+      child ??= this.d.newRunId();
+      await c.started(child);
+      await this.remember(parent.ref.run, slot, child);
+      try {
+        sum = await this.d.trigger({ ...request, run: child });
+      } catch (e) {
+        return failed(`could not start a run of flow ${flow}: ${errorMessage(e)}`);
+      }
+      c.line(`started child run ${child} of flow ${flow} (version ${sum.ref.ver})`);
+    }
+    const end = sum.state === "archived" ? sum : await this.waitForEnd(child, c.signal);
+    if (end === undefined) return this.stopped(c, child);
+    return resultOf(child, end);
+  }
+
+  /**
+   * A run ended other than good, maybe without its executor (lost with its host): its
+   * children still running are cancelled. The executor's own end cancels them as it stops
+   * its tasks; this is for the ends that have no executor to do so.
+   */
+  async orphaned(r: RunRecord): Promise<void> {
+    if (r.result === "good" || !r.flow.tasks.some((t) => t.class === "task" && t.type === "flow")) return;
+    for (const child of Object.values(await this.children(r.ref.run))) {
+      const s = await this.d.summary(child).catch(() => undefined);
+      if (s === undefined || s.state === "archived") continue;
+      await this.d.cancel(child, `parent run ${r.ref.run} (it ended ${r.result ?? "?"})`).catch((e: unknown) => this.d.log.warn({ err: coerceError(e), run: child, parent: r.ref.run }, "could not cancel the child of an ended run"));
+    }
+  }
+
+  /** The adoption request of a child: its flow, trigger and values, or why there is none. */
+  private request(c: ChildCall, flow: string, depth: number): Omit<TriggerRequest, "run"> | { error: string } {
+    const o = c.node.opts;
+    const values: Record<string, string> = {};
+    if (o["values"] !== null && typeof o["values"] === "object") {
+      for (const [k, v] of Object.entries(o["values"] as Record<string, unknown>)) values[k] = String(v ?? "");
+    }
+    const env = new Map<string, string>();
+    for (const e of c.env) {
+      const at = e.indexOf("=");
+      if (at > 0) env.set(e.slice(0, at), e.slice(at + 1));
+    }
+    const pass = Array.isArray(o["pass"]) ? (o["pass"] as unknown[]).filter((p): p is string => typeof p === "string") : [];
+    const missing = pass.filter((p) => !env.has(p));
+    if (missing.length > 0) return { error: `opts.pass names ${missing.join(", ")}, which the task's environment does not have` };
+    for (const p of pass) values[p] = env.get(p) ?? "";
+    const ver = o["ver"];
+    const trigger = o["trigger"];
+    return {
+      flow,
+      ...(typeof ver === "number" ? { ver } : {}),
+      ...(typeof trigger === "string" ? { trigger } : {}),
+      values,
+      // Beside the form's values, so that a form does not refuse it as a field it lacks.
+      ...(c.instance !== undefined ? { opts: { item: c.instance.item } } : {}),
+      // A flow without a data trigger starts from its first trigger (or none), as `floe run` starts it.
+      anyTrigger: typeof trigger !== "string",
+      by: `run ${c.parent.ref.run} (task ${c.node.id})`,
+      parent: { run: c.parent.ref.run, node: c.node.id, ...(c.instance !== undefined ? { instance: c.instance.index } : {}), depth },
+    };
+  }
+
+  /** The task was stopped before its child ended. */
+  private async stopped(c: ChildCall, child: string): Promise<TaskResult> {
+    const why = errorMessage(c.signal.reason ?? "stopped");
+    if (!this.d.runningHere(c.parent.ref.run)) {
+      // The host stops or stood down: the child runs on, and the resumed parent re-attaches.
+      return { status: -1, reason: `${why}; child run ${child} left running for the resumed run`, outputs: {} };
+    }
+    let note = "cancelled";
+    try {
+      await this.d.cancel(child, `parent run ${c.parent.ref.run} (${why})`);
+    } catch (e) {
+      const err = coerceError(e);
+      note = `not cancelled: ${err.message}`;
+    }
+    const end = await this.waitForEnd(child, AbortSignal.timeout(CANCEL_WAIT_MS));
+    if (end !== undefined && end.result !== "cancelled") note = `ended ${end.result ?? "?"}`;
+    c.line(`child run ${child} ${note}`);
+    return { status: -1, reason: `${why}; child run ${child} ${note}`, outputs: {} };
+  }
+
+  /** The child's end, from the bus or, if an event was missed, the summary; undefined when `signal` aborted first. */
+  private waitForEnd(child: string, signal: AbortSignal): Promise<RunSummary | undefined> {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (s: RunSummary | undefined): void => {
+        if (done) return;
+        done = true;
+        off();
+        clearInterval(timer);
+        signal.removeEventListener("abort", aborted);
+        resolve(s);
+      };
+      const off = this.d.bus.subscribe((ev) => {
+        if (ev.type === "run" && ev.summary.ref.run === child && ev.summary.state === "archived") finish(ev.summary);
+      });
+      const look = (): void => {
+        this.d.summary(child).then(
+          (s) => (s?.state === "archived" ? finish(s) : undefined),
+          (e: unknown) => this.d.log.debug({ err: coerceError(e), run: child }, "could not look at a child run"),
+        );
+      };
+      const timer = setInterval(look, POLL_MS);
+      const aborted = (): void => finish(undefined);
+      signal.addEventListener("abort", aborted, { once: true });
+      if (signal.aborted) aborted();
+      else look();
+    });
+  }
+
+  private async children(run: string): Promise<Record<string, string>> {
+    const v = await this.d.state.getValue(childrenKey(run));
+    if (v === undefined || v === "") return {};
+    try {
+      const x: unknown = JSON.parse(v);
+      if (x === null || typeof x !== "object" || Array.isArray(x)) return {};
+      return Object.fromEntries(Object.entries(x).filter((e): e is [string, string] => typeof e[1] === "string"));
+    } catch {
+      return {};
+    }
+  }
+
+  /** Adds a child to its parent's map in the shared state (for a requeued parent, and for orphaned()). */
+  private remember(run: string, slot: string, child: string): Promise<void> {
+    const before = this.writing.get(run) ?? Promise.resolve();
+    const next = before.then(async () => {
+      const map = await this.children(run);
+      await this.d.state.setValue(childrenKey(run), JSON.stringify({ ...map, [slot]: child }));
+    });
+    const settled = next.catch(() => undefined);
+    this.writing.set(run, settled);
+    void settled.then(() => {
+      if (this.writing.get(run) === settled) this.writing.delete(run);
+    });
+    return next;
+  }
+}
+
+function failed(error: string): TaskResult {
+  return { status: -1, error, outputs: {} };
+}
+
+/** The task's result from its child's end: good → 0; bad, cancelled, lost → 1, with the child named. */
+function resultOf(child: string, end: RunSummary): TaskResult {
+  const outputs = end.outputs ?? {};
+  if (end.result === "good") return { status: 0, outputs };
+  return { status: 1, reason: `child run ${child as RunId} of flow ${end.ref.flow} ended ${end.result ?? "?"}${end.reason !== undefined ? `: ${end.reason}` : ""}`, outputs };
+}
