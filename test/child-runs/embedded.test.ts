@@ -1,0 +1,171 @@
+/**
+ * Child runs on one embedded host (real processes, real files): values and passed values go
+ * in, the child's outputs come out as the parent task's; a bad child makes the task bad with
+ * a reason naming it; cancelling the parent, or the task's timeout, cancels the child and
+ * kills its processes; nesting deeper than the bound is refused with a clear reason.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { MAX_CHILD_DEPTH } from "../../hub/child-runs.js";
+import type { NodeStatus, RunDetail } from "../../hub/types.js";
+import { startHub, until } from "../helpers/hub.js";
+
+const read = (f: string): string => (existsSync(f) ? readFileSync(f, "utf8") : "");
+
+function conf(marks: string): string {
+  // A chain f0 → f1 → … one flow longer than the nesting bound allows.
+  const chain = Array.from({ length: MAX_CHILD_DEPTH + 2 }, (_, i) =>
+    i <= MAX_CHILD_DEPTH
+      ? `  - id: f${i}\n    tasks:\n      - {id: down, type: flow, listen: trigger.good, opts: {flow: f${i + 1}}}\n`
+      : `  - id: f${i}\n    tasks:\n      - {id: leaf, type: exec, listen: trigger.good, opts: {shell: 'echo leaf >> ${marks}/leaf'}}\n`,
+  ).join("");
+  return `
+flows:
+  - id: pipeline
+    triggers: [{id: go, type: data}]
+    tasks:
+      - id: build
+        type: exec
+        listen: trigger.good
+        opts: {shell: 'echo VERSION=1.2.3 >> $FLOE_OUTPUT'}
+      - id: deploy
+        type: flow
+        listen: task.build.good
+        opts:
+          flow: deploy
+          values: {TARGET: prod, REPLICAS: 3}
+          pass: [FLOE_OUT_BUILD_VERSION]
+      - id: show
+        type: exec
+        listen: task.deploy.good
+        opts: {shell: 'echo "$URL $DIGEST" > ${marks}/parent-saw'}
+      - {id: done, type: end, listen: task.show.good}
+  - id: deploy
+    triggers: [{id: go, type: data}]
+    tasks:
+      - id: push
+        type: exec
+        listen: trigger.good
+        opts: {shell: 'echo "$TARGET $REPLICAS $FLOE_OUT_BUILD_VERSION" > ${marks}/child-got-$FLOE_RUN_ID; echo URL=https://$TARGET.example >> $FLOE_OUTPUT; echo DIGEST=first >> $FLOE_OUTPUT'}
+      - id: verify
+        type: exec
+        listen: task.push.good
+        opts: {shell: 'echo DIGEST=second >> $FLOE_OUTPUT'}
+      - {id: done, type: end, listen: task.verify.good}
+  - id: calls-broken
+    tasks:
+      - {id: call, type: flow, listen: trigger.good, opts: {flow: broken}}
+  - id: broken
+    tasks:
+      - {id: fail, type: exec, listen: trigger.good, opts: {shell: 'echo oops; exit 3'}}
+  - id: calls-slow
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: call, type: flow, listen: trigger.good, opts: {flow: slow}}
+  - id: calls-slow-with-timeout
+    tasks:
+      - {id: call, type: flow, listen: trigger.good, timeout: 1s, opts: {flow: slow}}
+  - id: slow
+    tasks:
+      - id: wait
+        type: exec
+        listen: trigger.good
+        opts: {shell: 'echo "start $FLOE_RUN_ID" >> ${marks}/slow; sleep 30; echo "end $FLOE_RUN_ID" >> ${marks}/slow'}
+${chain}`;
+}
+
+function node(d: RunDetail, id: string): NodeStatus {
+  const n = d.nodes.find((x) => x.id === id);
+  if (n === undefined) throw new Error(`no node ${id}`);
+  return n;
+}
+
+t.test("values and passed values in, the child's outputs out (later tasks winning), parent and child linked", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const run = (await h.hub.trigger({ flow: "pipeline" })).ref.run;
+  const end = await h.end(run);
+  t.equal(end.result, "good", end.reason);
+  const parent = await h.hub.getRun(run);
+  const deploy = node(parent, "deploy");
+  t.equal(deploy.state, "good");
+  const child = deploy.child;
+  if (child === undefined) throw new Error("the flow task names no child run");
+  t.same(deploy.outputs, { URL: "https://prod.example", DIGEST: "second" }, "the child's outputs, later tasks winning");
+  const c = await h.hub.getRun(child);
+  t.equal(c.ref.flow, "deploy");
+  t.equal(c.result, "good");
+  t.same(c.parent, { run, node: "deploy" }, "the child links to its parent");
+  t.match(c.trigger.values, { TARGET: "prod", REPLICAS: "3", FLOE_OUT_BUILD_VERSION: "1.2.3" });
+  t.equal(read(join(marks, `child-got-${child}`)).trim(), "prod 3 1.2.3", "the child's task saw the values");
+  t.equal(read(join(marks, "parent-saw")).trim(), "https://prod.example second", "the parent's next task saw the child's outputs");
+  t.ok((c.startedAt ?? 0) >= (deploy.startedAt ?? Infinity) && (c.endedAt ?? Infinity) <= (deploy.endedAt ?? 0), "the task ran while its child ran");
+  t.equal(h.hub.listRuns({ flow: "deploy" }).length, 1, "one child run");
+});
+
+t.test("a bad child makes the task bad, with a reason naming the child and its result", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const run = (await h.hub.trigger({ flow: "calls-broken", anyTrigger: true })).ref.run;
+  const end = await h.end(run);
+  t.equal(end.result, "bad");
+  const call = node(await h.hub.getRun(run), "call");
+  t.equal(call.state, "bad");
+  t.equal(call.exitCode, 1);
+  t.equal(call.reason, `child run ${call.child} of flow broken ended bad: task.fail.bad has no listener`);
+  const c = await h.hub.getRun(call.child as string);
+  t.equal(c.result, "bad");
+  t.equal(node(c, "fail").exitCode, 3);
+});
+
+t.test("cancelling the parent cancels the child and kills its processes", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const run = (await h.hub.trigger({ flow: "calls-slow" })).ref.run;
+  await until(() => read(join(marks, "slow")).includes("start"), 20_000, "the child's task to start");
+  const child = node(await h.hub.getRun(run), "call").child as string;
+  t.ok(read(join(marks, "slow")).includes(`start ${child}`), "the child's task runs in the child run");
+  const cancelled = await h.hub.cancel(run, "tester");
+  t.equal(cancelled.result, "cancelled");
+  const c = await h.end(child, 20_000);
+  t.equal(c.result, "cancelled");
+  t.match(c.reason, `cancelled by parent run ${run}`);
+  t.notOk(read(join(marks, "slow")).includes("end"), "the child's task was killed, not left to finish");
+  t.equal(node(await h.hub.getRun(run), "call").state, "cancelled");
+});
+
+t.test("the task's timeout cancels the child and ends the task bad", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const run = (await h.hub.trigger({ flow: "calls-slow-with-timeout", anyTrigger: true })).ref.run;
+  const end = await h.end(run, 30_000);
+  t.equal(end.result, "bad");
+  const call = node(await h.hub.getRun(run), "call");
+  t.equal(call.state, "bad");
+  t.match(call.reason, /^timed out after 1s; child run \S+ cancelled$/);
+  const c = await h.end(call.child as string, 20_000);
+  t.equal(c.result, "cancelled");
+});
+
+t.test(`child runs nest at most ${MAX_CHILD_DEPTH} deep`, async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks), { slots: MAX_CHILD_DEPTH + 4 });
+  const root = (await h.hub.trigger({ flow: "f0", anyTrigger: true })).ref.run;
+  t.equal((await h.end(root, 60_000)).result, "bad");
+  // Walk down the chain: f0 at depth 0 … f8 at depth 8, whose task is refused.
+  let at = await h.hub.getRun(root);
+  for (let depth = 0; depth < MAX_CHILD_DEPTH; depth++) {
+    t.equal(at.ref.flow, `f${depth}`);
+    const down = node(at, "down");
+    t.equal(down.state, "bad");
+    at = await h.hub.getRun(down.child as string);
+  }
+  t.equal(at.ref.flow, `f${MAX_CHILD_DEPTH}`);
+  const refused = node(at, "down");
+  t.equal(refused.state, "bad");
+  t.equal(refused.child, undefined, "no child was started past the bound");
+  t.match(refused.reason, `child runs nest at most ${MAX_CHILD_DEPTH} deep: a run of flow f${MAX_CHILD_DEPTH + 1} started here would be at depth ${MAX_CHILD_DEPTH + 1}`);
+  t.equal(h.hub.listRuns({ flow: `f${MAX_CHILD_DEPTH + 1}` }).length, 0);
+  t.equal(read(join(marks, "leaf")), "", "the flow past the bound never ran");
+});
