@@ -74,6 +74,11 @@ export interface ChildRunsDeps {
   summary(run: string): Promise<RunSummary | undefined>;
   /** Whether a run is held and running here (not suspended for a stop or a stand-down). */
   runningHere(run: string): boolean;
+  /**
+   * Resolved once the host recovered the runs on its disk and takes work: a resumed parent
+   * looks for its child (maybe a run of this host, recovered after it) only then.
+   */
+  readonly ready: Promise<void>;
 }
 
 /** The shared-state key of a run's children: `{ "<node>" or "<node>#<instance>": child run id }`. */
@@ -100,6 +105,7 @@ export class ChildRuns {
       return failed(`child runs nest at most ${MAX_CHILD_DEPTH} deep: a run of flow ${flow} started here would be at depth ${depth} (run ${parent.ref.run} of flow ${parent.ref.flow} is a child at depth ${depth - 1})`);
     }
     const slot = slotOf(node.id, c.instance);
+    if (!(await whenReady(this.d.ready, c.signal))) return { status: -1, reason: errorMessage(c.signal.reason ?? "stopped"), outputs: {} };
     let child = c.known;
     let sum = child === undefined ? undefined : await this.d.summary(child);
     if (child === undefined) {
@@ -264,4 +270,17 @@ function resultOf(child: string, end: RunSummary): TaskResult {
   const outputs = end.outputs ?? {};
   if (end.result === "good") return { status: 0, outputs };
   return { status: 1, reason: `child run ${child as RunId} of flow ${end.ref.flow} ended ${end.result ?? "?"}${end.reason !== undefined ? `: ${end.reason}` : ""}`, outputs };
+}
+
+/** Waits for `ready`; false if `signal` aborted first. */
+function whenReady(ready: Promise<void>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const aborted = (): void => resolve(false);
+    signal.addEventListener("abort", aborted, { once: true });
+    void ready.then(() => {
+      signal.removeEventListener("abort", aborted);
+      resolve(true);
+    });
+  });
 }

@@ -108,6 +108,8 @@ export class Hub {
   private readonly startedAt = Date.now();
   private address: string | undefined;
   private stopping: Promise<void> | undefined;
+  /** Resolved once the runs on disk are recovered and the hub takes work (child runs wait for it). */
+  private readonly ready = deferred();
 
   constructor(private readonly o: HubOptions) {
     const { state, log, bus, host } = o;
@@ -141,6 +143,7 @@ export class Hub {
       cancel: (run, by) => this.commands.cancel(run, by),
       summary: (run) => this.childSummary(run),
       runningHere: (run) => table.get(run)?.state === "active",
+      ready: this.ready.promise,
     }));
     const executors = (this.executors = new Executors({ children, runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
@@ -189,6 +192,7 @@ export class Hub {
     await this.lease.begin();
     await recoverRuns({ held: (r) => this.recoverHeld(r), files: this.files, table: this.table, state: this.o.state, commands: this.o.commands, executors: this.executors, finisher: this.finisher, host: this.o.host, clustered: this.o.clustered === true, log: this.o.log });
     if (!this.life.started()) return; // stopped while starting
+    this.ready.resolve();
     await this.onUpdate.start();
     this.sync?.start();
     this.dispatcher.open();
@@ -311,4 +315,11 @@ export class Hub {
     if (this.o.clustered !== true) return undefined;
     return (await this.queries.indexedSummary(run)) ?? (local !== undefined ? summarize(local) : undefined);
   }
+}
+
+/** A promise and its resolve (Node 20 has no Promise.withResolvers). */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

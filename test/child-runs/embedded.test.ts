@@ -86,7 +86,7 @@ t.test("values and passed values in, the child's outputs out (later tasks winnin
   const h = await startHub(t, conf(marks));
   const run = (await h.hub.trigger({ flow: "pipeline" })).ref.run;
   const end = await h.end(run);
-  t.equal(end.result, "good", end.reason);
+  t.equal(end.result, "good", end.reason ?? "");
   const parent = await h.hub.getRun(run);
   const deploy = node(parent, "deploy");
   t.equal(deploy.state, "good");
