@@ -3,6 +3,7 @@
 // a time: a run requeued after its host was lost ran again from the start as attempt 2 (on
 // another host), and a selector shows each attempt's output apart, the latest by default.
 // A node's "tries" count its task's tries within the run's current attempt.
+import { seg } from "./api.js";
 import { ago, badge, fill, h, took } from "./dom.js";
 import { logView } from "./log-view.js";
 
@@ -92,6 +93,7 @@ export function nodePanel(app, runId) {
       n.startedAt && n.class === "task" && n.type !== "data" ? ["took", took(n.startedAt, n.endedAt)] : null,
       n.exitCode !== undefined ? ["exit code", h("span", { "data-exit": n.exitCode }, String(n.exitCode))] : null,
       n.tag ? ["emitted", h("code", {}, n.tag)] : null,
+      n.child ? ["child run", h("a", { href: `/app/runs/${seg(n.child)}`, "data-child-run": n.child }, n.child)] : null,
       n.reason ? ["reason", h("span", { class: "why" }, n.reason)] : null,
     ].filter(Boolean);
     const waits = n.waits

@@ -80,6 +80,8 @@ export function mountRun(app, [runId], root, query) {
       r.startedAt ? [r.endedAt ? "took" : "running for", took(r.startedAt, r.endedAt)] : null,
       r.rerunOf ? ["re-run of", h("span", { "data-rerun-of": "" }, runLink(r.rerunOf))] : null,
       r.reruns?.length ? ["re-runs", h("span", { "data-reruns": "" }, r.reruns.map((l, i) => [i ? ", " : "", runLink(l)]))] : null,
+      // A child run (a type: flow task started it): the way back to its parent.
+      r.parent ? ["child run of", h("span", { "data-parent": "" }, h("a", { href: `/app/runs/${seg(r.parent.run)}?node=${seg(r.parent.node)}`, "data-run-link": r.parent.run }, r.parent.run), ` (task ${r.parent.node}${r.parent.instance !== undefined ? `, instance ${r.parent.instance}` : ""})`)] : null,
       ["RunRef", h("code", { class: "wrap", "data-runref": "" }, ref)],
     ].filter(Boolean);
     fill(factsBox, facts(rows));
@@ -202,7 +204,8 @@ export function mountRun(app, [runId], root, query) {
           "tr",
           { "data-node-row": n.id, "data-key": n.id, "data-state": st, class: panel.nodeId === n.id ? "sel" : "" },
           h("th", { scope: "row" }, h("button", { type: "button", class: "link", "aria-pressed": String(panel.nodeId === n.id), onclick: () => select(n.id, true) }, n.name)),
-          h("td", {}, n.class === "task" ? n.type : n.class),
+          // A flow task links to the child run it started.
+          h("td", {}, n.class === "task" ? n.type : n.class, n.child ? [" → ", h("a", { href: `/app/runs/${seg(n.child)}`, "data-child-link": n.child, title: `child run ${n.child}` }, `run …${n.child.slice(-6)}`)] : null),
           h("td", {}, badge(n.enabled ? "input" : st)),
           h("td", { class: "num" }, n.class === "task" && n.type !== "data" && n.type !== "end" ? String(n.attempts) : ""),
           h("td", { class: "num" }, n.exitCode !== undefined ? String(n.exitCode) : ""),
