@@ -66,6 +66,18 @@ flows:
   - id: calls-slow-with-timeout
     tasks:
       - {id: call, type: flow, listen: trigger.good, timeout: 1s, opts: {flow: slow}}
+  - id: calls-slow-run-timeout
+    timeout: 1s
+    tasks:
+      - {id: call, type: flow, listen: trigger.good, opts: {flow: slow}}
+  - id: calls-nowhere
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: call, type: flow, listen: trigger.good, opts: {flow: nowhere}}
+  - id: nowhere
+    host-tags: [no-such-host]
+    tasks:
+      - {id: never, type: exec, listen: trigger.good, opts: {shell: 'echo never >> ${marks}/nowhere'}}
   - id: slow
     tasks:
       - id: wait
@@ -146,6 +158,36 @@ t.test("the task's timeout cancels the child and ends the task bad", async (t) =
   t.match(call.reason, /^timed out after 1s; child run \S+ cancelled$/);
   const c = await h.end(call.child as string, 20_000);
   t.equal(c.result, "cancelled");
+});
+
+t.test("the run's timeout cancels the child", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const run = (await h.hub.trigger({ flow: "calls-slow-run-timeout", anyTrigger: true })).ref.run;
+  const end = await h.end(run, 30_000);
+  t.equal(end.result, "bad");
+  t.equal(end.reason, "run timed out after 1s");
+  const call = node(await h.hub.getRun(run), "call");
+  const c = await h.end(call.child as string, 20_000);
+  t.equal(c.result, "cancelled");
+  t.match(c.reason, `cancelled by parent run ${run} (run ended: run timed out after 1s)`);
+  t.notOk(read(join(marks, "slow")).includes("end"), "the child's task was killed");
+});
+
+t.test("a child still pending (no host can take it) is cancelled with its parent", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const run = (await h.hub.trigger({ flow: "calls-nowhere" })).ref.run;
+  let child: string | undefined;
+  // The node names its child as soon as the id is journalled, a moment before the child is adopted.
+  await until(async () => (child = node(await h.hub.getRun(run), "call").child) !== undefined && h.hub.listRuns({ flow: "nowhere" }).length === 1, 20_000, "the child to be adopted");
+  const pending = await h.hub.getRun(child as string);
+  t.equal(pending.state, "pending");
+  t.match(pending.waiting, /no-such-host/, "it waits for a host with its tags");
+  await h.hub.cancel(run, "tester");
+  const c = await h.end(child as string, 20_000);
+  t.equal(c.result, "cancelled");
+  t.equal(read(join(marks, "nowhere")), "", "it never ran");
 });
 
 t.test(`child runs nest at most ${MAX_CHILD_DEPTH} deep`, async (t) => {
