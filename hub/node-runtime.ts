@@ -5,6 +5,7 @@
 import { readForm } from "../flows/forms.js";
 import type { FlowNode } from "../flows/model.js";
 import type { RunEventRec, StatusLine } from "./run-record.js";
+import { ended, type InstanceRuntime } from "./fan-out.js";
 import type { NodeState, NodeStatus, RunId } from "./types.js";
 
 export class NodeRuntime {
@@ -17,8 +18,10 @@ export class NodeRuntime {
   reason: string | undefined;
   logLines = 0;
   abort: AbortController | undefined;
-  /** The process group of the attempt running now, once it started. */
-  pgid: number | undefined;
+  /** The process groups of the attempt running now (one per running for-each instance), once they started. */
+  readonly groups = new Set<number>();
+  /** A for-each task: its instances, once it first started (hub/fan-out.ts). */
+  instances: InstanceRuntime[] | undefined;
   /** Data nodes: open for input. */
   enabled = false;
   values: Record<string, string> = {};
@@ -41,10 +44,11 @@ export class NodeRuntime {
   touched = false;
   /**
    * A flow task: the child runs started and not yet taken as a result, by fan-out instance
-   * (-1: none), so that a restart re-attaches to them (child-runs.ts); and the last one, shown.
+   * (-1: none), so that a restart re-attaches to them (child-runs.ts); and the last one of
+   * each, shown (`child`, an instance's `child`).
    */
   readonly children = new Map<number, string>();
-  child: string | undefined;
+  readonly shown = new Map<number, string>();
 
   constructor(
     readonly node: FlowNode,
@@ -106,11 +110,16 @@ export class NodeRuntime {
         case "pgid":
           break;
         case "retry":
+          // A retry runs again the instances that did not end good; the good ones stand.
+          this.forgetFailedInstances();
           this.children.clear();
+          break;
+        case "inst":
+          this.restoreInstance(l);
           break;
         case "child":
           this.children.set(l.instance ?? -1, l.run);
-          if (l.instance === undefined) this.child = l.run;
+          this.shown.set(l.instance ?? -1, l.run);
           break;
         case "done":
           open = undefined;
@@ -148,12 +157,38 @@ export class NodeRuntime {
     this.interruptedBy = open;
   }
 
+  /** Before a retry: the instances that ended other than good run again. */
+  forgetFailedInstances(): void {
+    if (this.instances === undefined) return;
+    for (const i of this.instances) {
+      if (i.status.state === "good" || !ended(i.status.state)) continue;
+      i.status = { index: i.status.index, item: i.status.item, name: i.status.name, state: "waiting" };
+      i.outputs = {};
+    }
+  }
+
+  private restoreInstance(l: Extract<StatusLine, { t: "inst" }>): void {
+    this.instances ??= [];
+    const { index, item, name } = l;
+    const status = {
+      index,
+      item,
+      name,
+      state: l.state,
+      ...(l.exitCode !== undefined ? { exitCode: l.exitCode } : {}),
+      ...(l.reason !== undefined ? { reason: l.reason } : {}),
+      ...(l.state === "running" ? { startedAt: l.at } : { startedAt: this.instances[index]?.status.startedAt ?? l.at, endedAt: l.at }),
+    };
+    this.instances[index] = { status, outputs: l.outputs ?? {} };
+  }
+
   /** Process groups recorded for attempts that never finished (to kill after a crash). */
   static openGroups(lines: readonly StatusLine[]): number[] {
     const groups: number[] = [];
     for (const l of lines) {
       if (l.t === "pgid") groups.push(l.pgid);
       if (l.t === "done" || l.t === "retry") groups.length = 0;
+
     }
     return groups;
   }
@@ -175,7 +210,9 @@ export class NodeRuntime {
       ...(this.tag !== undefined ? { tag: this.tag } : {}),
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
       ...(this.outputs !== undefined && Object.keys(this.outputs).length > 0 ? { outputs: this.outputs } : {}),
-      ...(this.child !== undefined ? { child: this.child as RunId } : {}),
+      ...(this.shown.has(-1) ? { child: this.shown.get(-1) as RunId } : {}),
+      // A flow task's instance shows its child run (child-runs.ts).
+      ...(this.instances !== undefined ? { instances: this.instances.filter((i) => i !== undefined).map((i) => (this.shown.has(i.status.index) ? { ...i.status, child: this.shown.get(i.status.index) as string } : i.status)) } : {}),
     };
     if (n.class === "merge") return { ...base, waits: Object.fromEntries(n.wait.map((w) => [w, this.received.has(w)])) };
     if (n.class === "task" && n.type === "data") {

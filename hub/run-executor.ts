@@ -13,6 +13,7 @@ export type { ExecutorDeps } from "./executor-deps.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import type { TaskInstance } from "./child-runs.js";
 import { errorMessage, FloeError } from "./errors.js";
+import { combine, ended, fanItems, freshInstance, inPool, itemEnv, type FanItem, type InstanceRuntime, type ItemFile } from "./fan-out.js";
 import { NodeRuntime } from "./node-runtime.js";
 import type { ReplayedNode, RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
@@ -154,7 +155,7 @@ export class RunExecutor {
   /** Process groups of the tasks running now (to kill them without waiting, see Hub.standDown). */
   runningGroups(): number[] {
     const out: number[] = [];
-    for (const rt of this.nodes.values()) if (rt.pgid !== undefined) out.push(rt.pgid);
+    for (const rt of this.nodes.values()) out.push(...rt.groups);
     return out;
   }
 
@@ -337,7 +338,8 @@ export class RunExecutor {
     }
     let result: TaskResult;
     try {
-      result = await this.execute(node, rt, ev, AbortSignal.any(signals));
+      const signal = AbortSignal.any(signals);
+      result = node.forEach !== undefined ? await this.fanOut(node, rt, ev, signal) : await this.execute(node, rt, ev, signal);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       rt.abort = undefined;
@@ -362,6 +364,7 @@ export class RunExecutor {
       const delayMs = (node.retries?.backoffMs ?? 1000) * 2 ** (rt.attempts - 1);
       this.journal(node.id, { t: "retry", at: Date.now(), attempt: rt.attempts, delayMs, reason: reason ?? "failed" });
       this.sysLine(node.id, `try ${rt.attempts} failed (${reason ?? "failed"}); retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`);
+      rt.forgetFailedInstances();
       rt.state = "waiting";
       rt.reason = `retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`;
       this.publishNode(node.id);
@@ -397,13 +400,17 @@ export class RunExecutor {
    * read now (every node that ended by now, retries included, is upstream of it), the
    * host's secrets added, its output lines numbered and its process group recorded.
    */
-  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal, instance?: TaskInstance): Promise<TaskResult> {
-    const { opts, env, notes } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
-    for (const note of notes) this.sysLine(node.id, note);
-    if (node.type === "flow") return this.runChild(node, rt, env, signal, instance);
+  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal, item?: FanItem): Promise<TaskResult> {
+    const prepared = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
+    const { opts, notes } = prepared;
+    for (const note of notes) this.sysLine(node.id, note, item?.index);
+    const env = item !== undefined ? [...prepared.env, ...itemEnv(item)] : prepared.env;
+    // A child run's instance has `item` among its trigger values: the listed value, or the artifact's name.
+    if (node.type === "flow") return this.runChild(node, rt, env, signal, item !== undefined ? { index: item.index, item: item.name } : undefined);
     // Read as the task starts, on the host that runs it: each host has its own secrets.
     const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
     if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };
+    let group: number | undefined;
     try {
       return await this.deps.runTask({
         runId: this.record.ref.run,
@@ -418,16 +425,17 @@ export class RunExecutor {
         workspace: this.deps.workspace,
         cacheDir: this.deps.cacheDir,
         signal,
-        onLine: (l) => this.line(node.id, l),
+        onLine: (l) => this.line(node.id, l, item?.index),
         // Not synced on its own: it is read after a crash of this host's processes, which
         // leaves what they wrote; a crash of the machine leaves no process group to kill.
         onStart: ({ pgid }) => {
-          rt.pgid = pgid;
+          group = pgid;
+          rt.groups.add(pgid);
           this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true });
         },
       });
     } finally {
-      rt.pgid = undefined;
+      if (group !== undefined) rt.groups.delete(group);
     }
   }
 
@@ -444,16 +452,59 @@ export class RunExecutor {
       ...(rt.children.has(slot) ? { known: rt.children.get(slot) as string } : {}),
       started: async (run) => {
         rt.children.set(slot, run);
-        if (instance === undefined) rt.child = run;
+        rt.shown.set(slot, run);
         this.journal(node.id, { t: "child", at: Date.now(), run, ...(instance !== undefined ? { instance: instance.index } : {}) });
         await this.durable(node.id);
         this.publishNode(node.id);
       },
-      line: (text) => this.sysLine(node.id, text),
+      line: (text) => this.sysLine(node.id, text, instance?.index),
     });
     // Taken as this try's result: a retry starts a new child (a stopping host's run is not recorded, see suspend()).
     rt.children.delete(slot);
     return result;
+  }
+
+  /**
+   * A for-each task: its instances that have not ended run (at most `parallel` at once),
+   * each recorded in the journal as it starts and ends, so that a restart runs only the
+   * others again; their ends make the task's one result (fan-out.ts).
+   */
+  private async fanOut(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult> {
+    const items = fanItems(node, this.itemFiles(ev));
+    const known = rt.instances;
+    const instances = items.map((it) => known?.[it.index] ?? freshInstance(it));
+    rt.instances = instances;
+    this.publishNode(node.id);
+    const todo = items.filter((it) => !ended((instances[it.index] as InstanceRuntime).status.state)).map((it) => it.index);
+    if (todo.length < items.length) this.sysLine(node.id, `${items.length - todo.length} of ${items.length} instances ended before; running the other ${todo.length}`);
+    await inPool(todo, node.parallel, () => signal.aborted || this.ended, async (index) => {
+      const item = items[index] as FanItem;
+      const inst = instances[index] as InstanceRuntime;
+      const startedAt = Date.now();
+      const base = { index, item: item.value, name: item.name, startedAt };
+      inst.status = { ...base, state: "running" };
+      this.journal(node.id, { t: "inst", at: startedAt, index, item: item.value, name: item.name, state: "running" });
+      this.publishNode(node.id);
+      const r = await this.execute(node, rt, ev, signal, item);
+      if (this.ended) return;
+      const good = r.error === undefined && node.good.includes(r.status);
+      const state = signal.aborted ? "cancelled" : good ? "good" : "bad";
+      const said = r.error ?? r.reason;
+      const reason = said !== undefined ? this.deps.secrets.mask(said) : good ? undefined : `exit status ${r.status}`;
+      const exitCode = r.error === undefined ? r.status : undefined;
+      const at = Date.now();
+      inst.status = { ...base, state, endedAt: at, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}) };
+      inst.outputs = this.deps.secrets.maskValues(r.outputs);
+      this.journal(node.id, { t: "inst", at, index, item: item.value, name: item.name, state, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}), outputs: inst.outputs });
+      this.publishNode(node.id);
+    });
+    if (signal.aborted) return { status: -1, reason: errorMessage(signal.reason), outputs: {} };
+    return combine(node, instances);
+  }
+
+  /** The artifacts `for-each: artifacts` runs over: those of the node whose event started the task. */
+  private itemFiles(_ev: RunEventRec): ItemFile[] {
+    return []; // FIXME(artifacts): from the starting node's recorded artifacts, once the artifact store lands
   }
 
   /** The outputs of this run attempt's nodes that have ended, in the flow's order (`this.nodes` is built in it). */
@@ -575,13 +626,13 @@ export class RunExecutor {
     this.deps.journal.append(node, line, o);
   }
 
-  private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }): void {
+  private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }, instance?: number): void {
     const rt = this.nodes.get(node);
     if (rt === undefined) return;
     // Numbered within this run attempt: another attempt's lines live on its own host's disk
     // and, in the cluster's history, apart by their attempt.
     // Masked here, where the line enters floe: the log file, the journal, the event bus, JetStream and the API get it masked.
-    const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: this.deps.secrets.mask(l.text), stream: l.stream };
+    const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: this.deps.secrets.mask(l.text), stream: l.stream, ...(instance !== undefined ? { instance } : {}) };
     if (l.stream === "sys") {
       // floe's own lines about the node (its folder, its command, a retry) go with its status
       // records: a task that prints nothing then has no file of its own.
@@ -593,8 +644,8 @@ export class RunExecutor {
     this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
   }
 
-  private sysLine(node: string, text: string): void {
-    this.line(node, { at: Date.now(), text, stream: "sys" });
+  private sysLine(node: string, text: string, instance?: number): void {
+    this.line(node, { at: Date.now(), text, stream: "sys" }, instance);
   }
 
   private publishNode(id: string): void {

@@ -90,7 +90,19 @@ export type StatusLine =
   | { readonly t: "values"; readonly at: number; readonly values: Readonly<Record<string, string>>; readonly by?: string }
   | { readonly t: "wait"; readonly at: number; readonly tag: string; readonly event: RunEventRec }
   | { readonly t: "fired"; readonly at: number }
-  /** A flow task chose its child run's id: recorded durably before the child is adopted, so a restart re-attaches to it. */
+  /** A for-each instance started (state running) or ended, with what it wrote to $FLOE_OUTPUT. */
+  | {
+      readonly t: "inst";
+      readonly at: number;
+      readonly index: number;
+      readonly item: string;
+      readonly name: string;
+      readonly state: "running" | "good" | "bad" | "cancelled";
+      readonly exitCode?: number;
+      readonly reason?: string;
+      readonly outputs?: Readonly<Record<string, string>>;
+    }
+  /** A flow task (or its for-each instance) chose its child run's id: recorded durably before the child is adopted, so a restart re-attaches to it. */
   | { readonly t: "child"; readonly at: number; readonly run: string; readonly instance?: number };
 
 function isObj(x: unknown): x is Record<string, unknown> {
@@ -186,6 +198,9 @@ export function parseStatusLine(x: unknown): StatusLine | undefined {
       break;
     case "fired":
       ok = true;
+      break;
+    case "inst":
+      ok = typeof x["index"] === "number" && typeof x["item"] === "string" && typeof x["name"] === "string" && ["running", "good", "bad", "cancelled"].includes(x["state"] as string) && opt(x["exitCode"], "number") && opt(x["reason"], "string") && (x["outputs"] === undefined || isStrings(x["outputs"]));
       break;
     case "child":
       ok = typeof x["run"] === "string" && opt(x["instance"], "number");

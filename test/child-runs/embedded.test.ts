@@ -74,6 +74,16 @@ flows:
     triggers: [{id: go, type: data}]
     tasks:
       - {id: call, type: flow, listen: trigger.good, opts: {flow: nowhere}}
+  - id: fan
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: each, type: flow, listen: trigger.good, for-each: [alpha, beta, gamma], parallel: 2, opts: {flow: one-item, values: {MODE: fast}}}
+  - id: one-item
+    tasks:
+      - id: work
+        type: exec
+        listen: trigger.good
+        opts: {shell: 'echo "$(date +%s%N) start $item" >> ${marks}/items; sleep 0.3; echo "out_$item=$MODE-$item" >> $FLOE_OUTPUT; echo "$(date +%s%N) end $item" >> ${marks}/items'}
   - id: nowhere
     host-tags: [no-such-host]
     tasks:
@@ -188,6 +198,35 @@ t.test("a child still pending (no host can take it) is cancelled with its parent
   const c = await h.end(child as string, 20_000);
   t.equal(c.result, "cancelled");
   t.equal(read(join(marks, "nowhere")), "", "it never ran");
+});
+
+t.test("for-each on a flow task: a child run per item, at most parallel at once, outputs merged", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks), { slots: 8 });
+  const run = (await h.hub.trigger({ flow: "fan" })).ref.run;
+  const end = await h.end(run, 30_000);
+  t.equal(end.result, "good", end.reason ?? "");
+  const each = node(await h.hub.getRun(run), "each");
+  t.same(each.outputs, { out_alpha: "fast-alpha", out_beta: "fast-beta", out_gamma: "fast-gamma" });
+  const instances = each.instances ?? [];
+  t.same(instances.map((i) => [i.name, i.state]), [["alpha", "good"], ["beta", "good"], ["gamma", "good"]]);
+  const kids = instances.map((i) => i.child);
+  t.equal(new Set(kids).size, 3, "a child run per instance");
+  for (const [index, i] of instances.entries()) {
+    const c = await h.hub.getRun(i.child as string);
+    t.same(c.parent, { run, node: "each", instance: index });
+    t.match(c.trigger.values, { item: i.name, MODE: "fast" });
+  }
+  // At most two at once, from the tasks' own stamps.
+  let running = 0;
+  let most = 0;
+  const stamps = read(join(marks, "items")).trim().split("\n").map((l) => l.split(" ")).sort((a, b) => (BigInt(a[0] ?? 0) < BigInt(b[0] ?? 0) ? -1 : 1));
+  for (const [, what] of stamps) {
+    running += what === "start" ? 1 : -1;
+    most = Math.max(most, running);
+  }
+  t.equal(stamps.length, 6);
+  t.equal(most, 2, "parallel: 2 held across the child runs");
 });
 
 t.test(`child runs nest at most ${MAX_CHILD_DEPTH} deep`, async (t) => {
