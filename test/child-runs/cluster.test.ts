@@ -49,6 +49,15 @@ flows:
     triggers: [{id: go, type: data}]
     tasks:
       - {id: call, type: flow, listen: trigger.good, opts: {flow: slow}}
+  - id: fan
+    host-tags: [builder]
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: each, type: flow, listen: trigger.good, for-each: [${Array.from({ length: 20 }, (_, i) => `i${i}`).join(", ")}], opts: {flow: one-item}}
+  - id: one-item
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: work, type: exec, listen: trigger.good, opts: {shell: 'echo "item $item $FLOE_HOST" >> ${ev(dir)}; sleep 0.5; echo "host_$item=$FLOE_HOST" >> $FLOE_OUTPUT'}}
   - id: slow
     host-tags: [deployer]
     triggers: [{id: go, type: data}]
@@ -104,4 +113,24 @@ t.test("parent on one host, child on the only tagged host: values in, outputs ou
   t.match(ch.reason, `cancelled by parent run ${slow}`);
   t.equal(ch.ref.execHost, "h3");
   t.notOk(evidence(ev(dir)).some((l) => l.startsWith("slow-end ")), "the child's task was killed");
+
+  // A fan-out of 20 items over a flow task: a child run each, spread over the cluster.
+  const f = await c.host("h2").req("POST", "/flows/fan/runs", {});
+  const fan = (f.body as { run: { ref: { run: string } } }).run.ref.run;
+  const fd = await ended("h2", fan);
+  t.equal(fd.result, "good", fd.reason ?? "");
+  const each = fd.nodes.find((n) => n.id === "each") as Detail["nodes"][number] & { instances?: { name: string; state: string; child?: string }[] };
+  t.equal(each.instances?.length, 20);
+  t.ok(each.instances?.every((i) => i.state === "good" && i.child !== undefined), "every instance good, each with its child");
+  t.equal(new Set(each.instances?.map((i) => i.child)).size, 20, "twenty child runs");
+  const ran = new Map<string, string>();
+  for (const l of evidence(ev(dir))) {
+    const m = /^item (i\d+) (h\d)$/.exec(l);
+    if (m?.[1] !== undefined && m[2] !== undefined) ran.set(m[1], m[2]);
+  }
+  t.equal(ran.size, 20, "each item's task ran");
+  const hosts = new Set(ran.values());
+  t.ok(hosts.size > 1, `the children spread over more than one host (${[...hosts].sort().join(", ")})`);
+  t.same(Object.keys(each.outputs ?? {}).length, 20, "every child's output came back");
+  for (const [item, host] of ran) t.equal(each.outputs?.[`host_${item}`], host, `${item}'s output names the host it ran on`);
 });
