@@ -56,6 +56,9 @@ flows:
   - id: calls-broken
     tasks:
       - {id: call, type: flow, listen: trigger.good, opts: {flow: broken}}
+  - id: calls-broken-twice
+    tasks:
+      - {id: call, type: flow, listen: trigger.good, retries: {max: 1, backoff: 100ms}, opts: {flow: broken}}
   - id: broken
     tasks:
       - {id: fail, type: exec, listen: trigger.good, opts: {shell: 'echo oops; exit 3'}}
@@ -139,6 +142,19 @@ t.test("a bad child makes the task bad, with a reason naming the child and its r
   const c = await h.hub.getRun(call.child as string);
   t.equal(c.result, "bad");
   t.equal(node(c, "fail").exitCode, 3);
+});
+
+t.test("retries: each try of the task starts a child of its own", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const run = (await h.hub.trigger({ flow: "calls-broken-twice", anyTrigger: true })).ref.run;
+  t.equal((await h.end(run)).result, "bad");
+  const call = node(await h.hub.getRun(run), "call");
+  t.equal(call.attempts, 2);
+  const kids = h.hub.listRuns({ flow: "broken" });
+  t.equal(kids.length, 2, "two children, one per try");
+  t.ok(kids.every((k) => k.result === "bad" && k.parent?.run === run));
+  t.equal(call.child, kids.map((k) => k.ref.run).sort().at(-1), "the node shows the last try's child");
 });
 
 t.test("cancelling the parent cancels the child and kills its processes", async (t) => {
