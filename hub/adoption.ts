@@ -81,6 +81,9 @@ export class Adoption {
   /** Adopts a trigger into a run: the pend is on disk and in the cluster before this returns. */
   async trigger(req: TriggerRequest): Promise<RunSummary> {
     this.d.assertRunning();
+    // A run id chosen by the caller (a child run's) that this host adopted already: that run, not a second one.
+    const had = req.run === undefined ? undefined : this.d.table.get(req.run);
+    if (had !== undefined) return summarize(had);
     // The cluster's newest definition of the flow, where a newer reload elsewhere published one (on-update.ts).
     const base = this.d.onUpdate.definitionFor(this.findFlow(req.flow, req.ver));
     const trig = this.pickTrigger(base, req);

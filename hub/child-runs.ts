@@ -120,6 +120,9 @@ export class ChildRuns {
     }
     if (child !== undefined && sum !== undefined) {
       c.line(`re-attached to child run ${child} of flow ${sum.ref.flow} (${sum.state}${sum.result !== undefined ? `, ${sum.result}` : ""})`);
+    } else if (child !== undefined && (await this.known(child))) {
+      // The cluster has it though no summary shows it yet: waited for, never adopted twice.
+      c.line(`re-attached to child run ${child}`);
     } else {
       const request = this.request(c, flow, depth);
       if ("error" in request) return failed(request.error);
@@ -133,7 +136,7 @@ export class ChildRuns {
       }
       c.line(`started child run ${child} of flow ${flow} (version ${sum.ref.ver})`);
     }
-    const end = sum.state === "archived" ? sum : await this.waitForEnd(child, c.signal);
+    const end = sum?.state === "archived" ? sum : await this.waitForEnd(child, c.signal);
     if (end === undefined) return this.stopped(c, child);
     return resultOf(child, end);
   }
@@ -150,6 +153,13 @@ export class ChildRuns {
       if (s === undefined || s.state === "archived") continue;
       await this.d.cancel(child, `parent run ${r.ref.run} (it ended ${r.result ?? "?"})`).catch((e: unknown) => this.d.log.warn({ err: coerceError(e), run: child, parent: r.ref.run }, "could not cancel the child of an ended run"));
     }
+  }
+
+  /** Whether the cluster's shared state has heard of a run (an embedded host's table, read by summary(), is the whole truth). */
+  private async known(run: string): Promise<boolean> {
+    if (!this.d.clustered) return false;
+    const [phase] = await this.d.state.phases([run]);
+    return phase !== undefined;
   }
 
   /** The adoption request of a child: its flow, trigger and values, or why there is none. */
