@@ -4,6 +4,8 @@
  * its own, with `item` among its trigger values and its index in the child's parent link, and
  * the parent's map of children (what a requeued parent re-attaches by) keeps every one of
  * them although they were written at the same moment.
+ * And the id a task journalled before adopting its child: adopted under it when the crash
+ * came first, re-attached to (never adopted twice) when it did not.
  */
 import { pino } from "pino";
 import t from "tap";
@@ -62,4 +64,40 @@ t.test("concurrent instances of one flow task: a child each, with its item; all 
   t.equal(new Set(started.flat()).size, 3, "three distinct children");
   const map = JSON.parse((await state.getValue(`children-${parent.ref.run}`)) ?? "{}") as Record<string, string>;
   t.same(map, { "each#0": started[0]?.[0], "each#1": started[1]?.[0], "each#2": started[2]?.[0] }, "every instance's child remembered");
+});
+
+t.test("a journalled child id: adopted under that id if the crash came first, re-attached to (never adopted again) if not", async (t) => {
+  const h = await startHub(t, CONF);
+  const newRunId = runIdFactory();
+  const children = new ChildRuns({
+    clustered: false,
+    state: new LocalClusterState(),
+    bus: h.hub.bus,
+    log: pino({ level: "silent" }),
+    newRunId,
+    trigger: (req) => h.hub.trigger(req),
+    cancel: (run, by) => h.hub.cancel(run, by),
+    summary: async (run) => h.hub.getRun(run).catch(() => undefined),
+    runningHere: () => true,
+    ready: Promise.resolve(),
+  });
+  const flow = config(CONF).flows[0];
+  if (flow === undefined) throw new Error("no flow");
+  const node = flow.tasks[0] as TaskNode;
+  const parent: RunRecord = { v: 1, ref: makeRef("fan", 1, newRunId(), "h1"), flow, trigger: { id: "manual", type: "manual", values: {} }, adoptedAt: Date.now(), attempt: 1 };
+  const lines: string[] = [];
+  const call = (known: string, instance: { index: number; item: string }) =>
+    children.run({ parent, node, env: [], instance, known, signal: AbortSignal.timeout(30_000), started: async () => undefined, line: (l) => void lines.push(l) });
+
+  // The id was journalled, then the host died before adopting it: it is adopted under that id now.
+  const chosen = newRunId();
+  const first = await call(chosen, { index: 0, item: "one" });
+  t.equal(first.status, 0, first.reason ?? first.error ?? "");
+  t.equal((await h.hub.getRun(chosen)).result, "good", "the child has the journalled id");
+  t.ok(lines.includes(`started child run ${chosen} of flow one-item (version 1)`));
+  // The same id again (a restart after the adoption): its end is taken, nothing new runs.
+  const again = await call(chosen, { index: 0, item: "one" });
+  t.same(again.outputs, first.outputs);
+  t.equal(h.hub.listRuns({ flow: "one-item" }).length, 1, "no second child");
+  t.ok(lines.some((l) => l.startsWith(`re-attached to child run ${chosen}`)));
 });
