@@ -19,13 +19,17 @@ flows:
     tasks:
       - {id: call, type: flow, listen: trigger.good, opts: {flow: gated, values: {WHO: parent}}}
       - {id: done, type: end, listen: task.call.good}
+  - id: fan
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: each, type: flow, listen: trigger.good, for-each: [x, y], opts: {flow: gated, values: {WHO: fan}}}
   - id: gated
     triggers: [{id: go, type: data}]
     tasks:
       - id: wait
         type: exec
         listen: trigger.good
-        opts: {shell: 'echo "start $FLOE_RUN_ID" >> ${marks}/log; while [ ! -f ${marks}/release ]; do sleep 0.05; done; echo "GREETING=hello $WHO" >> $FLOE_OUTPUT'}
+        opts: {shell: 'echo "start $FLOE_RUN_ID" >> ${marks}/log; while [ ! -f ${marks}/release$item ]; do sleep 0.05; done; while [ ! -f ${marks}/release ]; do sleep 0.05; done; echo "GREETING=hello $WHO" >> $FLOE_OUTPUT'}
       - {id: done, type: end, listen: task.wait.good}
 `;
 }
@@ -74,4 +78,34 @@ t.test("a restart mid-child re-attaches to the child; no second child is started
   t.same((await get(f, child)).parent, { run, node: "call" });
   const log = (await f.req("GET", `/runs/${run}/nodes/call/log`)).body as { lines: { text: string }[] };
   t.ok(log.lines.some((l) => l.text.startsWith(`re-attached to child run ${child}`)), "the parent says it re-attached");
+});
+
+t.test("a restart mid-fan-out of child runs re-attaches each instance to its own child", async (t) => {
+  const dir = t.testdir({ marks: {} });
+  const marks = join(dir, "marks");
+  const root = join(dir, "root");
+  const confPath = join(dir, "flows.yml");
+  writeFileSync(confPath, conf(marks));
+  // Three slots at least: the parent keeps one while its two children run.
+  let f = await startFloe({ conf: confPath, root, extra: ["--slots=4"] });
+  const res = await f.req("POST", "/flows/fan/runs", {});
+  const run = (res.body as { run: { ref: { run: string } } }).run.ref.run;
+  type Inst = { index: number; child?: string };
+  const instances = async (): Promise<Inst[]> => ((await get(f, run)).nodes.find((n) => n.id === "each") as { instances?: Inst[] }).instances ?? [];
+  await until(async () => (await instances()).filter((i) => i.child !== undefined).length === 2 && read(join(marks, "log")).split("\n").filter((l) => l.startsWith("start ")).length === 2, 20_000, "both children's tasks to start");
+  const before = (await instances()).map((i) => i.child);
+  await f.kill9();
+
+  f = await startFloe({ conf: confPath, root, extra: ["--slots=4"] });
+  t.teardown(() => f.kill9());
+  await until(() => read(join(marks, "log")).split("\n").filter((l) => l.startsWith("start ")).length === 4, 20_000, "both children's tasks to run again");
+  writeFileSync(join(marks, "releasex"), "");
+  writeFileSync(join(marks, "releasey"), "");
+  writeFileSync(join(marks, "release"), "");
+  await until(async () => (await get(f, run)).state === "archived", 30_000, "the fan-out run to end");
+  const p = await get(f, run);
+  t.equal(p.result, "good", p.reason ?? "");
+  t.same((await instances()).map((i) => i.child), before, "each instance kept its child");
+  const runs = (await f.req("GET", "/runs?flow=gated")).body as { runs: { ref: { run: string } }[] };
+  t.same(runs.runs.map((r) => r.ref.run).sort(), [...before].sort(), "no other child was started");
 });
