@@ -47,6 +47,7 @@ import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
 import type { RunEndListener } from "./notifier.js";
 import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
+import { now } from "../store/clock.js";
 
 export type { HubState, TriggerRequest };
 
@@ -103,7 +104,7 @@ export class Hub {
   private readonly tainted: TaintedRuns;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
-  private readonly startedAt = Date.now();
+  private readonly startedAt = now();
   private address: string | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -204,8 +205,8 @@ export class Hub {
       this.onUpdate.stop();
       const errors: unknown[] = [];
       await this.dispatcher.stop();
-      const deadline = Date.now() + graceMs;
-      while (Date.now() < deadline && this.table.count((e) => e.state === "active") > 0) await new Promise((r) => setTimeout(r, 100));
+      const deadline = performance.now() + graceMs;
+      while (performance.now() < deadline && this.table.count((e) => e.state === "active") > 0) await new Promise((r) => setTimeout(r, 100));
       for (const e of [...this.table.all()]) {
         if (e.state !== "active") continue;
         this.table.suspend(e.record.ref.run, "stopping");
@@ -261,7 +262,7 @@ export class Hub {
 
   private hostRecord(): Parameters<ClusterState["heartbeat"]>[0] {
     const running = this.table.count((e) => e.state === "active");
-    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
+    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
   }
 
   /**
