@@ -16,6 +16,7 @@ import type { Publisher } from "./publisher.js";
 import type { RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
 import type { NodeStatus, RunResult } from "./types.js";
+import { now } from "../store/clock.js";
 
 export interface FinisherDeps {
   readonly table: RunTable;
@@ -103,7 +104,7 @@ export class Finisher {
     }
     // A child run's outputs travel with its end to its parent, on whichever host that runs.
     const outputs = e.record.parent !== undefined && e.state === "active" ? runOutputs(e.executor.statuses()) : undefined;
-    const record: RunRecord = { ...e.record, result, reason, endedAt: Date.now(), ...(outputs !== undefined ? { outputs } : {}) };
+    const record: RunRecord = { ...e.record, result, reason, endedAt: now(), ...(outputs !== undefined ? { outputs } : {}) };
     await nodeFiles.close(run);
     const from: RunDirState = e.state === "pending" ? "pending" : "active";
     // A full disk pauses the end (the run stays active, its locks held) until there is room.

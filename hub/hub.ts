@@ -48,6 +48,7 @@ import { RunTable, summarize, type RunQuery, type RunTally } from "./run-table.j
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
 import type { RunEndListener } from "./notifier.js";
 import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
+import { now } from "../store/clock.js";
 
 export type { HubState, TriggerRequest };
 
@@ -105,7 +106,7 @@ export class Hub {
   private readonly children: ChildRuns;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
-  private readonly startedAt = Date.now();
+  private readonly startedAt = now();
   private address: string | undefined;
   private stopping: Promise<void> | undefined;
   /** Resolved once the runs on disk are recovered and the hub takes work (child runs wait for it). */
@@ -221,8 +222,8 @@ export class Hub {
       this.onUpdate.stop();
       const errors: unknown[] = [];
       await this.dispatcher.stop();
-      const deadline = Date.now() + graceMs;
-      while (Date.now() < deadline && this.table.count((e) => e.state === "active") > 0) await new Promise((r) => setTimeout(r, 100));
+      const deadline = performance.now() + graceMs;
+      while (performance.now() < deadline && this.table.count((e) => e.state === "active") > 0) await new Promise((r) => setTimeout(r, 100));
       for (const e of [...this.table.all()]) {
         if (e.state !== "active") continue;
         this.table.suspend(e.record.ref.run, "stopping");
@@ -278,7 +279,7 @@ export class Hub {
 
   private hostRecord(): Parameters<ClusterState["heartbeat"]>[0] {
     const running = this.table.count((e) => e.state === "active");
-    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
+    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
   }
 
   /**

@@ -7,6 +7,7 @@ import type { FlowNode } from "../flows/model.js";
 import type { RunEventRec, StatusLine } from "./run-record.js";
 import { ended, type InstanceRuntime } from "./fan-out.js";
 import type { NodeState, NodeStatus, RunId } from "./types.js";
+import { now } from "../store/clock.js";
 
 export class NodeRuntime {
   state: NodeState = "waiting";
@@ -62,7 +63,7 @@ export class NodeRuntime {
     this.touched = true;
     this.attempts++;
     this.state = "running";
-    this.startedAt = Date.now();
+    this.startedAt = now();
     this.endedAt = undefined;
     this.exitCode = undefined;
     this.reason = undefined;
@@ -73,14 +74,14 @@ export class NodeRuntime {
     this.touched = true;
     this.enabled = true;
     this.state = "waiting";
-    this.startedAt ??= Date.now();
+    this.startedAt ??= now();
   }
 
   finish(state: "good" | "bad" | "cancelled", tag: string | undefined, exitCode: number | undefined, reason: string | undefined, ev: RunEventRec | undefined): void {
     this.touched = true;
     this.state = state;
     this.enabled = false;
-    this.endedAt = Date.now();
+    this.endedAt = now();
     this.tag = tag;
     this.exitCode = exitCode;
     this.reason = reason;

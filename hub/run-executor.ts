@@ -20,6 +20,7 @@ import { prepareTask } from "./task-request.js";
 import type { ExecutorDeps } from "./executor-deps.js";
 import type { LogLine, NodeStatus, RunResult } from "./types.js";
 import type { NodeOutputs } from "./upstream-outputs.js";
+import { now } from "../store/clock.js";
 
 /**
  * How long an output line may wait for its fdatasync. Lines are written at once (readers
@@ -60,7 +61,7 @@ export class RunExecutor {
 
   /** Starts a fresh run: emits trigger.good with the trigger's values (a re-run: after its replay). */
   start(): void {
-    this.armRunTimeout(this.record.startedAt ?? Date.now());
+    this.armRunTimeout(this.record.startedAt ?? now());
     if (this.record.replay !== undefined) {
       this.replay(this.record.replay);
       return;
@@ -75,7 +76,7 @@ export class RunExecutor {
    * listeners never started are delivered again.
    */
   resume(statuses: ReadonlyMap<string, readonly StatusLine[]>, note = "restarted after the host stopped", logLines: ReadonlyMap<string, number> = new Map()): void {
-    this.armRunTimeout(this.record.startedAt ?? Date.now());
+    this.armRunTimeout(this.record.startedAt ?? now());
     const emitted: { at: number; ev: RunEventRec }[] = [{ at: 0, ev: { tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} } }];
     const rerun: { node: TaskNode; ev: RunEventRec }[] = [];
     for (const [id, lines] of statuses) {
@@ -125,7 +126,7 @@ export class RunExecutor {
       const rt = this.nodes.get(n.id);
       if (rt === undefined) continue;
       const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values };
-      const at = Date.now();
+      const at = now();
       if (rt.node.class === "merge") {
         // Its waits as the old run had them: the events of the replayed nodes it waited for.
         for (const w of rt.node.wait) {
@@ -177,14 +178,14 @@ export class RunExecutor {
     const node = rt.node;
     if (by !== undefined) {
       rt.givenBy = by;
-      this.journal(node.id, { t: "values", at: Date.now(), values: {}, by });
+      this.journal(node.id, { t: "values", at: now(), values: {}, by });
     }
     if (reject !== undefined) {
       this.finishTask(node, { state: "bad", tag: taskTag(node.id, "bad"), reason: `rejected: ${reject || "no reason given"}`, values: { ...rt.values, ...checked } });
       return this.status(node.id);
     }
     rt.values = { ...rt.values, ...checked };
-    this.journal(node.id, { t: "values", at: Date.now(), values: checked });
+    this.journal(node.id, { t: "values", at: now(), values: checked });
     const missing = form === undefined ? [] : missingFields(form, rt.values);
     if (missing.length === 0) {
       this.finishTask(node, { state: "good", tag: taskTag(node.id, "good"), values: withDefaults(form, rt.values) });
@@ -241,7 +242,7 @@ export class RunExecutor {
         // Even on replay: a host that stopped after reaching the end node still ends the run so.
         if (!rt.touched) {
           rt.finish(ev.good ? "good" : "bad", undefined, undefined, `reached by ${ev.tag}`, undefined);
-          this.journal(n.id, { t: "done", at: rt.endedAt ?? Date.now(), state: rt.state === "good" ? "good" : "bad", tag: ev.tag, reason: rt.reason ?? "" });
+          this.journal(n.id, { t: "done", at: rt.endedAt ?? now(), state: rt.state === "good" ? "good" : "bad", tag: ev.tag, reason: rt.reason ?? "" });
           this.publishNode(n.id);
         }
         void this.end(ev.good ? "good" : "bad", `end node "${n.id}" reached by ${ev.tag}`);
@@ -250,7 +251,7 @@ export class RunExecutor {
       if (replay && rt.touched) continue;
       if (n.type === "data") {
         rt.enable(ev);
-        this.journal(n.id, { t: "enabled", at: Date.now(), event: ev });
+        this.journal(n.id, { t: "enabled", at: now(), event: ev });
         this.publishNode(n.id);
         continue;
       }
@@ -265,7 +266,7 @@ export class RunExecutor {
   private mergeEvent(n: MergeNode, rt: NodeRuntime, ev: RunEventRec, replay: boolean): void {
     if (rt.fired || rt.received.has(ev.tag)) return;
     rt.received.set(ev.tag, ev);
-    if (!replay || !rt.touched) this.journal(n.id, { t: "wait", at: Date.now(), tag: ev.tag, event: ev });
+    if (!replay || !rt.touched) this.journal(n.id, { t: "wait", at: now(), tag: ev.tag, event: ev });
     const ready = n.type === "any" ? rt.received.size >= 1 : n.wait.every((w) => rt.received.has(w));
     if (!ready) {
       rt.state = "waiting";
@@ -274,7 +275,7 @@ export class RunExecutor {
     }
     rt.fired = true;
     rt.state = "good";
-    rt.endedAt = Date.now();
+    rt.endedAt = now();
     this.journal(n.id, { t: "fired", at: rt.endedAt });
     this.publishNode(n.id);
     let opts: Record<string, unknown> = {};
@@ -295,7 +296,7 @@ export class RunExecutor {
       return;
     }
     rt.beginAttempt(ev);
-    this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
+    this.journal(node.id, { t: "start", at: rt.startedAt ?? now(), attempt: rt.attempts, event: ev });
     this.publishNode(node.id);
     if (note !== undefined) this.sysLine(node.id, note);
     const p = this.runAttempt(node, rt, ev).catch((e: unknown) => {
@@ -362,7 +363,7 @@ export class RunExecutor {
     const max = node.retries?.max ?? 0;
     if (!good && rt.attempts <= max) {
       const delayMs = (node.retries?.backoffMs ?? 1000) * 2 ** (rt.attempts - 1);
-      this.journal(node.id, { t: "retry", at: Date.now(), attempt: rt.attempts, delayMs, reason: reason ?? "failed" });
+      this.journal(node.id, { t: "retry", at: now(), attempt: rt.attempts, delayMs, reason: reason ?? "failed" });
       this.sysLine(node.id, `try ${rt.attempts} failed (${reason ?? "failed"}); retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`);
       rt.forgetFailedInstances();
       rt.state = "waiting";
@@ -382,7 +383,7 @@ export class RunExecutor {
         return;
       }
       rt.beginAttempt(ev);
-      this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
+      this.journal(node.id, { t: "start", at: rt.startedAt ?? now(), attempt: rt.attempts, event: ev });
       this.publishNode(node.id);
       return this.runAttempt(node, rt, ev);
     }
@@ -431,7 +432,7 @@ export class RunExecutor {
         onStart: ({ pgid }) => {
           group = pgid;
           rt.groups.add(pgid);
-          this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true });
+          this.journal(node.id, { t: "pgid", at: now(), pgid }, { lazy: true });
         },
       });
     } finally {
@@ -453,7 +454,7 @@ export class RunExecutor {
       started: async (run) => {
         rt.children.set(slot, run);
         rt.shown.set(slot, run);
-        this.journal(node.id, { t: "child", at: Date.now(), run, ...(instance !== undefined ? { instance: instance.index } : {}) });
+        this.journal(node.id, { t: "child", at: now(), run, ...(instance !== undefined ? { instance: instance.index } : {}) });
         await this.durable(node.id);
         this.publishNode(node.id);
       },
@@ -480,7 +481,7 @@ export class RunExecutor {
     await inPool(todo, node.parallel, () => signal.aborted || this.ended, async (index) => {
       const item = items[index] as FanItem;
       const inst = instances[index] as InstanceRuntime;
-      const startedAt = Date.now();
+      const startedAt = now();
       const base = { index, item: item.value, name: item.name, startedAt };
       inst.status = { ...base, state: "running" };
       this.journal(node.id, { t: "inst", at: startedAt, index, item: item.value, name: item.name, state: "running" });
@@ -492,7 +493,7 @@ export class RunExecutor {
       const said = r.error ?? r.reason;
       const reason = said !== undefined ? this.deps.secrets.mask(said) : good ? undefined : `exit status ${r.status}`;
       const exitCode = r.error === undefined ? r.status : undefined;
-      const at = Date.now();
+      const at = now();
       inst.status = { ...base, state, endedAt: at, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}) };
       inst.outputs = this.deps.secrets.maskValues(r.outputs);
       this.journal(node.id, { t: "inst", at, index, item: item.value, name: item.name, state, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}), outputs: inst.outputs });
@@ -525,7 +526,7 @@ export class RunExecutor {
     const ev: RunEventRec = { tag: r.tag, good: r.state === "good", opts: {}, values: r.values };
     rt.finish(r.state, r.tag, r.exitCode, r.reason, ev);
     this.inflight++;
-    this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
+    this.journal(node.id, { t: "done", at: rt.endedAt ?? now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
     this.publishNode(node.id);
     // The end record is not waited for: the run's journal is one append-only file, so the
     // sync that makes anything after it durable makes it durable too — and everything its
@@ -573,7 +574,7 @@ export class RunExecutor {
   private armRunTimeout(startedAt: number): void {
     const ms = this.record.flow.timeoutMs;
     if (ms === undefined) return;
-    const left = Math.max(0, startedAt + ms - Date.now());
+    const left = Math.max(0, startedAt + ms - now());
     this.runTimer = setTimeout(() => void this.end("bad", `run timed out after ${formatDuration(ms)}`), left);
     this.runTimer.unref();
   }
@@ -604,7 +605,7 @@ export class RunExecutor {
       await Promise.allSettled([...this.running]);
       for (const rt of stopping) {
         rt.finish("cancelled", undefined, undefined, result === "cancelled" ? reason : "stopped: the run ended", undefined);
-        this.journal(rt.node.id, { t: "done", at: Date.now(), state: "cancelled", reason: rt.reason ?? "stopped" });
+        this.journal(rt.node.id, { t: "done", at: now(), state: "cancelled", reason: rt.reason ?? "stopped" });
         this.publishNode(rt.node.id);
       }
       for (const rt of this.nodes.values()) if (rt.skipIfUnreached()) this.publishNode(rt.node.id);
@@ -645,7 +646,7 @@ export class RunExecutor {
   }
 
   private sysLine(node: string, text: string, instance?: number): void {
-    this.line(node, { at: Date.now(), text, stream: "sys" }, instance);
+    this.line(node, { at: now(), text, stream: "sys" }, instance);
   }
 
   private publishNode(id: string): void {

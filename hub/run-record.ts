@@ -5,6 +5,7 @@
  */
 import type { Flow } from "../flows/model.js";
 import type { HostName, ParentLink, RerunLink, RunId, RunRef, RunResult, TriggerInfo } from "./types.js";
+import { now } from "../store/clock.js";
 
 /** Who paused a run and when (hub/pause.ts). */
 export interface PauseMark {
@@ -224,7 +225,7 @@ export interface Activation {
 }
 
 export function activationOf(r: RunRecord): Activation {
-  return { t: "active", execHost: r.ref.execHost as HostName, startedAt: r.startedAt ?? Date.now(), workspace: r.workspace ?? "" };
+  return { t: "active", execHost: r.ref.execHost as HostName, startedAt: r.startedAt ?? now(), workspace: r.workspace ?? "" };
 }
 
 /** A run's record with its activation applied (the last one its journal holds, if any). */
