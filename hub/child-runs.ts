@@ -33,8 +33,8 @@ import type { RunEvent, RunId, RunSummary } from "./types.js";
 
 /** How deep child runs may nest: a run that is no child is at depth 0, its children at 1. */
 export const MAX_CHILD_DEPTH = 8;
-/** How often a waiting parent looks at its child besides the bus (an event lost with a connection). */
-const POLL_MS = 2000;
+/** How often a waiting parent looks at its child besides the bus (an event lost with a connection, a reaped child). */
+const POLL_MS = 5000;
 /** How long a cancelled task waits for its child to end before it gives up waiting. */
 const CANCEL_WAIT_MS = 15_000;
 
@@ -93,6 +93,9 @@ function slotOf(node: string, instance: TaskInstance | undefined): string {
 export class ChildRuns {
   /** Writes of a run's children map, one after another (fan-out instances start at once). */
   private readonly writing = new Map<string, Promise<void>>();
+  /** Who waits for which child's end (waitForEnd), and the one bus subscription that tells them. */
+  private readonly waiters = new Map<string, Set<(s: RunSummary) => void>>();
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly d: ChildRunsDeps) {}
 
@@ -221,14 +224,12 @@ export class ChildRuns {
       const finish = (s: RunSummary | undefined): void => {
         if (done) return;
         done = true;
-        off();
+        this.unwatch(child, finish);
         clearInterval(timer);
         signal.removeEventListener("abort", aborted);
         resolve(s);
       };
-      const off = this.d.bus.subscribe((ev) => {
-        if (ev.type === "run" && ev.summary.ref.run === child && ev.summary.state === "archived") finish(ev.summary);
-      });
+      this.watch(child, finish);
       const look = (): void => {
         this.d.summary(child).then(
           (s) => (s?.state === "archived" ? finish(s) : undefined),
@@ -242,6 +243,32 @@ export class ChildRuns {
       else look();
     });
   }
+
+  /**
+   * One subscription to the bus for every child waited for here, made while there is one:
+   * a run's end wakes the waiters of that run only (one map lookup per event, however many
+   * children are waited for).
+   */
+  private watch(child: string, fn: (s: RunSummary) => void): void {
+    this.unsubscribe ??= this.d.bus.subscribe((ev) => {
+      if (ev.type !== "run" || ev.summary.state !== "archived") return;
+      for (const w of [...(this.waiters.get(ev.summary.ref.run) ?? [])]) w(ev.summary);
+    });
+    const set = this.waiters.get(child) ?? new Set();
+    set.add(fn);
+    this.waiters.set(child, set);
+  }
+
+  private unwatch(child: string, fn: (s: RunSummary) => void): void {
+    const set = this.waiters.get(child);
+    set?.delete(fn);
+    if (set?.size === 0) this.waiters.delete(child);
+    if (this.waiters.size === 0) {
+      this.unsubscribe?.();
+      this.unsubscribe = undefined;
+    }
+  }
+
 
   private async children(run: string): Promise<Record<string, string>> {
     const v = await this.d.state.getValue(childrenKey(run));
