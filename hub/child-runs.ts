@@ -23,7 +23,7 @@
  */
 import type { Logger } from "pino";
 import type { TaskResult } from "../agent/contract.js";
-import type { TaskNode } from "../flows/model.js";
+import type { Flow, TaskNode } from "../flows/model.js";
 import type { Bus } from "../store/bus.js";
 import type { TriggerRequest } from "./adoption.js";
 import type { ClusterState } from "./cluster-state.js";
@@ -66,6 +66,8 @@ export interface ChildRunsDeps {
   readonly bus: Bus<RunEvent>;
   readonly log: Logger;
   newRunId(): string;
+  /** The flow a child of `id` (version `ver`, else the newest) would run; throws when there is none. */
+  findFlow(id: string, ver?: number): Flow;
   /** Adopts a run (adoption.ts), under the id the request names. */
   trigger(req: TriggerRequest): Promise<RunSummary>;
   /** Cancels a run wherever it is in the cluster (commands.ts). */
@@ -165,6 +167,14 @@ export class ChildRuns {
     return phase !== undefined;
   }
 
+  private hasDataTrigger(flow: string, ver: number | undefined): boolean {
+    try {
+      return this.d.findFlow(flow, ver).triggers.some((t) => t.type === "data");
+    } catch {
+      return false; // no such flow: adoption says so
+    }
+  }
+
   /** The adoption request of a child: its flow, trigger and values, or why there is none. */
   private request(c: ChildCall, flow: string, depth: number): Omit<TriggerRequest, "run"> | { error: string } {
     const o = c.node.opts;
@@ -190,8 +200,9 @@ export class ChildRuns {
       values,
       // Beside the form's values, so that a form does not refuse it as a field it lacks.
       ...(c.instance !== undefined ? { opts: { item: c.instance.item } } : {}),
-      // A flow without a data trigger starts from its first trigger (or none), as `floe run` starts it.
-      anyTrigger: typeof trigger !== "string",
+      // A flow without a data trigger starts from its first trigger (or none), as `floe run` starts it;
+      // one with a data trigger starts from it, its form checking the values.
+      anyTrigger: typeof trigger !== "string" && !this.hasDataTrigger(flow, typeof ver === "number" ? ver : undefined),
       by: `run ${c.parent.ref.run} (task ${c.node.id})`,
       parent: { run: c.parent.ref.run, node: c.node.id, ...(c.instance !== undefined ? { instance: c.instance.index } : {}), depth },
     };

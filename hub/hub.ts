@@ -140,6 +140,7 @@ export class Hub {
       bus,
       log,
       newRunId: () => newRunId(),
+      findFlow: (id, ver) => this.adoption.findFlow(id, ver),
       trigger: (req) => this.adoption.trigger(req),
       cancel: (run, by) => this.commands.cancel(run, by),
       summary: (run) => this.childSummary(run),

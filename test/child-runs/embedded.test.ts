@@ -56,6 +56,19 @@ flows:
   - id: calls-broken
     tasks:
       - {id: call, type: flow, listen: trigger.good, opts: {flow: broken}}
+  - id: bad-pass
+    tasks:
+      - {id: no-such-value, type: flow, listen: trigger.good, opts: {flow: with-form, pass: [NOPE]}}
+  - id: bad-form
+    tasks:
+      - {id: form-unmet, type: flow, listen: trigger.good, opts: {flow: with-form, values: {OTHER: x}}}
+  - id: with-form
+    triggers:
+      - id: go
+        type: data
+        opts: {form: {fields: [{id: TARGET, prompt: Target, type: string, required: true}, {id: OTHER, prompt: Other, type: string}]}}
+    tasks:
+      - {id: never, type: exec, listen: trigger.good, opts: {shell: 'echo never >> ${marks}/with-form'}}
   - id: calls-broken-twice
     tasks:
       - {id: call, type: flow, listen: trigger.good, retries: {max: 1, backoff: 100ms}, opts: {flow: broken}}
@@ -142,6 +155,24 @@ t.test("a bad child makes the task bad, with a reason naming the child and its r
   const c = await h.hub.getRun(call.child as string);
   t.equal(c.result, "bad");
   t.equal(node(c, "fail").exitCode, 3);
+});
+
+t.test("a pass name the task's environment lacks, and values the child's form refuses, fail the task", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const one = (await h.hub.trigger({ flow: "bad-pass", anyTrigger: true })).ref.run;
+  const two = (await h.hub.trigger({ flow: "bad-form", anyTrigger: true })).ref.run;
+  t.equal((await h.end(one)).result, "bad");
+  const endTwo = await h.end(two);
+  t.equal(endTwo.result, "bad");
+  const missing = node(await h.hub.getRun(one), "no-such-value");
+  t.equal(missing.tag, "task.no-such-value.error");
+  t.equal(missing.reason, "opts.pass names NOPE, which the task's environment does not have");
+  const unmet = node(await h.hub.getRun(two), "form-unmet");
+  t.equal(unmet.tag, "task.form-unmet.error");
+  t.match(unmet.reason, /^could not start a run of flow with-form: missing values for TARGET/);
+  t.equal(h.hub.listRuns({ flow: "with-form" }).length, 0, "no child was adopted");
+  t.equal(read(join(marks, "with-form")), "");
 });
 
 t.test("retries: each try of the task starts a child of its own", async (t) => {
