@@ -113,7 +113,7 @@ export class ChildRuns {
     if (!(await whenReady(this.d.ready, c.signal))) return { status: -1, reason: errorMessage(c.signal.reason ?? "stopped"), outputs: {} };
     let child = c.known;
     let sum = child === undefined ? undefined : await this.d.summary(child);
-    if (child === undefined) {
+    if (child === undefined && parent.attempt > 1) {
       // A requeued parent: a child of an earlier attempt that still runs is this task's.
       const earlier = (await this.children(parent.ref.run))[slot];
       const s = earlier === undefined ? undefined : await this.d.summary(earlier);
