@@ -19,7 +19,7 @@
  * wherever it runs. When the signal aborts because this host stops or stood down (the run is
  * suspended here), the child is left running for the resumed parent to re-attach to. A parent
  * that ends otherwise (lost with its host, on-host-loss: fail) has its live children
- * cancelled by whoever ends it (orphaned()).
+ * cancelled by whoever ends it (parentEnded()).
  */
 import type { Logger } from "pino";
 import type { TaskResult } from "../agent/contract.js";
@@ -147,17 +147,21 @@ export class ChildRuns {
   }
 
   /**
-   * A run ended other than good, maybe without its executor (lost with its host): its
-   * children still running are cancelled. The executor's own end cancels them as it stops
-   * its tasks; this is for the ends that have no executor to do so.
+   * A run with flow tasks ended, maybe without its executor (lost with its host): its
+   * children still running are cancelled (the executor's own end cancels them as it stops
+   * its tasks; this is for the ends that have none), and its map of children, needed only
+   * by a requeued attempt, is dropped from the shared state.
    */
-  async orphaned(r: RunRecord): Promise<void> {
-    if (r.result === "good" || !r.flow.tasks.some((t) => t.class === "task" && t.type === "flow")) return;
-    for (const child of Object.values(await this.children(r.ref.run))) {
-      const s = await this.d.summary(child).catch(() => undefined);
-      if (s === undefined || s.state === "archived") continue;
-      await this.d.cancel(child, `parent run ${r.ref.run} (it ended ${r.result ?? "?"})`).catch((e: unknown) => this.d.log.warn({ err: coerceError(e), run: child, parent: r.ref.run }, "could not cancel the child of an ended run"));
+  async parentEnded(r: RunRecord): Promise<void> {
+    if (!r.flow.tasks.some((t) => t.class === "task" && t.type === "flow")) return;
+    if (r.result !== "good") {
+      for (const child of Object.values(await this.children(r.ref.run))) {
+        const s = await this.d.summary(child).catch(() => undefined);
+        if (s === undefined || s.state === "archived") continue;
+        await this.d.cancel(child, `parent run ${r.ref.run} (it ended ${r.result ?? "?"})`).catch((e: unknown) => this.d.log.warn({ err: coerceError(e), run: child, parent: r.ref.run }, "could not cancel the child of an ended run"));
+      }
     }
+    await this.d.state.deleteValue(childrenKey(r.ref.run));
   }
 
   /** Whether the cluster's shared state has heard of a run (an embedded host's table, read by summary(), is the whole truth). */
@@ -293,7 +297,7 @@ export class ChildRuns {
     }
   }
 
-  /** Adds a child to its parent's map in the shared state (for a requeued parent, and for orphaned()). */
+  /** Adds a child to its parent's map in the shared state (for a requeued parent, and for parentEnded()). */
   private remember(run: string, slot: string, child: string): Promise<void> {
     const before = this.writing.get(run) ?? Promise.resolve();
     const next = before.then(async () => {

@@ -51,7 +51,7 @@ export interface ClusterSyncDeps {
   /** Told of a run this host ends lost (notifications). */
   readonly notifier?: RunEndListener;
   /** A run reaped as lost: its child runs still running are cancelled (child-runs.ts). */
-  orphaned?(r: RunRecord): Promise<void>;
+  parentEnded?(r: RunRecord): Promise<void>;
 }
 
 export class ClusterSync {
@@ -153,7 +153,7 @@ export class ClusterSync {
         publisher.summary(summarize({ state: "archived", record: ended }));
         log.warn({ run: lost.run, host: lost.host }, "run lost with its host");
         // Its child runs have no parent to wait for them any more.
-        await this.d.orphaned?.(ended).catch((err: unknown) => log.warn({ err: coerceError(err), run: lost.run }, "could not cancel the children of a lost run"));
+        await this.d.parentEnded?.(ended).catch((err: unknown) => log.warn({ err: coerceError(err), run: lost.run }, "could not cancel the children of a lost run"));
         continue;
       }
       // A paused run stays paused in its new attempt; a re-run keeps what it replays.

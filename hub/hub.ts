@@ -161,7 +161,7 @@ export class Hub {
     this.reruns = new Reruns({ host, table, files, state, queries, adoption: this.adoption, clustered, newRunId, config: () => this.config, current });
     this.tainted = new TaintedRuns({ table, queries, state, clustered, current, rerunsOf: (run) => this.reruns.rerunsOf(run) });
     const pauses = (this.pauses = new Pauses({ table, files, state, queries, publisher, clustered, ...(link !== undefined ? { link } : {}) }));
-    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log, fence: () => this.fencing.fence(), orphaned: (r) => this.children.orphaned(r), ...(o.notifier !== undefined ? { notifier: o.notifier } : {}) }) : undefined;
+    this.sync = mirror !== undefined && link !== undefined ? new ClusterSync({ host, table, files, state, bus, link, mirror, dispatcher, publisher, queries, commands, pauses, lease: this.lease, log, fence: () => this.fencing.fence(), parentEnded: (r) => this.children.parentEnded(r), ...(o.notifier !== undefined ? { notifier: o.notifier } : {}) }) : undefined;
   }
 
   get host(): HostName {
@@ -307,7 +307,7 @@ export class Hub {
   private afterEnd(r: RunRecord): void {
     this.dispatcher.kick();
     this.retention.prune(r.ref.flow, r.ref.ver);
-    void this.children.orphaned(r).catch((err: unknown) => this.o.log.warn({ err, run: r.ref.run }, "could not cancel the children of an ended run"));
+    void this.children.parentEnded(r).catch((err: unknown) => this.o.log.warn({ err, run: r.ref.run }, "could not cancel the children of an ended run"));
   }
 
   /** A run as this host has it, or (a pend copy here, or a run of another host) as the cluster's index has it. */

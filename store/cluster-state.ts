@@ -219,6 +219,8 @@ export interface ClusterState {
   /** Small shared values (trigger baselines, last fires). */
   getValue(key: string): Promise<string | undefined>;
   setValue(key: string, value: string): Promise<void>;
+  /** Forgets a value (absent: nothing happens). */
+  deleteValue(key: string): Promise<void>;
 
   close(): Promise<void>;
 }

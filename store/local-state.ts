@@ -314,6 +314,10 @@ export class LocalClusterState implements ClusterState {
     this.values.set(key, value);
   }
 
+  async deleteValue(key: string): Promise<void> {
+    this.values.delete(key);
+  }
+
   async close(): Promise<void> {}
 }
 

@@ -379,6 +379,10 @@ export class RedisClusterState implements ClusterState {
   async setValue(key: string, value: string): Promise<void> {
     await this.cmd("setValue", () => this.redis.set(this.keys.value(key), value));
   }
+  async deleteValue(key: string): Promise<void> {
+    await this.cmd("deleteValue", () => this.redis.del(this.keys.value(key)));
+  }
+
 
   /** Idempotent. Closes the connection too when this state owns it (openRedis). */
   close(): Promise<void> {

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { MAX_CHILD_DEPTH } from "../../hub/child-runs.js";
+import { LocalClusterState } from "../../hub/cluster-state.js";
 import type { NodeStatus, RunDetail } from "../../hub/types.js";
 import { startHub, until } from "../helpers/hub.js";
 
@@ -190,10 +191,12 @@ t.test("retries: each try of the task starts a child of its own", async (t) => {
 
 t.test("cancelling the parent cancels the child and kills its processes", async (t) => {
   const marks = t.testdir({});
-  const h = await startHub(t, conf(marks));
+  const state = new LocalClusterState();
+  const h = await startHub(t, conf(marks), { state });
   const run = (await h.hub.trigger({ flow: "calls-slow" })).ref.run;
   await until(() => read(join(marks, "slow")).includes("start"), 20_000, "the child's task to start");
   const child = node(await h.hub.getRun(run), "call").child as string;
+  t.same(JSON.parse((await state.getValue(`children-${run}`)) ?? "{}"), { call: child }, "the shared state knows the parent's child (for a requeued attempt)");
   t.ok(read(join(marks, "slow")).includes(`start ${child}`), "the child's task runs in the child run");
   const cancelled = await h.hub.cancel(run, "tester");
   t.equal(cancelled.result, "cancelled");
@@ -202,6 +205,7 @@ t.test("cancelling the parent cancels the child and kills its processes", async 
   t.match(c.reason, `cancelled by parent run ${run}`);
   t.notOk(read(join(marks, "slow")).includes("end"), "the child's task was killed, not left to finish");
   t.equal(node(await h.hub.getRun(run), "call").state, "cancelled");
+  await until(async () => (await state.getValue(`children-${run}`)) === undefined, 10_000, "the parent's map of children to be dropped");
 });
 
 t.test("the task's timeout cancels the child and ends the task bad", async (t) => {

@@ -420,6 +420,10 @@ export function contractSuite(t: Test, make: MakeState): void {
     await s.setValue("k2", "");
     t.equal(await s.getValue("k"), "v2");
     t.equal(await s.getValue("k2"), "", "an empty value is a value");
+    await s.deleteValue("k");
+    await s.deleteValue("never-set");
+    t.equal(await s.getValue("k"), undefined, "a deleted value is gone");
+    t.equal(await s.getValue("k2"), "", "and only that one");
     await s.close();
   });
 }
