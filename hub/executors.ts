@@ -15,6 +15,7 @@ import { RunExecutor } from "./run-executor.js";
 import type { RunFolders } from "./run-folders.js";
 import type { RunTable } from "./run-table.js";
 import type { TaskSecrets } from "./secrets.js";
+import type { TaskArtifacts } from "./task-artifacts.js";
 
 export interface ExecutorsDeps {
   readonly runTask: TaskRunner;
@@ -27,6 +28,7 @@ export interface ExecutorsDeps {
   readonly config: () => Config;
   readonly killGraceMs?: number;
   readonly secrets: TaskSecrets;
+  readonly artifacts: TaskArtifacts;
   /** Whether executors may start now (not once the hub stops: the run waits for the next start). */
   mayRun(): boolean;
   /** Asked right before a task's process starts (fencing.ts). */
@@ -75,6 +77,7 @@ export class Executors {
       workspace: this.d.folders.workspaceOf(r),
       cacheDir: this.d.folders.cacheDir,
       secrets: this.d.secrets,
+      artifacts: this.d.artifacts,
       ...(gitKey !== undefined ? { gitKey } : {}),
       ...(this.d.killGraceMs !== undefined ? { killGraceMs: this.d.killGraceMs } : {}),
     });

@@ -5,7 +5,7 @@
 import { readForm } from "../flows/forms.js";
 import type { FlowNode } from "../flows/model.js";
 import type { RunEventRec, StatusLine } from "./run-record.js";
-import type { NodeState, NodeStatus } from "./types.js";
+import type { ArtifactRef, NodeState, NodeStatus } from "./types.js";
 
 export class NodeRuntime {
   state: NodeState = "waiting";
@@ -35,6 +35,8 @@ export class NodeRuntime {
    * its values are the form's, shown as `values`.
    */
   outputs: Readonly<Record<string, string>> | undefined;
+  /** Tasks: the artifacts its last end recorded (its event's, kept in its `done` status line). */
+  artifacts: readonly ArtifactRef[] | undefined;
   /** Set by restore(): the event of an attempt that was running when the host stopped. */
   interruptedBy: RunEventRec | undefined;
   /** Whether the node has acted in this run (it has status lines). */
@@ -76,6 +78,7 @@ export class NodeRuntime {
     this.reason = reason;
     this.finishedEvent = ev;
     if (ev !== undefined && writesOutputs(this.node)) this.outputs = ev.values;
+    this.artifacts = ev?.artifacts;
   }
 
   /** When the run has ended: a node that never acted (or a merge that never fired) was skipped. */
@@ -111,6 +114,7 @@ export class NodeRuntime {
           if (l.event !== undefined && l.state !== "cancelled") {
             this.finishedEvent = l.event;
             if (writesOutputs(this.node)) this.outputs = l.event.values;
+            this.artifacts = l.event.artifacts;
           }
           break;
         case "enabled":
@@ -162,6 +166,7 @@ export class NodeRuntime {
       ...(this.tag !== undefined ? { tag: this.tag } : {}),
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
       ...(this.outputs !== undefined && Object.keys(this.outputs).length > 0 ? { outputs: this.outputs } : {}),
+      ...(this.artifacts !== undefined && this.artifacts.length > 0 ? { artifacts: this.artifacts } : {}),
     };
     if (n.class === "merge") return { ...base, waits: Object.fromEntries(n.wait.map((w) => [w, this.received.has(w)])) };
     if (n.class === "task" && n.type === "data") {

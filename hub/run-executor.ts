@@ -16,7 +16,8 @@ import { NodeRuntime } from "./node-runtime.js";
 import type { ReplayedNode, RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
 import type { ExecutorDeps } from "./executor-deps.js";
-import type { LogLine, NodeStatus, RunResult } from "./types.js";
+import type { NodeArtifacts } from "./task-artifacts.js";
+import type { ArtifactRef, LogLine, NodeStatus, RunResult } from "./types.js";
 import type { NodeOutputs } from "./upstream-outputs.js";
 
 /**
@@ -122,7 +123,7 @@ export class RunExecutor {
     for (const n of nodes) {
       const rt = this.nodes.get(n.id);
       if (rt === undefined) continue;
-      const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values };
+      const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values, ...(n.artifacts !== undefined ? { artifacts: n.artifacts } : {}) };
       const at = Date.now();
       if (rt.node.class === "merge") {
         // Its waits as the old run had them: the events of the replayed nodes it waited for.
@@ -334,7 +335,7 @@ export class RunExecutor {
       const ms = node.timeoutMs;
       timer = setTimeout(() => taskAbort.abort(new Error(`timed out after ${formatDuration(ms)}`)), ms);
     }
-    let result: TaskResult;
+    let result: TaskResult & { readonly artifacts?: readonly ArtifactRef[] };
     try {
       result = await this.execute(node, rt, ev, AbortSignal.any(signals));
     } finally {
@@ -388,22 +389,30 @@ export class RunExecutor {
       exitCode: result.status,
       ...(reason !== undefined ? { reason } : {}),
       values: outputs,
+      ...(result.artifacts !== undefined ? { artifacts: result.artifacts } : {}),
     });
   }
 
   /**
    * One execution of a task's work, as the agent reports it: its options and environment
    * read now (every node that ended by now, retries included, is upstream of it), the
-   * host's secrets added, its output lines numbered and its process group recorded.
+   * host's secrets added, its output lines numbered and its process group recorded; with
+   * the artifacts it left (task-artifacts.ts), for the caller to record with its end.
    */
-  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult> {
+  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult & { readonly artifacts?: readonly ArtifactRef[] }> {
     const { opts, env, notes } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
     for (const note of notes) this.sysLine(node.id, note);
     // Read as the task starts, on the host that runs it: each host has its own secrets.
     const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
     if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };
+    let files;
     try {
-      return await this.deps.runTask({
+      files = await this.deps.artifacts.prepare(this.record.ref.run, node.id, rt.attempts, this.upstreamArtifacts(node.id));
+    } catch (e) {
+      return { status: -1, error: `could not place the task's inputs ($FLOE_INPUTS): ${errorMessage(e)}`, outputs: {} };
+    }
+    try {
+      const result = await this.deps.runTask({
         runId: this.record.ref.run,
         flowId: this.record.ref.flow,
         nodeId: node.id,
@@ -412,7 +421,7 @@ export class RunExecutor {
         type: node.type as TaskType,
         opts,
         // Last: a secret is what the flow asked for, whatever its env says.
-        env: [...env, ...secrets.env],
+        env: [...env, ...files.env, ...secrets.env],
         workspace: this.deps.workspace,
         cacheDir: this.deps.cacheDir,
         signal,
@@ -424,9 +433,22 @@ export class RunExecutor {
           this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true });
         },
       });
+      rt.pgid = undefined;
+      if (this.ended) return result; // nothing of it is recorded
+      const kept = await files.collect();
+      if ("error" in kept) return { ...result, error: kept.error };
+      return kept.artifacts.length > 0 ? { ...result, artifacts: kept.artifacts } : result;
     } finally {
       rt.pgid = undefined;
+      await files.dispose();
     }
+  }
+
+  /** The artifacts of this run attempt's other nodes that have ended (a task's inputs). */
+  private upstreamArtifacts(except: string): NodeArtifacts[] {
+    const out: NodeArtifacts[] = [];
+    for (const rt of this.nodes.values()) if (rt.node.id !== except && rt.artifacts !== undefined && rt.artifacts.length > 0) out.push({ node: rt.node.id, artifacts: rt.artifacts });
+    return out;
   }
 
   /** The outputs of this run attempt's nodes that have ended, in the flow's order (`this.nodes` is built in it). */
@@ -441,10 +463,10 @@ export class RunExecutor {
    * for an end that was not recorded: the end is in the journal before the records of
    * whatever its event starts, and on disk no later than they are (below).
    */
-  private finishTask(node: TaskNode, r: { state: "good" | "bad"; tag: string; exitCode?: number; reason?: string; values: Record<string, string> }): void {
+  private finishTask(node: TaskNode, r: { state: "good" | "bad"; tag: string; exitCode?: number; reason?: string; values: Record<string, string>; artifacts?: readonly ArtifactRef[] }): void {
     if (this.ended) return;
     const rt = this.nodes.get(node.id) as NodeRuntime;
-    const ev: RunEventRec = { tag: r.tag, good: r.state === "good", opts: {}, values: r.values };
+    const ev: RunEventRec = { tag: r.tag, good: r.state === "good", opts: {}, values: r.values, ...(r.artifacts !== undefined ? { artifacts: r.artifacts } : {}) };
     rt.finish(r.state, r.tag, r.exitCode, r.reason, ev);
     this.inflight++;
     this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });

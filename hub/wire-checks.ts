@@ -5,6 +5,7 @@
  * of an unchecked one.
  */
 import { FloeError } from "./errors.js";
+import { isArtifactList } from "./run-record.js";
 import type { LogLine, NodeStatus, RunSummary } from "./types.js";
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -110,7 +111,8 @@ export function nodeProblem(x: unknown): string | undefined {
     (x["values"] === undefined || isRecordOf(x["values"], "string") ? undefined : "values: not a map of strings") ??
     // Optional: hosts older than node outputs report none.
     (x["outputs"] === undefined || isRecordOf(x["outputs"], "string") ? undefined : "outputs: not a map of strings") ??
-    (x["fields"] === undefined || Array.isArray(x["fields"]) ? undefined : "fields: not a list")
+    (x["fields"] === undefined || Array.isArray(x["fields"]) ? undefined : "fields: not a list") ??
+    (x["artifacts"] === undefined || isArtifactList(x["artifacts"]) ? undefined : "artifacts: not a list of {name, size, sha256}")
   );
 }
 
