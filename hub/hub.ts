@@ -16,7 +16,7 @@ import type { HostCommands, TaskRunner } from "../agent/contract.js";
 import type { Config, Flow } from "../flows/model.js";
 import type { Bus } from "../store/bus.js";
 import type { RemoteObjects } from "../store/nats-objects.js";
-import { ObjectStore } from "../store/object-store.js";
+import { ObjectStore, type SweepResult } from "../store/object-store.js";
 import { RunFiles } from "../store/run-files.js";
 import { Activation } from "./activation.js";
 import { Adoption, type TriggerRequest } from "./adoption.js";
@@ -288,6 +288,8 @@ export class Hub {
     if (ref === undefined) throw new FloeError("E_ARTIFACT_NOT_FOUND", `node "${node}" of run "${run}" has no artifact "${name}"${n.artifacts?.length ? ` (it has ${n.artifacts.map((a) => a.name).join(", ")})` : ""}`);
     return { ref, path: await this.objects.localPath(ref.sha256) };
   };
+  /** Sweeps the artifacts no kept run references now (retention does it by itself). */
+  pruneArtifacts = (): Promise<SweepResult | undefined> => this.sweep.sweep();
   pause = (run: string, by: string): Promise<RunSummary> => this.pauses.set(run, by, true);
   resume = (run: string, by: string): Promise<RunSummary> => this.pauses.set(run, by, false);
 

@@ -9,8 +9,6 @@ import { createHash } from "node:crypto";
 import { constants, mkdirSync, type Stats } from "node:fs";
 import { chmod, lstat, open, readdir, rename, rmdir, stat, unlink, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
 import { fsyncDir, syncFd, syncNewDirs } from "./atomic-file.js";
 import { fsyncEnabled } from "./durability.js";
 
@@ -81,14 +79,14 @@ export class ObjectStore {
       throw e;
     });
     try {
-      const tap = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      await pipeline(input.createReadStream({ autoClose: false }), tap, fh.createWriteStream({ autoClose: false }));
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const { bytesRead } = await input.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        size += bytesRead;
+        for (let off = 0; off < bytesRead; ) off += (await fh.write(buf, off, bytesRead - off)).bytesWritten;
+      }
       if (fsyncEnabled()) await syncFd(fh.fd);
     } catch (e) {
       await fh.close().catch(() => undefined);
