@@ -82,8 +82,9 @@ export class NatsObjects implements RemoteObjects {
     const tmp = join(dir, `.${process.pid}.dl${++counter}.part`);
     try {
       await pipeline(Readable.fromWeb(got.data as unknown as WebReadableStream<Uint8Array>), createWriteStream(tmp, { mode: 0o600 }) as Writable);
+      // Resolves to null or undefined when the bytes arrived whole (their digest checked by the library).
       const err = await got.error;
-      if (err !== null) throw err;
+      if (err instanceof Error) throw err;
       // Into the store as any object: hashed again (refused if the bytes are not what the name says), synced, renamed.
       await this.local.putFile(tmp, sha256);
       return true;
