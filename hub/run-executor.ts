@@ -407,7 +407,7 @@ export class RunExecutor {
     if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };
     let files;
     try {
-      files = await this.deps.artifacts.prepare(this.record.ref.run, node.id, rt.attempts, this.upstreamArtifacts(node.id));
+      files = await this.deps.artifacts.prepare(this.record.ref.run, node.id, node.type, rt.attempts, this.upstreamArtifacts(node.id));
     } catch (e) {
       return { status: -1, error: `could not place the task's inputs ($FLOE_INPUTS): ${errorMessage(e)}`, outputs: {} };
     }

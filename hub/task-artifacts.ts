@@ -8,6 +8,7 @@
  * link (never followed), a directory, a name that is not a plain file name — or a size over
  * the limits (`common.artifacts`) makes the task end bad, saying why.
  */
+import { constants } from "node:fs";
 import { chmod, copyFile, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ArtifactSettings } from "../flows/model.js";
@@ -64,22 +65,25 @@ export class TaskArtifacts {
   /**
    * Makes the try's directories and places its inputs. `others`: the artifacts of the run's
    * other nodes that ended (they are the inputs, and count towards the run's size cap).
+   * Inputs are copied for `exec` tasks only: the other types (git, fetch, timer) run no
+   * command of the flow's that could read them, and a copy of a large artifact is not free.
    */
-  async prepare(run: string, node: string, tryNo: number, others: readonly NodeArtifacts[]): Promise<ArtifactTry> {
+  async prepare(run: string, node: string, type: string, tryNo: number, others: readonly NodeArtifacts[]): Promise<ArtifactTry> {
     const dir = join(this.scratch, run, `${node}.${tryNo}`);
     const out = join(dir, "artifacts");
     const inputs = join(dir, "inputs");
     await rm(dir, { recursive: true, force: true });
     await mkdir(out, { recursive: true, mode: 0o700 });
     await mkdir(inputs, { recursive: true, mode: 0o700 });
-    for (const n of others) {
+    for (const n of type === "exec" ? others : []) {
       if (n.artifacts.length === 0) continue;
       const to = join(inputs, n.node);
       await mkdir(to, { recursive: true });
       for (const a of n.artifacts) {
         const dest = join(to, a.name);
         // A copy, never a link into the store: a task may change its inputs.
-        await copyFile(await this.objects.localPath(a.sha256), dest);
+        // (A reflink where the file system has them: shared blocks, copied when changed.)
+        await copyFile(await this.objects.localPath(a.sha256), dest, constants.COPYFILE_FICLONE);
         await chmod(dest, 0o644);
       }
     }
