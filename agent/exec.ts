@@ -16,6 +16,7 @@ import { parseOutputs } from "./outputs.js";
 import type { SpawnResult } from "./process.js";
 import { spawnLogged } from "./spawner.js";
 import { errorMessage } from "../flows/errors.js";
+import { now } from "../store/clock.js";
 
 interface Command {
   readonly file: string;
@@ -23,7 +24,7 @@ interface Command {
 }
 
 export const runExec: TaskRunner = async (req) => {
-  const sys = (text: string): void => req.onLine({ at: Date.now(), text, stream: "sys" });
+  const sys = (text: string): void => req.onLine({ at: now(), text, stream: "sys" });
   const fail = (error: string, status = 1): TaskResult => {
     sys(error);
     return { status, error, outputs: {} };
@@ -197,7 +198,7 @@ async function lookPath(file: string, pathVar: string | undefined, ws: string): 
   const cacheable = dirs.every((d) => path.isAbsolute(d));
   const key = `${pathVar}\0${file}`;
   const hit = cacheable ? found.get(key) : undefined;
-  if (hit !== undefined && Date.now() - hit.at < LOOKUP_TTL_MS) return hit.path;
+  if (hit !== undefined && performance.now() - hit.at < LOOKUP_TTL_MS) return hit.path;
   for (const d of dirs) {
     const candidate = path.resolve(ws, d === "" ? "." : d, file);
     try {
@@ -205,7 +206,7 @@ async function lookPath(file: string, pathVar: string | undefined, ws: string): 
       if ((await stat(candidate)).isFile()) {
         if (cacheable) {
           if (found.size >= 1000) found.clear();
-          found.set(key, { path: candidate, at: Date.now() });
+          found.set(key, { path: candidate, at: performance.now() });
         }
         return candidate;
       }

@@ -219,13 +219,13 @@ async function save(res: IncomingMessage, part: string, hash: Hash, signal: Abor
   const length = Number(res.headers["content-length"]);
   const total = Number.isFinite(length) && res.headers["content-length"] !== undefined ? length : undefined;
   let got = 0;
-  let last = Date.now();
+  let last = performance.now();
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       hash.update(chunk);
       got += chunk.length;
-      if (Date.now() - last >= PROGRESS_MS) {
-        last = Date.now();
+      if (performance.now() - last >= PROGRESS_MS) {
+        last = performance.now();
         sys(total === undefined ? `downloaded ${bytes(got)}` : `downloaded ${bytes(got)} of ${bytes(total)} (${Math.floor((got * 100) / total)}%)`);
       }
       done(null, chunk);

@@ -11,6 +11,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { TaskLine } from "./contract.js";
 import { errorCode, errorMessage } from "../flows/errors.js";
+import { now } from "../store/clock.js";
 
 export interface SpawnOptions {
   readonly cmd: string;
@@ -84,7 +85,7 @@ function lineReader(stream: Readable, name: "out" | "err", emit: (l: TaskLine) =
   const decoder = new StringDecoder("utf8");
   let pieces: string[] = [];
   const push = (text: string): void => {
-    emit({ at: Date.now(), text: text.endsWith("\r") ? text.slice(0, -1) : text, stream: name });
+    emit({ at: now(), text: text.endsWith("\r") ? text.slice(0, -1) : text, stream: name });
   };
   const take = (s: string): void => {
     let start = 0;
@@ -161,7 +162,7 @@ export function spawnLogged(o: SpawnOptions): Promise<SpawnResult> {
     const later = (ms: number, f: () => void): void => {
       timers.push(setTimeout(f, ms));
     };
-    const sys = (text: string): void => o.onLine({ at: Date.now(), text, stream: "sys" });
+    const sys = (text: string): void => o.onLine({ at: now(), text, stream: "sys" });
 
     // SIGTERM now, SIGKILL after the grace, and if pipes are held by a process outside the
     // group even then, stop reading them: the task must end.

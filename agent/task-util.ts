@@ -1,12 +1,13 @@
 /** Small pieces shared by the built-in task types (git, fetch, timer). */
 import path from "node:path";
 import type { TaskLine, TaskRequest } from "./contract.js";
+import { now } from "../store/clock.js";
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A `sys` line writer for one request. */
 export function sysWriter(req: Pick<TaskRequest, "onLine">): (text: string) => void {
-  return (text) => req.onLine({ at: Date.now(), text, stream: "sys" } satisfies TaskLine);
+  return (text) => req.onLine({ at: now(), text, stream: "sys" } satisfies TaskLine);
 }
 
 /** Why a signal was aborted, in words: the hub aborts with an Error saying "timed out after 90s" etc. */
@@ -42,7 +43,7 @@ export function insideWorkspace(ws: string, sub: string | undefined, what: strin
 let hostEnvCache: { at: number; env: NodeJS.ProcessEnv } | undefined;
 
 function hostEnv(): NodeJS.ProcessEnv {
-  const now = Date.now();
+  const now = performance.now();
   if (hostEnvCache === undefined || now - hostEnvCache.at > 1000) {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) {

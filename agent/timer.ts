@@ -23,9 +23,9 @@ export const runTimer: TaskRunner = async (req) => {
     return { status: 1, error: `timer opts.${key} ${JSON.stringify(raw)} is not a positive duration (e.g. 500ms, 90s, 1h30m)`, outputs: {} };
   }
   sys(`waiting ${formatDuration(ms)}`);
-  const end = Date.now() + ms;
-  while (!req.signal.aborted && Date.now() < end) {
-    await sleep(Math.min(end - Date.now(), MAX_TIMEOUT_MS), req.signal);
+  const end = performance.now() + ms;
+  while (!req.signal.aborted && performance.now() < end) {
+    await sleep(Math.min(end - performance.now(), MAX_TIMEOUT_MS), req.signal);
   }
   if (req.signal.aborted) {
     const reason = abortReason(req.signal);

@@ -29,6 +29,7 @@ import { errorMessage } from "../flows/errors.js";
 import { loadHostSecrets } from "./host-secrets.js";
 import { Notifier } from "../hub/notifier.js";
 import { notificationsView } from "../hub/notify-view.js";
+import { clusterClock } from "../store/clock.js";
 
 export interface Signals {
   readonly interrupt: AbortSignal;
@@ -99,6 +100,10 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   const notifier = new Notifier({ root: s.root, host: s.host, secrets, log: log.child({ part: "notify" }), settings: () => config.common.notify, pageBase: () => config.common.notify?.pageUrl ?? pageBase });
   // Before the hub starts: recovery may end runs, and their notifications are made then.
   await notifier.start();
+  // The cluster's time (hub/cluster-clock.ts): Redis's in a cluster, so that a host whose wall
+  // clock is stepped still fires timers on the cluster's schedule and stamps runs sanely.
+  const cluster_ = cluster;
+  await clusterClock.follow(cluster_ !== undefined ? () => cluster_.state.time() : () => Promise.resolve(Date.now()), { log: log.child({ part: "clock" }) });
   const parts = { config, configDir, root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l), secrets, notifier };
   const hub = cluster !== undefined ? clusterHub({ ...parts, parts: cluster, leaseMs: s.leaseMs }) : embeddedHub(parts);
   const { token, path: tokenPath } = await adminToken(s);
@@ -195,6 +200,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   await app.close().catch((e: unknown) => errors.push(e));
   events.close();
   metrics.close();
+  clusterClock.stop();
   await cluster?.close();
   for (const e of errors) log.error({ err: e }, "error while stopping");
   log.info("stopped");

@@ -48,6 +48,10 @@ export interface TaskNode extends NodeBase {
   readonly useStatus: boolean;
   readonly timeoutMs?: number;
   readonly retries?: Retries;
+  /** Fan-out (hub/fan-out.ts): one instance per item, `artifacts` of the node whose event started it, or listed values. */
+  readonly forEach?: "artifacts" | readonly string[];
+  /** With forEach: at most this many instances at once (absent: all at once). */
+  readonly parallel?: number;
 }
 
 export interface MergeNode extends NodeBase {

@@ -83,7 +83,7 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
       d.error(typePos, `${label} has unknown trigger type "${rawType}"${didYouMean(rawType, TRIGGER_TYPES)}`);
       broken = true;
     } else type = rawType as TriggerType;
-    for (const k of ["listen", "wait", "good", "ignore-fail", "use-status", "timeout", "retries"]) {
+    for (const k of ["listen", "wait", "good", "ignore-fail", "use-status", "timeout", "retries", "for-each", "parallel"]) {
       if (m.has(k)) d.warn(m.keyPosOf(k), `"${k}" has no meaning on ${label}; it is ignored`);
     }
     if (!broken && !m.invalid("opts")) checkTriggerOpts(r, m, label, type, opts);
@@ -102,7 +102,7 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
       if (seen.has(tag)) d.error(places.wait[i] ?? m.posOf("wait"), `merge ${label} waits twice for "${tag}"; it would never fire`);
       seen.add(tag);
     });
-    for (const k of ["good", "ignore-fail", "use-status", "timeout", "retries"]) {
+    for (const k of ["good", "ignore-fail", "use-status", "timeout", "retries", "for-each", "parallel"]) {
       if (m.has(k)) d.warn(m.keyPosOf(k), `"${k}" has no meaning on merge ${label}; it is ignored`);
     }
     return { node: { ...base, class: "merge", type: MERGE_TYPES.includes(type) ? type : "all", wait }, places };
@@ -131,6 +131,10 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
   const rm = retries === undefined ? undefined : r.map(retries.node, "retries", `retries of ${label}`);
   const timeoutMs = m.get<number>("timeout");
   const max = rm?.get<number>("max");
+  const forEach = m.get<"artifacts" | string[]>("for-each");
+  const parallel = m.get<number>("parallel");
+  if (parallel !== undefined && forEach === undefined && !m.invalid("for-each")) d.warn(m.keyPosOf("parallel"), `"parallel" of task ${label} has no meaning without "for-each"; it is ignored`);
+  if (forEach !== undefined && (type === "data" || type === "end")) d.error(m.keyPosOf("for-each"), `a ${type} task (${label}) can not have "for-each"; only tasks that run something fan out`);
   return {
     node: {
       ...base,
@@ -142,6 +146,8 @@ export function parseNode(r: Reader, n: YNode, list: "triggers" | "tasks", index
       useStatus: m.get<boolean>("use-status") ?? false,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(rm !== undefined && max !== undefined ? { retries: { max, backoffMs: rm.get<number>("backoff") ?? 1000 } } : {}),
+      ...(forEach !== undefined && type !== "data" && type !== "end" ? { forEach: Object.freeze(forEach === "artifacts" ? forEach : [...forEach]) } : {}),
+      ...(forEach !== undefined && parallel !== undefined ? { parallel } : {}),
     },
     places: placesOf(),
   };

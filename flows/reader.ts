@@ -152,6 +152,17 @@ export class Reader {
       case "list":
         if (n.kind !== "seq") return this.bad(n, what, "a list");
         return n;
+      case "items": {
+        if (n.kind === "scalar" && n.value === "artifacts") return "artifacts";
+        if (n.kind !== "seq") return this.bad(n, what, `"artifacts" or a list of values`);
+        const out: string[] = [];
+        for (const item of n.items) {
+          if (item.kind !== "scalar" || item.value === null) this.bad(item, `each entry of ${what}`, "a text value or a number");
+          else out.push(String(item.value));
+        }
+        if (n.items.length === 0) this.d.error(n.pos, `${what} is an empty list: the task would never run; list at least one value`);
+        return out;
+      }
     }
   }
 

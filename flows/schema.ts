@@ -81,6 +81,8 @@ function kindSchema(k: KeyKind): Json {
       return { $ref: `#/$defs/${k.of}` };
     case "list":
       return { type: "array", items: { $ref: `#/$defs/${k.of}` } };
+    case "items":
+      return { oneOf: [{ const: "artifacts" }, { type: "array", minItems: 1, items: { type: ["string", "number", "boolean"] } }] };
   }
 }
 

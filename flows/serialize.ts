@@ -14,6 +14,8 @@ function nodeYaml(n: FlowNode): Record<string, unknown> {
     if (n.useStatus) o["use-status"] = true;
     if (n.timeoutMs !== undefined) o["timeout"] = formatDuration(n.timeoutMs);
     if (n.retries !== undefined) o["retries"] = { max: n.retries.max, backoff: formatDuration(n.retries.backoffMs) };
+    if (n.forEach !== undefined) o["for-each"] = n.forEach === "artifacts" ? n.forEach : [...n.forEach];
+    if (n.parallel !== undefined) o["parallel"] = n.parallel;
   }
   if (Object.keys(n.opts).length > 0) o["opts"] = n.opts;
   return o;

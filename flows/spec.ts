@@ -15,7 +15,9 @@ export type KeyKind =
   | { readonly t: "ints" }
   | { readonly t: "map" }
   | { readonly t: "object"; readonly of: SpecName }
-  | { readonly t: "list"; readonly of: SpecName };
+  | { readonly t: "list"; readonly of: SpecName }
+  /** `for-each`: the word `artifacts`, or a list of values (text, numbers or booleans, read as text). */
+  | { readonly t: "items" };
 
 export interface KeySpec {
   readonly kind: KeyKind;
@@ -85,6 +87,8 @@ export const SPECS: Readonly<Record<SpecName, Readonly<Record<string, KeySpec>>>
     opts: { kind: { t: "map" }, doc: "Type-specific options (cmd, shell, args, url, form, period, cron, …)." },
     timeout: { kind: duration, doc: "Task: end it bad after this long; its process group is killed." },
     retries: { kind: { t: "object", of: "retries" }, doc: "Task: retry a failed attempt." },
+    "for-each": { kind: { t: "items" }, doc: "Task: run it once per item: `artifacts` (each artifact of the node whose event started it) or a list of values. Each instance gets FLOE_ITEM and FLOE_ITEM_NAME; the task emits one event when all have ended." },
+    parallel: { kind: { t: "int", min: 1 }, doc: "Task with for-each: at most this many instances at once. Default: all at once." },
   },
   retries: {
     max: { kind: { t: "int", min: 0 }, doc: "Retries after the first attempt.", required: true },

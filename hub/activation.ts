@@ -18,6 +18,7 @@ import { activationOf, type RunRecord } from "./run-record.js";
 import type { RunFolders } from "./run-folders.js";
 import type { RunTable } from "./run-table.js";
 import type { HostName } from "./types.js";
+import { now } from "../store/clock.js";
 
 export interface ActivationDeps {
   readonly host: string;
@@ -57,7 +58,7 @@ export class Activation {
       base = rec;
     }
     const { workspace: _old, ...fresh } = base;
-    const record: RunRecord = { ...fresh, ref: { ...base.ref, execHost: this.d.host as HostName }, startedAt: Date.now(), workspace: this.d.folders.workspaceOf(fresh) };
+    const record: RunRecord = { ...fresh, ref: { ...base.ref, execHost: this.d.host as HostName }, startedAt: now(), workspace: this.d.folders.workspaceOf(fresh) };
     table.hold(record, token, "activating");
     try {
       if (!local) await this.d.folders.snapshotFlow(record.flow);

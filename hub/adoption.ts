@@ -20,6 +20,7 @@ import { makeRef, type RunRecord } from "./run-record.js";
 import type { RunFolders } from "./run-folders.js";
 import { summarize, type RunTable } from "./run-table.js";
 import type { RunSummary } from "./types.js";
+import { now } from "../store/clock.js";
 
 export interface TriggerRequest {
   readonly flow: string;
@@ -96,7 +97,7 @@ export class Adoption {
     const triggerOpts: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(trig?.opts ?? {})) if (!PRIVATE_OPTS.has(k)) triggerOpts[k] = v;
     const run = this.d.newRunId();
-    const adoptedAt = Date.now();
+    const adoptedAt = now();
     const record: RunRecord = {
       v: 1,
       ref: makeRef(flow.id, flow.ver, run, this.d.host),

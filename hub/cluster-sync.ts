@@ -23,6 +23,7 @@ import type { Queries } from "./queries.js";
 import type { RunRecord } from "./run-record.js";
 import { summarize, type PendingRun, type RunTable } from "./run-table.js";
 import type { HostName, RunEvent } from "./types.js";
+import { now } from "../store/clock.js";
 
 /** A local pend missing from the shared list is looked at again after 5 s, then less often, up to every 5 minutes. */
 const FIRST_MISSING_CHECK_MS = 5000;
@@ -56,7 +57,7 @@ export class ClusterSync {
   private running = false;
   private unsubscribe: (() => void) | undefined;
   /** When a sync last failed (the host's start counts). */
-  private troubleAt = Date.now();
+  private troubleAt = performance.now();
   /**
    * Local pends missing from the shared list: when to look at them next. A parked pend (no
    * live host has its tags) is missing for as long as it waits: it is looked at less and
@@ -117,7 +118,7 @@ export class ClusterSync {
       // After an outage of the state (a Redis restart), every host's lease looks lapsed
       // until it renews: reap only once all live hosts have had a full lease to do so.
       const trouble = Math.max(this.troubleAt, lease.troubleAt);
-      if (lease.vouched && Date.now() - trouble > lease.ms + lease.marginMs + lease.renewEveryMs) await this.reap();
+      if (lease.vouched && performance.now() - trouble > lease.ms + lease.marginMs + lease.renewEveryMs) await this.reap();
       await this.dropMovedPends();
       // A wake-up can be lost with a connection (Redis restarting, a woken host dying before
       // it looked): look at the shared list anyway, now and then — a host that passed a
@@ -125,7 +126,7 @@ export class ClusterSync {
       if (this.d.dispatcher.mode === "herd") this.d.dispatcher.kick();
       else this.d.dispatcher.kickIfQuiet(SAFETY_PASS_MS);
     } catch (e) {
-      this.troubleAt = Date.now();
+      this.troubleAt = performance.now();
       this.d.log.warn({ err: coerceError(e) }, "cluster sync failed; retrying");
     }
   }
@@ -144,7 +145,7 @@ export class ClusterSync {
         continue;
       }
       if (record.flow.onHostLoss === "fail") {
-        const ended: RunRecord = { ...record, result: "lost", reason: `host ${lost.host} was lost while the run was active (on-host-loss: fail)`, endedAt: Date.now() };
+        const ended: RunRecord = { ...record, result: "lost", reason: `host ${lost.host} was lost while the run was active (on-host-loss: fail)`, endedAt: now() };
         // The one host that reaped it tells the flow's receivers (reapDead gives a lost run to one host).
         await this.d.notifier?.runEnded(ended).catch((err: unknown) => log.error({ err: coerceError(err), run: lost.run }, "could not record the run's notifications"));
         publisher.summary(summarize({ state: "archived", record: ended }));

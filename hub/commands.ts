@@ -15,6 +15,7 @@ import type { RunRecord } from "./run-record.js";
 import { summarize, type RunTable } from "./run-table.js";
 import type { NodeStatus, RunSummary } from "./types.js";
 import { checked, isObj, nodeProblem, nodeStatusOf, summaryProblem } from "./wire-checks.js";
+import { now } from "../store/clock.js";
 
 /** A cancel of a run being activated waits for its executor, polling, up to this long. */
 const CANCEL_POLL_MS = 20;
@@ -140,7 +141,7 @@ export class Commands {
     }
     const rec = recordFromState(await this.d.state.getRecord(run));
     if (rec === undefined) throw new FloeError("E_RUN_NOT_FOUND", `run "${run}" has no record`);
-    const ended: RunRecord = { ...rec, result: "cancelled", reason: `cancelled by ${by}`, endedAt: Date.now() };
+    const ended: RunRecord = { ...rec, result: "cancelled", reason: `cancelled by ${by}`, endedAt: now() };
     const summary = summarize({ state: "archived", record: ended });
     this.d.publisher.summary(summary);
     return summary;

@@ -1,7 +1,8 @@
 /**
  * A task's output line on the host's console (DESIGN §6.1):
  * `2026-11-22T11:18:25.364Z [migrate.apply 3F9Q] text` — its time, flow and node, and the
- * run's short id, so that the lines of two runs of one flow can be told apart.
+ * run's short id, so that the lines of two runs of one flow can be told apart. A for-each
+ * instance's line names its instance: `[matrix.build#2 3F9Q]`.
  */
 import type { LogLine, RunRef } from "./types.js";
 
@@ -15,5 +16,6 @@ export function shortRunId(run: string): string {
 }
 
 export function consoleLine(ref: RunRef, node: string, line: LogLine): string {
-  return `${new Date(line.at).toISOString()} [${ref.flow}.${node} ${shortRunId(ref.run)}] ${line.text}`;
+  const instance = line.instance !== undefined ? `#${line.instance}` : "";
+  return `${new Date(line.at).toISOString()} [${ref.flow}.${node}${instance} ${shortRunId(ref.run)}] ${line.text}`;
 }

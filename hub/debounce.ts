@@ -19,6 +19,7 @@ import type { Publisher } from "./publisher.js";
 import type { RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
 import { isObj } from "./wire-checks.js";
+import { now } from "../store/clock.js";
 
 export interface DebounceDeps {
   readonly table: RunTable;
@@ -60,7 +61,7 @@ export class Debounce {
   async hold(record: RunRecord): Promise<void> {
     const { state, table } = this.d;
     const run = record.ref.run;
-    const until = record.debounceUntil ?? Date.now();
+    const until = record.debounceUntil ?? now();
     const before = parseNewest(await state.getValue(newestKey(record.ref.flow)));
     await state.setValue(newestKey(record.ref.flow), JSON.stringify({ run, until }));
     this.d.publisher.run(table.wait(run, debouncingReason(until)));
@@ -70,7 +71,7 @@ export class Debounce {
 
   /** After a restart: a held pend found on disk waits out what is left of its window. */
   recover(record: RunRecord): void {
-    const until = record.debounceUntil ?? Date.now();
+    const until = record.debounceUntil ?? now();
     const e = this.d.table.adopt(record);
     this.d.publisher.run(this.d.table.wait(e.record.ref.run, debouncingReason(until)));
     this.arm(record, until);
@@ -92,7 +93,7 @@ export class Debounce {
 
   private arm(record: RunRecord, until: number): void {
     const run = record.ref.run;
-    const t = setTimeout(() => void this.windowEnded(record).catch((err: unknown) => this.d.log.error({ err: coerceError(err), run }, "a debounced trigger could not be released")), Math.max(0, until - Date.now()));
+    const t = setTimeout(() => void this.windowEnded(record).catch((err: unknown) => this.d.log.error({ err: coerceError(err), run }, "a debounced trigger could not be released")), Math.max(0, until - now()));
     t.unref();
     this.held.set(run, t);
   }

@@ -67,7 +67,7 @@ export class Dispatcher {
   lastPends: ReadonlySet<string> | undefined;
   /** The state's version at the last pass that did all it could: no need to look again until it changes. */
   private seen: number | undefined;
-  /** When the last pass started (Date.now()), for the safety pass. */
+  /** When the last pass started (performance.now(): a wall-clock step must not stop the safety pass), for the safety pass. */
   lastPassAt = 0;
   readonly stats: DispatchStats = { passes: 0, snapshots: 0, wakesSent: 0, woken: 0, claimed: 0, conflicts: 0 };
   readonly mode: DispatchMode;
@@ -88,7 +88,7 @@ export class Dispatcher {
 
   /** A pass unless one ran within `ms`: looks again after a wake-up that may have been lost. */
   kickIfQuiet(ms: number): void {
-    if (Date.now() - this.lastPassAt >= ms) this.kick();
+    if (performance.now() - this.lastPassAt >= ms) this.kick();
   }
 
   /** A pass soon; calls made while one runs coalesce into one more. */
@@ -145,7 +145,7 @@ export class Dispatcher {
   private async pass(): Promise<void> {
     const { state, table, host } = this.d;
     this.stats.passes++;
-    this.lastPassAt = Date.now();
+    this.lastPassAt = performance.now();
     const snap = await state.snapshot(this.seen, { skipIfEmpty: true });
     if (snap === undefined) return; // nothing a decision depends on changed since the last pass
     this.seen = undefined;

@@ -16,6 +16,7 @@ import type { Publisher } from "./publisher.js";
 import type { RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
 import type { RunResult } from "./types.js";
+import { now } from "../store/clock.js";
 
 export interface FinisherDeps {
   readonly table: RunTable;
@@ -101,7 +102,7 @@ export class Finisher {
       if (table.get(run) === e) table.forget(run);
       return;
     }
-    const record: RunRecord = { ...e.record, result, reason, endedAt: Date.now() };
+    const record: RunRecord = { ...e.record, result, reason, endedAt: now() };
     await nodeFiles.close(run);
     const from: RunDirState = e.state === "pending" ? "pending" : "active";
     // A full disk pauses the end (the run stays active, its locks held) until there is room.

@@ -53,6 +53,7 @@ import { artifactNameProblem, TaskArtifacts } from "./task-artifacts.js";
 import type { RunEndListener } from "./notifier.js";
 import { FloeError } from "./errors.js";
 import type { ArtifactRef, HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
+import { now } from "../store/clock.js";
 
 export type { HubState, TriggerRequest };
 
@@ -114,7 +115,7 @@ export class Hub {
   private readonly sweep: ArtifactSweep;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
-  private readonly startedAt = Date.now();
+  private readonly startedAt = now();
   private address: string | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -223,8 +224,8 @@ export class Hub {
       this.onUpdate.stop();
       const errors: unknown[] = [];
       await this.dispatcher.stop();
-      const deadline = Date.now() + graceMs;
-      while (Date.now() < deadline && this.table.count((e) => e.state === "active") > 0) await new Promise((r) => setTimeout(r, 100));
+      const deadline = performance.now() + graceMs;
+      while (performance.now() < deadline && this.table.count((e) => e.state === "active") > 0) await new Promise((r) => setTimeout(r, 100));
       for (const e of [...this.table.all()]) {
         if (e.state !== "active") continue;
         this.table.suspend(e.record.ref.run, "stopping");
@@ -297,7 +298,7 @@ export class Hub {
 
   private hostRecord(): Parameters<ClusterState["heartbeat"]>[0] {
     const running = this.table.count((e) => e.state === "active");
-    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: Date.now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
+    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
   }
 
   /**

@@ -61,8 +61,8 @@ export class Lease {
   /** The renewal or probe in flight, if any (one at a time: they share one connection). */
   private inFlight: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
-  /** Date.now() of the last failed renewal or probe (the host's start counts). */
-  troubleAt = Date.now();
+  /** performance.now() of the last failed renewal or probe (the host's start counts). */
+  troubleAt = performance.now();
   private failing = false;
 
   constructor(
@@ -90,11 +90,11 @@ export class Lease {
    */
   async begin(): Promise<Renewal> {
     if (this.state !== "new") throw new Error(`the lease was already ${this.state === "running" ? "begun" : "stopped"}`);
-    const deadline = Date.now() + FIRST_RENEWAL_PATIENCE_MS;
+    const deadline = performance.now() + FIRST_RENEWAL_PATIENCE_MS;
     const out = await retry(() => this.renewOnce(), {
       firstMs: 100,
       maxMs: 1000,
-      retryIf: (e, { delayMs }) => errorCode(e) === "E_UNAVAILABLE" && Date.now() + delayMs <= deadline,
+      retryIf: (e, { delayMs }) => errorCode(e) === "E_UNAVAILABLE" && performance.now() + delayMs <= deadline,
       onRetry: (e) => this.deps.log.warn({ err: coerceError(e) }, "the first heartbeat failed; retrying"),
     });
     this.state = "running";
@@ -164,7 +164,7 @@ export class Lease {
         else this.wakeWaiters();
       }
     } catch (e) {
-      this.troubleAt = Date.now();
+      this.troubleAt = performance.now();
       if (!this.failing) this.deps.log.warn({ err: coerceError(e) }, "heartbeat failed; retrying");
       this.failing = true;
     }
@@ -177,7 +177,7 @@ export class Lease {
     try {
       out = await this.deps.renew(this.ms, this.marginMs);
     } catch (e) {
-      this.troubleAt = Date.now();
+      this.troubleAt = performance.now();
       throw e;
     }
     const until = sent + this.ms - this.marginMs;

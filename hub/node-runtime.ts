@@ -5,7 +5,9 @@
 import { readForm } from "../flows/forms.js";
 import type { FlowNode } from "../flows/model.js";
 import type { RunEventRec, StatusLine } from "./run-record.js";
+import { ended, type InstanceRuntime } from "./fan-out.js";
 import type { ArtifactRef, NodeState, NodeStatus } from "./types.js";
+import { now } from "../store/clock.js";
 
 export class NodeRuntime {
   state: NodeState = "waiting";
@@ -17,8 +19,10 @@ export class NodeRuntime {
   reason: string | undefined;
   logLines = 0;
   abort: AbortController | undefined;
-  /** The process group of the attempt running now, once it started. */
-  pgid: number | undefined;
+  /** The process groups of the attempt running now (one per running for-each instance), once they started. */
+  readonly groups = new Set<number>();
+  /** A for-each task: its instances, once it first started (hub/fan-out.ts). */
+  instances: InstanceRuntime[] | undefined;
   /** Data nodes: open for input. */
   enabled = false;
   values: Record<string, string> = {};
@@ -54,7 +58,7 @@ export class NodeRuntime {
     this.touched = true;
     this.attempts++;
     this.state = "running";
-    this.startedAt = Date.now();
+    this.startedAt = now();
     this.endedAt = undefined;
     this.exitCode = undefined;
     this.reason = undefined;
@@ -65,14 +69,14 @@ export class NodeRuntime {
     this.touched = true;
     this.enabled = true;
     this.state = "waiting";
-    this.startedAt ??= Date.now();
+    this.startedAt ??= now();
   }
 
   finish(state: "good" | "bad" | "cancelled", tag: string | undefined, exitCode: number | undefined, reason: string | undefined, ev: RunEventRec | undefined): void {
     this.touched = true;
     this.state = state;
     this.enabled = false;
-    this.endedAt = Date.now();
+    this.endedAt = now();
     this.tag = tag;
     this.exitCode = exitCode;
     this.reason = reason;
@@ -101,7 +105,13 @@ export class NodeRuntime {
           open = l.event;
           break;
         case "pgid":
+          break;
         case "retry":
+          // A retry runs again the instances that did not end good; the good ones stand.
+          this.forgetFailedInstances();
+          break;
+        case "inst":
+          this.restoreInstance(l);
           break;
         case "done":
           open = undefined;
@@ -139,12 +149,39 @@ export class NodeRuntime {
     this.interruptedBy = open;
   }
 
+  /** Before a retry: the instances that ended other than good run again. */
+  forgetFailedInstances(): void {
+    if (this.instances === undefined) return;
+    for (const i of this.instances) {
+      if (i.status.state === "good" || !ended(i.status.state)) continue;
+      i.status = { index: i.status.index, item: i.status.item, name: i.status.name, state: "waiting" };
+      i.outputs = {};
+      i.artifacts = undefined;
+    }
+  }
+
+  private restoreInstance(l: Extract<StatusLine, { t: "inst" }>): void {
+    this.instances ??= [];
+    const { index, item, name } = l;
+    const status = {
+      index,
+      item,
+      name,
+      state: l.state,
+      ...(l.exitCode !== undefined ? { exitCode: l.exitCode } : {}),
+      ...(l.reason !== undefined ? { reason: l.reason } : {}),
+      ...(l.state === "running" ? { startedAt: l.at } : { startedAt: this.instances[index]?.status.startedAt ?? l.at, endedAt: l.at }),
+    };
+    this.instances[index] = { status, outputs: l.outputs ?? {}, ...(l.artifacts !== undefined ? { artifacts: l.artifacts } : {}) };
+  }
+
   /** Process groups recorded for attempts that never finished (to kill after a crash). */
   static openGroups(lines: readonly StatusLine[]): number[] {
     const groups: number[] = [];
     for (const l of lines) {
       if (l.t === "pgid") groups.push(l.pgid);
       if (l.t === "done" || l.t === "retry") groups.length = 0;
+
     }
     return groups;
   }
@@ -167,6 +204,7 @@ export class NodeRuntime {
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
       ...(this.outputs !== undefined && Object.keys(this.outputs).length > 0 ? { outputs: this.outputs } : {}),
       ...(this.artifacts !== undefined && this.artifacts.length > 0 ? { artifacts: this.artifacts } : {}),
+      ...(this.instances !== undefined ? { instances: this.instances.filter((i) => i !== undefined).map((i) => i.status) } : {}),
     };
     if (n.class === "merge") return { ...base, waits: Object.fromEntries(n.wait.map((w) => [w, this.received.has(w)])) };
     if (n.class === "task" && n.type === "data") {

@@ -21,6 +21,7 @@ import { coerceError, errorMessage } from "./errors.js";
 import { notificationBody, runEndedNotice, signBody } from "./notify-body.js";
 import type { RunRecord } from "./run-record.js";
 import type { TaskSecrets } from "./secrets.js";
+import { now as clockNow } from "../store/clock.js";
 
 export type DeliveryState = "pending" | "delivered" | "failed";
 const STATES: readonly DeliveryState[] = ["pending", "delivered", "failed"];
@@ -132,7 +133,7 @@ export class Notifier implements RunEndListener {
   async runEnded(r: RunRecord): Promise<void> {
     const targets = r.flow.notify ?? [];
     if (r.result === undefined || targets.length === 0) return;
-    const now = Date.now();
+    const now = clockNow();
     for (const [i, t] of targets.entries()) {
       if (!t.on.includes(r.result)) continue;
       const id = `${r.ref.run}.${i}`;
@@ -171,7 +172,7 @@ export class Notifier implements RunEndListener {
     if (!this.started || this.stopped) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    const now = Date.now();
+    const now = clockNow();
     const limit = this.o.concurrency ?? 4;
     let next = Infinity;
     for (const d of [...this.pending.values()].sort((a, b) => a.nextAt - b.nextAt)) {
@@ -197,7 +198,7 @@ export class Notifier implements RunEndListener {
         // Its file could not be written (a full disk): not again at once, or the receiver
         // would be sent it in a loop. It stays pending; a restart reads the last file.
         const held = this.pending.get(d.id);
-        if (held !== undefined) this.pending.set(d.id, { ...held, nextAt: Date.now() + this.settings().maxBackoffMs });
+        if (held !== undefined) this.pending.set(d.id, { ...held, nextAt: clockNow() + this.settings().maxBackoffMs });
         this.o.log.error({ err: coerceError(e), delivery: d.id }, "recording a notification attempt failed");
       })
       .finally(() => {
@@ -207,7 +208,7 @@ export class Notifier implements RunEndListener {
   }
 
   private async attempt(d: Delivery, stop: AbortSignal): Promise<void> {
-    const started = Date.now();
+    const started = clockNow();
     let status: number | undefined;
     let error: string | undefined;
     const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "floe-notify/1", "x-floe-delivery": d.id, "x-floe-event": "run.ended" };
@@ -227,7 +228,7 @@ export class Notifier implements RunEndListener {
         error = this.o.secrets.mask(causeOf(e));
       }
     }
-    const now = Date.now();
+    const now = clockNow();
     const a: DeliveryAttempt = { at: started, ms: now - started, ...(status !== undefined ? { status } : {}), ...(error !== undefined ? { error } : {}) };
     const attempts = [...d.attempts, a].slice(-KEPT_ATTEMPTS);
     const s = this.settings();

@@ -6,6 +6,7 @@
 import { createHmac } from "node:crypto";
 import type { NotifyFormat } from "../flows/model.js";
 import type { RunRecord } from "./run-record.js";
+import { now } from "../store/clock.js";
 
 /** The JSON body's shape, version 1. */
 export interface RunEndedNotice {
@@ -45,7 +46,7 @@ export function runEndedNotice(r: RunRecord, delivery: string, pageUrl: string |
     ...(r.ref.execHost !== undefined ? { host: r.ref.execHost } : {}),
     adoptedAt: iso(r.adoptedAt) ?? "",
     ...(r.startedAt !== undefined ? { startedAt: iso(r.startedAt) ?? "" } : {}),
-    endedAt: iso(r.endedAt ?? Date.now()) ?? "",
+    endedAt: iso(r.endedAt ?? now()) ?? "",
     trigger: { id: r.trigger.id, ...(r.trigger.by !== undefined ? { by: r.trigger.by } : {}) },
     ...(pageUrl !== undefined ? { url: pageUrl } : {}),
   };

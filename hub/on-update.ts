@@ -29,6 +29,7 @@ import type { Publisher } from "./publisher.js";
 import { parseRunRecord, type RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
 import { isObj, parseRunSummary } from "./wire-checks.js";
+import { now } from "../store/clock.js";
 
 /** How often a clustered host reads the published definitions, and a draining flow looks for old runs. */
 const LOOK_EVERY_MS = 1000;
@@ -145,7 +146,7 @@ export class OnUpdate {
   }
 
   private async publish(f: Flow): Promise<void> {
-    const p: Published = { hash: definitionHash(f), at: Date.now(), host: this.d.host, flow: f };
+    const p: Published = { hash: definitionHash(f), at: now(), host: this.d.host, flow: f };
     await this.d.state.setValue(publishedKey(f.id), JSON.stringify(p));
     this.published.set(f.id, p);
     this.d.log.info({ flow: f.id, def: p.hash }, "published the flow's definition to the cluster");

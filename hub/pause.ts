@@ -17,6 +17,7 @@ import type { PauseMark, RunRecord } from "./run-record.js";
 import { summarize, type RunTable } from "./run-table.js";
 import type { RunSummary } from "./types.js";
 import { checked, isObj, summaryProblem } from "./wire-checks.js";
+import { now as clockNow } from "../store/clock.js";
 
 export interface PauseRequest {
   readonly run: string;
@@ -85,7 +86,7 @@ export class Pauses {
     if (e.state === "suspended" && (e.why === "activating" || e.why === "recovering")) throw new FloeError("E_UNAVAILABLE", `run "${run}" is being started here; try again in a moment`);
     if ((e.record.paused !== undefined) === pause) return summarize(e); // already so: nothing to change
     const { paused: _was, ...rest } = e.record;
-    const mark: PauseMark = { by, at: Date.now() };
+    const mark: PauseMark = { by, at: clockNow() };
     const record: RunRecord = pause ? { ...rest, paused: mark } : rest;
     // On disk before it takes effect: a restart right after the answer finds the run as answered.
     await files.writeRunJson("active", record.ref, record);

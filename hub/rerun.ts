@@ -26,6 +26,7 @@ import { makeRef, type ReplayedNode, type RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
 import type { NodeStatus, RerunLink, RunDetail, RunId, RunSummary, TriggerInfo } from "./types.js";
 import { isObj } from "./wire-checks.js";
+import { now } from "../store/clock.js";
 
 export interface RerunRequest {
   /** The node to start from; absent: from the start (or, with `failed`, the first that ended bad). */
@@ -75,7 +76,7 @@ export class Reruns {
       ref: makeRef(flow.id, flow.ver, run, this.d.host),
       flow,
       trigger: { ...trigger, by: req.by },
-      adoptedAt: Date.now(),
+      adoptedAt: now(),
       attempt: 1,
       rerunOf: link,
       ...(req.current === true ? { def: definitionHash(flow) } : src.def !== undefined ? { def: src.def } : {}),

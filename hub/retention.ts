@@ -9,6 +9,7 @@ import type { RunFiles } from "../store/run-files.js";
 import type { BatchRemover } from "./batch-remover.js";
 import type { RunFolders } from "./run-folders.js";
 import type { RunTable } from "./run-table.js";
+import { now } from "../store/clock.js";
 
 export class Retention {
   constructor(
@@ -24,7 +25,7 @@ export class Retention {
   prune(flow: string, ver: number): void {
     const { runs, maxAgeMs } = this.config().common.retention;
     const newestFirst = this.table.ofVersion(flow, ver, "archived").reverse();
-    const cutoff = Date.now() - maxAgeMs;
+    const cutoff = now() - maxAgeMs;
     let dropped = 0;
     for (const [i, x] of newestFirst.entries()) {
       if (i < runs && (x.record.endedAt ?? x.record.adoptedAt) >= cutoff) continue;

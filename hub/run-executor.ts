@@ -12,13 +12,15 @@ import { matchTag, mergeTag, taskTag, TRIGGER_GOOD } from "../flows/tags.js";
 export type { ExecutorDeps } from "./executor-deps.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { errorMessage, FloeError } from "./errors.js";
+import { combine, ended, fanItems, freshInstance, inPool, itemEnv, type FanItem, type InstanceRuntime, type ItemFile } from "./fan-out.js";
 import { NodeRuntime } from "./node-runtime.js";
 import type { ReplayedNode, RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
 import type { ExecutorDeps } from "./executor-deps.js";
-import type { NodeArtifacts } from "./task-artifacts.js";
+import { itemFilesOf, type NodeArtifacts } from "./task-artifacts.js";
 import type { ArtifactRef, LogLine, NodeStatus, RunResult } from "./types.js";
 import type { NodeOutputs } from "./upstream-outputs.js";
+import { now } from "../store/clock.js";
 
 /**
  * How long an output line may wait for its fdatasync. Lines are written at once (readers
@@ -59,7 +61,7 @@ export class RunExecutor {
 
   /** Starts a fresh run: emits trigger.good with the trigger's values (a re-run: after its replay). */
   start(): void {
-    this.armRunTimeout(this.record.startedAt ?? Date.now());
+    this.armRunTimeout(this.record.startedAt ?? now());
     if (this.record.replay !== undefined) {
       this.replay(this.record.replay);
       return;
@@ -74,7 +76,7 @@ export class RunExecutor {
    * listeners never started are delivered again.
    */
   resume(statuses: ReadonlyMap<string, readonly StatusLine[]>, note = "restarted after the host stopped", logLines: ReadonlyMap<string, number> = new Map()): void {
-    this.armRunTimeout(this.record.startedAt ?? Date.now());
+    this.armRunTimeout(this.record.startedAt ?? now());
     const emitted: { at: number; ev: RunEventRec }[] = [{ at: 0, ev: { tag: TRIGGER_GOOD, good: true, opts: this.record.trigger.values, values: {} } }];
     const rerun: { node: TaskNode; ev: RunEventRec }[] = [];
     for (const [id, lines] of statuses) {
@@ -124,7 +126,7 @@ export class RunExecutor {
       const rt = this.nodes.get(n.id);
       if (rt === undefined) continue;
       const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values, ...(n.artifacts !== undefined ? { artifacts: n.artifacts } : {}) };
-      const at = Date.now();
+      const at = now();
       if (rt.node.class === "merge") {
         // Its waits as the old run had them: the events of the replayed nodes it waited for.
         for (const w of rt.node.wait) {
@@ -154,7 +156,7 @@ export class RunExecutor {
   /** Process groups of the tasks running now (to kill them without waiting, see Hub.standDown). */
   runningGroups(): number[] {
     const out: number[] = [];
-    for (const rt of this.nodes.values()) if (rt.pgid !== undefined) out.push(rt.pgid);
+    for (const rt of this.nodes.values()) out.push(...rt.groups);
     return out;
   }
 
@@ -176,14 +178,14 @@ export class RunExecutor {
     const node = rt.node;
     if (by !== undefined) {
       rt.givenBy = by;
-      this.journal(node.id, { t: "values", at: Date.now(), values: {}, by });
+      this.journal(node.id, { t: "values", at: now(), values: {}, by });
     }
     if (reject !== undefined) {
       this.finishTask(node, { state: "bad", tag: taskTag(node.id, "bad"), reason: `rejected: ${reject || "no reason given"}`, values: { ...rt.values, ...checked } });
       return this.status(node.id);
     }
     rt.values = { ...rt.values, ...checked };
-    this.journal(node.id, { t: "values", at: Date.now(), values: checked });
+    this.journal(node.id, { t: "values", at: now(), values: checked });
     const missing = form === undefined ? [] : missingFields(form, rt.values);
     if (missing.length === 0) {
       this.finishTask(node, { state: "good", tag: taskTag(node.id, "good"), values: withDefaults(form, rt.values) });
@@ -240,7 +242,7 @@ export class RunExecutor {
         // Even on replay: a host that stopped after reaching the end node still ends the run so.
         if (!rt.touched) {
           rt.finish(ev.good ? "good" : "bad", undefined, undefined, `reached by ${ev.tag}`, undefined);
-          this.journal(n.id, { t: "done", at: rt.endedAt ?? Date.now(), state: rt.state === "good" ? "good" : "bad", tag: ev.tag, reason: rt.reason ?? "" });
+          this.journal(n.id, { t: "done", at: rt.endedAt ?? now(), state: rt.state === "good" ? "good" : "bad", tag: ev.tag, reason: rt.reason ?? "" });
           this.publishNode(n.id);
         }
         void this.end(ev.good ? "good" : "bad", `end node "${n.id}" reached by ${ev.tag}`);
@@ -249,7 +251,7 @@ export class RunExecutor {
       if (replay && rt.touched) continue;
       if (n.type === "data") {
         rt.enable(ev);
-        this.journal(n.id, { t: "enabled", at: Date.now(), event: ev });
+        this.journal(n.id, { t: "enabled", at: now(), event: ev });
         this.publishNode(n.id);
         continue;
       }
@@ -264,7 +266,7 @@ export class RunExecutor {
   private mergeEvent(n: MergeNode, rt: NodeRuntime, ev: RunEventRec, replay: boolean): void {
     if (rt.fired || rt.received.has(ev.tag)) return;
     rt.received.set(ev.tag, ev);
-    if (!replay || !rt.touched) this.journal(n.id, { t: "wait", at: Date.now(), tag: ev.tag, event: ev });
+    if (!replay || !rt.touched) this.journal(n.id, { t: "wait", at: now(), tag: ev.tag, event: ev });
     const ready = n.type === "any" ? rt.received.size >= 1 : n.wait.every((w) => rt.received.has(w));
     if (!ready) {
       rt.state = "waiting";
@@ -273,7 +275,7 @@ export class RunExecutor {
     }
     rt.fired = true;
     rt.state = "good";
-    rt.endedAt = Date.now();
+    rt.endedAt = now();
     this.journal(n.id, { t: "fired", at: rt.endedAt });
     this.publishNode(n.id);
     let opts: Record<string, unknown> = {};
@@ -294,7 +296,7 @@ export class RunExecutor {
       return;
     }
     rt.beginAttempt(ev);
-    this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
+    this.journal(node.id, { t: "start", at: rt.startedAt ?? now(), attempt: rt.attempts, event: ev });
     this.publishNode(node.id);
     if (note !== undefined) this.sysLine(node.id, note);
     const p = this.runAttempt(node, rt, ev).catch((e: unknown) => {
@@ -337,7 +339,8 @@ export class RunExecutor {
     }
     let result: TaskResult & { readonly artifacts?: readonly ArtifactRef[] };
     try {
-      result = await this.execute(node, rt, ev, AbortSignal.any(signals));
+      const signal = AbortSignal.any(signals);
+      result = node.forEach !== undefined ? await this.fanOut(node, rt, ev, signal) : await this.execute(node, rt, ev, signal);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       rt.abort = undefined;
@@ -360,8 +363,9 @@ export class RunExecutor {
     const max = node.retries?.max ?? 0;
     if (!good && rt.attempts <= max) {
       const delayMs = (node.retries?.backoffMs ?? 1000) * 2 ** (rt.attempts - 1);
-      this.journal(node.id, { t: "retry", at: Date.now(), attempt: rt.attempts, delayMs, reason: reason ?? "failed" });
+      this.journal(node.id, { t: "retry", at: now(), attempt: rt.attempts, delayMs, reason: reason ?? "failed" });
       this.sysLine(node.id, `try ${rt.attempts} failed (${reason ?? "failed"}); retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`);
+      rt.forgetFailedInstances();
       rt.state = "waiting";
       rt.reason = `retry ${rt.attempts}/${max} in ${formatDuration(delayMs)}`;
       this.publishNode(node.id);
@@ -379,7 +383,7 @@ export class RunExecutor {
         return;
       }
       rt.beginAttempt(ev);
-      this.journal(node.id, { t: "start", at: rt.startedAt ?? Date.now(), attempt: rt.attempts, event: ev });
+      this.journal(node.id, { t: "start", at: rt.startedAt ?? now(), attempt: rt.attempts, event: ev });
       this.publishNode(node.id);
       return this.runAttempt(node, rt, ev);
     }
@@ -399,15 +403,19 @@ export class RunExecutor {
    * host's secrets added, its output lines numbered and its process group recorded; with
    * the artifacts it left (task-artifacts.ts), for the caller to record with its end.
    */
-  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult & { readonly artifacts?: readonly ArtifactRef[] }> {
-    const { opts, env, notes } = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
-    for (const note of notes) this.sysLine(node.id, note);
+  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal, item?: FanItem): Promise<TaskResult & { readonly artifacts?: readonly ArtifactRef[] }> {
+    const prepared = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
+    const { opts, notes } = prepared;
+    for (const note of notes) this.sysLine(node.id, note, item?.index);
+    const env = item !== undefined ? [...prepared.env, ...itemEnv(item)] : prepared.env;
     // Read as the task starts, on the host that runs it: each host has its own secrets.
     const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
     if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };
+    let group: number | undefined;
     let files;
     try {
-      files = await this.deps.artifacts.prepare(this.record.ref.run, node.id, node.type, rt.attempts, this.upstreamArtifacts(node.id));
+      // Each instance of a for-each task has directories of its own.
+      files = await this.deps.artifacts.prepare(this.record.ref.run, node.id, node.type, item !== undefined ? `${rt.attempts}.${item.index}` : String(rt.attempts), this.upstreamArtifacts(node.id));
     } catch (e) {
       return { status: -1, error: `could not place the task's inputs ($FLOE_INPUTS): ${errorMessage(e)}`, outputs: {} };
     }
@@ -421,25 +429,25 @@ export class RunExecutor {
         type: node.type as TaskType,
         opts,
         // Last: a secret is what the flow asked for, whatever its env says.
-        env: [...env, ...files.env, ...secrets.env],
+        env: [...env, ...files.env, ...(item !== undefined && node.forEach === "artifacts" ? [`FLOE_ITEM=${files.input(item.value)}`] : []), ...secrets.env],
         workspace: this.deps.workspace,
         cacheDir: this.deps.cacheDir,
         signal,
-        onLine: (l) => this.line(node.id, l),
+        onLine: (l) => this.line(node.id, l, item?.index),
         // Not synced on its own: it is read after a crash of this host's processes, which
         // leaves what they wrote; a crash of the machine leaves no process group to kill.
         onStart: ({ pgid }) => {
-          rt.pgid = pgid;
-          this.journal(node.id, { t: "pgid", at: Date.now(), pgid }, { lazy: true });
+          group = pgid;
+          rt.groups.add(pgid);
+          this.journal(node.id, { t: "pgid", at: now(), pgid }, { lazy: true });
         },
       });
-      rt.pgid = undefined;
       if (this.ended) return result; // nothing of it is recorded
       const kept = await files.collect();
       if ("error" in kept) return { ...result, error: kept.error };
       return kept.artifacts.length > 0 ? { ...result, artifacts: kept.artifacts } : result;
     } finally {
-      rt.pgid = undefined;
+      if (group !== undefined) rt.groups.delete(group);
       await files.dispose();
     }
   }
@@ -449,6 +457,55 @@ export class RunExecutor {
     const out: NodeArtifacts[] = [];
     for (const rt of this.nodes.values()) if (rt.node.id !== except && rt.artifacts !== undefined && rt.artifacts.length > 0) out.push({ node: rt.node.id, artifacts: rt.artifacts });
     return out;
+  }
+
+  /**
+   * A for-each task: its instances that have not ended run (at most `parallel` at once),
+   * each recorded in the journal as it starts and ends, so that a restart runs only the
+   * others again; their ends make the task's one result (fan-out.ts).
+   */
+  private async fanOut(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult & { readonly artifacts?: readonly ArtifactRef[] }> {
+    const items = fanItems(node, this.itemFiles(ev));
+    const known = rt.instances;
+    const instances = items.map((it) => known?.[it.index] ?? freshInstance(it));
+    rt.instances = instances;
+    this.publishNode(node.id);
+    const todo = items.filter((it) => !ended((instances[it.index] as InstanceRuntime).status.state)).map((it) => it.index);
+    if (todo.length < items.length) this.sysLine(node.id, `${items.length - todo.length} of ${items.length} instances ended before; running the other ${todo.length}`);
+    await inPool(todo, node.parallel, () => signal.aborted || this.ended, async (index) => {
+      const item = items[index] as FanItem;
+      const inst = instances[index] as InstanceRuntime;
+      const startedAt = now();
+      const base = { index, item: item.value, name: item.name, startedAt };
+      inst.status = { ...base, state: "running" };
+      this.journal(node.id, { t: "inst", at: startedAt, index, item: item.value, name: item.name, state: "running" });
+      this.publishNode(node.id);
+      const r = await this.execute(node, rt, ev, signal, item);
+      if (this.ended) return;
+      const good = r.error === undefined && node.good.includes(r.status);
+      const state = signal.aborted ? "cancelled" : good ? "good" : "bad";
+      const said = r.error ?? r.reason;
+      const reason = said !== undefined ? this.deps.secrets.mask(said) : good ? undefined : `exit status ${r.status}`;
+      const exitCode = r.error === undefined ? r.status : undefined;
+      const at = now();
+      inst.status = { ...base, state, endedAt: at, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}) };
+      inst.outputs = this.deps.secrets.maskValues(r.outputs);
+      inst.artifacts = r.artifacts;
+      this.journal(node.id, { t: "inst", at, index, item: item.value, name: item.name, state, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}), outputs: inst.outputs, ...(r.artifacts !== undefined ? { artifacts: r.artifacts } : {}) });
+      this.publishNode(node.id);
+    });
+    if (signal.aborted) return { status: -1, reason: errorMessage(signal.reason), outputs: {} };
+    // The task's artifacts: its instances' together (task-artifacts.ts).
+    const result = combine(node, instances);
+    const kept = this.deps.artifacts.combineInstances(instances.map((i) => i.artifacts), this.upstreamArtifacts(node.id));
+    if ("error" in kept) return { ...result, error: kept.error };
+    return kept.artifacts.length > 0 ? { ...result, artifacts: kept.artifacts } : result;
+  }
+
+  /** The artifacts `for-each: artifacts` runs over: those of the node whose event started the task. */
+  private itemFiles(ev: RunEventRec): ItemFile[] {
+    // Relative to the instance's $FLOE_INPUTS, where execute() places every ended node's artifacts.
+    return itemFilesOf(ev);
   }
 
   /** The outputs of this run attempt's nodes that have ended, in the flow's order (`this.nodes` is built in it). */
@@ -469,7 +526,7 @@ export class RunExecutor {
     const ev: RunEventRec = { tag: r.tag, good: r.state === "good", opts: {}, values: r.values, ...(r.artifacts !== undefined ? { artifacts: r.artifacts } : {}) };
     rt.finish(r.state, r.tag, r.exitCode, r.reason, ev);
     this.inflight++;
-    this.journal(node.id, { t: "done", at: rt.endedAt ?? Date.now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
+    this.journal(node.id, { t: "done", at: rt.endedAt ?? now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });
     this.publishNode(node.id);
     // The end record is not waited for: the run's journal is one append-only file, so the
     // sync that makes anything after it durable makes it durable too — and everything its
@@ -517,7 +574,7 @@ export class RunExecutor {
   private armRunTimeout(startedAt: number): void {
     const ms = this.record.flow.timeoutMs;
     if (ms === undefined) return;
-    const left = Math.max(0, startedAt + ms - Date.now());
+    const left = Math.max(0, startedAt + ms - now());
     this.runTimer = setTimeout(() => void this.end("bad", `run timed out after ${formatDuration(ms)}`), left);
     this.runTimer.unref();
   }
@@ -548,7 +605,7 @@ export class RunExecutor {
       await Promise.allSettled([...this.running]);
       for (const rt of stopping) {
         rt.finish("cancelled", undefined, undefined, result === "cancelled" ? reason : "stopped: the run ended", undefined);
-        this.journal(rt.node.id, { t: "done", at: Date.now(), state: "cancelled", reason: rt.reason ?? "stopped" });
+        this.journal(rt.node.id, { t: "done", at: now(), state: "cancelled", reason: rt.reason ?? "stopped" });
         this.publishNode(rt.node.id);
       }
       for (const rt of this.nodes.values()) if (rt.skipIfUnreached()) this.publishNode(rt.node.id);
@@ -570,13 +627,13 @@ export class RunExecutor {
     this.deps.journal.append(node, line, o);
   }
 
-  private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }): void {
+  private line(node: string, l: { at: number; text: string; stream: LogLine["stream"] }, instance?: number): void {
     const rt = this.nodes.get(node);
     if (rt === undefined) return;
     // Numbered within this run attempt: another attempt's lines live on its own host's disk
     // and, in the cluster's history, apart by their attempt.
     // Masked here, where the line enters floe: the log file, the journal, the event bus, JetStream and the API get it masked.
-    const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: this.deps.secrets.mask(l.text), stream: l.stream };
+    const line: LogLine = { attempt: this.record.attempt, seq: ++rt.logLines, at: l.at, text: this.deps.secrets.mask(l.text), stream: l.stream, ...(instance !== undefined ? { instance } : {}) };
     if (l.stream === "sys") {
       // floe's own lines about the node (its folder, its command, a retry) go with its status
       // records: a task that prints nothing then has no file of its own.
@@ -588,8 +645,8 @@ export class RunExecutor {
     this.deps.publish({ v: 1, type: "log", ref: this.record.ref, node, line });
   }
 
-  private sysLine(node: string, text: string): void {
-    this.line(node, { at: Date.now(), text, stream: "sys" });
+  private sysLine(node: string, text: string, instance?: number): void {
+    this.line(node, { at: now(), text, stream: "sys" }, instance);
   }
 
   private publishNode(id: string): void {

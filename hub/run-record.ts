@@ -5,6 +5,7 @@
  */
 import type { Flow } from "../flows/model.js";
 import type { ArtifactRef, HostName, RerunLink, RunId, RunRef, RunResult, TriggerInfo } from "./types.js";
+import { now } from "../store/clock.js";
 
 /** Who paused a run and when (hub/pause.ts). */
 export interface PauseMark {
@@ -89,7 +90,21 @@ export type StatusLine =
   | { readonly t: "enabled"; readonly at: number; readonly event: RunEventRec }
   | { readonly t: "values"; readonly at: number; readonly values: Readonly<Record<string, string>>; readonly by?: string }
   | { readonly t: "wait"; readonly at: number; readonly tag: string; readonly event: RunEventRec }
-  | { readonly t: "fired"; readonly at: number };
+  | { readonly t: "fired"; readonly at: number }
+  /** A for-each instance started (state running) or ended, with what it wrote to $FLOE_OUTPUT. */
+  | {
+      readonly t: "inst";
+      readonly at: number;
+      readonly index: number;
+      readonly item: string;
+      readonly name: string;
+      readonly state: "running" | "good" | "bad" | "cancelled";
+      readonly exitCode?: number;
+      readonly reason?: string;
+      readonly outputs?: Readonly<Record<string, string>>;
+      /** The artifacts the instance left (the task's artifacts are its instances' together). */
+      readonly artifacts?: readonly ArtifactRef[];
+    };
 
 function isObj(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === "object" && !Array.isArray(x);
@@ -189,6 +204,9 @@ export function parseStatusLine(x: unknown): StatusLine | undefined {
     case "fired":
       ok = true;
       break;
+    case "inst":
+      ok = typeof x["index"] === "number" && typeof x["item"] === "string" && typeof x["name"] === "string" && ["running", "good", "bad", "cancelled"].includes(x["state"] as string) && opt(x["exitCode"], "number") && opt(x["reason"], "string") && (x["outputs"] === undefined || isStrings(x["outputs"])) && (x["artifacts"] === undefined || isArtifactList(x["artifacts"]));
+      break;
     default:
       ok = false;
   }
@@ -208,7 +226,7 @@ export interface Activation {
 }
 
 export function activationOf(r: RunRecord): Activation {
-  return { t: "active", execHost: r.ref.execHost as HostName, startedAt: r.startedAt ?? Date.now(), workspace: r.workspace ?? "" };
+  return { t: "active", execHost: r.ref.execHost as HostName, startedAt: r.startedAt ?? now(), workspace: r.workspace ?? "" };
 }
 
 /** A run's record with its activation applied (the last one its journal holds, if any). */

@@ -13,6 +13,8 @@ import { chmod, copyFile, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ArtifactSettings } from "../flows/model.js";
 import type { ArtifactObjects } from "./artifact-objects.js";
+import type { ItemFile } from "./fan-out.js";
+import type { RunEventRec } from "./run-record.js";
 import { errorMessage } from "./errors.js";
 import type { ArtifactRef } from "./types.js";
 
@@ -26,6 +28,8 @@ export interface NodeArtifacts {
 export interface ArtifactTry {
   /** `FLOE_ARTIFACTS=…` and `FLOE_INPUTS=…`. */
   readonly env: readonly string[];
+  /** Where an input (`<node>/<name>`) is in this try's `$FLOE_INPUTS`. */
+  input(rel: string): string;
   /** Stores what the task left; a reason (for its log and its end) when it can not be kept. */
   collect(): Promise<{ readonly artifacts: readonly ArtifactRef[] } | { readonly error: string }>;
   /** Removes the try's directories. */
@@ -41,6 +45,17 @@ export function artifactNameProblem(name: string): string | undefined {
   if (/[\x00-\x1f\x7f]/.test(name)) return `${JSON.stringify(name)} holds a control character`;
   if (Buffer.byteLength(name) > 255) return `"${name.slice(0, 40)}…" is longer than 255 bytes`;
   return undefined;
+}
+
+/**
+ * `for-each: artifacts`: the artifacts of the node whose event started the task (the event
+ * carries them), each as `<node>/<name>`, its place under an instance's `$FLOE_INPUTS`.
+ */
+export function itemFilesOf(ev: RunEventRec): ItemFile[] {
+  const m = /^task\.([^.]+)\./.exec(ev.tag);
+  if (m === null) return [];
+  const node = m[1] as string;
+  return (ev.artifacts ?? []).map((a) => ({ name: a.name, path: `${node}/${a.name}` }));
 }
 
 export function formatBytes(n: number): string {
@@ -68,8 +83,8 @@ export class TaskArtifacts {
    * Inputs are copied for `exec` tasks only: the other types (git, fetch, timer) run no
    * command of the flow's that could read them, and a copy of a large artifact is not free.
    */
-  async prepare(run: string, node: string, type: string, tryNo: number, others: readonly NodeArtifacts[]): Promise<ArtifactTry> {
-    const dir = join(this.scratch, run, `${node}.${tryNo}`);
+  async prepare(run: string, node: string, type: string, tryKey: string, others: readonly NodeArtifacts[]): Promise<ArtifactTry> {
+    const dir = join(this.scratch, run, `${node}.${tryKey}`);
     const out = join(dir, "artifacts");
     const inputs = join(dir, "inputs");
     await rm(dir, { recursive: true, force: true });
@@ -90,6 +105,7 @@ export class TaskArtifacts {
     const before = others.reduce((sum, n) => sum + n.artifacts.reduce((s, a) => s + a.size, 0), 0);
     return {
       env: [`FLOE_ARTIFACTS=${out}`, `FLOE_INPUTS=${inputs}`],
+      input: (rel) => join(inputs, rel),
       collect: () => this.collect(out, before),
       dispose: () => rm(dir, { recursive: true, force: true }),
     };
@@ -131,6 +147,29 @@ export class TaskArtifacts {
       }
     }
     return { artifacts: kept };
+  }
+
+  /**
+   * A for-each task's artifacts: what its instances left, together. Two instances that left
+   * the same name with different bytes can not both be kept under it: the task ends bad
+   * (name them by the item, e.g. `out-$FLOE_ITEM_INDEX.bin`); the same bytes are one.
+   */
+  combineInstances(lists: readonly (readonly ArtifactRef[] | undefined)[], others: readonly NodeArtifacts[]): { artifacts: ArtifactRef[] } | { error: string } {
+    const byName = new Map<string, ArtifactRef>();
+    const clashes = new Set<string>();
+    for (const list of lists) {
+      for (const a of list ?? []) {
+        const had = byName.get(a.name);
+        if (had !== undefined && had.sha256 !== a.sha256) clashes.add(a.name);
+        else byName.set(a.name, a);
+      }
+    }
+    if (clashes.size > 0) return { error: `artifacts refused: instances left different files under the same name (${[...clashes].map((n) => `"${n}"`).join(", ")}); name them by the item, e.g. with $FLOE_ITEM_INDEX` };
+    const artifacts = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const { maxRunSize } = this.settings();
+    const total = artifacts.reduce((s, a) => s + a.size, 0) + others.reduce((sum, n) => sum + n.artifacts.reduce((s, a) => s + a.size, 0), 0);
+    if (total > maxRunSize) return { error: `artifacts refused: the instances' artifacts bring the run's to ${formatBytes(total)}, over the limit of ${formatBytes(maxRunSize)} per run (common.artifacts.max-run-size)` };
+    return { artifacts };
   }
 
   /** A run ended: its scratch area goes. */

@@ -81,6 +81,24 @@ export interface NodeStatus {
   readonly artifacts?: readonly ArtifactRef[];
   /** Lines of output so far. */
   readonly logLines: number;
+  /** A for-each task: its instances, in item order (hub/fan-out.ts). */
+  readonly instances?: readonly InstanceStatus[];
+}
+
+/** One instance of a for-each task. */
+export interface InstanceStatus {
+  readonly index: number;
+  /** FLOE_ITEM: the listed value, or the artifact's path. */
+  readonly item: string;
+  /** FLOE_ITEM_NAME: the listed value, or the artifact's name. */
+  readonly name: string;
+  readonly state: NodeState;
+  readonly exitCode?: number;
+  readonly reason?: string;
+  readonly startedAt?: number;
+  readonly endedAt?: number;
+  /** A `type: flow` instance: its child run. */
+  readonly child?: string;
 }
 
 /** Which run a re-run re-runs, and from which node (absent: from the start). */
@@ -132,6 +150,8 @@ export interface LogLine {
   readonly at: number;
   readonly text: string;
   readonly stream: "out" | "err" | "sys";
+  /** A for-each task's line: the index of the instance that printed it. */
+  readonly instance?: number;
 }
 
 /** Events that describe runs, for live views (dashboard, SSE, `floe run`). */

@@ -112,13 +112,18 @@ export function nodeProblem(x: unknown): string | undefined {
     // Optional: hosts older than node outputs report none.
     (x["outputs"] === undefined || isRecordOf(x["outputs"], "string") ? undefined : "outputs: not a map of strings") ??
     (x["fields"] === undefined || Array.isArray(x["fields"]) ? undefined : "fields: not a list") ??
-    (x["artifacts"] === undefined || isArtifactList(x["artifacts"]) ? undefined : "artifacts: not a list of {name, size, sha256}")
+    (x["artifacts"] === undefined || isArtifactList(x["artifacts"]) ? undefined : "artifacts: not a list of {name, size, sha256}") ??
+    (x["instances"] === undefined || (Array.isArray(x["instances"]) && x["instances"].every(instanceOk)) ? undefined : "instances: not a list of instances")
   );
+}
+
+function instanceOk(x: unknown): boolean {
+  return isObj(x) && fields(x, { index: "number", item: "string", name: "string" }) === undefined && oneOf(x, "state", NODE_STATES) === undefined && optional(x, { exitCode: "number", reason: "string", startedAt: "number", endedAt: "number", child: "string" }) === undefined;
 }
 
 export function lineProblem(x: unknown): string | undefined {
   if (!isObj(x)) return "not an object";
-  return fields(x, { seq: "number", at: "number", text: "string" }) ?? optional(x, { attempt: "number" }) ?? oneOf(x, "stream", STREAMS);
+  return fields(x, { seq: "number", at: "number", text: "string" }) ?? optional(x, { attempt: "number", instance: "number" }) ?? oneOf(x, "stream", STREAMS);
 }
 
 type Kind = "string" | "number" | "boolean";

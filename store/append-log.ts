@@ -140,7 +140,7 @@ export class AppendLog {
    * durable by other means. A failure is sticky and reported by the next flush() or close().
    */
   private syncWithin(ms: number): void {
-    const due = Date.now() + ms;
+    const due = performance.now() + ms;
     if (this.syncTimer !== undefined && this.syncDue <= due) return;
     this.dropSyncTimer();
     this.syncDue = due;

@@ -104,7 +104,7 @@ export class NatsBus<E> implements Bus<E> {
       this.dropping = false;
     }
     this.stats.published++;
-    void this.send(subject, data, this.idPrefix + (this.nextId++).toString(36), Date.now());
+    void this.send(subject, data, this.idPrefix + (this.nextId++).toString(36), performance.now());
   }
 
   /** Publishes to the stream until it confirms, the retry time is up, or the bus closes. */
@@ -115,7 +115,7 @@ export class NatsBus<E> implements Bus<E> {
         return;
       } catch (e) {
         if (this.closed() || this.nats.nc.isClosed()) return;
-        if (isPermanent(e) || Date.now() - since > RETRY_FOR_MS) {
+        if (isPermanent(e) || performance.now() - since > RETRY_FOR_MS) {
           // Payload over the server's max_payload, no stream for the subject…: the others miss it.
           this.stats.failedPublishes++;
           this.nats.log?.warn({ err: e, subject }, "event not published to NATS");
@@ -124,7 +124,7 @@ export class NatsBus<E> implements Bus<E> {
       }
       // A retry waits for the connection, so an outage does not fill the client's buffer with copies.
       await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 5000)));
-      while (!this.nats.connected && !this.closed() && !this.nats.nc.isClosed() && Date.now() - since <= RETRY_FOR_MS) await new Promise((r) => setTimeout(r, 250));
+      while (!this.nats.connected && !this.closed() && !this.nats.nc.isClosed() && performance.now() - since <= RETRY_FOR_MS) await new Promise((r) => setTimeout(r, 250));
       this.stats.republished++;
     }
   }

@@ -95,6 +95,12 @@ export class RedisClusterState implements ClusterState {
     this.forgetHostsAfterMs = o.forgetHostsAfterMs ?? 15 * 60_000;
   }
 
+  /** Redis's clock (TIME), in epoch milliseconds: the cluster's time (hub/cluster-clock.ts). */
+  async time(): Promise<number> {
+    const [sec, usec] = await this.cmd("TIME", () => this.redis.time());
+    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  }
+
   // --- plumbing ----------------------------------------------------------------------
 
   private fail(op: string, e: unknown): Error {
@@ -126,7 +132,7 @@ export class RedisClusterState implements ClusterState {
    */
   private async once(script: LuaScript, args: readonly (string | number)[]): Promise<string[]> {
     const reply = this.keys.reply(randomUUID());
-    const deadline = Date.now() + this.replayWindowMs;
+    const deadline = performance.now() + this.replayWindowMs;
     let outcomeUnknown = false;
     for (;;) {
       try {
@@ -134,14 +140,14 @@ export class RedisClusterState implements ClusterState {
       } catch (e) {
         if (!(e instanceof RedisUnavailableError)) throw e;
         outcomeUnknown ||= e.maybeApplied;
-        if (!outcomeUnknown || Date.now() >= deadline || this.redis.status === "end") throw e;
+        if (!outcomeUnknown || performance.now() >= deadline || this.redis.status === "end") throw e;
         await this.waitReady(deadline);
       }
     }
   }
 
   private async waitReady(deadline: number): Promise<void> {
-    while (this.redis.status !== "ready" && Date.now() < deadline) {
+    while (this.redis.status !== "ready" && performance.now() < deadline) {
       if (this.redis.status === "end") return;
       await new Promise((r) => setTimeout(r, 50));
     }

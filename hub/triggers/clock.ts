@@ -1,11 +1,11 @@
 /**
  * Time as triggers see it. Schedules and pollers take a Clock so tests can move time by
- * hours in a millisecond instead of waiting for it.
+ * hours in a millisecond instead of waiting for it; hosts give them the cluster's clock
+ * (store/clock.ts), so a host whose wall clock is stepped fires on the cluster's schedule.
  */
+import { clusterClock, type TimerHandle } from "../../store/clock.js";
 
-export interface TimerHandle {
-  cancel(): void;
-}
+export type { TimerHandle };
 
 export interface Clock {
   now(): number;
@@ -13,15 +13,5 @@ export interface Clock {
   setTimer(fn: () => void, ms: number): TimerHandle;
 }
 
-/** setTimeout overflows past 2^31-1 ms (~24.8 days) and fires at once; longer waits are split. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimer(fn, ms) {
-    // Unref'd: a pending trigger never keeps a process alive on its own (the server does).
-    const t = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMEOUT_MS));
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
-};
+/** The cluster's clock: the host's own wall clock, re-anchored and never backwards, or Redis's TIME in a cluster. */
+export const systemClock: Clock = clusterClock;

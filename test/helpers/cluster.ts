@@ -19,6 +19,8 @@ export interface HostSpec {
   readonly redisUrl?: string;
   /** The host's way to NATS, likewise. */
   readonly natsUrl?: string;
+  /** More environment for this host's process (e.g. libfaketime's, to step its wall clock). */
+  readonly env?: Record<string, string>;
 }
 
 export interface Cluster {
@@ -83,7 +85,7 @@ export async function createCluster(dir: string, o: ClusterOptions): Promise<Own
         host: spec.name,
         tags: [...(spec.tags ?? [])],
         extra: [`--nats=${spec.natsUrl ?? natsUrls}`, `--redis=${spec.redisUrl ?? redis.url}`, `--lease=${o.leaseS ?? 2}`, `--slots=${spec.slots ?? 4}`, ...(o.hostArgs ?? [])],
-        env: { HOST_NAME: spec.name, ...(o.env ?? {}) },
+        env: { HOST_NAME: spec.name, ...(o.env ?? {}), ...(spec.env ?? {}) },
       });
       hosts.set(spec.name, p);
       all.add(p);

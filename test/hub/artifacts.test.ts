@@ -228,3 +228,40 @@ t.test("common.artifacts is checked with its place", async (t) => {
   const dflt = parseConfig("flows: []\n", "x.yml");
   t.same(dflt.config?.common.artifacts, { maxSize: 1024 ** 3, maxRunSize: 4 * 1024 ** 3, graceMs: 3600_000 });
 });
+
+t.test("for-each: artifacts runs once per artifact of the node that started it; the instances' artifacts are the task's", async (t) => {
+  const dir = t.testdir({});
+  const ev = join(dir, "evidence");
+  const a = await startApi(
+    t,
+    `
+flows:
+  - id: fan
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: gen, type: exec, listen: trigger.good, opts: {shell: 'for n in one two three; do echo "file $n" > "$FLOE_ARTIFACTS/$n.txt"; done'}}
+      - name: each
+        type: exec
+        listen: task.gen.good
+        for-each: artifacts
+        parallel: 2
+        opts: {shell: 'echo "$FLOE_ITEM_NAME: $(cat "$FLOE_ITEM")" >> ${ev}; tr a-z A-Z < "$FLOE_ITEM" > "$FLOE_ARTIFACTS/up-$FLOE_ITEM_NAME"'}
+      - {name: last, type: exec, listen: task.each.good, opts: {shell: 'cat "$FLOE_INPUTS/each/up-two.txt" > ${ev}.last'}}
+  - id: clash
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: each, type: exec, listen: trigger.good, for-each: [a, b], opts: {shell: 'echo "$FLOE_ITEM" > "$FLOE_ARTIFACTS/out.txt"'}}
+`,
+  );
+  const { detail } = await runFlow(a, "fan");
+  t.equal(detail.result, "good", JSON.stringify(detail));
+  const each = detail.nodes.find((n) => n.id === "each") as Node & { instances?: { item: string; name: string; state: string }[] };
+  t.same(each.instances?.map((i) => [i.name, i.item, i.state]), [["one.txt", "gen/one.txt", "good"], ["three.txt", "gen/three.txt", "good"], ["two.txt", "gen/two.txt", "good"]], "one instance per artifact, in their recorded order");
+  t.same(readFileSync(ev, "utf8").split("\n").filter((l) => l !== "").sort(), ["one.txt: file one", "three.txt: file three", "two.txt: file two"], "each instance read its artifact at $FLOE_ITEM");
+  t.same(each.artifacts?.map((x) => x.name), ["up-one.txt", "up-three.txt", "up-two.txt"], "the task's artifacts are its instances' together");
+  t.equal(readFileSync(`${ev}.last`, "utf8"), "FILE TWO\n", "a later task reads an instance's artifact under $FLOE_INPUTS/<task>/");
+
+  const clash = await runFlow(a, "clash");
+  t.equal(clash.detail.result, "bad");
+  t.match(node(clash.detail, "each").reason, /instances left different files under the same name \("out\.txt"\)/);
+});

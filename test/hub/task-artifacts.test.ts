@@ -38,7 +38,7 @@ t.test("names: plain file names only", async (t) => {
 t.test("a link out of the directory is refused, never followed; nothing is stored", async (t) => {
   const dir = t.testdir({ "secret.txt": "not yours" });
   const { store, ta } = setup(dir);
-  const tr = await ta.prepare("RUN1", "make", "exec", 1, []);
+  const tr = await ta.prepare("RUN1", "make", "exec", "1", []);
   const out = envOf(tr.env, "FLOE_ARTIFACTS");
   t.ok(out.startsWith(join(dir, "root", "scratch", "RUN1")), "in the host's scratch area");
   symlinkSync(join(dir, "secret.txt"), join(out, "escape"));
@@ -53,7 +53,7 @@ t.test("a link out of the directory is refused, never followed; nothing is store
 t.test("a directory is refused with what to do instead", async (t) => {
   const dir = t.testdir({});
   const { ta } = setup(dir);
-  const tr = await ta.prepare("RUN1", "make", "exec", 1, []);
+  const tr = await ta.prepare("RUN1", "make", "exec", "1", []);
   const out = envOf(tr.env, "FLOE_ARTIFACTS");
   mkdirSync(join(out, "site"));
   writeFileSync(join(out, "site", "index.html"), "<p>");
@@ -64,12 +64,12 @@ t.test("a directory is refused with what to do instead", async (t) => {
 t.test("inputs are copies the task may change; the store keeps the original", async (t) => {
   const dir = t.testdir({});
   const { store, ta } = setup(dir);
-  const first = await ta.prepare("RUN1", "make", "exec", 1, []);
+  const first = await ta.prepare("RUN1", "make", "exec", "1", []);
   writeFileSync(join(envOf(first.env, "FLOE_ARTIFACTS"), "data.txt"), "original");
   const kept = await first.collect();
   if (!("artifacts" in kept)) throw new Error(kept.error);
   await first.dispose();
-  const second = await ta.prepare("RUN1", "use", "exec", 1, [{ node: "make", artifacts: kept.artifacts }]);
+  const second = await ta.prepare("RUN1", "use", "exec", "1", [{ node: "make", artifacts: kept.artifacts }]);
   const input = join(envOf(second.env, "FLOE_INPUTS"), "make", "data.txt");
   t.equal(readFileSync(input, "utf8"), "original");
   t.equal(statSync(input).nlink, 1, "not a hard link into the store");
@@ -78,7 +78,7 @@ t.test("inputs are copies the task may change; the store keeps the original", as
   t.equal(readFileSync(store.pathOf(sha), "utf8"), "original");
   t.same(await second.collect(), { artifacts: [] }, "an empty $FLOE_ARTIFACTS keeps nothing");
   await second.dispose();
-  const timer = await ta.prepare("RUN1", "wait", "timer", 1, [{ node: "make", artifacts: kept.artifacts }]);
+  const timer = await ta.prepare("RUN1", "wait", "timer", "1", [{ node: "make", artifacts: kept.artifacts }]);
   t.same(readdirSync(envOf(timer.env, "FLOE_INPUTS")), [], "a task that runs no command of the flow's gets no copies");
   await timer.dispose();
   await ta.forgetRun("RUN1");

@@ -2,14 +2,15 @@
 # What the test suite needs from the system, installed from Debian when missing, so that
 # `npm test` (whose `pretest` runs this) passes on a fresh machine with only Node.js and git:
 # the brokers of the cluster tests, Chromium for the dashboard's, curl/jq/openssl for the
-# README's walkthroughs, iproute2 for the network-namespace tests. It changes nothing when all
+# README's walkthroughs, iproute2 for the network-namespace tests, faketime (libfaketime) for
+# the clock-step tests. It changes nothing when all
 # are present; when some are missing and cannot be installed (no apt-get, not root and no
 # sudo), it says which and how, and fails rather than letting dozens of tests fail one by one.
 set -uo pipefail
 
 declare -A package_of=(
   [git]=git [nats-server]=nats-server [redis-server]=redis-server
-  [curl]=curl [jq]=jq [openssl]=openssl [ip]=iproute2
+  [curl]=curl [jq]=jq [openssl]=openssl [ip]=iproute2 [faketime]=faketime
 )
 missing=()
 for tool in "${!package_of[@]}"; do

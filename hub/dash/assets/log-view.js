@@ -40,9 +40,14 @@ export function logView(app, runId, nodeId, knownLines, attempt) {
   let first = Math.max(0, knownLines - PAGE); // lines with seq <= first are not on the page
   let last = first;
   let stopped = false;
+  /** A for-each task: the one instance whose lines are shown (undefined: all, each marked). */
+  let only;
 
   function lineEl(l) {
-    return h("div", { class: `l s-${l.stream ?? "out"}`, "data-seq": l.seq, title: new Date(l.at).toLocaleTimeString() }, ansiLine(l.text));
+    const inst = l.instance;
+    const el = h("div", { class: `l s-${l.stream ?? "out"}`, "data-seq": l.seq, "data-instance": inst, title: new Date(l.at).toLocaleTimeString() }, inst !== undefined ? h("span", { class: "inst muted" }, `#${inst} `) : null, ansiLine(l.text));
+    el.hidden = only !== undefined && inst !== only;
+    return el;
   }
 
   function showEarlier() {
@@ -129,6 +134,11 @@ export function logView(app, runId, nodeId, knownLines, attempt) {
 
   return {
     el,
+    /** Shows only the lines of for-each instance `i` (undefined: every instance's). */
+    showInstance(i) {
+      only = i;
+      for (const line of box.children) line.hidden = i !== undefined && line.getAttribute("data-instance") !== String(i);
+    },
     stop() {
       stopped = true;
       ctrl.abort();

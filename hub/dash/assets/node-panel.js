@@ -27,6 +27,7 @@ export function nodeSub(n, st) {
   if (n.class === "trigger") return st === "good" ? "started this run" : "not used";
   if (n.enabled) return "needs input";
   if (n.class === "task" && n.type === "end" && (st === "good" || st === "bad")) return `reached · ${st}`;
+  if (st === "running" && n.instances) return `running · ${n.instances.filter((i) => ["good", "bad", "cancelled"].includes(i.state)).length}/${n.instances.length} done`;
   if (st === "running") return n.attempts > 1 ? `running · try ${n.attempts}` : "running";
   // Held by a pause (hub/pause.ts): due to start, waiting for the resume.
   if (st === "waiting" && n.reason?.startsWith("paused")) return "waiting · paused";
@@ -86,6 +87,9 @@ export function nodePanel(app, runId) {
   const el = h("section", { class: "card node-panel", "aria-labelledby": "node-title", hidden: true }, h("div", { class: "panel-head" }, title, h("button", { type: "button", class: "small", onclick: () => close() }, "Close")), details, logBox);
   let current;
   let log;
+  /** A for-each task: the instance whose output is shown alone, and the node last rendered. */
+  let onlyInstance;
+  let lastShown;
   let onClose = () => {};
 
   function close() {
@@ -98,6 +102,7 @@ export function nodePanel(app, runId) {
   }
 
   function render(n, st) {
+    lastShown = { n, st };
     fill(title, n.name, " ", badge(st, { "data-node-state": st }));
     const rows = [
       ["id", h("code", {}, n.id)],
@@ -127,8 +132,40 @@ export function nodePanel(app, runId) {
           h("li", {}, h("a", { href: artifactUrl(app, runId, n.id, a.name), download: a.name, "data-artifact": a.name }, a.name), " ", h("span", { class: "muted small", title: `SHA-256 ${a.sha256}` }, `${fmtBytes(a.size)} · sha256 ${a.sha256.slice(0, 12)}…`)),
         )))
       : null;
+    const instances = n.instances ? instancesEl(n.instances) : null;
     const input = n.enabled ? h("p", { class: "note" }, app.can("operator") ? "This form is waiting for input: fill it in above." : "This form is waiting for input from an operator.") : null;
-    fill(details, h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, outputs, artifacts, input);
+    fill(details, h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, outputs, artifacts, instances, input);
+  }
+
+  /** A for-each task's instances: counts by state, and a row per instance whose "log" shows only its lines. */
+  function instancesEl(list) {
+    const counts = {};
+    for (const i of list) counts[i.state] = (counts[i.state] ?? 0) + 1;
+    const summary = Object.entries(counts).map(([st, c]) => `${c} ${st}`).join(" · ");
+    const row = (i) =>
+      h(
+        "tr",
+        { "data-instance": i.index, class: onlyInstance === i.index ? "picked" : "" },
+        h("td", { class: "num" }, String(i.index)),
+        h("td", {}, h("code", { class: "wrap" }, i.name)),
+        h("td", {}, badge(i.state, { "data-instance-state": i.state })),
+        h("td", { class: "num" }, i.exitCode !== undefined ? String(i.exitCode) : ""),
+        h("td", {}, i.startedAt ? took(i.startedAt, i.endedAt) : ""),
+        h("td", {}, i.child ? h("a", { href: `/app/runs/${encodeURIComponent(i.child)}`, "data-child": i.child }, "child run") : null, i.reason ? h("span", { class: "why small" }, ` ${i.reason}`) : null),
+        h("td", {}, h("button", { type: "button", class: "small", "aria-pressed": String(onlyInstance === i.index), onclick: () => showInstance(onlyInstance === i.index ? undefined : i.index) }, "log")),
+      );
+    return h(
+      "div",
+      { "data-instances": "" },
+      h("h3", {}, "Instances ", h("span", { class: "muted small", "data-instance-counts": "" }, `${list.length}: ${summary}`)),
+      h("table", { class: "instances" }, h("thead", {}, h("tr", {}, ["#", "item", "state", "exit", "took", "", ""].map((c) => h("th", {}, c)))), h("tbody", {}, list.map(row))),
+    );
+  }
+
+  function showInstance(i) {
+    onlyInstance = i;
+    log?.showInstance(i);
+    if (lastShown !== undefined) render(lastShown.n, lastShown.st);
   }
 
   function openLog(n) {
@@ -137,6 +174,7 @@ export function nodePanel(app, runId) {
     const attempt = chosen ?? latest;
     // The node's line count is of the latest attempt; an earlier one's output is read from its start.
     log = logView(app, runId, n.id, attempt === latest ? n.logLines ?? 0 : 0, attempt);
+    log.showInstance(onlyInstance);
     renderAttempts();
     logBox.replaceChildren(h("div", { class: "log-head" }, h("h3", {}, "Output"), attemptBar), attemptNote, log.el);
   }
@@ -183,6 +221,7 @@ export function nodePanel(app, runId) {
     show(n, st) {
       const fresh = current !== n.id;
       if (fresh) {
+        onlyInstance = undefined;
         log?.stop();
         log = undefined;
         shown = undefined;
