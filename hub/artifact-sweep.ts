@@ -100,8 +100,12 @@ export class ArtifactSweep {
       for (const n of e.record.replay ?? []) add(n.artifacts);
       if (e.state === "pending") continue;
       if (e.state === "active") for (const n of e.executor.statuses()) add(n.artifacts);
-      // Every end its journal recorded (not only the last one): what is on disk is what a restart restores.
-      for (const l of await this.journalOf(e.record, e.state === "archived" ? "archive" : "active")) if (l.t === "done") add(l.event?.artifacts);
+      // Every end its journal recorded (not only the last one): what is on disk is what a restart
+      // restores; and a for-each task's instances that ended while others still run.
+      for (const l of await this.journalOf(e.record, e.state === "archived" ? "archive" : "active")) {
+        if (l.t === "done") add(l.event?.artifacts);
+        if (l.t === "inst") add(l.artifacts);
+      }
     }
     return keep;
   }

@@ -5,7 +5,7 @@
  * never removes an object a kept run references; limits and bad entries end the task bad.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, utimesSync } from "node:fs";
+import { existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { ObjectStore } from "../../store/object-store.js";
@@ -264,4 +264,41 @@ flows:
   const clash = await runFlow(a, "clash");
   t.equal(clash.detail.result, "bad");
   t.match(node(clash.detail, "each").reason, /instances left different files under the same name \("out\.txt"\)/);
+});
+
+t.test("a sweep keeps what an instance of a running fan-out left, however old", async (t) => {
+  const dir = t.testdir({});
+  const go = join(dir, "go");
+  const a = await startApi(
+    t,
+    `
+flows:
+  - id: slowfan
+    triggers: [{name: go, type: data}]
+    tasks:
+      - name: each
+        type: exec
+        listen: trigger.good
+        for-each: [first, second]
+        parallel: 1
+        opts: {shell: 'echo "made by $FLOE_ITEM" > "$FLOE_ARTIFACTS/$FLOE_ITEM.txt"; if [ "$FLOE_ITEM" = second ]; then while [ ! -e ${go} ]; do sleep 0.05; done; fi'}
+`,
+  );
+  const store = new ObjectStore(a.root);
+  const r = await a.call("POST", "/flows/slowfan/runs", { body: {} });
+  const run = (r.json as { run: { ref: { run: string } } }).run.ref.run;
+  type Inst = { name: string; state: string };
+  await until(async () => (((await a.call("GET", `/runs/${run}`)).json as { nodes: (Node & { instances?: Inst[] })[] }).nodes.find((n) => n.id === "each")?.instances ?? []).some((i) => i.name === "first" && i.state === "good"), 20_000, "the first instance to end");
+  const first = sha("made by first\n");
+  t.ok(existsSync(store.pathOf(first)));
+  const old = new Date(Date.now() - 3 * 3600_000);
+  utimesSync(store.pathOf(first), old, old);
+  const res = await a.hub.pruneArtifacts();
+  t.equal(res?.removed, 0);
+  t.ok(existsSync(store.pathOf(first)), "referenced by the instance's journal record: kept");
+  writeFileSync(go, "");
+  await a.end(run);
+  const d = (await a.call("GET", `/runs/${run}`)).json as Detail;
+  t.equal(d.result, "good");
+  t.same(node(d, "each").artifacts?.map((x) => x.sha256), [first, sha("made by second\n")]);
 });
