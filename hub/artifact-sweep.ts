@@ -31,7 +31,8 @@ export class ArtifactSweep {
   private running: Promise<SweepResult | undefined> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
-  private lastAt = 0;
+  /** As if one had just run: the first sweep after a start waits an interval, not adding to the start's work. */
+  private lastAt = Date.now();
   private stopped = false;
 
   constructor(private readonly d: ArtifactSweepDeps) {}
@@ -52,9 +53,10 @@ export class ArtifactSweep {
     this.timer.unref();
   }
 
-  /** Marks and sweeps now (one at a time). */
+  /** Marks and sweeps now: after the sweep running, if one is (one at a time). */
   sweep(): Promise<SweepResult | undefined> {
-    this.running ??= this.once().finally(() => {
+    if (this.running !== undefined) return this.running.then(() => this.sweep());
+    this.running = this.once().finally(() => {
       this.running = undefined;
       this.lastAt = Date.now();
       if (this.again) {
