@@ -11,6 +11,7 @@ import type { RunEvent } from "../hub/types.js";
 import type { ClusterParts } from "./cluster.js";
 import { chooseFormat, prettyDestination, type LogFormat } from "./log-format.js";
 import { LocalBus } from "../store/bus.js";
+import { NatsObjects } from "../store/nats-objects.js";
 import type { TaskSecrets } from "../hub/secrets.js";
 import type { RunEndListener } from "../hub/notifier.js";
 
@@ -51,8 +52,15 @@ export function embeddedHub(o: EmbeddedOptions): Hub {
   });
 }
 
-/** A host of a cluster: events and requests over NATS, shared state in Redis. */
+/**
+ * A host of a cluster: events and requests over NATS, shared state in Redis, artifacts in a
+ * JetStream object store bucket. The bucket keeps an entry twice the runs' retention
+ * (`retention.max-age`), and an upload renews an entry older than that retention, so an
+ * object outlives every kept run that references it (README, "Artifacts").
+ */
 export function clusterHub(o: EmbeddedOptions & { readonly parts: ClusterParts; readonly leaseMs: number }): Hub {
   const { parts, ...rest } = o;
-  return new Hub({ ...rest, runTask, commands: hostCommands, bus: parts.bus, state: parts.state, link: parts.link, clustered: true });
+  const keepMs = o.config.common.retention.maxAgeMs;
+  const remoteObjects = (local: ConstructorParameters<typeof NatsObjects>[1]) => new NatsObjects(parts.nats, local, { ttlMs: 2 * keepMs, refreshAfterMs: keepMs });
+  return new Hub({ ...rest, runTask, commands: hostCommands, bus: parts.bus, state: parts.state, link: parts.link, clustered: true, remoteObjects });
 }

@@ -139,6 +139,16 @@ export interface Retention {
   readonly maxAgeMs: number;
 }
 
+/** `common.artifacts`: limits of what tasks leave in `$FLOE_ARTIFACTS` (README, "Artifacts"). */
+export interface ArtifactSettings {
+  /** Largest artifact, in bytes. */
+  readonly maxSize: number;
+  /** Largest total of a run attempt's artifacts, in bytes. */
+  readonly maxRunSize: number;
+  /** An object no kept run references is removed only once it is older than this (its run's end may not be recorded yet). */
+  readonly graceMs: number;
+}
+
 export interface Common {
   /** floe's peer list: accepted and ignored (clusters form over NATS). */
   readonly hosts: readonly string[];
@@ -149,6 +159,7 @@ export interface Common {
   readonly gitKey?: string;
   readonly users: readonly User[];
   readonly retention: Retention;
+  readonly artifacts: ArtifactSettings;
   /** Secrets defined on this host, by name (values are read by the host, never kept here). */
   readonly secrets?: Readonly<Record<string, SecretSource>>;
   readonly notify?: NotifySettings;
@@ -161,6 +172,7 @@ export interface Config {
 
 export const DEFAULT_BASE_URL = "/build/api";
 export const DEFAULT_RETENTION: Retention = Object.freeze({ runs: 200, maxAgeMs: 30 * 24 * 3600_000 });
+export const DEFAULT_ARTIFACTS: ArtifactSettings = Object.freeze({ maxSize: 1024 ** 3, maxRunSize: 4 * 1024 ** 3, graceMs: 3600_000 });
 
 export function flowKey(f: { readonly id: string; readonly ver: number }): string {
   return `${f.id}/${f.ver}`;
@@ -179,4 +191,4 @@ export function deepFreeze<T>(v: T): T {
 }
 
 /** The config of a host started without a config file: no flows of its own, every default. */
-export const EMPTY_CONFIG: Config = deepFreeze({ common: { hosts: [], baseUrl: DEFAULT_BASE_URL, users: [], retention: DEFAULT_RETENTION }, flows: [] });
+export const EMPTY_CONFIG: Config = deepFreeze({ common: { hosts: [], baseUrl: DEFAULT_BASE_URL, users: [], retention: DEFAULT_RETENTION, artifacts: DEFAULT_ARTIFACTS }, flows: [] });

@@ -6,7 +6,8 @@ import { checkFlow } from "./check.js";
 import { checkFlowRefs, type FlowRef } from "./check-flow-refs.js";
 import { Diagnostics, LineIndex, type Diagnostic } from "./diagnostics.js";
 import { deriveIdName } from "./ids.js";
-import { DEFAULT_BASE_URL, DEFAULT_RETENTION, deepFreeze, flowKey, type Common, type Config, type Flow, type FlowNode, type MergeNode, type OnHostLoss, type OnUpdate, type QueueStrategy, type Role, type TaskNode, type TriggerNode, type User } from "./model.js";
+import { parseByteSize } from "./byte-size.js";
+import { DEFAULT_ARTIFACTS, DEFAULT_BASE_URL, DEFAULT_RETENTION, deepFreeze, type ArtifactSettings, flowKey, type Common, type Config, type Flow, type FlowNode, type MergeNode, type OnHostLoss, type OnUpdate, type QueueStrategy, type Role, type TaskNode, type TriggerNode, type User } from "./model.js";
 import { parseNode, type NodePlaces } from "./parse-node.js";
 import { parseFlowOps, parseNotifySettings, parseSecretsConfig } from "./parse-ops.js";
 import { Reader } from "./reader.js";
@@ -109,9 +110,30 @@ function parseCommon(r: Reader, node: YNode | undefined): Common {
     ...opt("gitKey", m?.get<string>("git-key")),
     users,
     retention: { runs: rm?.get<number>("runs") ?? DEFAULT_RETENTION.runs, maxAgeMs: rm?.get<number>("max-age") ?? DEFAULT_RETENTION.maxAgeMs },
+    artifacts: parseArtifactSettings(r, m),
     ...opt("secrets", secrets),
     ...opt("notify", notify),
   };
+}
+
+/** `common.artifacts`: sizes as people write them, each checked with its place. */
+function parseArtifactSettings(r: Reader, m: ReturnType<Reader["map"]>): ArtifactSettings {
+  const f = m?.field("artifacts");
+  const am = f === undefined ? undefined : r.map(f.node, "artifacts", "artifacts");
+  const size = (key: string, dflt: number): number => {
+    const text = am?.get<string>(key);
+    if (text === undefined || am === undefined) return dflt;
+    const n = parseByteSize(text);
+    if (n === undefined || n < 1) {
+      r.d.error(am.posOf(key), `artifacts.${key}: "${text}" is not a size; write e.g. 500MiB, 2GiB or a number of bytes`);
+      return dflt;
+    }
+    return n;
+  };
+  const maxSize = size("max-size", DEFAULT_ARTIFACTS.maxSize);
+  const maxRunSize = size("max-run-size", DEFAULT_ARTIFACTS.maxRunSize);
+  if (am !== undefined && maxRunSize < maxSize && am.has("max-run-size")) r.d.error(am.posOf("max-run-size"), `artifacts.max-run-size (${maxRunSize} bytes) is smaller than max-size (${maxSize} bytes)`);
+  return { maxSize, maxRunSize, graceMs: am?.get<number>("grace") ?? DEFAULT_ARTIFACTS.graceMs };
 }
 
 /** floe's empty base-url broke peer URLs; ours falls back to /build/api and has no trailing slash. */

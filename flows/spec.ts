@@ -25,7 +25,7 @@ export interface KeySpec {
   readonly required?: boolean;
 }
 
-export type SpecName = "config" | "common" | "flow" | "flowFile" | "node" | "retries" | "user" | "retention" | "notify" | "notifySettings" | "secret";
+export type SpecName = "config" | "common" | "flow" | "flowFile" | "node" | "retries" | "user" | "retention" | "artifacts" | "notify" | "notifySettings" | "secret";
 
 const str = { t: "string" } as const;
 const bool = { t: "bool" } as const;
@@ -68,6 +68,7 @@ export const SPECS: Readonly<Record<SpecName, Readonly<Record<string, KeySpec>>>
     "git-key": { kind: str, doc: "Path of an SSH key for git tasks and git polling." },
     users: { kind: { t: "list", of: "user" }, doc: "Accounts that may log in to the API and dashboard." },
     retention: { kind: { t: "object", of: "retention" }, doc: "How long archived runs and their workspaces are kept." },
+    artifacts: { kind: { t: "object", of: "artifacts" }, doc: "Limits of the files tasks leave in $FLOE_ARTIFACTS, and how long an unreferenced object is kept." },
     secrets: { kind: { t: "map" }, doc: "Secrets of this host: NAME: {file: PATH} or NAME: {env: VAR}; read at start and on SIGHUP." },
     notify: { kind: { t: "object", of: "notifySettings" }, doc: "How notifications that fail are retried." },
   },
@@ -113,6 +114,11 @@ export const SPECS: Readonly<Record<SpecName, Readonly<Record<string, KeySpec>>>
   secret: {
     file: { kind: str, doc: "A file holding the value (a trailing newline is dropped)." },
     env: { kind: str, doc: "An environment variable of the host holding the value." },
+  },
+  artifacts: {
+    "max-size": { kind: str, doc: "Largest artifact, e.g. 500MiB or 2GiB (KiB, MiB, GiB are powers of 1024; KB, MB, GB of 1000). Default 1GiB." },
+    "max-run-size": { kind: str, doc: "Largest total of one run's artifacts. Default 4GiB." },
+    grace: { kind: duration, doc: "An object no kept run references is removed once it is older than this. Default 1h." },
   },
   retention: {
     runs: { kind: { t: "int", min: 1 }, doc: "Archived runs kept per flow version. Default 200." },

@@ -4,6 +4,7 @@ import type { TaskRunner } from "../agent/contract.js";
 import type { AppendLog } from "../store/append-log.js";
 import type { ChildRuns } from "./child-runs.js";
 import type { TaskSecrets } from "./secrets.js";
+import type { TaskArtifacts } from "./task-artifacts.js";
 import type { RunJournal } from "../store/run-journal.js";
 import type { RunEvent, RunResult } from "./types.js";
 
@@ -25,6 +26,8 @@ export interface ExecutorDeps {
   readonly killGraceMs?: number;
   /** The host's secrets: given to the tasks of flows that name them, masked in every text the run produces. */
   readonly secrets: TaskSecrets;
+  /** Each task's `$FLOE_ARTIFACTS` and `$FLOE_INPUTS`, and the keeping of what it left there. */
+  readonly artifacts: TaskArtifacts;
   /** Starts and follows child runs (`type: flow` tasks). @defaultValue none: such a task fails */
   readonly children?: ChildRuns;
 }

@@ -16,6 +16,7 @@ import type { RunFolders } from "./run-folders.js";
 import type { RunTable } from "./run-table.js";
 import type { ChildRuns } from "./child-runs.js";
 import type { TaskSecrets } from "./secrets.js";
+import type { TaskArtifacts } from "./task-artifacts.js";
 
 export interface ExecutorsDeps {
   readonly runTask: TaskRunner;
@@ -28,6 +29,7 @@ export interface ExecutorsDeps {
   readonly config: () => Config;
   readonly killGraceMs?: number;
   readonly secrets: TaskSecrets;
+  readonly artifacts: TaskArtifacts;
   readonly children?: ChildRuns;
   /** Whether executors may start now (not once the hub stops: the run waits for the next start). */
   mayRun(): boolean;
@@ -77,6 +79,7 @@ export class Executors {
       workspace: this.d.folders.workspaceOf(r),
       cacheDir: this.d.folders.cacheDir,
       secrets: this.d.secrets,
+      artifacts: this.d.artifacts,
       ...(this.d.children !== undefined ? { children: this.d.children } : {}),
       ...(gitKey !== undefined ? { gitKey } : {}),
       ...(this.d.killGraceMs !== undefined ? { killGraceMs: this.d.killGraceMs } : {}),

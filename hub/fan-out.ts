@@ -6,7 +6,7 @@
  */
 import type { TaskResult } from "../agent/contract.js";
 import type { TaskNode } from "../flows/model.js";
-import type { InstanceStatus, NodeState } from "./types.js";
+import type { ArtifactRef, InstanceStatus, NodeState } from "./types.js";
 
 /** One item of a fan-out: `value` is FLOE_ITEM (a listed value, or an artifact's path), `name` FLOE_ITEM_NAME. */
 export interface FanItem {
@@ -41,6 +41,8 @@ export function itemEnv(item: FanItem): string[] {
 export interface InstanceRuntime {
   status: InstanceStatus;
   outputs: Readonly<Record<string, string>>;
+  /** What it left in its $FLOE_ARTIFACTS (hub/task-artifacts.ts). */
+  artifacts?: readonly ArtifactRef[] | undefined;
 }
 
 export function freshInstance(item: FanItem): InstanceRuntime {

@@ -15,10 +15,14 @@ import type { Logger } from "pino";
 import type { HostCommands, TaskRunner } from "../agent/contract.js";
 import type { Config, Flow } from "../flows/model.js";
 import type { Bus } from "../store/bus.js";
+import type { RemoteObjects } from "../store/nats-objects.js";
+import { ObjectStore, type SweepResult } from "../store/object-store.js";
 import { RunFiles } from "../store/run-files.js";
 import { Activation } from "./activation.js";
 import { Adoption, type TriggerRequest } from "./adoption.js";
 import { ChildRuns } from "./child-runs.js";
+import { ArtifactObjects } from "./artifact-objects.js";
+import { ArtifactSweep } from "./artifact-sweep.js";
 import { BatchRemover } from "./batch-remover.js";
 import type { ClusterLink } from "./cluster-link.js";
 import type { ClusterState } from "./cluster-state.js";
@@ -46,8 +50,10 @@ import { RunFolders } from "./run-folders.js";
 import type { RunRecord } from "./run-record.js";
 import { RunTable, summarize, type RunQuery, type RunTally } from "./run-table.js";
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
+import { artifactNameProblem, TaskArtifacts } from "./task-artifacts.js";
 import type { RunEndListener } from "./notifier.js";
-import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
+import { FloeError } from "./errors.js";
+import type { ArtifactRef, HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 import { now } from "../store/clock.js";
 
 export type { HubState, TriggerRequest };
@@ -80,6 +86,8 @@ export interface HubOptions {
   readonly notifier?: RunEndListener;
   /** The host's secrets (common.secrets). @defaultValue none */
   readonly secrets?: TaskSecrets;
+  /** Cluster mode: the shared bucket of artifacts, over this host's object store (store/nats-objects.ts). */
+  readonly remoteObjects?: (local: ObjectStore) => RemoteObjects;
 }
 
 export class Hub {
@@ -104,6 +112,9 @@ export class Hub {
   private readonly onUpdate: OnUpdate;
   private readonly tainted: TaintedRuns;
   private readonly children: ChildRuns;
+  private readonly objects: ArtifactObjects;
+  private readonly taskArtifacts: TaskArtifacts;
+  private readonly sweep: ArtifactSweep;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
   private readonly startedAt = now();
@@ -123,7 +134,11 @@ export class Hub {
     const publisher = new Publisher(bus, o.console, mirror);
     const nodeFiles = (this.nodeFiles = new NodeFiles(files));
     const folders = (this.folders = new RunFolders(files, o.root, o.config, o.commands, log));
-    this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config);
+    const objectStore = new ObjectStore(o.root);
+    this.objects = new ArtifactObjects(objectStore, log.child({ part: "artifacts" }), o.remoteObjects?.(objectStore));
+    this.taskArtifacts = new TaskArtifacts(this.objects, join(o.root, "scratch"), () => this.config.common.artifacts);
+    const sweep = (this.sweep = new ArtifactSweep({ table, files, objects: objectStore, log: log.child({ part: "artifacts" }), settings: () => this.config.common.artifacts }));
+    this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config, () => sweep.request());
     const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r) => this.afterEnd(r) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
       renew: (leaseMs, marginMs) => state.heartbeat(this.hostRecord(), leaseMs, marginMs),
@@ -147,7 +162,7 @@ export class Hub {
       runningHere: (run) => table.get(run)?.state === "active",
       ready: this.ready.promise,
     }));
-    const executors = (this.executors = new Executors({ children, runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
+    const executors = (this.executors = new Executors({ children, runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, artifacts: this.taskArtifacts, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
@@ -192,12 +207,16 @@ export class Hub {
     this.life.beginStart();
     await mkdir(join(this.o.root, "floes"), { recursive: true });
     await this.lease.begin();
+    // Nothing of it is needed now: the tries it was made for have ended, or run again afresh.
+    await this.taskArtifacts.clear();
     await recoverRuns({ held: (r) => this.recoverHeld(r), files: this.files, table: this.table, state: this.o.state, commands: this.o.commands, executors: this.executors, finisher: this.finisher, host: this.o.host, clustered: this.o.clustered === true, log: this.o.log });
     if (!this.life.started()) return; // stopped while starting
     this.ready.resolve();
     await this.onUpdate.start();
     this.sync?.start();
     this.dispatcher.open();
+    // Objects of runs pruned before this start.
+    this.sweep.request();
   }
 
   /** A new config (SIGHUP): new runs use it; running runs keep the flow they started with. */
@@ -234,6 +253,7 @@ export class Hub {
       errors.push(...(await this.nodeFiles.closeAll()));
       await this.mirror?.drain().catch((err: unknown) => errors.push(err));
       await this.retention.flush();
+      await this.sweep.stop();
       // After a renewal in flight, which would register the host again after its removal.
       await this.lease.stop();
       await this.o.state.removeHost(this.o.host).catch((err: unknown) => errors.push(err));
@@ -273,6 +293,22 @@ export class Hub {
   cancel = (run: string, by: string): Promise<RunSummary> => this.commands.cancel(run, by);
   /** The flow a run of this host ran (its snapshot), else this host's copy of its version. */
   flowOfRun = (s: RunSummary): Flow | undefined => this.table.get(s.ref.run)?.record.flow ?? this.config.flows.find((f) => f.id === s.ref.flow && f.ver === s.ref.ver);
+  /**
+   * An artifact of a node of a run (any host's): its record and its file on this host,
+   * fetched from the cluster when this host does not have it.
+   */
+  artifact = async (run: string, node: string, name: string): Promise<{ ref: ArtifactRef; path: string }> => {
+    const bad = artifactNameProblem(name);
+    if (bad !== undefined) throw new FloeError("E_ARTIFACT_NOT_FOUND", `no artifact ${JSON.stringify(name)}: ${bad}`);
+    const detail = await this.queries.getRun(run);
+    const n = detail.nodes.find((x) => x.id === node);
+    if (n === undefined) throw new FloeError("E_NODE_NOT_FOUND", `run "${run}" has no node "${node}"`);
+    const ref = n.artifacts?.find((a) => a.name === name);
+    if (ref === undefined) throw new FloeError("E_ARTIFACT_NOT_FOUND", `node "${node}" of run "${run}" has no artifact "${name}"${n.artifacts?.length ? ` (it has ${n.artifacts.map((a) => a.name).join(", ")})` : ""}`);
+    return { ref, path: await this.objects.localPath(ref.sha256) };
+  };
+  /** Sweeps the artifacts no kept run references now (retention does it by itself). */
+  pruneArtifacts = (): Promise<SweepResult | undefined> => this.sweep.sweep();
   pause = (run: string, by: string): Promise<RunSummary> => this.pauses.set(run, by, true);
   resume = (run: string, by: string): Promise<RunSummary> => this.pauses.set(run, by, false);
 
@@ -303,11 +339,13 @@ export class Hub {
     return false;
   }
 
-  /** A run ended: its slot and resources may let a pend start; retention; children it left running are cancelled. */
+  /** A run ended: its slot and resources may let a pend start; its scratch area goes; retention; children it left running are cancelled. */
   private afterEnd(r: RunRecord): void {
+    const run = r.ref.run;
     this.dispatcher.kick();
+    this.taskArtifacts.forgetRun(run).catch((err: unknown) => this.o.log.warn({ err, run }, "could not remove the run's scratch area"));
     this.retention.prune(r.ref.flow, r.ref.ver);
-    void this.children.parentEnded(r).catch((err: unknown) => this.o.log.warn({ err, run: r.ref.run }, "could not cancel the children of an ended run"));
+    void this.children.parentEnded(r).catch((err: unknown) => this.o.log.warn({ err, run }, "could not cancel the children of an ended run"));
   }
 
   /** A run as this host has it, or (a pend copy here, or a run of another host) as the cluster's index has it. */

@@ -48,6 +48,7 @@ const CODES: Readonly<Record<ErrorCode, true>> = {
   E_FORBIDDEN: true,
   E_NOT_FOUND: true,
   E_FLOW_NOT_FOUND: true,
+  E_ARTIFACT_NOT_FOUND: true,
   E_RUN_NOT_FOUND: true,
   E_NODE_NOT_FOUND: true,
   E_TRIGGER_NOT_FOUND: true,

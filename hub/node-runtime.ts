@@ -6,7 +6,7 @@ import { readForm } from "../flows/forms.js";
 import type { FlowNode } from "../flows/model.js";
 import type { RunEventRec, StatusLine } from "./run-record.js";
 import { ended, type InstanceRuntime } from "./fan-out.js";
-import type { NodeState, NodeStatus, RunId } from "./types.js";
+import type { ArtifactRef, NodeState, NodeStatus, RunId } from "./types.js";
 import { now } from "../store/clock.js";
 
 export class NodeRuntime {
@@ -39,6 +39,8 @@ export class NodeRuntime {
    * its values are the form's, shown as `values`.
    */
   outputs: Readonly<Record<string, string>> | undefined;
+  /** Tasks: the artifacts its last end recorded (its event's, kept in its `done` status line). */
+  artifacts: readonly ArtifactRef[] | undefined;
   /** Set by restore(): the event of an attempt that was running when the host stopped. */
   interruptedBy: RunEventRec | undefined;
   /** Whether the node has acted in this run (it has status lines). */
@@ -87,6 +89,7 @@ export class NodeRuntime {
     this.reason = reason;
     this.finishedEvent = ev;
     if (ev !== undefined && writesOutputs(this.node)) this.outputs = ev.values;
+    this.artifacts = ev?.artifacts;
   }
 
   /** When the run has ended: a node that never acted (or a merge that never fired) was skipped. */
@@ -134,6 +137,7 @@ export class NodeRuntime {
           if (l.event !== undefined && l.state !== "cancelled") {
             this.finishedEvent = l.event;
             if (writesOutputs(this.node)) this.outputs = l.event.values;
+            this.artifacts = l.event.artifacts;
           }
           break;
         case "enabled":
@@ -165,6 +169,7 @@ export class NodeRuntime {
       if (i.status.state === "good" || !ended(i.status.state)) continue;
       i.status = { index: i.status.index, item: i.status.item, name: i.status.name, state: "waiting" };
       i.outputs = {};
+      i.artifacts = undefined;
     }
   }
 
@@ -180,7 +185,7 @@ export class NodeRuntime {
       ...(l.reason !== undefined ? { reason: l.reason } : {}),
       ...(l.state === "running" ? { startedAt: l.at } : { startedAt: this.instances[index]?.status.startedAt ?? l.at, endedAt: l.at }),
     };
-    this.instances[index] = { status, outputs: l.outputs ?? {} };
+    this.instances[index] = { status, outputs: l.outputs ?? {}, ...(l.artifacts !== undefined ? { artifacts: l.artifacts } : {}) };
   }
 
   /** Process groups recorded for attempts that never finished (to kill after a crash). */
@@ -212,6 +217,7 @@ export class NodeRuntime {
       ...(this.reason !== undefined ? { reason: this.reason } : {}),
       ...(this.outputs !== undefined && Object.keys(this.outputs).length > 0 ? { outputs: this.outputs } : {}),
       ...(this.shown.has(-1) ? { child: this.shown.get(-1) as RunId } : {}),
+      ...(this.artifacts !== undefined && this.artifacts.length > 0 ? { artifacts: this.artifacts } : {}),
       // A flow task's instance shows its child run (child-runs.ts).
       ...(this.instances !== undefined ? { instances: this.instances.filter((i) => i !== undefined).map((i) => (this.shown.has(i.status.index) ? { ...i.status, child: this.shown.get(i.status.index) as string } : i.status)) } : {}),
     };

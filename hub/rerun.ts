@@ -8,8 +8,9 @@
  * bad. Both runs link to each other: the new one's `rerunOf`, the old one's `reruns` (in its
  * run.json where this host has it, and in the shared state for every host).
  *
- * Files that earlier nodes left in the workspace are not restored on a fresh workspace:
- * that needs the artifact store (README, "Re-run").
+ * Replayed nodes keep their artifacts: later tasks of the re-run find them under
+ * `$FLOE_INPUTS` (fetched from the cluster's bucket by whichever host runs them). Other files
+ * that earlier nodes left in the workspace are not restored on a fresh workspace.
  */
 import { buildGraph } from "../flows/graph.js";
 import type { Config, Flow } from "../flows/model.js";
@@ -164,7 +165,7 @@ export function replayFor(flow: Flow, detail: RunDetail, from: string): Replayed
       continue;
     }
     if ((s.state !== "good" && s.state !== "bad") || s.tag === undefined) continue;
-    out.push({ id: n.id, state: s.state, tag: s.tag, ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}), values: { ...(s.outputs ?? {}), ...(n.type === "data" ? (s.values ?? {}) : {}) }, endedAt: s.endedAt ?? 0 });
+    out.push({ id: n.id, state: s.state, tag: s.tag, ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}), values: { ...(s.outputs ?? {}), ...(n.type === "data" ? (s.values ?? {}) : {}) }, endedAt: s.endedAt ?? 0, ...(s.artifacts !== undefined ? { artifacts: s.artifacts } : {}) });
   }
   return out.sort((a, b) => a.endedAt - b.endedAt);
 }

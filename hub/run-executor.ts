@@ -18,7 +18,8 @@ import { NodeRuntime } from "./node-runtime.js";
 import type { ReplayedNode, RunEventRec, RunRecord, StatusLine } from "./run-record.js";
 import { prepareTask } from "./task-request.js";
 import type { ExecutorDeps } from "./executor-deps.js";
-import type { LogLine, NodeStatus, RunResult } from "./types.js";
+import { itemFilesOf, type NodeArtifacts } from "./task-artifacts.js";
+import type { ArtifactRef, LogLine, NodeStatus, RunResult } from "./types.js";
 import type { NodeOutputs } from "./upstream-outputs.js";
 import { now } from "../store/clock.js";
 
@@ -125,7 +126,7 @@ export class RunExecutor {
     for (const n of nodes) {
       const rt = this.nodes.get(n.id);
       if (rt === undefined) continue;
-      const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values };
+      const ev: RunEventRec = { tag: n.tag, good: n.state === "good", opts: {}, values: n.values, ...(n.artifacts !== undefined ? { artifacts: n.artifacts } : {}) };
       const at = now();
       if (rt.node.class === "merge") {
         // Its waits as the old run had them: the events of the replayed nodes it waited for.
@@ -337,7 +338,7 @@ export class RunExecutor {
       const ms = node.timeoutMs;
       timer = setTimeout(() => taskAbort.abort(new Error(`timed out after ${formatDuration(ms)}`)), ms);
     }
-    let result: TaskResult;
+    let result: TaskResult & { readonly artifacts?: readonly ArtifactRef[] };
     try {
       const signal = AbortSignal.any(signals);
       result = node.forEach !== undefined ? await this.fanOut(node, rt, ev, signal) : await this.execute(node, rt, ev, signal);
@@ -393,15 +394,17 @@ export class RunExecutor {
       exitCode: result.status,
       ...(reason !== undefined ? { reason } : {}),
       values: outputs,
+      ...(result.artifacts !== undefined ? { artifacts: result.artifacts } : {}),
     });
   }
 
   /**
    * One execution of a task's work, as the agent reports it: its options and environment
    * read now (every node that ended by now, retries included, is upstream of it), the
-   * host's secrets added, its output lines numbered and its process group recorded.
+   * host's secrets added, its output lines numbered and its process group recorded; with
+   * the artifacts it left (task-artifacts.ts), for the caller to record with its end.
    */
-  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal, item?: FanItem): Promise<TaskResult> {
+  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal, item?: FanItem): Promise<TaskResult & { readonly artifacts?: readonly ArtifactRef[] }> {
     const prepared = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
     const { opts, notes } = prepared;
     for (const note of notes) this.sysLine(node.id, note, item?.index);
@@ -412,8 +415,15 @@ export class RunExecutor {
     const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
     if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };
     let group: number | undefined;
+    let files;
     try {
-      return await this.deps.runTask({
+      // Each instance of a for-each task has directories of its own.
+      files = await this.deps.artifacts.prepare(this.record.ref.run, node.id, node.type, item !== undefined ? `${rt.attempts}.${item.index}` : String(rt.attempts), this.upstreamArtifacts(node.id));
+    } catch (e) {
+      return { status: -1, error: `could not place the task's inputs ($FLOE_INPUTS): ${errorMessage(e)}`, outputs: {} };
+    }
+    try {
+      const result = await this.deps.runTask({
         runId: this.record.ref.run,
         flowId: this.record.ref.flow,
         nodeId: node.id,
@@ -422,7 +432,7 @@ export class RunExecutor {
         type: node.type as TaskType,
         opts,
         // Last: a secret is what the flow asked for, whatever its env says.
-        env: [...env, ...secrets.env],
+        env: [...env, ...files.env, ...(item !== undefined && node.forEach === "artifacts" ? [`FLOE_ITEM=${files.input(item.value)}`] : []), ...secrets.env],
         workspace: this.deps.workspace,
         cacheDir: this.deps.cacheDir,
         signal,
@@ -435,8 +445,13 @@ export class RunExecutor {
           this.journal(node.id, { t: "pgid", at: now(), pgid }, { lazy: true });
         },
       });
+      if (this.ended) return result; // nothing of it is recorded
+      const kept = await files.collect();
+      if ("error" in kept) return { ...result, error: kept.error };
+      return kept.artifacts.length > 0 ? { ...result, artifacts: kept.artifacts } : result;
     } finally {
       if (group !== undefined) rt.groups.delete(group);
+      await files.dispose();
     }
   }
 
@@ -465,12 +480,19 @@ export class RunExecutor {
     return result;
   }
 
+  /** The artifacts of this run attempt's other nodes that have ended (a task's inputs). */
+  private upstreamArtifacts(except: string): NodeArtifacts[] {
+    const out: NodeArtifacts[] = [];
+    for (const rt of this.nodes.values()) if (rt.node.id !== except && rt.artifacts !== undefined && rt.artifacts.length > 0) out.push({ node: rt.node.id, artifacts: rt.artifacts });
+    return out;
+  }
+
   /**
    * A for-each task: its instances that have not ended run (at most `parallel` at once),
    * each recorded in the journal as it starts and ends, so that a restart runs only the
    * others again; their ends make the task's one result (fan-out.ts).
    */
-  private async fanOut(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult> {
+  private async fanOut(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult & { readonly artifacts?: readonly ArtifactRef[] }> {
     const items = fanItems(node, this.itemFiles(ev));
     const known = rt.instances;
     const instances = items.map((it) => known?.[it.index] ?? freshInstance(it));
@@ -496,16 +518,22 @@ export class RunExecutor {
       const at = now();
       inst.status = { ...base, state, endedAt: at, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}) };
       inst.outputs = this.deps.secrets.maskValues(r.outputs);
-      this.journal(node.id, { t: "inst", at, index, item: item.value, name: item.name, state, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}), outputs: inst.outputs });
+      inst.artifacts = r.artifacts;
+      this.journal(node.id, { t: "inst", at, index, item: item.value, name: item.name, state, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}), outputs: inst.outputs, ...(r.artifacts !== undefined ? { artifacts: r.artifacts } : {}) });
       this.publishNode(node.id);
     });
     if (signal.aborted) return { status: -1, reason: errorMessage(signal.reason), outputs: {} };
-    return combine(node, instances);
+    // The task's artifacts: its instances' together (task-artifacts.ts).
+    const result = combine(node, instances);
+    const kept = this.deps.artifacts.combineInstances(instances.map((i) => i.artifacts), this.upstreamArtifacts(node.id));
+    if ("error" in kept) return { ...result, error: kept.error };
+    return kept.artifacts.length > 0 ? { ...result, artifacts: kept.artifacts } : result;
   }
 
   /** The artifacts `for-each: artifacts` runs over: those of the node whose event started the task. */
-  private itemFiles(_ev: RunEventRec): ItemFile[] {
-    return []; // FIXME(artifacts): from the starting node's recorded artifacts, once the artifact store lands
+  private itemFiles(ev: RunEventRec): ItemFile[] {
+    // Relative to the instance's $FLOE_INPUTS, where execute() places every ended node's artifacts.
+    return itemFilesOf(ev);
   }
 
   /** The outputs of this run attempt's nodes that have ended, in the flow's order (`this.nodes` is built in it). */
@@ -520,10 +548,10 @@ export class RunExecutor {
    * for an end that was not recorded: the end is in the journal before the records of
    * whatever its event starts, and on disk no later than they are (below).
    */
-  private finishTask(node: TaskNode, r: { state: "good" | "bad"; tag: string; exitCode?: number; reason?: string; values: Record<string, string> }): void {
+  private finishTask(node: TaskNode, r: { state: "good" | "bad"; tag: string; exitCode?: number; reason?: string; values: Record<string, string>; artifacts?: readonly ArtifactRef[] }): void {
     if (this.ended) return;
     const rt = this.nodes.get(node.id) as NodeRuntime;
-    const ev: RunEventRec = { tag: r.tag, good: r.state === "good", opts: {}, values: r.values };
+    const ev: RunEventRec = { tag: r.tag, good: r.state === "good", opts: {}, values: r.values, ...(r.artifacts !== undefined ? { artifacts: r.artifacts } : {}) };
     rt.finish(r.state, r.tag, r.exitCode, r.reason, ev);
     this.inflight++;
     this.journal(node.id, { t: "done", at: rt.endedAt ?? now(), state: r.state, tag: r.tag, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}), event: ev });

@@ -4,7 +4,7 @@
  * checked on the way in rather than trusted.
  */
 import type { Flow } from "../flows/model.js";
-import type { HostName, ParentLink, RerunLink, RunId, RunRef, RunResult, TriggerInfo } from "./types.js";
+import type { ArtifactRef, HostName, ParentLink, RerunLink, RunId, RunRef, RunResult, TriggerInfo } from "./types.js";
 import { now } from "../store/clock.js";
 
 /** Who paused a run and when (hub/pause.ts). */
@@ -25,6 +25,8 @@ export interface ReplayedNode {
   /** Its event's values: a task's outputs, a data node's form values. */
   readonly values: Readonly<Record<string, string>>;
   readonly endedAt: number;
+  /** The artifacts it left in the old run: later tasks of the re-run find them under `$FLOE_INPUTS`. */
+  readonly artifacts?: readonly ArtifactRef[];
 }
 
 export interface RunRecord {
@@ -72,6 +74,8 @@ export interface RunEventRec {
   readonly opts: Readonly<Record<string, unknown>>;
   /** Values that reach listeners as environment variables (outputs, form values). */
   readonly values: Readonly<Record<string, string>>;
+  /** A task's end: the artifacts it left (hub/task-artifacts.ts), so its listeners and a restart know them. */
+  readonly artifacts?: readonly ArtifactRef[];
 }
 
 export type StatusLine =
@@ -102,6 +106,8 @@ export type StatusLine =
       readonly exitCode?: number;
       readonly reason?: string;
       readonly outputs?: Readonly<Record<string, string>>;
+      /** The artifacts the instance left (the task's artifacts are its instances' together). */
+      readonly artifacts?: readonly ArtifactRef[];
     }
   /** A flow task (or its for-each instance) chose its child run's id: recorded durably before the child is adopted, so a restart re-attaches to it. */
   | { readonly t: "child"; readonly at: number; readonly run: string; readonly instance?: number };
@@ -159,11 +165,18 @@ export function parseRunRecord(x: unknown): RunRecord | undefined {
 }
 
 function isReplayed(x: unknown): boolean {
-  return isObj(x) && typeof x["id"] === "string" && (x["state"] === "good" || x["state"] === "bad") && typeof x["tag"] === "string" && opt(x["exitCode"], "number") && isStrings(x["values"]) && typeof x["endedAt"] === "number";
+  return isObj(x) && typeof x["id"] === "string" && (x["state"] === "good" || x["state"] === "bad") && typeof x["tag"] === "string" && opt(x["exitCode"], "number") && isStrings(x["values"]) && typeof x["endedAt"] === "number" && (x["artifacts"] === undefined || isArtifactList(x["artifacts"]));
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A list of artifacts as recorded: each a plain name, a size and a hash. */
+export function isArtifactList(x: unknown): x is readonly ArtifactRef[] {
+  return Array.isArray(x) && x.every((a: unknown) => isObj(a) && typeof a["name"] === "string" && a["name"] !== "" && !a["name"].includes("/") && a["name"] !== "." && a["name"] !== ".." && typeof a["size"] === "number" && Number.isSafeInteger(a["size"]) && a["size"] >= 0 && typeof a["sha256"] === "string" && SHA256.test(a["sha256"]));
 }
 
 function isEventRec(x: unknown): x is RunEventRec {
-  return isObj(x) && typeof x["tag"] === "string" && typeof x["good"] === "boolean" && isObj(x["opts"]) && isStrings(x["values"]);
+  return isObj(x) && typeof x["tag"] === "string" && typeof x["good"] === "boolean" && isObj(x["opts"]) && isStrings(x["values"]) && (x["artifacts"] === undefined || isArtifactList(x["artifacts"]));
 }
 
 function isStrings(x: unknown): x is Record<string, string> {
@@ -201,7 +214,7 @@ export function parseStatusLine(x: unknown): StatusLine | undefined {
       ok = true;
       break;
     case "inst":
-      ok = typeof x["index"] === "number" && typeof x["item"] === "string" && typeof x["name"] === "string" && ["running", "good", "bad", "cancelled"].includes(x["state"] as string) && opt(x["exitCode"], "number") && opt(x["reason"], "string") && (x["outputs"] === undefined || isStrings(x["outputs"]));
+      ok = typeof x["index"] === "number" && typeof x["item"] === "string" && typeof x["name"] === "string" && ["running", "good", "bad", "cancelled"].includes(x["state"] as string) && opt(x["exitCode"], "number") && opt(x["reason"], "string") && (x["outputs"] === undefined || isStrings(x["outputs"])) && (x["artifacts"] === undefined || isArtifactList(x["artifacts"]));
       break;
     case "child":
       ok = typeof x["run"] === "string" && opt(x["instance"], "number");

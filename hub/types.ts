@@ -32,6 +32,15 @@ export interface TriggerInfo {
   readonly by?: string;
 }
 
+/** A file a task left in `$FLOE_ARTIFACTS`, kept content-addressed (hub/task-artifacts.ts). */
+export interface ArtifactRef {
+  /** A plain file name (no `/`, not `.` or `..`). */
+  readonly name: string;
+  readonly size: number;
+  /** Lower-case hex SHA-256 of its bytes: the object's name in the store. */
+  readonly sha256: string;
+}
+
 export interface NodeStatus {
   readonly id: string;
   readonly name: string;
@@ -68,6 +77,8 @@ export interface NodeStatus {
    * wrote none). Later tasks of the run attempt see them as `FLOE_OUT_<NODE>_<KEY>`.
    */
   readonly outputs?: Readonly<Record<string, string>>;
+  /** Tasks: the artifacts its end recorded (absent when it left none), by name. */
+  readonly artifacts?: readonly ArtifactRef[];
   /** Lines of output so far. */
   readonly logLines: number;
   /** A `type: flow` task: the child run it started last (hub/child-runs.ts). */

@@ -5,6 +5,7 @@
  * of an unchecked one.
  */
 import { FloeError } from "./errors.js";
+import { isArtifactList } from "./run-record.js";
 import type { LogLine, NodeStatus, RunSummary } from "./types.js";
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -113,6 +114,7 @@ export function nodeProblem(x: unknown): string | undefined {
     // Optional: hosts older than node outputs report none.
     (x["outputs"] === undefined || isRecordOf(x["outputs"], "string") ? undefined : "outputs: not a map of strings") ??
     (x["fields"] === undefined || Array.isArray(x["fields"]) ? undefined : "fields: not a list") ??
+    (x["artifacts"] === undefined || isArtifactList(x["artifacts"]) ? undefined : "artifacts: not a list of {name, size, sha256}") ??
     (x["instances"] === undefined || (Array.isArray(x["instances"]) && x["instances"].every(instanceOk)) ? undefined : "instances: not a list of instances")
   );
 }

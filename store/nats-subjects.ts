@@ -7,6 +7,8 @@
  *   floe.<c>.ev.<run>.log.<node>       a node's output lines
  *   floe.<c>.host.<host>.<verb>        requests to one host
  *
+ * and the object store bucket of artifacts, FLOE_OBJ_<c>.
+ *
  * Every user-supplied part goes through `subjectToken`, so no run id, node id, host or
  * cluster name can add a token, a wildcard or whitespace to a subject.
  */
@@ -29,6 +31,8 @@ export interface NatsNames {
   readonly cluster: string;
   /** The JetStream stream holding run events and log lines. */
   readonly stream: string;
+  /** The JetStream object store bucket holding artifacts (store/nats-objects.ts). */
+  readonly objects: string;
   /** Every run event of the cluster (what the stream holds and the bus listens to). */
   readonly allEvents: string;
   /** The subject of one event. `node` is required for node and log events. */
@@ -48,6 +52,7 @@ export function natsNames(cluster: string = DEFAULT_CLUSTER): NatsNames {
   return Object.freeze({
     cluster,
     stream: `FLOE_EV_${c}`,
+    objects: `FLOE_OBJ_${c}`,
     allEvents: `${base}.ev.>`,
     event(run: string, kind: EventKind, node?: string) {
       if (kind === "run") return `${ev(run)}.run`;

@@ -1,8 +1,9 @@
-/** Runs: list, one run, node logs (following live runs), data-node input, cancel. */
+/** Runs: list, one run, node logs (following live runs), artifacts, data-node input, cancel. */
+import { createReadStream } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { FloeError } from "../errors.js";
 import type { LogLine } from "../types.js";
-import { logLineSchema, nodeParams, runDetailSchema, runIdParam, runSummarySchema, valuesSchema } from "./schemas.js";
+import { artifactParams, logLineSchema, nodeParams, runDetailSchema, runIdParam, runSummarySchema, valuesSchema } from "./schemas.js";
 import type { ApiContext } from "./server.js";
 
 export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
@@ -85,6 +86,25 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
       }
       const lines: LogLine[] = res.lines.slice(0, limit);
       return { lines, attempt: res.attempt, attempts: res.attempts, more: res.lines.length > limit, live: live(res) };
+    },
+  );
+
+  api.get<{ Params: { id: string; node: string; name: string } }>(
+    "/runs/:id/nodes/:node/artifacts/:name",
+    { schema: { summary: "An artifact's bytes (from any host of the cluster); its ETag is its SHA-256", params: artifactParams } },
+    async (req, reply) => {
+      const { ref, path } = await ctx.hub.artifact(req.params.id, req.params.node, req.params.name);
+      const etag = `"${ref.sha256}"`;
+      reply.header("etag", etag).header("cache-control", "private, max-age=31536000, immutable");
+      if (req.headers["if-none-match"] === etag) return reply.code(304).send();
+      // RFC 6266: an ASCII fallback, and the exact name percent-encoded.
+      const ascii = ref.name.replace(/[^\x20-\x7e]|["\\]/g, "_");
+      return reply
+        .header("content-type", "application/octet-stream")
+        .header("content-length", String(ref.size))
+        .header("content-disposition", `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(ref.name)}`)
+        .header("x-content-type-options", "nosniff")
+        .send(createReadStream(path));
     },
   );
 

@@ -26,7 +26,9 @@ export const runSummarySchema = loose(
   ["ref", "state", "attempt", "adoptedAt"],
 );
 
-export const nodeStatusSchema = loose({ id: { type: "string" }, state: { type: "string" }, attempts: { type: "integer" }, runAttempt: { type: "integer" } }, ["id", "state"]);
+export const artifactSchema = { type: "object", properties: { name: { type: "string" }, size: { type: "integer" }, sha256: { type: "string" } }, required: ["name", "size", "sha256"] } as const;
+
+export const nodeStatusSchema = loose({ id: { type: "string" }, state: { type: "string" }, attempts: { type: "integer" }, runAttempt: { type: "integer" }, artifacts: { type: "array", items: artifactSchema } }, ["id", "state"]);
 
 export const runDetailSchema = loose({ ...runSummarySchema.properties, name: { type: "string" }, nodes: { type: "array", items: nodeStatusSchema } }, ["ref", "state", "nodes"]);
 
@@ -40,4 +42,10 @@ export const nodeParams = {
   type: "object",
   properties: { id: runIdParam.properties.id, node: { type: "string", minLength: 1, maxLength: 128, pattern: "^[a-z0-9_][a-z0-9_-]*$" } },
   required: ["id", "node"],
+} as const;
+
+export const artifactParams = {
+  type: "object",
+  properties: { id: nodeParams.properties.id, node: nodeParams.properties.node, name: { type: "string", minLength: 1, maxLength: 255 } },
+  required: ["id", "node", "name"],
 } as const;

@@ -17,6 +17,8 @@ const meBox = document.getElementById("me");
 
 const app = {
   me: undefined,
+  /** The API's base path (links to downloads are made from it). */
+  base,
   api: createApi(base, { onUnauthorized: () => loggedOut() }),
   live: undefined,
   /** Whether the caller's role may take an action that needs `role`. */

@@ -1,5 +1,5 @@
 // What one node of a run did: state, times, exit code, tries, the event it emitted, a
-// merge's waits, a data node's values, a task's outputs, and its output tailing live — of one run attempt at
+// merge's waits, a data node's values, a task's outputs and artifacts (download links), and its output tailing live — of one run attempt at
 // a time: a run requeued after its host was lost ran again from the start as attempt 2 (on
 // another host), and a selector shows each attempt's output apart, the latest by default.
 // A node's "tries" count its task's tries within the run's current attempt.
@@ -57,6 +57,22 @@ export function outputVar(node, key) {
   return `FLOE_OUT_${part(node)}_${part(key)}`;
 }
 
+/** Where an artifact's bytes are downloaded (the session cookie authenticates the link). */
+export function artifactUrl(app, runId, node, name) {
+  return `${app.base}/runs/${encodeURIComponent(runId)}/nodes/${encodeURIComponent(node)}/artifacts/${encodeURIComponent(name)}`;
+}
+
+export function fmtBytes(n) {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
+}
+
 const HAS_LOG = (n) => n.class === "task" && ((n.type !== "data" && n.type !== "end") || n.logLines > 0);
 
 export function nodePanel(app, runId) {
@@ -112,9 +128,15 @@ export function nodePanel(app, runId) {
     const outputs = n.outputs && Object.keys(n.outputs).length
       ? h("div", { "data-outputs": "" }, h("h3", {}, "Outputs"), h("dl", { class: "kv" }, Object.entries(n.outputs).map(([k, v]) => [h("dt", {}, k), h("dd", {}, h("code", { class: "wrap" }, v), " ", h("span", { class: "muted small" }, `$${outputVar(n.id, k)}`))])))
       : null;
+    // The files it left in $FLOE_ARTIFACTS; later tasks find each under $FLOE_INPUTS/<node>/<name> (hub/task-artifacts.ts).
+    const artifacts = n.artifacts && n.artifacts.length
+      ? h("div", { "data-artifacts": "" }, h("h3", {}, "Artifacts"), h("ul", { class: "artifacts" }, n.artifacts.map((a) =>
+          h("li", {}, h("a", { href: artifactUrl(app, runId, n.id, a.name), download: a.name, "data-artifact": a.name }, a.name), " ", h("span", { class: "muted small", title: `SHA-256 ${a.sha256}` }, `${fmtBytes(a.size)} · sha256 ${a.sha256.slice(0, 12)}…`)),
+        )))
+      : null;
     const instances = n.instances ? instancesEl(n.instances) : null;
     const input = n.enabled ? h("p", { class: "note" }, app.can("operator") ? "This form is waiting for input: fill it in above." : "This form is waiting for input from an operator.") : null;
-    fill(details, h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, outputs, instances, input);
+    fill(details, h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), waits, values, outputs, artifacts, instances, input);
   }
 
   /** A for-each task's instances: counts by state, and a row per instance whose "log" shows only its lines. */
