@@ -40,6 +40,8 @@ export interface TriggerRequest {
   readonly run?: string;
   /** A child run: the run that starts it (child-runs.ts). */
   readonly parent?: RunRecord["parent"];
+  /** A child run: the artifacts its parent hands over (its trigger node's). */
+  readonly inputs?: RunRecord["inputs"];
 }
 
 /** Trigger opts that never reach a task: secrets and form definitions. */
@@ -114,6 +116,7 @@ export class Adoption {
       attempt: 1,
       def: definitionHash(base),
       ...(req.parent !== undefined ? { parent: req.parent } : {}),
+      ...(req.inputs !== undefined && req.inputs.length > 0 ? { inputs: req.inputs } : {}),
       ...(Debounce.applies({ flow }) ? { debounceUntil: adoptedAt + (flow.debounceMs ?? 0) } : {}),
     };
     const drain = this.d.onUpdate.drainingFor(flow.id);

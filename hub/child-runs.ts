@@ -29,7 +29,8 @@ import type { TriggerRequest } from "./adoption.js";
 import type { ClusterState } from "./cluster-state.js";
 import { coerceError, errorMessage } from "./errors.js";
 import type { RunRecord } from "./run-record.js";
-import type { RunEvent, RunId, RunSummary } from "./types.js";
+import type { NodeArtifacts } from "./task-artifacts.js";
+import type { ArtifactRef, RunEvent, RunId, RunSummary } from "./types.js";
 
 /** How deep child runs may nest: a run that is no child is at depth 0, its children at 1. */
 export const MAX_CHILD_DEPTH = 8;
@@ -50,6 +51,8 @@ export interface ChildCall {
   readonly node: TaskNode;
   /** The task's environment (`KEY=value`, later wins): where `pass` takes its values. */
   readonly env: readonly string[];
+  /** The artifacts of the run's nodes that ended: where `opts.artifacts` takes what it hands over. */
+  readonly upstream: readonly NodeArtifacts[];
   readonly instance?: TaskInstance;
   /** The child this task (instance) started before its host stopped, from its journal. */
   readonly known?: string;
@@ -101,7 +104,7 @@ export class ChildRuns {
 
   constructor(private readonly d: ChildRunsDeps) {}
 
-  async run(c: ChildCall): Promise<TaskResult> {
+  async run(c: ChildCall): Promise<ChildResult> {
     const { parent, node } = c;
     const flow = node.opts["flow"];
     if (typeof flow !== "string") return failed(`opts.flow of "${node.id}" names no flow`);
@@ -195,6 +198,8 @@ export class ChildRuns {
     const missing = pass.filter((p) => !env.has(p));
     if (missing.length > 0) return { error: `opts.pass names ${missing.join(", ")}, which the task's environment does not have` };
     for (const p of pass) values[p] = env.get(p) ?? "";
+    const inputs = handedOver(o["artifacts"], c.upstream);
+    if ("error" in inputs) return inputs;
     const ver = o["ver"];
     const trigger = o["trigger"];
     return {
@@ -209,6 +214,7 @@ export class ChildRuns {
       anyTrigger: typeof trigger !== "string" && !this.hasDataTrigger(flow, typeof ver === "number" ? ver : undefined),
       by: `run ${c.parent.ref.run} (task ${c.node.id})`,
       parent: { run: c.parent.ref.run, node: c.node.id, ...(c.instance !== undefined ? { instance: c.instance.index } : {}), depth },
+      ...(inputs.artifacts.length > 0 ? { inputs: inputs.artifacts } : {}),
     };
   }
 
@@ -317,11 +323,37 @@ function failed(error: string): TaskResult {
   return { status: -1, error, outputs: {} };
 }
 
+/** A flow task's result: the child's outputs, and its artifacts as the task's. */
+export type ChildResult = TaskResult & { readonly artifacts?: readonly ArtifactRef[] };
+
 /** The task's result from its child's end: good → 0; bad, cancelled, lost → 1, with the child named. */
-function resultOf(child: string, end: RunSummary): TaskResult {
+function resultOf(child: string, end: RunSummary): ChildResult {
   const outputs = end.outputs ?? {};
-  if (end.result === "good") return { status: 0, outputs };
-  return { status: 1, reason: `child run ${child as RunId} of flow ${end.ref.flow} ended ${end.result ?? "?"}${end.reason !== undefined ? `: ${end.reason}` : ""}`, outputs };
+  const artifacts = end.artifacts !== undefined && end.artifacts.length > 0 ? { artifacts: end.artifacts } : {};
+  if (end.result === "good") return { status: 0, outputs, ...artifacts };
+  return { status: 1, reason: `child run ${child as RunId} of flow ${end.ref.flow} ended ${end.result ?? "?"}${end.reason !== undefined ? `: ${end.reason}` : ""}`, outputs, ...artifacts };
+}
+
+/**
+ * What `opts.artifacts` hands over, from the artifacts of the run's ended nodes: `node` all
+ * of that node's, `node/name` one. One name with different bytes from two nodes can not be
+ * handed over under it (the child finds them all in one folder).
+ */
+function handedOver(refs: unknown, upstream: readonly NodeArtifacts[]): { artifacts: ArtifactRef[] } | { error: string } {
+  const wanted = Array.isArray(refs) ? refs.filter((r): r is string => typeof r === "string") : [];
+  const byName = new Map<string, ArtifactRef>();
+  for (const ref of wanted) {
+    const [node, name] = ref.split("/", 2) as [string, string | undefined];
+    const of = upstream.find((n) => n.node === node)?.artifacts ?? [];
+    const picked = name === undefined ? of : of.filter((a) => a.name === name);
+    if (picked.length === 0) return { error: `opts.artifacts names ${ref}, which ${name === undefined ? `node "${node}" did not leave (no artifacts)` : `no ended node left (node "${node}" has ${of.map((a) => a.name).join(", ") || "none"})`}` };
+    for (const a of picked) {
+      const had = byName.get(a.name);
+      if (had !== undefined && had.sha256 !== a.sha256) return { error: `opts.artifacts hands over two different files named "${a.name}"; the child finds them in one folder` };
+      byName.set(a.name, a);
+    }
+  }
+  return { artifacts: [...byName.values()] };
 }
 
 /** Waits for `ready`; false if `signal` aborted first. */

@@ -158,7 +158,7 @@ export class ClusterSync {
       }
       // A paused run stays paused in its new attempt; a re-run keeps what it replays.
       const paused = await pausedInCluster(state, lost.run);
-      const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.d.host as HostName }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1, ...(paused !== undefined ? { paused } : {}), ...(record.rerunOf !== undefined ? { rerunOf: record.rerunOf } : {}), ...(record.replay !== undefined ? { replay: record.replay } : {}), ...(record.parent !== undefined ? { parent: record.parent } : {}) };
+      const again: RunRecord = { v: 1, ref: { flow: record.ref.flow, ver: record.ref.ver, run: record.ref.run, adoptedBy: this.d.host as HostName }, flow: record.flow, trigger: record.trigger, adoptedAt: record.adoptedAt, attempt: record.attempt + 1, ...(paused !== undefined ? { paused } : {}), ...(record.rerunOf !== undefined ? { rerunOf: record.rerunOf } : {}), ...(record.replay !== undefined ? { replay: record.replay } : {}), ...(record.parent !== undefined ? { parent: record.parent } : {}), ...(record.inputs !== undefined ? { inputs: record.inputs } : {}) };
       // The pend carries the new attempt's record: addPend keeps it as the run's record.
       if (!(await state.addPend(pendOf(again, true), "requeue"))) continue;
       log.warn({ run: lost.run, host: lost.host, attempt: again.attempt }, "run requeued after its host was lost");

@@ -15,7 +15,7 @@ import type { NodeFiles } from "./node-files.js";
 import type { Publisher } from "./publisher.js";
 import type { RunRecord } from "./run-record.js";
 import type { RunTable } from "./run-table.js";
-import type { NodeStatus, RunResult } from "./types.js";
+import type { ArtifactRef, NodeStatus, RunResult } from "./types.js";
 import { now } from "../store/clock.js";
 
 export interface FinisherDeps {
@@ -103,8 +103,10 @@ export class Finisher {
       return;
     }
     // A child run's outputs travel with its end to its parent, on whichever host that runs.
-    const outputs = e.record.parent !== undefined && e.state === "active" ? runOutputs(e.executor.statuses()) : undefined;
-    const record: RunRecord = { ...e.record, result, reason, endedAt: now(), ...(outputs !== undefined ? { outputs } : {}) };
+    const nodes = e.record.parent !== undefined && e.state === "active" ? e.executor.statuses() : undefined;
+    const outputs = nodes === undefined ? undefined : runOutputs(nodes);
+    const artifacts = nodes === undefined ? [] : runArtifacts(nodes);
+    const record: RunRecord = { ...e.record, result, reason, endedAt: now(), ...(outputs !== undefined ? { outputs } : {}), ...(artifacts.length > 0 ? { artifacts } : {}) };
     await nodeFiles.close(run);
     const from: RunDirState = e.state === "pending" ? "pending" : "active";
     // A full disk pauses the end (the run stays active, its locks held) until there is room.
@@ -168,4 +170,13 @@ export class Finisher {
 export function runOutputs(nodes: readonly NodeStatus[]): Record<string, string> {
   const ended = nodes.filter((n) => n.outputs !== undefined).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
   return Object.assign({}, ...ended.map((n) => n.outputs));
+}
+
+/** A run's artifacts: every node's, by name, those of nodes that ended later winning (a child's, for its parent's task). */
+export function runArtifacts(nodes: readonly NodeStatus[]): ArtifactRef[] {
+  const byName = new Map<string, ArtifactRef>();
+  for (const n of nodes.filter((x) => x.class !== "trigger" && x.artifacts !== undefined).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0))) {
+    for (const a of n.artifacts ?? []) byName.set(a.name, a);
+  }
+  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -11,7 +11,7 @@ import type { MergeNode, TaskNode } from "../flows/model.js";
 import { matchTag, mergeTag, taskTag, TRIGGER_GOOD } from "../flows/tags.js";
 export type { ExecutorDeps } from "./executor-deps.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
-import type { TaskInstance } from "./child-runs.js";
+import type { ChildResult, TaskInstance } from "./child-runs.js";
 import { errorMessage, FloeError } from "./errors.js";
 import { combine, ended, fanItems, freshInstance, inPool, itemEnv, type FanItem, type InstanceRuntime, type ItemFile } from "./fan-out.js";
 import { NodeRuntime } from "./node-runtime.js";
@@ -53,6 +53,9 @@ export class RunExecutor {
     private readonly deps: ExecutorDeps,
   ) {
     for (const n of [...record.flow.triggers, ...record.flow.tasks]) this.nodes.set(n.id, new NodeRuntime(n, record.attempt));
+    // A child run's trigger has the artifacts its parent handed over: its tasks find them under $FLOE_INPUTS/<trigger>/.
+    const trigger = this.nodes.get(record.trigger.id);
+    if (record.inputs !== undefined && trigger?.node.class === "trigger") trigger.artifacts = record.inputs;
     this.paused = record.paused !== undefined;
   }
 
@@ -456,13 +459,14 @@ export class RunExecutor {
   }
 
   /** A `type: flow` task (child-runs.ts): the child it started before a restart is re-attached to, not started again. */
-  private async runChild(node: TaskNode, rt: NodeRuntime, env: readonly string[], signal: AbortSignal, instance?: TaskInstance): Promise<TaskResult> {
+  private async runChild(node: TaskNode, rt: NodeRuntime, env: readonly string[], signal: AbortSignal, instance?: TaskInstance): Promise<ChildResult> {
     if (this.deps.children === undefined) return { status: -1, error: "child runs are not available on this host", outputs: {} };
     const slot = instance?.index ?? -1;
     const result = await this.deps.children.run({
       parent: this.record,
       node,
       env,
+      upstream: this.upstreamArtifacts(node.id),
       signal,
       ...(instance !== undefined ? { instance } : {}),
       ...(rt.children.has(slot) ? { known: rt.children.get(slot) as string } : {}),

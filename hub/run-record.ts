@@ -64,6 +64,10 @@ export interface RunRecord {
   readonly parent?: ParentLink & { readonly depth: number };
   /** A child run that ended: its tasks' outputs, later ones winning (finisher.ts). */
   readonly outputs?: Readonly<Record<string, string>>;
+  /** A child run that ended: its nodes' artifacts, later ones winning (finisher.ts). */
+  readonly artifacts?: readonly ArtifactRef[];
+  /** A child run: the artifacts its parent handed over, its trigger node's (under `$FLOE_INPUTS/<trigger>/`). */
+  readonly inputs?: readonly ArtifactRef[];
 }
 
 /** An event inside a run: its tag, whether it is good, floe-style opts and values for the env. */
@@ -161,6 +165,7 @@ export function parseRunRecord(x: unknown): RunRecord | undefined {
   const p = x["parent"];
   if (p !== undefined && !(isObj(p) && typeof p["run"] === "string" && typeof p["node"] === "string" && typeof p["depth"] === "number" && opt(p["instance"], "number"))) return undefined;
   if (x["outputs"] !== undefined && !isStrings(x["outputs"])) return undefined;
+  if ((x["artifacts"] !== undefined && !isArtifactList(x["artifacts"])) || (x["inputs"] !== undefined && !isArtifactList(x["inputs"]))) return undefined;
   return x as unknown as RunRecord; // every field the hub reads checked above
 }
 

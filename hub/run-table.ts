@@ -88,6 +88,7 @@ export function summarize(e: RunEntry): RunSummary {
     ...(r.reruns !== undefined && r.reruns.length > 0 ? { reruns: r.reruns } : {}),
     ...(r.parent !== undefined ? { parent: { run: r.parent.run, node: r.parent.node, ...(r.parent.instance !== undefined ? { instance: r.parent.instance } : {}) } } : {}),
     ...(r.outputs !== undefined ? { outputs: r.outputs } : {}),
+    ...(r.artifacts !== undefined ? { artifacts: r.artifacts } : {}),
   };
 }
 

@@ -148,6 +148,8 @@ export interface RunSummary {
   readonly parent?: ParentLink;
   /** A child run that ended: its tasks' outputs, later ones winning (its parent task's outputs). */
   readonly outputs?: Readonly<Record<string, string>>;
+  /** A child run that ended: its nodes' artifacts, by name, later ones winning (its parent task's artifacts). */
+  readonly artifacts?: readonly ArtifactRef[];
 }
 
 export interface RunDetail extends RunSummary {

@@ -93,7 +93,8 @@ export function summaryProblem(x: unknown): string | undefined {
     optional(x, { reason: "string", waiting: "string", startedAt: "number", endedAt: "number" }) ??
     at("trigger", triggerProblem(x["trigger"])) ??
     (x["parent"] === undefined ? undefined : at("parent", isObj(x["parent"]) ? fields(x["parent"], { run: "string", node: "string" }) ?? optional(x["parent"], { instance: "number" }) : "not an object")) ??
-    (x["outputs"] === undefined || isRecordOf(x["outputs"], "string") ? undefined : "outputs: not a map of strings")
+    (x["outputs"] === undefined || isRecordOf(x["outputs"], "string") ? undefined : "outputs: not a map of strings") ??
+    (x["artifacts"] === undefined || isArtifactList(x["artifacts"]) ? undefined : "artifacts: not a list of {name, size, sha256}")
   );
 }
 

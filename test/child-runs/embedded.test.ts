@@ -70,6 +70,21 @@ flows:
         opts: {form: {fields: [{id: TARGET, prompt: Target, type: string, required: true}, {id: OTHER, prompt: Other, type: string}]}}
     tasks:
       - {id: never, type: exec, listen: trigger.good, opts: {shell: 'echo never >> ${marks}/with-form'}}
+  - id: art-parent
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: make, type: exec, listen: trigger.good, opts: {shell: 'head -c 200000 /dev/urandom > $FLOE_ARTIFACTS/data.bin; echo other > $FLOE_ARTIFACTS/other.txt; sha256sum < $FLOE_ARTIFACTS/data.bin | cut -d" " -f1 > ${marks}/made'}}
+      - {id: call, type: flow, listen: task.make.good, opts: {flow: art-child, artifacts: [make/data.bin]}}
+      - {id: use, type: exec, listen: task.call.good, opts: {shell: 'cp $FLOE_INPUTS/call/report.txt ${marks}/report'}}
+  - id: art-missing
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: make, type: exec, listen: trigger.good, opts: {shell: 'echo x > $FLOE_ARTIFACTS/one.txt'}}
+      - {id: call, type: flow, listen: task.make.good, opts: {flow: art-child, artifacts: [make/two.txt]}}
+  - id: art-child
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: check, type: exec, listen: trigger.good, opts: {shell: 'ls $FLOE_INPUTS/go > ${marks}/child-saw; sha256sum < $FLOE_INPUTS/go/data.bin | cut -d" " -f1 > $FLOE_ARTIFACTS/report.txt'}}
   - id: calls-broken-twice
     tasks:
       - {id: call, type: flow, listen: trigger.good, retries: {max: 1, backoff: 100ms}, opts: {flow: broken}}
@@ -174,6 +189,29 @@ t.test("a pass name the task's environment lacks, and values the child's form re
   t.match(unmet.reason, /^could not start a run of flow with-form: missing values for TARGET/);
   t.equal(h.hub.listRuns({ flow: "with-form" }).length, 0, "no child was adopted");
   t.equal(read(join(marks, "with-form")), "");
+});
+
+t.test("artifacts handed over: the child finds them under its trigger's inputs, and its own become the task's", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks));
+  const run = (await h.hub.trigger({ flow: "art-parent" })).ref.run;
+  const end = await h.end(run);
+  t.equal(end.result, "good", end.reason ?? "");
+  const made = read(join(marks, "made")).trim();
+  t.match(made, /^[0-9a-f]{64}$/);
+  t.equal(read(join(marks, "child-saw")).trim(), "data.bin", "only the named artifact, under $FLOE_INPUTS/<trigger>/");
+  t.equal(read(join(marks, "report")).trim(), made, "the child read the same bytes, and the parent's next task read the child's artifact");
+  const call = node(await h.hub.getRun(run), "call");
+  t.same(call.artifacts?.map((a) => a.name), ["report.txt"], "the child's artifacts are the task's");
+  const child = await h.hub.getRun(call.child as string);
+  t.same(child.artifacts?.map((a) => a.name), ["report.txt"]);
+  t.same(node(child, "check").artifacts, call.artifacts, "the same objects (name, size, SHA-256)");
+
+  const bad = (await h.hub.trigger({ flow: "art-missing" })).ref.run;
+  t.equal((await h.end(bad)).result, "bad");
+  const refused = node(await h.hub.getRun(bad), "call");
+  t.equal(refused.reason, `opts.artifacts names make/two.txt, which no ended node left (node "make" has one.txt)`);
+  t.equal(refused.child, undefined, "no child was started");
 });
 
 t.test("retries: each try of the task starts a child of its own", async (t) => {

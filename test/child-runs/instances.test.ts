@@ -51,7 +51,7 @@ t.test("concurrent instances of one flow task: a child each, with its item; all 
   const items = ["alpha", "beta", "gamma"];
   const results = await Promise.all(
     items.map((item, index) =>
-      children.run({ parent, node, env: [], instance: { index, item }, signal: AbortSignal.timeout(30_000), started: async (run) => void started[index]?.push(run), line: () => undefined }),
+      children.run({ parent, node, env: [], upstream: [], instance: { index, item }, signal: AbortSignal.timeout(30_000), started: async (run) => void started[index]?.push(run), line: () => undefined }),
     ),
   );
   for (const [index, r] of results.entries()) {
@@ -89,7 +89,7 @@ t.test("a journalled child id: adopted under that id if the crash came first, re
   const parent: RunRecord = { v: 1, ref: makeRef("fan", 1, newRunId(), "h1"), flow, trigger: { id: "manual", type: "manual", values: {} }, adoptedAt: Date.now(), attempt: 1 };
   const lines: string[] = [];
   const call = (known: string, instance: { index: number; item: string }) =>
-    children.run({ parent, node, env: [], instance, known, signal: AbortSignal.timeout(30_000), started: async () => undefined, line: (l) => void lines.push(l) });
+    children.run({ parent, node, env: [], upstream: [], instance, known, signal: AbortSignal.timeout(30_000), started: async () => undefined, line: (l) => void lines.push(l) });
 
   // The id was journalled, then the host died before adopting it: it is adopted under that id now.
   const chosen = newRunId();
