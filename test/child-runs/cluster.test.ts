@@ -1,7 +1,9 @@
 /**
  * Child runs on a three-host cluster (its own nats-server and redis-server): the parent runs
  * on the one host its flow's host-tags allow, its child on the only host with the child
- * flow's tag; values go in and outputs come out across hosts; cancelling the parent (asked
+ * flow's tag; values and an artifact go in (its SHA-256 equal at both ends), outputs and an
+ * artifact come out, across hosts; a fan-out of 20 items spreads its child runs over the
+ * cluster; cancelling the parent (asked
  * of a third host) cancels the child on its host and kills its task.
  */
 import { join } from "node:path";
@@ -16,7 +18,7 @@ interface Detail {
   reason?: string;
   parent?: { run: string; node: string };
   trigger: { values: Record<string, string> };
-  nodes: { id: string; state: string; child?: string; outputs?: Record<string, string>; reason?: string }[];
+  nodes: { id: string; state: string; child?: string; outputs?: Record<string, string>; reason?: string; artifacts?: { name: string; sha256: string }[] }[];
 }
 
 const ev = (dir: string): string => join(dir, "evidence.log");
@@ -28,12 +30,12 @@ flows:
     host-tags: [builder]
     triggers: [{id: go, type: data}]
     tasks:
-      - {id: build, type: exec, listen: trigger.good, opts: {shell: 'echo VERSION=2.0.$(echo 7) >> $FLOE_OUTPUT'}}
+      - {id: build, type: exec, listen: trigger.good, opts: {shell: 'echo VERSION=2.0.$(echo 7) >> $FLOE_OUTPUT; head -c 3000000 /dev/urandom > $FLOE_ARTIFACTS/app.tar; echo "made $(sha256sum < $FLOE_ARTIFACTS/app.tar | cut -d" " -f1) $FLOE_HOST" >> ${ev(dir)}'}}
       - id: deploy
         type: flow
         listen: task.build.good
-        opts: {flow: deploy, values: {TARGET: eu}, pass: [FLOE_OUT_BUILD_VERSION]}
-      - {id: report, type: exec, listen: task.deploy.good, opts: {shell: 'echo "parent $FLOE_HOST saw $URL from $DEPLOYED_ON" >> ${ev(dir)}'}}
+        opts: {flow: deploy, values: {TARGET: eu}, pass: [FLOE_OUT_BUILD_VERSION], artifacts: [build/app.tar]}
+      - {id: report, type: exec, listen: task.deploy.good, opts: {shell: 'echo "parent $FLOE_HOST saw $URL from $DEPLOYED_ON" >> ${ev(dir)}; echo "parent $FLOE_HOST got receipt $(cat $FLOE_INPUTS/deploy/receipt.txt)" >> ${ev(dir)}'}}
       - {id: done, type: end, listen: task.report.good}
   - id: deploy
     host-tags: [deployer]
@@ -42,7 +44,7 @@ flows:
       - id: push
         type: exec
         listen: trigger.good
-        opts: {shell: 'echo "child $FLOE_HOST got $TARGET $FLOE_OUT_BUILD_VERSION" >> ${ev(dir)}; echo URL=https://$TARGET.example/$FLOE_OUT_BUILD_VERSION >> $FLOE_OUTPUT; echo DEPLOYED_ON=$FLOE_HOST >> $FLOE_OUTPUT'}
+        opts: {shell: 'echo "child $FLOE_HOST got $TARGET $FLOE_OUT_BUILD_VERSION" >> ${ev(dir)}; echo "received $(sha256sum < $FLOE_INPUTS/go/app.tar | cut -d" " -f1) $FLOE_HOST" >> ${ev(dir)}; echo "deployed on $FLOE_HOST" > $FLOE_ARTIFACTS/receipt.txt; echo URL=https://$TARGET.example/$FLOE_OUT_BUILD_VERSION >> $FLOE_OUTPUT; echo DEPLOYED_ON=$FLOE_HOST >> $FLOE_OUTPUT'}
       - {id: done, type: end, listen: task.push.good}
   - id: pipeline-slow
     host-tags: [builder]
@@ -95,6 +97,15 @@ t.test("parent on one host, child on the only tagged host: values in, outputs ou
   t.match(cd.trigger.values, { TARGET: "eu", FLOE_OUT_BUILD_VERSION: "2.0.7" });
   t.ok(evidence(ev(dir)).includes("child h3 got eu 2.0.7"), "the child's task saw the values, on h3");
   t.ok(evidence(ev(dir)).includes("parent h1 saw https://eu.example/2.0.7 from h3"), "the parent's next task saw the outputs, on h1");
+  // An artifact made on h1, handed to the child on h3: the same bytes at both ends; the child's artifact back on h1.
+  const made = evidence(ev(dir)).find((l) => l.startsWith("made "))?.split(" ");
+  const received = evidence(ev(dir)).find((l) => l.startsWith("received "))?.split(" ");
+  t.equal(made?.[2], "h1");
+  t.equal(received?.[2], "h3");
+  t.match(made?.[1], /^[0-9a-f]{64}$/);
+  t.equal(received?.[1], made?.[1], "SHA-256 of the artifact equal on h1 (made) and h3 (read by the child)");
+  t.ok(evidence(ev(dir)).includes("parent h1 got receipt deployed on h3"), "the child's artifact reached the parent's next task on h1");
+  t.same(deploy?.artifacts?.map((a: { name: string }) => a.name), ["receipt.txt"]);
 
   // Cancel, asked of h2: the parent runs on h1, its child on h3.
   const s = await c.host("h2").req("POST", "/flows/pipeline-slow/runs", {});
