@@ -43,6 +43,8 @@ const CANCEL_WAIT_MS = 15_000;
 export interface TaskInstance {
   readonly index: number;
   readonly item: string;
+  /** `for-each: artifacts`: the item's artifact (`<node>/<name>`), handed over to the child. */
+  readonly artifact?: string;
 }
 
 /** One execution of a flow task, as run-executor.ts hands it over. */
@@ -198,7 +200,8 @@ export class ChildRuns {
     const missing = pass.filter((p) => !env.has(p));
     if (missing.length > 0) return { error: `opts.pass names ${missing.join(", ")}, which the task's environment does not have` };
     for (const p of pass) values[p] = env.get(p) ?? "";
-    const inputs = handedOver(o["artifacts"], c.upstream);
+    const named = Array.isArray(o["artifacts"]) ? (o["artifacts"] as unknown[]) : [];
+    const inputs = handedOver(c.instance?.artifact !== undefined ? [...named, c.instance.artifact] : named, c.upstream);
     if ("error" in inputs) return inputs;
     const ver = o["ver"];
     const trigger = o["trigger"];

@@ -413,7 +413,7 @@ export class RunExecutor {
     for (const note of notes) this.sysLine(node.id, note, item?.index);
     const env = item !== undefined ? [...prepared.env, ...itemEnv(item)] : prepared.env;
     // A child run's instance has `item` among its trigger values: the listed value, or the artifact's name.
-    if (node.type === "flow") return this.runChild(node, rt, env, signal, item !== undefined ? { index: item.index, item: item.name } : undefined);
+    if (node.type === "flow") return this.runChild(node, rt, env, signal, item !== undefined ? { index: item.index, item: item.name, ...(node.forEach === "artifacts" ? { artifact: item.value } : {}) } : undefined);
     // Read as the task starts, on the host that runs it: each host has its own secrets.
     const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
     if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };

@@ -85,6 +85,15 @@ flows:
     triggers: [{id: go, type: data}]
     tasks:
       - {id: check, type: exec, listen: trigger.good, opts: {shell: 'ls $FLOE_INPUTS/go > ${marks}/child-saw; sha256sum < $FLOE_INPUTS/go/data.bin | cut -d" " -f1 > $FLOE_ARTIFACTS/report.txt'}}
+  - id: art-fan
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: split, type: exec, listen: trigger.good, opts: {shell: 'for c in a b c; do echo "part $c" > $FLOE_ARTIFACTS/$c.txt; done'}}
+      - {id: each, type: flow, listen: task.split.good, for-each: artifacts, opts: {flow: art-item}}
+  - id: art-item
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: read, type: exec, listen: trigger.good, opts: {shell: 'echo "$item:$(ls $FLOE_INPUTS/go | tr "\\n" " "):$(cat $FLOE_INPUTS/go/$item)" >> ${marks}/art-items'}}
   - id: calls-broken-twice
     tasks:
       - {id: call, type: flow, listen: trigger.good, retries: {max: 1, backoff: 100ms}, opts: {flow: broken}}
@@ -212,6 +221,17 @@ t.test("artifacts handed over: the child finds them under its trigger's inputs, 
   const refused = node(await h.hub.getRun(bad), "call");
   t.equal(refused.reason, `opts.artifacts names make/two.txt, which no ended node left (node "make" has one.txt)`);
   t.equal(refused.child, undefined, "no child was started");
+});
+
+t.test("for-each: artifacts on a flow task: each instance's child gets its item's artifact", async (t) => {
+  const marks = t.testdir({});
+  const h = await startHub(t, conf(marks), { slots: 8 });
+  const run = (await h.hub.trigger({ flow: "art-fan" })).ref.run;
+  const end = await h.end(run);
+  t.equal(end.result, "good", end.reason ?? "");
+  t.same(read(join(marks, "art-items")).trim().split("\n").sort(), ["a.txt:a.txt :part a", "b.txt:b.txt :part b", "c.txt:c.txt :part c"], "each child has its own item, and only it");
+  const each = node(await h.hub.getRun(run), "each");
+  t.equal(new Set(each.instances?.map((i) => i.child)).size, 3);
 });
 
 t.test("retries: each try of the task starts a child of its own", async (t) => {
