@@ -176,6 +176,14 @@ export class ChildRuns {
     return phase !== undefined;
   }
 
+  private hasTrigger(flow: string, ver: number | undefined): boolean {
+    try {
+      return this.d.findFlow(flow, ver).triggers.length > 0;
+    } catch {
+      return true; // no such flow: adoption says so
+    }
+  }
+
   private hasDataTrigger(flow: string, ver: number | undefined): boolean {
     try {
       return this.d.findFlow(flow, ver).triggers.some((t) => t.type === "data");
@@ -203,6 +211,7 @@ export class ChildRuns {
     const named = Array.isArray(o["artifacts"]) ? (o["artifacts"] as unknown[]) : [];
     const inputs = handedOver(c.instance?.artifact !== undefined ? [...named, c.instance.artifact] : named, c.upstream);
     if ("error" in inputs) return inputs;
+    if (inputs.artifacts.length > 0 && !this.hasTrigger(flow, typeof o["ver"] === "number" ? o["ver"] : undefined)) return { error: `flow ${flow} has no trigger, so no $FLOE_INPUTS/<trigger>/ to find the handed-over artifacts in` };
     const ver = o["ver"];
     const trigger = o["trigger"];
     return {

@@ -81,6 +81,11 @@ flows:
     tasks:
       - {id: make, type: exec, listen: trigger.good, opts: {shell: 'echo x > $FLOE_ARTIFACTS/one.txt'}}
       - {id: call, type: flow, listen: task.make.good, opts: {flow: art-child, artifacts: [make/two.txt]}}
+  - id: art-no-trigger
+    triggers: [{id: go, type: data}]
+    tasks:
+      - {id: make, type: exec, listen: trigger.good, opts: {shell: 'echo x > $FLOE_ARTIFACTS/one.txt'}}
+      - {id: call, type: flow, listen: task.make.good, opts: {flow: broken, artifacts: [make]}}
   - id: art-child
     triggers: [{id: go, type: data}]
     tasks:
@@ -221,6 +226,10 @@ t.test("artifacts handed over: the child finds them under its trigger's inputs, 
   const refused = node(await h.hub.getRun(bad), "call");
   t.equal(refused.reason, `opts.artifacts names make/two.txt, which no ended node left (node "make" has one.txt)`);
   t.equal(refused.child, undefined, "no child was started");
+
+  const nowhere = (await h.hub.trigger({ flow: "art-no-trigger" })).ref.run;
+  t.equal((await h.end(nowhere)).result, "bad");
+  t.equal(node(await h.hub.getRun(nowhere), "call").reason, "flow broken has no trigger, so no $FLOE_INPUTS/<trigger>/ to find the handed-over artifacts in");
 });
 
 t.test("for-each: artifacts on a flow task: each instance's child gets its item's artifact", async (t) => {
