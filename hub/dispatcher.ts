@@ -67,6 +67,12 @@ export class Dispatcher {
   lastPends: ReadonlySet<string> | undefined;
   /** The state's version at the last pass that did all it could: no need to look again until it changes. */
   private seen: number | undefined;
+  /**
+   * …or until the earliest lease end of the hosts that pass gave runs to (on the state's
+   * clock): if one of them died, its lease lapses without changing the version, and only a
+   * new decision gives its runs to a live host.
+   */
+  private seenUntil: number | undefined;
   /** When the last pass started (performance.now(): a wall-clock step must not stop the safety pass), for the safety pass. */
   lastPassAt = 0;
   readonly stats: DispatchStats = { passes: 0, snapshots: 0, wakesSent: 0, woken: 0, claimed: 0, conflicts: 0 };
@@ -121,6 +127,7 @@ export class Dispatcher {
           // Another host decided over a state this host may have seen already and found
           // nothing in (their clocks judged a lease differently): look again regardless.
           this.seen = undefined;
+          this.seenUntil = undefined;
           this.kick();
         }
       } catch (e) {
@@ -146,9 +153,10 @@ export class Dispatcher {
     const { state, table, host } = this.d;
     this.stats.passes++;
     this.lastPassAt = performance.now();
-    const snap = await state.snapshot(this.seen, { skipIfEmpty: true });
+    const snap = await state.snapshot(this.seen, { skipIfEmpty: true, ...(this.seenUntil !== undefined ? { sameUntil: this.seenUntil } : {}) });
     if (snap === undefined) return; // nothing a decision depends on changed since the last pass
     this.seen = undefined;
+    this.seenUntil = undefined;
     if (snap.pends.length > 0) this.stats.snapshots++;
     this.lastPends = new Set(snap.pends.map((p) => p.run));
     const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
@@ -182,9 +190,11 @@ export class Dispatcher {
     // pend (a host that passes before the woken one has claimed must not wake it again).
     const others = d.assign.filter((a) => a.host !== host);
     if (others.length > 0) this.stats.wakesSent += await state.wake(others, WAKE_STANDS_MS);
+    const counted = others.length > 0 ? Math.min(...others.map((a) => snap.leaseEnds.get(a.host) ?? 0)) : undefined;
     const mineToStart = d.assign.filter((a) => a.host === host);
     if (mineToStart.length === 0) {
       this.seen = snap.version;
+      this.seenUntil = counted;
       return;
     }
     // A host its lease does not vouch for takes no run (it would start its tasks unvouched).
@@ -200,6 +210,9 @@ export class Dispatcher {
     await Promise.all(claimed.map((c) => this.d.activate(c.run, c.token, c.record)));
     // Some were taken by another host meanwhile, or their resources went: decide again.
     if (claimed.length < assignments.length) this.again = true;
-    else this.seen = snap.version;
+    else {
+      this.seen = snap.version;
+      this.seenUntil = counted;
+    }
   }
 }

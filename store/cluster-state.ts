@@ -23,11 +23,18 @@ export interface SnapshotOptions {
    * woken with nothing pending to decide over pays for no tables.
    */
   readonly skipIfEmpty?: boolean;
+  /**
+   * With `since`: "unchanged" holds only before this instant on the state's clock. A
+   * decision that gave runs to other hosts counted on them being alive; once one of their
+   * leases may have lapsed, the same version no longer means the same decision (a host's
+   * lease lapsing changes no version: liveness is read from lease times).
+   */
+  readonly sameUntil?: number;
 }
 
 /** A snapshot of a state with nothing pending, as skipIfEmpty answers it. */
 export function emptySnapshot(version: number): Snapshot {
-  return { version, pends: [], hosts: [], held: new Map(), activeByFlow: new Map(), runningByHost: new Map(), parkedOn: new Set() };
+  return { version, pends: [], hosts: [], leaseEnds: new Map(), held: new Map(), activeByFlow: new Map(), runningByHost: new Map(), parkedOn: new Set() };
 }
 
 /** What a pend waits for, as dispatch decided (hub/dispatch.ts). */
@@ -88,6 +95,8 @@ export interface Snapshot {
   readonly pends: readonly PendRecord[];
   /** Live hosts only (their lease has not lapsed). */
   readonly hosts: readonly HostRecord[];
+  /** When each live host's lease ends, on the state's clock. */
+  readonly leaseEnds: ReadonlyMap<string, number>;
   readonly held: ReadonlyMap<string, string>;
   readonly activeByFlow: ReadonlyMap<string, number>;
   readonly runningByHost: ReadonlyMap<string, number>;

@@ -260,7 +260,7 @@ return n
  */
 const SNAPSHOT = `
 local ver = redis.call('GET', K.stateVer) or '0'
-if ARGV[A] == ver then return { 'same', ver } end
+if ARGV[A] == ver and (ARGV[A + 2] == '' or now_ms() < tonumber(ARGV[A + 2])) then return { 'same', ver } end
 if ARGV[A + 1] == '1' and redis.call('ZCARD', K.pendOrder) == 0 then return { 'empty', ver } end
 local runs = redis.call('ZRANGE', K.pendOrder, 0, -1)
 local views = {}

@@ -195,7 +195,7 @@ export class RedisClusterState implements ClusterState {
   }
 
   async snapshot(since?: number, o: SnapshotOptions = {}): Promise<Snapshot | undefined> {
-    const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : ""]), "snapshot", 2);
+    const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : "", o.sameUntil === undefined ? "" : String(o.sameUntil)]), "snapshot", 2);
     if (reply[0] === "same") return undefined;
     if (reply[0] === "empty") return emptySnapshot(Number(reply[1]));
     const [, version, now, views, hosts, leases, held, flowActive, running, parkedOn] = asArray(reply, "snapshot", 10);
@@ -203,11 +203,16 @@ export class RedisClusterState implements ClusterState {
     const pends = parsePendViews(String(views));
     const until = pairs(leases);
     const live: HostRecord[] = [];
+    const leaseEnds = new Map<string, number>();
     for (const [name, json] of pairs(hosts)) {
       const h = parseHost(json);
-      if (h !== undefined && Number(until.get(name) ?? -1) >= t) live.push(h);
+      const end = Number(until.get(name) ?? -1);
+      if (h !== undefined && end >= t) {
+        live.push(h);
+        leaseEnds.set(name, end);
+      }
     }
-    return { version: Number(version), pends, hosts: live, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")) };
+    return { version: Number(version), pends, hosts: live, leaseEnds, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")) };
   }
 
   async unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number> {

@@ -217,6 +217,12 @@ export function contractSuite(t: Test, make: MakeState): void {
     const v3 = (await fullSnapshot(s)).version;
     await s.heartbeat(host("a", 3), LONG);
     t.not(await s.snapshot(v3), undefined, "a host whose slots changed moves it");
+    // A host's lease lapsing moves no version; a pass that counted on it asks with sameUntil.
+    const full = await fullSnapshot(s);
+    const end = full.leaseEnds.get("a");
+    t.ok(end !== undefined && end > Date.now(), "live hosts come with their lease ends");
+    t.equal(await s.snapshot(full.version, { sameUntil: (end ?? 0) }), undefined, "unchanged before sameUntil");
+    t.not(await s.snapshot(full.version, { sameUntil: 1 }), undefined, "after sameUntil the same version answers in full");
   });
 
   t.test("park: pends no live host can run leave the list, in their place, until a host with their tags joins", async (t) => {
