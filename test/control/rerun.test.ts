@@ -1,7 +1,7 @@
 /**
  * Re-run with real processes. In a cluster: a re-run from the third of five nodes runs only
  * nodes 3–5 (the tasks' own evidence), on another host than the original run (which is gone
- * by then), with node 2's outputs from the old run present for node 3. On one host: retry
+ * by then), with node 2's outputs and artifact from the old run present for node 3. On one host: retry
  * failed runs from the node that failed; a re-run without from runs everything; bad
  * requests are refused with a code.
  */
@@ -42,8 +42,8 @@ flows:
     triggers: [{name: go, type: data, opts: {form: {fields: [{id: who, prompt: who}]}}}]
     tasks:
       - ${step(1)}
-      - {name: n2, type: exec, listen: task.n1.good, opts: {shell: 'echo "n2 $FLOE_HOST" >> ${trail}; echo "made=$FLOE_RUN_ID" >> "$FLOE_OUTPUT"'}}
-      - ${step(3, " got=$made/$FLOE_OUT_N2_MADE who=$who")}
+      - {name: n2, type: exec, listen: task.n1.good, opts: {shell: 'echo "n2 $FLOE_HOST" >> ${trail}; echo "made=$FLOE_RUN_ID" >> "$FLOE_OUTPUT"; echo "bytes of $FLOE_RUN_ID" > "$FLOE_ARTIFACTS/made.txt"'}}
+      - ${step(3, " got=$made/$FLOE_OUT_N2_MADE who=$who file=$(cat $FLOE_INPUTS/n2/made.txt)")}
       - ${step(4)}
       - ${step(5)}
       - {name: n6, type: exec, listen: task.n5.bad, opts: {shell: 'true'}}
@@ -55,7 +55,7 @@ flows:
   const old = runId(first.body);
   await ended(h1, old);
   t.equal((await get(h1, old)).result, "good");
-  t.same(evidence(trail), ["n1 h1", "n2 h1", `n3 h1 got=${old}/${old} who=ada`, "n4 h1", "n5 h1"], "the original run ran every node on h1");
+  t.same(evidence(trail), ["n1 h1", "n2 h1", `n3 h1 got=${old}/${old} who=ada file=bytes of ${old}`, "n4 h1", "n5 h1"], "the original run ran every node on h1");
 
   // The original host goes away; the re-run is asked of, and runs on, another host.
   const h2 = await c.start({ name: "h2" });
@@ -84,7 +84,7 @@ flows:
   t.equal(detail.result, "good");
   t.equal(detail.ref.execHost, "h2", "ran on another host than the original");
   t.same(detail.rerunOf, { run: old, from: "n3" });
-  t.same(evidence(trail).slice(5), [`n3 h2 got=${old}/${old} who=ada`, "n4 h2", "n5 h2"], "only nodes 3–5 ran, node 2's outputs and the trigger values there for node 3");
+  t.same(evidence(trail).slice(5), [`n3 h2 got=${old}/${old} who=ada file=bytes of ${old}`, "n4 h2", "n5 h2"], "only nodes 3–5 ran, node 2's outputs and artifact (from the cluster's bucket: h1 is gone) and the trigger values there for node 3");
   const n2 = detail.nodes.find((n) => n.id === "n2");
   t.equal(n2?.state, "good");
   t.match(n2?.reason ?? "", /^replayed from run /);
