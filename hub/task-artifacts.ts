@@ -8,14 +8,14 @@
  * link (never followed), a directory, a name that is not a plain file name — or a size over
  * the limits (`common.artifacts`) makes the task end bad, saying why.
  */
-import { constants } from "node:fs";
+import { constants, mkdirSync, rmdirSync } from "node:fs";
 import { chmod, copyFile, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ArtifactSettings } from "../flows/model.js";
 import type { ArtifactObjects } from "./artifact-objects.js";
 import type { ItemFile } from "./fan-out.js";
 import type { RunEventRec } from "./run-record.js";
-import { errorMessage } from "./errors.js";
+import { errorCode, errorMessage } from "./errors.js";
 import type { ArtifactRef } from "./types.js";
 
 /** The artifacts of one node of the run, as a later task finds them. */
@@ -69,7 +69,22 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} bytes` : `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
 }
 
+/** Removes empty directories, in order; false when one is not empty (or not removable): the caller removes the tree. A missing one is fine. */
+function removeEmptyDirs(dirs: readonly string[]): boolean {
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch (e) {
+      if (errorCode(e) !== "ENOENT") return false;
+    }
+  }
+  return true;
+}
+
 export class TaskArtifacts {
+  /** Run folders of the scratch area made by this process (made once per run, not per try). */
+  private readonly runDirs = new Set<string>();
+
   constructor(
     private readonly objects: ArtifactObjects,
     /** `<root>/scratch`. */
@@ -84,16 +99,33 @@ export class TaskArtifacts {
    * command of the flow's that could read them, and a copy of a large artifact is not free.
    */
   async prepare(run: string, node: string, type: string, tryKey: string, others: readonly NodeArtifacts[]): Promise<ArtifactTry> {
-    const dir = join(this.scratch, run, `${node}.${tryKey}`);
+    const runDir = join(this.scratch, run);
+    const dir = join(runDir, `${node}.${tryKey}`);
     const out = join(dir, "artifacts");
     const inputs = join(dir, "inputs");
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(out, { recursive: true, mode: 0o700 });
-    await mkdir(inputs, { recursive: true, mode: 0o700 });
+    // Every task try makes these, so they cost three mkdir calls and no more (no recursive
+    // walks, no thread-pool round trips: the sync calls, as store/atomic-file.ts explains).
+    // A try's name is new: the area is cleared at start and a resumed task's try is higher;
+    // a leftover all the same (an instance key reused) is removed first.
+    if (!this.runDirs.has(runDir)) {
+      mkdirSync(runDir, { recursive: true, mode: 0o700 });
+      this.runDirs.add(runDir);
+    }
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if (errorCode(e) !== "EEXIST") throw e;
+      await rm(dir, { recursive: true, force: true });
+      mkdirSync(dir, { mode: 0o700 });
+    }
+    mkdirSync(out, { mode: 0o700 });
+    mkdirSync(inputs, { mode: 0o700 });
+    let placed = false;
     for (const n of type === "exec" ? others : []) {
       if (n.artifacts.length === 0) continue;
       const to = join(inputs, n.node);
       await mkdir(to, { recursive: true });
+      placed = true;
       for (const a of n.artifacts) {
         const dest = join(to, a.name);
         // A copy, never a link into the store: a task may change its inputs.
@@ -107,7 +139,10 @@ export class TaskArtifacts {
       env: [`FLOE_ARTIFACTS=${out}`, `FLOE_INPUTS=${inputs}`],
       input: (rel) => join(inputs, rel),
       collect: () => this.collect(out, before),
-      dispose: () => rm(dir, { recursive: true, force: true }),
+      // Empty, as most tries leave them: three rmdir calls; else the whole tree.
+      dispose: async () => {
+        if (placed || !removeEmptyDirs([out, inputs, dir])) await rm(dir, { recursive: true, force: true });
+      },
     };
   }
 
@@ -173,12 +208,15 @@ export class TaskArtifacts {
   }
 
   /** A run ended: its scratch area goes. */
-  forgetRun(run: string): Promise<void> {
-    return rm(join(this.scratch, run), { recursive: true, force: true });
+  async forgetRun(run: string): Promise<void> {
+    const runDir = join(this.scratch, run);
+    this.runDirs.delete(runDir);
+    if (!removeEmptyDirs([runDir])) await rm(runDir, { recursive: true, force: true });
   }
 
   /** At start: nothing in the scratch area is needed (interrupted tries run again, afresh). */
   clear(): Promise<void> {
+    this.runDirs.clear();
     return rm(this.scratch, { recursive: true, force: true });
   }
 }

@@ -64,7 +64,10 @@ export async function startBenchHost(o: { config: string; slots: number; tags?: 
   const root = await mkdtemp(join(tmpdir(), "floe-bench-"));
   const conf = join(root, "flows.yml");
   await writeFile(conf, o.config);
-  const floe = await startFloe({ conf, root: join(root, "state"), host: "bench", tags: o.tags ?? [], extra: [`--slots=${o.slots}`], ...(o.env !== undefined ? { env: o.env } : {}) });
+  // FLOE_BENCH_CPU_PROF=DIR: the host writes a V8 CPU profile there when it stops (open it in Chrome's DevTools, or test/bench/profile-summary.ts).
+  const prof = process.env["FLOE_BENCH_CPU_PROF"];
+  const nodeArgs = prof !== undefined && prof !== "" ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [];
+  const floe = await startFloe({ conf, root: join(root, "state"), host: "bench", tags: o.tags ?? [], extra: [`--slots=${o.slots}`], nodeArgs, ...(o.env !== undefined ? { env: o.env } : {}) });
   const pid = floe.child.pid;
   if (pid === undefined) throw new Error("bench: floe has no pid");
   return {

@@ -16,12 +16,12 @@ export interface FloeProcess {
 
 /** `conf` undefined: no --conf flag (floe then looks for config.yml in `cwd`). */
 /** `prefix`: a command that runs floe, e.g. `ip netns exec NS` (it must exec, keeping the pid). */
-export async function startFloe(args: { conf: string | undefined; root: string; host?: string; tags?: string[]; extra?: string[]; env?: Record<string, string>; token?: string; cwd?: string; prefix?: readonly string[] }): Promise<FloeProcess> {
+export async function startFloe(args: { conf: string | undefined; root: string; host?: string; tags?: string[]; extra?: string[]; env?: Record<string, string>; token?: string; cwd?: string; prefix?: readonly string[]; nodeArgs?: readonly string[] }): Promise<FloeProcess> {
   const token = args.token ?? "test-admin-token-0123456789";
   const [cmd, ...pre] = [...(args.prefix ?? []), process.execPath];
   const child = spawn(
     cmd as string,
-    [...pre, floeBin, "serve", ...(args.conf !== undefined ? [`--conf=${args.conf}`] : []), `--root=${args.root}`, `--host=${args.host ?? "h1"}`, `--tags=${(args.tags ?? []).join(",")}`, "--bind=127.0.0.1:0", `--admin=${token}`, `--log-level=${process.env["FLOE_TEST_LOG"] ?? "warn"}`, "--stop-grace=2", ...(args.extra ?? [])],
+    [...pre, ...(args.nodeArgs ?? []), floeBin, "serve", ...(args.conf !== undefined ? [`--conf=${args.conf}`] : []), `--root=${args.root}`, `--host=${args.host ?? "h1"}`, `--tags=${(args.tags ?? []).join(",")}`, "--bind=127.0.0.1:0", `--admin=${token}`, `--log-level=${process.env["FLOE_TEST_LOG"] ?? "warn"}`, "--stop-grace=2", ...(args.extra ?? [])],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(args.env ?? {}) }, ...(args.cwd !== undefined ? { cwd: args.cwd } : {}) },
   );
   let out = "";
