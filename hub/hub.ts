@@ -47,6 +47,7 @@ import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
 import type { RunEndListener } from "./notifier.js";
 import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
+import { Failover } from "./failover.js";
 
 export type { HubState, TriggerRequest };
 
@@ -103,6 +104,7 @@ export class Hub {
   private readonly tainted: TaintedRuns;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
+  private readonly failover: Failover;
   private readonly startedAt = Date.now();
   private address: string | undefined;
   private stopping: Promise<void> | undefined;
@@ -120,7 +122,13 @@ export class Hub {
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config);
     const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r) => this.afterEnd(r.ref.flow, r.ref.ver) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
-      renew: (leaseMs, marginMs) => state.heartbeat(this.hostRecord(), leaseMs, marginMs),
+      renew: async (leaseMs, marginMs) => {
+        // After a failover the host registers its runs again before a renewal may vouch.
+        const epoch = await this.failover.follow();
+        const out = await state.heartbeat(this.hostRecord(), leaseMs, marginMs);
+        await this.failover.checkStill(epoch);
+        return out;
+      },
       probe: () => state.ping(),
       standDown: () => this.fencing.standDown(),
       regained: (outcome) => this.fencing.regained(outcome),
@@ -129,6 +137,7 @@ export class Hub {
       log,
     });
     const executors = (this.executors = new Executors({ runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
+    this.failover = new Failover({ host, table, state, log, heldHere: (run) => this.debounce.holds(run) || this.onUpdate.holds(run), fence: () => this.fencing.fence() });
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));

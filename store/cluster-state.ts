@@ -74,6 +74,22 @@ export interface Claimed {
   readonly record: string;
 }
 
+/** A run a host holds, as it registers it again after a failover. */
+export interface HeldRun {
+  readonly run: string;
+  readonly token: number;
+  readonly flowKey: string;
+  readonly resources: readonly string[];
+  /** Its RunRecord JSON, kept for a requeue if the state lost it. */
+  readonly record: string;
+}
+
+export interface Resynced {
+  readonly restored: readonly string[];
+  readonly lost: readonly string[];
+  readonly unnamed: readonly { readonly run: string; readonly token: number }[];
+}
+
 export interface ActiveEntry {
   readonly run: string;
   readonly host: string;
@@ -201,6 +217,18 @@ export interface ClusterState {
    * released, atomically, each returned to exactly one caller.
    */
   reapDead(): Promise<ActiveEntry[]>;
+  /**
+   * The failover epoch of the state's primary (Redis Sentinel): it grows with every failover.
+   * Absent, or 0, where the state cannot fail over to a copy that missed writes.
+   */
+  failoverEpoch?(): Promise<number>;
+  /**
+   * After a failover (hub/failover.ts): this host's runs registered again, those whose claim
+   * the new primary lost taken back with the same token where nobody else took their
+   * resources; `lost` are no longer this host's; `unnamed` are runs the state still has
+   * active on this host that it did not name (their end was lost).
+   */
+  resync?(host: string, runs: readonly HeldRun[]): Promise<Resynced>;
 
   /** The cluster-wide run index. */
   indexRun(r: IndexedRun): Promise<void>;

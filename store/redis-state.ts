@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
-import type { RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
+import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
 import { SCRIPTS } from "./redis-scripts.js";
@@ -44,6 +44,11 @@ export interface RedisStateOptions {
   readonly forgetHostsAfterMs?: number;
   /** Whether close() also closes the connection. @defaultValue true */
   readonly ownsConnection?: boolean;
+  /**
+   * The failover epoch of the primary at `at` (Redis Sentinel's config-epoch for it), asked
+   * once per connection; absent for a plain redis:// URL (epoch 0, tokens as before).
+   */
+  readonly epoch?: (at: { readonly host: string; readonly port: number }) => Promise<number>;
 }
 
 /**
@@ -80,6 +85,11 @@ export class RedisClusterState implements ClusterState {
   private closing: Promise<void> | undefined;
   /** The connection waitWake blocks on, made on first use. */
   private blocker: Redis | undefined;
+  private readonly epochOf: RedisStateOptions["epoch"];
+  /** The failover epoch learned for the connection it was asked on. */
+  private learned: { readonly stream: unknown; readonly epoch: Promise<number> } | undefined;
+  /** How long hosts get to register again after a failover: the last heartbeat's lease + margin. */
+  private settleMs = 10_000;
 
   constructor(
     readonly redis: Redis,
@@ -93,6 +103,7 @@ export class RedisClusterState implements ClusterState {
     this.replayWindowMs = o.replayWindowMs ?? 10_000;
     this.ownsConnection = o.ownsConnection ?? true;
     this.forgetHostsAfterMs = o.forgetHostsAfterMs ?? 15 * 60_000;
+    this.epochOf = o.epoch;
   }
 
   // --- plumbing ----------------------------------------------------------------------
@@ -103,11 +114,48 @@ export class RedisClusterState implements ClusterState {
     return new Error(`cluster state: ${op} failed at Redis ${this.url}: ${msg}`, { cause: e });
   }
 
-  private async state(script: LuaScript, args: readonly (string | number)[], extraKeys: readonly string[] = []): Promise<unknown> {
+  /** `epoch`: the script acts for this host and checks its failover epoch (see_epoch in the prelude). */
+  private async state(script: LuaScript, args: readonly (string | number)[], extraKeys: readonly string[] = [], epoch = false): Promise<unknown> {
+    const e = epoch ? await this.epochArg(script.name) : "";
     try {
-      return await script.run(this.redis, [...this.keys.tables, ...extraKeys], [this.phaseTtlMs, this.doneRecordTtlMs, ...args]);
+      return await script.run(this.redis, [...this.keys.tables, ...extraKeys], [this.phaseTtlMs, this.doneRecordTtlMs, e, this.settleMs, ...args]);
+    } catch (err) {
+      if (err instanceof Error && err.message.includes("E_EPOCH")) {
+        // The primary has seen a later failover than this connection's answer said: ask again.
+        this.learned = undefined;
+        throw new RedisUnavailableError(`cluster state unavailable: ${script.name} refused: ${err.message}`, false, { cause: err });
+      }
+      throw this.fail(script.name, err);
+    }
+  }
+
+  /**
+   * The failover epoch of the primary this connection reaches (0 without Sentinel): asked
+   * of the sentinels once per connection, so a connection made to a newly promoted primary
+   * learns its epoch before any script acts for this host on it.
+   */
+  async failoverEpoch(): Promise<number> {
+    return Number(await this.epochArg("failoverEpoch")) || 0;
+  }
+
+  private async epochArg(op: string): Promise<string> {
+    const ask = this.epochOf;
+    if (ask === undefined) return "";
+    const stream = this.redis.stream;
+    if (this.redis.status !== "ready") throw new RedisUnavailableError(`cluster state unavailable: ${op}: Redis at ${this.url} is not connected (reconnecting)`, false);
+    if (this.learned?.stream !== stream) {
+      const at = { host: (stream.remoteAddress ?? "").replace(/^::ffff:/, ""), port: stream.remotePort ?? 0 };
+      const epoch = ask(at);
+      const learned = { stream, epoch };
+      this.learned = learned;
+      epoch.catch(() => {
+        if (this.learned === learned) this.learned = undefined;
+      });
+    }
+    try {
+      return String(await this.learned.epoch);
     } catch (e) {
-      throw this.fail(script.name, e);
+      throw new RedisUnavailableError(`cluster state unavailable: ${op}: the failover epoch of Redis at ${this.url} is not known yet (${errorMessage(e)})`, false, { cause: e });
     }
   }
 
@@ -124,13 +172,13 @@ export class RedisClusterState implements ClusterState {
    * sent, it is sent again with the same reply key until Redis answers (the script returns
    * the kept answer if the first one was applied).
    */
-  private async once(script: LuaScript, args: readonly (string | number)[]): Promise<string[]> {
+  private async once(script: LuaScript, args: readonly (string | number)[], epoch = false): Promise<string[]> {
     const reply = this.keys.reply(randomUUID());
     const deadline = Date.now() + this.replayWindowMs;
     let outcomeUnknown = false;
     for (;;) {
       try {
-        return asStrings(await this.state(script, args, [reply]), script.name);
+        return asStrings(await this.state(script, args, [reply], epoch), script.name);
       } catch (e) {
         if (!(e instanceof RedisUnavailableError)) throw e;
         outcomeUnknown ||= e.maybeApplied;
@@ -150,7 +198,8 @@ export class RedisClusterState implements ClusterState {
   // --- hosts -------------------------------------------------------------------------
 
   async heartbeat(h: HostRecord, leaseMs: number, marginMs = 0): Promise<"new" | "renewed" | "expired"> {
-    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())]);
+    this.settleMs = Math.max(1, Math.round(leaseMs + marginMs));
+    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())], [], true);
     if (r === "new" || r === "renewed" || r === "expired") return r;
     throw this.fail("heartbeat", `unexpected reply ${String(r)}`);
   }
@@ -231,15 +280,15 @@ export class RedisClusterState implements ClusterState {
     if (assignments.length === 0) return [];
     const args: (string | number)[] = [assignments.length];
     for (const a of assignments) args.push(a.run, a.host, a.flowKey, a.concurrency === undefined ? "" : a.concurrency, packList([a.host, a.flowKey, ...a.resources]));
-    const r = await this.once(SCRIPTS.claim, args);
+    const r = await this.once(SCRIPTS.claim, args, true);
     const out: Claimed[] = [];
     for (let i = 1; i + 2 < r.length; i += 3) out.push({ run: r[i] as string, token: Number(r[i + 1]), record: r[i + 2] as string });
     return out;
   }
 
   async hold(a: Assignment): Promise<number | undefined> {
-    const r = await this.state(SCRIPTS.hold, [a.run, a.host, packList([a.host, a.flowKey, ...a.resources])]);
-    return typeof r === "number" && r > 0 ? r : undefined;
+    const r = Number(await this.state(SCRIPTS.hold, [a.run, a.host, packList([a.host, a.flowKey, ...a.resources])], [], true));
+    return r > 0 ? r : undefined;
   }
 
   async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
@@ -292,8 +341,22 @@ export class RedisClusterState implements ClusterState {
     return t !== null && t === String(token);
   }
 
+  async resync(host: string, runs: readonly HeldRun[]): Promise<Resynced> {
+    const args: (string | number)[] = [host, runs.length];
+    for (const r of runs) args.push(r.run, String(r.token), packList([host, r.flowKey, ...r.resources]), r.record);
+    const reply = asStrings(await this.state(SCRIPTS.resync, args, [], true), "resync");
+    const out: { restored: string[]; lost: string[]; unnamed: { run: string; token: number }[] } = { restored: [], lost: [], unnamed: [] };
+    let i = 1;
+    for (; i + 1 < reply.length && reply[i] !== "--"; i += 2) {
+      if (reply[i + 1] === "restored") out.restored.push(reply[i] as string);
+      else if (reply[i + 1] === "lost") out.lost.push(reply[i] as string);
+    }
+    for (i += 1; i + 1 < reply.length; i += 2) out.unnamed.push({ run: reply[i] as string, token: Number(reply[i + 1]) });
+    return out;
+  }
+
   async reapDead(): Promise<ActiveEntry[]> {
-    const r = await this.once(SCRIPTS.reap, [this.forgetHostsAfterMs]);
+    const r = await this.once(SCRIPTS.reap, [this.forgetHostsAfterMs], true);
     const out: ActiveEntry[] = [];
     for (let i = 1; i + 2 < r.length; i += 3) {
       const [host = "", flowKey = "", ...resources] = unpackList(r[i + 2] as string);
