@@ -8,10 +8,13 @@
  * (settling in store/redis-lua-prelude.ts). Each host does so before its first renewal at
  * the new epoch — a renewal vouches for nothing until then — from what it holds itself:
  * - its active runs: ones whose claim was lost are taken back with the same token (their
- *   resources nobody else holds, their pend taken off the list); ones the cluster gave to
+ *   resources nobody else holds, their pend taken off the list; a resource still held by a
+ *   run whose end was lost too waits for that run's host to register); ones the cluster gave to
  *   another host meanwhile are stopped here (fenced), as after a lapsed lease;
  * - runs the cluster still has active on this host but which ended here: released again;
- * - its pends (on disk, 201 sent): put back on the list if the new primary never had them.
+ * - its pends (on disk, 201 sent): put back on the list if the new primary never had them;
+ * - the run index: its runs' summaries written again (an end the index lost would show the
+ *   run active on other hosts forever).
  * A host that does not register in time has had no renewal vouch for it since before the
  * failover, so it has stood down (lease.ts) before anyone can claim what it held.
  */
@@ -19,7 +22,13 @@ import type { Logger } from "pino";
 import type { ClusterState, HeldRun } from "./cluster-state.js";
 import { coerceError, FloeError } from "./errors.js";
 import { pendOf } from "./pend.js";
-import type { RunTable } from "./run-table.js";
+import type { RunEntry, RunTable } from "./run-table.js";
+
+/** Runs that ended this long before a failover are written to the run index again. */
+const REINDEX_ENDED_MS = 10 * 60_000;
+/** A blocked claim is asked about again this often, while the new primary waits for hosts (it answers lost after). */
+const BLOCKED_PAUSE_MS = 200;
+const BLOCKED_TRIES = 100;
 
 export interface FailoverDeps {
   readonly host: string;
@@ -30,6 +39,8 @@ export interface FailoverDeps {
   heldHere(run: string): boolean;
   /** Stops here the runs whose token is no longer this host's (Fencing.fence). */
   fence(): Promise<void>;
+  /** Writes a run's summary to the cluster's run index again (the new primary may have an older one). */
+  reindex(e: RunEntry): void;
 }
 
 export class Failover {
@@ -47,9 +58,15 @@ export class Failover {
     if (this.registered === undefined) {
       // The start: recovery registers what is on disk.
       this.registered = epoch;
+      this.d.state.registered?.(epoch);
     } else if (epoch > this.registered) {
-      await this.resync(epoch);
+      const lost = await this.resync(epoch);
       this.registered = epoch;
+      this.d.state.registered?.(epoch);
+      if (lost.length > 0) {
+        this.d.log.warn({ runs: lost }, "runs the cluster gave to another host during the failover; stopping them here");
+        await this.d.fence().catch((err: unknown) => this.d.log.error({ err: coerceError(err) }, "fencing failed"));
+      }
     }
     return epoch;
   }
@@ -60,41 +77,54 @@ export class Failover {
     if (now !== epoch) throw new FloeError("E_UNAVAILABLE", `the cluster state failed over during a renewal (epoch ${epoch} → ${now})`);
   }
 
-  private async resync(epoch: number): Promise<void> {
+  /** Returns the runs that are no longer this host's. */
+  private async resync(epoch: number): Promise<readonly string[]> {
     const { table, state, log, host } = this.d;
-    if (state.resync === undefined) return;
-    const held: HeldRun[] = [];
-    for (const e of table.all()) {
-      if (e.state !== "active" && e.state !== "suspended") continue;
-      const p = pendOf(e.record, true);
-      held.push({ run: p.run, token: e.token, flowKey: p.flowKey, resources: p.resources, record: p.record });
-    }
-    let r = await state.resync(host, held);
+    if (state.resync === undefined) return [];
+    // Until this ends, the state answers no question of ownership (RedisClusterState.registered).
+    const held = (): HeldRun[] => {
+      const out: HeldRun[] = [];
+      for (const e of table.all()) {
+        if (e.state !== "active" && e.state !== "suspended") continue;
+        const p = pendOf(e.record, true);
+        out.push({ run: p.run, token: e.token, flowKey: p.flowKey, resources: p.resources, record: p.record });
+      }
+      return out;
+    };
+    let r = await state.resync(host, held());
     let released = 0;
     for (const u of r.unnamed) {
       const e = table.get(u.run);
       if (e?.state === "archived") {
         // Its end was committed on the old primary, and lost with it: committed again.
-        await state.release(u.run, u.token);
+        await state.release(u.run, u.token, { registering: true });
         released++;
         log.warn({ run: u.run }, "the new primary had lost this run's end; released again");
       } else {
         log.error({ run: u.run }, "the cluster has a run active on this host that this host does not know; it stays until an operator looks");
       }
     }
-    // A lost end held locks a lost claim needs: once released, the claim may be taken back.
-    if (released > 0 && r.lost.length > 0) r = await state.resync(host, held);
-    log.warn({ epoch, runs: held.length, restored: r.restored.length, lost: r.lost.length, released }, "the cluster state failed over; this host's runs are registered again");
+    // A lost end holds locks a lost claim needs: once released — here, or by its own host,
+    // which may register a moment later — the claim may be taken back.
+    if (released > 0 && (r.lost.length > 0 || r.blocked.length > 0)) r = await state.resync(host, held());
+    for (let i = 0; r.blocked.length > 0 && i < BLOCKED_TRIES; i++) {
+      await new Promise((res) => setTimeout(res, BLOCKED_PAUSE_MS));
+      r = await state.resync(host, held());
+    }
+    log.warn({ epoch, runs: held().length, restored: r.restored.length, lost: r.lost.length, blocked: r.blocked.length, released }, "the cluster state failed over; this host's runs are registered again");
     for (const run of r.restored) log.warn({ run }, "the new primary had lost this run's claim; taken back with its token");
+    const mine = [...table.all()].filter((e) => e.state === "pending" && !this.d.heldHere(e.record.ref.run));
+    const phases = await state.phases(mine.map((e) => e.record.ref.run));
     let pends = 0;
-    for (const e of [...table.all()]) {
-      if (e.state !== "pending" || this.d.heldHere(e.record.ref.run)) continue;
+    for (const [i, e] of mine.entries()) {
+      // Unknown to the new primary: adopted (201 sent) on the old one only.
+      if (phases[i] !== undefined) continue;
       if (await state.addPend(pendOf(e.record, true), "recover")) pends++;
     }
-    if (pends > 0) log.info({ pends }, "this host's pends checked on the new primary (any it had lost are back on the list)");
-    if (r.lost.length > 0) {
-      log.warn({ runs: r.lost }, "runs the cluster gave to another host during the failover; stopping them here");
-      await this.d.fence().catch((err: unknown) => log.error({ err: coerceError(err) }, "fencing failed"));
-    }
+    // The run index: what the old primary may have had newer (a run's end, its activation).
+    const since = Date.now() - REINDEX_ENDED_MS;
+    for (const e of table.all()) if (e.state !== "archived" || (e.record.endedAt ?? 0) >= since) this.d.reindex(e);
+    if (pends > 0) log.warn({ pends }, "the new primary had lost pends adopted here; back on the list from this host's disk");
+    return r.lost;
   }
 }

@@ -43,7 +43,7 @@ import { Retention } from "./retention.js";
 import { runIdFactory } from "./run-ids.js";
 import { RunFolders } from "./run-folders.js";
 import type { RunRecord } from "./run-record.js";
-import { RunTable, type RunQuery, type RunTally } from "./run-table.js";
+import { RunTable, summarize, type RunQuery, type RunTally } from "./run-table.js";
 import { NO_SECRETS, type TaskSecrets } from "./secrets.js";
 import type { RunEndListener } from "./notifier.js";
 import type { HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
@@ -137,7 +137,10 @@ export class Hub {
       log,
     });
     const executors = (this.executors = new Executors({ runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
-    this.failover = new Failover({ host, table, state, log, heldHere: (run) => this.debounce.holds(run) || this.onUpdate.holds(run), fence: () => this.fencing.fence() });
+    this.failover = new Failover({ host, table, state, log, heldHere: (run) => this.debounce.holds(run) || this.onUpdate.holds(run), fence: () => this.fencing.fence(), reindex: (e) => {
+        const summary: RunSummary & { name: string } = { ...summarize(e), name: e.record.flow.name };
+        mirror?.write({ v: 1, type: "run", summary });
+      } });
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));

@@ -349,7 +349,8 @@ return n
  * its RunRecord JSON. A run whose token is still its own: 'ok'. A run the state has no token
  * for, neither ended nor reaped (its claim or hold was lost with the old primary), whose
  * resources nobody else holds: taken again with the same token, off the pending list if its
- * pend came back there, its record kept: 'restored'. Anything else: 'lost' (the host must
+ * pend came back there, its record kept: 'restored'. One whose resources another run holds
+ * while hosts still register: 'blocked' (ask again). Anything else: 'lost' (the host must
  * stop it). Then '--' and, per run the state has active on this host that it did not name
  * (its end was lost), run and token.
  */
@@ -371,11 +372,17 @@ for i = 0, tonumber(ARGV[A + 1]) - 1 do
     local phase = redis.call('HGET', K.phase, run)
     local m = unpack_list(meta)
     local free = (not phase or phase == 'pending') and m[1] == host
+    local taken = false
     for j = 3, #m do
       local by = redis.call('HGET', K.held, m[j])
-      if by and by ~= run then free = false end
+      if by and by ~= run then taken = true end
     end
-    if free then
+    -- Held by another run while hosts still register: that run's end was lost too (the
+    -- resource was free on the old primary when this claim took it), and its host may not
+    -- have registered yet; ask again. Once claims resume, the other holder wins.
+    if free and taken and settling(now) then
+      how = 'blocked'
+    elseif free and not taken then
       unpark(run)
       if redis.call('ZSCORE', K.pendOrder, run) then
         redis.call('ZREM', K.pendOrder, run)

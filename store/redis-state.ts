@@ -88,6 +88,8 @@ export class RedisClusterState implements ClusterState {
   private readonly epochOf: RedisStateOptions["epoch"];
   /** The failover epoch learned for the connection it was asked on. */
   private learned: { readonly stream: unknown; readonly epoch: Promise<number> } | undefined;
+  /** The failover epoch this host last registered its runs at (registered()); undefined: not told. */
+  private registeredAt: number | undefined;
   /** How long hosts get to register again after a failover: the last heartbeat's lease + margin. */
   private settleMs = 10_000;
 
@@ -136,6 +138,22 @@ export class RedisClusterState implements ClusterState {
    */
   async failoverEpoch(): Promise<number> {
     return Number(await this.epochArg("failoverEpoch")) || 0;
+  }
+
+  /** This host registered its runs again at `epoch` (hub/failover.ts): ownership may be judged again. */
+  registered(epoch: number): void {
+    this.registeredAt = epoch;
+  }
+
+  /**
+   * A new primary may lack a claim of this host's; until the host has registered its runs
+   * there, "is this token current?" would wrongly answer no (and the host drop a run that
+   * is still its own), so the question waits.
+   */
+  private async ownershipKnown(op: string): Promise<void> {
+    if (this.epochOf === undefined || this.registeredAt === undefined) return;
+    const epoch = Number(await this.epochArg(op));
+    if (epoch > this.registeredAt) throw new RedisUnavailableError(`cluster state unavailable: ${op}: the state failed over (epoch ${epoch}) and this host has not registered its runs there yet`, false);
   }
 
   private async epochArg(op: string): Promise<string> {
@@ -325,11 +343,13 @@ export class RedisClusterState implements ClusterState {
     }
   }
 
-  async release(run: string, token: number): Promise<boolean> {
+  async release(run: string, token: number, o: { readonly registering?: boolean } = {}): Promise<boolean> {
+    if (o.registering !== true) await this.ownershipKnown("release");
     return (await this.state(SCRIPTS.release, [run, String(token)], [this.keys.reply(`release:${run}`)])) === 1;
   }
 
   async releasedBy(run: string): Promise<{ host: string; token: number } | undefined> {
+    await this.ownershipKnown("releasedBy");
     const v = await this.cmd("releasedBy", () => this.redis.get(this.keys.reply(`release:${run}`)));
     const at = v?.lastIndexOf(":") ?? -1;
     if (v === null || v === undefined || at <= 0) return undefined;
@@ -337,6 +357,7 @@ export class RedisClusterState implements ClusterState {
   }
 
   async isCurrent(run: string, token: number): Promise<boolean> {
+    await this.ownershipKnown("isCurrent");
     const t = await this.cmd("isCurrent", () => this.redis.hget(this.keys.table("tokens"), run));
     return t !== null && t === String(token);
   }
@@ -345,11 +366,12 @@ export class RedisClusterState implements ClusterState {
     const args: (string | number)[] = [host, runs.length];
     for (const r of runs) args.push(r.run, String(r.token), packList([host, r.flowKey, ...r.resources]), r.record);
     const reply = asStrings(await this.state(SCRIPTS.resync, args, [], true), "resync");
-    const out: { restored: string[]; lost: string[]; unnamed: { run: string; token: number }[] } = { restored: [], lost: [], unnamed: [] };
+    const out: { restored: string[]; lost: string[]; blocked: string[]; unnamed: { run: string; token: number }[] } = { restored: [], lost: [], blocked: [], unnamed: [] };
     let i = 1;
     for (; i + 1 < reply.length && reply[i] !== "--"; i += 2) {
       if (reply[i + 1] === "restored") out.restored.push(reply[i] as string);
       else if (reply[i + 1] === "lost") out.lost.push(reply[i] as string);
+      else if (reply[i + 1] === "blocked") out.blocked.push(reply[i] as string);
     }
     for (i += 1; i + 1 < reply.length; i += 2) out.unnamed.push({ run: reply[i] as string, token: Number(reply[i + 1]) });
     return out;

@@ -120,10 +120,10 @@ t.test("writes the old primary acknowledged and the replica never got: registere
   const held = [{ run: "lost-claim", token: lost?.token ?? 0, flowKey: "f/1", resources: ["db"], record: pend("lost-claim").record }];
   const r = await s.resync("h1", held);
   t.same(r.unnamed, [{ run: "ended", token: ended?.token ?? 0 }], "the run whose end was lost is named back to its host");
-  t.same(r.lost, ["lost-claim"], "the lost claim is not taken back while the lost end still holds its lock");
+  t.same([r.blocked, r.lost], [["lost-claim"], []], "the lost claim waits while the lost end still holds its lock (its host may register a moment later)");
   t.ok(await s.release("ended", ended?.token ?? 0), "the lost end is committed again (the host has the run archived)");
   const again = await s.resync("h1", held);
-  t.same([again.restored, again.lost, again.unnamed], [["lost-claim"], [], []], "registered again: the lost claim is taken back");
+  t.same([again.restored, again.lost, again.blocked, again.unnamed], [["lost-claim"], [], [], []], "registered again: the lost claim is taken back");
   t.ok(await s.isCurrent("lost-claim", lost?.token ?? 0), "with the same token");
   t.same(await s.phases(["lost-claim"]), ["active"], "off the pending list");
   t.ok(await s.addPend(pend("lost-pend"), "recover"), "the lost pend goes back on the list from its host's copy");
