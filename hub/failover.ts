@@ -19,7 +19,7 @@
  * failover, so it has stood down (lease.ts) before anyone can claim what it held.
  */
 import type { Logger } from "pino";
-import type { ClusterState, HeldRun } from "./cluster-state.js";
+import type { ClusterState, HeldRun, Resynced } from "./cluster-state.js";
 import { coerceError, FloeError } from "./errors.js";
 import { pendOf } from "./pend.js";
 import type { RunEntry, RunTable } from "./run-table.js";
@@ -91,7 +91,13 @@ export class Failover {
       }
       return out;
     };
-    let r = await state.resync(host, held());
+    const restored = new Set<string>();
+    const ask = async (): Promise<Resynced> => {
+      const out = await state.resync?.(host, held());
+      for (const run of out?.restored ?? []) restored.add(run);
+      return out ?? { restored: [], lost: [], blocked: [], unnamed: [] };
+    };
+    let r = await ask();
     let released = 0;
     for (const u of r.unnamed) {
       const e = table.get(u.run);
@@ -106,13 +112,13 @@ export class Failover {
     }
     // A lost end holds locks a lost claim needs: once released — here, or by its own host,
     // which may register a moment later — the claim may be taken back.
-    if (released > 0 && (r.lost.length > 0 || r.blocked.length > 0)) r = await state.resync(host, held());
+    if (released > 0 && (r.lost.length > 0 || r.blocked.length > 0)) r = await ask();
     for (let i = 0; r.blocked.length > 0 && i < BLOCKED_TRIES; i++) {
       await new Promise((res) => setTimeout(res, BLOCKED_PAUSE_MS));
-      r = await state.resync(host, held());
+      r = await ask();
     }
-    log.warn({ epoch, runs: held().length, restored: r.restored.length, lost: r.lost.length, blocked: r.blocked.length, released }, "the cluster state failed over; this host's runs are registered again");
-    for (const run of r.restored) log.warn({ run }, "the new primary had lost this run's claim; taken back with its token");
+    log.warn({ epoch, runs: held().length, restored: restored.size, lost: r.lost.length, blocked: r.blocked.length, released }, "the cluster state failed over; this host's runs are registered again");
+    for (const run of restored) log.warn({ run }, "the new primary had lost this run's claim; taken back with its token");
     const mine = [...table.all()].filter((e) => e.state === "pending" && !this.d.heldHere(e.record.ref.run));
     const phases = await state.phases(mine.map((e) => e.record.ref.run));
     let pends = 0;
