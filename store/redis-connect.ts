@@ -60,11 +60,7 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
       retryStrategy: (times: number) => backoffDelay(times, { firstMs: 50, maxMs: maxDelay }) + Math.floor(Math.random() * 100),
       ...(o.host !== undefined ? { connectionName: `floe-${o.host.replace(/[^A-Za-z0-9_.-]/g, "_")}` } : {}),
     };
-    // Through Sentinel, a failover is followed even where the old primary's socket stays
-    // open (a partition holds bytes, it does not reset them): the connection drops when the
-    // sentinels announce a new primary, and when a demoted one answers READONLY.
-    const sentinelOnly = { failoverDetector: true, reconnectOnError: (e: Error) => e.message.includes("READONLY") };
-    redis = target.kind === "url" ? new Redis(target.url, options) : new Redis({ ...options, ...sentinelOnly, ...target.options });
+    redis = target.kind === "url" ? new Redis(target.url, options) : new Redis({ ...options, ...target.options });
   } catch (e) {
     throw new Error(`--redis=${shown} is not a Redis URL (${errorText(e)}); expected redis://HOST:PORT or redis+sentinel://HOST:PORT,…/MASTER`, { cause: e });
   }

@@ -13,7 +13,8 @@
  * is left pending or active on disk or in Redis. The same with the primary partitioned
  * instead of killed (its sockets held open, as a partition does), healing as a replica.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Test } from "tap";
 import { Redis } from "ioredis";
@@ -261,6 +262,12 @@ export async function sentinelScenario(t: Test, fault: "kill" | "partition"): Pr
   t.equal(count(/this host's runs are registered again/), 3, "each host registered its runs on the new primary once");
   if (fault === "kill") t.ok(repaired.pends + repaired.claims + repaired.ends > 0, `lost writes were found and repaired: ${JSON.stringify(repaired)}`);
   else t.comment(`lost writes found and repaired: ${JSON.stringify(repaired)}`);
+
+  if (!t.passing()) {
+    // The hosts' own account, for whoever looks into a failure.
+    for (const [name, h] of c.hosts) writeFileSync(join(tmpdir(), `floe-sentinel-${fault}-${name}.log`), h.output());
+    t.comment(`host logs in ${tmpdir()}/floe-sentinel-${fault}-*.log`);
+  }
 
   // Nothing left at rest: no pend or active run on any host's disk, nor in Redis.
   for (const h of ["h1", "h2", "h3"]) {
