@@ -77,6 +77,11 @@ export class Debounce {
     this.arm(record, until);
   }
 
+  /** Whether a pend is held here in its window (not on the shared list). */
+  holds(run: string): boolean {
+    return this.held.has(run);
+  }
+
   /** Takes a held pend out of its window (a cancel): true if it was held here. */
   take(run: string): boolean {
     const t = this.held.get(run);

@@ -55,6 +55,7 @@ import type { RunEndListener } from "./notifier.js";
 import { FloeError } from "./errors.js";
 import type { ArtifactRef, HostName, NodeStatus, RunDetail, RunEvent, RunState, RunSummary } from "./types.js";
 import { now } from "../store/clock.js";
+import { Failover } from "./failover.js";
 
 export type { HubState, TriggerRequest };
 
@@ -117,6 +118,7 @@ export class Hub {
   private readonly sweep: ArtifactSweep;
   private readonly mirror: IndexMirror | undefined;
   private readonly sync: ClusterSync | undefined;
+  private readonly failover: Failover;
   private readonly startedAt = now();
   private address: string | undefined;
   private stopping: Promise<void> | undefined;
@@ -141,7 +143,13 @@ export class Hub {
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config, () => sweep.request());
     const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r) => this.afterEnd(r) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
-      renew: (leaseMs, marginMs) => state.heartbeat(this.hostRecord(), leaseMs, marginMs),
+      renew: async (leaseMs, marginMs) => {
+        // After a failover the host registers its runs again before a renewal may vouch.
+        const epoch = await this.failover.follow();
+        const out = await state.heartbeat(this.hostRecord(), leaseMs, marginMs);
+        await this.failover.checkStill(epoch);
+        return out;
+      },
       probe: () => state.ping(),
       standDown: () => this.fencing.standDown(),
       regained: (outcome) => this.fencing.regained(outcome),
@@ -163,6 +171,10 @@ export class Hub {
       ready: this.ready.promise,
     }));
     const executors = (this.executors = new Executors({ children, runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, artifacts: this.taskArtifacts, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
+    this.failover = new Failover({ host, table, state, log, heldHere: (run) => this.debounce.holds(run) || this.onUpdate.holds(run), fence: () => this.fencing.fence(), reindex: (e) => {
+        const summary: RunSummary & { name: string } = { ...summarize(e), name: e.record.flow.name };
+        mirror?.write({ v: 1, type: "run", summary });
+      } });
     const fencing = (this.fencing = new Fencing({ table, files, nodeFiles, state, commands: o.commands, executors, finisher, log, clustered, lease: () => this.lease, resumed: () => this.dispatcher.kick() }));
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));

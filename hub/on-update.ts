@@ -135,6 +135,11 @@ export class OnUpdate {
     this.schedule();
   }
 
+  /** Whether a pend is held here while its flow drains (not on the shared list). */
+  holds(run: string): boolean {
+    return this.held.has(run);
+  }
+
   /** Takes a held pend out of the hold (a cancel): true if it was held here. */
   take(run: string): boolean {
     return this.held.delete(run);

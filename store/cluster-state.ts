@@ -81,6 +81,24 @@ export interface Claimed {
   readonly record: string;
 }
 
+/** A run a host holds, as it registers it again after a failover. */
+export interface HeldRun {
+  readonly run: string;
+  readonly token: number;
+  readonly flowKey: string;
+  readonly resources: readonly string[];
+  /** Its RunRecord JSON, kept for a requeue if the state lost it. */
+  readonly record: string;
+}
+
+export interface Resynced {
+  readonly restored: readonly string[];
+  readonly lost: readonly string[];
+  /** Lost claims whose resources another run holds while hosts still register: ask again. */
+  readonly blocked: readonly string[];
+  readonly unnamed: readonly { readonly run: string; readonly token: number }[];
+}
+
 export interface ActiveEntry {
   readonly run: string;
   readonly host: string;
@@ -200,7 +218,7 @@ export interface ClusterState {
    * Frees what an active run held, only if `token` is still its token: the commit point of
    * the run's end. True also for a repeat of a release that was applied (its reply lost).
    */
-  release(run: string, token: number): Promise<boolean>;
+  release(run: string, token: number, o?: { readonly registering?: boolean }): Promise<boolean>;
   /** Who released the run, for a while after (an hour on Redis); undefined when unknown. */
   releasedBy(run: string): Promise<{ host: string; token: number } | undefined>;
   /** Whether `token` is still the run's token (a host that was cut off checks before writing). */
@@ -210,6 +228,25 @@ export interface ClusterState {
    * released, atomically, each returned to exactly one caller.
    */
   reapDead(): Promise<ActiveEntry[]>;
+  /**
+   * The failover epoch of the state's primary (Redis Sentinel): it grows with every failover.
+   * Absent, or 0, where the state cannot fail over to a copy that missed writes.
+   */
+  failoverEpoch?(): Promise<number>;
+  /**
+   * After a failover (hub/failover.ts): this host's runs registered again, those whose claim
+   * the new primary lost taken back with the same token where nobody else took their
+   * resources (`blocked` while another run holds them and hosts still register: ask again);
+   * `lost` are no longer this host's; `unnamed` are runs the state still has
+   * active on this host that it did not name (their end was lost).
+   */
+  resync?(host: string, runs: readonly HeldRun[]): Promise<Resynced>;
+  /**
+   * This host has registered its runs at `epoch`: until then, after a failover, isCurrent,
+   * release (but one made `registering`) and releasedBy fail as unavailable — a lost claim
+   * must not be taken for a takeover.
+   */
+  registered?(epoch: number): void;
 
   /** The cluster-wide run index. */
   indexRun(r: IndexedRun): Promise<void>;

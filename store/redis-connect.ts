@@ -14,6 +14,7 @@
  * from an event, so they can not crash the process.
  */
 import { redisTarget } from "./redis-url.js";
+import { sentinelEpoch } from "./sentinel-epoch.js";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { errorCode, errorMessage } from "../flows/errors.js";
@@ -97,7 +98,10 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
     throw e;
   }
   started = true;
-  return new RedisClusterState(redis, { ...o.state, ...(o.cluster !== undefined ? { cluster: o.cluster } : {}), url: shown, ownsConnection: true });
+  const target = redisTarget(url);
+  // Through Sentinel: the primary's failover epoch goes into every fencing token.
+  const epoch = target.kind === "sentinel" ? (at: { readonly host: string; readonly port: number }) => sentinelEpoch(target.options, at) : undefined;
+  return new RedisClusterState(redis, { ...o.state, ...(o.cluster !== undefined ? { cluster: o.cluster } : {}), url: shown, ownsConnection: true, ...(epoch !== undefined ? { epoch } : {}) });
 }
 
 async function checkServer(redis: Redis, url: string, log: Logger | undefined): Promise<void> {

@@ -56,6 +56,8 @@ export const STATE_TABLES = [
   "parkedConcCount", // hash flowKey → pends parked on it
   "parkedConcLimit", // hash flowKey → its concurrency limit
   "wokeFor", // hash run → server ms when a host was last woken to take it (one wake-up per pend)
+  "tokenEpoch", // string: the largest failover epoch seen (Sentinel's config-epoch; 0 without Sentinel), the high part of tokens
+  "settleUntil", // string: server ms until which, after a failover, nothing is claimed or reaped (hosts register again first)
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];

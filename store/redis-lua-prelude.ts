@@ -15,7 +15,11 @@ for i, n in ipairs(TABLES) do K[n] = KEYS[i] end
 local NT = #TABLES
 local PHASE_TTL = tonumber(ARGV[1])
 local DONE_RECORD_TTL = tonumber(ARGV[2])
-local A = 3
+-- The caller's failover epoch ('' = none: plain redis://, or a script that needs none) and
+-- how long hosts are given to register again after one (their lease + margin, ms).
+local EPOCH = ARGV[3]
+local SETTLE_MS = tonumber(ARGV[4])
+local A = 5
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -43,6 +47,38 @@ local function reapable(host, now)
   return r ~= false and tonumber(r) < now
 end
 local function bump() redis.call('INCR', K.stateVer) end
+-- Tokens are epoch × 2^32 + sequence: every token of a primary promoted at a higher epoch is
+-- above every token of the ones before, even tokens whose writes the replica never got.
+-- Exact in Lua's doubles while epoch < 2^21 (Sentinel's config-epoch grows by one or a few
+-- per failover); 0 without Sentinel, where a token is the sequence as before.
+local TOKEN_SPLIT = 4294967296
+local function new_token()
+  local seq = redis.call('INCR', K.tokenSeq)
+  return tonumber(redis.call('GET', K.tokenEpoch) or '0') * TOKEN_SPLIT + seq
+end
+-- A script that acts for a host checks its epoch first. Lower than the one seen: the host
+-- talks to a primary it took for another (it learns the epoch again). Higher: the first
+-- word from a host since a failover — writes the old primary acknowledged may be lost, so
+-- the sequence starts again under the new epoch, the state version jumps past any version
+-- the old primary gave out, and nothing is claimed or reaped for SETTLE_MS while hosts
+-- register their runs again (see settling).
+local function see_epoch(now)
+  if EPOCH == '' then return end
+  local e = tonumber(EPOCH)
+  local stored = tonumber(redis.call('GET', K.tokenEpoch) or '0')
+  if e < stored then error('E_EPOCH: the caller is at failover epoch ' .. EPOCH .. ', the state at ' .. string.format('%.0f', stored)) end
+  if e == stored then return end
+  redis.call('SET', K.tokenEpoch, EPOCH)
+  redis.call('SET', K.tokenSeq, '0')
+  local ver = tonumber(redis.call('GET', K.stateVer) or '0')
+  redis.call('SET', K.stateVer, string.format('%.0f', math.max(ver + 1, e * TOKEN_SPLIT)))
+  local u = tonumber(redis.call('GET', K.settleUntil) or '0')
+  redis.call('SET', K.settleUntil, string.format('%.0f', math.max(u, now + SETTLE_MS)))
+end
+local function settling(now)
+  local u = redis.call('GET', K.settleUntil)
+  return u ~= false and tonumber(u) > now
+end
 -- Whether every tag of packed list \`want\` is in packed list \`have\`.
 local function subset(want, have)
   local set = {}
@@ -58,7 +94,7 @@ end
 -- meta: packed {host, flowKey, resources...}. A pend has no drop times (addPend cleared them).
 local function take(run, meta, m, token, was_pending)
   redis.call('HSET', K.active, run, meta)
-  redis.call('HSET', K.tokens, run, token)
+  redis.call('HSET', K.tokens, run, num(token))
   for j = 3, #m do redis.call('HSET', K.held, m[j], run) end
   redis.call('HINCRBY', K.running, m[1], 1)
   redis.call('HINCRBY', K.flowActive, m[2], 1)

@@ -20,6 +20,7 @@ import { PRELUDE } from "./redis-lua-prelude.js";
 const HEARTBEAT = `
 local name = ARGV[A]
 local now = now_ms()
+see_epoch(now)
 local prev = redis.call('HGET', K.leases, name)
 local tags = ARGV[A + 5]
 redis.call('HSET', K.leases, name, num(now + tonumber(ARGV[A + 3])))
@@ -76,7 +77,10 @@ const CLAIM = `
 local reply = KEYS[NT + 1]
 if redis.call('EXISTS', reply) == 1 then return redis.call('LRANGE', reply, 0, -1) end
 local now = now_ms()
+see_epoch(now)
 local out = {'ok'}
+-- After a failover, hosts register their runs again before anything is claimed.
+if settling(now) then return out end
 local n = tonumber(ARGV[A])
 for i = 0, n - 1 do
   local b = A + 1 + i * 5
@@ -101,10 +105,10 @@ for i = 0, n - 1 do
       redis.call('ZREM', K.pendOrder, run)
       redis.call('HDEL', K.pendView, run)
       redis.call('HDEL', K.pendRecord, run)
-      local token = redis.call('INCR', K.tokenSeq)
+      local token = new_token()
       take(run, meta, m, token, true)
       out[#out + 1] = run
-      out[#out + 1] = tostring(token)
+      out[#out + 1] = num(token)
       out[#out + 1] = record
     end
   end
@@ -118,15 +122,16 @@ return out
 /** ARGV[A]: run, host, packed {host, flowKey, resources...}. Returns the token, or -1. */
 const HOLD = `
 local run, host, meta = ARGV[A], ARGV[A + 1], ARGV[A + 2]
+see_epoch(now_ms())
 local phase = redis.call('HGET', K.phase, run)
 local old = redis.call('HGET', K.active, run)
 local mine = old and unpack_list(old)[1] == host
 if phase and not (phase == 'active' and mine) then return -1 end
 if old then drop(run) end
-local token = redis.call('INCR', K.tokenSeq)
+local token = new_token()
 take(run, meta, unpack_list(meta), token, false)
 bump()
-return token
+return num(token)
 `;
 
 /**
@@ -156,8 +161,11 @@ const REAP = `
 local reply = KEYS[NT + 1]
 if redis.call('EXISTS', reply) == 1 then return redis.call('LRANGE', reply, 0, -1) end
 local now = now_ms()
+see_epoch(now)
 local forget_before = now - tonumber(ARGV[A])
 local out = {'ok'}
+-- After a failover a host's lease may look lapsed for renewals the old primary lost.
+if settling(now) then return out end
 local dead, any = {}, false
 -- Only hosts whose reap time passed: a sorted set, so a reap with none costs O(log hosts).
 for _, h in ipairs(redis.call('ZRANGEBYSCORE', K.reapAt, '-inf', num(now))) do
@@ -335,6 +343,74 @@ end
 return n
 `;
 
+/**
+ * A host registers its runs again after a failover (hub/failover.ts). ARGV[A]: the host,
+ * ARGV[A + 1]: count, then per run it holds: run, token, packed {host, flowKey, resources...},
+ * its RunRecord JSON. A run whose token is still its own: 'ok'. A run the state has no token
+ * for, neither ended nor reaped (its claim or hold was lost with the old primary), whose
+ * resources nobody else holds: taken again with the same token, off the pending list if its
+ * pend came back there, its record kept: 'restored'. One whose resources another run holds
+ * while hosts still register: 'blocked' (ask again). Anything else: 'lost' (the host must
+ * stop it). Then '--' and, per run the state has active on this host that it did not name
+ * (its end was lost), run and token.
+ */
+const RESYNC = `
+local host = ARGV[A]
+local now = now_ms()
+see_epoch(now)
+local out = {'ok'}
+local named = {}
+for i = 0, tonumber(ARGV[A + 1]) - 1 do
+  local b = A + 2 + i * 4
+  local run, token, meta, record = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  named[run] = true
+  local cur = redis.call('HGET', K.tokens, run)
+  local how = 'lost'
+  if cur == token then
+    how = 'ok'
+  elseif not cur then
+    local phase = redis.call('HGET', K.phase, run)
+    local m = unpack_list(meta)
+    local free = (not phase or phase == 'pending') and m[1] == host
+    local taken = false
+    for j = 3, #m do
+      local by = redis.call('HGET', K.held, m[j])
+      if by and by ~= run then taken = true end
+    end
+    -- Held by another run while hosts still register: that run's end was lost too (the
+    -- resource was free on the old primary when this claim took it), and its host may not
+    -- have registered yet; ask again. Once claims resume, the other holder wins.
+    if free and taken and settling(now) then
+      how = 'blocked'
+    elseif free and not taken then
+      unpark(run)
+      if redis.call('ZSCORE', K.pendOrder, run) then
+        redis.call('ZREM', K.pendOrder, run)
+        redis.call('HDEL', K.wokeFor, run)
+        redis.call('HDEL', K.pendView, run)
+        redis.call('HDEL', K.pendRecord, run)
+      end
+      if record ~= '' and redis.call('HEXISTS', K.records, run) == 0 then redis.call('HSET', K.records, run, record) end
+      take(run, meta, m, tonumber(token), false)
+      how = 'restored'
+    end
+  end
+  out[#out + 1] = run
+  out[#out + 1] = how
+end
+out[#out + 1] = '--'
+local all = redis.call('HGETALL', K.active)
+for i = 1, #all, 2 do
+  local run = all[i]
+  if not named[run] and unpack_list(all[i + 1])[1] == host then
+    out[#out + 1] = run
+    out[#out + 1] = redis.call('HGET', K.tokens, run) or '0'
+  end
+end
+bump()
+return out
+`;
+
 const HOSTS = `
 return { tostring(now_ms()), redis.call('HGETALL', K.hosts), redis.call('HGETALL', K.leases) }
 `;
@@ -353,6 +429,7 @@ export const SCRIPTS = Object.freeze({
   unparkHeads: state("unparkHeads", UNPARK_HEADS),
   snapshot: state("snapshot", SNAPSHOT),
   hosts: state("hosts", HOSTS),
+  resync: state("resync", RESYNC),
   wake: state("wake", WAKE),
   ...INDEX_SCRIPTS,
 });

@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
-import type { RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
+import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
 import { SCRIPTS } from "./redis-scripts.js";
@@ -44,6 +44,11 @@ export interface RedisStateOptions {
   readonly forgetHostsAfterMs?: number;
   /** Whether close() also closes the connection. @defaultValue true */
   readonly ownsConnection?: boolean;
+  /**
+   * The failover epoch of the primary at `at` (Redis Sentinel's config-epoch for it), asked
+   * once per connection; absent for a plain redis:// URL (epoch 0, tokens as before).
+   */
+  readonly epoch?: (at: { readonly host: string; readonly port: number }) => Promise<number>;
 }
 
 /**
@@ -80,6 +85,13 @@ export class RedisClusterState implements ClusterState {
   private closing: Promise<void> | undefined;
   /** The connection waitWake blocks on, made on first use. */
   private blocker: Redis | undefined;
+  private readonly epochOf: RedisStateOptions["epoch"];
+  /** The failover epoch learned for the connection it was asked on. */
+  private learned: { readonly stream: unknown; readonly epoch: Promise<number> } | undefined;
+  /** The failover epoch this host last registered its runs at (registered()); undefined: not told. */
+  private registeredAt: number | undefined;
+  /** How long hosts get to register again after a failover: the last heartbeat's lease + margin. */
+  private settleMs = 10_000;
 
   constructor(
     readonly redis: Redis,
@@ -93,6 +105,7 @@ export class RedisClusterState implements ClusterState {
     this.replayWindowMs = o.replayWindowMs ?? 10_000;
     this.ownsConnection = o.ownsConnection ?? true;
     this.forgetHostsAfterMs = o.forgetHostsAfterMs ?? 15 * 60_000;
+    this.epochOf = o.epoch;
   }
 
   /** Redis's clock (TIME), in epoch milliseconds: the cluster's time (hub/cluster-clock.ts). */
@@ -109,11 +122,64 @@ export class RedisClusterState implements ClusterState {
     return new Error(`cluster state: ${op} failed at Redis ${this.url}: ${msg}`, { cause: e });
   }
 
-  private async state(script: LuaScript, args: readonly (string | number)[], extraKeys: readonly string[] = []): Promise<unknown> {
+  /** `epoch`: the script acts for this host and checks its failover epoch (see_epoch in the prelude). */
+  private async state(script: LuaScript, args: readonly (string | number)[], extraKeys: readonly string[] = [], epoch = false): Promise<unknown> {
+    const e = epoch ? await this.epochArg(script.name) : "";
     try {
-      return await script.run(this.redis, [...this.keys.tables, ...extraKeys], [this.phaseTtlMs, this.doneRecordTtlMs, ...args]);
+      return await script.run(this.redis, [...this.keys.tables, ...extraKeys], [this.phaseTtlMs, this.doneRecordTtlMs, e, this.settleMs, ...args]);
+    } catch (err) {
+      if (err instanceof Error && err.message.includes("E_EPOCH")) {
+        // The primary has seen a later failover than this connection's answer said: ask again.
+        this.learned = undefined;
+        throw new RedisUnavailableError(`cluster state unavailable: ${script.name} refused: ${err.message}`, false, { cause: err });
+      }
+      throw this.fail(script.name, err);
+    }
+  }
+
+  /**
+   * The failover epoch of the primary this connection reaches (0 without Sentinel): asked
+   * of the sentinels once per connection, so a connection made to a newly promoted primary
+   * learns its epoch before any script acts for this host on it.
+   */
+  async failoverEpoch(): Promise<number> {
+    return Number(await this.epochArg("failoverEpoch")) || 0;
+  }
+
+  /** This host registered its runs again at `epoch` (hub/failover.ts): ownership may be judged again. */
+  registered(epoch: number): void {
+    this.registeredAt = epoch;
+  }
+
+  /**
+   * A new primary may lack a claim of this host's; until the host has registered its runs
+   * there, "is this token current?" would wrongly answer no (and the host drop a run that
+   * is still its own), so the question waits.
+   */
+  private async ownershipKnown(op: string): Promise<void> {
+    if (this.epochOf === undefined || this.registeredAt === undefined) return;
+    const epoch = Number(await this.epochArg(op));
+    if (epoch > this.registeredAt) throw new RedisUnavailableError(`cluster state unavailable: ${op}: the state failed over (epoch ${epoch}) and this host has not registered its runs there yet`, false);
+  }
+
+  private async epochArg(op: string): Promise<string> {
+    const ask = this.epochOf;
+    if (ask === undefined) return "";
+    const stream = this.redis.stream;
+    if (this.redis.status !== "ready") throw new RedisUnavailableError(`cluster state unavailable: ${op}: Redis at ${this.url} is not connected (reconnecting)`, false);
+    if (this.learned?.stream !== stream) {
+      const at = { host: (stream.remoteAddress ?? "").replace(/^::ffff:/, ""), port: stream.remotePort ?? 0 };
+      const epoch = ask(at);
+      const learned = { stream, epoch };
+      this.learned = learned;
+      epoch.catch(() => {
+        if (this.learned === learned) this.learned = undefined;
+      });
+    }
+    try {
+      return String(await this.learned.epoch);
     } catch (e) {
-      throw this.fail(script.name, e);
+      throw new RedisUnavailableError(`cluster state unavailable: ${op}: the failover epoch of Redis at ${this.url} is not known yet (${errorMessage(e)})`, false, { cause: e });
     }
   }
 
@@ -130,13 +196,13 @@ export class RedisClusterState implements ClusterState {
    * sent, it is sent again with the same reply key until Redis answers (the script returns
    * the kept answer if the first one was applied).
    */
-  private async once(script: LuaScript, args: readonly (string | number)[]): Promise<string[]> {
+  private async once(script: LuaScript, args: readonly (string | number)[], epoch = false): Promise<string[]> {
     const reply = this.keys.reply(randomUUID());
     const deadline = performance.now() + this.replayWindowMs;
     let outcomeUnknown = false;
     for (;;) {
       try {
-        return asStrings(await this.state(script, args, [reply]), script.name);
+        return asStrings(await this.state(script, args, [reply], epoch), script.name);
       } catch (e) {
         if (!(e instanceof RedisUnavailableError)) throw e;
         outcomeUnknown ||= e.maybeApplied;
@@ -156,7 +222,8 @@ export class RedisClusterState implements ClusterState {
   // --- hosts -------------------------------------------------------------------------
 
   async heartbeat(h: HostRecord, leaseMs: number, marginMs = 0): Promise<"new" | "renewed" | "expired"> {
-    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())]);
+    this.settleMs = Math.max(1, Math.round(leaseMs + marginMs));
+    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())], [], true);
     if (r === "new" || r === "renewed" || r === "expired") return r;
     throw this.fail("heartbeat", `unexpected reply ${String(r)}`);
   }
@@ -242,15 +309,15 @@ export class RedisClusterState implements ClusterState {
     if (assignments.length === 0) return [];
     const args: (string | number)[] = [assignments.length];
     for (const a of assignments) args.push(a.run, a.host, a.flowKey, a.concurrency === undefined ? "" : a.concurrency, packList([a.host, a.flowKey, ...a.resources]));
-    const r = await this.once(SCRIPTS.claim, args);
+    const r = await this.once(SCRIPTS.claim, args, true);
     const out: Claimed[] = [];
     for (let i = 1; i + 2 < r.length; i += 3) out.push({ run: r[i] as string, token: Number(r[i + 1]), record: r[i + 2] as string });
     return out;
   }
 
   async hold(a: Assignment): Promise<number | undefined> {
-    const r = await this.state(SCRIPTS.hold, [a.run, a.host, packList([a.host, a.flowKey, ...a.resources])]);
-    return typeof r === "number" && r > 0 ? r : undefined;
+    const r = Number(await this.state(SCRIPTS.hold, [a.run, a.host, packList([a.host, a.flowKey, ...a.resources])], [], true));
+    return r > 0 ? r : undefined;
   }
 
   async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
@@ -287,11 +354,13 @@ export class RedisClusterState implements ClusterState {
     }
   }
 
-  async release(run: string, token: number): Promise<boolean> {
+  async release(run: string, token: number, o: { readonly registering?: boolean } = {}): Promise<boolean> {
+    if (o.registering !== true) await this.ownershipKnown("release");
     return (await this.state(SCRIPTS.release, [run, String(token)], [this.keys.reply(`release:${run}`)])) === 1;
   }
 
   async releasedBy(run: string): Promise<{ host: string; token: number } | undefined> {
+    await this.ownershipKnown("releasedBy");
     const v = await this.cmd("releasedBy", () => this.redis.get(this.keys.reply(`release:${run}`)));
     const at = v?.lastIndexOf(":") ?? -1;
     if (v === null || v === undefined || at <= 0) return undefined;
@@ -299,12 +368,28 @@ export class RedisClusterState implements ClusterState {
   }
 
   async isCurrent(run: string, token: number): Promise<boolean> {
+    await this.ownershipKnown("isCurrent");
     const t = await this.cmd("isCurrent", () => this.redis.hget(this.keys.table("tokens"), run));
     return t !== null && t === String(token);
   }
 
+  async resync(host: string, runs: readonly HeldRun[]): Promise<Resynced> {
+    const args: (string | number)[] = [host, runs.length];
+    for (const r of runs) args.push(r.run, String(r.token), packList([host, r.flowKey, ...r.resources]), r.record);
+    const reply = asStrings(await this.state(SCRIPTS.resync, args, [], true), "resync");
+    const out: { restored: string[]; lost: string[]; blocked: string[]; unnamed: { run: string; token: number }[] } = { restored: [], lost: [], blocked: [], unnamed: [] };
+    let i = 1;
+    for (; i + 1 < reply.length && reply[i] !== "--"; i += 2) {
+      if (reply[i + 1] === "restored") out.restored.push(reply[i] as string);
+      else if (reply[i + 1] === "lost") out.lost.push(reply[i] as string);
+      else if (reply[i + 1] === "blocked") out.blocked.push(reply[i] as string);
+    }
+    for (i += 1; i + 1 < reply.length; i += 2) out.unnamed.push({ run: reply[i] as string, token: Number(reply[i + 1]) });
+    return out;
+  }
+
   async reapDead(): Promise<ActiveEntry[]> {
-    const r = await this.once(SCRIPTS.reap, [this.forgetHostsAfterMs]);
+    const r = await this.once(SCRIPTS.reap, [this.forgetHostsAfterMs], true);
     const out: ActiveEntry[] = [];
     for (let i = 1; i + 2 < r.length; i += 3) {
       const [host = "", flowKey = "", ...resources] = unpackList(r[i + 2] as string);

@@ -133,12 +133,12 @@ export async function startRedis(dir: string, extra: string[] = []): Promise<Bro
   );
 }
 
-/** A Redis Sentinel monitoring the primary at `primaryPort` as `master`, with quorum 1 and short timeouts. */
-export async function startSentinel(dir: string, primaryPort: number, master = "floe-primary"): Promise<Broker> {
+/** A Redis Sentinel monitoring the primary at `primaryPort` as `master`, with quorum 1 (or `quorum`) and short timeouts. */
+export async function startSentinel(dir: string, primaryPort: number, master = "floe-primary", quorum = 1): Promise<Broker> {
   const port = await freePort();
   const conf = join(dir, `sentinel-${port}.conf`);
   mkdirSync(dir, { recursive: true });
   // Sentinel rewrites its config file: it must be its own and writable.
-  writeFileSync(conf, [`port ${port}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor ${master} 127.0.0.1 ${primaryPort} 1`, `sentinel down-after-milliseconds ${master} 1000`, `sentinel failover-timeout ${master} 5000`, ""].join("\n"));
+  writeFileSync(conf, [`port ${port}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor ${master} 127.0.0.1 ${primaryPort} ${quorum}`, `sentinel down-after-milliseconds ${master} 1000`, `sentinel failover-timeout ${master} 5000`, ""].join("\n"));
   return startBroker("redis-sentinel", port, () => ["redis-server", [conf, "--sentinel"]], `redis+sentinel://127.0.0.1:${port}/${master}`);
 }
