@@ -454,7 +454,9 @@ export class RunExecutor {
       return kept.artifacts.length > 0 ? { ...result, artifacts: kept.artifacts } : result;
     } finally {
       if (group !== undefined) rt.groups.delete(group);
-      await files.dispose();
+      // Not waited for: the task's end need not wait on the file system's journal for the
+      // removal of its scratch folders (the run's end removes what is left).
+      void files.dispose();
     }
   }
 

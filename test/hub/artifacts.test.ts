@@ -65,6 +65,8 @@ flows:
   const artifactsDir = readFileSync(`${ev}.dir`, "utf8").trim();
   const ws = readFileSync(`${ev}.ws`, "utf8").trim();
   t.notOk(artifactsDir.startsWith(ws), `$FLOE_ARTIFACTS (${artifactsDir}) is outside the workspace (${ws})`);
+  // Removed as the try ends, without the task's end waiting for it.
+  await until(() => !existsSync(artifactsDir), 10_000, "the try's scratch directory to go");
   t.notOk(existsSync(artifactsDir), "the try's scratch directory is gone after the task");
 
   const store = new ObjectStore(a.root);

@@ -81,6 +81,8 @@ t.test("inputs are copies the task may change; the store keeps the original", as
   const timer = await ta.prepare("RUN1", "wait", "timer", "1", [{ node: "make", artifacts: kept.artifacts }]);
   t.same(readdirSync(envOf(timer.env, "FLOE_INPUTS")), [], "a task that runs no command of the flow's gets no copies");
   await timer.dispose();
+  const leftover = await ta.prepare("RUN1", "late", "exec", "1", [{ node: "make", artifacts: kept.artifacts }]);
+  writeFileSync(join(envOf(leftover.env, "FLOE_ARTIFACTS"), "x"), "x"); // a try whose folders were never disposed of
   await ta.forgetRun("RUN1");
-  t.notOk(existsSync(join(dir, "root", "scratch", "RUN1")), "the run's scratch area goes at its end");
+  t.same(readdirSync(join(dir, "root", "scratch")).filter((n) => n.startsWith("RUN1.")), [], "the run's end removes what its tries left in the scratch area");
 });
