@@ -95,7 +95,8 @@ export function resourcesExclusive(execs: readonly Execution[], faults: readonly
   // A task its host killed when it stood down leaves no end line: it was dead by then, at the
   // latest (the last renewal was sent before the cut; it vouched for lease − margin).
   const standDownNs = BigInt(Math.round((leaseMs - marginMs(leaseMs)) * 1e6));
-  const redisCuts = faults.filter((f) => REDIS_CUTS.includes(f.kind) || f.kind === "lossy-redis");
+  // Faults that take Redis from a host (a restart of Redis takes it from every host).
+  const redisCuts = faults.filter((f) => REDIS_CUTS.includes(f.kind) || f.kind === "lossy-redis" || f.kind === "redis-restart");
   type Span = { e: Execution; from: bigint; to: bigint };
   const byRes = new Map<string, Span[]>();
   let checked = 0;
@@ -108,9 +109,12 @@ export function resourcesExclusive(execs: readonly Execution[], faults: readonly
       if (f.target === e.host && f.atNs >= e.startNs && (to === undefined || f.atNs < to)) to = f.atNs;
     }
     if (e.endNs === undefined) {
+      // Its host stood down within lease − margin of the fault: a task running then, or
+      // started during the outage while the last renewal still vouched, was killed by then.
       for (const f of redisCuts) {
         const by = f.atNs + standDownNs;
-        if (f.target === e.host && f.atNs >= e.startNs && (to === undefined || by < to)) to = by;
+        const hit = f.kind === "redis-restart" || f.target === e.host;
+        if (hit && e.startNs <= by && (to === undefined || by < to)) to = by;
       }
     }
     if (to === undefined) {
