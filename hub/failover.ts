@@ -23,6 +23,7 @@ import type { ClusterState, HeldRun, Resynced } from "./cluster-state.js";
 import { coerceError, FloeError } from "./errors.js";
 import { pendOf } from "./pend.js";
 import type { RunEntry, RunTable } from "./run-table.js";
+import { now } from "../store/clock.js";
 
 /** Runs that ended this long before a failover are written to the run index again. */
 const REINDEX_ENDED_MS = 10 * 60_000;
@@ -128,7 +129,7 @@ export class Failover {
       if (await state.addPend(pendOf(e.record, true), "recover")) pends++;
     }
     // The run index: what the old primary may have had newer (a run's end, its activation).
-    const since = Date.now() - REINDEX_ENDED_MS;
+    const since = now() - REINDEX_ENDED_MS;
     for (const e of table.all()) if (e.state !== "archived" || (e.record.endedAt ?? 0) >= since) this.d.reindex(e);
     if (pends > 0) log.warn({ pends }, "the new primary had lost pends adopted here; back on the list from this host's disk");
     return r.lost;
