@@ -4,6 +4,7 @@
  * kill what is left (it resumes at the next start). A second signal forces (cmd/floe.ts).
  * SIGHUP reloads the config; running runs keep the flow version they started with.
  */
+import { lineBatch } from "./console-batch.js";
 import { hostCommands } from "../agent/host-commands.js";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -104,7 +105,8 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   // clock is stepped still fires timers on the cluster's schedule and stamps runs sanely.
   const cluster_ = cluster;
   await clusterClock.follow(cluster_ !== undefined ? () => cluster_.state.time() : () => Promise.resolve(Date.now()), { log: log.child({ part: "clock" }) });
-  const parts = { config, configDir, root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: (l: string) => io.out(l), secrets, notifier };
+  const consoleLines = lineBatch((text) => io.out(text));
+  const parts = { config, configDir, root: s.root, host: s.host, tags: s.tags, slots: s.slots, log, console: consoleLines.line, secrets, notifier };
   const hub = cluster !== undefined ? clusterHub({ ...parts, parts: cluster, leaseMs: s.leaseMs }) : embeddedHub(parts);
   const { token, path: tokenPath } = await adminToken(s);
   const sessions = cluster?.sessions ?? new FileSessionStore(join(s.root, "sessions.json"));
@@ -196,6 +198,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   await triggers.stop().catch((e: unknown) => errors.push(e));
   const stopping = hub.stop(s.stopGrace * 1000).catch((e: unknown) => errors.push(e));
   await stopping;
+  consoleLines.flush();
   await notifier.stop().catch((e: unknown) => errors.push(e));
   await app.close().catch((e: unknown) => errors.push(e));
   events.close();

@@ -144,7 +144,12 @@ export async function endedGood(h: BenchHost): Promise<number> {
   return Number(m?.[1] ?? 0);
 }
 
-/** Polls /metrics until `n` runs ended good; returns the client wall time when it saw them. */
+/**
+ * Polls /metrics until `n` runs ended good; returns the client wall time when it saw them.
+ * Every poll costs the host a /metrics exposition, charged to its CPU per run: a bench that
+ * needs the end to the millisecond polls rarely and asks the runs' `endedAt` instead
+ * (`lastEndedAt`).
+ */
 export async function waitEnded(h: BenchHost, n: number, timeoutMs: number, pollMs = 50): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -152,6 +157,32 @@ export async function waitEnded(h: BenchHost, n: number, timeoutMs: number, poll
     if (Date.now() > deadline) throw new Error(`bench: ${n} runs did not end within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/**
+ * The latest `endedAt` (host's wall clock, ms) among the newest `count` runs of `flow`
+ * (`GET /runs`, newest first, pages of 1000). The host and the bench share this machine's
+ * clock.
+ */
+export async function lastEndedAt(h: BenchHost, flow: string, count: number): Promise<number> {
+  let last = 0;
+  let before: string | undefined;
+  for (let seen = 0; seen < count; ) {
+    const limit = Math.min(1000, count - seen);
+    const q = `/runs?flow=${encodeURIComponent(flow)}&limit=${limit}${before !== undefined ? `&before=${before}` : ""}`;
+    const res = await h.floe.req("GET", q);
+    if (res.status !== 200) throw new Error(`bench: GET ${q} answered ${res.status}`);
+    const runs = (res.body as { runs?: unknown }).runs;
+    if (!Array.isArray(runs) || runs.length === 0) break;
+    for (const r of runs as unknown[]) {
+      if (typeof r !== "object" || r === null) continue;
+      if ("endedAt" in r && typeof r.endedAt === "number") last = Math.max(last, r.endedAt);
+      if ("ref" in r && typeof r.ref === "object" && r.ref !== null && "run" in r.ref && typeof r.ref.run === "string") before = r.ref.run;
+    }
+    seen += runs.length;
+  }
+  if (last === 0) throw new Error(`bench: no ended run of ${flow} among the newest ${count}`);
+  return last;
 }
 
 export interface NodeTimes {
