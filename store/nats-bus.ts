@@ -46,6 +46,15 @@ export type NatsBusState = "open" | "closed";
 /** How long an unconfirmed event is retried before it is given up (the history misses it). */
 const RETRY_FOR_MS = 120_000;
 
+export interface BusCounts {
+  readonly published: number;
+  readonly sent: number;
+  readonly received: number;
+  readonly messages: number;
+  readonly watchedMessages: number;
+  readonly watchedRuns: number;
+}
+
 /** Log lines waiting to go out together, per subject. */
 interface Pending {
   readonly parts: string[];
@@ -75,9 +84,10 @@ export class NatsBus<E> implements Bus<E> {
   private closing: Promise<void> | undefined;
   /**
    * Counts for tests and metrics: events published and received, NATS messages sent
-   * (`sent`, a batch counts once) and arrived (`messages`).
+   * (`sent`, a batch counts once) and arrived (`messages`; `watchedMessages` of them on the
+   * subscriptions of watched runs).
    */
-  readonly stats = { published: 0, received: 0, malformed: 0, dropped: 0, failedPublishes: 0, republished: 0, sent: 0, messages: 0 };
+  readonly stats = { published: 0, received: 0, malformed: 0, dropped: 0, failedPublishes: 0, republished: 0, sent: 0, messages: 0, watchedMessages: 0 };
   /** Message ids: unique per host process, so a retry is recognised as the same event. */
   private readonly idPrefix: string;
   private nextId = 0;
@@ -113,7 +123,9 @@ export class NatsBus<E> implements Bus<E> {
             this.nats.log?.warn({ err, run }, "run event subscription failed");
             return;
           }
-          if (msg.subject !== runLevel) this.arrive(msg.subject, msg.data);
+          if (msg.subject === runLevel) return;
+          this.stats.watchedMessages++;
+          this.arrive(msg.subject, msg.data);
         },
       });
       w = { sub, count: 0 };
@@ -137,6 +149,11 @@ export class NatsBus<E> implements Bus<E> {
   /** The runs watched now (tests and metrics). */
   watchedRuns(): string[] {
     return [...this.watched.keys()];
+  }
+
+  /** The counts and how many runs are watched now (metrics). */
+  counts(): BusCounts {
+    return { ...this.stats, watchedRuns: this.watched.size };
   }
 
   /** Resolves once the server has this bus's subscription (events published after it reach us). */
