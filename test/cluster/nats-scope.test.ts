@@ -9,6 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
+import { connect } from "@nats-io/transport-node";
 import { startCluster, type Cluster } from "../helpers/cluster.js";
 import { until } from "../helpers/hub.js";
 
@@ -93,6 +94,12 @@ t.test("a host hears only the run-level events of a run nobody on it watches; it
   await c.settle(["h1", "h2"]);
 
   // 1. Nobody on h1 watches: a run of 301 lines on h2 costs h1 its run-level events only.
+  // For comparison, what a host heard before: every event of the cluster, one message each.
+  const raw = await connect({ servers: c.nats.url });
+  t.teardown(() => raw.close());
+  let oldWay = 0;
+  raw.subscribe("floe.*.ev.>", { callback: (_e, m) => void (oldWay += m.subject.endsWith(".run") || m.string().startsWith("{") ? 1 : (JSON.parse(m.string()) as unknown[]).length) });
+  await raw.flush();
   const before = await bus(c, "h1");
   const sentBefore = await bus(c, "h2");
   const quiet = await trigger(c, "h1");
@@ -102,7 +109,8 @@ t.test("a host hears only the run-level events of a run nobody on it watches; it
   const after = await bus(c, "h1");
   const sentAfter = await bus(c, "h2");
   const got = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
-  t.comment(`h1 received ${got("messages_received_total")} NATS messages (${got("events_received_total")} events) for a run of ${LINES + 1} lines on h2`);
+  await raw.flush();
+  t.comment(`h1 received ${got("messages_received_total")} NATS messages (${got("events_received_total")} events) for a run of ${LINES + 1} lines on h2; the cluster's events of it: ${oldWay}, each a message to every host before`);
   t.equal(got("watched_messages_received_total"), 0, "no node event or log line of it reached h1");
   t.ok(got("messages_received_total") <= 10, `a handful of run-level events (${got("messages_received_total")})`);
   const published = (sentAfter["events_published_total"] ?? 0) - (sentBefore["events_published_total"] ?? 0);
