@@ -93,7 +93,7 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
     "/events",
     {
       schema: {
-        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID; logs=false leaves out log lines, attempt=N the log lines of other run attempts",
+        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID; logs=false leaves out log lines, attempt=N the log lines of other run attempts. In a cluster, node events and log lines of a run executing on another host come with run= (or flow=): an unfiltered stream has the run-level events of every run",
         querystring: {
           type: "object",
           additionalProperties: false,
