@@ -112,6 +112,7 @@ async function serveOnRoot(s: Settings, io: Out, signals: Signals): Promise<numb
   const sessions = cluster?.sessions ?? new FileSessionStore(join(s.root, "sessions.json"));
   const events = new EventLog(hub.bus);
   const metrics = new Metrics(hub.bus, () => ({ ...notifier.counts, pending: notifier.pendingCount }));
+  if (cluster !== undefined) metrics.followBus(() => cluster.bus.counts());
   try {
     await hub.start();
     await cluster?.ready();

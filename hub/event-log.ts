@@ -1,9 +1,10 @@
 /**
  * Run events numbered in order and kept in a bounded ring, so that a live client (the
  * dashboard's event stream) that reconnects with its last event id misses nothing still
- * held.
+ * held. In a cluster it holds what the bus brings: the run-level events of every run, and
+ * the node events and log lines of runs executing here or watched (`watch`).
  */
-import type { Bus } from "../store/bus.js";
+import type { Bus, Watch } from "../store/bus.js";
 import type { RunEvent } from "./types.js";
 
 export interface NumberedEvent {
@@ -25,7 +26,7 @@ export class EventLog {
   private readonly off: () => void;
 
   constructor(
-    bus: Bus<RunEvent>,
+    private readonly bus: Bus<RunEvent>,
     private readonly capacity = 20_000,
   ) {
     this.off = bus.subscribe((ev) => this.add(ev));
@@ -61,6 +62,11 @@ export class EventLog {
 
   get lastId(): number {
     return this.next - 1;
+  }
+
+  /** Node events and log lines of `run` from other hosts too, until stopped (bus.watch). */
+  watch(run: string): Watch {
+    return this.bus.watch(run);
   }
 
   listen(fn: (e: NumberedEvent) => void): () => void {

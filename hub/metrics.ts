@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Bus } from "../store/bus.js";
+import type { BusCounts } from "../store/nats-bus.js";
 import type { RunTally } from "./run-table.js";
 import type { RunEvent } from "./types.js";
 
@@ -70,6 +71,37 @@ export class Metrics {
     for (const r of RESULTS) this.runsEnded.inc({ result: r }, 0);
     this.off = bus.subscribe((ev) => this.onEvent(ev));
     if (notify !== undefined) this.notifyMetrics(notify);
+  }
+
+  /**
+   * What the cluster's event bus sends and receives (store/nats-bus.ts): how much NATS
+   * traffic a host has, and whether it stays in proportion to what the host shows.
+   */
+  followBus(counts: () => BusCounts): void {
+    const registers = [this.registry];
+    const total = (name: string, help: string, pick: (c: BusCounts) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(pick(counts()));
+        },
+      });
+    total("floe_bus_events_published_total", "Events this host published to the cluster.", (c) => c.published);
+    total("floe_bus_messages_sent_total", "NATS messages those events took (log lines go in batches).", (c) => c.sent);
+    total("floe_bus_messages_received_total", "NATS messages of other hosts' events received.", (c) => c.messages);
+    total("floe_bus_watched_messages_received_total", "Of those, messages of node events and log lines of watched runs.", (c) => c.watchedMessages);
+    total("floe_bus_events_received_total", "Other hosts' events received.", (c) => c.received);
+    new Gauge({
+      name: "floe_bus_watched_runs",
+      help: "Runs whose node events and log lines this host receives now (an open run page, a followed log).",
+      registers,
+      collect() {
+        this.set(counts().watchedRuns);
+      },
+    });
   }
 
   /** The notifier keeps its own totals: each scrape reads them. */

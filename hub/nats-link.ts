@@ -1,7 +1,10 @@
 /**
  * The cluster link over NATS. History (log lines, a run's events) is read from the JetStream
- * stream the bus's events land in, with an ordered consumer filtered to one run or one node
- * (nats-server 2.9: one filter subject per consumer), read until nothing is pending.
+ * stream the bus's events land in, one stored message at a time with the stream's message
+ * get API (`next_by_subj`: the first message on the filter at or after a sequence), so a
+ * read creates no consumer: reading nothing new costs one request, and a followed log is read
+ * from where the last read stopped. A message holds one event or a batch of log lines
+ * (store/event-batch.ts).
  * Host requests are NATS request/reply on `floe.<c>.host.<host>.<verb>`; replies are an
  * envelope that carries a FloeError across, so the asker throws what the answerer threw.
  *
@@ -9,8 +12,9 @@
  *   reply    { v: 1, ok: true, value } | { v: 1, ok: false, error: { code, message, status, details? } }
  */
 import { isObj } from "./wire-checks.js";
-import type { Consumer, JsMsg } from "@nats-io/jetstream";
+import type { MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import { NoRespondersError, RequestError, TimeoutError, type Msg, type Subscription } from "@nats-io/transport-node";
+import { unbatch } from "../store/event-batch.js";
 import type { NatsHandle } from "../store/nats-connect.js";
 import type { ClusterLink, HostVerb } from "./cluster-link.js";
 import { coerceError, errorMessage, FloeError, type ErrorCode } from "./errors.js";
@@ -113,11 +117,16 @@ export class NatsLink implements ClusterLink {
     const cursor = this.cursors.get(key);
     const from = cursor !== undefined && cursor.line <= after ? cursor.stream + 1 : 1;
     let last: Cursor | undefined;
-    await this.history(this.nats.names.nodeLogs(run, node), from, (ev, stream) => {
-      if (ev.type !== "log" || ev.ref.run !== run || ev.node !== node || ev.line.attempt !== attempt) return true;
-      last = { line: ev.line.seq, stream };
-      if (ev.line.seq <= after) return true;
-      out.push(ev.line);
+    await this.history(this.nats.names.nodeLogs(run, node), from, (evs, stream) => {
+      let maxLine = 0;
+      for (const ev of evs) {
+        if (ev.type !== "log" || ev.ref.run !== run || ev.node !== node || ev.line.attempt !== attempt) continue;
+        // A batch cut short by the limit is read again next time: the cursor stays before it.
+        if (out.length >= limit) return false;
+        maxLine = Math.max(maxLine, ev.line.seq);
+        if (ev.line.seq > after) out.push(ev.line);
+      }
+      if (maxLine > 0) last = { line: Math.max(maxLine, last?.line ?? 0), stream };
       return out.length < limit;
     });
     // A line re-sent after a NATS failover lands after later ones: hand them out in their order.
@@ -132,60 +141,49 @@ export class NatsLink implements ClusterLink {
 
   async runEvents(run: string): Promise<RunEvent[]> {
     const out: RunEvent[] = [];
-    await this.history(this.nats.names.runEvents(run), 1, (ev) => {
+    await this.history(this.nats.names.runEvents(run), 1, (evs) => {
       // A very long id shares its subject's hashed token only by accident: the body decides.
-      if (runOf(ev) === run) out.push(ev);
+      for (const ev of evs) if (runOf(ev) === run) out.push(ev);
       return true;
     });
     return out;
   }
 
   /**
-   * Feeds the stream's events on `filter` from stream sequence `from` to `take`, in order,
-   * until it returns false or none are left.
+   * Feeds the stream's messages on `filter` from stream sequence `from` to `take` (the
+   * events of each, with its sequence), in order, until it returns false or none are left.
    */
-  private async history(filter: string, from: number, take: (ev: RunEvent, stream: number) => boolean): Promise<void> {
-    const { js, names, log } = this.nats;
+  private async history(filter: string, from: number, take: (evs: RunEvent[], stream: number) => boolean): Promise<void> {
+    const { jsm, names, log } = this.nats;
     if (!this.nats.connected) throw new FloeError("E_UNAVAILABLE", "the cluster's run history can not be read: NATS is not connected");
-    let c: Consumer;
-    try {
-      c = await js.consumers.get(names.stream, { filter_subjects: filter, opt_start_seq: from, inactive_threshold: 60_000 });
-    } catch (e) {
-      throw new FloeError("E_UNAVAILABLE", `the cluster's run history can not be read: ${errorMessage(e)}`, { cause: e });
-    }
-    try {
-      if ((await c.info(true)).num_pending === 0) return;
-      const iter = await c.consume({ max_messages: 512 });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        void iter.close();
-      }, this.historyTimeoutMs);
+    const until = performance.now() + this.historyTimeoutMs;
+    for (let seq = from; ; ) {
+      if (performance.now() > until) throw new FloeError("E_UNAVAILABLE", `the cluster's run history did not answer within ${this.historyTimeoutMs} ms`);
+      let m: StoredMsg | null;
       try {
-        for await (const m of iter) {
-          const d = this.decode(m);
-          if (!d.ok) log?.warn({ subject: m.subject, seq: m.seq, why: d.why }, "malformed event in the history skipped");
-          else if (!take(d.value, m.seq)) break;
-          if (m.info.pending === 0) break;
-        }
-      } finally {
-        clearTimeout(timer);
-        await iter.close();
+        m = await jsm.streams.getMessage(names.stream, nextOn(filter, seq));
+      } catch (e) {
+        throw new FloeError("E_UNAVAILABLE", `the cluster's run history could not be read: ${errorMessage(e)}`, { cause: e });
       }
-      if (timedOut) throw new FloeError("E_UNAVAILABLE", `the cluster's run history did not answer within ${this.historyTimeoutMs} ms`);
-    } catch (e) {
-      if (e instanceof FloeError) throw e;
-      throw new FloeError("E_UNAVAILABLE", `the cluster's run history could not be read: ${errorMessage(e)}`, { cause: e });
-    } finally {
-      c.delete().catch(() => undefined);
+      if (m === null) return;
+      const evs: RunEvent[] = [];
+      for (const x of this.decode(m)) {
+        const d = parseRunEvent(x);
+        if (d.ok) evs.push(d.value);
+        else log?.warn({ subject: m.subject, seq: m.seq, why: d.why }, "malformed event in the history skipped");
+      }
+      if (!take(evs, m.seq)) return;
+      seq = m.seq + 1;
     }
   }
 
-  private decode(m: JsMsg): ReturnType<typeof parseRunEvent> {
+  /** The events a stored message holds (one, or a batch of log lines). */
+  private decode(m: StoredMsg): readonly unknown[] {
     try {
-      return parseRunEvent(JSON.parse(this.dec.decode(m.data)));
+      return unbatch(JSON.parse(this.dec.decode(m.data)));
     } catch {
-      return { ok: false, why: "not JSON" };
+      this.nats.log?.warn({ subject: m.subject, seq: m.seq }, "an entry of the history is not JSON; skipped");
+      return [];
     }
   }
 
@@ -328,6 +326,15 @@ function unwrap(host: string, body: unknown): unknown {
   if (typeof message !== "string") throw bad();
   if (!isErrorCode(code)) throw new FloeError("E_INTERNAL", `host "${host}" answered with an unknown error ${JSON.stringify(code)}: ${message}`);
   throw new FloeError(code, message, details !== undefined ? { details } : {});
+}
+
+/**
+ * The first message on `filter` at or after `seq`. nats-server answers `next_by_subj` on its
+ * message get API since 2.9; the client's type for that API names only the other forms.
+ */
+function nextOn(filter: string, seq: number): MsgRequest {
+  const q: { seq: number; next_by_subj: string } = { seq, next_by_subj: filter };
+  return q as MsgRequest;
 }
 
 function unreachable(host: string, why: string, cause?: unknown): FloeError {

@@ -29,7 +29,7 @@ export function runOf(ev: RunEvent): string {
 }
 
 export function runEventCodec(names: NatsNames): WireCodec<RunEvent> {
-  return { subject: (ev) => runEventSubject(names, ev), decode: parseRunEvent };
+  return { subject: (ev) => runEventSubject(names, ev), decode: parseRunEvent, batchable: (ev) => ev.type === "log" };
 }
 
 /** Checks a parsed JSON value is a RunEvent of a version this host understands. */

@@ -4,7 +4,7 @@
  *
  *   floe.<c>.ev.<run>.run              a run's summary events
  *   floe.<c>.ev.<run>.node.<node>      a node's status events
- *   floe.<c>.ev.<run>.log.<node>       a node's output lines
+ *   floe.<c>.ev.<run>.log.<node>       a node's output lines (one line, or a batch of them)
  *   floe.<c>.host.<host>.<verb>        requests to one host
  *
  * and the object store bucket of artifacts, FLOE_OBJ_<c>.
@@ -33,11 +33,13 @@ export interface NatsNames {
   readonly stream: string;
   /** The JetStream object store bucket holding artifacts (store/nats-objects.ts). */
   readonly objects: string;
-  /** Every run event of the cluster (what the stream holds and the bus listens to). */
+  /** Every run event of the cluster: what the stream holds. */
   readonly allEvents: string;
+  /** The run-level events of every run: what every host's bus listens to. */
+  readonly allRunEvents: string;
   /** The subject of one event. `node` is required for node and log events. */
   event(run: string, kind: EventKind, node?: string): string;
-  /** Every event of one run (a filter). */
+  /** Every event of one run (a filter; what a host watching the run listens to). */
   runEvents(run: string): string;
   /** The log lines of one node of one run (a filter). */
   nodeLogs(run: string, node: string): string;
@@ -54,6 +56,7 @@ export function natsNames(cluster: string = DEFAULT_CLUSTER): NatsNames {
     stream: `FLOE_EV_${c}`,
     objects: `FLOE_OBJ_${c}`,
     allEvents: `${base}.ev.>`,
+    allRunEvents: `${base}.ev.*.run`,
     event(run: string, kind: EventKind, node?: string) {
       if (kind === "run") return `${ev(run)}.run`;
       if (node === undefined) throw new Error(`a ${kind} event subject needs a node id`);

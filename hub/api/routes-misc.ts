@@ -1,6 +1,7 @@
 /** Login, hosts, health, metrics, the live event stream, webhooks and floe's /push/data. */
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from "fastify";
 import { FloeError } from "../errors.js";
+import type { Watch } from "../../store/bus.js";
 import type { RunEvent } from "../types.js";
 import { COOKIE, tokenFrom, type Caller } from "./auth.js";
 import { verifyPassword } from "./passwords.js";
@@ -92,7 +93,7 @@ export function registerMiscRoutes(api: FastifyInstance, ctx: ApiContext): void 
     "/events",
     {
       schema: {
-        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID; logs=false leaves out log lines, attempt=N the log lines of other run attempts",
+        summary: "Live run, node and log events (server-sent events); resume with Last-Event-ID; logs=false leaves out log lines, attempt=N the log lines of other run attempts. In a cluster, node events and log lines of a run executing on another host come with run= (or flow=): an unfiltered stream has the run-level events of every run",
         querystring: {
           type: "object",
           additionalProperties: false,
@@ -171,27 +172,60 @@ function matches(ev: RunEvent, q: StreamQuery): boolean {
   return true;
 }
 
+/** Runs one stream of a flow's runs watches at most (beyond, their lines come only if run here). */
+const MAX_FLOW_WATCHES = 1000;
+
 function streamEvents(raw: import("node:http").IncomingMessage, reply: FastifyReply, ctx: ApiContext, q: StreamQuery, lastId: number): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+  res.write(`retry: 2000\n: connected to ${ctx.hub.host}\n\n`);
+  // In a cluster, node events and log lines of a run executing elsewhere reach this host only
+  // while it is watched: a stream of one run watches it; a stream of a flow watches each of its
+  // runs from the first news of it until it ends; an unfiltered stream has the run-level
+  // events of every run, and the rest of the runs executing here or watched by someone else.
+  const watches = new Map<string, Watch>();
+  let closed = false;
+  const watch = (run: string): Watch | undefined => {
+    if (closed || watches.has(run) || watches.size >= MAX_FLOW_WATCHES) return undefined;
+    const w = ctx.events.watch(run);
+    watches.set(run, w);
+    return w;
+  };
+  const unwatch = (run: string): void => {
+    watches.get(run)?.stop();
+    watches.delete(run);
+  };
   const send = (id: number, ev: RunEvent) => {
+    if (q.run === undefined && q.flow !== undefined && ev.type === "run" && ev.summary.ref.flow === q.flow) {
+      if (ev.summary.state === "archived") unwatch(ev.summary.ref.run);
+      else watch(ev.summary.ref.run);
+    }
     if (matches(ev, q)) res.write(`id: ${id}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
   };
-  res.write(`retry: 2000\n: connected to ${ctx.hub.host}\n\n`);
-  if (Number.isFinite(lastId)) {
-    const { events, gap } = ctx.events.since(lastId);
-    if (gap) res.write(`event: gap\ndata: {"v":1,"type":"gap"}\n\n`);
-    for (const e of events) send(e.id, e.ev);
-  } else {
-    res.write(`event: hello\nid: ${ctx.events.lastId}\ndata: {"v":1,"type":"hello","host":${JSON.stringify(ctx.hub.host)}}\n\n`);
-  }
-  const off = ctx.events.listen((e) => send(e.id, e.ev));
-  const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+  let off = (): void => undefined;
+  let ping: NodeJS.Timeout | undefined;
   const close = () => {
+    closed = true;
     off();
     clearInterval(ping);
+    for (const w of watches.values()) w.stop();
+    watches.clear();
   };
   raw.once("close", close);
   res.once("close", close);
+  const first = q.run !== undefined ? watch(q.run) : undefined;
+  // What comes before hello (or the resumed events) is what the client can count on.
+  void (first?.ready ?? Promise.resolve()).then(() => {
+    if (closed) return;
+    if (Number.isFinite(lastId)) {
+      const { events, gap } = ctx.events.since(lastId);
+      if (gap) res.write(`event: gap\ndata: {"v":1,"type":"gap"}\n\n`);
+      for (const e of events) send(e.id, e.ev);
+    } else {
+      res.write(`event: hello\nid: ${ctx.events.lastId}\ndata: {"v":1,"type":"hello","host":${JSON.stringify(ctx.hub.host)}}\n\n`);
+    }
+    off = ctx.events.listen((e) => send(e.id, e.ev));
+    ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+  });
 }

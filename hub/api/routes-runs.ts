@@ -2,6 +2,7 @@
 import { createReadStream } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { FloeError } from "../errors.js";
+import type { LogPage } from "../queries.js";
 import type { LogLine } from "../types.js";
 import { artifactParams, logLineSchema, nodeParams, runDetailSchema, runIdParam, runSummarySchema, valuesSchema } from "./schemas.js";
 import type { ApiContext } from "./server.js";
@@ -62,27 +63,51 @@ export function registerRunRoutes(api: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (req) => {
+      let res: LogPage;
+      const live = (r: LogPage): boolean => r.state !== "archived" && r.attempt === r.attempts.at(-1);
       const { id, node } = req.params;
       const { after, limit, wait } = req.query;
-      // Pinned after the first read: a requeue while this request waits must not switch it to the new attempt.
-      let res = await ctx.hub.readLog(id, node, { ...(req.query.attempt !== undefined ? { attempt: req.query.attempt } : {}), after, limit: limit + 1 });
-      const attempt = res.attempt;
-      const live = (r: typeof res): boolean => r.state !== "archived" && r.attempt === r.attempts.at(-1);
-      if (res.lines.length === 0 && wait > 0 && live(res)) {
-        // Long poll: wait for a line of this node in this attempt, for the run to end, or for it to be requeued.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, wait);
-          const off = ctx.events.listen(({ ev }) => {
-            if ((ev.type === "log" && ev.ref.run === id && ev.node === node && ev.line.attempt === attempt) || (ev.type === "run" && ev.summary.ref.run === id && (ev.summary.state === "archived" || ev.summary.attempt !== attempt))) done();
-          });
-          req.raw.once("close", done);
-          function done(): void {
-            clearTimeout(timer);
-            off();
-            resolve();
-          }
+      // A run executing on another host: its lines reach this one only while it is watched.
+      // The watch and the listener come before the first read, so no line slips between them.
+      const watch = wait > 0 ? ctx.events.watch(id) : undefined;
+      try {
+        await watch?.ready;
+        let attempt: number | undefined;
+        let woken = false;
+        let wake = (): void => undefined;
+        const off = ctx.events.listen(({ ev }) => {
+          const hit =
+            (ev.type === "log" && ev.ref.run === id && ev.node === node && (attempt === undefined || ev.line.attempt === attempt)) ||
+            (ev.type === "run" && ev.summary.ref.run === id && (ev.summary.state === "archived" || (attempt !== undefined && ev.summary.attempt !== attempt)));
+          if (!hit) return;
+          woken = true;
+          wake();
         });
-        res = await ctx.hub.readLog(id, node, { attempt, after, limit: limit + 1 });
+        try {
+          // Pinned after the first read: a requeue while this request waits must not switch it to the new attempt.
+          res = await ctx.hub.readLog(id, node, { ...(req.query.attempt !== undefined ? { attempt: req.query.attempt } : {}), after, limit: limit + 1 });
+          attempt = res.attempt;
+          if (res.lines.length === 0 && wait > 0 && live(res)) {
+            // Long poll: wait for a line of this node in this attempt, for the run to end, or for it to be requeued.
+            if (!woken) {
+              await new Promise<void>((resolve) => {
+                const timer = setTimeout(done, wait);
+                wake = done;
+                req.raw.once("close", done);
+                function done(): void {
+                  clearTimeout(timer);
+                  req.raw.off("close", done);
+                  resolve();
+                }
+              });
+            }
+            res = await ctx.hub.readLog(id, node, { attempt, after, limit: limit + 1 });
+          }
+        } finally {
+          off();
+        }
+      } finally {
+        watch?.stop();
       }
       const lines: LogLine[] = res.lines.slice(0, limit);
       return { lines, attempt: res.attempt, attempts: res.attempts, more: res.lines.length > limit, live: live(res) };

@@ -42,7 +42,7 @@ const app = {
   },
 };
 
-app.live = new Live(`${base}/events?logs=false`, {
+const liveHooks = {
   async stillAllowed() {
     try {
       await app.api.get("/whoami");
@@ -51,7 +51,12 @@ app.live = new Live(`${base}/events?logs=false`, {
       return false;
     }
   },
-});
+};
+// Every run's summary, live: the dashboard's lists. A run's node events come on a stream of
+// that run (app.runLive), which in a cluster is what makes its host bring them here.
+app.live = new Live(`${base}/events?logs=false`, liveHooks);
+/** A stream of one run's run and node events, for its page: start() it, stop() it on leaving. */
+app.runLive = (runId) => new Live(`${base}/events?logs=false&run=${encodeURIComponent(runId)}`, liveHooks);
 
 const CONN_TEXT = { idle: "", connecting: "connecting…", live: "live", reconnecting: "reconnecting…", paused: "paused (tab hidden)" };
 app.live.onStatus((s) => {

@@ -34,17 +34,19 @@ export class Live {
   constructor(url, hooks) {
     this.#url = url;
     this.#hooks = hooks;
-    document.addEventListener("visibilitychange", () => {
-      clearTimeout(this.#hiddenTimer);
-      if (document.hidden) this.#hiddenTimer = setTimeout(() => this.#pause(), HIDDEN_GRACE_MS);
-      else if (this.#paused) {
-        this.#paused = false;
-        if (!this.#running) return;
-        this.#dropped = true;
-        this.#open();
-      }
-    });
   }
+
+  // Listened to while started only, so a stream made for one page leaves nothing behind.
+  #onVisibility = () => {
+    clearTimeout(this.#hiddenTimer);
+    if (document.hidden) this.#hiddenTimer = setTimeout(() => this.#pause(), HIDDEN_GRACE_MS);
+    else if (this.#paused) {
+      this.#paused = false;
+      if (!this.#running) return;
+      this.#dropped = true;
+      this.#open();
+    }
+  };
 
   #pause() {
     if (!this.#running || this.#paused) return;
@@ -62,12 +64,15 @@ export class Live {
   start() {
     if (this.#running) return;
     this.#running = true;
+    document.addEventListener("visibilitychange", this.#onVisibility);
     this.#open();
   }
 
   stop() {
     this.#running = false;
     this.#paused = false;
+    document.removeEventListener("visibilitychange", this.#onVisibility);
+    clearTimeout(this.#hiddenTimer);
     clearTimeout(this.#timer);
     this.#es?.close();
     this.#es = undefined;

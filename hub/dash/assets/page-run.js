@@ -354,11 +354,15 @@ export function mountRun(app, [runId], root, query) {
     ),
     panel.el,
   );
-  const off = app.live.on((ev) => {
+  // This run's own stream: in a cluster, a run executing on another host sends its node
+  // events here only while a page (or a log) of it is open.
+  const live = app.runLive(runId);
+  const off = live.on((ev) => {
     if (ev.type === "resync") return void load();
     if (loading) queue.push(ev);
     else if (run) handle(ev);
   });
+  live.start();
   void load().then(() => {
     const crumb = root.querySelector("#crumb-flow");
     if (crumb && run) crumb.replaceChildren(h("a", { href: `/app/flows/${seg(run.ref.flow)}` }, run.name || run.ref.flow));
@@ -366,6 +370,7 @@ export function mountRun(app, [runId], root, query) {
   return () => {
     gone = true;
     off();
+    live.stop();
     panel.stop();
   };
 }
