@@ -4,23 +4,18 @@
  * rules of DESIGN §4 step 6. Every state change is appended to the run's journal
  * before it is announced, so a restarted host can pick the run up where it was.
  */
-import type { TaskResult, TaskType } from "../agent/contract.js";
 import { formatDuration } from "../flows/duration.js";
 import { readForm } from "../flows/forms.js";
 import type { MergeNode, TaskNode } from "../flows/model.js";
 import { matchTag, mergeTag, taskTag, TRIGGER_GOOD } from "../flows/tags.js";
 export type { ExecutorDeps } from "./executor-deps.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
-import type { ChildResult, TaskInstance } from "./child-runs.js";
 import { errorMessage, FloeError } from "./errors.js";
-import { combine, ended, fanItems, freshInstance, inPool, itemEnv, type FanItem, type InstanceRuntime, type ItemFile } from "./fan-out.js";
 import { NodeRuntime } from "./node-runtime.js";
 import type { ReplayedNode, RunEventRec, RunRecord, StatusLine } from "./run-record.js";
-import { prepareTask } from "./task-request.js";
+import { TaskWork, type TaskOutcome } from "./task-work.js";
 import type { ExecutorDeps } from "./executor-deps.js";
-import { itemFilesOf, type NodeArtifacts } from "./task-artifacts.js";
 import type { ArtifactRef, LogLine, NodeStatus, RunResult } from "./types.js";
-import type { NodeOutputs } from "./upstream-outputs.js";
 import { now } from "../store/clock.js";
 
 /**
@@ -47,6 +42,8 @@ export class RunExecutor {
   /** Paused (hub/pause.ts): tasks due to start wait in `held` until the run is resumed. */
   private paused: boolean;
   private held: { node: TaskNode; ev: RunEventRec; note?: string }[] = [];
+  /** Executions, child runs and fan-outs of this run's tasks (task-work.ts). */
+  private readonly work: TaskWork;
 
   constructor(
     readonly record: RunRecord,
@@ -57,6 +54,17 @@ export class RunExecutor {
     const trigger = this.nodes.get(record.trigger.id);
     if (record.inputs !== undefined && trigger?.node.class === "trigger") trigger.artifacts = record.inputs;
     this.paused = record.paused !== undefined;
+    this.work = new TaskWork({
+      record,
+      deps,
+      nodes: this.nodes,
+      ended: () => this.ended,
+      journal: (node, line, o) => this.journal(node, line, o),
+      line: (node, l, instance) => this.line(node, l, instance),
+      sysLine: (node, text, instance) => this.sysLine(node, text, instance),
+      durable: (node) => this.durable(node),
+      publishNode: (id) => this.publishNode(id),
+    });
   }
 
   get isEnded(): boolean {
@@ -341,10 +349,10 @@ export class RunExecutor {
       const ms = node.timeoutMs;
       timer = setTimeout(() => taskAbort.abort(new Error(`timed out after ${formatDuration(ms)}`)), ms);
     }
-    let result: TaskResult & { readonly artifacts?: readonly ArtifactRef[] };
+    let result: TaskOutcome;
     try {
       const signal = AbortSignal.any(signals);
-      result = node.forEach !== undefined ? await this.fanOut(node, rt, ev, signal) : await this.execute(node, rt, ev, signal);
+      result = node.forEach !== undefined ? await this.work.fanOut(node, rt, ev, signal) : await this.work.execute(node, rt, ev, signal);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       rt.abort = undefined;
@@ -399,154 +407,6 @@ export class RunExecutor {
       values: outputs,
       ...(result.artifacts !== undefined ? { artifacts: result.artifacts } : {}),
     });
-  }
-
-  /**
-   * One execution of a task's work, as the agent reports it: its options and environment
-   * read now (every node that ended by now, retries included, is upstream of it), the
-   * host's secrets added, its output lines numbered and its process group recorded; with
-   * the artifacts it left (task-artifacts.ts), for the caller to record with its end.
-   */
-  private async execute(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal, item?: FanItem): Promise<TaskResult & { readonly artifacts?: readonly ArtifactRef[] }> {
-    const prepared = prepareTask(this.record.flow, node, this.record.trigger, ev, this.deps.workspace, this.deps.gitKey, this.upstreamOutputs());
-    const { opts, notes } = prepared;
-    for (const note of notes) this.sysLine(node.id, note, item?.index);
-    const env = item !== undefined ? [...prepared.env, ...itemEnv(item)] : prepared.env;
-    // A child run's instance has `item` among its trigger values: the listed value, or the artifact's name.
-    if (node.type === "flow") return this.runChild(node, rt, env, signal, item !== undefined ? { index: item.index, item: item.name, ...(node.forEach === "artifacts" ? { artifact: item.value } : {}) } : undefined);
-    // Read as the task starts, on the host that runs it: each host has its own secrets.
-    const secrets = this.deps.secrets.resolve(this.record.flow.secrets ?? []);
-    if ("error" in secrets) return { status: -1, error: secrets.error, outputs: {} };
-    let group: number | undefined;
-    let files;
-    try {
-      // Each instance of a for-each task has directories of its own.
-      files = await this.deps.artifacts.prepare(this.record.ref.run, node.id, node.type, item !== undefined ? `${rt.attempts}.${item.index}` : String(rt.attempts), this.upstreamArtifacts(node.id));
-    } catch (e) {
-      return { status: -1, error: `could not place the task's inputs ($FLOE_INPUTS): ${errorMessage(e)}`, outputs: {} };
-    }
-    try {
-      const result = await this.deps.runTask({
-        runId: this.record.ref.run,
-        flowId: this.record.ref.flow,
-        nodeId: node.id,
-        ...(this.record.ref.execHost !== undefined ? { host: this.record.ref.execHost } : {}),
-        attempt: this.record.attempt,
-        type: node.type as TaskType,
-        opts,
-        // Last: a secret is what the flow asked for, whatever its env says.
-        env: [...env, ...files.env, ...(item !== undefined && node.forEach === "artifacts" ? [`FLOE_ITEM=${files.input(item.value)}`] : []), ...secrets.env],
-        workspace: this.deps.workspace,
-        cacheDir: this.deps.cacheDir,
-        signal,
-        onLine: (l) => this.line(node.id, l, item?.index),
-        // Not synced on its own: it is read after a crash of this host's processes, which
-        // leaves what they wrote; a crash of the machine leaves no process group to kill.
-        onStart: ({ pgid }) => {
-          group = pgid;
-          rt.groups.add(pgid);
-          this.journal(node.id, { t: "pgid", at: now(), pgid }, { lazy: true });
-        },
-      });
-      if (this.ended) return result; // nothing of it is recorded
-      const kept = await files.collect();
-      if ("error" in kept) return { ...result, error: kept.error };
-      return kept.artifacts.length > 0 ? { ...result, artifacts: kept.artifacts } : result;
-    } finally {
-      if (group !== undefined) rt.groups.delete(group);
-      // Not waited for: the task's end need not wait on the file system's journal for the
-      // removal of its scratch folders (the run's end removes what is left).
-      void files.dispose();
-    }
-  }
-
-  /** A `type: flow` task (child-runs.ts): the child it started before a restart is re-attached to, not started again. */
-  private async runChild(node: TaskNode, rt: NodeRuntime, env: readonly string[], signal: AbortSignal, instance?: TaskInstance): Promise<ChildResult> {
-    if (this.deps.children === undefined) return { status: -1, error: "child runs are not available on this host", outputs: {} };
-    const slot = instance?.index ?? -1;
-    const result = await this.deps.children.run({
-      parent: this.record,
-      node,
-      env,
-      upstream: this.upstreamArtifacts(node.id),
-      signal,
-      ...(instance !== undefined ? { instance } : {}),
-      ...(rt.children.has(slot) ? { known: rt.children.get(slot) as string } : {}),
-      started: async (run) => {
-        rt.children.set(slot, run);
-        rt.shown.set(slot, run);
-        this.journal(node.id, { t: "child", at: now(), run, ...(instance !== undefined ? { instance: instance.index } : {}) });
-        await this.durable(node.id);
-        this.publishNode(node.id);
-      },
-      line: (text) => this.sysLine(node.id, text, instance?.index),
-    });
-    // Taken as this try's result: a retry starts a new child (a stopping host's run is not recorded, see suspend()).
-    rt.children.delete(slot);
-    return result;
-  }
-
-  /** The artifacts of this run attempt's other nodes that have ended (a task's inputs). */
-  private upstreamArtifacts(except: string): NodeArtifacts[] {
-    const out: NodeArtifacts[] = [];
-    for (const rt of this.nodes.values()) if (rt.node.id !== except && rt.artifacts !== undefined && rt.artifacts.length > 0) out.push({ node: rt.node.id, artifacts: rt.artifacts });
-    return out;
-  }
-
-  /**
-   * A for-each task: its instances that have not ended run (at most `parallel` at once),
-   * each recorded in the journal as it starts and ends, so that a restart runs only the
-   * others again; their ends make the task's one result (fan-out.ts).
-   */
-  private async fanOut(node: TaskNode, rt: NodeRuntime, ev: RunEventRec, signal: AbortSignal): Promise<TaskResult & { readonly artifacts?: readonly ArtifactRef[] }> {
-    const items = fanItems(node, this.itemFiles(ev));
-    const known = rt.instances;
-    const instances = items.map((it) => known?.[it.index] ?? freshInstance(it));
-    rt.instances = instances;
-    this.publishNode(node.id);
-    const todo = items.filter((it) => !ended((instances[it.index] as InstanceRuntime).status.state)).map((it) => it.index);
-    if (todo.length < items.length) this.sysLine(node.id, `${items.length - todo.length} of ${items.length} instances ended before; running the other ${todo.length}`);
-    await inPool(todo, node.parallel, () => signal.aborted || this.ended, async (index) => {
-      const item = items[index] as FanItem;
-      const inst = instances[index] as InstanceRuntime;
-      const startedAt = now();
-      const base = { index, item: item.value, name: item.name, startedAt };
-      inst.status = { ...base, state: "running" };
-      this.journal(node.id, { t: "inst", at: startedAt, index, item: item.value, name: item.name, state: "running" });
-      this.publishNode(node.id);
-      const r = await this.execute(node, rt, ev, signal, item);
-      if (this.ended) return;
-      const good = r.error === undefined && node.good.includes(r.status);
-      const state = signal.aborted ? "cancelled" : good ? "good" : "bad";
-      const said = r.error ?? r.reason;
-      const reason = said !== undefined ? this.deps.secrets.mask(said) : good ? undefined : `exit status ${r.status}`;
-      const exitCode = r.error === undefined ? r.status : undefined;
-      const at = now();
-      inst.status = { ...base, state, endedAt: at, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}) };
-      inst.outputs = this.deps.secrets.maskValues(r.outputs);
-      inst.artifacts = r.artifacts;
-      this.journal(node.id, { t: "inst", at, index, item: item.value, name: item.name, state, ...(exitCode !== undefined ? { exitCode } : {}), ...(reason !== undefined ? { reason } : {}), outputs: inst.outputs, ...(r.artifacts !== undefined ? { artifacts: r.artifacts } : {}) });
-      this.publishNode(node.id);
-    });
-    if (signal.aborted) return { status: -1, reason: errorMessage(signal.reason), outputs: {} };
-    // The task's artifacts: its instances' together (task-artifacts.ts).
-    const result = combine(node, instances);
-    const kept = this.deps.artifacts.combineInstances(instances.map((i) => i.artifacts), this.upstreamArtifacts(node.id));
-    if ("error" in kept) return { ...result, error: kept.error };
-    return kept.artifacts.length > 0 ? { ...result, artifacts: kept.artifacts } : result;
-  }
-
-  /** The artifacts `for-each: artifacts` runs over: those of the node whose event started the task. */
-  private itemFiles(ev: RunEventRec): ItemFile[] {
-    // Relative to the instance's $FLOE_INPUTS, where execute() places every ended node's artifacts.
-    return itemFilesOf(ev);
-  }
-
-  /** The outputs of this run attempt's nodes that have ended, in the flow's order (`this.nodes` is built in it). */
-  private upstreamOutputs(): NodeOutputs[] {
-    const out: NodeOutputs[] = [];
-    for (const rt of this.nodes.values()) if (rt.outputs !== undefined) out.push({ node: rt.node.id, outputs: rt.outputs });
-    return out;
   }
 
   /**
