@@ -86,6 +86,8 @@ export interface ChildRunsDeps {
    * looks for its child (maybe a run of this host, recovered after it) only then.
    */
   readonly ready: Promise<void>;
+  /** The number of runs lending their slot (`lending()`) changed: the host says so to the cluster. */
+  lendingChanged?(): void;
 }
 
 /** The shared-state key of a run's children: `{ "<node>" or "<node>#<instance>": child run id }`. */
@@ -103,8 +105,20 @@ export class ChildRuns {
   /** Who waits for which child's end (waitForEnd), and the one bus subscription that tells them. */
   private readonly waiters = new Map<string, Set<(s: RunSummary) => void>>();
   private unsubscribe: (() => void) | undefined;
+  /** Parent runs of this host waiting for a child's end, with how many of their tasks wait. */
+  private readonly lenders = new Map<string, number>();
 
   constructor(private readonly d: ChildRunsDeps) {}
+
+  /**
+   * How many runs of this host wait for a child run: each lends its slot, which the host
+   * adds to its own (hub.ts). Without this a parent kept its slot while its child waited
+   * for one: a host whose every slot held a waiting parent (one parent with `--slots=1`,
+   * two started together with two slots) waited for ever.
+   */
+  lending(): number {
+    return this.lenders.size;
+  }
 
   async run(c: ChildCall): Promise<ChildResult> {
     const { parent, node } = c;
@@ -146,9 +160,27 @@ export class ChildRuns {
       }
       c.line(`started child run ${child} of flow ${flow} (version ${sum.ref.ver})`);
     }
-    const end = sum?.state === "archived" ? sum : await this.waitForEnd(child, c.signal);
+    const waited = child;
+    const end = sum?.state === "archived" ? sum : await this.lendWhile(parent.ref.run, () => this.waitForEnd(waited, c.signal));
     if (end === undefined) return this.stopped(c, child);
     return resultOf(child, end);
+  }
+
+  /** Runs `wait` with `run` counted among the lenders. */
+  private async lendWhile<T>(run: string, wait: () => Promise<T>): Promise<T> {
+    const n = this.lenders.get(run) ?? 0;
+    this.lenders.set(run, n + 1);
+    if (n === 0) this.d.lendingChanged?.();
+    try {
+      return await wait();
+    } finally {
+      const left = (this.lenders.get(run) ?? 1) - 1;
+      if (left > 0) this.lenders.set(run, left);
+      else {
+        this.lenders.delete(run);
+        this.d.lendingChanged?.();
+      }
+    }
   }
 
   /**

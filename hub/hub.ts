@@ -169,6 +169,9 @@ export class Hub {
       summary: (run) => this.childSummary(run),
       runningHere: (run) => table.get(run)?.state === "active",
       ready: this.ready.promise,
+      // A run waiting for its child lends its slot: the cluster hears of the host's new
+      // slots at once, and its dispatcher looks again.
+      lendingChanged: () => void this.lease.renewNow().then(() => this.dispatcher.kick()),
     }));
     const executors = (this.executors = new Executors({ children, runTask: o.runTask, table, folders, nodeFiles, publisher, finisher, log, config: () => this.config, secrets: o.secrets ?? NO_SECRETS, artifacts: this.taskArtifacts, mayRun: () => this.life.state === "starting" || this.life.running, ...(o.killGraceMs !== undefined ? { killGraceMs: o.killGraceMs } : {}), mayStartTask: (run, signal) => this.fencing.mayStartTask(run, signal) }));
     this.failover = new Failover({ host, table, state, log, heldHere: (run) => this.debounce.holds(run) || this.onUpdate.holds(run), fence: () => this.fencing.fence(), reindex: (e) => {
@@ -328,7 +331,7 @@ export class Hub {
 
   private hostRecord(): Parameters<ClusterState["heartbeat"]>[0] {
     const running = this.table.count((e) => e.state === "active");
-    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots, running, lastSeen: now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
+    return { name: this.o.host, tags: this.o.tags, slots: this.o.slots + this.children.lending(), running, lastSeen: now(), startedAt: this.startedAt, ...(this.address !== undefined ? { address: this.address } : {}) };
   }
 
   /**

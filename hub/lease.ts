@@ -134,6 +134,17 @@ export class Lease {
     await this.inFlight?.catch(() => undefined);
   }
 
+  /**
+   * A renewal now, after any in flight (the host's record changed, e.g. its slots): the
+   * cluster learns it without waiting for the next tick. Failures are the ticks' to report.
+   */
+  async renewNow(): Promise<void> {
+    while (this.inFlight !== undefined) await this.inFlight.catch(() => undefined);
+    if (this.state !== "running") return;
+    this.inFlight = this.tick().finally(() => (this.inFlight = undefined));
+    await this.inFlight;
+  }
+
   private schedule(): void {
     if (this.state !== "running") return;
     this.loop = setTimeout(() => {
