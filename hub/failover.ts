@@ -128,8 +128,21 @@ export class Failover {
       if (phases[i] !== undefined) continue;
       if (await state.addPend(pendOf(e.record, true), "recover")) pends++;
     }
-    // The run index: what the old primary may have had newer (a run's end, its activation).
     const since = now() - REINDEX_ENDED_MS;
+    // Runs that ended here (their end committed on the old primary) whose claim the new
+    // primary never got either, or a pend's removal: it has them on the list again, and a
+    // host would claim and run them a second time once it settled. They are over: off the list.
+    const ended = [...table.all()].filter((e) => e.state === "archived" && (e.record.endedAt ?? 0) >= since);
+    const endedPhases = await state.phases(ended.map((e) => e.record.ref.run));
+    let relisted = 0;
+    for (const [i, e] of ended.entries()) {
+      if (endedPhases[i] !== "pending") continue;
+      if (await state.removePend(e.record.ref.run)) {
+        relisted++;
+        log.warn({ run: e.record.ref.run }, "the new primary had this run, which ended here, back on the list; taken off");
+      }
+    }
+    // The run index: what the old primary may have had newer (a run's end, its activation).
     for (const e of table.all()) if (e.state !== "archived" || (e.record.endedAt ?? 0) >= since) this.d.reindex(e);
     if (pends > 0) log.warn({ pends }, "the new primary had lost pends adopted here; back on the list from this host's disk");
     return r.lost;
