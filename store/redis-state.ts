@@ -49,6 +49,12 @@ export interface RedisStateOptions {
    * once per connection; absent for a plain redis:// URL (epoch 0, tokens as before).
    */
   readonly epoch?: (at: { readonly host: string; readonly port: number }) => Promise<number>;
+  /**
+   * Through Sentinel (`epoch` given): a connection that answered nothing for this long while
+   * commands timed out is dropped and made again, asking the sentinels where the primary is.
+   * @defaultValue 4000
+   */
+  readonly silentReconnectMs?: number;
 }
 
 /**
@@ -86,6 +92,9 @@ export class RedisClusterState implements ClusterState {
   /** The connection waitWake blocks on, made on first use. */
   private blocker: Redis | undefined;
   private readonly epochOf: RedisStateOptions["epoch"];
+  private readonly silentReconnectMs: number;
+  /** When Redis last answered a command of this state (performance.now()). */
+  private answeredAt = performance.now();
   /** The failover epoch learned for the connection it was asked on. */
   private learned: { readonly stream: unknown; readonly epoch: Promise<number> } | undefined;
   /** The failover epoch this host last registered its runs at (registered()); undefined: not told. */
@@ -106,6 +115,7 @@ export class RedisClusterState implements ClusterState {
     this.ownsConnection = o.ownsConnection ?? true;
     this.forgetHostsAfterMs = o.forgetHostsAfterMs ?? 15 * 60_000;
     this.epochOf = o.epoch;
+    this.silentReconnectMs = o.silentReconnectMs ?? 4000;
   }
 
   /** Redis's clock (TIME), in epoch milliseconds: the cluster's time (hub/cluster-clock.ts). */
@@ -118,15 +128,33 @@ export class RedisClusterState implements ClusterState {
 
   private fail(op: string, e: unknown): Error {
     const msg = errorMessage(e);
+    if (msg.includes("Command timed out")) this.dropIfSilent();
     if (transportError(e)) return new RedisUnavailableError(`cluster state unavailable: ${op} failed: Redis at ${this.url} ${reason(msg)}`, !msg.includes("Stream isn't writeable"), { cause: e });
     return new Error(`cluster state: ${op} failed at Redis ${this.url}: ${msg}`, { cause: e });
+  }
+
+  /**
+   * A partition leaves a connection open and silent: commands time out, the socket never
+   * closes, and the client would wait on a primary Sentinel has replaced for ever, never
+   * asking the sentinels again (test/cluster/sentinel-partition.test.ts). Through Sentinel, a
+   * connection that answered nothing for `silentReconnectMs` is dropped and made again,
+   * which asks them where the primary is now. Commands in flight fail as in any dropped
+   * connection (a claim's or a reap's outcome is learned again by `once`).
+   */
+  private dropIfSilent(): void {
+    if (this.epochOf === undefined || this.redis.status !== "ready") return;
+    if (performance.now() - this.answeredAt < this.silentReconnectMs) return;
+    this.answeredAt = performance.now(); // one reconnection per silence
+    this.redis.disconnect(true);
   }
 
   /** `epoch`: the script acts for this host and checks its failover epoch (see_epoch in the prelude). */
   private async state(script: LuaScript, args: readonly (string | number)[], extraKeys: readonly string[] = [], epoch = false): Promise<unknown> {
     const e = epoch ? await this.epochArg(script.name) : "";
     try {
-      return await script.run(this.redis, [...this.keys.tables, ...extraKeys], [this.phaseTtlMs, this.doneRecordTtlMs, e, this.settleMs, ...args]);
+      const out = await script.run(this.redis, [...this.keys.tables, ...extraKeys], [this.phaseTtlMs, this.doneRecordTtlMs, e, this.settleMs, ...args]);
+      this.answeredAt = performance.now();
+      return out;
     } catch (err) {
       if (err instanceof Error && err.message.includes("E_EPOCH")) {
         // The primary has seen a later failover than this connection's answer said: ask again.
@@ -185,7 +213,9 @@ export class RedisClusterState implements ClusterState {
 
   private async cmd<T>(op: string, f: () => Promise<T>): Promise<T> {
     try {
-      return await f();
+      const out = await f();
+      this.answeredAt = performance.now();
+      return out;
     } catch (e) {
       throw this.fail(op, e);
     }
