@@ -81,11 +81,12 @@ export class IndexMirror {
   }
 
   /**
-   * Sends what waits now, and again what failed before; throws (keeping what is not written)
-   * if the state is still away. Costs nothing when nothing waits (cluster sync calls it often).
+   * After a failed batch: sends what waits (the failed writes first); throws, keeping what is
+   * not written, if the state is still away. Otherwise nothing: writes go out with their
+   * batch, and cluster sync, which calls this on every renewal, does not wait for them.
    */
   async flush(): Promise<void> {
-    if (this.pending.size === 0 && !this.busy) return;
+    if (!this.failing) return;
     await this.sendAll(true);
   }
 

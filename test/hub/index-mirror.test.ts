@@ -113,7 +113,7 @@ t.test("an ended run stays ended: a later write of an earlier state waiting with
 t.test("big backlogs go out in batches of maxBatch, in order", async (t) => {
   const { s, m, batches } = await mirrorOn(t, broker.url, { windowMs: HOUR, maxBatch: 2 });
   for (const r of ["r1", "r2", "r3", "r4", "r5"]) m.write(runEv(r, "pending"));
-  await m.flush();
+  await m.drain();
   t.same(batches.map(states), [["r1:pending", "r2:pending"], ["r3:pending", "r4:pending"], ["r5:pending"]]);
   t.equal((await s.listRuns({ limit: 10 })).length, 5);
 });
@@ -124,7 +124,7 @@ t.test("a write the index refuses is skipped and logged; the rest of its batch a
   await m.settle();
   m.write(runEv("r1", "active", "other"));
   m.write(runEv("r2", "pending", "f"));
-  await m.flush();
+  await m.drain();
   t.same(await s.countRuns("f"), { pending: 2, active: 0, archived: 0 }, "r1 kept under its flow, r2 written");
   t.match(warned.join(""), /refused a write of this run/);
   t.match(warned.join(""), /indexed under flow f/);
@@ -136,6 +136,8 @@ t.test("writes made while Redis is away are sent again when it is back: each ent
   const { s, m, batches, warned } = await mirrorOn(t, r.url, { windowMs: HOUR });
   m.write(runEv("r1", "pending"));
   await m.flush();
+  t.equal(m.unsent, 1, "a flush with nothing failed sends nothing: writes go with their batch");
+  await m.settle();
   t.same(await s.countRuns("f"), { pending: 1, active: 0, archived: 0 });
 
   await r.kill();
@@ -143,14 +145,14 @@ t.test("writes made while Redis is away are sent again when it is back: each ent
   m.write(runEv("r1", "active"));
   m.write(nodeEv("r1", "a", "running"));
   m.write(runEv("r2", "pending"));
-  await t.rejects(m.flush(), /cluster state unavailable/, "a flush while Redis is away fails");
+  await t.rejects(m.drain(), /cluster state unavailable/, "sending while Redis is away fails");
   t.equal(m.unsent, 3, "and keeps its writes");
   t.equal(warned.filter((l) => l.includes("could not update the run index")).length, 1, "warned once");
   // Newer writes while it is away: r1's node status supersedes the failed one; r3 comes after.
   m.write(nodeEv("r1", "a", "good"));
   m.write(runEv("r3", "pending"));
   m.write(runEv("r1", "archived"));
-  await t.rejects(m.flush());
+  await t.rejects(m.flush(), /cluster state unavailable/, "a flush (cluster sync) while Redis is away fails");
   await t.rejects(m.drain(), /cluster state unavailable/, "a stop while Redis is away fails too, keeping them");
   t.equal(m.unsent, 4);
   t.equal(warned.filter((l) => l.includes("could not update the run index")).length, 1, "still warned once");
