@@ -158,12 +158,14 @@ async function main(): Promise<void> {
     await sleep(5000);
     const idleS = 10;
     const idleCounter = count ? await countCommands(redisB.url) : undefined;
+    if (count) await r.config("SET", "slowlog-log-slower-than", "0").then(() => r.config("SET", "slowlog-max-len", "1000000")).then(() => r.slowlog("RESET"));
     const r0 = await redisCpuS(r);
     const h0 = await Promise.all(hosts.map((h) => procCpuS(h.child.pid as number)));
     await sleep(idleS * 1000);
     const r1 = await redisCpuS(r);
     const h1 = await Promise.all(hosts.map((h) => procCpuS(h.child.pid as number)));
     const idleCounted = idleCounter?.stop();
+    const idleSlow = count ? await scriptTimes(r) : undefined;
     const redisIdle = (r1 - r0) / idleS;
     const hostIdle = h1.map((c, i) => (c - (h0[i] ?? 0)) / idleS);
     process.stderr.write(`backlog: idle measured; ${rate} runs/s for ${seconds} s\n`);
@@ -223,7 +225,7 @@ async function main(): Promise<void> {
     const per = (m: Map<string, number>, d: number): Record<string, number> => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, +(n / d).toFixed(2)]));
     const sum = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
     if (idleCounted !== undefined) {
-      process.stdout.write(JSON.stringify({ idleCommandsSentPerSecondPerHost: +(sum(idleCounted.sent) / idleS / hostsN).toFixed(2), sentPerSecond: per(idleCounted.sent, idleS) }) + "\n");
+      process.stdout.write(JSON.stringify({ idleCommandsSentPerSecondPerHost: +(sum(idleCounted.sent) / idleS / hostsN).toFixed(2), sentPerSecond: per(idleCounted.sent, idleS), usecPerSecond: per(idleSlow ?? new Map(), idleS) }) + "\n");
     }
     if (counted !== undefined) {
       process.stdout.write(JSON.stringify({ commandsSentPerRun: +(sum(counted.sent) / latencies.length).toFixed(2), sent: per(counted.sent, latencies.length), insideScripts: per(counted.inScripts, latencies.length) }) + "\n");
