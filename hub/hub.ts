@@ -185,7 +185,7 @@ export class Hub {
     const onUpdate = (this.onUpdate = new OnUpdate({ host, table, state, finisher, publisher, clustered, log, config: () => this.config, released: () => dispatcher.kick() }));
     this.adoption = new Adoption({ debounce, onUpdate, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId, log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
-    const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver) }));
+    const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver), ...(mirror !== undefined ? { settleIndex: () => mirror.settle() } : {}) }));
     const commands = (this.commands = new Commands({ unhold: (run) => debounce.take(run) || onUpdate.take(run), table, state, queries, finisher, fencing, publisher, ...(link !== undefined ? { link } : {}) }));
     const current = (flow: string): Flow => onUpdate.definitionFor(this.adoption.findFlow(flow));
     this.reruns = new Reruns({ host, table, files, state, queries, adoption: this.adoption, clustered, newRunId, config: () => this.config, current });

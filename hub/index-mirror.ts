@@ -1,67 +1,161 @@
 /**
  * Cluster mode: keeps the shared run index (Redis) in step with this host's run and node
- * events, so any host can list and show any run. Writes go out in order on one connection;
- * a write that fails while the state is away is kept (the newest per entry) and written
- * again by the next flush (cluster sync, and the hub's stop).
+ * events, so any host can list and show any run.
+ *
+ * Writes go out in batches, one script per batch (ClusterState.indexBatch): a write waits up
+ * to `windowMs` for others to join it, so a run's burst on the host that executes it (active,
+ * its nodes' statuses, archived) costs one round trip instead of one per event; a run's end
+ * closes its batch at the end of the turn, as nothing of that run follows it. Only the newest
+ * write of an entry (a run's summary, a node's status) is kept until it is sent: one that a
+ * newer write supersedes is never sent. Batches go out one at a time, in order.
+ *
+ * A batch that fails while the state is away is kept (ahead of newer writes, an entry's newest
+ * write winning) and sent again with the next batch, by the next flush (cluster sync) or the
+ * hub's stop (drain). This host's own reads of the index wait for what it has not sent yet
+ * (settle), so a host sees its own writes as it did when each was sent at once.
  */
 import type { Logger } from "pino";
-import type { ClusterState } from "./cluster-state.js";
+import type { ClusterState, IndexWrite } from "./cluster-state.js";
 import { coerceError } from "./errors.js";
 import type { RunEvent } from "./types.js";
 
+export interface IndexMirrorOptions {
+  /** How long a write waits for others to join its batch. @defaultValue 50 ms */
+  readonly windowMs?: number;
+  /** Most writes in one batch (a script blocks Redis while it runs). @defaultValue 200 */
+  readonly maxBatch?: number;
+}
+
+/** The write an entry gets when `next` follows `prev` unsent: as the index would apply both. */
+function supersede(prev: IndexWrite | undefined, next: IndexWrite): IndexWrite {
+  // An ended run stays ended: the index ignores a later write of an earlier state.
+  if (prev?.kind === "run" && next.kind === "run" && prev.state === "archived" && next.state !== "archived") return prev;
+  return next;
+}
+
 export class IndexMirror {
-  private seq = 0;
-  /** Entry key → the sequence number of its latest write in flight. */
-  private readonly inFlight = new Map<string, { seq: number; done: Promise<void> }>();
-  /** Writes that failed while the cluster state was away, newest per entry. */
-  private readonly backlog = new Map<string, () => Promise<void>>();
+  /** Entry key → its newest write not sent yet, in the order they are to be applied. */
+  private pending = new Map<string, IndexWrite>();
+  /** The batches being sent, one after the other (resolves when the last is done). */
+  private sending: Promise<void> = Promise.resolve();
+  private busy = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closeSoon: NodeJS.Immediate | undefined;
+  /** The last batch failed (the state away): warned once until one goes through. */
+  private failing = false;
+  private readonly windowMs: number;
+  private readonly maxBatch: number;
 
   constructor(
     private readonly state: ClusterState,
     private readonly log: Logger,
-  ) {}
+    o: IndexMirrorOptions = {},
+  ) {
+    this.windowMs = o.windowMs ?? 50;
+    this.maxBatch = Math.max(1, o.maxBatch ?? 200);
+  }
 
   write(ev: RunEvent): void {
     let key: string;
-    let write: () => Promise<void>;
+    let w: IndexWrite;
     if (ev.type === "run") {
-      const entry = { run: ev.summary.ref.run, flow: ev.summary.ref.flow, state: ev.summary.state, json: JSON.stringify(ev.summary) };
-      key = `run:${entry.run}`;
-      write = () => this.state.indexRun(entry);
+      const s = ev.summary;
+      w = { kind: "run", run: s.ref.run, flow: s.ref.flow, state: s.state, json: JSON.stringify(s) };
+      key = `run:${w.run}`;
     } else if (ev.type === "node") {
-      const { run } = ev.ref;
-      const json = JSON.stringify(ev.node);
-      key = `node:${run}:${ev.node.id}`;
-      write = () => this.state.indexNode(run, ev.node.id, json);
+      w = { kind: "node", run: ev.ref.run, node: ev.node.id, json: JSON.stringify(ev.node) };
+      key = `node:${w.run}:${w.node}`;
     } else return;
-    // A newer write of the same entry supersedes an older one, failed or still in flight.
-    this.backlog.delete(key);
-    const seq = ++this.seq;
-    const done = write().then(
-      () => {
-        if (this.inFlight.get(key)?.seq === seq) this.inFlight.delete(key);
-      },
-      (e: unknown) => {
-        if (this.inFlight.get(key)?.seq !== seq) return;
-        this.inFlight.delete(key);
-        if (this.backlog.size === 0) this.log.warn({ err: coerceError(e) }, "could not update the run index; will retry");
-        this.backlog.set(key, write);
-      },
-    );
-    this.inFlight.set(key, { seq, done });
+    const prev = this.pending.get(key);
+    // The newest write takes the place of the last: writes of other entries made between
+    // the two are applied before it, as when each was sent at once.
+    this.pending.delete(key);
+    this.pending.set(key, supersede(prev, w));
+    if (w.kind === "run" && w.state === "archived") this.closeSoon ??= setImmediate(() => this.kick());
+    else this.timer ??= setTimeout(() => this.kick(), this.windowMs).unref();
   }
 
-  /** Writes what failed before; throws (keeping the rest) if the state is still away. */
+  /** Writes not sent yet (tests, metrics). */
+  get unsent(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * After a failed batch: sends what waits (the failed writes first); throws, keeping what is
+   * not written, if the state is still away. Otherwise nothing: writes go out with their
+   * batch, and cluster sync, which calls this on every renewal, does not wait for them.
+   */
   async flush(): Promise<void> {
-    for (const [key, write] of [...this.backlog]) {
-      await write();
-      if (this.backlog.get(key) === write) this.backlog.delete(key);
-    }
+    if (!this.failing) return;
+    await this.sendAll(true);
   }
 
-  /** Waits for the writes in flight, then tries the backlog once (a stop). */
+  /** Waits for what this host has written so far to reach the index, or fail (its own reads first wait for it). */
+  async settle(): Promise<void> {
+    if (this.pending.size === 0 && !this.busy) return;
+    await this.sendAll(false).catch(() => undefined);
+  }
+
+  /** The hub stops: sends everything once; throws, keeping it, if the state is away. */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight.values()].map((w) => w.done));
-    await this.flush();
+    await this.sendAll(true);
+  }
+
+  private kick(): void {
+    this.stopTimers();
+    void this.sendAll(false).catch(() => undefined);
+  }
+
+  private stopTimers(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.closeSoon !== undefined) clearImmediate(this.closeSoon);
+    this.timer = undefined;
+    this.closeSoon = undefined;
+  }
+
+  /**
+   * Queues a send of everything pending after the batches already going out; `strict`: the
+   * caller hears of a failure (the rest stays pending either way).
+   */
+  private sendAll(strict: boolean): Promise<void> {
+    const run = this.sending.then(async () => {
+      this.stopTimers();
+      while (this.pending.size > 0) await this.sendBatch();
+    });
+    this.sending = run.catch(() => undefined);
+    this.busy = true;
+    const done = this.sending;
+    void done.then(() => {
+      if (this.sending === done) this.busy = false;
+    });
+    return strict ? run : this.sending;
+  }
+
+  private async sendBatch(): Promise<void> {
+    const batch: [string, IndexWrite][] = [];
+    for (const [key, w] of this.pending) {
+      batch.push([key, w]);
+      if (batch.length >= this.maxBatch) break;
+    }
+    for (const [key] of batch) this.pending.delete(key);
+    let refused: readonly { readonly run: string; readonly why: string }[];
+    try {
+      ({ refused } = await this.state.indexBatch(batch.map(([, w]) => w)));
+    } catch (e) {
+      // Not written (or not known to be): back in front of the newer writes, each entry's
+      // newest write winning. Written twice is harmless: a write sets an entry to a value.
+      const back = new Map<string, IndexWrite>();
+      for (const [key, w] of batch) {
+        const newer = this.pending.get(key);
+        back.set(key, newer === undefined ? w : supersede(w, newer));
+      }
+      for (const [key, w] of this.pending) if (!back.has(key)) back.set(key, w);
+      this.pending = back;
+      if (!this.failing) this.log.warn({ err: coerceError(e) }, "could not update the run index; will retry");
+      this.failing = true;
+      throw e;
+    }
+    this.failing = false;
+    for (const r of refused) this.log.warn({ run: r.run, why: r.why }, "the run index refused a write of this run");
   }
 }

@@ -39,6 +39,8 @@ export interface QueriesDeps {
   readonly link?: ClusterLink;
   /** This host's copy of a flow version, if it has it. */
   flowVersion(id: string, ver: number): Flow | undefined;
+  /** Cluster mode: waits for this host's own writes of the run index not sent yet (hub/index-mirror.ts). */
+  settleIndex?(): Promise<void>;
 }
 
 /** Which lines of a node's output to read. */
@@ -87,7 +89,10 @@ export class Queries {
 
   /** How many runs of a flow are pending, active and archived (in a cluster: on every host). */
   async countRuns(flow: string): Promise<Record<RunState, number>> {
-    if (this.clustered) return this.d.state.countRuns(flow);
+    if (this.clustered) {
+      await this.d.settleIndex?.();
+      return this.d.state.countRuns(flow);
+    }
     const out = { pending: 0, active: 0, archived: 0 };
     for (const e of this.d.table.all()) if (e.record.ref.flow === flow) out[summarize(e).state]++;
     return out;
@@ -96,12 +101,14 @@ export class Queries {
   /** Runs across the cluster, newest first. */
   async queryRuns(q: RunQuery): Promise<RunSummary[]> {
     if (!this.clustered) return this.d.table.query(q);
+    await this.d.settleIndex?.();
     const json = await this.d.state.listRuns({ limit: q.limit ?? 50, ...(q.flow !== undefined ? { flow: q.flow } : {}), ...(q.state !== undefined ? { state: q.state } : {}), ...(q.before !== undefined ? { before: q.before } : {}) });
     return json.map((j) => parseRunSummary(j));
   }
 
   /** A run as the cluster's run index has it (any host's), without its nodes. */
   async indexedSummary(run: string): Promise<(RunSummary & { readonly name?: string }) | undefined> {
+    await this.d.settleIndex?.();
     const got = await this.d.state.getRun(run);
     return got === undefined ? undefined : parseRunSummary(got.json);
   }
@@ -123,6 +130,7 @@ export class Queries {
   async getRun(run: string): Promise<RunDetail> {
     const local = this.d.table.get(run);
     if (local === undefined && this.clustered) {
+      await this.d.settleIndex?.();
       const got = await this.d.state.getRun(run);
       if (got === undefined) throw new FloeError("E_RUN_NOT_FOUND", `no run "${run}"`);
       const sum = parseRunSummary(got.json);

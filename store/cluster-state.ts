@@ -130,6 +130,9 @@ export interface IndexedRun {
   readonly json: string;
 }
 
+/** One write of the run index: a run's summary, or a node's status in a run. */
+export type IndexWrite = ({ readonly kind: "run" } & IndexedRun) | { readonly kind: "node"; readonly run: string; readonly node: string; readonly json: string };
+
 export interface IndexQuery {
   readonly flow?: string;
   readonly state?: "pending" | "active" | "archived";
@@ -251,6 +254,13 @@ export interface ClusterState {
   /** The cluster-wide run index. */
   indexRun(r: IndexedRun): Promise<void>;
   indexNode(run: string, node: string, json: string): Promise<void>;
+  /**
+   * Writes applied in order, as indexRun and indexNode one after the other would, in one
+   * step (in Redis one script: hub/index-mirror.ts sends a host's writes in batches). A write
+   * the index refuses (a run under another flow than it was indexed with) is skipped and
+   * named in `refused`; the others apply. On failure (the state away) none or all applied.
+   */
+  indexBatch(writes: readonly IndexWrite[]): Promise<{ readonly refused: readonly { readonly run: string; readonly why: string }[] }>;
   getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined>;
   listRuns(q: IndexQuery): Promise<string[]>;
   /** How many runs of a flow the index holds in each state (without reading them). */

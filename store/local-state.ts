@@ -1,6 +1,6 @@
 /** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
 import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
-import type { ActiveEntry, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, RunPhase, Snapshot } from "./cluster-state.js";
+import type { ActiveEntry, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
   private readonly hostMap = new Map<string, { host: HostRecord; until: number; reapAt: number }>();
@@ -271,6 +271,14 @@ export class LocalClusterState implements ClusterState {
     let m = this.nodes.get(run);
     if (m === undefined) this.nodes.set(run, (m = new Map()));
     m.set(node, json);
+  }
+
+  async indexBatch(writes: readonly IndexWrite[]): Promise<{ readonly refused: readonly { readonly run: string; readonly why: string }[] }> {
+    for (const w of writes) {
+      if (w.kind === "run") await this.indexRun(w);
+      else await this.indexNode(w.run, w.node, w.json);
+    }
+    return { refused: [] };
   }
 
   async getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined> {

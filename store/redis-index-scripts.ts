@@ -1,54 +1,79 @@
-/** The Lua scripts of the cluster's run index (store/redis-state.ts): indexing, listing, reading one run. */
+/** The Lua scripts of the cluster's run index (store/redis-state.ts): writing it in batches, listing, reading one run. */
 import { LuaScript } from "./lua-script.js";
 
 /**
- * KEYS: json, state, flow hashes; all; by state pending, active, archived; by flow; by
- * flow and state pending, active, archived; trash. ARGV: run, flow, state, json, cap.
- * Returns runs trimmed from the index (or left in the trash) whose node hashes must go.
+ * Writes of the run index, applied in order as if each were its own call (hub/index-mirror.ts
+ * sends what a host has ready in one batch). KEYS: json, state, flow hashes; all; by state
+ * pending, active, archived; trash; then each write's own keys in order — a run's: by flow,
+ * by flow and state pending, active, archived; a node's: the run's node hash. ARGV: cap, then
+ * per write 'r', run, flow, state, json or 'n', run, node, json.
+ * Returns { runs trimmed from the index (or left in the trash) whose node hashes must go,
+ * writes refused (run, why — a bad state, another flow than indexed: the rest still apply) }.
  */
-const INDEX_RUN = `
-local run, flow, state, json, cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+const INDEX_BATCH = `
+local cap = tonumber(ARGV[1])
 local S = { pending = 5, active = 6, archived = 7 }
-local FS = { pending = 9, active = 10, archived = 11 }
-if not S[state] then return redis.error_reply('ERR bad run state ' .. state) end
-local old_flow = redis.call('HGET', KEYS[3], run)
-if old_flow and old_flow ~= flow then return redis.error_reply('ERR run is indexed under another flow') end
-local old = redis.call('HGET', KEYS[2], run)
--- An ended run stays ended: a late write of an earlier state (a retried backlog) is ignored.
-if old == 'archived' and state ~= 'archived' then return {} end
-redis.call('HSET', KEYS[1], run, json)
-redis.call('HSET', KEYS[2], run, state)
-redis.call('HSET', KEYS[3], run, flow)
-redis.call('ZADD', KEYS[4], 0, run)
-redis.call('ZADD', KEYS[8], 0, run)
-if old ~= state then
-  if old and S[old] then
-    redis.call('ZREM', KEYS[S[old]], run)
-    redis.call('ZREM', KEYS[FS[old]], run)
+local FS = { pending = 1, active = 2, archived = 3 }
+local trimmed, refused = {}, {}
+local function index_run(run, flow, state, json, k)
+  if not S[state] then return 'bad run state ' .. tostring(state) end
+  local old_flow = redis.call('HGET', KEYS[3], run)
+  if old_flow and old_flow ~= flow then return 'indexed under flow ' .. old_flow end
+  local old = redis.call('HGET', KEYS[2], run)
+  -- An ended run stays ended: a late write of an earlier state (a retried backlog) is ignored.
+  if old == 'archived' and state ~= 'archived' then return nil end
+  redis.call('HSET', KEYS[1], run, json)
+  if old ~= state then redis.call('HSET', KEYS[2], run, state) end
+  if not old_flow then
+    redis.call('HSET', KEYS[3], run, flow)
+    redis.call('ZADD', KEYS[4], 0, run)
+    redis.call('ZADD', KEYS[k], 0, run)
   end
-  redis.call('ZADD', KEYS[S[state]], 0, run)
-  redis.call('ZADD', KEYS[FS[state]], 0, run)
-end
-local out = {}
-if state == 'archived' then
-  local over = redis.call('ZCARD', KEYS[11]) - cap
-  if over > 0 then
-    local victims = redis.call('ZRANGE', KEYS[11], 0, over - 1)
-    for _, v in ipairs(victims) do
-      redis.call('HDEL', KEYS[1], v)
-      redis.call('HDEL', KEYS[2], v)
-      redis.call('HDEL', KEYS[3], v)
-      redis.call('ZREM', KEYS[4], v)
-      redis.call('ZREM', KEYS[7], v)
-      redis.call('ZREM', KEYS[8], v)
-      redis.call('ZREM', KEYS[11], v)
-      redis.call('SADD', KEYS[12], v)
-      out[#out + 1] = v
+  if old ~= state then
+    if old and S[old] then
+      redis.call('ZREM', KEYS[S[old]], run)
+      redis.call('ZREM', KEYS[k + FS[old]], run)
+    end
+    redis.call('ZADD', KEYS[S[state]], 0, run)
+    redis.call('ZADD', KEYS[k + FS[state]], 0, run)
+  end
+  if state == 'archived' then
+    local over = redis.call('ZCARD', KEYS[k + 3]) - cap
+    if over > 0 then
+      local victims = redis.call('ZRANGE', KEYS[k + 3], 0, over - 1)
+      for _, v in ipairs(victims) do
+        redis.call('HDEL', KEYS[1], v)
+        redis.call('HDEL', KEYS[2], v)
+        redis.call('HDEL', KEYS[3], v)
+        redis.call('ZREM', KEYS[4], v)
+        redis.call('ZREM', KEYS[7], v)
+        redis.call('ZREM', KEYS[k], v)
+        redis.call('ZREM', KEYS[k + 3], v)
+        redis.call('SADD', KEYS[8], v)
+        trimmed[#trimmed + 1] = v
+      end
     end
   end
+  return nil
 end
-if #out == 0 and redis.call('SCARD', KEYS[12]) > 0 then out = redis.call('SRANDMEMBER', KEYS[12], 100) end
-return out
+local k, i = 9, 2
+while i <= #ARGV do
+  if ARGV[i] == 'r' then
+    local err = index_run(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], k)
+    if err then
+      refused[#refused + 1] = ARGV[i + 1]
+      refused[#refused + 1] = err
+    end
+    k, i = k + 4, i + 5
+  elseif ARGV[i] == 'n' then
+    redis.call('HSET', KEYS[k], ARGV[i + 2], ARGV[i + 3])
+    k, i = k + 1, i + 4
+  else
+    return redis.error_reply('ERR bad index write ' .. tostring(ARGV[i]))
+  end
+end
+if #trimmed == 0 and redis.call('SCARD', KEYS[8]) > 0 then trimmed = redis.call('SRANDMEMBER', KEYS[8], 100) end
+return { trimmed, refused }
 `;
 
 /** KEYS: a lexical set of run ids, the json hash. ARGV: max ('+' or '(' .. before), limit. Newest first. */
@@ -72,7 +97,7 @@ return { 1, json, redis.call('HGETALL', KEYS[2]) }
 `;
 
 export const INDEX_SCRIPTS = {
-  indexRun: new LuaScript("indexRun", INDEX_RUN),
+  indexBatch: new LuaScript("indexBatch", INDEX_BATCH),
   listRuns: new LuaScript("listRuns", LIST_RUNS),
   getRun: new LuaScript("getRun", GET_RUN),
 } as const;

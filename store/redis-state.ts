@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
-import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
+import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
 import { SCRIPTS } from "./redis-scripts.js";
@@ -431,17 +431,41 @@ export class RedisClusterState implements ClusterState {
   // --- the run index -----------------------------------------------------------------
 
   async indexRun(r: IndexedRun): Promise<void> {
+    const { refused } = await this.indexBatch([{ kind: "run", ...r }]);
+    const first = refused[0];
+    if (first !== undefined) throw this.fail("indexRun", `run ${first.run}: ${first.why}`);
+  }
+
+  async indexBatch(writes: readonly IndexWrite[]): Promise<{ readonly refused: readonly { readonly run: string; readonly why: string }[] }> {
+    if (writes.length === 0) return { refused: [] };
     const k = this.keys;
     const states: IndexState[] = ["pending", "active", "archived"];
-    const keys = [k.indexJson, k.indexState, k.indexFlow, k.indexAll, ...states.map((s) => k.indexByState(s)), k.indexByFlow(r.flow), ...states.map((s) => k.indexByFlowState(r.flow, s)), k.indexTrash];
-    const trimmed = await this.cmd("indexRun", () => SCRIPTS.indexRun.run(this.redis, keys, [r.run, r.flow, r.state, r.json, this.archivedPerFlow]));
-    const gone = asStrings(trimmed, "indexRun");
-    if (gone.length === 0) return;
-    // Their entries left the index in the script; their node hashes go now (or with a later call).
-    const m = this.redis.multi();
-    for (const run of gone) m.unlink(k.nodes(run));
-    m.srem(k.indexTrash, ...gone);
-    await this.cmd("indexRun", () => m.exec());
+    const keys = [k.indexJson, k.indexState, k.indexFlow, k.indexAll, ...states.map((s) => k.indexByState(s)), k.indexTrash];
+    const args: (string | number)[] = [this.archivedPerFlow];
+    for (const w of writes) {
+      if (w.kind === "run") {
+        keys.push(k.indexByFlow(w.flow), ...states.map((s) => k.indexByFlowState(w.flow, s)));
+        args.push("r", w.run, w.flow, w.state, w.json);
+      } else {
+        keys.push(k.nodes(w.run));
+        args.push("n", w.run, w.node, w.json);
+      }
+    }
+    const [trimmed, refusedFlat] = asArray(await this.cmd("indexBatch", () => SCRIPTS.indexBatch.run(this.redis, keys, args)), "indexBatch", 2);
+    const refused: { run: string; why: string }[] = [];
+    const r = asStrings(refusedFlat, "indexBatch");
+    for (let i = 0; i + 1 < r.length; i += 2) refused.push({ run: r[i] as string, why: r[i + 1] as string });
+    const gone = asStrings(trimmed, "indexBatch");
+    if (gone.length > 0) {
+      // Their entries left the index in the script; their node hashes go now, or, if that
+      // fails, with a later batch (they stay in the trash): the writes were applied, so the
+      // batch must not fail and be sent again.
+      const m = this.redis.multi();
+      for (const run of gone) m.unlink(k.nodes(run));
+      m.srem(k.indexTrash, ...gone);
+      await m.exec().catch(() => undefined);
+    }
+    return { refused };
   }
 
   async indexNode(run: string, node: string, json: string): Promise<void> {

@@ -1,18 +1,24 @@
 /**
- * `node dist/test/bench/backlog.js [--hosts=8] [--backlog=4000] [--rate=10] [--seconds=20]`
+ * `node dist/test/bench/backlog.js [--hosts=8] [--backlog=4000] [--rate=10] [--seconds=20] [--count=1]`
  *
  * The cluster's cost against its backlog (issue "cluster at scale"): real `floe serve`
  * hosts on their own nats-server and redis-server, a backlog of runs no host can take (a
  * flow whose host-tags no host has), then one-task runs arriving at `rate` a second spread
  * over the hosts. Reports Redis's CPU (INFO cpu deltas) idle and per run, each idle host's
  * CPU (/proc), and trigger → archived p50/p99 (the bench's clock before the POST to the
- * run's `endedAt`, one machine). Run it twice with the backlog doubled: the figures should
- * not move.
+ * run's `endedAt`, one machine; read by listing the run index at the end, not run by run,
+ * so that measuring costs Redis next to nothing per run). Run it twice with the backlog
+ * doubled: the figures should not move.
+ *
+ * `--count=1` also counts what Redis is sent during the load (MONITOR: each command a host
+ * sends, scripts by name, and the commands run inside them), per run. MONITOR costs Redis
+ * time itself, so CPU figures of a counting run are not comparable with the others.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { SCRIPTS } from "../../store/redis-scripts.js";
 import { startFloe, type FloeProcess } from "../helpers/floe-process.js";
 import { startNats, startRedis, type Broker } from "../helpers/servers.js";
 import { request } from "./client.js";
@@ -53,6 +59,46 @@ async function procCpuS(pid: number): Promise<number> {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/**
+ * Counts the commands Redis runs while it is on, from MONITOR lines: top-level commands by
+ * name (EVALSHA by the script's name), and commands run inside scripts apart.
+ */
+async function countCommands(url: string): Promise<{ stop: () => { sent: Map<string, number>; inScripts: Map<string, number> } }> {
+  const names = new Map(Object.values(SCRIPTS).flatMap((s) => [[s.sha, s.name], [s.lua, s.name]]));
+  const sent = new Map<string, number>();
+  const inScripts = new Map<string, number>();
+  const bump = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
+  const mon = await new Redis(url).monitor();
+  mon.on("monitor", (_time: string, args: string[], source: string) => {
+    const cmd = (args[0] ?? "").toLowerCase();
+    if (source.includes("lua")) return bump(inScripts, cmd);
+    if (cmd === "evalsha" || cmd === "eval") return bump(sent, `script ${names.get(args[1] ?? "") ?? "?"}`);
+    bump(sent, cmd);
+  });
+  return {
+    stop: () => {
+      mon.disconnect();
+      return { sent, inScripts };
+    },
+  };
+}
+
+/** Microseconds per command (scripts by name) from SLOWLOG, logging every command since it was reset. */
+async function scriptTimes(r: Redis): Promise<Map<string, number>> {
+  const names = new Map(Object.values(SCRIPTS).flatMap((s) => [[s.sha, s.name], [s.lua, s.name]]));
+  const out = new Map<string, number>();
+  const entries = (await r.slowlog("GET", -1)) as unknown[];
+  for (const e of entries) {
+    if (!Array.isArray(e)) continue;
+    const usec = Number(e[2]);
+    const args = Array.isArray(e[3]) ? (e[3] as unknown[]).map(String) : [];
+    const cmd = (args[0] ?? "").toLowerCase();
+    const key = cmd === "evalsha" || cmd === "eval" ? `script ${names.get(args[1] ?? "") ?? "?"}` : cmd;
+    out.set(key, (out.get(key) ?? 0) + usec);
+  }
+  return out;
+}
+
 async function trigger(h: FloeProcess, flow: string): Promise<string> {
   const r = await request(`${h.api}/flows/${flow}/runs`, { method: "POST", headers: { "content-type": "application/json", "x-floe-auth": h.token }, body: "{}" });
   if (r.status !== 201) throw new Error(`trigger ${flow}: ${r.status} ${r.text}`);
@@ -62,11 +108,21 @@ async function trigger(h: FloeProcess, flow: string): Promise<string> {
   return run;
 }
 
-async function endedAt(h: FloeProcess, run: string): Promise<number | undefined> {
-  const r = await request(`${h.api}/runs/${run}`, { headers: { "x-floe-auth": h.token } });
-  if (r.status !== 200) return undefined;
-  const s = JSON.parse(r.text) as { state?: string; endedAt?: number };
-  return s.state === "archived" ? s.endedAt : undefined;
+/**
+ * When each archived run of `flow` ended, from the cluster's run index (`GET /runs`, pages of
+ * 1,000): one listing for all runs, so that measuring costs Redis next to nothing per run.
+ */
+async function archivedRuns(h: FloeProcess, flow: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let before: string | undefined;
+  for (;;) {
+    const r = await request(`${h.api}/runs?flow=${flow}&state=archived&limit=1000${before !== undefined ? `&before=${before}` : ""}`, { headers: { "x-floe-auth": h.token } });
+    if (r.status !== 200) throw new Error(`GET /runs: ${r.status} ${r.text}`);
+    const runs = (JSON.parse(r.text) as { runs: { ref: { run: string }; endedAt?: number }[] }).runs;
+    for (const s of runs) if (s.endedAt !== undefined) out.set(s.ref.run, s.endedAt);
+    if (runs.length < 1000) return out;
+    before = runs.at(-1)?.ref.run;
+  }
 }
 
 async function main(): Promise<void> {
@@ -74,6 +130,7 @@ async function main(): Promise<void> {
   const backlog = arg("backlog", 4000);
   const rate = arg("rate", 10);
   const seconds = arg("seconds", 20);
+  const count = arg("count", 0) > 0;
   const dir = await mkdtemp(join(tmpdir(), "floe-backlog-"));
   const brokers: Broker[] = [];
   const hosts: FloeProcess[] = [];
@@ -100,16 +157,23 @@ async function main(): Promise<void> {
     );
     await sleep(5000);
     const idleS = 10;
+    const idleCounter = count ? await countCommands(redisB.url) : undefined;
+    if (count) await r.config("SET", "slowlog-log-slower-than", "0").then(() => r.config("SET", "slowlog-max-len", "1000000")).then(() => r.slowlog("RESET"));
     const r0 = await redisCpuS(r);
     const h0 = await Promise.all(hosts.map((h) => procCpuS(h.child.pid as number)));
     await sleep(idleS * 1000);
     const r1 = await redisCpuS(r);
     const h1 = await Promise.all(hosts.map((h) => procCpuS(h.child.pid as number)));
+    const idleCounted = idleCounter?.stop();
+    const idleSlow = count ? await scriptTimes(r) : undefined;
     const redisIdle = (r1 - r0) / idleS;
     const hostIdle = h1.map((c, i) => (c - (h0[i] ?? 0)) / idleS);
     process.stderr.write(`backlog: idle measured; ${rate} runs/s for ${seconds} s\n`);
     const started: { run: string; host: FloeProcess; t0: number }[] = [];
     await r.config("RESETSTAT");
+    const counter = count ? await countCommands(redisB.url) : undefined;
+    // Counting: every command's time in SLOWLOG too, to say which scripts Redis's time goes to.
+    if (count) await r.config("SET", "slowlog-log-slower-than", "0").then(() => r.config("SET", "slowlog-max-len", "1000000")).then(() => r.slowlog("RESET"));
     const l0 = await redisCpuS(r);
     const tl0 = performance.now();
     const total = Math.round(rate * seconds);
@@ -123,16 +187,27 @@ async function main(): Promise<void> {
       posts.push(trigger(h, "one").then((run) => void started.push({ run, host: h, t0 })));
     }
     await Promise.all(posts);
-    const latencies: number[] = [];
     const deadline = Date.now() + 60_000;
-    for (const s of started) {
-      let end: number | undefined;
-      while ((end = await endedAt(s.host, s.run)) === undefined && Date.now() < deadline) await sleep(50);
-      if (end !== undefined) latencies.push(end - s.t0);
+    let ended = await archivedRuns(hosts[0] as FloeProcess, "one");
+    while (started.some((s) => !ended.has(s.run)) && Date.now() < deadline) {
+      await sleep(250);
+      ended = await archivedRuns(hosts[0] as FloeProcess, "one");
     }
+    const latencies = started.flatMap((s) => {
+      const end = ended.get(s.run);
+      return end === undefined ? [] : [end - s.t0];
+    });
     const l1 = await redisCpuS(r);
+    const counted = counter?.stop();
+    const slow = count ? await scriptTimes(r) : undefined;
     const loadS = (performance.now() - tl0) / 1000;
     const lat = summarize(latencies);
+    // Where Redis's time went during the load, per run: the costliest commands (scripts by SHA).
+    const stats = (await r.info("commandstats")).split("\n").flatMap((l) => {
+      const m = /^cmdstat_(\S+):calls=(\d+),usec=(\d+)/.exec(l.trim());
+      return m === null ? [] : [{ cmd: m[1] ?? "", calls: Number(m[2]), usecPerRun: Math.round(Number(m[3]) / latencies.length) }];
+    });
+    stats.sort((a, b) => b.usecPerRun - a.usecPerRun);
     const out = {
       hosts: hostsN,
       backlog,
@@ -141,17 +216,23 @@ async function main(): Promise<void> {
       redisIdlePctOfCore: +(redisIdle * 100).toFixed(2),
       hostIdlePctOfCore: { max: +(Math.max(...hostIdle) * 100).toFixed(2), mean: +((hostIdle.reduce((a, b) => a + b, 0) / hostIdle.length) * 100).toFixed(2) },
       redisCpuMsPerRun: +(((l1 - l0) * 1000) / latencies.length).toFixed(2),
+      scriptsPerRun: +((stats.find((c) => c.cmd === "evalsha")?.calls ?? 0) / latencies.length).toFixed(1),
       redisCpuMsPerRunOverIdle: +((((l1 - l0) - redisIdle * loadS) * 1000) / latencies.length).toFixed(2),
       triggerToArchivedMs: { p50: +lat.p50.toFixed(1), p99: +lat.p99.toFixed(1) },
     };
     process.stdout.write(JSON.stringify(out) + "\n");
-    // Where Redis's time went during the load, per run: the costliest commands (scripts by SHA).
-    const stats = (await r.info("commandstats")).split("\n").flatMap((l) => {
-      const m = /^cmdstat_(\S+):calls=(\d+),usec=(\d+)/.exec(l.trim());
-      return m === null ? [] : [{ cmd: m[1] ?? "", calls: Number(m[2]), usecPerRun: Math.round(Number(m[3]) / latencies.length) }];
-    });
-    stats.sort((a, b) => b.usecPerRun - a.usecPerRun);
     process.stdout.write(JSON.stringify({ redisTimePerRun: stats.slice(0, 8) }) + "\n");
+    const per = (m: Map<string, number>, d: number): Record<string, number> => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, +(n / d).toFixed(2)]));
+    const sum = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
+    if (idleCounted !== undefined) {
+      process.stdout.write(JSON.stringify({ idleCommandsSentPerSecondPerHost: +(sum(idleCounted.sent) / idleS / hostsN).toFixed(2), sentPerSecond: per(idleCounted.sent, idleS), usecPerSecond: per(idleSlow ?? new Map(), idleS) }) + "\n");
+    }
+    if (counted !== undefined) {
+      process.stdout.write(JSON.stringify({ commandsSentPerRun: +(sum(counted.sent) / latencies.length).toFixed(2), sent: per(counted.sent, latencies.length), insideScripts: per(counted.inScripts, latencies.length) }) + "\n");
+    }
+    if (slow !== undefined) {
+      process.stdout.write(JSON.stringify({ usecPerRunByCommand: per(slow, latencies.length) }) + "\n");
+    }
     r.disconnect();
   } finally {
     await Promise.allSettled(hosts.map((h) => h.kill9()));

@@ -402,6 +402,26 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.equal(await s.getRun("nope"), undefined);
   });
 
+  t.test("run index: a batch of writes applies as the same writes one by one", async (t) => {
+    const s = await make(t);
+    await s.indexRun({ run: "01A", flow: "build", state: "archived", json: "a-archived" });
+    const { refused } = await s.indexBatch([
+      { kind: "run", run: "01B", flow: "build", state: "pending", json: "b-pending" },
+      { kind: "node", run: "01B", node: "x", json: "x1" },
+      { kind: "run", run: "01A", flow: "build", state: "active", json: "a-active" },
+      { kind: "run", run: "01B", flow: "build", state: "active", json: "b-active" },
+      { kind: "node", run: "01B", node: "x", json: "x2" },
+      { kind: "run", run: "01C", flow: "deploy", state: "pending", json: "c-pending" },
+      { kind: "run", run: "01B", flow: "build", state: "archived", json: "b-archived" },
+    ]);
+    t.same(refused, []);
+    t.same(await s.listRuns({ limit: 10 }), ["c-pending", "b-archived", "a-archived"], "an ended run stays ended within a batch too");
+    t.same(await s.countRuns("build"), { pending: 0, active: 0, archived: 2 });
+    t.same(await s.countRuns("deploy"), { pending: 1, active: 0, archived: 0 });
+    t.same(await s.getRun("01B"), { json: "b-archived", nodes: { x: "x2" } });
+    t.same((await s.indexBatch([])).refused, [], "an empty batch does nothing");
+  });
+
   t.test("a pend added with a record makes it the run's record; one already pending keeps its own", async (t) => {
     const s = await make(t);
     t.equal(await s.addPend(pend("p1", { record: '{"attempt":1}' })), true);
