@@ -25,7 +25,10 @@ const MARGIN = 100;
 function ended(run: string): RunRecord {
   return {
     v: 1,
-    ref: { ...makeRef("f", 1, run, "h1"), execHost: "h1" },
+    ref: (() => {
+      const ref = makeRef("f", 1, run, "h1");
+      return { ...ref, execHost: ref.adoptedBy };
+    })(),
     flow: { id: "f", ver: 1, name: "f", triggers: [], tasks: [], hostTags: [], resourceTags: [], env: [], reuseSpace: false, onHostLoss: "requeue" } as unknown as RunRecord["flow"],
     trigger: { id: "go", type: "data", values: {} },
     adoptedAt: 1,
