@@ -124,7 +124,7 @@ class SimHost {
       if (this.stopped) return;
       try {
         await this.heartbeat();
-        for (const lost of await this.state.reapDead()) this.w.reaped.push(`${lost.run} of ${lost.host}`);
+        for (const lost of await this.state.reapDead({ ifDue: true })) this.w.reaped.push(`${lost.run} of ${lost.host}`);
         if (this.dispatcher.mode === "herd") this.dispatcher.kick();
         else this.dispatcher.kickIfQuiet(5000);
       } catch (e) {
