@@ -132,8 +132,13 @@ class SimHost {
       }
       if (!this.stopped) this.timer = setTimeout(() => void tick(), every);
     };
-    this.timer = setTimeout(() => void tick(), Math.random() * every);
-    this.dispatcher.open();
+    // Hosts of a real cluster do not all start in the same millisecond: each at its own
+    // phase, its first pass (with the host table, which later passes cache) included.
+    const phase = Math.random() * every;
+    this.timer = setTimeout(() => {
+      this.dispatcher.open();
+      void tick();
+    }, phase);
   }
 
   async stop(): Promise<void> {
