@@ -22,7 +22,7 @@ export interface WorkerConfig {
   readonly taskMs: number;
   /** The hosts of this worker: indexes into the harness's numbering (name h0000…, even ones tagged linux). */
   readonly hosts: readonly number[];
-  /** Command connections this worker's hosts share (each host has its own wake-up connection). */
+  /** Command connections this worker's hosts share, round-robin (one per host: as real hosts); each host also has its own wake-up connection. */
   readonly connections: number;
 }
 

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- --scale [--hosts=500] [--backlog=50000] [--rate=200] [--seconds=60]
- *                           [--mode=wake|herd] [--slots=4] [--task-ms=400] [--workers=N]`
+ *                           [--mode=wake|herd] [--slots=4] [--task-ms=400] [--workers=N]
+ *                           [--shared-connections=N]`
  *
  * The scale harness (issue "cluster at scale"): many simulated hosts against a real
  * redis-server and nats-server it starts, spread over `--workers` processes
@@ -41,6 +42,8 @@ export interface ScaleOptions {
   readonly slots: number;
   readonly taskMs: number;
   readonly workers: number;
+  /** Command connections per worker, shared by its hosts; 0: one per host. */
+  readonly sharedConnections: number;
   readonly dir: string;
   readonly progress: (line: string) => void;
 }
@@ -195,7 +198,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
   const conns: Redis[] = [];
   try {
     // everysec, as most deployments run it: an fsync per write would time the disk, not floe.
-    const redisB = await startRedis(o.dir, ["--appendfsync", "everysec", "--maxclients", String(o.hosts * 2 + 100)]);
+    const redisB = await startRedis(o.dir, ["--appendfsync", "everysec", "--maxclients", String(o.hosts * 2 + (o.sharedConnections > 0 ? o.sharedConnections * o.workers : o.hosts) + 100)]);
     brokers.push(redisB);
     const natsB = await startNats(o.dir, { jetstream: false });
     brokers.push(natsB);
@@ -207,15 +210,17 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     const nc = await connect({ servers: natsB.url });
     h.nats = nc;
     h.hostNames = Array.from({ length: o.hosts }, (_, i) => hostName(i));
-    // Hosts spread round-robin over the workers; each worker's hosts share a few command
-    // connections (each real host has one), each host has its own wake-up connection.
+    // Hosts spread round-robin over the workers. Each host has a command connection of its
+    // own, as a real host has (`--shared-connections=N`: N per worker, shared by its hosts —
+    // then a host's heartbeat waits behind the other hosts' snapshots on its connection), and
+    // its own wake-up connection.
     const nw = Math.max(1, Math.min(o.workers, o.hosts));
     for (let k = 0; k < nw; k++) {
       const mine = h.hostNames.map((_, i) => i).filter((i) => i % nw === k);
       const child = fork(new URL("./scale-worker.js", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
       const w = new WorkerProc(child, new Set(mine.map(hostName)), h);
       h.workers.push(w);
-      w.send({ t: "config", config: { redisUrl: redisB.url, natsUrl: natsB.url, cluster: CLUSTER, subject: SUBJECT, mode: o.mode, slots: o.slots, taskMs: o.taskMs, hosts: mine, connections: Math.max(1, Math.ceil(8 / nw)) } });
+      w.send({ t: "config", config: { redisUrl: redisB.url, natsUrl: natsB.url, cluster: CLUSTER, subject: SUBJECT, mode: o.mode, slots: o.slots, taskMs: o.taskMs, hosts: mine, connections: o.sharedConnections > 0 ? o.sharedConnections : mine.length } });
     }
     await Promise.all(h.workers.map((w) => w.whenReady()));
 
@@ -397,6 +402,7 @@ export async function runScale(argv: readonly string[], dir: string): Promise<nu
     slots: arg(argv, "slots", 4),
     taskMs: arg(argv, "task-ms", 400),
     workers: arg(argv, "workers", Math.min(4, Math.ceil(arg(argv, "hosts", 500) / 125))),
+    sharedConnections: arg(argv, "shared-connections", 0),
     dir,
     progress: (l) => process.stderr.write(`  … ${l}\n`),
   });
