@@ -210,10 +210,11 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     const nc = await connect({ servers: natsB.url });
     h.nats = nc;
     h.hostNames = Array.from({ length: o.hosts }, (_, i) => hostName(i));
-    // Hosts spread round-robin over the workers. Each host has a command connection of its
-    // own, as a real host has (`--shared-connections=N`: N per worker, shared by its hosts —
-    // then a host's heartbeat waits behind the other hosts' snapshots on its connection), and
-    // its own wake-up connection.
+    // Hosts spread round-robin over the workers, each with its own wake-up connection. Their
+    // commands go over `--shared-connections` per worker (8 in all by default, as before the
+    // workers: a host's heartbeat may wait behind other hosts' snapshots on its connection);
+    // 0 gives each host a command connection of its own, as a real host has (1,000 sockets at
+    // 500 hosts, and no pipelining across hosts: more CPU on both sides).
     const nw = Math.max(1, Math.min(o.workers, o.hosts));
     for (let k = 0; k < nw; k++) {
       const mine = h.hostNames.map((_, i) => i).filter((i) => i % nw === k);
@@ -303,7 +304,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     const wallS = (after.t - before.t) / 1000;
     const runsEnded = after.ended - before.ended;
     const d = { ...diffStats(after.stats, before.stats) };
-    const startNow = [...h.runs.values()].filter((r) => r.measured && r.kind.resources.length === 0 && r.kind.concurrency === undefined && r.claims[0] !== undefined).map((r) => (r.claims[0]?.at ?? 0) - r.addedAt);
+    const startNow = [...h.runs.values()].filter((r) => r.measured && r.addedAt > 0 && r.kind.resources.length === 0 && r.kind.concurrency === undefined && r.claims[0] !== undefined).map((r) => (r.claims[0]?.at ?? 0) - r.addedAt);
     startNow.sort((a, b) => a - b);
     const hb = hbs.flat().sort((a, b) => a - b);
     const scripts = scriptTimes(logged);
@@ -402,7 +403,7 @@ export async function runScale(argv: readonly string[], dir: string): Promise<nu
     slots: arg(argv, "slots", 4),
     taskMs: arg(argv, "task-ms", 400),
     workers: arg(argv, "workers", Math.min(4, Math.ceil(arg(argv, "hosts", 500) / 125))),
-    sharedConnections: arg(argv, "shared-connections", 0),
+    sharedConnections: arg(argv, "shared-connections", Math.ceil(8 / Math.max(1, Math.min(4, Math.ceil(arg(argv, "hosts", 500) / 125))))),
     dir,
     progress: (l) => process.stderr.write(`  … ${l}\n`),
   });
