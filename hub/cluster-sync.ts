@@ -136,7 +136,7 @@ export class ClusterSync {
   /** Runs of hosts whose lease lapsed: requeued as a new attempt, or ended lost. */
   private async reap(): Promise<void> {
     const { state, publisher, log } = this.d;
-    const reaped = await state.reapDead();
+    const reaped = await state.reapDead({ ifDue: true });
     // This host's own runs among them (its lease lapsed, its reap's reply came late): they
     // are not its any more — stop them here before anything else starts for them.
     if (reaped.some((lost) => lost.host === this.d.host)) await this.d.fence();

@@ -35,12 +35,18 @@ export interface DispatchInput {
 /**
  * A host's rank for a run among hosts with as many free slots (rendezvous hashing, FNV-1a):
  * every host deciding over the same state gives a run to the same host — so two passes do not
- * both claim it — and runs spread over equal hosts.
+ * both claim it — and runs spread over equal hosts. The hash of `${run}\0${host}`, in two
+ * steps: runSeed once per pend, rankFrom per host.
  */
-function rank(run: string, host: string): number {
+function runSeed(run: string): number {
   let h = 0x811c9dc5;
-  const s = `${run}\0${host}`;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < run.length; i++) h = Math.imul(h ^ run.charCodeAt(i), 0x01000193);
+  return Math.imul(h ^ 0, 0x01000193);
+}
+
+function rankFrom(seed: number, host: string): number {
+  let h = seed;
+  for (let i = 0; i < host.length; i++) h = Math.imul(h ^ host.charCodeAt(i), 0x01000193);
   return h >>> 0;
 }
 
@@ -146,20 +152,38 @@ export function decide(input: DispatchInput): DispatchDecision {
       if (p.resources.length === 0 && (input.activeByFlow.get(p.flowKey) ?? 0) >= p.concurrency) park.push({ run: p.run, on: { kind: "concurrency", limit: p.concurrency } });
       continue;
     }
-    const candidates = g.full ? [] : g.eligible.filter((h) => (free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost));
-    if (candidates.length === 0) {
+    // The host with the most free slots (spreads load); among equals, the run's highest rank
+    // (first met on a tie). One walk over the eligible hosts, each rank computed at most once:
+    // a pass decides for every host, so this is pends × hosts of work.
+    let host: HostView | undefined;
+    let hostFree = 0;
+    let hostRank: number | undefined;
+    const seed = runSeed(p.run);
+    if (!g.full) {
+      for (const h of g.eligible) {
+        const f = free.get(h.name) ?? 0;
+        if (f <= 0 || (input.forHost !== undefined && h.name !== input.forHost)) continue;
+        if (host === undefined || f > hostFree) {
+          host = h;
+          hostFree = f;
+          hostRank = undefined;
+        } else if (f === hostFree) {
+          const r = rankFrom(seed, h.name);
+          hostRank ??= rankFrom(seed, host.name);
+          if (r > hostRank) {
+            host = h;
+            hostRank = r;
+          }
+        }
+      }
+    }
+    if (host === undefined) {
       g.full = true;
       waiting.set(p.run, g.noSlot);
       // Keep its resources for it, so later pends do not overtake it.
       for (const r of p.resources) if (!queued.has(r)) queued.set(r, p.run);
       continue;
     }
-    // The host with the most free slots (spreads load); among equals, the run's highest rank.
-    const host = candidates.reduce((a, b) => {
-      const fa = free.get(a.name) ?? 0;
-      const fb = free.get(b.name) ?? 0;
-      return fb > fa || (fb === fa && rank(p.run, b.name) > rank(p.run, a.name)) ? b : a;
-    });
     assign.push({ run: p.run, host: host.name });
     free.set(host.name, (free.get(host.name) ?? 0) - 1);
     active.set(p.flowKey, n + 1);

@@ -113,7 +113,10 @@ export interface Snapshot {
   readonly pends: readonly PendRecord[];
   /** Live hosts only (their lease has not lapsed). */
   readonly hosts: readonly HostRecord[];
-  /** When each live host's lease ends, on the state's clock. */
+  /**
+   * When each live host's lease ends, on the state's clock — or a time before it (the Redis
+   * state gives every live host the earliest live lease end, rather than each one's).
+   */
   readonly leaseEnds: ReadonlyMap<string, number>;
   readonly held: ReadonlyMap<string, string>;
   readonly activeByFlow: ReadonlyMap<string, number>;
@@ -228,9 +231,12 @@ export interface ClusterState {
   isCurrent(run: string, token: number): Promise<boolean>;
   /**
    * Active runs whose host's lease lapsed more than its margin ago: removed from the active set and their resources
-   * released, atomically, each returned to exactly one caller.
+   * released, atomically, each returned to exactly one caller. `ifDue`: a host's periodic
+   * call, which a state may answer with nothing, without asking, when it knows that no host's
+   * runs can be reaped yet (the Redis state: from the earliest reap time its last heartbeat
+   * read; it still reaps now and then, for pruning).
    */
-  reapDead(): Promise<ActiveEntry[]>;
+  reapDead(o?: { readonly ifDue?: boolean }): Promise<ActiveEntry[]>;
   /**
    * The failover epoch of the state's primary (Redis Sentinel): it grows with every failover.
    * Absent, or 0, where the state cannot fail over to a copy that missed writes.

@@ -58,6 +58,8 @@ export const STATE_TABLES = [
   "wokeFor", // hash run → server ms when a host was last woken to take it (one wake-up per pend)
   "tokenEpoch", // string: the largest failover epoch seen (Sentinel's config-epoch; 0 without Sentinel), the high part of tokens
   "settleUntil", // string: server ms until which, after a failover, nothing is claimed or reaped (hosts register again first)
+  "leaseEnd", // zset host → lease end, server ms (the leases hash sorted: who lapsed, and the earliest live end, in O(log hosts))
+  "hostVer", // counter: bumped when the registry changes what dispatch reads of it (a host joins, returns, leaves, changes tags or slots)
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];

@@ -47,6 +47,14 @@ local function reapable(host, now)
   return r ~= false and tonumber(r) < now
 end
 local function bump() redis.call('INCR', K.stateVer) end
+-- The registry changed what dispatch reads of it (hosts, their tags and slots): snapshots
+-- send the host table again only then. Never below the server's time × 1000, so a state
+-- that lost the counter (a restart without persistence, a promoted replica) never hands
+-- out again a version a host has cached (host changes are far fewer than 1,000 a ms).
+local function bump_hosts(now)
+  local v = tonumber(redis.call('GET', K.hostVer) or '0')
+  redis.call('SET', K.hostVer, num(math.max(v + 1, now * 1000)))
+end
 -- Tokens are epoch × 2^32 + sequence: every token of a primary promoted at a higher epoch is
 -- above every token of the ones before, even tokens whose writes the replica never got.
 -- Exact in Lua's doubles while epoch < 2^21 (Sentinel's config-epoch grows by one or a few
@@ -72,6 +80,7 @@ local function see_epoch(now)
   redis.call('SET', K.tokenSeq, '0')
   local ver = tonumber(redis.call('GET', K.stateVer) or '0')
   redis.call('SET', K.stateVer, string.format('%.0f', math.max(ver + 1, e * TOKEN_SPLIT)))
+  bump_hosts(now)
   local u = tonumber(redis.call('GET', K.settleUntil) or '0')
   redis.call('SET', K.settleUntil, string.format('%.0f', math.max(u, now + SETTLE_MS)))
 end

@@ -24,6 +24,7 @@ see_epoch(now)
 local prev = redis.call('HGET', K.leases, name)
 local tags = ARGV[A + 5]
 redis.call('HSET', K.leases, name, num(now + tonumber(ARGV[A + 3])))
+redis.call('ZADD', K.leaseEnd, num(now + tonumber(ARGV[A + 3])), name)
 redis.call('ZADD', K.reapAt, num(now + tonumber(ARGV[A + 3]) + tonumber(ARGV[A + 4])), name)
 redis.call('HSET', K.hosts, name, ARGV[A + 1])
 local out = 'renewed'
@@ -35,8 +36,12 @@ redis.call('HSET', K.hostTags, name, tags)
 if changed then
   unpark_for(tags)
   bump()
+  bump_hosts(now)
 end
-return out
+-- The earliest time any host's runs may be reaped: until then a reap has nothing to do, and
+-- the host need not run one (RedisClusterState.reapDead).
+local first = redis.call('ZRANGE', K.reapAt, 0, 0, 'WITHSCORES')[2] or ''
+return { out, first, num(now) }
 `;
 
 const ADD_PEND = `
@@ -176,6 +181,8 @@ for _, h in ipairs(redis.call('ZRANGEBYSCORE', K.reapAt, '-inf', num(now))) do
     -- Dead for longer than the registry keeps hosts, with nothing left to reap: forgotten.
     redis.call('HDEL', K.hosts, h)
     redis.call('HDEL', K.leases, h)
+    redis.call('ZREM', K.leaseEnd, h)
+    bump_hosts(now)
     redis.call('HDEL', K.slots, h)
     redis.call('HDEL', K.hostTags, h)
     redis.call('ZREM', K.reapAt, h)
@@ -265,11 +272,15 @@ return n
  * One consistent read: server time, the pending list in order, and the tables dispatch
  * needs. The pends come as one string, their JSON views joined by newlines (JSON.stringify
  * never writes a raw newline): one bulk reply parses far faster than 10,000 small ones.
+ * The host table (every registered host's record) only when the registry changed since the
+ * caller's version of it (ARGV[A + 3]); liveness from the sorted lease ends instead: the
+ * hosts whose lease lapsed (few) and the earliest lease end of those alive.
  */
 const SNAPSHOT = `
 local ver = redis.call('GET', K.stateVer) or '0'
 if ARGV[A] == ver and (ARGV[A + 2] == '' or now_ms() < tonumber(ARGV[A + 2])) then return { 'same', ver } end
 if ARGV[A + 1] == '1' and redis.call('ZCARD', K.pendOrder) == 0 then return { 'empty', ver } end
+local now = now_ms()
 local runs = redis.call('ZRANGE', K.pendOrder, 0, -1)
 local views = {}
 for i = 1, #runs, 500 do
@@ -278,13 +289,29 @@ for i = 1, #runs, 500 do
     if v then views[#views + 1] = v end
   end
 end
+local hv = redis.call('GET', K.hostVer) or '0'
+local hosts = {}
+if ARGV[A + 3] ~= hv then
+  -- Only hosts with a lease end: liveness is read from those.
+  local all = redis.call('HGETALL', K.hosts)
+  for i = 1, #all, 2 do
+    if redis.call('ZSCORE', K.leaseEnd, all[i]) then
+      hosts[#hosts + 1] = all[i]
+      hosts[#hosts + 1] = all[i + 1]
+    end
+  end
+end
+local first = redis.call('ZRANGEBYSCORE', K.leaseEnd, num(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2] or ''
 return {
   'full',
   ver,
-  tostring(now_ms()),
+  num(now),
   table.concat(views, '\\n'),
-  redis.call('HGETALL', K.hosts),
-  redis.call('HGETALL', K.leases),
+  hv,
+  ARGV[A + 3] ~= hv and '1' or '',
+  hosts,
+  redis.call('ZRANGEBYSCORE', K.leaseEnd, '-inf', '(' .. num(now)),
+  first,
   redis.call('HGETALL', K.held),
   redis.call('HGETALL', K.flowActive),
   redis.call('HGETALL', K.running),

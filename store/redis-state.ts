@@ -75,6 +75,11 @@ export class RedisUnavailableError extends FloeError {
 }
 
 const DAY = 24 * 3600_000;
+/**
+ * A host's periodic reap runs at least this often even when nothing can be reaped: a reap
+ * also prunes forgotten phases and records, and forgets hosts dead past the retention.
+ */
+const REAP_ANYWAY_MS = 30_000;
 /** Pends parked per script. */
 const PARK_BATCH = 500;
 
@@ -101,6 +106,20 @@ export class RedisClusterState implements ClusterState {
   private registeredAt: number | undefined;
   /** How long hosts get to register again after a failover: the last heartbeat's lease + margin. */
   private settleMs = 10_000;
+  /**
+   * The registry as dispatch reads it (live or not: liveness comes with each snapshot), at
+   * the state's host version: a snapshot sends it again only when that version moved, not
+   * hundreds of host records per pass.
+   */
+  private hostTable: { readonly ver: string; readonly hosts: readonly HostRecord[] } | undefined;
+  /**
+   * performance.now() before which no host's runs can be reaped: the last heartbeat read the
+   * earliest reap time of all hosts. Until then reapDead has nothing to do and asks nothing
+   * (one script per host per renewal, most of Redis's idle time at hundreds of hosts).
+   */
+  private reapNotBefore = Number.NEGATIVE_INFINITY;
+  /** performance.now() of the last reap this state ran (its start counts: the first heartbeat tells whether one is due). */
+  private reapedAt = performance.now();
 
   constructor(
     readonly redis: Redis,
@@ -253,14 +272,28 @@ export class RedisClusterState implements ClusterState {
 
   async heartbeat(h: HostRecord, leaseMs: number, marginMs = 0): Promise<"new" | "renewed" | "expired"> {
     this.settleMs = Math.max(1, Math.round(leaseMs + marginMs));
-    const r = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())], [], true);
-    if (r === "new" || r === "renewed" || r === "expired") return r;
-    throw this.fail("heartbeat", `unexpected reply ${String(r)}`);
+    const sent = performance.now();
+    const reply = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())], [], true);
+    const [r, first, now] = Array.isArray(reply) ? reply.map(String) : [];
+    if (r !== "new" && r !== "renewed" && r !== "expired") throw this.fail("heartbeat", `unexpected reply ${String(reply)}`);
+    // Counted from when it was sent: the earliest reap time comes no later on this clock.
+    // A host that registers later with a shorter lease is seen by the next heartbeat.
+    this.reapNotBefore = first !== undefined && first !== "" ? sent + (Number(first) - Number(now)) : Number.NEGATIVE_INFINITY;
+    return r;
   }
 
   async removeHost(name: string): Promise<void> {
     await this.cmd("removeHost", () =>
-      this.redis.multi().hdel(this.keys.table("hosts"), name).hdel(this.keys.table("leases"), name).hdel(this.keys.table("slots"), name).zrem(this.keys.table("reapAt"), name).hdel(this.keys.table("hostTags"), name).exec(),
+      this.redis
+        .multi()
+        .hdel(this.keys.table("hosts"), name)
+        .hdel(this.keys.table("leases"), name)
+        .zrem(this.keys.table("leaseEnd"), name)
+        .hdel(this.keys.table("slots"), name)
+        .zrem(this.keys.table("reapAt"), name)
+        .hdel(this.keys.table("hostTags"), name)
+        .incr(this.keys.table("hostVer"))
+        .exec(),
     );
   }
 
@@ -292,23 +325,26 @@ export class RedisClusterState implements ClusterState {
   }
 
   async snapshot(since?: number, o: SnapshotOptions = {}): Promise<Snapshot | undefined> {
-    const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : "", o.sameUntil === undefined ? "" : String(o.sameUntil)]), "snapshot", 2);
+    const known = this.hostTable?.ver ?? "";
+    const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : "", o.sameUntil === undefined ? "" : String(o.sameUntil), known]), "snapshot", 2);
     if (reply[0] === "same") return undefined;
     if (reply[0] === "empty") return emptySnapshot(Number(reply[1]));
-    const [, version, now, views, hosts, leases, held, flowActive, running, parkedOn] = asArray(reply, "snapshot", 10);
-    const t = Number(now);
-    const pends = parsePendViews(String(views));
-    const until = pairs(leases);
-    const live: HostRecord[] = [];
-    const leaseEnds = new Map<string, number>();
-    for (const [name, json] of pairs(hosts)) {
-      const h = parseHost(json);
-      const end = Number(until.get(name) ?? -1);
-      if (h !== undefined && end >= t) {
-        live.push(h);
-        leaseEnds.set(name, end);
+    const [, version, , views, hostVer, sent, hosts, lapsed, firstEnd, held, flowActive, running, parkedOn] = asArray(reply, "snapshot", 13);
+    if (sent === "1" || this.hostTable === undefined) {
+      const table: HostRecord[] = [];
+      for (const [, json] of pairs(hosts)) {
+        const h = parseHost(json);
+        if (h !== undefined) table.push(h);
       }
+      this.hostTable = { ver: String(hostVer), hosts: table };
     }
+    const pends = parsePendViews(String(views));
+    const out = new Set(asStrings(lapsed, "snapshot"));
+    const live = firstEnd === "" ? [] : this.hostTable.hosts.filter((h) => !out.has(h.name));
+    // Each live host's lease ends no earlier than the earliest of them: a pass that counts
+    // on a host being alive looks again by then (sameUntil), without 500 lease ends per pass.
+    const end = Number(firstEnd);
+    const leaseEnds = new Map(live.map((h) => [h.name, end] as const));
     return { version: Number(version), pends, hosts: live, leaseEnds, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")) };
   }
 
@@ -418,7 +454,10 @@ export class RedisClusterState implements ClusterState {
     return out;
   }
 
-  async reapDead(): Promise<ActiveEntry[]> {
+  async reapDead(o: { readonly ifDue?: boolean } = {}): Promise<ActiveEntry[]> {
+    const t = performance.now();
+    if (o.ifDue === true && t < this.reapNotBefore && t - this.reapedAt < REAP_ANYWAY_MS) return [];
+    this.reapedAt = t;
     const r = await this.once(SCRIPTS.reap, [this.forgetHostsAfterMs], true);
     const out: ActiveEntry[] = [];
     for (let i = 1; i + 2 < r.length; i += 3) {

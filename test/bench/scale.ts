@@ -1,36 +1,35 @@
 /**
  * `npm run bench -- --scale [--hosts=500] [--backlog=50000] [--rate=200] [--seconds=60]
- *                           [--mode=wake|herd] [--slots=4] [--task-ms=400]`
+ *                           [--mode=wake|herd] [--slots=4] [--task-ms=400] [--workers=N]
+ *                           [--shared-connections=N]`
  *
- * The scale harness (issue "cluster at scale"): many simulated hosts in this one process
- * against a real redis-server and nats-server it starts. A simulated host is the real
+ * The scale harness (issue "cluster at scale"): many simulated hosts against a real
+ * redis-server and nats-server it starts, spread over `--workers` processes
+ * (scale-worker.ts; by default one per 125 hosts, at most 4) so that the hosts' own
+ * heartbeats are not made late by one saturated event loop. A simulated host is the real
  * dispatcher (hub/dispatcher.ts) on the real Redis cluster state, its own wake-up
  * connection, heartbeats and reaps at the real lease's period; its tasks are timers (no
- * processes, no files). A backlog of runs no host can take is adopted first, then runs
- * arrive as a Poisson process, a mix of plain runs, runs needing a host tag, runs on a
- * few shared resources and runs of a flow with a concurrency limit.
+ * processes, no files). This process adopts the runs: a backlog no host can take first,
+ * then runs arriving as a Poisson process, a mix of plain runs, runs needing a host tag,
+ * runs on a few shared resources and runs of a flow with a concurrency limit.
  *
  * It reports Redis CPU (INFO deltas, idle and under load), per-script p50/p99 (SLOWLOG, every
- * command logged while measuring), heartbeat round trip, pend added → claimed for runs that
+ * command logged, in a third as long a window after the CPU's: logging costs Redis CPU), heartbeat round trip, pend added → claimed for runs that
  * could start at once, wake-ups and claim conflicts per claim, Redis memory, NATS messages per
  * run; and checks afterwards: no run claimed twice, no two runs on one resource at once, runs
  * on the same resource started in adoption order, a flow's concurrency never exceeded, no
  * live host reaped. `--mode=herd` runs the way before wake-ups (every host passes on every
  * pend added and run ended, told over NATS as the real hosts were), for the comparison.
  */
+import { fork, type ChildProcess } from "node:child_process";
+import { loadavg } from "node:os";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { Redis } from "ioredis";
-import { Dispatcher, type DispatchMode } from "../../hub/dispatcher.js";
-import { DEFAULT_LEASE_MS, Lease } from "../../hub/lease.js";
-import { Publisher } from "../../hub/publisher.js";
-import { RunTable } from "../../hub/run-table.js";
-import type { RunEvent } from "../../hub/types.js";
-import { LocalBus } from "../../store/bus.js";
 import type { PendRecord } from "../../store/cluster-state.js";
 import { RedisClusterState } from "../../store/redis-state.js";
 import { startNats, startRedis, type Broker } from "../helpers/servers.js";
 import { checkScale, type RunLog } from "./scale-invariants.js";
+import { hostName, mono, type DispatchSum, type FromWorker, type ToWorker } from "./scale-protocol.js";
 import { redisCpuS, redisMemory, scriptTimes, SlowlogSampler } from "./scale-redis.js";
 import { percentile } from "./stats.js";
 
@@ -39,9 +38,12 @@ export interface ScaleOptions {
   readonly backlog: number;
   readonly rate: number;
   readonly seconds: number;
-  readonly mode: DispatchMode;
+  readonly mode: "wake" | "herd";
   readonly slots: number;
   readonly taskMs: number;
+  readonly workers: number;
+  /** Command connections per worker, shared by its hosts; 0: one per host. */
+  readonly sharedConnections: number;
   readonly dir: string;
   readonly progress: (line: string) => void;
 }
@@ -68,108 +70,117 @@ function arrivalKind(rnd: number, pick: number): Kind {
 const CLUSTER = "scale";
 const SUBJECT = "floe.scale.events";
 
-class SimHost {
-  readonly state: RedisClusterState;
-  readonly dispatcher: Dispatcher;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  running = 0;
+/** A worker process and the hosts it simulates. */
+class WorkerProc {
+  private readonly waiting = new Map<number, (m: { sum: DispatchSum; cpuUs: number }) => void>();
+  private ready: Promise<void>;
+  stopped: Promise<readonly number[]>;
 
   constructor(
-    readonly name: string,
-    readonly tags: readonly string[],
-    readonly slots: number,
-    redis: Redis,
-    private readonly h: Harness,
+    readonly child: ChildProcess,
+    readonly hosts: ReadonlySet<string>,
+    h: Harness,
   ) {
-    this.state = new RedisClusterState(redis, { cluster: CLUSTER, ownsConnection: false });
-    this.dispatcher = new Dispatcher({
-      state: this.state,
-      table: new RunTable(),
-      host: name,
-      publisher: new Publisher(new LocalBus<RunEvent>(), undefined, undefined),
-      log: h.log,
-      mode: h.o.mode,
-      mayClaim: () => true,
-      activate: async (run, token) => this.activate(run, token),
+    let onReady: () => void = () => undefined;
+    let onStopped: (hb: readonly number[]) => void = () => undefined;
+    this.ready = new Promise<void>((r) => (onReady = r));
+    this.stopped = new Promise((r) => (onStopped = r));
+    child.on("message", (m: FromWorker) => {
+      if (m.t === "ready") onReady();
+      else if (m.t === "events") h.events(m);
+      else if (m.t === "sample") this.waiting.get(m.id)?.(m);
+      else if (m.t === "stopped") onStopped(m.heartbeatMs);
     });
+    child.on("exit", () => onStopped([]));
   }
 
-  async heartbeat(): Promise<void> {
-    const t0 = performance.now();
-    await this.state.heartbeat({ name: this.name, tags: this.tags, slots: this.slots, running: this.running, lastSeen: Date.now(), startedAt: 0 }, this.h.lease.ms, this.h.lease.marginMs);
-    if (this.h.measuring) this.h.heartbeatMs.push(performance.now() - t0);
+  send(m: ToWorker): void {
+    if (this.child.connected) this.child.send(m);
   }
 
-  /** Heartbeats, reaps and the safety pass at the real hosts' period, each host at its own phase. */
-  start(): void {
-    const every = this.h.lease.renewEveryMs;
-    const tick = async (): Promise<void> => {
-      if (this.stopped) return;
-      try {
-        await this.heartbeat();
-        for (const lost of await this.state.reapDead()) this.h.reaped.push(`${lost.run} of ${lost.host}`);
-        if (this.dispatcher.mode === "herd") this.dispatcher.kick();
-        else this.dispatcher.kickIfQuiet(5000);
-      } catch (e) {
-        this.h.errors.push(String(e));
-      }
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), every);
-    };
-    this.timer = setTimeout(() => void tick(), Math.random() * every);
-    this.dispatcher.open();
+  async whenReady(): Promise<void> {
+    await this.ready;
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    await this.dispatcher.stop();
-    await this.state.close();
-  }
-
-  private activate(run: string, token: number): void {
-    const r = this.h.runs.get(run);
-    if (r === undefined) return;
-    r.claims.push({ host: this.name, token, at: performance.now() });
-    this.running++;
-    const ms = -Math.log(1 - Math.random()) * this.h.o.taskMs;
-    setTimeout(() => {
-      r.releaseAt = performance.now();
-      void this.state
-        .release(run, token)
-        .then(() => {
-          this.running--;
-          r.endedAt = performance.now();
-          this.h.ended++;
-          this.dispatcher.kick(); // its slot is free (the hub's afterEnd)
-          this.h.told();
-        })
-        .catch((e: unknown) => this.h.errors.push(String(e)));
-    }, ms);
+  sample(id: number): Promise<{ sum: DispatchSum; cpuUs: number }> {
+    return new Promise((r) => {
+      this.waiting.set(id, r);
+      this.send({ t: "sample", id });
+    });
   }
 }
 
 class Harness {
-  readonly log = pino({ level: "silent" });
-  readonly lease = new Lease(DEFAULT_LEASE_MS, { renew: async () => "renewed", probe: async () => undefined, standDown: async () => undefined, regained: async () => undefined, selfFence: true, log: this.log });
   readonly runs = new Map<string, RunLog>();
-  readonly heartbeatMs: number[] = [];
   readonly reaped: string[] = [];
   readonly errors: string[] = [];
-  hosts: SimHost[] = [];
+  workers: WorkerProc[] = [];
+  hostNames: string[] = [];
   measuring = false;
   ended = 0;
   seq = 0;
+  samples = 0;
   nats: NatsConnection | undefined;
   /**
    * Adopts every arriving run (for the host it picks), on one connection: Redis adds them in
    * the order they were numbered, so the harness's numbering is the adoption order.
    */
   adopter: RedisClusterState | undefined;
+  /** Kicks for the adopting hosts, sent to their workers every few ms in one message each. */
+  private kicks = new Map<WorkerProc, string[]>();
+  private kickTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly o: ScaleOptions) {}
 
-  /** A pend added or a run ended: in herd mode every host hears of it (the run events over NATS). */
+  workerOf(host: string): WorkerProc | undefined {
+    return this.workers.find((w) => w.hosts.has(host));
+  }
+
+  /** A pend this host adopted was added: its dispatcher looks (as adoption kicks it). */
+  kick(host: string): void {
+    const w = this.workerOf(host);
+    if (w === undefined) return;
+    const list = this.kicks.get(w) ?? [];
+    list.push(host);
+    this.kicks.set(w, list);
+    this.kickTimer ??= setTimeout(() => {
+      this.kickTimer = undefined;
+      for (const [x, hosts] of this.kicks) x.send({ t: "kick", hosts });
+      this.kicks.clear();
+    }, 1);
+  }
+
+  events(m: Extract<FromWorker, { t: "events" }>): void {
+    for (const c of m.claims) this.runs.get(c.run)?.claims.push(c);
+    for (const e of m.ends) {
+      const r = this.runs.get(e.run);
+      if (r === undefined) continue;
+      r.releaseAt = e.releaseAt;
+      r.endedAt = e.endedAt;
+      this.ended++;
+    }
+    this.reaped.push(...m.reaped);
+    this.errors.push(...m.errors);
+  }
+
+  /** The dispatchers' counters summed over the workers, and their CPU (µs). */
+  async sample(): Promise<{ sum: DispatchSum; cpuUs: number }> {
+    const id = ++this.samples;
+    const all = await Promise.all(this.workers.map((w) => w.sample(id)));
+    const sum: DispatchSum = { passes: 0, snapshots: 0, wakesSent: 0, woken: 0, claimed: 0, conflicts: 0 };
+    let cpuUs = 0;
+    for (const a of all) {
+      cpuUs += a.cpuUs;
+      for (const k of Object.keys(sum) as (keyof DispatchSum)[]) sum[k] += a.sum[k];
+    }
+    return { sum, cpuUs };
+  }
+
+  broadcast(m: ToWorker): void {
+    for (const w of this.workers) w.send(m);
+  }
+
+  /** A pend added: in herd mode every host hears of it (the run events over NATS). */
   told(): void {
     this.nats?.publish(SUBJECT, "x");
   }
@@ -187,48 +198,52 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
   const conns: Redis[] = [];
   try {
     // everysec, as most deployments run it: an fsync per write would time the disk, not floe.
-    const redisB = await startRedis(o.dir, ["--appendfsync", "everysec", "--maxclients", String(o.hosts * 2 + 100)]);
+    const redisB = await startRedis(o.dir, ["--appendfsync", "everysec", "--maxclients", String(o.hosts * 2 + (o.sharedConnections > 0 ? o.sharedConnections * o.workers : o.hosts) + 100)]);
     brokers.push(redisB);
     const natsB = await startNats(o.dir, { jetstream: false });
     brokers.push(natsB);
     const admin = new Redis(redisB.url);
     conns.push(admin);
-    // Hosts share a few command connections (each real host has one); each has its own wake-up connection.
-    for (let i = 0; i < Math.min(8, o.hosts); i++) conns.push(new Redis(redisB.url, { enableOfflineQueue: true, commandTimeout: 10_000 }));
-    h.adopter = new RedisClusterState(conns[1] as Redis, { cluster: CLUSTER, ownsConnection: false });
+    const adoptConn = new Redis(redisB.url, { enableOfflineQueue: true, commandTimeout: 10_000 });
+    conns.push(adoptConn);
+    h.adopter = new RedisClusterState(adoptConn, { cluster: CLUSTER, ownsConnection: false });
     const nc = await connect({ servers: natsB.url });
     h.nats = nc;
-    for (let i = 0; i < o.hosts; i++) {
-      const tags = i % 2 === 0 ? ["linux"] : [];
-      h.hosts.push(new SimHost(`h${String(i).padStart(4, "0")}`, tags, o.slots, conns[1 + (i % (conns.length - 1))] as Redis, h));
+    h.hostNames = Array.from({ length: o.hosts }, (_, i) => hostName(i));
+    // Hosts spread round-robin over the workers, each with its own wake-up connection. Their
+    // commands go over `--shared-connections` per worker (8 in all by default, as before the
+    // workers: a host's heartbeat may wait behind other hosts' snapshots on its connection);
+    // 0 gives each host a command connection of its own, as a real host has (1,000 sockets at
+    // 500 hosts, and no pipelining across hosts: more CPU on both sides).
+    const nw = Math.max(1, Math.min(o.workers, o.hosts));
+    for (let k = 0; k < nw; k++) {
+      const mine = h.hostNames.map((_, i) => i).filter((i) => i % nw === k);
+      const child = fork(new URL("./scale-worker.js", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      const w = new WorkerProc(child, new Set(mine.map(hostName)), h);
+      h.workers.push(w);
+      w.send({ t: "config", config: { redisUrl: redisB.url, natsUrl: natsB.url, cluster: CLUSTER, subject: SUBJECT, mode: o.mode, slots: o.slots, taskMs: o.taskMs, hosts: mine, connections: o.sharedConnections > 0 ? o.sharedConnections : mine.length } });
     }
-    if (o.mode === "herd") {
-      const sub = nc.subscribe(SUBJECT);
-      void (async () => {
-        for await (const _ of sub) for (const x of h.hosts) x.dispatcher.kick();
-      })();
-    }
-    await Promise.all(h.hosts.map((x) => x.heartbeat()));
+    await Promise.all(h.workers.map((w) => w.whenReady()));
 
     // The backlog: runs no host can take, adopted by one host, which parks them in its first pass.
-    o.progress(`${o.mode}: adopting a backlog of ${o.backlog}`);
-    const first = h.hosts[0] as SimHost;
+    o.progress(`${o.mode}: ${o.hosts} hosts in ${nw} worker processes; adopting a backlog of ${o.backlog}`);
+    const first = hostName(0);
     for (let i = 0; i < o.backlog; i += 1000) {
       const batch: Promise<boolean>[] = [];
       for (let j = i; j < Math.min(o.backlog, i + 1000); j++) {
-        const p: PendRecord = { run: `b${String(j).padStart(7, "0")}`, flowKey: "stuck/1", hostTags: ["nobody-has-this"], resources: [], adoptedBy: first.name, adoptedAt: Date.now(), record: "" };
-        batch.push(first.state.addPend(p));
+        const p: PendRecord = { run: `b${String(j).padStart(7, "0")}`, flowKey: "stuck/1", hostTags: ["nobody-has-this"], resources: [], adoptedBy: first, adoptedAt: Date.now(), record: "" };
+        batch.push(h.adopter.addPend(p));
       }
       await Promise.all(batch);
     }
-    first.start();
-    const parkedKey = first.state.keys.table("parked");
+    h.workerOf(first)?.send({ t: "start", host: first });
+    const parkedKey = h.adopter.keys.table("parked");
     const deadline = Date.now() + 120_000;
     while ((await admin.zcard(parkedKey)) < o.backlog) {
       if (Date.now() > deadline) throw new Error("the backlog was not parked within 2 minutes");
       await sleep(200);
     }
-    for (const x of h.hosts.slice(1)) x.start();
+    h.broadcast({ t: "start" });
     o.progress(`${o.mode}: ${o.hosts} hosts up, backlog parked; idle for 10 s`);
     await sleep(5000);
     const idle0 = await redisCpuS(admin);
@@ -255,12 +270,24 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     })();
     o.progress(`${o.mode}: ${o.rate} runs/s arriving; warm-up 5 s, then ${o.seconds} s measured`);
     await sleep(5000);
-    const slowlog = await SlowlogSampler.start(admin);
-    const before = { cpu: await redisCpuS(admin), t: performance.now(), ended: h.ended, seq: h.seq, nats: { ...nc.stats() }, stats: sumStats(h), proc: process.cpuUsage() };
+    const s0 = await h.sample();
+    const before = { cpu: await redisCpuS(admin), t: performance.now(), ended: h.ended, seq: h.seq, nats: { ...nc.stats() }, stats: s0.sum, workersUs: s0.cpuUs, proc: process.cpuUsage() };
     h.measuring = true;
-    await sleep(o.seconds * 1000);
+    h.broadcast({ t: "measuring", on: true });
+    const loads: number[] = [];
+    for (let i = 0; i < o.seconds; i += 5) {
+      await sleep(Math.min(5, o.seconds - i) * 1000);
+      loads.push(loadavg()[0] ?? 0);
+    }
+    h.broadcast({ t: "measuring", on: false });
     h.measuring = false;
-    const after = { cpu: await redisCpuS(admin), t: performance.now(), ended: h.ended, seq: h.seq, nats: { ...nc.stats() }, stats: sumStats(h), proc: process.cpuUsage(before.proc) };
+    const s1 = await h.sample();
+    const after = { cpu: await redisCpuS(admin), t: performance.now(), ended: h.ended, seq: h.seq, nats: { ...nc.stats() }, stats: s1.sum, workersUs: s1.cpuUs, proc: process.cpuUsage(before.proc) };
+    // Script times in a window of their own, after the CPU's: with every command logged
+    // (those scripts run too) SLOWLOG costs Redis more CPU than some scripts do.
+    o.progress(`${o.mode}: script times (SLOWLOG) for ${Math.ceil(o.seconds / 3)} s more`);
+    const slowlog = await SlowlogSampler.start(admin);
+    await sleep(Math.ceil(o.seconds / 3) * 1000);
     const logged = await slowlog.stop();
     const commandstats = await admin.info("commandstats");
     arriving = false;
@@ -270,15 +297,16 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     while ([...h.runs.values()].some((r) => r.endedAt === undefined && r.kind.flowKey !== "stuck/1") && Date.now() < drainBy) await sleep(200);
     const memory = await redisMemory(admin);
     o.progress(`${o.mode}: stopping the hosts`);
+    h.broadcast({ t: "stop" });
     // Bounded: a report is worth more than a clean stop of a host that hangs.
-    await Promise.race([Promise.all(h.hosts.map((x) => x.stop())), sleep(15_000)]);
+    const hbs = await Promise.race([Promise.all(h.workers.map((w) => w.stopped)), sleep(20_000).then(() => [])]);
 
     const wallS = (after.t - before.t) / 1000;
     const runsEnded = after.ended - before.ended;
     const d = { ...diffStats(after.stats, before.stats) };
-    const startNow = [...h.runs.values()].filter((r) => r.measured && r.kind.resources.length === 0 && r.kind.concurrency === undefined && r.claims[0] !== undefined).map((r) => (r.claims[0]?.at ?? 0) - r.addedAt);
+    const startNow = [...h.runs.values()].filter((r) => r.measured && r.addedAt > 0 && r.kind.resources.length === 0 && r.kind.concurrency === undefined && r.claims[0] !== undefined).map((r) => (r.claims[0]?.at ?? 0) - r.addedAt);
     startNow.sort((a, b) => a - b);
-    const hb = [...h.heartbeatMs].sort((a, b) => a - b);
+    const hb = hbs.flat().sort((a, b) => a - b);
     const scripts = scriptTimes(logged);
     const violations = checkScale([...h.runs.values()], LIMIT);
     if (h.reaped.length > 0) violations.push(`live hosts reaped: ${h.reaped.slice(0, 5).join(", ")}${h.reaped.length > 5 ? "…" : ""} (${h.reaped.length})`);
@@ -301,7 +329,10 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
       conflictsPerClaim: d.conflicts / Math.max(1, d.claimed),
       redisMemoryMB: memory / 2 ** 20,
       natsMsgsPerRun: (after.nats.inMsgs - before.nats.inMsgs + after.nats.outMsgs - before.nats.outMsgs) / Math.max(1, runsEnded),
-      harnessCpuPct: ((after.proc.user + after.proc.system) / 1e6 / wallS) * 100,
+      harnessCpuPct: ((after.proc.user + after.proc.system + after.workersUs - before.workersUs) / 1e6 / wallS) * 100,
+      workers: nw,
+      loadAvgMin: Math.min(...loads),
+      loadAvgMax: Math.max(...loads),
       errors: h.errors.length,
     };
     const lines = [
@@ -319,6 +350,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     ];
     return { text: lines.join("\n"), violations, figures };
   } finally {
+    for (const w of h.workers) if (w.child.exitCode === null) w.child.kill();
     await h.nats?.close().catch(() => undefined);
     for (const c of conns) c.disconnect();
     for (const b of brokers.reverse()) await b.stop();
@@ -326,7 +358,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
 }
 
 async function arrive(h: Harness): Promise<void> {
-  const host = h.hosts[Math.floor(Math.random() * h.hosts.length)] as SimHost;
+  const host = h.hostNames[Math.floor(Math.random() * h.hostNames.length)] as string;
   const adopter = h.adopter as RedisClusterState;
   const kind = arrivalKind(Math.random(), Math.random());
   const seq = ++h.seq;
@@ -334,22 +366,16 @@ async function arrive(h: Harness): Promise<void> {
   const log: RunLog = { run, kind, seq, addedAt: 0, claims: [], measured: h.measuring };
   h.runs.set(run, log);
   try {
-    await adopter.addPend({ run, ...kind, adoptedBy: host.name, adoptedAt: Date.now(), record: "" });
-    log.addedAt = performance.now();
-    host.dispatcher.kick(); // as adoption does
+    await adopter.addPend({ run, ...kind, adoptedBy: host, adoptedAt: Date.now(), record: "" });
+    log.addedAt = mono();
+    h.kick(host); // as adoption does
     h.told();
   } catch (e) {
     h.errors.push(String(e));
   }
 }
 
-type Sum = Record<"passes" | "snapshots" | "wakesSent" | "woken" | "claimed" | "conflicts", number>;
-
-function sumStats(h: Harness): Sum {
-  const s: Sum = { passes: 0, snapshots: 0, wakesSent: 0, woken: 0, claimed: 0, conflicts: 0 };
-  for (const x of h.hosts) for (const k of Object.keys(s) as (keyof Sum)[]) s[k] += x.dispatcher.stats[k];
-  return s;
-}
+type Sum = DispatchSum;
 
 function diffStats(a: Sum, b: Sum): Sum {
   const s = { ...a };
@@ -376,6 +402,8 @@ export async function runScale(argv: readonly string[], dir: string): Promise<nu
     mode: modeArg,
     slots: arg(argv, "slots", 4),
     taskMs: arg(argv, "task-ms", 400),
+    workers: arg(argv, "workers", Math.min(4, Math.ceil(arg(argv, "hosts", 500) / 125))),
+    sharedConnections: arg(argv, "shared-connections", Math.ceil(8 / Math.max(1, Math.min(4, Math.ceil(arg(argv, "hosts", 500) / 125))))),
     dir,
     progress: (l) => process.stderr.write(`  … ${l}\n`),
   });

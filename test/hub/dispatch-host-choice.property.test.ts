@@ -1,0 +1,48 @@
+/**
+ * decide() picks a pend's host in one walk over the eligible hosts (hub/dispatch.ts): the
+ * host with the most free slots, among equals the run's highest rendezvous rank (FNV-1a of
+ * `${run}\0${host}`), the first met on a tie. Seeded: for random hosts and pends that need
+ * only tags and slots, it gives each pend the host a plain reference gives it — the rule
+ * written out as before (filter the candidates, reduce, hash each pair whole).
+ */
+import t from "tap";
+import { decide, type HostView, type PendView } from "../../hub/dispatch.js";
+import { mulberry32Floats } from "../helpers/mulberry32.js";
+
+const SEEDS = 300;
+
+function fnv(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function reference(pends: readonly PendView[], hosts: readonly HostView[]): { run: string; host: string }[] {
+  const free = new Map(hosts.map((h) => [h.name, h.freeSlots]));
+  const out: { run: string; host: string }[] = [];
+  for (const p of pends) {
+    const candidates = hosts.filter((h) => p.hostTags.every((x) => h.tags.includes(x)) && (free.get(h.name) ?? 0) > 0);
+    if (candidates.length === 0) continue;
+    const host = candidates.reduce((a, b) => {
+      const fa = free.get(a.name) ?? 0;
+      const fb = free.get(b.name) ?? 0;
+      return fb > fa || (fb === fa && fnv(`${p.run}\0${b.name}`) > fnv(`${p.run}\0${a.name}`)) ? b : a;
+    });
+    out.push({ run: p.run, host: host.name });
+    free.set(host.name, (free.get(host.name) ?? 0) - 1);
+  }
+  return out;
+}
+
+t.test(`decide gives each pend the reference's host (${SEEDS} seeds)`, async (t) => {
+  const failures: string[] = [];
+  for (let seed = 1; seed <= SEEDS; seed++) {
+    const rnd = mulberry32Floats(seed);
+    const hosts: HostView[] = Array.from({ length: 1 + Math.floor(rnd() * 30) }, (_, i) => ({ name: `h${i}-${Math.floor(rnd() * 1000)}`, tags: rnd() < 0.5 ? ["linux"] : [], freeSlots: Math.floor(rnd() * 4) }));
+    const pends: PendView[] = Array.from({ length: Math.floor(rnd() * 50) }, (_, i) => ({ run: `r${seed}-${i}`, flowKey: "f/1", hostTags: rnd() < 0.3 ? ["linux"] : [], resources: [] }));
+    const got = JSON.stringify(decide({ pends, hosts, held: new Map(), activeByFlow: new Map() }).assign);
+    const want = JSON.stringify(reference(pends, hosts));
+    if (got !== want) failures.push(`seed ${seed}: decide ${got}, reference ${want}`);
+  }
+  t.same(failures, [], "every seed alike");
+});
