@@ -1,5 +1,5 @@
 /**
- * `node dist/test/bench/backlog.js [--hosts=8] [--backlog=4000] [--rate=10] [--seconds=20] [--count=1]`
+ * `node dist/test/bench/backlog.js [--hosts=8] [--backlog=4000] [--rate=10] [--seconds=20] [--settle=5] [--count=1]`
  *
  * The cluster's cost against its backlog (issue "cluster at scale"): real `floe serve`
  * hosts on their own nats-server and redis-server, a backlog of runs no host can take (a
@@ -9,6 +9,9 @@
  * run's `endedAt`, one machine; read by listing the run index at the end, not run by run,
  * so that measuring costs Redis next to nothing per run). Run it twice with the backlog
  * doubled: the figures should not move.
+ *
+ * `--settle=S`: seconds between the backlog's adoption and the idle measurement (the hosts'
+ * garbage from adopting it is collected meanwhile, or not).
  *
  * `--count=1` also counts what Redis is sent during the load (MONITOR: each command a host
  * sends, scripts by name, and the commands run inside them), per run. MONITOR costs Redis
@@ -131,6 +134,7 @@ async function main(): Promise<void> {
   const rate = arg("rate", 10);
   const seconds = arg("seconds", 20);
   const count = arg("count", 0) > 0;
+  const settleS = arg("settle", 5);
   const dir = await mkdtemp(join(tmpdir(), "floe-backlog-"));
   const brokers: Broker[] = [];
   const hosts: FloeProcess[] = [];
@@ -155,7 +159,7 @@ async function main(): Promise<void> {
         }
       }),
     );
-    await sleep(5000);
+    await sleep(settleS * 1000);
     const idleS = 10;
     const idleCounter = count ? await countCommands(redisB.url) : undefined;
     if (count) await r.config("SET", "slowlog-log-slower-than", "0").then(() => r.config("SET", "slowlog-max-len", "1000000")).then(() => r.slowlog("RESET"));
