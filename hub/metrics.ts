@@ -86,16 +86,7 @@ export class Metrics {
    */
   followBus(counts: () => BusCounts): void {
     const registers = [this.registry];
-    const total = (name: string, help: string, pick: (c: BusCounts) => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(pick(counts()));
-        },
-      });
+    const total = readTotal(registers, counts);
     total("floe_bus_events_published_total", "Events this host published to the cluster.", (c) => c.published);
     total("floe_bus_messages_sent_total", "NATS messages those events took (log lines go in batches).", (c) => c.sent);
     total("floe_bus_messages_received_total", "NATS messages of other hosts' events received.", (c) => c.messages);
@@ -114,16 +105,7 @@ export class Metrics {
   /** The notifier keeps its own totals: each scrape reads them. */
   private notifyMetrics(notify: () => NotifyCounts): void {
     const registers = [this.registry];
-    const total = (name: string, help: string, pick: (n: NotifyCounts) => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(pick(notify()));
-        },
-      });
+    const total = readTotal(registers, notify);
     total("floe_notifications_sent_total", "Notifications delivered (a 2xx answer).", (n) => n.sent);
     total("floe_notification_failures_total", "Notification attempts that failed (no answer, or not a 2xx).", (n) => n.failedAttempts);
     total("floe_notifications_given_up_total", "Notifications given up after common.notify.retry-for.", (n) => n.givenUp);
@@ -181,4 +163,21 @@ export class Metrics {
   close(): void {
     this.off();
   }
+}
+
+/**
+ * Counters whose totals another part keeps (the notifier, the bus): each scrape reads
+ * `source()` and the counter says what `pick` takes from it.
+ */
+function readTotal<T>(registers: Registry[], source: () => T): (name: string, help: string, pick: (t: T) => number) => Counter {
+  return (name, help, pick) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(pick(source()));
+      },
+    });
 }
