@@ -12,6 +12,7 @@
  * stay the truth; the table is rebuilt from them at start. Replacing an entry gives it a new
  * identity, so code that awaited something can check it still has the entry it looked at.
  */
+import { ArchivedIndex } from "./archived-index.js";
 import type { RunExecutor } from "./run-executor.js";
 import type { RunRecord } from "./run-record.js";
 import type { RunState, RunSummary } from "./types.js";
@@ -101,6 +102,7 @@ export class IllegalTransition extends Error {
 
 export class RunTable {
   private readonly runs = new Map<string, RunEntry>();
+  private readonly archived = new ArchivedIndex();
 
   get(run: string): RunEntry | undefined {
     return this.runs.get(run);
@@ -171,6 +173,8 @@ export class RunTable {
 
   /** Gone from this host: pruned, taken over, or moved on elsewhere. */
   forget(run: string): void {
+    const e = this.runs.get(run);
+    if (e?.state === "archived") this.archived.remove(e.record.ref.flow, e.record.ref.ver, run);
     this.runs.delete(run);
   }
 
@@ -202,6 +206,13 @@ export class RunTable {
   /** Runs of one flow version in one state, oldest first. */
   ofVersion<S extends RunEntry["state"]>(flow: string, ver: number, state: S): Extract<RunEntry, { state: S }>[] {
     const out: Extract<RunEntry, { state: S }>[] = [];
+    if (state === "archived") {
+      for (const run of this.archived.runs(flow, ver)) {
+        const e = this.runs.get(run);
+        if (e?.state === state) out.push(e as Extract<RunEntry, { state: S }>);
+      }
+      return out;
+    }
     for (const e of this.runs.values()) {
       if (e.state === state && e.record.ref.flow === flow && e.record.ref.ver === ver) out.push(e as Extract<RunEntry, { state: S }>);
     }
@@ -209,7 +220,9 @@ export class RunTable {
   }
 
   private put<E extends RunEntry>(e: E): E {
-    this.runs.set(e.record.ref.run, e);
+    const { flow, ver, run } = e.record.ref;
+    if (e.state === "archived" && this.runs.get(run)?.state !== "archived") this.archived.add(flow, ver, run);
+    this.runs.set(run, e);
     return e;
   }
 

@@ -68,3 +68,24 @@ t.test("a pend goes straight to archive (cancelled, replaced); restore at start;
   t.same(table.query({ flow: "g" }).map((s) => s.ref.run), ["a0"]);
   t.same(table.ofVersion("f", 1, "pending").map((e) => e.record.ref.run), ["a2"]);
 });
+
+t.test("a flow version's archived runs, oldest first, as they are archived, restored and forgotten", async (t) => {
+  const table = new RunTable();
+  const ids = ["r05", "r01", "r09", "r03", "r07"];
+  for (const id of ids) table.adopt(record(id));
+  for (const id of ["r05", "r01", "r09"]) table.archive(record(id));
+  table.restore(record("r02"));
+  table.adopt(record("x1", "other"));
+  table.archive(record("x1", "other"));
+  const runs = (flow = "f") => table.ofVersion(flow, 1, "archived").map((e) => e.record.ref.run);
+  t.same(runs(), ["r01", "r02", "r05", "r09"], "by run id, whatever the order they ended in");
+  t.same(runs("other"), ["x1"], "per flow");
+  t.same(table.ofVersion("f", 2, "archived"), [], "per version");
+  table.revise("r05", { ...record("r05"), reason: "kept" });
+  table.forget("r01");
+  table.forget("r03"); // a pend forgotten: not among the archived
+  t.same(runs(), ["r02", "r05", "r09"]);
+  t.same(table.ofVersion("f", 1, "pending").map((e) => e.record.ref.run), ["r07"], "other states as before");
+  for (const id of ["r02", "r05", "r09"]) table.forget(id);
+  t.same(runs(), []);
+});
