@@ -262,8 +262,15 @@ export class LocalClusterState implements ClusterState {
   }
 
   async indexRun(r: IndexedRun): Promise<void> {
-    // An ended run stays ended: a late write of an earlier state is ignored.
-    if (this.runs.get(r.run)?.state === "archived" && r.state !== "archived") return;
+    const old = this.runs.get(r.run);
+    // An ended run stays ended, and no late write of an earlier state (of its attempt, or of an
+    // earlier attempt) undoes a later one: as the Redis index does (redis-index-scripts.ts).
+    if (old?.state === "archived" && r.state !== "archived") return;
+    if (old !== undefined && old.state !== r.state) {
+      const was = attemptOf(old.json);
+      const now = attemptOf(r.json);
+      if (now < was || (now === was && INDEX_RANK[r.state] < INDEX_RANK[old.state])) return;
+    }
     this.runs.set(r.run, r);
   }
 
@@ -334,4 +341,17 @@ export class LocalClusterState implements ClusterState {
 /** Whether a host with tags `have` has every tag of `want`. */
 function tagsIn(want: readonly string[], have: readonly string[]): boolean {
   return want.every((t) => have.includes(t));
+}
+
+const INDEX_RANK: Readonly<Record<IndexedRun["state"], number>> = { pending: 0, active: 1, archived: 2 };
+
+/** A run summary's attempt (1 where it says none). */
+function attemptOf(json: string): number {
+  try {
+    const v: unknown = JSON.parse(json);
+    if (typeof v === "object" && v !== null && "attempt" in v && typeof v.attempt === "number") return v.attempt;
+  } catch {
+    // not JSON: counted as the first attempt
+  }
+  return 1;
 }

@@ -14,6 +14,7 @@ const INDEX_BATCH = `
 local cap = tonumber(ARGV[1])
 local S = { pending = 5, active = 6, archived = 7 }
 local FS = { pending = 1, active = 2, archived = 3 }
+local RANK = { pending = 0, active = 1, archived = 2 }
 local trimmed, refused = {}, {}
 local function index_run(run, flow, state, json, k)
   if not S[state] then return 'bad run state ' .. tostring(state) end
@@ -22,6 +23,17 @@ local function index_run(run, flow, state, json, k)
   local old = redis.call('HGET', KEYS[2], run)
   -- An ended run stays ended: a late write of an earlier state (a retried backlog) is ignored.
   if old == 'archived' and state ~= 'archived' then return nil end
+  -- Nor does a write held back (a partition delivering a host's bytes when it heals, a retried
+  -- batch) undo a later state another host wrote: a run goes pending → active within an
+  -- attempt, and a requeue starts the next attempt pending again.
+  if old and old ~= state and RANK[old] then
+    local was = redis.call('HGET', KEYS[1], run)
+    local ok_was, w = pcall(cjson.decode, was or '')
+    local ok_now, n = pcall(cjson.decode, json)
+    local wa = ok_was and type(w) == 'table' and tonumber(w.attempt) or 1
+    local na = ok_now and type(n) == 'table' and tonumber(n.attempt) or 1
+    if na < wa or (na == wa and RANK[state] < RANK[old]) then return nil end
+  end
   redis.call('HSET', KEYS[1], run, json)
   if old ~= state then redis.call('HSET', KEYS[2], run, state) end
   if not old_flow then

@@ -394,6 +394,15 @@ export function contractSuite(t: Test, make: MakeState): void {
     await s.indexRun({ run: "01C", flow: "build", state: "active", json: `{"run":"01C","s":"active"}` });
     t.same(ids(await s.listRuns({ limit: 10, flow: "build", state: "archived" })), ["01C", "01A"], "an ended run stays ended: a late write of an earlier state is ignored");
     t.same(await s.listRuns({ limit: 10, flow: "build", state: "active" }), []);
+    // A write held back by a partition (its host's bytes delivered when it heals) must not
+    // undo a later state: within an attempt a run only goes on; a requeue's attempt is newer.
+    await s.indexRun({ run: "01F", flow: "late", state: "active", json: `{"run":"01F","attempt":1,"s":"active"}` });
+    await s.indexRun({ run: "01F", flow: "late", state: "pending", json: `{"run":"01F","attempt":1,"s":"pending"}` });
+    t.same(ids(await s.listRuns({ limit: 10, flow: "late", state: "active" })), ["01F"], "a late pending of the same attempt does not undo active");
+    await s.indexRun({ run: "01F", flow: "late", state: "pending", json: `{"run":"01F","attempt":2,"s":"pending"}` });
+    t.same(ids(await s.listRuns({ limit: 10, flow: "late", state: "pending" })), ["01F"], "a requeue's pending, of a later attempt, does");
+    await s.indexRun({ run: "01F", flow: "late", state: "active", json: `{"run":"01F","attempt":1,"s":"active"}` });
+    t.same(ids(await s.listRuns({ limit: 10, flow: "late", state: "pending" })), ["01F"], "and a late active of the earlier attempt does not undo it");
     await s.indexNode("01C", "checkout", '{"state":"good"}');
     await s.indexNode("01C", "build", '{"state":"running"}');
     await s.indexNode("01C", "build", '{"state":"bad"}');
