@@ -89,7 +89,37 @@ function marginMs(leaseMs: number): number {
   return Math.min(10_000, Math.max(100, leaseMs / 4));
 }
 
-export function resourcesExclusive(execs: readonly Execution[], faults: readonly FaultRecord[], leaseMs = 2000): Check {
+/** A host's own word that it killed a run's tasks when it stood down (its log), wall clock ns. */
+export interface StandDownKill {
+  readonly host: string;
+  readonly run: string;
+  readonly atNs: bigint;
+}
+
+/**
+ * What the hosts' logs say of stand-downs: `run stood down: its tasks were killed`, logged as
+ * the SIGKILL of the run's process groups is sent (through the spawn helper).
+ */
+export function standDownKills(host: string, log: string): StandDownKill[] {
+  const out: StandDownKill[] = [];
+  for (const line of log.split("\n")) {
+    if (!line.includes("run stood down: its tasks were killed")) continue;
+    try {
+      const o: unknown = JSON.parse(line);
+      if (typeof o !== "object" || o === null || !("run" in o) || !("time" in o) || typeof o.run !== "string" || typeof o.time !== "string") continue;
+      const ms = Date.parse(o.time);
+      if (Number.isFinite(ms)) out.push({ host, run: o.run, atNs: BigInt(ms) * 1_000_000n });
+    } catch {
+      // not a JSON line
+    }
+  }
+  return out;
+}
+
+/** How long a stand-down's SIGKILL may take to reach a task after the host logged it (IPC to the spawn helper). */
+const KILL_SLACK_NS = 500_000_000n;
+
+export function resourcesExclusive(execs: readonly Execution[], faults: readonly FaultRecord[], leaseMs = 2000, killed: readonly StandDownKill[] = []): Check {
   const v: string[] = [];
   const cuts = faults.filter((f) => f.kind === "host-kill" || f.kind === "host-freeze");
   // A task its host killed when it stood down leaves no end line: it was dead by then, at the
@@ -115,6 +145,12 @@ export function resourcesExclusive(execs: readonly Execution[], faults: readonly
         const by = f.atNs + standDownNs;
         const hit = f.kind === "redis-restart" || f.target === e.host;
         if (hit && e.startNs <= by && (to === undefined || by < to)) to = by;
+      }
+      // On a slow, lossy link a host stands down and vouches again by turns: a task started
+      // in a vouched moment dies at a later stand-down, which its host logged.
+      for (const k of killed) {
+        const by = k.atNs + KILL_SLACK_NS;
+        if (k.host === e.host && k.run === e.run && k.atNs >= e.startNs && (to === undefined || by < to)) to = by;
       }
     }
     if (to === undefined) {

@@ -14,7 +14,7 @@ import { readEvidence } from "./evidence.js";
 import { Faults, PARTITION_KINDS, type FaultKind, type FaultRecord, type HostLinks } from "./faults.js";
 import { startFaultProxy } from "../helpers/fault-proxy.js";
 import type { HostSpec } from "../helpers/cluster.js";
-import { attemptsLinked, endedOnce, orphanCheck, orphansKilledOnRestart, placement, redisAtRest, resourcesExclusive, standsDown, storeFiles, taskProcesses, tasksDieWithHost, type Check, type RunView } from "./invariants.js";
+import { attemptsLinked, endedOnce, orphanCheck, orphansKilledOnRestart, placement, redisAtRest, resourcesExclusive, standDownKills, standsDown, storeFiles, taskProcesses, tasksDieWithHost, type Check, type RunView } from "./invariants.js";
 import { stream } from "./prng.js";
 import { chaosConf, DISK_HOST, FLOWS, HOSTS, plan, type Intent } from "./workload.js";
 
@@ -204,7 +204,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     invariants.push({ name: "quiescence reached (all triggered runs archived)", checked: 1, violations: quiescence === undefined ? [] : [quiescence] });
     invariants.push(endedOnce(views, listed.map((r) => r.ref.run)));
     invariants.push(attemptsLinked(final, ev.executions));
-    invariants.push(resourcesExclusive(ev.executions, faults.records, leaseS * 1000));
+    const killed = (cluster?.started() ?? []).flatMap((s) => standDownKills(s.name, s.p.output()));
+    invariants.push(resourcesExclusive(ev.executions, faults.records, leaseS * 1000, killed));
     if (o.partitions === true) invariants.push(standsDown(ev.executions, faults.records, leaseS * 1000));
     invariants.push(tasksDieWithHost(faults.records));
     invariants.push(orphansKilledOnRestart(ev.executions, faults.records));
