@@ -5,7 +5,8 @@
  * Writes go out in batches, one script per batch (ClusterState.indexBatch): a write waits up
  * to `windowMs` for others to join it, so a run's burst on the host that executes it (active,
  * its nodes' statuses, archived) costs one round trip instead of one per event; a run's end
- * closes its batch at the end of the turn, as nothing of that run follows it. Only the newest
+ * closes its batch at the end of the turn, as nothing of that run follows it, and so does a
+ * pending run's summary (other hosts look a new run up right after its 201). Only the newest
  * write of an entry (a run's summary, a node's status) is kept until it is sent: one that a
  * newer write supersedes is never sent. Batches go out one at a time, in order.
  *
@@ -71,7 +72,10 @@ export class IndexMirror {
     // the two are applied before it, as when each was sent at once.
     this.pending.delete(key);
     this.pending.set(key, supersede(prev, w));
-    if (w.kind === "run" && w.state === "archived") this.closeSoon ??= setImmediate(() => this.kick());
+    // A run's end, and a run entering the list (adopted, or requeued), go out at the end of
+    // the turn: another host asked for the run right after its 201 (cancel it, show it) must
+    // find it, as it did when every write was sent at once.
+    if (w.kind === "run" && (w.state === "archived" || w.state === "pending")) this.closeSoon ??= setImmediate(() => this.kick());
     else this.timer ??= setTimeout(() => this.kick(), this.windowMs).unref();
   }
 

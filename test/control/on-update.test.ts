@@ -57,7 +57,13 @@ flows:
   await until(async () => evidence(trail).length === 1, 30_000, "the dr run in flight");
   const ups = [await start(h1, "up"), await start(h2, "up")];
   await until(async () => evidence(trail).length === 3, 30_000, "three runs in flight");
-  const hosts = new Set(await Promise.all(ups.map(async (r) => (await get(h1, r)).ref.execHost)));
+  // h1 sees h2's run through the cluster's run index, whose writes of a run's progress go
+  // out in batches (within 50 ms): wait for both runs to show where they run.
+  let hosts = new Set<string | undefined>();
+  await until(async () => {
+    hosts = new Set(await Promise.all(ups.map(async (r) => (await get(h1, r)).ref?.execHost)));
+    return !hosts.has(undefined);
+  }, 10_000, "h1 to see where both up runs run");
   t.same([...hosts].sort(), ["h1", "h2"], "an up run of the old definition on each host");
 
   // Only h1 reloads: its file changed.

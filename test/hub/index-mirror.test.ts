@@ -175,3 +175,15 @@ t.test("flush and settle cost nothing when nothing waits", async (t) => {
   await m.drain();
   t.same(batches, []);
 });
+
+t.test("a run entering the list goes out at the end of its turn, not after the window: other hosts look it up right after its 201", async (t) => {
+  const { s, m, batches } = await mirrorOn(t, broker.url, { windowMs: HOUR });
+  m.write(runEv("r1", "pending"));
+  m.write(nodeEv("r1", "a", "waiting"));
+  await until(async () => (await s.getRun("r1")) !== undefined, 10_000, "the new run in the index");
+  t.same(states(batches.flat()), ["r1:pending", "r1/a:waiting"], "sent with what joined it in its turn");
+  m.write(runEv("r1", "active"));
+  await new Promise((r) => setTimeout(r, 200)); // nothing is sent before the window: the run is not new now
+  t.equal(batches.length, 1, "a later write waits for its window");
+  t.equal(m.unsent, 1);
+});
