@@ -15,7 +15,7 @@
  */
 import { LuaScript } from "./lua-script.js";
 import { INDEX_SCRIPTS } from "./redis-index-scripts.js";
-import { PRELUDE } from "./redis-lua-prelude.js";
+import { leanStateScript, stateScript } from "./redis-lua-prelude.js";
 
 const HEARTBEAT = `
 local name = ARGV[A]
@@ -42,6 +42,29 @@ end
 -- the host need not run one (RedisClusterState.reapDead).
 local first = redis.call('ZRANGE', K.reapAt, 0, 0, 'WITHSCORES')[2] or ''
 return { out, first, num(now) }
+`;
+
+/**
+ * A heartbeat that changes nothing dispatch reads — the host's lease has not lapsed, its
+ * tags and slots are as registered, and the failover epoch is the one the state has seen —
+ * is this, with no prelude: it is most of what Redis does for an idle cluster (every host,
+ * three times a lease). It writes what HEARTBEAT writes in that case; anything else
+ * answers 'slow', and the caller sends HEARTBEAT.
+ */
+const RENEW = `
+local name, tags = ARGV[A], ARGV[A + 5]
+if EPOCH ~= '' and redis.call('GET', K.tokenEpoch) ~= EPOCH then return { 'slow' } end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prev = redis.call('HGET', K.leases, name)
+if not prev or tonumber(prev) < now then return { 'slow' } end
+if redis.call('HGET', K.hostTags, name) ~= tags or redis.call('HGET', K.slots, name) ~= ARGV[A + 2] then return { 'slow' } end
+local lease = now + tonumber(ARGV[A + 3])
+redis.call('HSET', K.leases, name, string.format('%.0f', lease))
+redis.call('ZADD', K.leaseEnd, string.format('%.0f', lease), name)
+redis.call('ZADD', K.reapAt, string.format('%.0f', lease + tonumber(ARGV[A + 4])), name)
+redis.call('HSET', K.hosts, name, ARGV[A + 1])
+return { 'renewed', redis.call('ZRANGE', K.reapAt, 0, 0, 'WITHSCORES')[2] or '', string.format('%.0f', now) }
 `;
 
 const ADD_PEND = `
@@ -442,10 +465,11 @@ const HOSTS = `
 return { tostring(now_ms()), redis.call('HGETALL', K.hosts), redis.call('HGETALL', K.leases) }
 `;
 
-const state = (name: string, body: string) => new LuaScript(name, PRELUDE + body);
+const state = (name: string, body: string) => new LuaScript(name, stateScript(body));
 
 export const SCRIPTS = Object.freeze({
   heartbeat: state("heartbeat", HEARTBEAT),
+  renew: new LuaScript("renew", leanStateScript(RENEW)),
   addPend: state("addPend", ADD_PEND),
   removePend: state("removePend", REMOVE_PEND),
   claim: state("claim", CLAIM),

@@ -273,7 +273,9 @@ export class RedisClusterState implements ClusterState {
   async heartbeat(h: HostRecord, leaseMs: number, marginMs = 0): Promise<"new" | "renewed" | "expired"> {
     this.settleMs = Math.max(1, Math.round(leaseMs + marginMs));
     const sent = performance.now();
-    const reply = await this.state(SCRIPTS.heartbeat, [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())], [], true);
+    const args = [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())];
+    let reply = await this.state(SCRIPTS.renew, args, [], true);
+    if (Array.isArray(reply) && reply[0] === "slow") reply = await this.state(SCRIPTS.heartbeat, args, [], true);
     const [r, first, now] = Array.isArray(reply) ? reply.map(String) : [];
     if (r !== "new" && r !== "renewed" && r !== "expired") throw this.fail("heartbeat", `unexpected reply ${String(reply)}`);
     // Counted from when it was sent: the earliest reap time comes no later on this clock.

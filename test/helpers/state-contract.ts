@@ -252,6 +252,21 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.notOk((await pendingRuns(s)).includes("a1"), "and does not come back");
   });
 
+  t.test("park: a live host renewing with new tags brings back what waited for them", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 2, ["linux"]), LONG);
+    const gpu = pend("g1", { hostTags: ["gpu"] });
+    await s.addPend(gpu);
+    t.equal(await s.park([{ ...gpu, on: { kind: "tags" } }]), 1);
+    const v = (await fullSnapshot(s)).version;
+    t.equal(await s.heartbeat(host("a", 2, ["linux"]), LONG), "renewed");
+    t.equal(await s.snapshot(v), undefined, "a renewal with the same tags and slots changes nothing");
+    t.equal(await s.heartbeat(host("a", 2, ["gpu", "linux"]), LONG), "renewed", "a renewal with new tags is still a renewal");
+    const back = await s.snapshot(v);
+    t.same(back?.pends.map((p) => p.run), ["g1"], "and the pend its new tag lets it run is back");
+    t.same(back?.hosts.map((h) => [h.name, [...h.tags]]), [["a", ["gpu", "linux"]]], "with the host's new tags");
+  });
+
   t.test("park on a held resource: the release brings back the oldest, one at a time, in adoption order", async (t) => {
     const s = await make(t);
     await s.heartbeat(host("a", 4), LONG);
