@@ -139,11 +139,17 @@ export class LocalClusterState implements ClusterState {
     if (head !== undefined) this.parked.delete(head.run);
   }
 
-  /** A flow under its limit again: its pends parked on concurrency come back (all: see PARK). */
+  /** A flow under its limit again: as many of its pends parked on concurrency as it has room for come back, oldest first (see concurrency_freed in the Lua prelude). */
   private concurrencyFreed(flowKey: string): void {
     const limit = this.limits.get(flowKey);
-    if (limit === undefined || (this.counts().activeByFlow.get(flowKey) ?? 0) >= limit) return;
-    for (const p of this.pends) if (p.flowKey === flowKey && this.parked.get(p.run)?.kind === "concurrency") this.parked.delete(p.run);
+    let room = limit === undefined ? 0 : limit - (this.counts().activeByFlow.get(flowKey) ?? 0);
+    for (const p of this.pends) {
+      if (room <= 0) return;
+      if (p.flowKey === flowKey && this.parked.get(p.run)?.kind === "concurrency") {
+        this.parked.delete(p.run);
+        room--;
+      }
+    }
   }
 
   async claim(assignments: readonly Assignment[]): Promise<Claimed[]> {

@@ -180,14 +180,18 @@ local function resource_freed(r)
   local h = head_of(K.parkedRes, r)
   if h then unpark(h) end
 end
--- A flow's active count went down under its limit: its pends parked on concurrency come
--- back, all of them (the oldest may wait for a slot or a host its tags need, and then a
--- younger one of the same flow may start, as dispatch decides).
+-- A flow's active count went down under its limit: as many of its pends parked on
+-- concurrency as the limit has room for come back, oldest first. Only pends that need no
+-- resource are parked on concurrency, and the pends of one flow version need the same host
+-- tags: if the oldest cannot start for want of a host, no younger one can, so a decision
+-- over the whole list would start no more than these. (Bringing back all of them made each
+-- end of a limited flow cost a read of its whole queue.)
 local function concurrency_freed(flow_key)
   local limit = redis.call('HGET', K.parkedConcLimit, flow_key)
-  if not limit or tonumber(redis.call('HGET', K.flowActive, flow_key) or '0') >= tonumber(limit) then return end
+  local room = limit and tonumber(limit) - tonumber(redis.call('HGET', K.flowActive, flow_key) or '0') or 0
+  if room <= 0 then return end
   local p = pack1(flow_key)
-  for _, m in ipairs(redis.call('ZRANGEBYLEX', K.parkedConc, '[' .. p, '[' .. p .. '\\255')) do
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', K.parkedConc, '[' .. p, '[' .. p .. '\\255', 'LIMIT', 0, room)) do
     unpark(string.sub(m, #p + 21))
   end
 end

@@ -194,6 +194,9 @@ process.on("message", (m: ToWorker) => {
       } else if (m.t === "stop") {
         await w.stop();
         process.disconnect();
+        // Its hosts are stopped; what is left open (connections) must not keep it alive, and
+        // exiting on its own lets `node --cpu-prof` write its profile.
+        process.exit(0);
       }
     } catch (e) {
       worker?.errors.push(String(e));

@@ -350,6 +350,8 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     ];
     return { text: lines.join("\n"), violations, figures };
   } finally {
+    // A stopped worker exits on its own (with its CPU profile under `node --cpu-prof`).
+    await Promise.race([Promise.all(h.workers.map((w) => (w.child.exitCode === null ? new Promise((r) => w.child.once("exit", r)) : undefined))), sleep(10_000)]);
     for (const w of h.workers) if (w.child.exitCode === null) w.child.kill();
     await h.nats?.close().catch(() => undefined);
     for (const c of conns) c.disconnect();

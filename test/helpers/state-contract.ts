@@ -331,6 +331,24 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(await pendingRuns(s), ["f2", "q"], "a run of the flow ending brings f2 back, in its place");
   });
 
+  t.test("park on concurrency: an end brings back as many as the limit has room for, oldest first", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 10), LONG);
+    const limited = (run: string) => pend(run, { flowKey: "g/1", concurrency: 2 });
+    const running = [limited("g1"), limited("g2")];
+    for (const p of running) await s.addPend(p);
+    const claimed = await s.claim(running.map((p) => assign(p, "a")));
+    const queue = ["g3", "g4", "g5", "g6", "g7"].map(limited);
+    for (const p of queue) await s.addPend(p);
+    t.equal(await s.park(queue.map((p) => ({ ...p, on: { kind: "concurrency", limit: 2 } }))), 5);
+    t.same(await pendingRuns(s), []);
+    await s.release("g1", claimed[0]?.token ?? -1);
+    t.same(await pendingRuns(s), ["g3"], "one end, room for one: the oldest, not the whole queue");
+    await s.release("g2", claimed[1]?.token ?? -1);
+    // Room for two: two more (one already back is not counted; one too many back costs a pass that parks it again).
+    t.same(await pendingRuns(s), ["g3", "g4", "g5"], "another end, room for two: the next two come back; g6 and g7 stay parked");
+  });
+
   t.test("reapDead waits out the lost host's margin past its lease end", async (t) => {
     const s = await make(t);
     await s.heartbeat(host("live", 5), LONG);

@@ -37,17 +37,21 @@ async function trial(seed: number): Promise<string | undefined> {
   const tagsPool = [[], ["linux"], ["gpu"], ["linux", "gpu"], ["arm"]];
   const hosts = [hostRec("h1", ["linux"], 1 + Math.floor(rnd() * 3)), hostRec("h2", ["linux", "gpu"], 1 + Math.floor(rnd() * 2))];
   for (const h of hosts) await both((s) => s.heartbeat(h, 3_600_000));
+  // A flow version's pends need the same host tags (they are the flow's), as in floe; several
+  // flows of each kind, so that limited flows with different tags meet.
   const flows = [
-    { flowKey: "a/1" },
-    { flowKey: "b/1", concurrency: 1 },
-    { flowKey: "c/1", concurrency: 2 },
+    { flowKey: "a/1", hostTags: pick(tagsPool) },
+    { flowKey: "b/1", concurrency: 1, hostTags: pick(tagsPool) },
+    { flowKey: "c/1", concurrency: 2, hostTags: pick(tagsPool) },
+    { flowKey: "d/1", concurrency: 1, hostTags: pick(tagsPool) },
+    { flowKey: "e/1", hostTags: pick(tagsPool) },
   ];
   let n = 0;
   const active = new Map<string, { ref: number; park: number }>();
   const newPend = (): PendRecord => {
     const f = pick(flows);
     const resources = rnd() < 0.4 ? [] : rnd() < 0.75 ? [pick(["db", "cache"])] : ["db", "cache"];
-    return { run: `r${String(++n).padStart(4, "0")}`, flowKey: f.flowKey, ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}), hostTags: pick(tagsPool), resources, adoptedBy: "h1", adoptedAt: n, record: "" };
+    return { run: `r${String(++n).padStart(4, "0")}`, flowKey: f.flowKey, ...(f.concurrency !== undefined ? { concurrency: f.concurrency } : {}), hostTags: f.hostTags, resources, adoptedBy: "h1", adoptedAt: n, record: "" };
   };
   for (let i = 0; i < 6; i++) {
     const p = newPend();
