@@ -20,8 +20,8 @@ export interface HostView {
 }
 
 export interface DispatchInput {
-  /** In adoption order (oldest first). */
-  readonly pends: readonly PendView[];
+  /** In adoption order (oldest first); `adoptedBy`: the host that adopted it, if known. */
+  readonly pends: readonly (PendView & { readonly adoptedBy?: string })[];
   /** Live hosts only. */
   readonly hosts: readonly HostView[];
   /** resource → run holding it. */
@@ -33,16 +33,21 @@ export interface DispatchInput {
 }
 
 /**
- * A host's rank for a run among hosts with as many free slots (rendezvous hashing, FNV-1a):
- * every host deciding over the same state gives a run to the same host — so two passes do not
- * both claim it — and runs spread over equal hosts. The hash of `${run}\0${host}`, in two
- * steps: runSeed once per pend, rankFrom per host.
+ * A host's rank for a run among hosts with as many free slots: first the host that adopted
+ * it (it has the run's trigger, and taking it there costs no wake-up of another host and no
+ * pass of that host: at a few runs a second spread over idle hosts, a third of a run's
+ * round trips to Redis), then rendezvous hashing (FNV-1a). Every host deciding over the same
+ * state gives a run to the same host — so two passes do not both claim it — and runs spread
+ * over equal hosts. The hash of `${run}\0${host}`, in two steps: runSeed once per pend,
+ * rankFrom per host; the adopting host ranks above every hash (ADOPTER_RANK).
  */
 function runSeed(run: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < run.length; i++) h = Math.imul(h ^ run.charCodeAt(i), 0x01000193);
   return Math.imul(h ^ 0, 0x01000193);
 }
+
+const ADOPTER_RANK = 2 ** 32;
 
 function rankFrom(seed: number, host: string): number {
   let h = seed;
@@ -152,9 +157,10 @@ export function decide(input: DispatchInput): DispatchDecision {
       if (p.resources.length === 0 && (input.activeByFlow.get(p.flowKey) ?? 0) >= p.concurrency) park.push({ run: p.run, on: { kind: "concurrency", limit: p.concurrency } });
       continue;
     }
-    // The host with the most free slots (spreads load); among equals, the run's highest rank
-    // (first met on a tie). One walk over the eligible hosts, each rank computed at most once:
-    // a pass decides for every host, so this is pends × hosts of work.
+    // The host with the most free slots (spreads load); among equals, the one that adopted
+    // the run, then the run's highest rank (first met on a tie). One walk over the eligible
+    // hosts, each rank computed at most once: a pass decides for every host, so this is
+    // pends × hosts of work.
     let host: HostView | undefined;
     let hostFree = 0;
     let hostRank: number | undefined;
@@ -168,8 +174,8 @@ export function decide(input: DispatchInput): DispatchDecision {
           hostFree = f;
           hostRank = undefined;
         } else if (f === hostFree) {
-          const r = rankFrom(seed, h.name);
-          hostRank ??= rankFrom(seed, host.name);
+          const r = h.name === p.adoptedBy ? ADOPTER_RANK : rankFrom(seed, h.name);
+          hostRank ??= host.name === p.adoptedBy ? ADOPTER_RANK : rankFrom(seed, host.name);
           if (r > hostRank) {
             host = h;
             hostRank = r;

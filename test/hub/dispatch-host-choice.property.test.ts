@@ -1,9 +1,10 @@
 /**
  * decide() picks a pend's host in one walk over the eligible hosts (hub/dispatch.ts): the
- * host with the most free slots, among equals the run's highest rendezvous rank (FNV-1a of
- * `${run}\0${host}`), the first met on a tie. Seeded: for random hosts and pends that need
- * only tags and slots, it gives each pend the host a plain reference gives it — the rule
- * written out as before (filter the candidates, reduce, hash each pair whole).
+ * host with the most free slots, among equals the host that adopted the run, then the run's
+ * highest rendezvous rank (FNV-1a of `${run}\0${host}`), the first met on a tie. Seeded: for
+ * random hosts and pends that need only tags and slots (some adopted by one of the hosts,
+ * some by a host not among them), it gives each pend the host a plain reference gives it —
+ * the rule written out (filter the candidates, reduce, hash each pair whole).
  */
 import t from "tap";
 import { decide, type HostView, type PendView } from "../../hub/dispatch.js";
@@ -17,7 +18,9 @@ function fnv(s: string): number {
   return h >>> 0;
 }
 
-function reference(pends: readonly PendView[], hosts: readonly HostView[]): { run: string; host: string }[] {
+type Pend = PendView & { readonly adoptedBy?: string };
+
+function reference(pends: readonly Pend[], hosts: readonly HostView[]): { run: string; host: string }[] {
   const free = new Map(hosts.map((h) => [h.name, h.freeSlots]));
   const out: { run: string; host: string }[] = [];
   for (const p of pends) {
@@ -26,7 +29,8 @@ function reference(pends: readonly PendView[], hosts: readonly HostView[]): { ru
     const host = candidates.reduce((a, b) => {
       const fa = free.get(a.name) ?? 0;
       const fb = free.get(b.name) ?? 0;
-      return fb > fa || (fb === fa && fnv(`${p.run}\0${b.name}`) > fnv(`${p.run}\0${a.name}`)) ? b : a;
+      const rank = (h: HostView): number => (h.name === p.adoptedBy ? Infinity : fnv(`${p.run}\0${h.name}`));
+      return fb > fa || (fb === fa && rank(b) > rank(a)) ? b : a;
     });
     out.push({ run: p.run, host: host.name });
     free.set(host.name, (free.get(host.name) ?? 0) - 1);
@@ -39,7 +43,14 @@ t.test(`decide gives each pend the reference's host (${SEEDS} seeds)`, async (t)
   for (let seed = 1; seed <= SEEDS; seed++) {
     const rnd = mulberry32Floats(seed);
     const hosts: HostView[] = Array.from({ length: 1 + Math.floor(rnd() * 30) }, (_, i) => ({ name: `h${i}-${Math.floor(rnd() * 1000)}`, tags: rnd() < 0.5 ? ["linux"] : [], freeSlots: Math.floor(rnd() * 4) }));
-    const pends: PendView[] = Array.from({ length: Math.floor(rnd() * 50) }, (_, i) => ({ run: `r${seed}-${i}`, flowKey: "f/1", hostTags: rnd() < 0.3 ? ["linux"] : [], resources: [] }));
+    const adopter = (): string | undefined => {
+      const x = rnd();
+      return x < 0.4 ? hosts[Math.floor(rnd() * hosts.length)]?.name : x < 0.6 ? "not-a-host" : undefined;
+    };
+    const pends: Pend[] = Array.from({ length: Math.floor(rnd() * 50) }, (_, i) => {
+      const by = adopter();
+      return { run: `r${seed}-${i}`, flowKey: "f/1", hostTags: rnd() < 0.3 ? ["linux"] : [], resources: [], ...(by !== undefined ? { adoptedBy: by } : {}) };
+    });
     const got = JSON.stringify(decide({ pends, hosts, held: new Map(), activeByFlow: new Map() }).assign);
     const want = JSON.stringify(reference(pends, hosts));
     if (got !== want) failures.push(`seed ${seed}: decide ${got}, reference ${want}`);
