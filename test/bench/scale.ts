@@ -254,6 +254,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
 
     // Arrivals: a warm-up of 5 s, then the measured window.
     let arriving = true;
+    const arrivalsFrom = performance.now();
     const arrivals = (async () => {
       let next = performance.now();
       const pending: Promise<void>[] = [];
@@ -269,6 +270,20 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
       await Promise.all(pending);
     })();
     o.progress(`${o.mode}: ${o.rate} runs/s arriving; warm-up 5 s, then ${o.seconds} s measured`);
+    // A line a second while runs arrive: where a collapse starts (the scanned list growing,
+    // Redis or the machine saturating) shows in these, not in the window's totals.
+    const timeline = (async () => {
+      const listKey = (h.adopter as RedisClusterState).keys.table("pendOrder");
+      let last = { t: performance.now(), cpu: await redisCpuS(admin), seq: h.seq, ended: h.ended };
+      while (arriving) {
+        await sleep(1000);
+        const now = { t: performance.now(), cpu: await redisCpuS(admin), seq: h.seq, ended: h.ended };
+        const dt = (now.t - last.t) / 1000;
+        const listed = await admin.zcard(listKey);
+        o.progress(`${o.mode}:   +${((now.t - arrivalsFrom) / 1000).toFixed(0)} s: ${((now.seq - last.seq) / dt).toFixed(0)} added/s, ${((now.ended - last.ended) / dt).toFixed(0)} ended/s, ${listed} on the scanned list, Redis ${(((now.cpu - last.cpu) / dt) * 100).toFixed(0)} %, load ${(loadavg()[0] ?? 0).toFixed(1)}`);
+        last = now;
+      }
+    })();
     await sleep(5000);
     const s0 = await h.sample();
     const before = { cpu: await redisCpuS(admin), t: performance.now(), ended: h.ended, seq: h.seq, nats: { ...nc.stats() }, stats: s0.sum, workersUs: s0.cpuUs, proc: process.cpuUsage() };
@@ -292,6 +307,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     const commandstats = await admin.info("commandstats");
     arriving = false;
     await arrivals;
+    await timeline;
     o.progress(`${o.mode}: arrivals stopped; waiting for the runs to end`);
     const drainBy = Date.now() + 60_000;
     while ([...h.runs.values()].some((r) => r.endedAt === undefined && r.kind.flowKey !== "stuck/1") && Date.now() < drainBy) await sleep(200);
