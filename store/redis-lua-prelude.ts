@@ -22,7 +22,8 @@ export function stateScript(body: string): string {
 /**
  * A state script without the prelude's steps, for the few that run on every renewal of every
  * host and need none of them: defining the prelude's functions is most of what such a script
- * costs Redis. It has the prelude's conventions (ARGV[1…4], A, EPOCH, NT and K.<table>).
+ * costs Redis. It has the prelude's conventions (ARGV[1…4], A, EPOCH, NT and K.<table>) and
+ * its clock (now_ms, num).
  */
 export function leanStateScript(body: string): string {
   return bindTables(`${HEADER}\n${body}`);
@@ -46,15 +47,15 @@ local DONE_RECORD_TTL = tonumber(ARGV[2])
 -- how long hosts are given to register again after one (their lease + margin, ms).
 local EPOCH = ARGV[3]
 local SETTLE_MS = tonumber(ARGV[4])
-local A = 5`;
-
-const PRELUDE = `${HEADER}
+local A = 5
 
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function num(n) return string.format('%.0f', n) end
+local function num(n) return string.format('%.0f', n) end`;
+
+const PRELUDE = `${HEADER}
 local function unpack_list(s)
   local out, i = {}, 1
   while i <= #s do
