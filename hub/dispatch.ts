@@ -33,26 +33,54 @@ export interface DispatchInput {
 }
 
 /**
- * A host's rank for a run among hosts with as many free slots: first the host that adopted
- * it (it has the run's trigger, and taking it there costs no wake-up of another host and no
- * pass of that host: at a few runs a second spread over idle hosts, a third of a run's
- * round trips to Redis), then rendezvous hashing (FNV-1a). Every host deciding over the same
- * state gives a run to the same host — so two passes do not both claim it — and runs spread
- * over equal hosts. The hash of `${run}\0${host}`, in two steps: runSeed once per pend,
- * rankFrom per host; the adopting host ranks above every hash (ADOPTER_RANK).
+ * Among hosts with as many free slots, a run goes first to the host that adopted it (it has
+ * the run's trigger, and taking it there costs no wake-up of another host and no pass of that
+ * host: at a few runs a second spread over idle hosts, a third of a run's round trips to
+ * Redis), then to the first host at or after the run's place on a ring of the hosts
+ * (consistent hashing, FNV-1a of the names; equal places by name). Every host deciding over
+ * the same state gives a run to the same host — so two passes do not both claim it — runs
+ * spread over equal hosts, and a run's host changes only when that host fills up or a host
+ * lands between the two on the ring. Finding it is a binary search, not a hash per host:
+ * a pass decides for every host, and rendezvous hashing (a hash of each run and host pair)
+ * made a decision pends × hosts of work — at 500 hosts, most of a host's CPU under load.
  */
-function runSeed(run: string): number {
+export function ringPlace(name: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < run.length; i++) h = Math.imul(h ^ run.charCodeAt(i), 0x01000193);
-  return Math.imul(h ^ 0, 0x01000193);
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
-const ADOPTER_RANK = 2 ** 32;
+/** Host names recur in every decision: their places are kept (bounded: cleared when large). */
+const hostPlaces = new Map<string, number>();
+function hostPlace(name: string): number {
+  let p = hostPlaces.get(name);
+  if (p === undefined) {
+    if (hostPlaces.size >= 100_000) hostPlaces.clear();
+    p = ringPlace(name);
+    hostPlaces.set(name, p);
+  }
+  return p;
+}
 
-function rankFrom(seed: number, host: string): number {
-  let h = seed;
-  for (let i = 0; i < host.length; i++) h = Math.imul(h ^ host.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+interface RingHost {
+  readonly name: string;
+  readonly place: number;
+}
+
+function ringOrder(a: RingHost, b: RingHost): number {
+  return a.place - b.place || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/** The index of the first host of `ring` (in ring order) at or after `h`: where it is, or would be inserted. */
+function ringIndex(ring: readonly RingHost[], h: RingHost): number {
+  let lo = 0;
+  let hi = ring.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ringOrder(ring[mid] as RingHost, h) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export interface DispatchDecision {
@@ -95,20 +123,68 @@ interface TagGroup {
   /** Why such a pend waits when no eligible host may take it now. */
   readonly noHost: string;
   readonly noSlot: string;
-  /** Free slots only go down during a decision: once no eligible host has one, none will. */
-  full: boolean;
+  /**
+   * The hosts that may take its pends and have a free slot, by free slots, each level in
+   * ring order; `top`: the most free slots any has (0: none has one — and since free slots
+   * only go down during a decision, none will).
+   */
+  readonly levels: Map<number, RingHost[]>;
+  readonly members: ReadonlySet<string>;
+  top: number;
 }
 
-function tagGroup(input: DispatchInput, hostTags: readonly string[]): TagGroup {
+function tagGroup(input: DispatchInput, hostTags: readonly string[], free: ReadonlyMap<string, number>): TagGroup {
   const eligible = input.hosts.filter((h) => tagsMatch(h.tags, hostTags));
   const mine = input.forHost !== undefined && eligible.every((h) => h.name !== input.forHost);
+  const candidates: RingHost[] = [];
+  for (const h of eligible) if ((free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost)) candidates.push({ name: h.name, place: hostPlace(h.name) });
+  candidates.sort(ringOrder);
+  const levels = new Map<number, RingHost[]>();
+  let top = 0;
+  for (const c of candidates) {
+    const f = free.get(c.name) ?? 0;
+    let level = levels.get(f);
+    if (level === undefined) levels.set(f, (level = []));
+    level.push(c);
+    top = Math.max(top, f);
+  }
   return {
     eligible,
     noHost: hostTags.length === 0 ? "no live host" : `no live host has tags [${hostTags.join(", ")}]`,
     // Not a list of hosts: a host joining or leaving must not rewrite every waiting reason.
     noSlot: mine ? `for another host: tags [${hostTags.join(", ")}]` : hostTags.length === 0 ? "no free slot on any live host" : `no free slot on any live host with tags [${hostTags.join(", ")}]`,
-    full: false,
+    levels,
+    members: new Set(candidates.map((c) => c.name)),
+    top,
   };
+}
+
+/** The host a pend of this group goes to (see ringPlace), or none with a free slot. */
+function chooseHost(g: TagGroup, p: { readonly run: string; readonly adoptedBy?: string }, free: ReadonlyMap<string, number>): string | undefined {
+  if (g.top === 0) return undefined;
+  if (p.adoptedBy !== undefined && g.members.has(p.adoptedBy) && free.get(p.adoptedBy) === g.top) return p.adoptedBy;
+  const level = g.levels.get(g.top) as RingHost[];
+  const i = ringIndex(level, { name: "", place: ringPlace(p.run) });
+  return (level[i] ?? level[0])?.name;
+}
+
+/** A host took a run: one free slot less, in every group it is a member of. */
+function takeSlot(groups: Iterable<TagGroup>, host: string, free: Map<string, number>): void {
+  const f = free.get(host) ?? 0;
+  free.set(host, f - 1);
+  const me: RingHost = { name: host, place: hostPlace(host) };
+  for (const g of groups) {
+    if (!g.members.has(host)) continue;
+    const from = g.levels.get(f);
+    if (from === undefined) continue;
+    from.splice(ringIndex(from, me), 1);
+    if (f - 1 > 0) {
+      let to = g.levels.get(f - 1);
+      if (to === undefined) g.levels.set(f - 1, (to = []));
+      to.splice(ringIndex(to, me), 0, me);
+    }
+    while (g.top > 0 && (g.levels.get(g.top)?.length ?? 0) === 0) g.top--;
+  }
 }
 
 export function decide(input: DispatchInput): DispatchDecision {
@@ -128,7 +204,7 @@ export function decide(input: DispatchInput): DispatchDecision {
     const key = p.hostTags.join("\0");
     let g = groups.get(key);
     if (g === undefined) {
-      g = tagGroup(input, p.hostTags);
+      g = tagGroup(input, p.hostTags, free);
       groups.set(key, g);
     }
     if (g.eligible.length === 0) {
@@ -158,40 +234,16 @@ export function decide(input: DispatchInput): DispatchDecision {
       continue;
     }
     // The host with the most free slots (spreads load); among equals, the one that adopted
-    // the run, then the run's highest rank (first met on a tie). One walk over the eligible
-    // hosts, each rank computed at most once: a pass decides for every host, so this is
-    // pends × hosts of work.
-    let host: HostView | undefined;
-    let hostFree = 0;
-    let hostRank: number | undefined;
-    const seed = runSeed(p.run);
-    if (!g.full) {
-      for (const h of g.eligible) {
-        const f = free.get(h.name) ?? 0;
-        if (f <= 0 || (input.forHost !== undefined && h.name !== input.forHost)) continue;
-        if (host === undefined || f > hostFree) {
-          host = h;
-          hostFree = f;
-          hostRank = undefined;
-        } else if (f === hostFree) {
-          const r = h.name === p.adoptedBy ? ADOPTER_RANK : rankFrom(seed, h.name);
-          hostRank ??= host.name === p.adoptedBy ? ADOPTER_RANK : rankFrom(seed, host.name);
-          if (r > hostRank) {
-            host = h;
-            hostRank = r;
-          }
-        }
-      }
-    }
+    // the run, then the first on the ring from the run's place.
+    const host = chooseHost(g, p, free);
     if (host === undefined) {
-      g.full = true;
       waiting.set(p.run, g.noSlot);
       // Keep its resources for it, so later pends do not overtake it.
       for (const r of p.resources) if (!queued.has(r)) queued.set(r, p.run);
       continue;
     }
-    assign.push({ run: p.run, host: host.name });
-    free.set(host.name, (free.get(host.name) ?? 0) - 1);
+    assign.push({ run: p.run, host });
+    takeSlot(groups.values(), host, free);
     active.set(p.flowKey, n + 1);
     for (const r of p.resources) held.set(r, p.run);
   }

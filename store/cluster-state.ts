@@ -207,8 +207,8 @@ export interface ClusterState {
   hold(a: Assignment): Promise<number | undefined>;
   /**
    * Wakes the dispatcher of the host a pass decided should start each pend (hub/dispatcher.ts),
-   * once per pend: not again for a pend a host was woken for within `standMs`, nor for one no
-   * longer on the list. Wake-ups coalesce: a host woken twice before it looks passes once or
+   * once per pend and host: not again for a pend the same host was woken for within `standMs`,
+   * nor for one no longer on the list; a pend now decided for another host wakes that one. Wake-ups coalesce: a host woken twice before it looks passes once or
    * twice, never once per wake. Only the hosts named are woken, so a pend costs a pass of the
    * host that adopted it and one of the host that takes it, whatever the cluster's size.
    * Returns how many hosts were woken.

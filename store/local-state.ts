@@ -24,8 +24,8 @@ export class LocalClusterState implements ClusterState {
   /** Hosts woken while not waiting (their next wait returns at once), and those waiting. */
   private readonly woken = new Set<string>();
   private readonly waiters = new Map<string, (woke: boolean) => void>();
-  /** When a host was last woken for a pend (wake: once per pend). */
-  private readonly wokeFor = new Map<string, number>();
+  /** run → the host last woken to take it, and when (see ClusterState.wake). */
+  private readonly wokeFor = new Map<string, { readonly at: number; readonly host: string }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -197,9 +197,9 @@ export class LocalClusterState implements ClusterState {
   async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
     const hosts = new Set<string>();
     for (const { run, host } of forPends) {
-      const at = this.wokeFor.get(run);
-      if (!this.pends.some((p) => p.run === run && !this.parked.has(run)) || (at !== undefined && at + standMs > this.now())) continue;
-      this.wokeFor.set(run, this.now());
+      const woke = this.wokeFor.get(run);
+      if (!this.pends.some((p) => p.run === run && !this.parked.has(run)) || (woke !== undefined && woke.host === host && woke.at + standMs > this.now())) continue;
+      this.wokeFor.set(run, { at: this.now(), host });
       hosts.add(host);
     }
     for (const h of hosts) {

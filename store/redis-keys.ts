@@ -55,7 +55,7 @@ export const STATE_TABLES = [
   "parkedConc", // zset, lexical: packed flowKey + 20-digit sequence + run, for pends parked on their flow's concurrency
   "parkedConcCount", // hash flowKey → pends parked on it
   "parkedConcLimit", // hash flowKey → its concurrency limit
-  "wokeFor", // hash run → server ms when a host was last woken to take it (one wake-up per pend)
+  "wokeFor", // hash run → "<server ms> <host>": the host last woken to take it, and when (one wake-up per pend and host)
   "tokenEpoch", // string: the largest failover epoch seen (Sentinel's config-epoch; 0 without Sentinel), the high part of tokens
   "settleUntil", // string: server ms until which, after a failover, nothing is claimed or reaped (hosts register again first)
   "leaseEnd", // zset host → lease end, server ms (the leases hash sorted: who lapsed, and the earliest live end, in O(log hosts))

@@ -218,17 +218,10 @@ for i = 1, #runs, 500 do
   end
 end
 local hv = redis.call('GET', K.hostVer) or '0'
-local hosts = {}
-if ARGV[A + 3] ~= hv then
-  -- Only hosts with a lease end: liveness is read from those.
-  local all = redis.call('HGETALL', K.hosts)
-  for i = 1, #all, 2 do
-    if redis.call('ZSCORE', K.leaseEnd, all[i]) then
-      hosts[#hosts + 1] = all[i]
-      hosts[#hosts + 1] = all[i + 1]
-    end
-  end
-end
+-- Every registered host has a lease end (both are written and removed together), so the
+-- table goes as it is: checking each host's lease end made a reload cost 500 ZSCOREs at 500
+-- hosts, and every host reloads at once when a host joins, leaves or is reaped.
+local hosts = ARGV[A + 3] ~= hv and redis.call('HGETALL', K.hosts) or {}
 local first = redis.call('ZRANGEBYSCORE', K.leaseEnd, num(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2] or ''
 return {
   'full',
@@ -272,9 +265,13 @@ return n
 /**
  * ARGV[A]: how long a wake-up for a pend stands (ms), then pairs of run, host; KEYS after the
  * tables: each pair's host's wake list. A host is woken for a pend still on the list unless
- * one was woken for it within that time: every pass of every host sees the pends that no
- * host took yet, and without this each would wake their hosts again — a herd of wake-ups
- * growing with hosts × claimable pends. Returns how many hosts were woken.
+ * that host was woken for it within that time: every pass of every host sees the pends that
+ * no host took yet, and without this each would wake their hosts again — a herd of wake-ups
+ * growing with hosts × claimable pends. A pend now given to another host than the one woken
+ * for it (the woken one filled up, or a claim elsewhere changed who has the most free
+ * slots) wakes the new one at once: the woken host will not take it, and waiting out the
+ * stand time stalled such pends for 2 s — under load, most of them, and the scanned list grew
+ * until the cluster fell behind. Returns how many hosts were woken.
  */
 const WAKE = `
 local now = now_ms()
@@ -283,9 +280,10 @@ local n = 0
 local woke = {}
 for i = A + 1, #ARGV, 2 do
   local run, key = ARGV[i], KEYS[NT + (i - A + 1) / 2]
-  local at = redis.call('HGET', K.wokeFor, run)
-  if redis.call('ZSCORE', K.pendOrder, run) and (not at or tonumber(at) + stand <= now) then
-    redis.call('HSET', K.wokeFor, run, num(now))
+  local host = ARGV[i + 1]
+  local at, who = string.match(redis.call('HGET', K.wokeFor, run) or '', '^(%d+) (.*)$')
+  if redis.call('ZSCORE', K.pendOrder, run) and (not at or who ~= host or tonumber(at) + stand <= now) then
+    redis.call('HSET', K.wokeFor, run, num(now) .. ' ' .. host)
     if not woke[key] then
       woke[key] = true
       redis.call('RPUSH', key, '1')

@@ -218,7 +218,9 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     const nw = Math.max(1, Math.min(o.workers, o.hosts));
     for (let k = 0; k < nw; k++) {
       const mine = h.hostNames.map((_, i) => i).filter((i) => i % nw === k);
-      const child = fork(new URL("./scale-worker.js", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      // FLOE_BENCH_CPU_PROF=DIR: each worker writes a V8 CPU profile there when it stops (test/bench/profile-summary.ts reads it).
+      const prof = process.env["FLOE_BENCH_CPU_PROF"];
+      const child = fork(new URL("./scale-worker.js", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: prof !== undefined && prof !== "" ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [] });
       const w = new WorkerProc(child, new Set(mine.map(hostName)), h);
       h.workers.push(w);
       w.send({ t: "config", config: { redisUrl: redisB.url, natsUrl: natsB.url, cluster: CLUSTER, subject: SUBJECT, mode: o.mode, slots: o.slots, taskMs: o.taskMs, hosts: mine, connections: o.sharedConnections > 0 ? o.sharedConnections : mine.length } });
@@ -274,13 +276,19 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     // Redis or the machine saturating) shows in these, not in the window's totals.
     const timeline = (async () => {
       const listKey = (h.adopter as RedisClusterState).keys.table("pendOrder");
-      let last = { t: performance.now(), cpu: await redisCpuS(admin), seq: h.seq, ended: h.ended };
+      let last = { t: performance.now(), cpu: await redisCpuS(admin), seq: h.seq, ended: h.ended, ...(await h.sample()) };
       while (arriving) {
         await sleep(1000);
-        const now = { t: performance.now(), cpu: await redisCpuS(admin), seq: h.seq, ended: h.ended };
+        const now = { t: performance.now(), cpu: await redisCpuS(admin), seq: h.seq, ended: h.ended, ...(await h.sample()) };
         const dt = (now.t - last.t) / 1000;
         const listed = await admin.zcard(listKey);
-        o.progress(`${o.mode}:   +${((now.t - arrivalsFrom) / 1000).toFixed(0)} s: ${((now.seq - last.seq) / dt).toFixed(0)} added/s, ${((now.ended - last.ended) / dt).toFixed(0)} ended/s, ${listed} on the scanned list, Redis ${(((now.cpu - last.cpu) / dt) * 100).toFixed(0)} %, load ${(loadavg()[0] ?? 0).toFixed(1)}`);
+        const d = diffStats(now.sum, last.sum);
+        const rate = (n: number): string => (n / dt).toFixed(0);
+        o.progress(
+          `${o.mode}:   +${((now.t - arrivalsFrom) / 1000).toFixed(0)} s: ${rate(now.seq - last.seq)} added/s, ${rate(now.ended - last.ended)} ended/s, ${listed} on the scanned list; ` +
+            `passes ${rate(d.passes)}/s (${rate(d.snapshots)} read the list), wake-ups ${rate(d.wakesSent)}/s, claims ${rate(d.claimed)}/s, refused ${rate(d.conflicts)}/s; ` +
+            `Redis ${(((now.cpu - last.cpu) / dt) * 100).toFixed(0)} %, hosts' CPU ${(((now.cpuUs - last.cpuUs) / 1e6 / dt) * 100).toFixed(0)} %, load ${(loadavg()[0] ?? 0).toFixed(1)}`,
+        );
         last = now;
       }
     })();

@@ -1,10 +1,11 @@
 /**
- * decide() picks a pend's host in one walk over the eligible hosts (hub/dispatch.ts): the
- * host with the most free slots, among equals the host that adopted the run, then the run's
- * highest rendezvous rank (FNV-1a of `${run}\0${host}`), the first met on a tie. Seeded: for
- * random hosts and pends that need only tags and slots (some adopted by one of the hosts,
- * some by a host not among them), it gives each pend the host a plain reference gives it —
- * the rule written out (filter the candidates, reduce, hash each pair whole).
+ * decide() picks a pend's host (hub/dispatch.ts): the host with the most free slots, among
+ * equals the host that adopted the run, then the first host at or after the run's place on
+ * the ring (FNV-1a of the names; equal places by name). Seeded: for random hosts and pends
+ * that need only tags and slots (some adopted by one of the hosts, some by a host not among
+ * them), deciding for every host or for one (`forHost`), it gives each pend the host a plain
+ * reference gives it — the rule written out (filter the candidates, measure each one's
+ * distance round the ring, reduce).
  */
 import t from "tap";
 import { decide, type HostView, type PendView } from "../../hub/dispatch.js";
@@ -20,17 +21,21 @@ function fnv(s: string): number {
 
 type Pend = PendView & { readonly adoptedBy?: string };
 
-function reference(pends: readonly Pend[], hosts: readonly HostView[]): { run: string; host: string }[] {
+function reference(pends: readonly Pend[], hosts: readonly HostView[], forHost?: string): { run: string; host: string }[] {
   const free = new Map(hosts.map((h) => [h.name, h.freeSlots]));
   const out: { run: string; host: string }[] = [];
   for (const p of pends) {
-    const candidates = hosts.filter((h) => p.hostTags.every((x) => h.tags.includes(x)) && (free.get(h.name) ?? 0) > 0);
+    const candidates = hosts.filter((h) => p.hostTags.every((x) => h.tags.includes(x)) && (free.get(h.name) ?? 0) > 0 && (forHost === undefined || h.name === forHost));
     if (candidates.length === 0) continue;
+    // Clockwise from the run's place to the host's, round a ring of 2^32 places.
+    const distance = (h: HostView): number => (h.name === p.adoptedBy ? -1 : (fnv(h.name) - fnv(p.run) + 2 ** 32) % 2 ** 32);
     const host = candidates.reduce((a, b) => {
       const fa = free.get(a.name) ?? 0;
       const fb = free.get(b.name) ?? 0;
-      const rank = (h: HostView): number => (h.name === p.adoptedBy ? Infinity : fnv(`${p.run}\0${h.name}`));
-      return fb > fa || (fb === fa && rank(b) > rank(a)) ? b : a;
+      if (fb !== fa) return fb > fa ? b : a;
+      const da = distance(a);
+      const db = distance(b);
+      return db < da || (db === da && b.name < a.name) ? b : a;
     });
     out.push({ run: p.run, host: host.name });
     free.set(host.name, (free.get(host.name) ?? 0) - 1);
@@ -51,8 +56,9 @@ t.test(`decide gives each pend the reference's host (${SEEDS} seeds)`, async (t)
       const by = adopter();
       return { run: `r${seed}-${i}`, flowKey: "f/1", hostTags: rnd() < 0.3 ? ["linux"] : [], resources: [], ...(by !== undefined ? { adoptedBy: by } : {}) };
     });
-    const got = JSON.stringify(decide({ pends, hosts, held: new Map(), activeByFlow: new Map() }).assign);
-    const want = JSON.stringify(reference(pends, hosts));
+    const forHost = rnd() < 0.25 ? hosts[Math.floor(rnd() * hosts.length)]?.name : undefined;
+    const got = JSON.stringify(decide({ pends, hosts, held: new Map(), activeByFlow: new Map(), ...(forHost !== undefined ? { forHost } : {}) }).assign);
+    const want = JSON.stringify(reference(pends, hosts, forHost));
     if (got !== want) failures.push(`seed ${seed}: decide ${got}, reference ${want}`);
   }
   t.same(failures, [], "every seed alike");

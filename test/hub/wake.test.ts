@@ -109,6 +109,11 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
   await new Promise((r) => setTimeout(r, 100));
   await a.wake([{ run: "r3", host: "h1" }], 60_000);
   t.equal(await waiting, true, "woken while blocked");
+  // r1's wake-up for h2 stands for a minute; a pass now giving r1 to h1 (h2 filled up, say)
+  // wakes h1 at once, since h2 will not take it.
+  t.equal(await a.wake([{ run: "r1", host: "h1" }], 60_000), 1, "r1 given to another host: that host is woken at once");
+  t.equal(await b.waitWake("h1", 300, signal), true, "h1 woke");
+  t.equal(await a.wake([{ run: "r1", host: "h1" }], 60_000), 0, "and not again while its own wake-up stands");
   const [c] = await a.claim([{ run: "r3", host: "h2", flowKey: "f/1", resources: [] }]);
   t.ok(c, "r3 taken");
   t.equal(await a.wake([{ run: "r1", host: "h2" }], 0), 1, "a wake-up that stood its time may be sent again");
@@ -119,4 +124,15 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
   t.equal(await aborted, false, "an abort ends the wait");
   t.ok(Date.now() - started < 2000, "at once, not at the wait's end");
   t.equal(await b.waitWake("h1", 100, signal), false, "and the state waits again after it");
+});
+
+t.test("embedded: a pend given to another host than the one woken for it wakes that host at once", async (t) => {
+  const state = new LocalClusterState();
+  const signal = new AbortController().signal;
+  await state.addPend(pend("r1", [], "h1"));
+  t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000), 1, "h2 woken for r1");
+  t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000), 0, "not again while it stands");
+  t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000), 1, "r1 now for h3: h3 woken");
+  t.same(await Promise.all([state.waitWake("h2", 50, signal), state.waitWake("h3", 50, signal)]), [true, true], "each woke once");
+  t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000), 0, "h3 not again while its wake-up stands");
 });
