@@ -119,7 +119,7 @@ export function resourceLabel(r: string): string {
 
 /** What the pends that need the same host tags share within one decision. */
 interface TagGroup {
-  readonly eligible: readonly HostView[];
+  readonly eligible: readonly RingHost[];
   /** Why such a pend waits when no eligible host may take it now. */
   readonly noHost: string;
   readonly noSlot: string;
@@ -133,12 +133,44 @@ interface TagGroup {
   top: number;
 }
 
-function tagGroup(input: DispatchInput, hostTags: readonly string[], free: ReadonlyMap<string, number>): TagGroup {
-  const eligible = input.hosts.filter((h) => tagsMatch(h.tags, hostTags));
+/**
+ * The hosts of the last decision and, per host-tag set, those of them with the tags in ring
+ * order. A host decides pass after pass over the same registry (its state caches the host
+ * table), so matching tags and sorting the ring
+ * are done once per registry change, not once per pass: at 500 hosts they were most of what
+ * a pass cost once the hash per host and run was gone.
+ */
+let ringMemo: { hosts: readonly HostView[]; readonly byTags: Map<string, readonly RingHost[]> } | undefined;
+
+function sameHosts(a: readonly HostView[], b: readonly HostView[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as HostView;
+    const y = b[i] as HostView;
+    if (x.name !== y.name || (x.tags !== y.tags && (x.tags.length !== y.tags.length || x.tags.some((t, j) => t !== y.tags[j])))) return false;
+  }
+  return true;
+}
+
+/** The hosts with these tags, in ring order. */
+function eligibleRing(hosts: readonly HostView[], hostTags: readonly string[], key: string): readonly RingHost[] {
+  if (ringMemo === undefined || !sameHosts(ringMemo.hosts, hosts)) ringMemo = { hosts, byTags: new Map() };
+  ringMemo.hosts = hosts; // the newest array, so that the next pass's identity check is quick
+  let ring = ringMemo.byTags.get(key);
+  if (ring === undefined) {
+    ring = hosts.filter((h) => tagsMatch(h.tags, hostTags)).map((h) => ({ name: h.name, place: hostPlace(h.name) }));
+    (ring as RingHost[]).sort(ringOrder);
+    ringMemo.byTags.set(key, ring);
+  }
+  return ring;
+}
+
+function tagGroup(input: DispatchInput, hostTags: readonly string[], key: string, free: ReadonlyMap<string, number>): TagGroup {
+  const eligible = eligibleRing(input.hosts, hostTags, key);
   const mine = input.forHost !== undefined && eligible.every((h) => h.name !== input.forHost);
   const candidates: RingHost[] = [];
-  for (const h of eligible) if ((free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost)) candidates.push({ name: h.name, place: hostPlace(h.name) });
-  candidates.sort(ringOrder);
+  for (const h of eligible) if ((free.get(h.name) ?? 0) > 0 && (input.forHost === undefined || h.name === input.forHost)) candidates.push(h);
   const levels = new Map<number, RingHost[]>();
   let top = 0;
   for (const c of candidates) {
@@ -204,7 +236,7 @@ export function decide(input: DispatchInput): DispatchDecision {
     const key = p.hostTags.join("\0");
     let g = groups.get(key);
     if (g === undefined) {
-      g = tagGroup(input, p.hostTags, free);
+      g = tagGroup(input, p.hostTags, key, free);
       groups.set(key, g);
     }
     if (g.eligible.length === 0) {

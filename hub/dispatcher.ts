@@ -187,9 +187,10 @@ export class Dispatcher {
       return;
     }
     // Runs the decision gives to other hosts: those hosts, and only they, look now — once per
-    // pend (a host that passes before the woken one has claimed must not wake it again).
+    // pend (a host that passes before the woken one has claimed must not wake it again), or
+    // again when this host was the one woken for it and gives it on.
     const others = d.assign.filter((a) => a.host !== host);
-    if (others.length > 0) this.stats.wakesSent += await state.wake(others, WAKE_STANDS_MS);
+    if (others.length > 0) this.stats.wakesSent += await state.wake(others, WAKE_STANDS_MS, host);
     const counted = others.length > 0 ? Math.min(...others.map((a) => snap.leaseEnds.get(a.host) ?? 0)) : undefined;
     const mineToStart = d.assign.filter((a) => a.host === host);
     if (mineToStart.length === 0) {

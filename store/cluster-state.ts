@@ -107,12 +107,15 @@ export interface ActiveEntry {
   readonly resources: readonly string[];
 }
 
+/** A live host as a snapshot has it: its tags (in any order) and slots, not its whole record. */
+export type SnapshotHost = Pick<HostRecord, "name" | "tags" | "slots">;
+
 export interface Snapshot {
   /** The state's version: it changes with every change a dispatch decision depends on. */
   readonly version: number;
   readonly pends: readonly PendRecord[];
-  /** Live hosts only (their lease has not lapsed). */
-  readonly hosts: readonly HostRecord[];
+  /** Live hosts only (their lease has not lapsed): what dispatch reads of them. */
+  readonly hosts: readonly SnapshotHost[];
   /**
    * When each live host's lease ends, on the state's clock — or a time before it (the Redis
    * state gives every live host the earliest live lease end, rather than each one's).
@@ -207,13 +210,16 @@ export interface ClusterState {
   hold(a: Assignment): Promise<number | undefined>;
   /**
    * Wakes the dispatcher of the host a pass decided should start each pend (hub/dispatcher.ts),
-   * once per pend and host: not again for a pend the same host was woken for within `standMs`,
-   * nor for one no longer on the list; a pend now decided for another host wakes that one. Wake-ups coalesce: a host woken twice before it looks passes once or
+   * once per pend: not again for a pend a host was woken for within `standMs`, nor for one no
+   * longer on the list — unless `by`, the host whose pass wakes, is the host woken for it: it
+   * looked and gave the pend to another host (it filled up meanwhile), which is woken at once.
+   * Only the woken host passes a pend on: passes of other hosts, over states older or newer,
+   * would wake hosts back and forth. Wake-ups coalesce: a host woken twice before it looks passes once or
    * twice, never once per wake. Only the hosts named are woken, so a pend costs a pass of the
    * host that adopted it and one of the host that takes it, whatever the cluster's size.
    * Returns how many hosts were woken.
    */
-  wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number>;
+  wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number, by?: string): Promise<number>;
   /**
    * Waits until `host` is woken (true), or `ms` passed or `signal` aborted (false). A wake
    * sent while nobody waited is not lost: the next wait returns at once. In Redis, a

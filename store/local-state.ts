@@ -194,11 +194,12 @@ export class LocalClusterState implements ClusterState {
     for (const r of e.resources) this.held.set(r, e.run);
   }
 
-  async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
+  async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number, by?: string): Promise<number> {
     const hosts = new Set<string>();
     for (const { run, host } of forPends) {
       const woke = this.wokeFor.get(run);
-      if (!this.pends.some((p) => p.run === run && !this.parked.has(run)) || (woke !== undefined && woke.host === host && woke.at + standMs > this.now())) continue;
+      const stands = woke !== undefined && woke.at + standMs > this.now() && (woke.host === host || woke.host !== by);
+      if (!this.pends.some((p) => p.run === run && !this.parked.has(run)) || stands) continue;
       this.wokeFor.set(run, { at: this.now(), host });
       hosts.add(host);
     }

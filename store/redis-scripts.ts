@@ -200,7 +200,7 @@ return n
  * One consistent read: server time, the pending list in order, and the tables dispatch
  * needs. The pends come as one string, their JSON views joined by newlines (JSON.stringify
  * never writes a raw newline): one bulk reply parses far faster than 10,000 small ones.
- * The host table (every registered host's record) only when the registry changed since the
+ * The host table (every registered host's tags and slots) only when the registry changed since the
  * caller's version of it (ARGV[A + 3]); liveness from the sorted lease ends instead: the
  * hosts whose lease lapsed (few) and the earliest lease end of those alive.
  */
@@ -218,10 +218,11 @@ for i = 1, #runs, 500 do
   end
 end
 local hv = redis.call('GET', K.hostVer) or '0'
--- Every registered host has a lease end (both are written and removed together), so the
--- table goes as it is: checking each host's lease end made a reload cost 500 ZSCOREs at 500
--- hosts, and every host reloads at once when a host joins, leaves or is reaped.
-local hosts = ARGV[A + 3] ~= hv and redis.call('HGETALL', K.hosts) or {}
+-- What dispatch reads of the registry, its tags and slots, not the hosts' whole records (a
+-- fifth of the bytes). Every registered host has a lease end (both are written and removed
+-- together): no check of each host's (that made a reload cost 500 ZSCOREs at 500 hosts, and
+-- every host reloads at once when a host joins, leaves or is reaped).
+local send = ARGV[A + 3] ~= hv
 local first = redis.call('ZRANGEBYSCORE', K.leaseEnd, num(now), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2] or ''
 return {
   'full',
@@ -229,8 +230,9 @@ return {
   num(now),
   table.concat(views, '\\n'),
   hv,
-  ARGV[A + 3] ~= hv and '1' or '',
-  hosts,
+  send and '1' or '',
+  send and redis.call('HGETALL', K.hostTags) or {},
+  send and redis.call('HGETALL', K.slots) or {},
   redis.call('ZRANGEBYSCORE', K.leaseEnd, '-inf', '(' .. num(now)),
   first,
   redis.call('HGETALL', K.held),
@@ -263,26 +265,28 @@ return n
 `;
 
 /**
- * ARGV[A]: how long a wake-up for a pend stands (ms), then pairs of run, host; KEYS after the
- * tables: each pair's host's wake list. A host is woken for a pend still on the list unless
- * that host was woken for it within that time: every pass of every host sees the pends that
- * no host took yet, and without this each would wake their hosts again — a herd of wake-ups
- * growing with hosts × claimable pends. A pend now given to another host than the one woken
- * for it (the woken one filled up, or a claim elsewhere changed who has the most free
- * slots) wakes the new one at once: the woken host will not take it, and waiting out the
- * stand time stalled such pends for 2 s — under load, most of them, and the scanned list grew
- * until the cluster fell behind. Returns how many hosts were woken.
+ * ARGV[A]: how long a wake-up for a pend stands (ms), ARGV[A + 1]: the host whose pass wakes
+ * ('' = none), then pairs of run, host; KEYS after the tables: each pair's host's wake list.
+ * A host is woken for a pend still on the list unless a host was woken for it within that
+ * time: every pass of every host sees the pends that no host took yet, and without this each
+ * would wake their hosts again — a herd of wake-ups growing with hosts × claimable pends.
+ * The host woken for a pend may pass it on at once: its pass gave the pend to another host
+ * (it filled up meanwhile, or a claim elsewhere changed who is freest); waiting out the
+ * stand time there stalled such pends for 2 s, under load most of them, and the scanned
+ * list grew until the cluster fell behind. No other host's pass may: passes over older and
+ * newer states would wake hosts back and forth. Returns how many hosts were woken.
  */
 const WAKE = `
 local now = now_ms()
-local stand = tonumber(ARGV[A])
+local stand, by = tonumber(ARGV[A]), ARGV[A + 1]
 local n = 0
 local woke = {}
-for i = A + 1, #ARGV, 2 do
-  local run, key = ARGV[i], KEYS[NT + (i - A + 1) / 2]
+for i = A + 2, #ARGV, 2 do
+  local run, key = ARGV[i], KEYS[NT + (i - A) / 2]
   local host = ARGV[i + 1]
   local at, who = string.match(redis.call('HGET', K.wokeFor, run) or '', '^(%d+) (.*)$')
-  if redis.call('ZSCORE', K.pendOrder, run) and (not at or who ~= host or tonumber(at) + stand <= now) then
+  local stands = at and tonumber(at) + stand > now and (who == host or who ~= by)
+  if redis.call('ZSCORE', K.pendOrder, run) and not stands then
     redis.call('HSET', K.wokeFor, run, num(now) .. ' ' .. host)
     if not woke[key] then
       woke[key] = true

@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
-import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Snapshot } from "./cluster-state.js";
+import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Snapshot, SnapshotHost } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
 import { SCRIPTS } from "./redis-scripts.js";
@@ -111,7 +111,7 @@ export class RedisClusterState implements ClusterState {
    * the state's host version: a snapshot sends it again only when that version moved, not
    * hundreds of host records per pass.
    */
-  private hostTable: { readonly ver: string; readonly hosts: readonly HostRecord[] } | undefined;
+  private hostTable: { readonly ver: string; readonly hosts: readonly SnapshotHost[] } | undefined;
   /**
    * performance.now() before which no host's runs can be reaped: the last heartbeat read the
    * earliest reap time of all hosts. Until then reapDead has nothing to do and asks nothing
@@ -331,18 +331,25 @@ export class RedisClusterState implements ClusterState {
     const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : "", o.sameUntil === undefined ? "" : String(o.sameUntil), known]), "snapshot", 2);
     if (reply[0] === "same") return undefined;
     if (reply[0] === "empty") return emptySnapshot(Number(reply[1]));
-    const [, version, , views, hostVer, sent, hosts, lapsed, firstEnd, held, flowActive, running, parkedOn] = asArray(reply, "snapshot", 13);
+    const [, version, , views, hostVer, sent, hostTags, hostSlots, lapsed, firstEnd, held, flowActive, running, parkedOn] = asArray(reply, "snapshot", 14);
     if (sent === "1" || this.hostTable === undefined) {
-      const table: HostRecord[] = [];
-      for (const [, json] of pairs(hosts)) {
-        const h = parseHost(json);
-        if (h !== undefined) table.push(h);
+      const slots = pairs(hostSlots);
+      // Hosts share a few tag sets: one array per set (dispatch matches tags once per set).
+      const tagSets = new Map<string, readonly string[]>();
+      const table: SnapshotHost[] = [];
+      for (const [name, packed] of pairs(hostTags)) {
+        let tags = tagSets.get(packed);
+        if (tags === undefined) tagSets.set(packed, (tags = unpackList(packed)));
+        const n = Number(slots.get(name));
+        if (Number.isFinite(n)) table.push({ name, tags, slots: n });
       }
       this.hostTable = { ver: String(hostVer), hosts: table };
     }
     const pends = parsePendViews(String(views));
-    const out = new Set(asStrings(lapsed, "snapshot"));
-    const live = firstEnd === "" ? [] : this.hostTable.hosts.filter((h) => !out.has(h.name));
+    const lapsedNames = asStrings(lapsed, "snapshot");
+    const out = new Set(lapsedNames);
+    // Usually nobody lapsed: the cached table itself, so dispatch sees the same hosts as last time.
+    const live = firstEnd === "" ? [] : lapsedNames.length === 0 ? this.hostTable.hosts : this.hostTable.hosts.filter((h) => !out.has(h.name));
     // Each live host's lease ends no earlier than the earliest of them: a pass that counts
     // on a host being alive looks again by then (sameUntil), without 500 lease ends per pass.
     const end = Number(firstEnd);
@@ -388,9 +395,9 @@ export class RedisClusterState implements ClusterState {
     return r > 0 ? r : undefined;
   }
 
-  async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number): Promise<number> {
+  async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number, by = ""): Promise<number> {
     if (forPends.length === 0) return 0;
-    const args: (string | number)[] = [Math.max(0, Math.round(standMs))];
+    const args: (string | number)[] = [Math.max(0, Math.round(standMs)), by];
     for (const f of forPends) args.push(f.run, f.host);
     return Number(await this.state(SCRIPTS.wake, args, forPends.map((f) => this.keys.wake(f.host))));
   }

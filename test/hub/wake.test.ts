@@ -109,11 +109,13 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
   await new Promise((r) => setTimeout(r, 100));
   await a.wake([{ run: "r3", host: "h1" }], 60_000);
   t.equal(await waiting, true, "woken while blocked");
-  // r1's wake-up for h2 stands for a minute; a pass now giving r1 to h1 (h2 filled up, say)
-  // wakes h1 at once, since h2 will not take it.
-  t.equal(await a.wake([{ run: "r1", host: "h1" }], 60_000), 1, "r1 given to another host: that host is woken at once");
+  // r1's wake-up for h2 stands for a minute. A third host's pass giving r1 to h1 wakes nobody;
+  // h2's own pass giving it to h1 (h2 filled up, say) wakes h1 at once: h2 will not take it.
+  t.equal(await a.wake([{ run: "r1", host: "h1" }], 60_000, "h3"), 0, "another host's pass does not move r1's wake-up");
+  t.equal(await a.wake([{ run: "r1", host: "h1" }], 60_000), 0, "nor a pass of no host");
+  t.equal(await a.wake([{ run: "r1", host: "h1" }], 60_000, "h2"), 1, "the woken host gives r1 on: h1 is woken at once");
   t.equal(await b.waitWake("h1", 300, signal), true, "h1 woke");
-  t.equal(await a.wake([{ run: "r1", host: "h1" }], 60_000), 0, "and not again while its own wake-up stands");
+  t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000, "h3"), 0, "and r1's wake-up stands again, now h1's");
   const [c] = await a.claim([{ run: "r3", host: "h2", flowKey: "f/1", resources: [] }]);
   t.ok(c, "r3 taken");
   t.equal(await a.wake([{ run: "r1", host: "h2" }], 0), 1, "a wake-up that stood its time may be sent again");
@@ -126,13 +128,14 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
   t.equal(await b.waitWake("h1", 100, signal), false, "and the state waits again after it");
 });
 
-t.test("embedded: a pend given to another host than the one woken for it wakes that host at once", async (t) => {
+t.test("embedded: only the host woken for a pend passes it on to another host before its wake-up stood its time", async (t) => {
   const state = new LocalClusterState();
   const signal = new AbortController().signal;
   await state.addPend(pend("r1", [], "h1"));
-  t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000), 1, "h2 woken for r1");
-  t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000), 0, "not again while it stands");
-  t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000), 1, "r1 now for h3: h3 woken");
+  t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000, "h1"), 1, "h2 woken for r1");
+  t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000, "h1"), 0, "not again while it stands");
+  t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000, "h1"), 0, "another host's pass does not move it");
+  t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000, "h2"), 1, "h2 gives r1 on: h3 woken");
   t.same(await Promise.all([state.waitWake("h2", 50, signal), state.waitWake("h3", 50, signal)]), [true, true], "each woke once");
-  t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000), 0, "h3 not again while its wake-up stands");
+  t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000, "h2"), 0, "h3 not again while its wake-up stands");
 });
