@@ -17,8 +17,8 @@
  * activations included.
  */
 import type { Logger } from "pino";
-import type { ClusterState } from "./cluster-state.js";
-import { decide, parkingMayFree } from "./dispatch.js";
+import type { ClusterState, SnapshotHost } from "./cluster-state.js";
+import { decide, parkingMayFree, type HostView } from "./dispatch.js";
 import { coerceError } from "./errors.js";
 import type { Publisher } from "./publisher.js";
 import type { RunTable } from "./run-table.js";
@@ -78,6 +78,11 @@ export class Dispatcher {
   readonly stats: DispatchStats = { passes: 0, snapshots: 0, wakesSent: 0, woken: 0, claimed: 0, conflicts: 0 };
   readonly mode: DispatchMode;
   private readonly listening = new AbortController();
+  /**
+   * The view of a host with nothing running, per host record of the state's cached table:
+   * most hosts in most passes, so a pass at 500 hosts does not make 500 objects.
+   */
+  private readonly idleViews = new WeakMap<SnapshotHost, HostView>();
   private listener: Promise<void> | undefined;
 
   constructor(private readonly d: DispatcherDeps) {
@@ -159,7 +164,13 @@ export class Dispatcher {
     this.seenUntil = undefined;
     if (snap.pends.length > 0) this.stats.snapshots++;
     this.lastPends = new Set(snap.pends.map((p) => p.run));
-    const hosts = snap.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (snap.runningByHost.get(h.name) ?? 0) }));
+    const hosts = snap.hosts.map((h) => {
+      const running = snap.runningByHost.get(h.name) ?? 0;
+      if (running !== 0) return { name: h.name, tags: h.tags, freeSlots: h.slots - running };
+      let v = this.idleViews.get(h);
+      if (v === undefined) this.idleViews.set(h, (v = { name: h.name, tags: h.tags, freeSlots: h.slots }));
+      return v;
+    });
     const herd = this.mode === "herd";
     const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, ...(herd ? { forHost: host } : {}) });
     for (const [run, why] of d.waiting) {

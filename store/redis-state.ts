@@ -352,8 +352,7 @@ export class RedisClusterState implements ClusterState {
     const live = firstEnd === "" ? [] : lapsedNames.length === 0 ? this.hostTable.hosts : this.hostTable.hosts.filter((h) => !out.has(h.name));
     // Each live host's lease ends no earlier than the earliest of them: a pass that counts
     // on a host being alive looks again by then (sameUntil), without 500 lease ends per pass.
-    const end = Number(firstEnd);
-    const leaseEnds = new Map(live.map((h) => [h.name, end] as const));
+    const leaseEnds = new SameEnd(live, Number(firstEnd));
     return { version: Number(version), pends, hosts: live, leaseEnds, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")) };
   }
 
@@ -657,6 +656,48 @@ function parseHost(json: string): HostRecord | undefined {
   if (o === undefined || typeof o.name !== "string" || tags === undefined) return undefined;
   if (typeof o.slots !== "number" || typeof o.running !== "number" || typeof o.lastSeen !== "number" || typeof o.startedAt !== "number") return undefined;
   return { name: o.name, tags, slots: o.slots, running: o.running, lastSeen: o.lastSeen, startedAt: o.startedAt, ...(typeof o.address === "string" ? { address: o.address } : {}) };
+}
+
+/**
+ * Every live host's lease end as one time (the earliest), without a map of 500 entries made
+ * per snapshot: a pass reads the ends of the few hosts it woke.
+ */
+class SameEnd implements ReadonlyMap<string, number> {
+  /** Names per list of live hosts: the cached host table is most snapshots' list. */
+  private static readonly names = new WeakMap<readonly SnapshotHost[], ReadonlySet<string>>();
+  constructor(
+    private readonly hosts: readonly SnapshotHost[],
+    private readonly end: number,
+  ) {}
+  private set(): ReadonlySet<string> {
+    let names = SameEnd.names.get(this.hosts);
+    if (names === undefined) SameEnd.names.set(this.hosts, (names = new Set(this.hosts.map((h) => h.name))));
+    return names;
+  }
+  get size(): number {
+    return this.hosts.length;
+  }
+  get(name: string): number | undefined {
+    return this.set().has(name) ? this.end : undefined;
+  }
+  has(name: string): boolean {
+    return this.set().has(name);
+  }
+  *entries(): MapIterator<[string, number]> {
+    for (const h of this.hosts) yield [h.name, this.end];
+  }
+  *keys(): MapIterator<string> {
+    for (const h of this.hosts) yield h.name;
+  }
+  *values(): MapIterator<number> {
+    for (const _ of this.hosts) yield this.end;
+  }
+  [Symbol.iterator](): MapIterator<[string, number]> {
+    return this.entries();
+  }
+  forEach(f: (value: number, key: string, map: ReadonlyMap<string, number>) => void): void {
+    for (const h of this.hosts) f(this.end, h.name, this);
+  }
 }
 
 /** Newline-separated JSON views, in order: parsed at once, or line by line past a bad one. */

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --scale [--hosts=500] [--backlog=50000] [--rate=200] [--seconds=60]
  *                           [--mode=wake|herd] [--slots=4] [--task-ms=400] [--workers=N]
- *                           [--shared-connections=N]`
+ *                           [--shared-connections=N] [--ramp=0]`
  *
  * The scale harness (issue "cluster at scale"): many simulated hosts against a real
  * redis-server and nats-server it starts, spread over `--workers` processes
@@ -41,6 +41,11 @@ export interface ScaleOptions {
   readonly mode: "wake" | "herd";
   readonly slots: number;
   readonly taskMs: number;
+  /**
+   * Seconds over which arrivals rise from nothing to `rate` at the start of the 5-s warm-up
+   * (at most 5), as a load test ramps up; 0: the full rate from the first second.
+   */
+  readonly rampS: number;
   readonly workers: number;
   /** Command connections per worker, shared by its hosts; 0: one per host. */
   readonly sharedConnections: number;
@@ -260,10 +265,12 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     const arrivals = (async () => {
       let next = performance.now();
       const pending: Promise<void>[] = [];
+      // During the ramp the rate rises linearly: each gap drawn at the rate of its start.
+      const rateAt = (t: number): number => (o.rampS > 0 ? Math.max(o.rate / 50, o.rate * Math.min(1, (t - arrivalsFrom) / (o.rampS * 1000))) : o.rate);
       while (arriving) {
         const now = performance.now();
         while (next <= now) {
-          next += (-Math.log(1 - Math.random()) * 1000) / o.rate;
+          next += (-Math.log(1 - Math.random()) * 1000) / rateAt(next);
           pending.push(arrive(h));
         }
         await sleep(Math.max(0, Math.min(50, next - performance.now())));
@@ -271,7 +278,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
       }
       await Promise.all(pending);
     })();
-    o.progress(`${o.mode}: ${o.rate} runs/s arriving; warm-up 5 s, then ${o.seconds} s measured`);
+    o.progress(`${o.mode}: ${o.rate} runs/s arriving${o.rampS > 0 ? ` (reached over the first ${o.rampS} s)` : ""}; warm-up 5 s, then ${o.seconds} s measured`);
     // A line a second while runs arrive: where a collapse starts (the scanned list growing,
     // Redis or the machine saturating) shows in these, not in the window's totals.
     const timeline = (async () => {
@@ -360,7 +367,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
       errors: h.errors.length,
     };
     const lines = [
-      `scale harness, mode ${o.mode}: ${o.hosts} hosts × ${o.slots} slots, backlog ${o.backlog}, ${o.rate} runs/s offered, tasks ${o.taskMs} ms mean, ${o.seconds} s measured`,
+      `scale harness, mode ${o.mode}: ${o.hosts} hosts × ${o.slots} slots, backlog ${o.backlog}, ${o.rate} runs/s offered${o.rampS > 0 ? ` (ramped over ${o.rampS} s)` : ""}, tasks ${o.taskMs} ms mean, ${o.seconds} s measured`,
       ...Object.entries(figures).map(([k, v]) => `  ${k.padEnd(20)} ${Number.isInteger(v) ? v : v.toFixed(3)}`),
       "  per script (SLOWLOG, µs): name calls p50 p99 max",
       ...scripts.map((s) => `    ${s.name.padEnd(14)} ${String(s.n).padStart(8)} ${String(s.p50).padStart(6)} ${String(s.p99).padStart(6)} ${String(s.max).padStart(7)}`),
@@ -428,6 +435,7 @@ export async function runScale(argv: readonly string[], dir: string): Promise<nu
     mode: modeArg,
     slots: arg(argv, "slots", 4),
     taskMs: arg(argv, "task-ms", 400),
+    rampS: Math.min(5, Math.max(0, arg(argv, "ramp", 0))),
     workers: arg(argv, "workers", Math.min(4, Math.ceil(arg(argv, "hosts", 500) / 125))),
     sharedConnections: arg(argv, "shared-connections", Math.ceil(8 / Math.max(1, Math.min(4, Math.ceil(arg(argv, "hosts", 500) / 125))))),
     dir,
