@@ -139,3 +139,28 @@ t.test("embedded: only the host woken for a pend passes it on to another host be
   t.same(await Promise.all([state.waitWake("h2", 50, signal), state.waitWake("h3", 50, signal)]), [true, true], "each woke once");
   t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000, "h2"), 0, "h3 not again while its wake-up stands");
 });
+
+t.test("safety passes: past 10 hosts each host looks every interval × hosts ÷ 10, so the cluster's hosts together look as often as 10 would", async (t) => {
+  for (const [n, want] of [
+    [5, 50],
+    [10, 50],
+    [20, 100],
+    [500, 2500],
+  ] as const) {
+    const state = new LocalClusterState();
+    for (let i = 1; i <= n; i++) await state.heartbeat({ name: `h${i}`, tags: [], slots: 1, running: 0, lastSeen: 0, startedAt: 0 }, LONG);
+    // A pend for another host: the pass reads the hosts (and wakes h2), the pend stays listed.
+    await state.addPend(pend("r1", [], "h2"));
+    const d = dispatcher(state, "h1", []);
+    t.equal(d.safetyIntervalMs(50), 50, `${n} hosts: before any pass read them, the interval asked`);
+    d.open();
+    await until(() => d.stats.snapshots >= 1, 5000, "a pass that read the hosts");
+    t.equal(d.safetyIntervalMs(50), want, `${n} hosts: ${want} ms`);
+    // kickIfQuiet goes by it: quiet for longer than it, a pass.
+    const before = d.stats.passes;
+    d.lastPassAt = performance.now() - want - 10;
+    d.kickIfQuiet(50);
+    await until(() => d.stats.passes > before, 5000, "a safety pass");
+    await d.stop();
+  }
+});
