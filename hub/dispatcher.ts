@@ -78,7 +78,7 @@ export class Dispatcher {
   private seenUntil: number | undefined;
   /** When the last pass started (performance.now(): a wall-clock step must not stop the safety pass), for the safety pass. */
   lastPassAt = 0;
-  /** How many live hosts the last pass that read them saw. */
+  /** How many live hosts the last pass saw. */
   private liveHosts = 1;
   readonly stats: DispatchStats = { passes: 0, snapshots: 0, wakesSent: 0, woken: 0, claimed: 0, conflicts: 0 };
   readonly mode: DispatchMode;
@@ -179,10 +179,8 @@ export class Dispatcher {
     if (snap === undefined) return; // nothing a decision depends on changed since the last pass
     this.seen = undefined;
     this.seenUntil = undefined;
-    if (snap.pends.length > 0) {
-      this.stats.snapshots++;
-      this.liveHosts = snap.hosts.length;
-    }
+    this.liveHosts = snap.liveHosts;
+    if (snap.pends.length > 0) this.stats.snapshots++;
     this.lastPends = new Set(snap.pends.map((p) => p.run));
     const hosts = snap.hosts.map((h) => {
       const running = snap.runningByHost.get(h.name) ?? 0;

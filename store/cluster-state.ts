@@ -32,9 +32,9 @@ export interface SnapshotOptions {
   readonly sameUntil?: number;
 }
 
-/** A snapshot of a state with nothing pending, as skipIfEmpty answers it. */
-export function emptySnapshot(version: number): Snapshot {
-  return { version, pends: [], hosts: [], leaseEnds: new Map(), held: new Map(), activeByFlow: new Map(), runningByHost: new Map(), parkedOn: new Set() };
+/** A snapshot of a state with nothing pending, as skipIfEmpty answers it: how many hosts are live, and nothing else. */
+export function emptySnapshot(version: number, liveHosts: number): Snapshot {
+  return { version, pends: [], hosts: [], liveHosts, leaseEnds: new Map(), held: new Map(), activeByFlow: new Map(), runningByHost: new Map(), parkedOn: new Set() };
 }
 
 /** What a pend waits for, as dispatch decided (hub/dispatch.ts). */
@@ -116,6 +116,8 @@ export interface Snapshot {
   readonly pends: readonly PendRecord[];
   /** Live hosts only (their lease has not lapsed): what dispatch reads of them. */
   readonly hosts: readonly SnapshotHost[];
+  /** How many hosts are live; with skipIfEmpty's answer too, which lists none (a dispatcher's safety passes go by it). */
+  readonly liveHosts: number;
   /**
    * When each live host's lease ends, on the state's clock — or a time before it (the Redis
    * state gives every live host the earliest live lease end, rather than each one's).

@@ -92,13 +92,13 @@ export class LocalClusterState implements ClusterState {
 
   async snapshot(since?: number, o: SnapshotOptions = {}): Promise<Snapshot | undefined> {
     if (since === this.version && (o.sameUntil === undefined || this.now() < o.sameUntil)) return undefined;
-    if (o.skipIfEmpty === true && this.pends.every((p) => this.parked.has(p.run))) return emptySnapshot(this.version);
     const liveEntries = [...this.hostMap.values()].filter((e) => e.until >= this.now());
+    if (o.skipIfEmpty === true && this.pends.every((p) => this.parked.has(p.run))) return emptySnapshot(this.version, liveEntries.length);
     const hosts = liveEntries.map((e) => e.host);
     const leaseEnds = new Map(liveEntries.map((e) => [e.host.name, e.until] as const));
     const parkedOn = new Set<string>();
     for (const on of this.parked.values()) if (on.kind === "resource") parkedOn.add(on.resource);
-    return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, leaseEnds, held: new Map(this.held), ...this.counts(), parkedOn };
+    return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, liveHosts: hosts.length, leaseEnds, held: new Map(this.held), ...this.counts(), parkedOn };
   }
 
   async unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number> {

@@ -207,7 +207,7 @@ return n
 const SNAPSHOT = `
 local ver = redis.call('GET', K.stateVer) or '0'
 if ARGV[A] == ver and (ARGV[A + 2] == '' or now_ms() < tonumber(ARGV[A + 2])) then return { 'same', ver } end
-if ARGV[A + 1] == '1' and redis.call('ZCARD', K.pendOrder) == 0 then return { 'empty', ver } end
+if ARGV[A + 1] == '1' and redis.call('ZCARD', K.pendOrder) == 0 then return { 'empty', ver, redis.call('ZCOUNT', K.leaseEnd, num(now_ms()), '+inf') } end
 local now = now_ms()
 local runs = redis.call('ZRANGE', K.pendOrder, 0, -1)
 local views = {}

@@ -330,7 +330,7 @@ export class RedisClusterState implements ClusterState {
     const known = this.hostTable?.ver ?? "";
     const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : "", o.sameUntil === undefined ? "" : String(o.sameUntil), known]), "snapshot", 2);
     if (reply[0] === "same") return undefined;
-    if (reply[0] === "empty") return emptySnapshot(Number(reply[1]));
+    if (reply[0] === "empty") return emptySnapshot(Number(reply[1]), Number(reply[2] ?? 0));
     const [, version, , views, hostVer, sent, hostTags, hostSlots, lapsed, firstEnd, held, flowActive, running, parkedOn] = asArray(reply, "snapshot", 14);
     if (sent === "1" || this.hostTable === undefined) {
       const slots = pairs(hostSlots);
@@ -353,7 +353,7 @@ export class RedisClusterState implements ClusterState {
     // Each live host's lease ends no earlier than the earliest of them: a pass that counts
     // on a host being alive looks again by then (sameUntil), without 500 lease ends per pass.
     const leaseEnds = new SameEnd(live, Number(firstEnd));
-    return { version: Number(version), pends, hosts: live, leaseEnds, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")) };
+    return { version: Number(version), pends, hosts: live, liveHosts: live.length, leaseEnds, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")) };
   }
 
   async unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number> {

@@ -149,13 +149,16 @@ t.test("safety passes: past 10 hosts each host looks every interval × hosts ÷ 
   ] as const) {
     const state = new LocalClusterState();
     for (let i = 1; i <= n; i++) await state.heartbeat({ name: `h${i}`, tags: [], slots: 1, running: 0, lastSeen: 0, startedAt: 0 }, LONG);
-    // A pend for another host: the pass reads the hosts (and wakes h2), the pend stays listed.
-    await state.addPend(pend("r1", [], "h2"));
     const d = dispatcher(state, "h1", []);
-    t.equal(d.safetyIntervalMs(50), 50, `${n} hosts: before any pass read them, the interval asked`);
+    t.equal(d.safetyIntervalMs(50), 50, `${n} hosts: before any pass, the interval asked`);
     d.open();
+    await until(() => d.stats.passes >= 1, 5000, "the opening pass");
+    t.equal(d.safetyIntervalMs(50), want, `${n} hosts, nothing pending: ${want} ms`);
+    // A pend for another host: a pass reads the hosts (and wakes h2), the pend stays listed.
+    await state.addPend(pend("r1", [], "h2"));
+    d.kick();
     await until(() => d.stats.snapshots >= 1, 5000, "a pass that read the hosts");
-    t.equal(d.safetyIntervalMs(50), want, `${n} hosts: ${want} ms`);
+    t.equal(d.safetyIntervalMs(50), want, `${n} hosts, a pend listed: ${want} ms`);
     // kickIfQuiet goes by it: quiet for longer than it, a pass.
     const before = d.stats.passes;
     d.lastPassAt = performance.now() - want - 10;
