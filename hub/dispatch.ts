@@ -208,8 +208,9 @@ function takeSlot(groups: Iterable<TagGroup>, host: string, free: Map<string, nu
   for (const g of groups) {
     if (!g.members.has(host)) continue;
     const from = g.levels.get(f);
-    if (from === undefined) continue;
-    from.splice(ringIndex(from, me), 1);
+    const at = from === undefined ? -1 : ringIndex(from, me);
+    if (from === undefined || from[at]?.name !== host) continue; // not among this group's candidates
+    from.splice(at, 1);
     if (f - 1 > 0) {
       let to = g.levels.get(f - 1);
       if (to === undefined) g.levels.set(f - 1, (to = []));
