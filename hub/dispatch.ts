@@ -44,7 +44,7 @@ export interface DispatchInput {
  * a pass decides for every host, and rendezvous hashing (a hash of each run and host pair)
  * made a decision pends × hosts of work — at 500 hosts, most of a host's CPU under load.
  */
-export function ringPlace(name: string): number {
+function ringPlace(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   return h >>> 0;
