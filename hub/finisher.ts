@@ -29,8 +29,11 @@ export interface FinisherDeps {
   readonly clustered: boolean;
   /** A run ends here (before it is archived): its notifications are made durable. */
   runEnded?(r: RunRecord): Promise<void>;
-  /** After a run ended: a slot and its resources are free (the dispatcher), retention. */
-  afterEnd(r: RunRecord): Promise<void>;
+  /**
+   * After a run ended: a slot and its resources are free (the dispatcher), retention.
+   * `listed`: the pends on the shared list after its release (undefined: not released, a pend's end).
+   */
+  afterEnd(r: RunRecord, listed: number | undefined): Promise<void>;
 }
 
 export class Finisher {
@@ -94,14 +97,10 @@ export class Finisher {
     const e = table.get(run);
     if (e === undefined || e.state === "archived") return;
     const token = e.state === "pending" ? undefined : e.token;
-    if (this.d.clustered && token !== undefined && !(await this.persist("check the run's lease", () => state.isCurrent(run, token)))) {
-      // Its lease lapsed and the cluster gave the run to another host: nothing more from here.
-      log.warn({ run }, "run ended here after the cluster took it over; its end is not recorded");
-      await nodeFiles.close(run);
-      await files.remove("active", e.record.ref).catch(() => undefined);
-      if (table.get(run) === e) table.forget(run);
-      return;
-    }
+    // No check of the run's lease first: the release below is that check (a run the cluster
+    // took over meanwhile is refused there and its copy here dropped), and asking before it
+    // too cost Redis a round trip per run for a case that the release must handle anyway —
+    // the lease can lapse between the two.
     // A child run's outputs travel with its end to its parent, on whichever host that runs.
     const nodes = e.record.parent !== undefined && e.state === "active" ? e.executor.statuses() : undefined;
     const outputs = nodes === undefined ? undefined : runOutputs(nodes);
@@ -116,8 +115,10 @@ export class Finisher {
     await whenDisk(() => files.writeRunJson(from, record.ref, record));
     // Then the commit point, the release in the cluster: until it is applied the run is not
     // over, and a host cut off meanwhile may lose it — its lease lapses, the cluster runs it
-    // again elsewhere, and this end must not be recorded (a run ends once).
-    if (token !== undefined && !(await this.persist("release the run's resources", () => state.release(run, token)))) {
+    // again elsewhere, and this end must not be recorded (a run ends once). Refused: its
+    // result written above goes with the copy.
+    const released = token === undefined ? undefined : await this.persist("release the run's resources", () => state.releaseCounted(run, token));
+    if (released?.released === false) {
       log.warn({ run }, "run ended here, but the cluster took it over before its end was committed; its end is not recorded");
       await files.remove(from, record.ref).catch(() => undefined);
       if (table.get(run) === e) table.forget(run);
@@ -130,7 +131,7 @@ export class Finisher {
     const archived = table.archive(record);
     log.info({ run, flow: record.ref.flow, result, reason }, "run ended");
     this.d.publisher.run(archived);
-    await this.d.afterEnd(record);
+    await this.d.afterEnd(record, released?.listed);
   }
 
   /**

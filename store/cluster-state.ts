@@ -233,6 +233,12 @@ export interface ClusterState {
    * the run's end. True also for a repeat of a release that was applied (its reply lost).
    */
   release(run: string, token: number, o?: { readonly registering?: boolean }): Promise<boolean>;
+  /**
+   * release(), telling also how many pends the shared list holds after it (those its end
+   * brought back from parking included, parked ones not): with none, a pass of the releasing
+   * host would start nothing, and it need not make one (a round trip per run saved).
+   */
+  releaseCounted(run: string, token: number): Promise<{ readonly released: boolean; readonly listed: number }>;
   /** Who released the run, for a while after (an hour on Redis); undefined when unknown. */
   releasedBy(run: string): Promise<{ host: string; token: number } | undefined>;
   /** Whether `token` is still the run's token (a host that was cut off checks before writing). */

@@ -244,6 +244,11 @@ export class LocalClusterState implements ClusterState {
     return true;
   }
 
+  async releaseCounted(run: string, token: number): Promise<{ readonly released: boolean; readonly listed: number }> {
+    const released = await this.release(run, token);
+    return { released, listed: this.pends.length - this.parked.size };
+  }
+
   private drop(a: ActiveEntry): void {
     this.active.delete(a.run);
     for (const r of a.resources) {

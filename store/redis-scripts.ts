@@ -116,14 +116,15 @@ return num(token)
 /**
  * The commit point of a run's end. It leaves a marker (host:token) for an hour, so a retry
  * after a lost reply, and a host that restarts between this and moving its run folder, can
- * tell its own release from a takeover.
+ * tell its own release from a takeover. Returns {1 (released) or 0, how many pends the
+ * scanned list holds after it}: none, and the releasing host's pass would start nothing.
  */
 const RELEASE = `
 local run, token, marker = ARGV[A], ARGV[A + 1], KEYS[NT + 1]
 if redis.call('HGET', K.tokens, run) ~= token then
   local by = redis.call('GET', marker)
-  if by and string.sub(by, -(#token + 1)) == ':' .. token then return 1 end
-  return 0
+  local mine = by and string.sub(by, -(#token + 1)) == ':' .. token
+  return { mine and 1 or 0, redis.call('ZCARD', K.pendOrder) }
 end
 local now = now_ms()
 local meta = redis.call('HGET', K.active, run)
@@ -132,7 +133,7 @@ drop(run)
 ended(run, 'done', now, DONE_RECORD_TTL)
 bump()
 prune(now)
-return 1
+return { 1, redis.call('ZCARD', K.pendOrder) }
 `;
 
 /**

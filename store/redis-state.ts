@@ -431,7 +431,17 @@ export class RedisClusterState implements ClusterState {
 
   async release(run: string, token: number, o: { readonly registering?: boolean } = {}): Promise<boolean> {
     if (o.registering !== true) await this.ownershipKnown("release");
-    return (await this.state(SCRIPTS.release, [run, String(token)], [this.keys.reply(`release:${run}`)])) === 1;
+    return (await this.released(run, token)).released;
+  }
+
+  async releaseCounted(run: string, token: number): Promise<{ readonly released: boolean; readonly listed: number }> {
+    await this.ownershipKnown("release");
+    return this.released(run, token);
+  }
+
+  private async released(run: string, token: number): Promise<{ readonly released: boolean; readonly listed: number }> {
+    const [ok, listed] = asArray(await this.state(SCRIPTS.release, [run, String(token)], [this.keys.reply(`release:${run}`)]), "release", 2);
+    return { released: Number(ok) === 1, listed: Number(listed) };
   }
 
   async releasedBy(run: string): Promise<{ host: string; token: number } | undefined> {

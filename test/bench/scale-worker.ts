@@ -156,11 +156,11 @@ class SimHost {
     setTimeout(() => {
       const releaseAt = mono();
       void this.state
-        .release(run, token)
-        .then(() => {
+        .releaseCounted(run, token)
+        .then(({ listed }) => {
           this.running--;
           this.w.ends.push({ run, releaseAt, endedAt: mono() });
-          this.dispatcher.kick(); // its slot is free (the hub's afterEnd)
+          if (listed !== 0) this.dispatcher.kick(); // its slot is free (the hub's afterEnd)
           this.w.told();
         })
         .catch((e: unknown) => this.w.errors.push(String(e)));

@@ -153,6 +153,27 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.ok(c2 !== undefined && c2.token > c.token, "tokens only grow");
   });
 
+  t.test("releaseCounted: the release, and how many pends the list holds after it (brought back included, parked not)", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 2), LONG);
+    const holder = pend("h", { resources: ["db"] });
+    const lone = pend("lone");
+    await s.addPend(holder);
+    await s.addPend(lone);
+    const [ch, cl] = await s.claim([assign(holder, "a"), assign(lone, "a")]);
+    if (ch === undefined || cl === undefined) throw new Error("no claim");
+    const waiter = pend("w", { resources: ["db"] });
+    const gpu = pend("g", { hostTags: ["gpu"] });
+    await s.addPend(waiter);
+    await s.addPend(gpu);
+    t.equal(await s.park([{ ...waiter, on: { kind: "resource", resource: "db" } }, { ...gpu, on: { kind: "tags" } }]), 2);
+    t.same(await s.releaseCounted("lone", cl.token), { released: true, listed: 0 }, "both waiting pends are parked: a pass would start nothing");
+    t.same(await s.releaseCounted("lone", cl.token), { released: true, listed: 0 }, "a repeat answers as the first did");
+    t.same(await s.releaseCounted("h", ch.token + 1), { released: false, listed: 0 }, "a wrong token frees nothing");
+    t.same(await s.releaseCounted("h", ch.token), { released: true, listed: 1 }, "the freed resource's waiter is back on the list; the gpu pend stays parked");
+    t.same(await pendingRuns(s), ["w"]);
+  });
+
   t.test("phases: a run that moved on never comes back as a pend", async (t) => {
     const s = await make(t);
     await s.heartbeat(host("a", 5), LONG);
