@@ -17,6 +17,10 @@
  * definition changes nothing. (Joining the published one at start instead would let a
  * definition kept in Redis from before a whole-cluster restart outlive the files every host
  * was restarted with.)
+ *
+ * Each publish also changes one small value, the publish mark; the once-a-second look reads
+ * that mark and reads the definitions only when it moved (and every FULL_LOOK_MS anyway, for a
+ * publisher that left no mark): one short read a second per host, whatever the flows.
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
@@ -33,6 +37,12 @@ import { now } from "../store/clock.js";
 
 /** How often a clustered host reads the published definitions, and a draining flow looks for old runs. */
 const LOOK_EVERY_MS = 1000;
+
+/** How often the look reads every published definition even though the publish mark has not moved. */
+const FULL_LOOK_MS = 30_000;
+
+/** The shared value every publish changes (its hash, time and host: never written twice alike). */
+const PUBLISH_MARK = "def-published";
 
 export const DRAINING_REASON = "draining runs of the previous definition";
 
@@ -82,6 +92,8 @@ export class OnUpdate {
   private readonly held = new Map<string, RunRecord>();
   /** Cluster: the published definition of each flow, as last read. */
   private readonly published = new Map<string, Published>();
+  /** The publish mark at the last look that read every definition, and when that was (performance.now()). */
+  private lastFull: { readonly mark: string | undefined; readonly at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private looking = false;
   private stopped = false;
@@ -106,6 +118,8 @@ export class OnUpdate {
 
   /** A reload: each flow whose definition changed is published (cluster) and its on-update applied. */
   reloaded(before: Config, after: Config): void {
+    // Flows this host did not have before: their published definitions are read at the next look.
+    this.lastFull = undefined;
     void (async () => {
       for (const f of this.flowsOf(after)) {
         const old = newestOf(before, f.id);
@@ -153,12 +167,17 @@ export class OnUpdate {
   private async publish(f: Flow): Promise<void> {
     const p: Published = { hash: definitionHash(f), at: now(), host: this.d.host, flow: f };
     await this.d.state.setValue(publishedKey(f.id), JSON.stringify(p));
+    await this.d.state.setValue(PUBLISH_MARK, `${p.hash} ${p.at} ${p.host}`);
     this.published.set(f.id, p);
     this.d.log.info({ flow: f.id, def: p.hash }, "published the flow's definition to the cluster");
   }
 
   /** The published definitions of this host's flows: a newer one than last seen is applied here. */
   private async look(): Promise<void> {
+    const mark = await this.d.state.getValue(PUBLISH_MARK);
+    const last = this.lastFull;
+    if (last !== undefined && mark !== undefined && mark === last.mark && performance.now() - last.at < FULL_LOOK_MS) return;
+    const at = performance.now();
     for (const f of this.flowsOf(this.d.config())) {
       const p = parsePublished(await this.d.state.getValue(publishedKey(f.id)));
       if (p === undefined) continue;
@@ -166,6 +185,7 @@ export class OnUpdate {
       this.published.set(f.id, p);
       if (seen !== undefined && seen.hash !== p.hash) await this.apply(p.flow, p.hash);
     }
+    this.lastFull = { mark, at };
   }
 
   /** A flow's definition is now `hash`: its on-update applies to this host's runs of other definitions. */

@@ -1,0 +1,87 @@
+/**
+ * on-update's look in a cluster (hub/on-update.ts): once a second a host reads the publish
+ * mark, and the flows' published definitions only when the mark moved — one short read a
+ * second whatever the number of flows — and a definition another host publishes is still
+ * followed.
+ */
+import { pino } from "pino";
+import t from "tap";
+import type { Config } from "../../flows/model.js";
+import { parseConfig } from "../../flows/parse.js";
+import type { ClusterState } from "../../hub/cluster-state.js";
+import type { Finisher } from "../../hub/finisher.js";
+import { OnUpdate } from "../../hub/on-update.js";
+import type { Publisher } from "../../hub/publisher.js";
+import type { RunTable } from "../../hub/run-table.js";
+import { LocalClusterState } from "../../store/local-state.js";
+
+function config(cmd: string): Config {
+  const flows = ["a", "b", "c"].map((id) => `  - id: ${id}\n    triggers: [{name: go, type: data}]\n    tasks:\n      - {name: t, type: exec, listen: trigger.good, opts: {cmd: "${cmd}"}}\n`).join("");
+  const r = parseConfig(`flows:\n${flows}`, "flows.yml");
+  if (r.config === undefined) throw new Error(JSON.stringify(r.diagnostics));
+  return r.config;
+}
+
+/** The state, counting each key getValue reads. */
+function counting(state: LocalClusterState): { state: ClusterState; reads: Map<string, number> } {
+  const reads = new Map<string, number>();
+  const wrapped = new Proxy(state, {
+    get(target, prop, receiver) {
+      if (prop === "getValue") {
+        return (key: string) => {
+          reads.set(key, (reads.get(key) ?? 0) + 1);
+          return target.getValue(key);
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { state: wrapped, reads };
+}
+
+function onUpdate(state: ClusterState, host: string, conf: () => Config): OnUpdate {
+  return new OnUpdate({
+    host,
+    table: { all: () => [] } as unknown as RunTable,
+    state,
+    finisher: {} as Finisher,
+    publisher: {} as Publisher,
+    clustered: true,
+    log: pino({ level: "silent" }),
+    config: conf,
+    released: () => undefined,
+  });
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+t.test("looks read the mark; definitions only when it moved; another host's publish is followed", async (t) => {
+  const shared = new LocalClusterState();
+  const { state, reads } = counting(shared);
+  const one = config("true");
+  const h1 = onUpdate(state, "h1", () => one);
+  await h1.start();
+  t.teardown(() => h1.stop());
+  const defReads = (): number => ["def-a", "def-b", "def-c"].reduce((n, k) => n + (reads.get(k) ?? 0), 0);
+  const afterStart = defReads();
+  const marks = reads.get("def-published") ?? 0;
+  await until("three looks", () => (reads.get("def-published") ?? 0) >= marks + 3);
+  t.equal(defReads(), afterStart, "looks with the mark unchanged read no definition");
+
+  // Another host loads a changed definition of flow b and publishes it.
+  const two = config("echo changed");
+  const h2 = onUpdate(shared, "h2", () => two);
+  const before = h1.definitionFor(one.flows[1] as Config["flows"][number]);
+  t.equal(before.tasks[0]?.name, "t");
+  await h2.start();
+  h2.stop();
+  await until("h1 follows h2's definition", () => JSON.stringify(h1.definitionFor(one.flows[1] as Config["flows"][number])).includes("echo changed"));
+  t.ok(defReads() >= afterStart + 3, "the moved mark made h1 read the definitions again");
+});
