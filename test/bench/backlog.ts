@@ -13,6 +13,10 @@
  * `--settle=S`: seconds between the backlog's adoption and the idle measurement (the hosts'
  * garbage from adopting it is collected meanwhile, or not).
  *
+ * `--fsync=always|everysec` (default everysec): the AOF's fsync policy of the bench's
+ * redis-server. `everysec` is the Procfile's (Redis's default); with `always` each request that
+ * writes costs Redis an `fdatasync` in its main thread (~0.1 ms of CPU on this VM).
+ *
  * `--count=1` also counts what Redis is sent during the load (MONITOR: each command a host
  * sends, scripts by name, and the commands run inside them), per run. MONITOR costs Redis
  * time itself, so CPU figures of a counting run are not comparable with the others.
@@ -135,13 +139,15 @@ async function main(): Promise<void> {
   const seconds = arg("seconds", 20);
   const count = arg("count", 0) > 0;
   const settleS = arg("settle", 5);
+  const fsync = process.argv.find((x) => x.startsWith("--fsync="))?.slice(8) ?? "everysec";
+  if (fsync !== "always" && fsync !== "everysec") throw new Error("--fsync: always or everysec");
   const dir = await mkdtemp(join(tmpdir(), "floe-backlog-"));
   const brokers: Broker[] = [];
   const hosts: FloeProcess[] = [];
   try {
     const nats = await startNats(dir);
     brokers.push(nats);
-    const redisB = await startRedis(dir);
+    const redisB = await startRedis(dir, ["--appendfsync", fsync]);
     brokers.push(redisB);
     const conf = join(dir, "flows.yml");
     await writeFile(conf, CONF);
@@ -215,6 +221,7 @@ async function main(): Promise<void> {
     const out = {
       hosts: hostsN,
       backlog,
+      fsync,
       rate,
       runs: latencies.length,
       redisIdlePctOfCore: +(redisIdle * 100).toFixed(2),
