@@ -55,8 +55,9 @@ export interface ClusterSyncDeps {
 }
 
 export class ClusterSync {
-  private timer: NodeJS.Timeout | undefined;
+  private stopTicks: (() => void) | undefined;
   private running = false;
+  private syncing = false;
   private unsubscribe: (() => void) | undefined;
   /** When a sync last failed (the host's start counts). */
   private troubleAt = performance.now();
@@ -98,19 +99,21 @@ export class ClusterSync {
       void files.remove("pending", e.record.ref).catch(() => undefined);
     });
     this.running = true;
-    this.schedule();
+    // Every renewal period, with the renewal itself (Lease.onTick).
+    this.stopTicks = this.d.lease.onTick(() => this.tick());
   }
 
   stop(): void {
     this.running = false;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.stopTicks?.();
     this.unsubscribe?.();
   }
 
-  private schedule(): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => void this.sync().finally(() => this.schedule()), this.d.lease.renewEveryMs);
-    this.timer.unref();
+  /** A tick of the lease's renewal: a sync, unless the last one is still going. */
+  private tick(): void {
+    if (!this.running || this.syncing) return;
+    this.syncing = true;
+    void this.sync().finally(() => (this.syncing = false));
   }
 
   private async sync(): Promise<void> {

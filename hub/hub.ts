@@ -182,7 +182,7 @@ export class Hub {
     const activation = new Activation({ host, table, files, folders, nodeFiles, state, executors, finisher, log, running: () => this.life.running });
     const dispatcher = (this.dispatcher = new Dispatcher({ state, table, host, publisher, log, mayClaim: () => !clustered || this.lease.vouched, activate: (run, token, rec) => activation.activate(run, token, rec) }));
     const debounce = (this.debounce = new Debounce({ table, files, state, finisher, publisher, clustered, log, released: () => dispatcher.kick() }));
-    const onUpdate = (this.onUpdate = new OnUpdate({ host, table, state, finisher, publisher, clustered, log, config: () => this.config, released: () => dispatcher.kick() }));
+    const onUpdate = (this.onUpdate = new OnUpdate({ host, table, state, finisher, publisher, clustered, log, config: () => this.config, released: () => dispatcher.kick(), ...(clustered ? { ticks: this.lease } : {}) }));
     this.adoption = new Adoption({ debounce, onUpdate, config: () => this.config, configDir: o.configDir, host, clustered, files, folders, state, table, publisher, finisher, newRunId, log, assertRunning: () => this.life.assertRunning(), adopted: () => dispatcher.kick() });
     const link = clustered ? o.link : undefined;
     const queries = (this.queries = new Queries({ host, table, files, nodeFiles, state, bus, ...(link !== undefined ? { link } : {}), flowVersion: (id, ver) => this.config.flows.find((f) => f.id === id && f.ver === ver), ...(mirror !== undefined ? { settleIndex: () => mirror.settle() } : {}) }));

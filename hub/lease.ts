@@ -61,6 +61,7 @@ export class Lease {
   /** The renewal or probe in flight, if any (one at a time: they share one connection). */
   private inFlight: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
+  private readonly tickListeners = new Set<() => void>();
   /** performance.now() of the last failed renewal or probe (the host's start counts). */
   troubleAt = performance.now();
   private failing = false;
@@ -145,12 +146,24 @@ export class Lease {
     await this.inFlight;
   }
 
+  /**
+   * `fn` runs at each tick of the renewal timer, in the same turn as the renewal is sent:
+   * periodic work that asks the cluster state something (cluster sync, on-update's look) goes
+   * out with the renewal, so Redis serves both in one wake-up — on a quiet cluster, a wake-up
+   * costs Redis far more than the commands it serves. Returns how to stop it.
+   */
+  onTick(fn: () => void): () => void {
+    this.tickListeners.add(fn);
+    return () => this.tickListeners.delete(fn);
+  }
+
   private schedule(): void {
     if (this.state !== "running") return;
     this.loop = setTimeout(() => {
       // Ticks keep their pace whatever a renewal costs; one still in flight is not doubled.
       this.schedule();
       if (this.inFlight === undefined) this.inFlight = this.tick().finally(() => (this.inFlight = undefined));
+      for (const fn of this.tickListeners) fn();
     }, this.renewEveryMs);
     this.loop.unref();
   }

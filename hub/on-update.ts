@@ -11,7 +11,7 @@
  * newest load that changed it**. A host that loads a flow definition different from the one
  * published in the shared state — by a reload (SIGHUP), or by starting with it — publishes
  * its definition, hash and time; every host reads the published definitions of its flows
- * every second and, from then on, adopts new triggers of that flow with the published
+ * about every second (with a renewal of its lease: Lease.onTick) and, from then on, adopts new triggers of that flow with the published
  * definition — also a host whose own file is older — and applies the published
  * definition's on-update to the runs it holds. A host that starts with the published
  * definition changes nothing. (Joining the published one at start instead would let a
@@ -74,6 +74,11 @@ export interface OnUpdateDeps {
   config(): Config;
   /** Pends went on the shared list: the dispatcher looks. */
   released(): void;
+  /**
+   * A cluster host's lease (Lease.onTick): looks go with its renewals, at the first one at
+   * least a second after the last look, so Redis serves both in one wake-up.
+   */
+  readonly ticks?: { onTick(fn: () => void): () => void };
 }
 
 /** The flow a new trigger of `id` runs with by this host's config: its highest version. */
@@ -95,6 +100,9 @@ export class OnUpdate {
   /** The publish mark at the last look that read every definition, and when that was (performance.now()). */
   private lastFull: { readonly mark: string | undefined; readonly at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stopTicks: (() => void) | undefined;
+  /** When the last look started (performance.now()). */
+  private checkedAt = Number.NEGATIVE_INFINITY;
   private looking = false;
   private stopped = false;
 
@@ -108,12 +116,14 @@ export class OnUpdate {
       }
       await this.look();
     }
+    if (this.d.ticks !== undefined) this.stopTicks = this.d.ticks.onTick(() => this.ticked());
     this.schedule();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.stopTicks?.();
   }
 
   /** A reload: each flow whose definition changed is published (cluster) and its on-update applied. */
@@ -210,24 +220,35 @@ export class OnUpdate {
     }
   }
 
+  /** The look and the drain check, every LOOK_EVERY_MS by a timer of its own — unless the lease's ticks drive them (start()). */
   private schedule(): void {
-    if (this.stopped || this.timer !== undefined) return;
+    if (this.stopped || this.timer !== undefined || this.d.ticks !== undefined) return;
     if (!this.d.clustered && this.draining.size === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.looking) return this.schedule();
-      this.looking = true;
-      void (async () => {
-        if (this.d.clustered) await this.look();
-        await this.releaseDrained();
-      })()
-        .catch((err: unknown) => this.d.log.warn({ err: coerceError(err) }, "on-update check failed; retrying"))
-        .finally(() => {
-          this.looking = false;
-          this.schedule();
-        });
+      this.check();
     }, LOOK_EVERY_MS);
     this.timer.unref();
+  }
+
+  /** A tick of the lease's renewal: a check if LOOK_EVERY_MS has passed since the last (give or take a tenth). */
+  private ticked(): void {
+    if (!this.stopped && performance.now() - this.checkedAt >= LOOK_EVERY_MS * 0.9) this.check();
+  }
+
+  private check(): void {
+    if (this.looking) return this.schedule();
+    this.looking = true;
+    this.checkedAt = performance.now();
+    void (async () => {
+      if (this.d.clustered) await this.look();
+      await this.releaseDrained();
+    })()
+      .catch((err: unknown) => this.d.log.warn({ err: coerceError(err) }, "on-update check failed; retrying"))
+      .finally(() => {
+        this.looking = false;
+        this.schedule();
+      });
   }
 
   /** Draining flows with no run of another definition left: their held runs are queued. */

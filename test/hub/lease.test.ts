@@ -144,3 +144,24 @@ t.test("begin twice is refused; stop waits for the renewal in flight", async (t)
   await new Promise((r) => setTimeout(r, 300));
   t.equal(s.renewals, n, "no renewal after the stop");
 });
+
+t.test("onTick: listeners run at each tick, in the turn the renewal is sent, until removed or stopped", async (t) => {
+  const { lease, s } = underTest(t);
+  const seen: number[] = [];
+  const off = lease.onTick(() => seen.push(s.renewals));
+  await lease.begin();
+  t.same(seen, [], "the first renewal (begin) is not a tick");
+  await until(() => seen.length >= 3, 5000, "ticks");
+  // Each listener ran after its tick's renewal had been sent (renew() counts on its call).
+  t.same(seen.slice(0, 3), [2, 3, 4], "one call per tick, with the tick's renewal already sent");
+  off();
+  const n = seen.length;
+  await until(() => s.renewals >= n + 3, 5000, "more renewals");
+  t.equal(seen.length, n, "removed: no more calls");
+  lease.onTick(() => seen.push(-1));
+  await lease.stop();
+  const r = s.renewals;
+  await new Promise((res) => setTimeout(res, 3 * lease.renewEveryMs));
+  t.equal(s.renewals, r, "stopped: no renewal");
+  t.notOk(seen.includes(-1), "and no tick");
+});

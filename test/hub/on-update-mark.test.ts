@@ -40,8 +40,21 @@ function counting(state: LocalClusterState): { state: ClusterState; reads: Map<s
   return { state: wrapped, reads };
 }
 
-function onUpdate(state: ClusterState, host: string, conf: () => Config): OnUpdate {
+/** Lease ticks the test makes (Lease.onTick). */
+class Ticks {
+  private readonly fns = new Set<() => void>();
+  onTick(fn: () => void): () => void {
+    this.fns.add(fn);
+    return () => this.fns.delete(fn);
+  }
+  tick(): void {
+    for (const f of this.fns) f();
+  }
+}
+
+function onUpdate(state: ClusterState, host: string, conf: () => Config, ticks?: Ticks): OnUpdate {
   return new OnUpdate({
+    ...(ticks !== undefined ? { ticks } : {}),
     host,
     table: { all: () => [] } as unknown as RunTable,
     state,
@@ -62,7 +75,7 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   }
 }
 
-t.test("looks read the mark; definitions only when it moved; another host's publish is followed", async (t) => {
+t.test("with a timer of its own (no lease ticks): looks read the mark; definitions only when it moved; another host's publish is followed", async (t) => {
   const shared = new LocalClusterState();
   const { state, reads } = counting(shared);
   const one = config("true");
@@ -84,4 +97,34 @@ t.test("looks read the mark; definitions only when it moved; another host's publ
   h2.stop();
   await until("h1 follows h2's definition", () => JSON.stringify(h1.definitionFor(one.flows[1] as Config["flows"][number])).includes("echo changed"));
   t.ok(defReads() >= afterStart + 3, "the moved mark made h1 read the definitions again");
+});
+
+t.test("with the lease's ticks: a look at the first tick a second after the last, none between", async (t) => {
+  const shared = new LocalClusterState();
+  const { state, reads } = counting(shared);
+  const ticks = new Ticks();
+  const h1 = onUpdate(state, "h1", () => config("true"), ticks);
+  await h1.start();
+  t.teardown(() => h1.stop());
+  const marks = (): number => reads.get("def-published") ?? 0;
+  const settled = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+  const atStart = marks();
+  ticks.tick();
+  await settled();
+  t.equal(marks(), atStart + 1, "the first tick looks");
+  ticks.tick();
+  ticks.tick();
+  await settled();
+  t.equal(marks(), atStart + 1, "ticks within a second of it do not");
+  await new Promise((r) => setTimeout(r, 1000));
+  ticks.tick();
+  await settled();
+  t.equal(marks(), atStart + 2, "the first tick a second later does");
+  h1.stop();
+  await new Promise((r) => setTimeout(r, 1000));
+  ticks.tick();
+  await settled();
+  t.equal(marks(), atStart + 2, "after stop(), no tick looks");
 });
