@@ -11,6 +11,7 @@ import { retry } from "../store/backoff.js";
 import { whenRoom } from "../store/when-room.js";
 import type { ClusterState } from "./cluster-state.js";
 import { coerceError } from "./errors.js";
+import { indexWriteOf, type IndexMirror } from "./index-mirror.js";
 import type { NodeFiles } from "./node-files.js";
 import type { Publisher } from "./publisher.js";
 import type { RunRecord } from "./run-record.js";
@@ -27,6 +28,8 @@ export interface FinisherDeps {
   readonly log: Logger;
   /** Cluster mode: the state may be away for a while, and ends wait for it. */
   readonly clustered: boolean;
+  /** Cluster mode: the run index's writes not sent yet (a run's last ones go with its release). */
+  readonly mirror?: IndexMirror;
   /** A run ends here (before it is archived): its notifications are made durable. */
   runEnded?(r: RunRecord): Promise<void>;
   /**
@@ -117,8 +120,15 @@ export class Finisher {
     // over, and a host cut off meanwhile may lose it — its lease lapses, the cluster runs it
     // again elsewhere, and this end must not be recorded (a run ends once). Refused: its
     // result written above goes with the copy.
-    const released = token === undefined ? undefined : await this.persist("release the run's resources", () => state.releaseCounted(run, token));
+    // Cluster: the run's index writes not sent yet, and its archived summary, go with the
+    // release and apply only if it commits — one round trip for both, not two.
+    const unsent = token !== undefined ? this.d.mirror?.take(run) : undefined;
+    const ended = indexWriteOf({ v: 1, type: "run", summary: this.d.publisher.summaryOf({ state: "archived", record }) });
+    const index = unsent !== undefined && ended !== undefined ? [...unsent, ended.w] : undefined;
+    const released = token === undefined ? undefined : await this.persist("release the run's resources", () => state.releaseCounted(run, token, index));
+    for (const r of released?.refused ?? []) log.warn({ run: r.run, why: r.why }, "the run index refused a write of this run");
     if (released?.released === false) {
+      if (unsent !== undefined) this.d.mirror?.restore(unsent);
       log.warn({ run }, "run ended here, but the cluster took it over before its end was committed; its end is not recorded");
       await files.remove(from, record.ref).catch(() => undefined);
       if (table.get(run) === e) table.forget(run);
@@ -130,7 +140,7 @@ export class Finisher {
     await whenDisk(() => files.move(from, "archive", record.ref));
     const archived = table.archive(record);
     log.info({ run, flow: record.ref.flow, result, reason }, "run ended");
-    this.d.publisher.run(archived);
+    this.d.publisher.run(archived, { indexed: index !== undefined });
     await this.d.afterEnd(record, released?.listed);
   }
 

@@ -141,7 +141,7 @@ export class Hub {
     this.taskArtifacts = new TaskArtifacts(this.objects, join(o.root, "scratch"), () => this.config.common.artifacts);
     const sweep = (this.sweep = new ArtifactSweep({ table, files, objects: objectStore, log: log.child({ part: "artifacts" }), settings: () => this.config.common.artifacts }));
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config, () => sweep.request());
-    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r, listed) => this.afterEnd(r, listed) }));
+    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(mirror !== undefined ? { mirror } : {}), ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r, listed) => this.afterEnd(r, listed) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
       renew: async (leaseMs, marginMs) => {
         // After a failover the host registers its runs again before a renewal may vouch.

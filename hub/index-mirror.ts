@@ -34,6 +34,16 @@ function supersede(prev: IndexWrite | undefined, next: IndexWrite): IndexWrite {
   return next;
 }
 
+/** The index write a run or node event makes, and the entry it writes (undefined: none, a log line). */
+export function indexWriteOf(ev: RunEvent): { readonly key: string; readonly w: IndexWrite } | undefined {
+  if (ev.type === "run") {
+    const s = ev.summary;
+    return { key: `run:${s.ref.run}`, w: { kind: "run", run: s.ref.run, flow: s.ref.flow, state: s.state, json: JSON.stringify(s) } };
+  }
+  if (ev.type === "node") return { key: `node:${ev.ref.run}:${ev.node.id}`, w: { kind: "node", run: ev.ref.run, node: ev.node.id, json: JSON.stringify(ev.node) } };
+  return undefined;
+}
+
 export class IndexMirror {
   /** Entry key → its newest write not sent yet, in the order they are to be applied. */
   private pending = new Map<string, IndexWrite>();
@@ -57,16 +67,9 @@ export class IndexMirror {
   }
 
   write(ev: RunEvent): void {
-    let key: string;
-    let w: IndexWrite;
-    if (ev.type === "run") {
-      const s = ev.summary;
-      w = { kind: "run", run: s.ref.run, flow: s.ref.flow, state: s.state, json: JSON.stringify(s) };
-      key = `run:${w.run}`;
-    } else if (ev.type === "node") {
-      w = { kind: "node", run: ev.ref.run, node: ev.node.id, json: JSON.stringify(ev.node) };
-      key = `node:${w.run}:${w.node}`;
-    } else return;
+    const one = indexWriteOf(ev);
+    if (one === undefined) return;
+    const { key, w } = one;
     const prev = this.pending.get(key);
     // The newest write takes the place of the last: writes of other entries made between
     // the two are applied before it, as when each was sent at once.
@@ -77,6 +80,32 @@ export class IndexMirror {
     // find it, as it did when every write was sent at once.
     if (w.kind === "run" && (w.state === "archived" || w.state === "pending")) this.closeSoon ??= setImmediate(() => this.kick());
     else this.timer ??= setTimeout(() => this.kick(), this.windowMs).unref();
+  }
+
+  /**
+   * The writes of `run` not sent yet, taken out in their order, to go with its release
+   * (ClusterState.releaseCounted) — or undefined, and they stay, while a batch is in flight
+   * or the last one failed: one that fails is sent again later, and must not then overwrite
+   * what the release wrote.
+   */
+  take(run: string): IndexWrite[] | undefined {
+    if (this.busy || this.failing) return undefined;
+    const out: IndexWrite[] = [];
+    for (const [key, w] of this.pending) {
+      if (w.run !== run) continue;
+      out.push(w);
+      this.pending.delete(key);
+    }
+    return out;
+  }
+
+  /** Writes take() gave that did not go (the release was refused): sent as they would have been, newer ones of an entry winning. */
+  restore(writes: readonly IndexWrite[]): void {
+    for (const w of writes) {
+      const key = w.kind === "run" ? `run:${w.run}` : `node:${w.run}:${w.node}`;
+      if (!this.pending.has(key)) this.pending.set(key, w);
+    }
+    if (this.pending.size > 0) this.closeSoon ??= setImmediate(() => this.kick());
   }
 
   /** Writes not sent yet (tests, metrics). */

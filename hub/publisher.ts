@@ -16,20 +16,28 @@ export class Publisher {
     private readonly mirror: IndexMirror | undefined,
   ) {}
 
-  /** A run's summary changed (in a cluster with its flow's name, for hosts that lack the flow). */
-  run(e: RunEntry): void {
-    this.summary(this.mirror !== undefined ? { ...summarize(e), name: e.record.flow.name } : summarize(e));
+  /**
+   * A run's summary changed (in a cluster with its flow's name, for hosts that lack the flow).
+   * `indexed`: the run index has it already (it went with the run's release), so it is not written there again.
+   */
+  run(e: RunEntry, o: { readonly indexed?: boolean } = {}): void {
+    this.event({ v: 1, type: "run", summary: this.summaryOf(e) }, o);
+  }
+
+  /** The summary run() publishes of `e`. */
+  summaryOf(e: RunEntry): RunSummary & { readonly name?: string } {
+    return this.mirror !== undefined ? { ...summarize(e), name: e.record.flow.name } : summarize(e);
   }
 
   summary(summary: RunSummary & { readonly name?: string }): void {
     this.event({ v: 1, type: "run", summary });
   }
 
-  event(ev: RunEvent): void {
+  event(ev: RunEvent, o: { readonly indexed?: boolean } = {}): void {
     if (ev.type === "log" && this.console !== undefined) {
       this.console(consoleLine(ev.ref, ev.node, ev.line));
     }
-    this.mirror?.write(ev);
+    if (o.indexed !== true) this.mirror?.write(ev);
     this.bus.publish(ev);
   }
 }

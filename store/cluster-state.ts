@@ -141,6 +141,14 @@ export interface IndexedRun {
 /** One write of the run index: a run's summary, or a node's status in a run. */
 export type IndexWrite = ({ readonly kind: "run" } & IndexedRun) | { readonly kind: "node"; readonly run: string; readonly node: string; readonly json: string };
 
+export interface Released {
+  readonly released: boolean;
+  /** The pends on the shared list after the release. */
+  readonly listed: number;
+  /** Index writes that came with it and were refused (indexBatch's). */
+  readonly refused: readonly { readonly run: string; readonly why: string }[];
+}
+
 export interface IndexQuery {
   readonly flow?: string;
   readonly state?: "pending" | "active" | "archived";
@@ -236,9 +244,11 @@ export interface ClusterState {
   /**
    * release(), telling also how many pends the shared list holds after it (those its end
    * brought back from parking included, parked ones not): with none, a pass of the releasing
-   * host would start nothing, and it need not make one (a round trip per run saved).
+   * host would start nothing, and it need not make one (a round trip per run saved). `index`:
+   * the run's last writes of the run index, applied with the release only if it is
+   * released (as indexBatch would; `refused` as its) — one round trip for both.
    */
-  releaseCounted(run: string, token: number): Promise<{ readonly released: boolean; readonly listed: number }>;
+  releaseCounted(run: string, token: number, index?: readonly IndexWrite[]): Promise<Released>;
   /** Who released the run, for a while after (an hour on Redis); undefined when unknown. */
   releasedBy(run: string): Promise<{ host: string; token: number } | undefined>;
   /** Whether `token` is still the run's token (a host that was cut off checks before writing). */

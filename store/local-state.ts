@@ -1,6 +1,6 @@
 /** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
 import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
-import type { ActiveEntry, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, RunPhase, Snapshot } from "./cluster-state.js";
+import type { ActiveEntry, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
   private readonly hostMap = new Map<string, { host: HostRecord; until: number; reapAt: number }>();
@@ -244,9 +244,10 @@ export class LocalClusterState implements ClusterState {
     return true;
   }
 
-  async releaseCounted(run: string, token: number): Promise<{ readonly released: boolean; readonly listed: number }> {
+  async releaseCounted(run: string, token: number, index: readonly IndexWrite[] = []): Promise<Released> {
     const released = await this.release(run, token);
-    return { released, listed: this.pends.length - this.parked.size };
+    const { refused } = released && index.length > 0 ? await this.indexBatch(index) : { refused: [] };
+    return { released, listed: this.pends.length - this.parked.size, refused };
   }
 
   private drop(a: ActiveEntry): void {

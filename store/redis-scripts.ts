@@ -15,7 +15,7 @@
  */
 import { LuaScript } from "./lua-script.js";
 import { HOST_SCRIPTS } from "./redis-host-scripts.js";
-import { INDEX_SCRIPTS } from "./redis-index-scripts.js";
+import { INDEX_APPLY, INDEX_SCRIPTS } from "./redis-index-scripts.js";
 import { stateScript } from "./redis-lua-prelude.js";
 
 const ADD_PEND = `
@@ -116,15 +116,26 @@ return num(token)
 /**
  * The commit point of a run's end. It leaves a marker (host:token) for an hour, so a retry
  * after a lost reply, and a host that restarts between this and moving its run folder, can
- * tell its own release from a takeover. Returns {1 (released) or 0, how many pends the
- * scanned list holds after it}: none, and the releasing host's pass would start nothing.
+ * tell its own release from a takeover. The run's last writes of the run index may come with
+ * it (ARGV[A + 2] …, their keys from KEYS[NT + 2]: INDEX_APPLY's; ARGV[A + 2] '' for none):
+ * applied only if it commits, in the same round trip. Returns {1 (released) or 0, how many
+ * pends the scanned list holds after it (none: the releasing host's pass would start
+ * nothing), runs trimmed from the index, index writes refused}.
  */
-const RELEASE = `
+const RELEASE = `${INDEX_APPLY}
 local run, token, marker = ARGV[A], ARGV[A + 1], KEYS[NT + 1]
+local function indexed()
+  if ARGV[A + 2] == '' then return {}, {} end
+  local out, err = index_apply(NT + 1, A + 2)
+  if err then return {}, { run, err } end
+  return out[1], out[2]
+end
 if redis.call('HGET', K.tokens, run) ~= token then
   local by = redis.call('GET', marker)
-  local mine = by and string.sub(by, -(#token + 1)) == ':' .. token
-  return { mine and 1 or 0, redis.call('ZCARD', K.pendOrder) }
+  if not (by and string.sub(by, -(#token + 1)) == ':' .. token) then return { 0, redis.call('ZCARD', K.pendOrder), {}, {} } end
+  -- A repeat of a release that was applied (its reply lost): its index writes again, alike.
+  local trimmed, refused = indexed()
+  return { 1, redis.call('ZCARD', K.pendOrder), trimmed, refused }
 end
 local now = now_ms()
 local meta = redis.call('HGET', K.active, run)
@@ -133,7 +144,8 @@ drop(run)
 ended(run, 'done', now, DONE_RECORD_TTL)
 bump()
 prune(now)
-return { 1, redis.call('ZCARD', K.pendOrder) }
+local trimmed, refused = indexed()
+return { 1, redis.call('ZCARD', K.pendOrder), trimmed, refused }
 `;
 
 /**

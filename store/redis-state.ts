@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
-import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Snapshot, SnapshotHost } from "./cluster-state.js";
+import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, Snapshot, SnapshotHost } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
 import { SCRIPTS } from "./redis-scripts.js";
@@ -434,14 +434,16 @@ export class RedisClusterState implements ClusterState {
     return (await this.released(run, token)).released;
   }
 
-  async releaseCounted(run: string, token: number): Promise<{ readonly released: boolean; readonly listed: number }> {
+  async releaseCounted(run: string, token: number, index: readonly IndexWrite[] = []): Promise<Released> {
     await this.ownershipKnown("release");
-    return this.released(run, token);
+    return this.released(run, token, index);
   }
 
-  private async released(run: string, token: number): Promise<{ readonly released: boolean; readonly listed: number }> {
-    const [ok, listed] = asArray(await this.state(SCRIPTS.release, [run, String(token)], [this.keys.reply(`release:${run}`)]), "release", 2);
-    return { released: Number(ok) === 1, listed: Number(listed) };
+  private async released(run: string, token: number, index: readonly IndexWrite[] = []): Promise<Released> {
+    const { keys, args } = index.length > 0 ? this.indexApplyArgs(index) : { keys: [], args: [""] };
+    const reply = asArray(await this.state(SCRIPTS.release, [run, String(token), ...args], [this.keys.reply(`release:${run}`), ...keys]), "release", 4);
+    const [ok, listed, trimmed, refused] = reply;
+    return { released: Number(ok) === 1, listed: Number(listed), refused: await this.indexApplied(trimmed, refused, "release") };
   }
 
   async releasedBy(run: string): Promise<{ host: string; token: number } | undefined> {
@@ -496,6 +498,13 @@ export class RedisClusterState implements ClusterState {
 
   async indexBatch(writes: readonly IndexWrite[]): Promise<{ readonly refused: readonly { readonly run: string; readonly why: string }[] }> {
     if (writes.length === 0) return { refused: [] };
+    const { keys, args } = this.indexApplyArgs(writes);
+    const [trimmed, refused] = asArray(await this.cmd("indexBatch", () => SCRIPTS.indexBatch.run(this.redis, keys, args)), "indexBatch", 2);
+    return { refused: await this.indexApplied(trimmed, refused, "indexBatch") };
+  }
+
+  /** The keys and arguments of INDEX_APPLY (store/redis-index-scripts.ts) for `writes`. */
+  private indexApplyArgs(writes: readonly IndexWrite[]): { keys: string[]; args: (string | number)[] } {
     const k = this.keys;
     const states: IndexState[] = ["pending", "active", "archived"];
     const keys = [k.indexJson, k.indexState, k.indexFlow, k.indexAll, ...states.map((s) => k.indexByState(s)), k.indexTrash];
@@ -509,21 +518,25 @@ export class RedisClusterState implements ClusterState {
         args.push("n", w.run, w.node, w.json);
       }
     }
-    const [trimmed, refusedFlat] = asArray(await this.cmd("indexBatch", () => SCRIPTS.indexBatch.run(this.redis, keys, args)), "indexBatch", 2);
+    return { keys, args };
+  }
+
+  /** What INDEX_APPLY answered: the writes refused; the node hashes of runs it trimmed from the index go. */
+  private async indexApplied(trimmed: unknown, refusedFlat: unknown, what: string): Promise<{ run: string; why: string }[]> {
     const refused: { run: string; why: string }[] = [];
-    const r = asStrings(refusedFlat, "indexBatch");
+    const r = asStrings(refusedFlat, what);
     for (let i = 0; i + 1 < r.length; i += 2) refused.push({ run: r[i] as string, why: r[i + 1] as string });
-    const gone = asStrings(trimmed, "indexBatch");
+    const gone = asStrings(trimmed, what);
     if (gone.length > 0) {
       // Their entries left the index in the script; their node hashes go now, or, if that
       // fails, with a later batch (they stay in the trash): the writes were applied, so the
       // batch must not fail and be sent again.
       const m = this.redis.multi();
-      for (const run of gone) m.unlink(k.nodes(run));
-      m.srem(k.indexTrash, ...gone);
+      for (const run of gone) m.unlink(this.keys.nodes(run));
+      m.srem(this.keys.indexTrash, ...gone);
       await m.exec().catch(() => undefined);
     }
-    return { refused };
+    return refused;
   }
 
   async indexNode(run: string, node: string, json: string): Promise<void> {

@@ -167,10 +167,10 @@ export function contractSuite(t: Test, make: MakeState): void {
     await s.addPend(waiter);
     await s.addPend(gpu);
     t.equal(await s.park([{ ...waiter, on: { kind: "resource", resource: "db" } }, { ...gpu, on: { kind: "tags" } }]), 2);
-    t.same(await s.releaseCounted("lone", cl.token), { released: true, listed: 0 }, "both waiting pends are parked: a pass would start nothing");
-    t.same(await s.releaseCounted("lone", cl.token), { released: true, listed: 0 }, "a repeat answers as the first did");
-    t.same(await s.releaseCounted("h", ch.token + 1), { released: false, listed: 0 }, "a wrong token frees nothing");
-    t.same(await s.releaseCounted("h", ch.token), { released: true, listed: 1 }, "the freed resource's waiter is back on the list; the gpu pend stays parked");
+    t.same(await s.releaseCounted("lone", cl.token), { released: true, listed: 0, refused: [] }, "both waiting pends are parked: a pass would start nothing");
+    t.same(await s.releaseCounted("lone", cl.token), { released: true, listed: 0, refused: [] }, "a repeat answers as the first did");
+    t.same(await s.releaseCounted("h", ch.token + 1), { released: false, listed: 0, refused: [] }, "a wrong token frees nothing");
+    t.same(await s.releaseCounted("h", ch.token), { released: true, listed: 1, refused: [] }, "the freed resource's waiter is back on the list; the gpu pend stays parked");
     t.same(await pendingRuns(s), ["w"]);
   });
 
@@ -483,6 +483,29 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(await s.countRuns("deploy"), { pending: 1, active: 0, archived: 0 });
     t.same(await s.getRun("01B"), { json: "b-archived", nodes: { x: "x2" } });
     t.same((await s.indexBatch([])).refused, [], "an empty batch does nothing");
+  });
+
+  t.test("releaseCounted with index writes: applied with the release, only if it is released", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 2), LONG);
+    const p1 = pend("01R");
+    await s.addPend(p1);
+    await s.indexRun({ run: "01R", flow: "build", state: "pending", json: "r-pending" });
+    const [c] = await s.claim([assign(p1, "a")]);
+    if (c === undefined) throw new Error("no claim");
+    const writes = [
+      { kind: "run", run: "01R", flow: "build", state: "active", json: "r-active" },
+      { kind: "node", run: "01R", node: "x", json: "x-done" },
+      { kind: "run", run: "01R", flow: "build", state: "archived", json: "r-archived" },
+    ] as const;
+    t.same(await s.releaseCounted("01R", c.token + 1, writes), { released: false, listed: 0, refused: [] }, "refused: a wrong token");
+    t.same(await s.getRun("01R"), { json: "r-pending", nodes: {} }, "and the index is as it was");
+    t.same(await s.releaseCounted("01R", c.token, writes), { released: true, listed: 0, refused: [] });
+    t.same(await s.getRun("01R"), { json: "r-archived", nodes: { x: "x-done" } }, "the writes applied, in order");
+    t.same(await s.countRuns("build"), { pending: 0, active: 0, archived: 1 });
+    const late = [{ kind: "node", run: "01R", node: "y", json: "y-done" }] as const;
+    t.same(await s.releaseCounted("01R", c.token, late), { released: true, listed: 0, refused: [] }, "a repeat (its reply lost) answers as the first");
+    t.same(await s.getRun("01R"), { json: "r-archived", nodes: { x: "x-done", y: "y-done" } }, "and applies the writes it carries, as the first would have");
   });
 
   t.test("a pend added with a record makes it the run's record; one already pending keeps its own", async (t) => {
