@@ -17,7 +17,7 @@
  * activations included.
  */
 import type { Logger } from "pino";
-import type { ClusterState, SnapshotHost } from "./cluster-state.js";
+import { WAKE_STANDS_MS, type ClusterState, type SnapshotHost } from "./cluster-state.js";
 import { decide, parkingMayFree, type HostView } from "./dispatch.js";
 import { coerceError } from "./errors.js";
 import type { Publisher } from "./publisher.js";
@@ -38,12 +38,6 @@ export interface DispatcherDeps {
   /** How long one wait for a wake-up blocks before it is renewed. @defaultValue 5000 */
   readonly wakeWaitMs?: number;
 }
-
-/**
- * A host woken for a pend that has not taken it by then (it died, or a claim of another got
- * in first and it decided otherwise) may be replaced by another wake-up for it.
- */
-const WAKE_STANDS_MS = 2000;
 
 export type DispatchMode = "wake" | "herd";
 

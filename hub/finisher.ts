@@ -34,9 +34,10 @@ export interface FinisherDeps {
   runEnded?(r: RunRecord): Promise<void>;
   /**
    * After a run ended: a slot and its resources are free (the dispatcher), retention.
-   * `listed`: the pends on the shared list after its release (undefined: not released, a pend's end).
+   * `unattended`: the pends on the shared list after its release that no woken host is about
+   * to take (Released.unattended; undefined: no release, a pend's end).
    */
-  afterEnd(r: RunRecord, listed: number | undefined): Promise<void>;
+  afterEnd(r: RunRecord, unattended: number | undefined): Promise<void>;
 }
 
 export class Finisher {
@@ -141,7 +142,7 @@ export class Finisher {
     const archived = table.archive(record);
     log.info({ run, flow: record.ref.flow, result, reason }, "run ended");
     this.d.publisher.run(archived, { indexed: index !== undefined });
-    await this.d.afterEnd(record, released?.listed);
+    await this.d.afterEnd(record, released?.unattended);
   }
 
   /**

@@ -141,7 +141,7 @@ export class Hub {
     this.taskArtifacts = new TaskArtifacts(this.objects, join(o.root, "scratch"), () => this.config.common.artifacts);
     const sweep = (this.sweep = new ArtifactSweep({ table, files, objects: objectStore, log: log.child({ part: "artifacts" }), settings: () => this.config.common.artifacts }));
     this.retention = new Retention(table, files, folders, new BatchRemover(o.commands, log), () => this.config, () => sweep.request());
-    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(mirror !== undefined ? { mirror } : {}), ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r, listed) => this.afterEnd(r, listed) }));
+    const finisher = (this.finisher = new Finisher({ table, files, nodeFiles, state, publisher, log, clustered, ...(mirror !== undefined ? { mirror } : {}), ...(o.notifier !== undefined ? { runEnded: o.notifier.runEnded.bind(o.notifier) } : {}), afterEnd: async (r, unattended) => this.afterEnd(r, unattended) }));
     this.lease = new Lease(o.leaseMs ?? DEFAULT_LEASE_MS, {
       renew: async (leaseMs, marginMs) => {
         // After a failover the host registers its runs again before a renewal may vouch.
@@ -355,13 +355,14 @@ export class Hub {
   }
 
   /**
-   * A run ended: its slot and resources may let a pend start — unless its release found
-   * nothing on the shared list (`listed` 0), when a pass would start nothing; its scratch
-   * area goes; retention; children it left running are cancelled.
+   * A run ended: its slot and resources may let a pend start — unless its release found on
+   * the shared list only pends that woken hosts are about to take (`unattended` 0), when a
+   * pass would start nothing; its scratch area goes; retention; children it left running
+   * are cancelled.
    */
-  private afterEnd(r: RunRecord, listed: number | undefined): void {
+  private afterEnd(r: RunRecord, unattended: number | undefined): void {
     const run = r.ref.run;
-    if (listed !== 0) this.dispatcher.kick();
+    if (unattended !== 0) this.dispatcher.kick();
     this.taskArtifacts.forgetRun(run).catch((err: unknown) => this.o.log.warn({ err, run }, "could not remove the run's scratch area"));
     this.retention.prune(r.ref.flow, r.ref.ver);
     void this.children.parentEnded(r).catch((err: unknown) => this.o.log.warn({ err, run }, "could not cancel the children of an ended run"));

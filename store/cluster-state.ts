@@ -141,10 +141,20 @@ export interface IndexedRun {
 /** One write of the run index: a run's summary, or a node's status in a run. */
 export type IndexWrite = ({ readonly kind: "run" } & IndexedRun) | { readonly kind: "node"; readonly run: string; readonly node: string; readonly json: string };
 
+/**
+ * How long a wake-up stands (ClusterState.wake): a host woken for a pend that has not taken it
+ * by then (it died, or a claim of another got in first and it decided otherwise) may be
+ * replaced by another wake-up for it.
+ */
+export const WAKE_STANDS_MS = 2000;
+
 export interface Released {
   readonly released: boolean;
-  /** The pends on the shared list after the release. */
-  readonly listed: number;
+  /**
+   * The pends on the shared list after the release that no host was woken for within
+   * WAKE_STANDS_MS (those its end brought back from parking included, parked ones not).
+   */
+  readonly unattended: number;
   /** Index writes that came with it and were refused (indexBatch's). */
   readonly refused: readonly { readonly run: string; readonly why: string }[];
 }
@@ -242,11 +252,12 @@ export interface ClusterState {
    */
   release(run: string, token: number, o?: { readonly registering?: boolean }): Promise<boolean>;
   /**
-   * release(), telling also how many pends the shared list holds after it (those its end
-   * brought back from parking included, parked ones not): with none, a pass of the releasing
-   * host would start nothing, and it need not make one (a round trip per run saved). `index`:
-   * the run's last writes of the run index, applied with the release only if it is
-   * released (as indexBatch would; `refused` as its) — one round trip for both.
+   * release(), telling also how many pends on the shared list after it no host is about to
+   * take (Released.unattended): with none, a pass of the releasing host would start nothing
+   * that a woken host is not starting already, and it need not make one (a round trip per
+   * run saved; a list of more than 64 is counted whole). `index`: the run's last writes of
+   * the run index, applied with the release only if it is released (as indexBatch would;
+   * `refused` as its) — one round trip for both.
    */
   releaseCounted(run: string, token: number, index?: readonly IndexWrite[]): Promise<Released>;
   /** Who released the run, for a while after (an hour on Redis); undefined when unknown. */

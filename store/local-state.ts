@@ -1,5 +1,5 @@
 /** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
-import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
+import { emptySnapshot, WAKE_STANDS_MS, type SnapshotOptions } from "./cluster-state.js";
 import type { ActiveEntry, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
@@ -247,7 +247,14 @@ export class LocalClusterState implements ClusterState {
   async releaseCounted(run: string, token: number, index: readonly IndexWrite[] = []): Promise<Released> {
     const released = await this.release(run, token);
     const { refused } = released && index.length > 0 ? await this.indexBatch(index) : { refused: [] };
-    return { released, listed: this.pends.length - this.parked.size, refused };
+    return { released, unattended: this.unattended(), refused };
+  }
+
+  /** Listed pends no host was woken for within WAKE_STANDS_MS (Released.unattended); a list of more than 64 counted whole. */
+  private unattended(): number {
+    const listed = this.pends.length - this.parked.size;
+    if (listed === 0 || listed > 64) return listed;
+    return this.pends.filter((p) => !this.parked.has(p.run) && !((this.wokeFor.get(p.run)?.at ?? Number.NEGATIVE_INFINITY) + WAKE_STANDS_MS > this.now())).length;
   }
 
   private drop(a: ActiveEntry): void {

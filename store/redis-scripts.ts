@@ -116,26 +116,38 @@ return num(token)
 /**
  * The commit point of a run's end. It leaves a marker (host:token) for an hour, so a retry
  * after a lost reply, and a host that restarts between this and moving its run folder, can
- * tell its own release from a takeover. The run's last writes of the run index may come with
- * it (ARGV[A + 2] …, their keys from KEYS[NT + 2]: INDEX_APPLY's; ARGV[A + 2] '' for none):
- * applied only if it commits, in the same round trip. Returns {1 (released) or 0, how many
- * pends the scanned list holds after it (none: the releasing host's pass would start
- * nothing), runs trimmed from the index, index writes refused}.
+ * tell its own release from a takeover. ARGV[A + 2]: how long a wake-up stands (ms). The run's
+ * last writes of the run index may come with it (ARGV[A + 3] …, their keys from
+ * KEYS[NT + 2]: INDEX_APPLY's; ARGV[A + 3] '' for none): applied only if it commits, in the
+ * same round trip. Returns {1 (released) or 0, how many pends on the scanned list after it
+ * no host was woken for within the stand (none: the releasing host's pass would start
+ * nothing a woken host is not starting; a list of more than 64 counted whole), runs trimmed
+ * from the index, index writes refused}.
  */
 const RELEASE = `${INDEX_APPLY}
-local run, token, marker = ARGV[A], ARGV[A + 1], KEYS[NT + 1]
+local run, token, marker, stand = ARGV[A], ARGV[A + 1], KEYS[NT + 1], tonumber(ARGV[A + 2])
 local function indexed()
-  if ARGV[A + 2] == '' then return {}, {} end
-  local out, err = index_apply(NT + 1, A + 2)
+  if ARGV[A + 3] == '' then return {}, {} end
+  local out, err = index_apply(NT + 1, A + 3)
   if err then return {}, { run, err } end
   return out[1], out[2]
 end
+local function unattended(now)
+  local n = redis.call('ZCARD', K.pendOrder)
+  if n == 0 or n > 64 then return n end
+  local c = 0
+  for _, p in ipairs(redis.call('ZRANGE', K.pendOrder, 0, -1)) do
+    local at = string.match(redis.call('HGET', K.wokeFor, p) or '', '^(%d+) ')
+    if not at or tonumber(at) + stand <= now then c = c + 1 end
+  end
+  return c
+end
 if redis.call('HGET', K.tokens, run) ~= token then
   local by = redis.call('GET', marker)
-  if not (by and string.sub(by, -(#token + 1)) == ':' .. token) then return { 0, redis.call('ZCARD', K.pendOrder), {}, {} } end
+  if not (by and string.sub(by, -(#token + 1)) == ':' .. token) then return { 0, unattended(now_ms()), {}, {} } end
   -- A repeat of a release that was applied (its reply lost): its index writes again, alike.
   local trimmed, refused = indexed()
-  return { 1, redis.call('ZCARD', K.pendOrder), trimmed, refused }
+  return { 1, unattended(now_ms()), trimmed, refused }
 end
 local now = now_ms()
 local meta = redis.call('HGET', K.active, run)
@@ -145,7 +157,7 @@ ended(run, 'done', now, DONE_RECORD_TTL)
 bump()
 prune(now)
 local trimmed, refused = indexed()
-return { 1, redis.call('ZCARD', K.pendOrder), trimmed, refused }
+return { 1, unattended(now), trimmed, refused }
 `;
 
 /**

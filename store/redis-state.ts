@@ -20,7 +20,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { emptySnapshot, type SnapshotOptions } from "./cluster-state.js";
+import { emptySnapshot, WAKE_STANDS_MS, type SnapshotOptions } from "./cluster-state.js";
 import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, Snapshot, SnapshotHost } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
@@ -441,9 +441,9 @@ export class RedisClusterState implements ClusterState {
 
   private async released(run: string, token: number, index: readonly IndexWrite[] = []): Promise<Released> {
     const { keys, args } = index.length > 0 ? this.indexApplyArgs(index) : { keys: [], args: [""] };
-    const reply = asArray(await this.state(SCRIPTS.release, [run, String(token), ...args], [this.keys.reply(`release:${run}`), ...keys]), "release", 4);
-    const [ok, listed, trimmed, refused] = reply;
-    return { released: Number(ok) === 1, listed: Number(listed), refused: await this.indexApplied(trimmed, refused, "release") };
+    const reply = asArray(await this.state(SCRIPTS.release, [run, String(token), WAKE_STANDS_MS, ...args], [this.keys.reply(`release:${run}`), ...keys]), "release", 4);
+    const [ok, unattended, trimmed, refused] = reply;
+    return { released: Number(ok) === 1, unattended: Number(unattended), refused: await this.indexApplied(trimmed, refused, "release") };
   }
 
   async releasedBy(run: string): Promise<{ host: string; token: number } | undefined> {

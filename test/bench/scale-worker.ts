@@ -157,10 +157,10 @@ class SimHost {
       const releaseAt = mono();
       void this.state
         .releaseCounted(run, token)
-        .then(({ listed }) => {
+        .then(({ unattended }) => {
           this.running--;
           this.w.ends.push({ run, releaseAt, endedAt: mono() });
-          if (listed !== 0) this.dispatcher.kick(); // its slot is free (the hub's afterEnd)
+          if (unattended !== 0) this.dispatcher.kick(); // its slot is free (the hub's afterEnd)
           this.w.told();
         })
         .catch((e: unknown) => this.w.errors.push(String(e)));

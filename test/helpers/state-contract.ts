@@ -5,7 +5,7 @@
  * Leases run on real time (short leases, polled), as both implementations keep them.
  */
 import type { Test } from "tap";
-import type { Assignment, ClusterState, HostRecord, PendRecord, Snapshot } from "../../store/cluster-state.js";
+import { WAKE_STANDS_MS, type Assignment, type ClusterState, type HostRecord, type PendRecord, type Snapshot } from "../../store/cluster-state.js";
 import { until } from "./hub.js";
 
 export type MakeState = (t: Test) => Promise<ClusterState>;
@@ -153,7 +153,7 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.ok(c2 !== undefined && c2.token > c.token, "tokens only grow");
   });
 
-  t.test("releaseCounted: the release, and how many pends the list holds after it (brought back included, parked not)", async (t) => {
+  t.test("releaseCounted: the release, and how many listed pends no host is woken for after it (brought back included, parked not)", async (t) => {
     const s = await make(t);
     await s.heartbeat(host("a", 2), LONG);
     const holder = pend("h", { resources: ["db"] });
@@ -167,11 +167,18 @@ export function contractSuite(t: Test, make: MakeState): void {
     await s.addPend(waiter);
     await s.addPend(gpu);
     t.equal(await s.park([{ ...waiter, on: { kind: "resource", resource: "db" } }, { ...gpu, on: { kind: "tags" } }]), 2);
-    t.same(await s.releaseCounted("lone", cl.token), { released: true, listed: 0, refused: [] }, "both waiting pends are parked: a pass would start nothing");
-    t.same(await s.releaseCounted("lone", cl.token), { released: true, listed: 0, refused: [] }, "a repeat answers as the first did");
-    t.same(await s.releaseCounted("h", ch.token + 1), { released: false, listed: 0, refused: [] }, "a wrong token frees nothing");
-    t.same(await s.releaseCounted("h", ch.token), { released: true, listed: 1, refused: [] }, "the freed resource's waiter is back on the list; the gpu pend stays parked");
+    t.same(await s.releaseCounted("lone", cl.token), { released: true, unattended: 0, refused: [] }, "both waiting pends are parked: a pass would start nothing");
+    t.same(await s.releaseCounted("lone", cl.token), { released: true, unattended: 0, refused: [] }, "a repeat answers as the first did");
+    t.same(await s.releaseCounted("h", ch.token + 1), { released: false, unattended: 0, refused: [] }, "a wrong token frees nothing");
+    t.same(await s.releaseCounted("h", ch.token), { released: true, unattended: 1, refused: [] }, "the freed resource's waiter is back on the list; the gpu pend stays parked");
     t.same(await pendingRuns(s), ["w"]);
+    const [cw] = await s.claim([assign(waiter, "a")]);
+    if (cw === undefined) throw new Error("no claim");
+    const soon = pend("soon");
+    await s.heartbeat(host("b", 1), LONG);
+    await s.addPend(soon);
+    await s.wake([{ run: "soon", host: "b" }], WAKE_STANDS_MS, "a");
+    t.same(await s.releaseCounted("w", cw.token), { released: true, unattended: 0, refused: [] }, "a listed pend a host was just woken for is that host's to take: not counted");
   });
 
   t.test("phases: a run that moved on never comes back as a pend", async (t) => {
@@ -498,13 +505,13 @@ export function contractSuite(t: Test, make: MakeState): void {
       { kind: "node", run: "01R", node: "x", json: "x-done" },
       { kind: "run", run: "01R", flow: "build", state: "archived", json: "r-archived" },
     ] as const;
-    t.same(await s.releaseCounted("01R", c.token + 1, writes), { released: false, listed: 0, refused: [] }, "refused: a wrong token");
+    t.same(await s.releaseCounted("01R", c.token + 1, writes), { released: false, unattended: 0, refused: [] }, "refused: a wrong token");
     t.same(await s.getRun("01R"), { json: "r-pending", nodes: {} }, "and the index is as it was");
-    t.same(await s.releaseCounted("01R", c.token, writes), { released: true, listed: 0, refused: [] });
+    t.same(await s.releaseCounted("01R", c.token, writes), { released: true, unattended: 0, refused: [] });
     t.same(await s.getRun("01R"), { json: "r-archived", nodes: { x: "x-done" } }, "the writes applied, in order");
     t.same(await s.countRuns("build"), { pending: 0, active: 0, archived: 1 });
     const late = [{ kind: "node", run: "01R", node: "y", json: "y-done" }] as const;
-    t.same(await s.releaseCounted("01R", c.token, late), { released: true, listed: 0, refused: [] }, "a repeat (its reply lost) answers as the first");
+    t.same(await s.releaseCounted("01R", c.token, late), { released: true, unattended: 0, refused: [] }, "a repeat (its reply lost) answers as the first");
     t.same(await s.getRun("01R"), { json: "r-archived", nodes: { x: "x-done", y: "y-done" } }, "and applies the writes it carries, as the first would have");
   });
 
