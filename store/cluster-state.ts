@@ -190,7 +190,9 @@ export interface ClusterState {
    * - "requeue": a run reaped from a lost host (reapDead) goes back as a new attempt; false
    *   unless the run is in phase reaped.
    * A pend this call adds with a record (not "") makes it the run's record (getRecord), in
-   * the same step. Returns whether the run is on the pending list now.
+   * the same step. The adoption counts as `p.adoptedBy`'s wake-up for it (see wake): that
+   * host looks at once anyway, so another host's pass does not wake it again for it within
+   * WAKE_STANDS_MS. Returns whether the run is on the pending list now.
    */
   addPend(p: PendRecord, how?: PendHow): Promise<boolean>;
   /** True when it was there (and is now gone; the run is done). */

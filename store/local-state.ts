@@ -65,6 +65,8 @@ export class LocalClusterState implements ClusterState {
     this.pends.push(p);
     this.version++;
     this.phaseOf.set(p.run, "pending");
+    // The adoption counts as the adopting host's wake-up for it (it looks at once anyway).
+    this.wokeFor.set(p.run, { at: this.now(), host: p.adoptedBy });
     if (p.record !== "") this.records.set(p.run, p.record);
     return true;
   }
@@ -124,6 +126,8 @@ export class LocalClusterState implements ClusterState {
         on.kind === "tags" ? !live.some((e) => tagsIn(p.hostTags, e.host.tags)) : on.kind === "resource" ? this.held.has(on.resource) : (this.counts().activeByFlow.get(p.flowKey) ?? 0) >= on.limit;
       if (!still) continue;
       this.parked.set(p.run, on);
+      // Nobody is about to take it now: brought back, it is unattended (releaseCounted counts it).
+      this.wokeFor.delete(p.run);
       if (on.kind === "concurrency") this.limits.set(p.flowKey, on.limit);
       n++;
       // Parked for tags or concurrency, it holds no resource back: their queues move on.

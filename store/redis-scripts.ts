@@ -18,6 +18,11 @@ import { HOST_SCRIPTS } from "./redis-host-scripts.js";
 import { INDEX_APPLY, INDEX_SCRIPTS } from "./redis-index-scripts.js";
 import { stateScript } from "./redis-lua-prelude.js";
 
+/**
+ * ARGV[A]: run, how, the pend's view JSON, its record JSON, the adopting host. The adoption
+ * counts as the adopting host's wake-up for it (wokeFor): that host looks at once anyway (it
+ * adopted it), so another host's pass does not wake it again within the stand.
+ */
 const ADD_PEND = `
 local run, how = ARGV[A], ARGV[A + 1]
 local phase = redis.call('HGET', K.phase, run)
@@ -31,6 +36,7 @@ redis.call('HSET', K.pendRecord, run, ARGV[A + 3])
 -- The run's record, for a requeue after a host loss (getRecord).
 if ARGV[A + 3] ~= '' then redis.call('HSET', K.records, run, ARGV[A + 3]) end
 redis.call('HSET', K.phase, run, 'pending')
+redis.call('HSET', K.wokeFor, run, num(now_ms()) .. ' ' .. ARGV[A + 4])
 redis.call('ZREM', K.phaseDrop, run)
 redis.call('ZREM', K.recordDrop, run)
 return 1

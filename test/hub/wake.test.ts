@@ -97,17 +97,19 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
   });
   const signal = new AbortController().signal;
   await a.heartbeat({ name: "h2", tags: [], slots: 1, running: 0, lastSeen: 0, startedAt: 0 }, LONG);
-  for (const run of ["r1", "r2", "r3"]) await a.addPend(pend(run, [], "h2"));
-  t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000), 1, "woken for r1");
-  t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000), 0, "not again for r1 while its wake-up stands");
-  t.equal(await a.wake([{ run: "r2", host: "h2" }, { run: "gone", host: "h1" }], 60_000), 1, "for r2, not for a pend no longer listed");
+  // Adopted by h0: the adoption is h0's wake-up for them, and h0's pass gives them on.
+  for (const run of ["r1", "r2", "r3"]) await a.addPend(pend(run, [], "h0"));
+  t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000, "h3"), 0, "within the adoption's stand, another host's pass wakes nobody for r1");
+  t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000, "h0"), 1, "the adopting host's pass does: woken for r1");
+  t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000, "h0"), 0, "not again for r1 while its wake-up stands");
+  t.equal(await a.wake([{ run: "r2", host: "h2" }, { run: "gone", host: "h1" }], 60_000, "h0"), 1, "for r2, not for a pend no longer listed");
   const [h1, h2] = await Promise.all([b.waitWake("h1", 300, signal), a.waitWake("h2", 300, signal)]);
   t.same([h1, h2], [false, true], "h2 woke, h1 did not");
   t.equal(await a.waitWake("h2", 200, signal), false, "two wake-ups before the wait: one pass, not two");
   // A wait in progress is woken by a wake sent meanwhile, and an abort ends a wait at once.
   const waiting = b.waitWake("h1", 5000, signal);
   await new Promise((r) => setTimeout(r, 100));
-  await a.wake([{ run: "r3", host: "h1" }], 60_000);
+  await a.wake([{ run: "r3", host: "h1" }], 60_000, "h0");
   t.equal(await waiting, true, "woken while blocked");
   // r1's wake-up for h2 stands for a minute. A third host's pass giving r1 to h1 wakes nobody;
   // h2's own pass giving it to h1 (h2 filled up, say) wakes h1 at once: h2 will not take it.
@@ -132,6 +134,7 @@ t.test("embedded: only the host woken for a pend passes it on to another host be
   const state = new LocalClusterState();
   const signal = new AbortController().signal;
   await state.addPend(pend("r1", [], "h1"));
+  t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000, "h3"), 0, "within the adoption's stand (h1's wake-up), another host's pass wakes nobody");
   t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000, "h1"), 1, "h2 woken for r1");
   t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000, "h1"), 0, "not again while it stands");
   t.equal(await state.wake([{ run: "r1", host: "h3" }], 60_000, "h1"), 0, "another host's pass does not move it");
