@@ -65,8 +65,9 @@ export class LocalClusterState implements ClusterState {
     this.pends.push(p);
     this.version++;
     this.phaseOf.set(p.run, "pending");
-    // The adoption counts as the adopting host's wake-up for it (it looks at once anyway).
-    this.wokeFor.set(p.run, { at: this.now(), host: p.adoptedBy });
+    // The adoption counts as the adopting host's wake-up for it if that host can take it (it looks at once anyway).
+    const adopter = this.hostMap.get(p.adoptedBy);
+    if (adopter !== undefined && tagsIn(p.hostTags, adopter.host.tags) && this.hasRoom(p.adoptedBy)) this.wokeFor.set(p.run, { at: this.now(), host: p.adoptedBy });
     if (p.record !== "") this.records.set(p.run, p.record);
     return true;
   }
@@ -201,8 +202,8 @@ export class LocalClusterState implements ClusterState {
   async wake(forPends: readonly { readonly run: string; readonly host: string }[], standMs: number, by?: string): Promise<number> {
     const hosts = new Set<string>();
     for (const { run, host } of forPends) {
-      const woke = this.wokeFor.get(run);
-      const stands = woke !== undefined && woke.at + standMs > this.now() && (woke.host === host || woke.host !== by);
+      const who = this.attending(run, standMs);
+      const stands = who !== undefined && (who === host || who !== by);
       if (!this.pends.some((p) => p.run === run && !this.parked.has(run)) || stands) continue;
       this.wokeFor.set(run, { at: this.now(), host });
       hosts.add(host);
@@ -258,7 +259,20 @@ export class LocalClusterState implements ClusterState {
   private unattended(): number {
     const listed = this.pends.length - this.parked.size;
     if (listed === 0 || listed > 64) return listed;
-    return this.pends.filter((p) => !this.parked.has(p.run) && !((this.wokeFor.get(p.run)?.at ?? Number.NEGATIVE_INFINITY) + WAKE_STANDS_MS > this.now())).length;
+    return this.pends.filter((p) => !this.parked.has(p.run) && this.attending(p.run, WAKE_STANDS_MS) === undefined).length;
+  }
+
+  /** The host a wake-up for `run` stands for: woken within `standMs`, with a free slot (one that filled up leaves it to whoever looks). */
+  private attending(run: string, standMs: number): string | undefined {
+    const w = this.wokeFor.get(run);
+    return w !== undefined && w.at + standMs > this.now() && this.hasRoom(w.host) ? w.host : undefined;
+  }
+
+  private hasRoom(host: string): boolean {
+    const slots = this.hostMap.get(host)?.host.slots ?? 0;
+    let running = 0;
+    for (const a of this.active.values()) if (a.host === host) running++;
+    return running < slots;
   }
 
   private drop(a: ActiveEntry): void {

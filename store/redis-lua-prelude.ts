@@ -127,6 +127,17 @@ local function subset(want, have)
   end
   return true
 end
+-- Whether \`host\` has a free slot: a wake-up (or an adoption) for a pend stands only for a
+-- host that may take it; one that filled up meanwhile leaves the pend to whoever looks.
+local function has_room(host)
+  return tonumber(redis.call('HGET', K.running, host) or '0') < tonumber(redis.call('HGET', K.slots, host) or '0')
+end
+-- The host a wake-up for \`run\` stands for (woken within \`stand\` ms and with a free slot), or nil.
+local function attending(run, now, stand)
+  local at, who = string.match(redis.call('HGET', K.wokeFor, run) or '', '^(%d+) (.*)$')
+  if at and tonumber(at) + stand > now and has_room(who) then return who end
+  return nil
+end
 local function decr(h, f)
   if redis.call('HINCRBY', h, f, -1) <= 0 then redis.call('HDEL', h, f) end
 end

@@ -19,9 +19,10 @@ import { INDEX_APPLY, INDEX_SCRIPTS } from "./redis-index-scripts.js";
 import { stateScript } from "./redis-lua-prelude.js";
 
 /**
- * ARGV[A]: run, how, the pend's view JSON, its record JSON, the adopting host. The adoption
- * counts as the adopting host's wake-up for it (wokeFor): that host looks at once anyway (it
- * adopted it), so another host's pass does not wake it again within the stand.
+ * ARGV[A]: run, how, the pend's view JSON, its record JSON, the adopting host, the pend's host
+ * tags packed. The adoption counts as the adopting host's wake-up for it (wokeFor) if that host
+ * can take it — it has the tags and a free slot: it looks at once anyway (it adopted it), so
+ * another host's pass does not wake it again within the stand.
  */
 const ADD_PEND = `
 local run, how = ARGV[A], ARGV[A + 1]
@@ -36,7 +37,9 @@ redis.call('HSET', K.pendRecord, run, ARGV[A + 3])
 -- The run's record, for a requeue after a host loss (getRecord).
 if ARGV[A + 3] ~= '' then redis.call('HSET', K.records, run, ARGV[A + 3]) end
 redis.call('HSET', K.phase, run, 'pending')
-redis.call('HSET', K.wokeFor, run, num(now_ms()) .. ' ' .. ARGV[A + 4])
+local adopter = ARGV[A + 4]
+local tags = redis.call('HGET', K.hostTags, adopter)
+if tags and subset(ARGV[A + 5], tags) and has_room(adopter) then redis.call('HSET', K.wokeFor, run, num(now_ms()) .. ' ' .. adopter) end
 redis.call('ZREM', K.phaseDrop, run)
 redis.call('ZREM', K.recordDrop, run)
 return 1
@@ -126,9 +129,9 @@ return num(token)
  * last writes of the run index may come with it (ARGV[A + 3] …, their keys from
  * KEYS[NT + 2]: INDEX_APPLY's; ARGV[A + 3] '' for none): applied only if it commits, in the
  * same round trip. Returns {1 (released) or 0, how many pends on the scanned list after it
- * no host was woken for within the stand (none: the releasing host's pass would start
- * nothing a woken host is not starting; a list of more than 64 counted whole), runs trimmed
- * from the index, index writes refused}.
+ * no host with a free slot was woken for within the stand (none: the releasing host's pass
+ * would start nothing a woken host is not starting; a list of more than 64 counted whole),
+ * runs trimmed from the index, index writes refused}.
  */
 const RELEASE = `${INDEX_APPLY}
 local run, token, marker, stand = ARGV[A], ARGV[A + 1], KEYS[NT + 1], tonumber(ARGV[A + 2])
@@ -143,8 +146,7 @@ local function unattended(now)
   if n == 0 or n > 64 then return n end
   local c = 0
   for _, p in ipairs(redis.call('ZRANGE', K.pendOrder, 0, -1)) do
-    local at = string.match(redis.call('HGET', K.wokeFor, p) or '', '^(%d+) ')
-    if not at or tonumber(at) + stand <= now then c = c + 1 end
+    if not attending(p, now, stand) then c = c + 1 end
   end
   return c
 end
@@ -315,8 +317,8 @@ local woke = {}
 for i = A + 2, #ARGV, 2 do
   local run, key = ARGV[i], KEYS[NT + (i - A) / 2]
   local host = ARGV[i + 1]
-  local at, who = string.match(redis.call('HGET', K.wokeFor, run) or '', '^(%d+) (.*)$')
-  local stands = at and tonumber(at) + stand > now and (who == host or who ~= by)
+  local who = attending(run, now, stand)
+  local stands = who and (who == host or who ~= by)
   if redis.call('ZSCORE', K.pendOrder, run) and not stands then
     redis.call('HSET', K.wokeFor, run, num(now) .. ' ' .. host)
     if not woke[key] then

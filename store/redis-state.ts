@@ -320,7 +320,7 @@ export class RedisClusterState implements ClusterState {
 
   async addPend(p: PendRecord, how: PendHow = "new"): Promise<boolean> {
     const { record, ...view } = p;
-    return (await this.state(SCRIPTS.addPend, [p.run, how, JSON.stringify(view), record, p.adoptedBy])) === 1;
+    return (await this.state(SCRIPTS.addPend, [p.run, how, JSON.stringify(view), record, p.adoptedBy, packList([...p.hostTags].sort())])) === 1;
   }
 
   async removePend(run: string): Promise<boolean> {

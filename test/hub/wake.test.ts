@@ -96,7 +96,8 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
     await b.close();
   });
   const signal = new AbortController().signal;
-  await a.heartbeat({ name: "h2", tags: [], slots: 1, running: 0, lastSeen: 0, startedAt: 0 }, LONG);
+  // A wake-up stands only for a host with a free slot: every host here has one, h2 one only.
+  for (const name of ["h0", "h1", "h2", "h3"]) await a.heartbeat({ name, tags: [], slots: name === "h2" ? 1 : 2, running: 0, lastSeen: 0, startedAt: 0 }, LONG);
   // Adopted by h0: the adoption is h0's wake-up for them, and h0's pass gives them on.
   for (const run of ["r1", "r2", "r3"]) await a.addPend(pend(run, [], "h0"));
   t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000, "h3"), 0, "within the adoption's stand, another host's pass wakes nobody for r1");
@@ -118,8 +119,14 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
   t.equal(await a.wake([{ run: "r1", host: "h1" }], 60_000, "h2"), 1, "the woken host gives r1 on: h1 is woken at once");
   t.equal(await b.waitWake("h1", 300, signal), true, "h1 woke");
   t.equal(await a.wake([{ run: "r1", host: "h2" }], 60_000, "h3"), 0, "and r1's wake-up stands again, now h1's");
+  t.equal(await a.wake([{ run: "r2", host: "h1" }], 60_000, "h3"), 0, "r2's wake-up stands for h2, which has a free slot");
   const [c] = await a.claim([{ run: "r3", host: "h2", flowKey: "f/1", resources: [] }]);
   t.ok(c, "r3 taken");
+  t.equal(await a.wake([{ run: "r2", host: "h1" }], 60_000, "h3"), 1, "h2 is full now: its wake-up for r2 no longer stands, and any pass may wake another host");
+  t.equal(await b.waitWake("h1", 300, signal), true, "h1 woke for it");
+  await a.addPend(pend("rg", ["gpu"], "h0"));
+  t.equal(await a.wake([{ run: "rg", host: "h1" }], 60_000, "h3"), 1, "a pend its adopter lacks the tags for is not its adopter's to take: any pass wakes for it");
+  t.equal(await b.waitWake("h1", 300, signal), true, "h1 woke for it");
   t.equal(await a.wake([{ run: "r1", host: "h2" }], 0), 1, "a wake-up that stood its time may be sent again");
   const ac = new AbortController();
   const started = Date.now();
@@ -133,6 +140,7 @@ t.test("Redis: only the host named wakes; wake-ups sent before it waits coalesce
 t.test("embedded: only the host woken for a pend passes it on to another host before its wake-up stood its time", async (t) => {
   const state = new LocalClusterState();
   const signal = new AbortController().signal;
+  for (const name of ["h1", "h2", "h3"]) await state.heartbeat({ name, tags: [], slots: 1, running: 0, lastSeen: 0, startedAt: 0 }, LONG);
   await state.addPend(pend("r1", [], "h1"));
   t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000, "h3"), 0, "within the adoption's stand (h1's wake-up), another host's pass wakes nobody");
   t.equal(await state.wake([{ run: "r1", host: "h2" }], 60_000, "h1"), 1, "h2 woken for r1");
