@@ -15,6 +15,7 @@ import { coerceError, FloeError } from "./errors.js";
 import type { Finisher } from "./finisher.js";
 import { definitionHash, type OnUpdate } from "./on-update.js";
 import { pendOf } from "./pend.js";
+import { indexWriteOf } from "./index-mirror.js";
 import type { Publisher } from "./publisher.js";
 import { makeRef, type RunRecord } from "./run-record.js";
 import type { RunFolders } from "./run-folders.js";
@@ -148,16 +149,19 @@ export class Adoption {
       this.d.log.info({ run, flow: flow.id, until: record.debounceUntil }, "trigger held for its debounce window");
       return summarize(this.d.table.get(run) ?? entry);
     }
+    // Cluster: the run's entry in the run index goes with its pend, in the same round trip
+    // (and is there before the 201, for another host asked about it right after).
+    const indexed = this.d.clustered ? indexWriteOf({ v: 1, type: "run", summary: this.d.publisher.summaryOf({ state: "pending", record }) }) : undefined;
     try {
       // One step: the pend, with the record another host needs to activate or requeue it.
-      await this.d.state.addPend(pendOf(record, this.d.clustered));
+      await this.d.state.addPend(pendOf(record, this.d.clustered), "new", indexed !== undefined ? [indexed.w] : []);
     } catch (e) {
       // The cluster never heard of it: no run, and the caller is told to try again.
       await this.d.files.remove("pending", record.ref).catch(() => undefined);
       throw new FloeError("E_UNAVAILABLE", `the cluster state can not be reached; the run was not started: ${coerceError(e).message}`, { cause: e });
     }
     const entry = this.d.table.adopt(record);
-    this.d.publisher.run(entry);
+    this.d.publisher.run(entry, { indexed: indexed !== undefined });
     this.d.log.info({ run, flow: flow.id, ver: flow.ver, trigger: record.trigger.id }, "run adopted");
     this.d.adopted();
     return summarize(entry);

@@ -192,9 +192,11 @@ export interface ClusterState {
    * A pend this call adds with a record (not "") makes it the run's record (getRecord), in
    * the same step. The adoption counts as `p.adoptedBy`'s wake-up for it (see wake): that
    * host looks at once anyway, so another host's pass does not wake it again for it within
-   * WAKE_STANDS_MS. Returns whether the run is on the pending list now.
+   * WAKE_STANDS_MS. `index`: the new run's first writes of the run index, applied with the
+   * pend only if it is added — one round trip for both. Returns whether the run is on the
+   * pending list now.
    */
-  addPend(p: PendRecord, how?: PendHow): Promise<boolean>;
+  addPend(p: PendRecord, how?: PendHow, index?: readonly IndexWrite[]): Promise<boolean>;
   /** True when it was there (and is now gone; the run is done). */
   removePend(run: string): Promise<boolean>;
   /**

@@ -57,7 +57,7 @@ export class LocalClusterState implements ClusterState {
     return e !== undefined && e.until >= this.now();
   }
 
-  async addPend(p: PendRecord, how: PendHow = "new"): Promise<boolean> {
+  async addPend(p: PendRecord, how: PendHow = "new", index: readonly IndexWrite[] = []): Promise<boolean> {
     const phase = this.phaseOf.get(p.run);
     if (how === "recover" && phase !== undefined && phase !== "pending") return false;
     if (how === "requeue" && phase !== "reaped") return false;
@@ -68,6 +68,7 @@ export class LocalClusterState implements ClusterState {
     // The adoption counts as the adopting host's wake-up for it if that host can take it (it looks at once anyway).
     const adopter = this.hostMap.get(p.adoptedBy);
     if (adopter !== undefined && tagsIn(p.hostTags, adopter.host.tags) && this.hasRoom(p.adoptedBy)) this.wokeFor.set(p.run, { at: this.now(), host: p.adoptedBy });
+    if (index.length > 0) await this.indexBatch(index);
     if (p.record !== "") this.records.set(p.run, p.record);
     return true;
   }

@@ -20,11 +20,13 @@ import { stateScript } from "./redis-lua-prelude.js";
 
 /**
  * ARGV[A]: run, how, the pend's view JSON, its record JSON, the adopting host, the pend's host
- * tags packed. The adoption counts as the adopting host's wake-up for it (wokeFor) if that host
- * can take it — it has the tags and a free slot: it looks at once anyway (it adopted it), so
- * another host's pass does not wake it again within the stand.
+ * tags packed, then the run's first writes of the run index (ARGV[A + 6] …, their keys from
+ * KEYS[NT + 1]: INDEX_APPLY's; ARGV[A + 6] '' for none), applied only if the pend is added.
+ * The adoption counts as the adopting host's wake-up for it (wokeFor) if that host can take
+ * it — it has the tags and a free slot: it looks at once anyway (it adopted it), so another
+ * host's pass does not wake it again within the stand.
  */
-const ADD_PEND = `
+const ADD_PEND = `${INDEX_APPLY}
 local run, how = ARGV[A], ARGV[A + 1]
 local phase = redis.call('HGET', K.phase, run)
 if how == 'recover' and phase and phase ~= 'pending' then return 0 end
@@ -42,6 +44,8 @@ local tags = redis.call('HGET', K.hostTags, adopter)
 if tags and subset(ARGV[A + 5], tags) and has_room(adopter) then redis.call('HSET', K.wokeFor, run, num(now_ms()) .. ' ' .. adopter) end
 redis.call('ZREM', K.phaseDrop, run)
 redis.call('ZREM', K.recordDrop, run)
+-- A new run's own index entry cannot be refused (its flow is its own, its state the first).
+if ARGV[A + 6] ~= '' then index_apply(NT, A + 6) end
 return 1
 `;
 

@@ -318,9 +318,10 @@ export class RedisClusterState implements ClusterState {
 
   // --- the pending list and active runs ----------------------------------------------
 
-  async addPend(p: PendRecord, how: PendHow = "new"): Promise<boolean> {
+  async addPend(p: PendRecord, how: PendHow = "new", index: readonly IndexWrite[] = []): Promise<boolean> {
     const { record, ...view } = p;
-    return (await this.state(SCRIPTS.addPend, [p.run, how, JSON.stringify(view), record, p.adoptedBy, packList([...p.hostTags].sort())])) === 1;
+    const { keys, args } = index.length > 0 ? this.indexApplyArgs(index) : { keys: [], args: [""] };
+    return (await this.state(SCRIPTS.addPend, [p.run, how, JSON.stringify(view), record, p.adoptedBy, packList([...p.hostTags].sort()), ...args], keys)) === 1;
   }
 
   async removePend(run: string): Promise<boolean> {

@@ -1,7 +1,8 @@
 /**
  * A run's end in a cluster costs Redis one round trip (issue "cluster at scale"): the run's
  * last writes of the run index — its archived summary and what of it was not sent yet — go
- * with its release, applied only if that commits, not in an index batch of their own.
+ * with its release, applied only if that commits, not in an index batch of their own; and its
+ * first, the pending entry, goes with its pend.
  * Watched with MONITOR on
  * the cluster's own redis-server, with real `floe serve` hosts.
  */
@@ -75,5 +76,10 @@ t.test("a run's end: its archived index entry rides with the release; no index b
     const release = sent.indexOf(releases[0] as Sent);
     const batchesAfter = sent.slice(release + 1).filter((s) => s.script === "indexBatch" && s.args.includes(run));
     t.same(batchesAfter.map((s) => s.script), [], `${run}: no index batch of its own after the release`);
+    const adds = mine.filter((s) => s.script === "addPend");
+    t.ok(adds.length >= 1 && adds.every((s) => s.args.includes("pending")), `${run}: its pending index entry went with its pend`);
+    // (Its active summary and node statuses may go in a batch of the mirror's window while it runs.)
+    const carries = (x: Sent, state: string): boolean => x.args.some((a, i) => a === "r" && x.args[i + 1] === run && x.args[i + 3] === state);
+    t.same(mine.filter((x) => x.script === "indexBatch" && (carries(x, "pending") || carries(x, "archived"))).length, 0, `${run}: no index batch carries its pending or archived entry`);
   }
 });

@@ -515,6 +515,15 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(await s.getRun("01R"), { json: "r-archived", nodes: { x: "x-done", y: "y-done" } }, "and applies the writes it carries, as the first would have");
   });
 
+  t.test("addPend with index writes: applied with the pend, only if it is added", async (t) => {
+    const s = await make(t);
+    const w = [{ kind: "run", run: "01P", flow: "build", state: "pending", json: "p-pending" }] as const;
+    t.equal(await s.addPend(pend("01P"), "new", w), true);
+    t.same(await s.getRun("01P"), { json: "p-pending", nodes: {} }, "the index has the run as the pend is added");
+    t.equal(await s.addPend(pend("01Q"), "requeue", [{ kind: "run", run: "01Q", flow: "build", state: "pending", json: "q" }]), false, "a requeue of a run not reaped adds nothing");
+    t.equal(await s.getRun("01Q"), undefined, "and writes nothing to the index");
+  });
+
   t.test("a pend added with a record makes it the run's record; one already pending keeps its own", async (t) => {
     const s = await make(t);
     t.equal(await s.addPend(pend("p1", { record: '{"attempt":1}' })), true);
