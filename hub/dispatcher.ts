@@ -213,25 +213,34 @@ export class Dispatcher {
     // pend (a host that passes before the woken one has claimed must not wake it again), or
     // again when this host was the one woken for it and gives it on.
     const others = d.assign.filter((a) => a.host !== host);
-    if (others.length > 0) this.stats.wakesSent += await state.wake(others, WAKE_STANDS_MS, host);
+    // The wake-ups go out with this host's claim, not before it: Redis serves both in one
+    // wake-up of its own, and the claim does not wait a round trip for them.
+    const waking = others.length > 0 ? state.wake(others, WAKE_STANDS_MS, host) : Promise.resolve(0);
     const counted = others.length > 0 ? Math.min(...others.map((a) => snap.leaseEnds.get(a.host) ?? 0)) : undefined;
     const mineToStart = d.assign.filter((a) => a.host === host);
-    if (mineToStart.length === 0) {
-      this.seen = snap.version;
-      this.seenUntil = counted;
+    // A host its lease does not vouch for takes no run (it would start its tasks unvouched).
+    if (mineToStart.length === 0 || !this.d.mayClaim()) {
+      this.stats.wakesSent += await waking;
+      if (mineToStart.length === 0) {
+        this.seen = snap.version;
+        this.seenUntil = counted;
+      }
       return;
     }
-    // A host its lease does not vouch for takes no run (it would start its tasks unvouched).
-    if (!this.d.mayClaim()) return;
     const assignments = mineToStart.flatMap((a) => {
       const p = byRun.get(a.run);
       return p === undefined ? [] : [{ run: a.run, host: a.host, flowKey: p.flowKey, resources: p.resources, ...(p.concurrency !== undefined ? { concurrency: p.concurrency } : {}) }];
     });
-    const claimed = await state.claim(assignments);
+    const [woke, claiming] = await Promise.allSettled([waking, state.claim(assignments)]);
+    if (claiming.status === "rejected") throw claiming.reason;
+    const claimed = claiming.value;
     this.stats.claimed += claimed.length;
     this.stats.conflicts += assignments.length - claimed.length;
     // Each activation waits on its own syncs; runs claimed together need not wait on each other's.
     await Promise.all(claimed.map((c) => this.d.activate(c.run, c.token, c.record)));
+    // Wake-ups that failed (the state away): the pass fails after its claims are started.
+    if (woke.status === "rejected") throw woke.reason;
+    this.stats.wakesSent += woke.value;
     // Some were taken by another host meanwhile, or their resources went: decide again.
     if (claimed.length < assignments.length) this.again = true;
     else {
