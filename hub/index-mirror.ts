@@ -34,14 +34,20 @@ function supersede(prev: IndexWrite | undefined, next: IndexWrite): IndexWrite {
   return next;
 }
 
+/** The index entry a write sets: a run's summary, or one node's status. */
+function entryOf(w: IndexWrite): string {
+  return w.kind === "run" ? `run:${w.run}` : `node:${w.run}:${w.node}`;
+}
+
 /** The index write a run or node event makes, and the entry it writes (undefined: none, a log line). */
 export function indexWriteOf(ev: RunEvent): { readonly key: string; readonly w: IndexWrite } | undefined {
+  let w: IndexWrite;
   if (ev.type === "run") {
     const s = ev.summary;
-    return { key: `run:${s.ref.run}`, w: { kind: "run", run: s.ref.run, flow: s.ref.flow, state: s.state, json: JSON.stringify(s) } };
-  }
-  if (ev.type === "node") return { key: `node:${ev.ref.run}:${ev.node.id}`, w: { kind: "node", run: ev.ref.run, node: ev.node.id, json: JSON.stringify(ev.node) } };
-  return undefined;
+    w = { kind: "run", run: s.ref.run, flow: s.ref.flow, state: s.state, json: JSON.stringify(s) };
+  } else if (ev.type === "node") w = { kind: "node", run: ev.ref.run, node: ev.node.id, json: JSON.stringify(ev.node) };
+  else return undefined;
+  return { key: entryOf(w), w };
 }
 
 export class IndexMirror {
@@ -101,10 +107,7 @@ export class IndexMirror {
 
   /** Writes take() gave that did not go (the release was refused): sent as they would have been, newer ones of an entry winning. */
   restore(writes: readonly IndexWrite[]): void {
-    for (const w of writes) {
-      const key = w.kind === "run" ? `run:${w.run}` : `node:${w.run}:${w.node}`;
-      if (!this.pending.has(key)) this.pending.set(key, w);
-    }
+    for (const w of writes) if (!this.pending.has(entryOf(w))) this.pending.set(entryOf(w), w);
     if (this.pending.size > 0) this.closeSoon ??= setImmediate(() => this.kick());
   }
 

@@ -188,3 +188,19 @@ t.test("a run entering the list goes out at the end of its turn, not after the w
   t.equal(batches.length, 1, "a later write waits for its window");
   t.equal(m.unsent, 1);
 });
+
+t.test("take: a run's unsent writes leave the mirror in order, for its release to carry; restore puts back those a newer write did not replace", async (t) => {
+  const { m, batches } = await mirrorOn(t, broker.url, { windowMs: 60_000 });
+  m.write(runEv("r1", "active"));
+  m.write(nodeEv("r1", "a", "running"));
+  m.write(nodeEv("r2", "a", "running"));
+  m.write(nodeEv("r1", "a", "good"));
+  const taken = m.take("r1");
+  t.same(states(taken ?? []), ["r1:active", "r1/a:good"], "r1's writes, the newest of each entry, in order");
+  t.equal(m.unsent, 1, "r2's write stays");
+  m.write(nodeEv("r1", "a", "bad"));
+  m.restore(taken ?? []);
+  await until(() => m.unsent === 0, 5000, "the restored writes to go out");
+  t.same(batches.flat().map((w) => states([w])[0]).sort(), ["r1/a:bad", "r1:active", "r2/a:running"], "restored, but the newer status of r1/a wins over the one taken");
+  t.same(m.take("r3"), [], "nothing unsent of a run: nothing to carry");
+});
