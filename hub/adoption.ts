@@ -1,14 +1,15 @@
 /**
  * Adoption: a trigger becomes a run. The flow and trigger are found, the values checked
  * against the trigger's form, the flow's queue limit applied, and the pend written — on
- * disk, then in the cluster's pending list — before the caller is answered (DESIGN §4.2).
+ * disk, then in the cluster's pending list — before the caller is answered (DESIGN §4.2). A
+ * run that a dispatch pass would give to this host at once is taken in that same step.
  */
 import type { Logger } from "pino";
 import { resolveFlow } from "../flows/flow-file.js";
 import { readForm } from "../flows/forms.js";
 import type { Config, Flow, TriggerNode } from "../flows/model.js";
 import type { RunFiles } from "../store/run-files.js";
-import type { ClusterState } from "./cluster-state.js";
+import type { Claimed, ClusterState } from "./cluster-state.js";
 import { checkValues, missingFields, withDefaults } from "./data-input.js";
 import { Debounce } from "./debounce.js";
 import { coerceError, FloeError } from "./errors.js";
@@ -70,6 +71,10 @@ export interface AdoptionDeps {
   assertRunning(): void;
   /** A new pend: the dispatcher looks. */
   adopted(): void;
+  /** Whether this host may take a run as it adopts it (Dispatcher.mayTakeAtAdoption). */
+  mayTake(): boolean;
+  /** A run this host took as it adopted it: activated (Dispatcher.took). */
+  took(c: Claimed): void;
 }
 
 export class Adoption {
@@ -152,9 +157,14 @@ export class Adoption {
     // Cluster: the run's entry in the run index goes with its pend, in the same round trip
     // (and is there before the 201, for another host asked about it right after).
     const indexed = this.d.clustered ? indexWriteOf({ v: 1, type: "run", summary: this.d.publisher.summaryOf({ state: "pending", record }) }) : undefined;
+    const pend = pendOf(record, this.d.clustered);
+    const index = indexed !== undefined ? [indexed.w] : [];
+    let taken: Claimed | undefined;
     try {
-      // One step: the pend, with the record another host needs to activate or requeue it.
-      await this.d.state.addPend(pendOf(record, this.d.clustered), "new", indexed !== undefined ? [indexed.w] : []);
+      // One step: the pend, with the record another host needs to activate or requeue it —
+      // or the run taken by this host, where a pass would give it to this host now.
+      if (this.d.mayTake()) taken = await this.d.state.addPendTaking(pend, index);
+      else await this.d.state.addPend(pend, "new", index);
     } catch (e) {
       // The cluster never heard of it: no run, and the caller is told to try again.
       await this.d.files.remove("pending", record.ref).catch(() => undefined);
@@ -163,7 +173,8 @@ export class Adoption {
     const entry = this.d.table.adopt(record);
     this.d.publisher.run(entry, { indexed: indexed !== undefined });
     this.d.log.info({ run, flow: flow.id, ver: flow.ver, trigger: record.trigger.id }, "run adopted");
-    this.d.adopted();
+    if (taken !== undefined) this.d.took(taken);
+    else this.d.adopted();
     return summarize(entry);
   }
 

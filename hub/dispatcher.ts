@@ -4,6 +4,9 @@
  * dispatch.ts for every live host, records why pends wait, claims for this host what falls
  * to it, and wakes the hosts the rest falls to (ClusterState.wake), so that only they look.
  *
+ * A pend its host could take at once is taken as it is adopted, in the same step
+ * (ClusterState.addPendTaking: a "sync match", when a pass would decide so); took() activates it.
+ *
  * What makes a host pass: its own changes (a pend it adopted, a run of its that ended, its
  * lease regained after a stand-down), a wake-up another host's pass sent it (waited for on
  * a blocking pop of its own), and a rare safety pass (cluster sync) for a lost wake-up.
@@ -17,7 +20,7 @@
  * activations included.
  */
 import type { Logger } from "pino";
-import { WAKE_STANDS_MS, type ClusterState, type SnapshotHost } from "./cluster-state.js";
+import { WAKE_STANDS_MS, type Claimed, type ClusterState, type SnapshotHost } from "./cluster-state.js";
 import { decide, parkingMayFree, type HostView } from "./dispatch.js";
 import { coerceError } from "./errors.js";
 import type { Publisher } from "./publisher.js";
@@ -83,6 +86,8 @@ export class Dispatcher {
    */
   private readonly idleViews = new WeakMap<SnapshotHost, HostView>();
   private listener: Promise<void> | undefined;
+  /** Activations of runs taken at adoption (took). */
+  private readonly activating = new Set<Promise<void>>();
 
   constructor(private readonly d: DispatcherDeps) {
     this.mode = d.mode ?? "wake";
@@ -131,6 +136,23 @@ export class Dispatcher {
     this.listening.abort();
     await this.listener;
     await this.loop;
+    await Promise.all(this.activating);
+  }
+
+  /**
+   * Whether a pend this host adopts now may be taken by it in the same step
+   * (ClusterState.addPendTaking): the dispatcher is open and the host may claim. Not in
+   * "herd" mode, the way before, kept as it was for the scale harness's comparison.
+   */
+  mayTakeAtAdoption(): boolean {
+    return this.state === "open" && this.mode === "wake" && this.d.mayClaim();
+  }
+
+  /** A run this host took as it adopted it (addPendTaking): activated as a pass's claim is, and waited for by stop(). */
+  took(c: Claimed): void {
+    this.stats.claimed++;
+    const a = this.d.activate(c.run, c.token, c.record).finally(() => this.activating.delete(a));
+    this.activating.add(a);
   }
 
   /** Waits for wake-ups, one at a time, each a pass. */

@@ -197,6 +197,19 @@ export interface ClusterState {
    * pending list now.
    */
   addPend(p: PendRecord, how?: PendHow, index?: readonly IndexWrite[]): Promise<boolean>;
+  /**
+   * A new run's pend (addPend(p, "new", index)) — or, when a dispatch pass over the state with
+   * it on the list would give it to `p.adoptedBy` now, the run taken by that host in the same
+   * step instead ("sync match": no pass, no claim of its own, no wake-up). That is when no
+   * pend is on the scanned list before it, the host is live with the run's tags and a free
+   * slot, no live host with the tags has more free slots, the run's resources are free with
+   * no pend parked on them, its flow's concurrency allows it with none of the flow's pends
+   * parked, and no parked tag set is one the host has; where the state cannot tell cheaply
+   * (many hosts with more slots), it adds the pend and the pass decides. Returns the claim
+   * (the caller activates it, as a claim's), or undefined when the pend was added instead.
+   * Its answer is not lost with a connection (as claim's).
+   */
+  addPendTaking(p: PendRecord, index?: readonly IndexWrite[]): Promise<Claimed | undefined>;
   /** True when it was there (and is now gone; the run is done). */
   removePend(run: string): Promise<boolean>;
   /**

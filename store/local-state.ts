@@ -73,6 +73,42 @@ export class LocalClusterState implements ClusterState {
     return true;
   }
 
+  async addPendTaking(p: PendRecord, index: readonly IndexWrite[] = []): Promise<Claimed | undefined> {
+    if (this.phaseOf.has(p.run) || !this.takenNow(p)) {
+      await this.addPend(p, "new", index);
+      return undefined;
+    }
+    this.version++;
+    const token = ++this.token;
+    this.take({ run: p.run, host: p.adoptedBy, token, flowKey: p.flowKey, resources: p.resources });
+    if (index.length > 0) await this.indexBatch(index);
+    if (p.record !== "") this.records.set(p.run, p.record);
+    return { run: p.run, token, record: p.record };
+  }
+
+  /** Whether a pass with `p` on the list would give it to its adopter now (see ClusterState.addPendTaking). */
+  private takenNow(p: PendRecord): boolean {
+    if (this.pends.some((x) => !this.parked.has(x.run))) return false;
+    const me = this.hostMap.get(p.adoptedBy);
+    if (me === undefined || !this.live(p.adoptedBy) || !tagsIn(p.hostTags, me.host.tags)) return false;
+    const { activeByFlow, runningByHost } = this.counts();
+    const free = me.host.slots - (runningByHost.get(p.adoptedBy) ?? 0);
+    if (free <= 0) return false;
+    if (p.resources.some((r) => this.held.has(r))) return false;
+    if (p.concurrency !== undefined && (activeByFlow.get(p.flowKey) ?? 0) >= p.concurrency) return false;
+    for (const q of this.pends) {
+      const on = this.parked.get(q.run);
+      if (on === undefined) continue;
+      if (on.kind === "resource" && p.resources.includes(on.resource)) return false;
+      if (on.kind === "concurrency" && q.flowKey === p.flowKey) return false;
+      if (on.kind === "tags" && tagsIn(q.hostTags, me.host.tags)) return false;
+    }
+    for (const [name, e] of this.hostMap) {
+      if (name !== p.adoptedBy && e.until >= this.now() && tagsIn(p.hostTags, e.host.tags) && e.host.slots - (runningByHost.get(name) ?? 0) > free) return false;
+    }
+    return true;
+  }
+
   async removePend(run: string): Promise<boolean> {
     const i = this.pends.findIndex((p) => p.run === run);
     if (i < 0) return false;

@@ -32,6 +32,7 @@ if not prev then out = 'new' elseif tonumber(prev) < now then out = 'expired' en
 local changed = out ~= 'renewed' or redis.call('HGET', K.hostTags, name) ~= tags or redis.call('HGET', K.slots, name) ~= ARGV[A + 2]
 redis.call('HSET', K.slots, name, ARGV[A + 2])
 redis.call('HSET', K.hostTags, name, tags)
+redis.call('ZADD', K.slotRank, ARGV[A + 2], name)
 if changed then
   unpark_for(tags)
   bump()
@@ -83,6 +84,7 @@ for _, h in ipairs(redis.call('ZRANGEBYSCORE', K.reapAt, '-inf', num(now))) do
     redis.call('HDEL', K.slots, h)
     redis.call('HDEL', K.hostTags, h)
     redis.call('ZREM', K.reapAt, h)
+    redis.call('ZREM', K.slotRank, h)
   end
 end
 if any then

@@ -60,6 +60,7 @@ export const STATE_TABLES = [
   "settleUntil", // string: server ms until which, after a failover, nothing is claimed or reaped (hosts register again first)
   "leaseEnd", // zset host → lease end, server ms (the leases hash sorted: who lapsed, and the earliest live end, in O(log hosts))
   "hostVer", // counter: bumped when the registry changes what dispatch reads of it (a host joins, returns, leaves, changes tags or slots)
+  "slotRank", // zset host → its slots (who may have more free slots than an adopting host: addPend's take at once)
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];

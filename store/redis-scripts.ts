@@ -20,18 +20,76 @@ import { stateScript } from "./redis-lua-prelude.js";
 
 /**
  * ARGV[A]: run, how, the pend's view JSON, its record JSON, the adopting host, the pend's host
- * tags packed, then the run's first writes of the run index (ARGV[A + 6] …, their keys from
- * KEYS[NT + 1]: INDEX_APPLY's; ARGV[A + 6] '' for none), applied only if the pend is added.
- * The adoption counts as the adopting host's wake-up for it (wokeFor) if that host can take
+ * tags packed; ARGV[A + 6]: '1' when the adopting host would take the run at once (a "new" pend
+ * only), ARGV[A + 7] the flow's concurrency ('' = none), ARGV[A + 8] packed {host, flowKey,
+ * resources...}; then the run's first writes of the run index (ARGV[A + 9] …, their keys from
+ * KEYS[NT + 2]: INDEX_APPLY's; ARGV[A + 9] '' for none), applied only if the pend is added.
+ * KEYS[NT + 1]: where a take's answer is kept for a retry after a lost reply.
+ *
+ * Taken at once ("sync match"): the run does not go on the list but is claimed for its
+ * adopting host in this step, when that is what a pass over the state would decide — no pend
+ * is on the scanned list before it, the host is live with the tags and a free slot, no live
+ * host with the tags has more free slots (dispatch's choice: the freest, the adopter among
+ * equals), its resources are free and no pend is parked on them, its flow's concurrency
+ * allows it with none of the flow's pends parked on it, and no parked tag set is one the host
+ * could run. Otherwise the pend is added as below. Returns {'ok', run, token, record} when
+ * taken (kept for a retry), else 1, or 0 when a recover or requeue is refused.
+ *
+ * An added pend counts as the adopting host's wake-up for it (wokeFor) if that host can take
  * it — it has the tags and a free slot: it looks at once anyway (it adopted it), so another
  * host's pass does not wake it again within the stand.
  */
 const ADD_PEND = `${INDEX_APPLY}
+local reply = KEYS[NT + 1]
+if redis.call('EXISTS', reply) == 1 then return redis.call('LRANGE', reply, 0, -1) end
 local run, how = ARGV[A], ARGV[A + 1]
 local phase = redis.call('HGET', K.phase, run)
 if how == 'recover' and phase and phase ~= 'pending' then return 0 end
 if how == 'requeue' and phase ~= 'reaped' then return 0 end
 if redis.call('ZSCORE', K.pendOrder, run) or redis.call('ZSCORE', K.parked, run) then return 1 end
+local adopter, want = ARGV[A + 4], ARGV[A + 5]
+local tags = redis.call('HGET', K.hostTags, adopter)
+-- Whether a pass over the state, with this pend on the list, would give it to its adopter now.
+local function taken_now(now)
+  if redis.call('ZCARD', K.pendOrder) ~= 0 or settling(now) or not live(adopter, now) then return false end
+  if not tags or not subset(want, tags) or not redis.call('ZSCORE', K.slotRank, adopter) then return false end
+  local free = tonumber(redis.call('HGET', K.slots, adopter) or '0') - tonumber(redis.call('HGET', K.running, adopter) or '0')
+  if free <= 0 then return false end
+  local m = unpack_list(ARGV[A + 8])
+  for j = 3, #m do
+    if redis.call('HEXISTS', K.held, m[j]) == 1 or redis.call('HEXISTS', K.parkedResCount, m[j]) == 1 then return false end
+  end
+  if redis.call('HEXISTS', K.parkedConcCount, m[2]) == 1 then return false end
+  local conc = ARGV[A + 7]
+  if conc ~= '' and tonumber(redis.call('HGET', K.flowActive, m[2]) or '0') >= tonumber(conc) then return false end
+  for _, set in ipairs(redis.call('HKEYS', K.parkedTagSets)) do
+    if subset(set, tags) then return false end
+  end
+  -- Hosts registered with more slots than the adopter has free: is one of them live, with the
+  -- tags and more free slots? Up to 16 looked at; more than that, the pass decides.
+  local more = redis.call('ZRANGEBYSCORE', K.slotRank, '(' .. free, '+inf', 'LIMIT', 0, 17)
+  for i, h in ipairs(more) do
+    if i > 16 then return false end
+    if h ~= adopter and live(h, now) and subset(want, redis.call('HGET', K.hostTags, h) or '') and tonumber(redis.call('HGET', K.slots, h) or '0') - tonumber(redis.call('HGET', K.running, h) or '0') > free then return false end
+  end
+  return true
+end
+if how == 'new' and ARGV[A + 6] == '1' then
+  local now = now_ms()
+  see_epoch(now)
+  -- A run the state knows already (a child run adopted twice) goes the usual way.
+  if not phase and taken_now(now) then
+    local meta = ARGV[A + 8]
+    if ARGV[A + 3] ~= '' then redis.call('HSET', K.records, run, ARGV[A + 3]) end
+    local token = new_token()
+    take(run, meta, unpack_list(meta), token, true)
+    bump()
+    if ARGV[A + 9] ~= '' then index_apply(NT + 1, A + 9) end
+    local out = { 'ok', run, num(token), ARGV[A + 3] }
+    keep_reply(reply, out)
+    return out
+  end
+end
 redis.call('ZADD', K.pendOrder, redis.call('INCR', K.pendSeq), run)
 bump()
 redis.call('HSET', K.pendView, run, ARGV[A + 2])
@@ -39,13 +97,11 @@ redis.call('HSET', K.pendRecord, run, ARGV[A + 3])
 -- The run's record, for a requeue after a host loss (getRecord).
 if ARGV[A + 3] ~= '' then redis.call('HSET', K.records, run, ARGV[A + 3]) end
 redis.call('HSET', K.phase, run, 'pending')
-local adopter = ARGV[A + 4]
-local tags = redis.call('HGET', K.hostTags, adopter)
-if tags and subset(ARGV[A + 5], tags) and has_room(adopter) then redis.call('HSET', K.wokeFor, run, num(now_ms()) .. ' ' .. adopter) end
+if tags and subset(want, tags) and has_room(adopter) then redis.call('HSET', K.wokeFor, run, num(now_ms()) .. ' ' .. adopter) end
 redis.call('ZREM', K.phaseDrop, run)
 redis.call('ZREM', K.recordDrop, run)
 -- A new run's own index entry cannot be refused (its flow is its own, its state the first).
-if ARGV[A + 6] ~= '' then index_apply(NT, A + 6) end
+if ARGV[A + 9] ~= '' then index_apply(NT + 1, A + 9) end
 return 1
 `;
 

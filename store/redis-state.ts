@@ -246,13 +246,13 @@ export class RedisClusterState implements ClusterState {
    * sent, it is sent again with the same reply key until Redis answers (the script returns
    * the kept answer if the first one was applied).
    */
-  private async once(script: LuaScript, args: readonly (string | number)[], epoch = false): Promise<string[]> {
+  private async once(script: LuaScript, args: readonly (string | number)[], epoch = false, moreKeys: readonly string[] = []): Promise<unknown> {
     const reply = this.keys.reply(randomUUID());
     const deadline = performance.now() + this.replayWindowMs;
     let outcomeUnknown = false;
     for (;;) {
       try {
-        return asStrings(await this.state(script, args, [reply], epoch), script.name);
+        return await this.state(script, args, [reply, ...moreKeys], epoch);
       } catch (e) {
         if (!(e instanceof RedisUnavailableError)) throw e;
         outcomeUnknown ||= e.maybeApplied;
@@ -295,6 +295,7 @@ export class RedisClusterState implements ClusterState {
         .hdel(this.keys.table("slots"), name)
         .zrem(this.keys.table("reapAt"), name)
         .hdel(this.keys.table("hostTags"), name)
+        .zrem(this.keys.table("slotRank"), name)
         .incr(this.keys.table("hostVer"))
         .exec(),
     );
@@ -319,9 +320,24 @@ export class RedisClusterState implements ClusterState {
   // --- the pending list and active runs ----------------------------------------------
 
   async addPend(p: PendRecord, how: PendHow = "new", index: readonly IndexWrite[] = []): Promise<boolean> {
+    const { keys, args } = this.addPendArgs(p, how, false, index);
+    // No take: its reply key is never written.
+    return (await this.state(SCRIPTS.addPend, args, [this.keys.reply("-"), ...keys])) === 1;
+  }
+
+  async addPendTaking(p: PendRecord, index: readonly IndexWrite[] = []): Promise<Claimed | undefined> {
+    const { keys, args } = this.addPendArgs(p, "new", true, index);
+    const r = await this.once(SCRIPTS.addPend, args, true, keys);
+    if (!Array.isArray(r)) return undefined;
+    const [, run, token, record] = asStrings(r, "addPend");
+    return { run: String(run), token: Number(token), record: String(record) };
+  }
+
+  private addPendArgs(p: PendRecord, how: PendHow, take: boolean, index: readonly IndexWrite[]): { keys: string[]; args: (string | number)[] } {
     const { record, ...view } = p;
     const { keys, args } = index.length > 0 ? this.indexApplyArgs(index) : { keys: [], args: [""] };
-    return (await this.state(SCRIPTS.addPend, [p.run, how, JSON.stringify(view), record, p.adoptedBy, packList([...p.hostTags].sort()), ...args], keys)) === 1;
+    const meta = packList([p.adoptedBy, p.flowKey, ...p.resources]);
+    return { keys, args: [p.run, how, JSON.stringify(view), record, p.adoptedBy, packList([...p.hostTags].sort()), take ? "1" : "", p.concurrency ?? "", meta, ...args] };
   }
 
   async removePend(run: string): Promise<boolean> {
@@ -385,7 +401,7 @@ export class RedisClusterState implements ClusterState {
     if (assignments.length === 0) return [];
     const args: (string | number)[] = [assignments.length];
     for (const a of assignments) args.push(a.run, a.host, a.flowKey, a.concurrency === undefined ? "" : a.concurrency, packList([a.host, a.flowKey, ...a.resources]));
-    const r = await this.once(SCRIPTS.claim, args, true);
+    const r = asStrings(await this.once(SCRIPTS.claim, args, true), "claim");
     const out: Claimed[] = [];
     for (let i = 1; i + 2 < r.length; i += 3) out.push({ run: r[i] as string, token: Number(r[i + 1]), record: r[i + 2] as string });
     return out;
@@ -480,7 +496,7 @@ export class RedisClusterState implements ClusterState {
     const t = performance.now();
     if (o.ifDue === true && t < this.reapNotBefore && t - this.reapedAt < REAP_ANYWAY_MS) return [];
     this.reapedAt = t;
-    const r = await this.once(SCRIPTS.reap, [this.forgetHostsAfterMs], true);
+    const r = asStrings(await this.once(SCRIPTS.reap, [this.forgetHostsAfterMs], true), "reapDead");
     const out: ActiveEntry[] = [];
     for (let i = 1; i + 2 < r.length; i += 3) {
       const [host = "", flowKey = "", ...resources] = unpackList(r[i + 2] as string);

@@ -20,6 +20,7 @@
  * `--count=1` also counts what Redis is sent during the load (MONITOR: each command a host
  * sends, scripts by name, and the commands run inside them), per run. MONITOR costs Redis
  * time itself, so CPU figures of a counting run are not comparable with the others.
+ * `--count=2` logs each command's time (SLOWLOG) without MONITOR: scripts' times as they are.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -138,6 +139,8 @@ async function main(): Promise<void> {
   const rate = arg("rate", 10);
   const seconds = arg("seconds", 20);
   const count = arg("count", 0) > 0;
+  // --count=2: each script's time only (SLOWLOG), without MONITOR's cost to Redis.
+  const monitor = arg("count", 0) === 1;
   const settleS = arg("settle", 5);
   const fsync = process.argv.find((x) => x.startsWith("--fsync="))?.slice(8) ?? "everysec";
   if (fsync !== "always" && fsync !== "everysec") throw new Error("--fsync: always or everysec");
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
     );
     await sleep(settleS * 1000);
     const idleS = 10;
-    const idleCounter = count ? await countCommands(redisB.url) : undefined;
+    const idleCounter = monitor ? await countCommands(redisB.url) : undefined;
     if (count) await r.config("SET", "slowlog-log-slower-than", "0").then(() => r.config("SET", "slowlog-max-len", "1000000")).then(() => r.slowlog("RESET"));
     const r0 = await redisCpuS(r);
     const h0 = await Promise.all(hosts.map((h) => procCpuS(h.child.pid as number)));
@@ -181,7 +184,7 @@ async function main(): Promise<void> {
     process.stderr.write(`backlog: idle measured; ${rate} runs/s for ${seconds} s\n`);
     const started: { run: string; host: FloeProcess; t0: number }[] = [];
     await r.config("RESETSTAT");
-    const counter = count ? await countCommands(redisB.url) : undefined;
+    const counter = monitor ? await countCommands(redisB.url) : undefined;
     // Counting: every command's time in SLOWLOG too, to say which scripts Redis's time goes to.
     if (count) await r.config("SET", "slowlog-log-slower-than", "0").then(() => r.config("SET", "slowlog-max-len", "1000000")).then(() => r.slowlog("RESET"));
     const l0 = await redisCpuS(r);

@@ -6,7 +6,9 @@
  */
 import type { Test } from "tap";
 import { WAKE_STANDS_MS, type Assignment, type ClusterState, type HostRecord, type PendRecord, type Snapshot } from "../../store/cluster-state.js";
+import { decide } from "../../hub/dispatch.js";
 import { until } from "./hub.js";
+import { mulberry32Floats } from "./mulberry32.js";
 
 export type MakeState = (t: Test) => Promise<ClusterState>;
 
@@ -522,6 +524,121 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(await s.getRun("01P"), { json: "p-pending", nodes: {} }, "the index has the run as the pend is added");
     t.equal(await s.addPend(pend("01Q"), "requeue", [{ kind: "run", run: "01Q", flow: "build", state: "pending", json: "q" }]), false, "a requeue of a run not reaped adds nothing");
     t.equal(await s.getRun("01Q"), undefined, "and writes nothing to the index");
+  });
+
+  t.test("addPendTaking: the adopting host takes the run at once, in the same step, where a pass would give it to that host", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 2, ["linux"]), LONG);
+    await s.heartbeat(host("b", 2, ["linux"]), LONG);
+    const w = [{ kind: "run", run: "t1", flow: "build", state: "pending", json: "t1-pending" }] as const;
+    const p1 = pend("t1", { adoptedBy: "a", hostTags: ["linux"], resources: ["db"], record: '{"t":1}' });
+    const c1 = await s.addPendTaking(p1, w);
+    t.match(c1, { run: "t1", record: '{"t":1}' }, "both hosts idle: the adopter among the freest takes it");
+    t.ok(c1 !== undefined && Number.isSafeInteger(c1.token) && c1.token > 0, "with a fencing token");
+    t.equal(await s.isCurrent("t1", c1?.token ?? -1), true, "the token is the run's");
+    let snap = await fullSnapshot(s);
+    t.same(snap.pends, [], "it never went on the list");
+    t.same([...snap.held], [["db", "t1"]], "its resource is held");
+    t.same(Object.fromEntries(snap.runningByHost), { a: 1 });
+    t.same(await s.getRun("t1"), { json: "t1-pending", nodes: {} }, "its index entry came with it");
+    t.equal(await s.getRecord("t1"), '{"t":1}', "its record is kept, as addPend's");
+    t.equal(await s.addPend(pend("t1"), "recover"), false, "an active run: not recovered as a pend");
+
+    t.equal(await s.addPendTaking(pend("t2", { adoptedBy: "a", hostTags: ["linux"] })), undefined, "b has more free slots: the pass decides");
+    t.same(await pendingRuns(s), ["t2"], "the pend is on the list as addPend leaves it");
+    t.equal(await s.addPendTaking(pend("t3", { adoptedBy: "b", hostTags: ["linux"] })), undefined, "a pend listed before it: the pass decides");
+    t.same(await pendingRuns(s), ["t2", "t3"]);
+    const listed = await s.claim([assign(pend("t2"), "b"), assign(pend("t3"), "b")]);
+    t.equal(listed.length, 2);
+    const c1b = await s.claim([]);
+    t.same(c1b, []);
+    snap = await fullSnapshot(s);
+    t.same(Object.fromEntries(snap.runningByHost), { a: 1, b: 2 });
+    t.equal(await s.addPendTaking(pend("t4", { adoptedBy: "b", hostTags: ["linux"] })), undefined, "a full adopter takes nothing");
+    t.equal(await s.removePend("t4"), true);
+    t.equal(await s.addPendTaking(pend("t5", { adoptedBy: "a", resources: ["db"] })), undefined, "a held resource: the pass decides (and parks)");
+    t.equal(await s.removePend("t5"), true);
+    t.equal(await s.addPendTaking(pend("t6", { adoptedBy: "a", hostTags: ["gpu"] })), undefined, "an adopter without the tags takes nothing");
+    t.equal(await s.removePend("t6"), true);
+    t.equal(await s.addPendTaking(pend("t7", { adoptedBy: "ghost" })), undefined, "an unknown adopter takes nothing");
+    t.equal(await s.removePend("t7"), true);
+    const c8 = await s.addPendTaking(pend("t8", { adoptedBy: "a", hostTags: ["linux"], flowKey: "lim/1", concurrency: 1 }));
+    t.ok(c8 !== undefined, "a has a free slot and nobody has more: taken");
+    await s.release("t1", c1?.token ?? -1);
+    t.equal(await s.addPendTaking(pend("t9", { adoptedBy: "a", flowKey: "lim/1", concurrency: 1 })), undefined, "the flow's concurrency is reached: the pass decides");
+    t.equal(await s.removePend("t9"), true);
+  });
+
+  t.test("addPendTaking: a pend parked or listed before it is never overtaken; a dead adopter takes nothing; dead or untagged hosts with more slots do not count", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 1, ["linux"]), LONG);
+    await s.heartbeat(host("gpu", 8, ["gpu"]), LONG);
+    await deadHost(s, "dead", 8);
+    const holder = pend("holder", { adoptedBy: "a", hostTags: ["linux"], resources: ["db"] });
+    const ch = await s.addPendTaking(holder);
+    t.ok(ch !== undefined, "hosts with more slots are dead or lack the tags: a takes it");
+    await s.heartbeat(host("a", 3, ["linux"]), LONG);
+    const waiter = pend("waiter", { adoptedBy: "a", hostTags: ["linux"], resources: ["db"] });
+    t.equal(await s.addPendTaking(waiter), undefined);
+    t.equal(await s.park([{ ...waiter, on: { kind: "resource", resource: "db" } }]), 1);
+    t.same(await pendingRuns(s), [], "the waiter is parked on db");
+    await s.release("holder", ch?.token ?? -1);
+    t.same(await pendingRuns(s), ["waiter"], "the release brought it back");
+    t.equal(await s.park([{ ...waiter, on: { kind: "resource", resource: "db" } }]), 0, "db is free: not parked again");
+    const cw = await s.claim([assign(waiter, "a")]);
+    t.equal(cw.length, 1);
+    const second = pend("second", { adoptedBy: "a", hostTags: ["linux"], resources: ["db"] });
+    t.equal(await s.addPendTaking(second), undefined);
+    t.equal(await s.park([{ ...second, on: { kind: "resource", resource: "db" } }]), 1);
+    await s.heartbeat(host("a", 3, ["linux"]), LONG);
+    t.equal(await s.addPendTaking(pend("third", { adoptedBy: "a", hostTags: ["linux"], resources: ["db", "net"] })), undefined, "db is held and a pend is parked on it: never overtaken");
+    t.equal(await s.removePend("third"), true);
+    t.equal(await s.addPendTaking(pend("other", { adoptedBy: "a", hostTags: ["linux"], resources: ["net"] })) !== undefined, true, "a pend parked on db holds nothing else back");
+    const lim = (run: string) => pend(run, { adoptedBy: "a", hostTags: ["linux"], flowKey: "lim/1", concurrency: 1 });
+    const l1 = await s.addPendTaking(lim("l1"));
+    t.ok(l1 !== undefined);
+    t.equal(await s.addPendTaking(lim("l2")), undefined);
+    t.equal(await s.park([{ ...lim("l2"), on: { kind: "concurrency", limit: 1 } }]), 1);
+    await s.release("l1", l1?.token ?? -1);
+    t.same(await pendingRuns(s), ["l2"], "the flow's end brought l2 back");
+    t.equal(await s.addPendTaking(lim("l3")), undefined, "l2 is older and listed: l3 waits its turn");
+    await deadHost(s, "a", 3);
+    await s.heartbeat(host("gpu", 8, ["gpu", "linux"]), LONG);
+    await s.claim([assign(lim("l2"), "gpu")]);
+    t.equal(await s.removePend("l3"), true);
+    const alone = await make(t);
+    await deadHost(alone, "solo", 2);
+    t.equal(await alone.addPendTaking(pend("late", { adoptedBy: "solo" })), undefined, "a dead adopter takes nothing, though nobody has more free slots");
+    t.same(await pendingRuns(alone), ["late"]);
+  });
+
+  t.test("addPendTaking agrees with dispatch's rule: taken exactly when decide() gives the run to its adopter (seeded)", async (t) => {
+    const rnd = mulberry32Floats(16_2026);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+    const tagSets = [[], ["linux"], ["gpu"], ["linux", "gpu"]];
+    let takes = 0;
+    for (let round = 0; round < 40; round++) {
+      const s = await make(t);
+      const names = ["h1", "h2", "h3", "h4"].slice(0, 1 + Math.floor(rnd() * 4));
+      for (const n of names) await s.heartbeat(host(n, 1 + Math.floor(rnd() * 3), [...pick(tagSets)]), LONG);
+      // Runs already active: a random share of the cluster's slots, resources and a limited flow.
+      for (let i = 0, n = Math.floor(rnd() * 6); i < n; i++) {
+        const q = pend(`old${i}`, { adoptedBy: pick(names), resources: rnd() < 0.4 ? [pick(["db", "net"])] : [], ...(rnd() < 0.3 ? { flowKey: "lim/1", concurrency: 2 } : {}) });
+        await s.addPend(q);
+        const got = await s.claim([assign(q, pick(names))]);
+        if (got.length === 0) await s.removePend(q.run);
+      }
+      const p = pend(`new${round}`, { adoptedBy: pick(names), hostTags: [...pick(tagSets)].sort(), resources: rnd() < 0.4 ? [pick(["db", "net"])] : [], ...(rnd() < 0.3 ? { flowKey: "lim/1", concurrency: 2 } : {}) });
+      const before = await fullSnapshot(s);
+      t.same(before.pends, [], "the list is empty before");
+      const hosts = before.hosts.map((h) => ({ name: h.name, tags: h.tags, freeSlots: h.slots - (before.runningByHost.get(h.name) ?? 0) }));
+      const d = decide({ pends: [view(p)], hosts, held: before.held, activeByFlow: before.activeByFlow });
+      const expected = d.assign.some((a) => a.run === p.run && a.host === p.adoptedBy);
+      const c = await s.addPendTaking(p);
+      t.equal(c !== undefined, expected, `round ${round}: ${JSON.stringify({ hosts, held: [...before.held], active: [...before.activeByFlow], p: view(p) })}`);
+      if (c !== undefined) takes++;
+    }
+    t.ok(takes > 5 && takes < 35, `both outcomes come up (${takes} of 40 taken)`);
   });
 
   t.test("a pend added with a record makes it the run's record; one already pending keeps its own", async (t) => {
