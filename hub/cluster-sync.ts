@@ -67,6 +67,8 @@ export class ClusterSync {
    * less often, up to once every five minutes, not at every sync.
    */
   private readonly missingPends = new Map<string, { at: number; delay: number }>();
+  /** When missing pends' phases were last read (Date.now()). */
+  private missingReadAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly d: ClusterSyncDeps) {}
 
@@ -192,7 +194,13 @@ export class ClusterSync {
       if (seen === undefined) this.missingPends.set(run, { at: now, delay: 0 });
       else if (now >= seen.at) due.push(e);
     }
-    // Their phases in one read; a pend still pending in the cluster (parked) is left alone.
+    for (const run of this.missingPends.keys()) if (table.get(run)?.state !== "pending") this.missingPends.delete(run);
+    // Their phases in one read, at most every FIRST_MISSING_CHECK_MS: a backlog of parked pends
+    // (missing from the list for as long as they wait) falls due a few at a time, and a read at
+    // every sync for them was most of what an idle host asked of Redis.
+    if (due.length === 0 || now < this.missingReadAt + FIRST_MISSING_CHECK_MS) return;
+    this.missingReadAt = now;
+    // A pend still pending in the cluster (parked) is left alone.
     for (let i = 0; i < due.length; i += 500) {
       const batch = due.slice(i, i + 500);
       const phases = await state.phases(batch.map((e) => e.record.ref.run));
@@ -214,6 +222,5 @@ export class ClusterSync {
         await files.remove("pending", e.record.ref).catch(() => undefined);
       }
     }
-    for (const run of this.missingPends.keys()) if (table.get(run)?.state !== "pending") this.missingPends.delete(run);
   }
 }

@@ -16,6 +16,8 @@ export interface RunLog {
   readonly claims: { readonly host: string; readonly token: number; readonly at: number }[];
   releaseAt?: number;
   endedAt?: number;
+  /** Taken by its adopting host as it was added (addPendTaking). */
+  taken?: boolean;
   /** Arrived during the measured window. */
   measured: boolean;
 }

@@ -34,6 +34,8 @@ export type ToWorker =
   | { readonly t: "start"; readonly host?: string }
   /** A pend this host adopted was added (adoption kicks the adopting host's dispatcher). */
   | { readonly t: "kick"; readonly hosts: readonly string[] }
+  /** A run this host took as it was adopted (addPendTaking): it runs it (its claim is noted by the harness). */
+  | { readonly t: "took"; readonly host: string; readonly run: string; readonly token: number }
   | { readonly t: "measuring"; readonly on: boolean }
   | { readonly t: "sample"; readonly id: number }
   | { readonly t: "stop" };

@@ -87,6 +87,8 @@ class SimHost {
   readonly dispatcher: Dispatcher;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Runs taken at adoption whose claim the harness noted already. */
+  private readonly noted = new Set<string>();
   started = false;
   running = 0;
 
@@ -148,9 +150,15 @@ class SimHost {
     await this.state.close();
   }
 
+  /** A run taken as it was adopted: activated as a claim's (the harness noted its claim when addPendTaking answered). */
+  took(run: string, token: number): void {
+    this.noted.add(run);
+    this.dispatcher.took({ run, token, record: "" });
+  }
+
   private activate(run: string, token: number): void {
     if (run.startsWith("b")) return; // the backlog nobody can take: never claimed
-    this.w.claims.push({ run, host: this.name, token, at: mono() });
+    if (!this.noted.delete(run)) this.w.claims.push({ run, host: this.name, token, at: mono() });
     this.running++;
     const ms = -Math.log(1 - Math.random()) * this.w.c.taskMs;
     setTimeout(() => {
@@ -184,6 +192,8 @@ process.on("message", (m: ToWorker) => {
       if (m.t === "start") {
         if (m.host !== undefined) w.hosts.get(m.host)?.start();
         else for (const x of w.hosts.values()) x.start();
+      } else if (m.t === "took") {
+        w.hosts.get(m.host)?.took(m.run, m.token);
       } else if (m.t === "kick") {
         for (const h of m.hosts) w.hosts.get(h)?.dispatcher.kick();
       } else if (m.t === "measuring") {

@@ -337,6 +337,9 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
     const d = { ...diffStats(after.stats, before.stats) };
     const startNow = [...h.runs.values()].filter((r) => r.measured && r.addedAt > 0 && r.kind.resources.length === 0 && r.kind.concurrency === undefined && r.claims[0] !== undefined).map((r) => (r.claims[0]?.at ?? 0) - r.addedAt);
     startNow.sort((a, b) => a - b);
+    const free = [...h.runs.values()].filter((r) => r.measured && r.addedAt > 0 && r.kind.resources.length === 0 && r.kind.concurrency === undefined && r.claims[0] !== undefined);
+    const listed = free.filter((r) => r.taken !== true).map((r) => (r.claims[0]?.at ?? 0) - r.addedAt);
+    listed.sort((a, b) => a - b);
     const hb = hbs.flat().sort((a, b) => a - b);
     const scripts = scriptTimes(logged);
     const violations = checkScale([...h.runs.values()], LIMIT);
@@ -354,6 +357,10 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
       heartbeatP99Ms: percentile(hb, 99),
       claimP50Ms: percentile(startNow, 50),
       claimP99Ms: percentile(startNow, 99),
+      /** Of those runs, the share taken by their adopting host as they were added (0 ms), and the others' latency. */
+      takenAtAdoptionPct: (100 * (free.length - listed.length)) / Math.max(1, free.length),
+      claimListedP50Ms: percentile(listed, 50),
+      claimListedP99Ms: percentile(listed, 99),
       wakesPerClaim: d.woken / Math.max(1, d.claimed),
       passesPerClaim: d.passes / Math.max(1, d.claimed),
       snapshotsPerClaim: d.snapshots / Math.max(1, d.claimed),
@@ -399,9 +406,16 @@ async function arrive(h: Harness): Promise<void> {
   const log: RunLog = { run, kind, seq, addedAt: 0, claims: [], measured: h.measuring };
   h.runs.set(run, log);
   try {
-    await adopter.addPend({ run, ...kind, adoptedBy: host, adoptedAt: Date.now(), record: "" });
+    const p = { run, ...kind, adoptedBy: host, adoptedAt: Date.now(), record: "" };
+    // As adoption does: taken at once where a pass would give it to its adopter (not in herd
+    // mode, the way before); otherwise on the list, and the adopting host's dispatcher looks.
+    const taken = h.o.mode === "wake" ? await adopter.addPendTaking(p) : (await adopter.addPend(p), undefined);
     log.addedAt = mono();
-    h.kick(host); // as adoption does
+    if (taken !== undefined) {
+      log.taken = true;
+      log.claims.push({ host, token: taken.token, at: log.addedAt });
+      h.workerOf(host)?.send({ t: "took", host, run, token: taken.token });
+    } else h.kick(host);
     h.told();
   } catch (e) {
     h.errors.push(String(e));
