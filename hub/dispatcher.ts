@@ -220,7 +220,12 @@ export class Dispatcher {
       const p = byRun.get(run);
       return p !== undefined && p.adoptedBy === host ? [{ ...p, on }] : [];
     });
-    if (mine.length > 0) await state.park(mine);
+    // One that was not parked lost its blocker since the snapshot (the resource was released,
+    // a run of the flow ended): it may start now, and no other host looks — the adoption's or
+    // a wake-up's stand holds their passes off it, and its release counted it attended. So
+    // this host decides again, at once, rather than leave it for the stand to run out.
+    const parked = mine.length > 0 ? await state.park(mine) : 0;
+    if (parked < mine.length) this.again = true;
     // A resource this decision leaves free and kept for nobody, with pends parked on it: its
     // next in line comes back (the one its release brought back could not start), and so does
     // the oldest on a resource a pend parked just now held nothing back from. Decide again

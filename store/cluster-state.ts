@@ -200,12 +200,14 @@ export interface ClusterState {
   /**
    * A new run's pend (addPend(p, "new", index)) — or, when a dispatch pass over the state with
    * it on the list would give it to `p.adoptedBy` now, the run taken by that host in the same
-   * step instead ("sync match": no pass, no claim of its own, no wake-up). That is when no
-   * pend is on the scanned list before it, the host is live with the run's tags and a free
-   * slot, no live host with the tags has more free slots, the run's resources are free with
-   * no pend parked on them, its flow's concurrency allows it with none of the flow's pends
-   * parked, and no parked tag set is one the host has; where the state cannot tell cheaply
-   * (many hosts with more slots), it adds the pend and the pass decides. Returns the claim
+   * step instead ("sync match": no pass, no claim of its own, no wake-up). That is when the
+   * host is live with the run's tags and a free slot, no live host with the tags has more
+   * free slots, the run's resources are free with no pend parked on them, its flow's
+   * concurrency allows it with none of the flow's pends parked, no parked tag set is one the
+   * host has, and no pend is on the scanned list before it — or the run needs no resource,
+   * has no concurrency limit, and the host has more free slots than pends are listed (no
+   * older pend can lose a slot or its turn to it). Where the state cannot tell cheaply (many
+   * hosts with more slots), it adds the pend and the pass decides. Returns the claim
    * (the caller activates it, as a claim's), or undefined when the pend was added instead.
    * Its answer is not lost with a connection (as claim's).
    */

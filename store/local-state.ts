@@ -88,12 +88,13 @@ export class LocalClusterState implements ClusterState {
 
   /** Whether a pass with `p` on the list would give it to its adopter now (see ClusterState.addPendTaking). */
   private takenNow(p: PendRecord): boolean {
-    if (this.pends.some((x) => !this.parked.has(x.run))) return false;
     const me = this.hostMap.get(p.adoptedBy);
     if (me === undefined || !this.live(p.adoptedBy) || !tagsIn(p.hostTags, me.host.tags)) return false;
     const { activeByFlow, runningByHost } = this.counts();
     const free = me.host.slots - (runningByHost.get(p.adoptedBy) ?? 0);
     if (free <= 0) return false;
+    const listed = this.pends.length - this.parked.size;
+    if (listed > 0 && (p.resources.length > 0 || p.concurrency !== undefined || free <= listed)) return false;
     if (p.resources.some((r) => this.held.has(r))) return false;
     if (p.concurrency !== undefined && (activeByFlow.get(p.flowKey) ?? 0) >= p.concurrency) return false;
     for (const q of this.pends) {

@@ -27,12 +27,14 @@ import { stateScript } from "./redis-lua-prelude.js";
  * KEYS[NT + 1]: where a take's answer is kept for a retry after a lost reply.
  *
  * Taken at once ("sync match"): the run does not go on the list but is claimed for its
- * adopting host in this step, when that is what a pass over the state would decide — no pend
- * is on the scanned list before it, the host is live with the tags and a free slot, no live
- * host with the tags has more free slots (dispatch's choice: the freest, the adopter among
- * equals), its resources are free and no pend is parked on them, its flow's concurrency
- * allows it with none of the flow's pends parked on it, and no parked tag set is one the host
- * could run. Otherwise the pend is added as below. Returns {'ok', run, token, record} when
+ * adopting host in this step, when that is what a pass over the state would decide — the
+ * host is live with the tags and a free slot, no live host with the tags has more free slots
+ * (dispatch's choice: the freest, the adopter among equals), its resources are free and no
+ * pend is parked on them, its flow's concurrency allows it with none of the flow's pends
+ * parked on it, no parked tag set is one the host could run, and no pend is on the scanned
+ * list before it — or, for a run with no resource and no concurrency limit, the adopter has
+ * more free slots than pends are listed (none of them could lose a slot to it). Otherwise
+ * the pend is added as below. Returns {'ok', run, token, record} when
  * taken (kept for a retry), else 1, or 0 when a recover or requeue is refused.
  *
  * An added pend counts as the adopting host's wake-up for it (wokeFor) if that host can take
@@ -51,11 +53,16 @@ local adopter, want = ARGV[A + 4], ARGV[A + 5]
 local tags = redis.call('HGET', K.hostTags, adopter)
 -- Whether a pass over the state, with this pend on the list, would give it to its adopter now.
 local function taken_now(now)
-  if redis.call('ZCARD', K.pendOrder) ~= 0 or settling(now) or not live(adopter, now) then return false end
+  if settling(now) or not live(adopter, now) then return false end
   if not tags or not subset(want, tags) or not redis.call('ZSCORE', K.slotRank, adopter) then return false end
   local free = tonumber(redis.call('HGET', K.slots, adopter) or '0') - tonumber(redis.call('HGET', K.running, adopter) or '0')
   if free <= 0 then return false end
   local m = unpack_list(ARGV[A + 8])
+  -- Pends listed before it: only a run that needs no resource and has no concurrency limit
+  -- (it cannot overtake one in a resource's or a flow's queue), and only where the adopter
+  -- keeps a free slot for each of them (it takes no slot an older pend could have had).
+  local listed = redis.call('ZCARD', K.pendOrder)
+  if listed > 0 and (#m > 2 or ARGV[A + 7] ~= '' or free <= listed) then return false end
   for j = 3, #m do
     if redis.call('HEXISTS', K.held, m[j]) == 1 or redis.call('HEXISTS', K.parkedResCount, m[j]) == 1 then return false end
   end

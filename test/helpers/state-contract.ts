@@ -546,9 +546,19 @@ export function contractSuite(t: Test, make: MakeState): void {
 
     t.equal(await s.addPendTaking(pend("t2", { adoptedBy: "a", hostTags: ["linux"] })), undefined, "b has more free slots: the pass decides");
     t.same(await pendingRuns(s), ["t2"], "the pend is on the list as addPend leaves it");
-    t.equal(await s.addPendTaking(pend("t3", { adoptedBy: "b", hostTags: ["linux"] })), undefined, "a pend listed before it: the pass decides");
+    t.equal(await s.addPendTaking(pend("t3", { adoptedBy: "b", hostTags: ["linux"], resources: ["net"] })), undefined, "a pend listed before it, and this one needs a resource: the pass decides");
+    t.equal(await s.addPendTaking(pend("t3c", { adoptedBy: "b", hostTags: ["linux"], flowKey: "c/1", concurrency: 5 })), undefined, "…or has a concurrency limit");
+    t.equal(await s.removePend("t3c"), true);
     t.same(await pendingRuns(s), ["t2", "t3"]);
-    const listed = await s.claim([assign(pend("t2"), "b"), assign(pend("t3"), "b")]);
+    t.equal(await s.addPendTaking(pend("t3p", { adoptedBy: "b", hostTags: ["linux"] })), undefined, "a plain run, but b has no more free slots (2) than pends are listed (2)");
+    t.equal(await s.removePend("t3p"), true);
+    t.equal(await s.removePend("t3"), true);
+    const plain = await s.addPendTaking(pend("t3q", { adoptedBy: "b", hostTags: ["linux"] }));
+    t.ok(plain !== undefined, "a plain run, and b keeps a free slot for the one pend listed: taken");
+    t.same(await pendingRuns(s), ["t2"]);
+    await s.release("t3q", plain?.token ?? -1);
+    t.ok(await s.addPend(pend("t3", { adoptedBy: "b", hostTags: ["linux"], resources: ["net"] })));
+    const listed = await s.claim([assign(pend("t2"), "b"), assign(pend("t3", { resources: ["net"] }), "b")]);
     t.equal(listed.length, 2);
     const c1b = await s.claim([]);
     t.same(c1b, []);
