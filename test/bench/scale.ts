@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --scale [--hosts=500] [--backlog=50000] [--rate=200] [--seconds=60]
  *                           [--mode=wake|herd] [--slots=4] [--task-ms=400] [--workers=N]
- *                           [--shared-connections=N] [--ramp=0]`
+ *                           [--shared-connections=N] [--ramp=0] [--take=1]`
  *
  * The scale harness (issue "cluster at scale"): many simulated hosts against a real
  * redis-server and nats-server it starts, spread over `--workers` processes
@@ -20,6 +20,7 @@
  * on the same resource started in adoption order, a flow's concurrency never exceeded, no
  * live host reaped. `--mode=herd` runs the way before wake-ups (every host passes on every
  * pend added and run ended, told over NATS as the real hosts were), for the comparison.
+ * `--take=0`: no run is taken as it is adopted (ClusterState.addPendTaking), as before it.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
@@ -39,6 +40,8 @@ export interface ScaleOptions {
   readonly rate: number;
   readonly seconds: number;
   readonly mode: "wake" | "herd";
+  /** Runs taken by their adopting host as they are added, where a pass would give them to it (wake mode; `--take=0`: never, the way before it). */
+  readonly take: boolean;
   readonly slots: number;
   readonly taskMs: number;
   /**
@@ -409,7 +412,7 @@ async function arrive(h: Harness): Promise<void> {
     const p = { run, ...kind, adoptedBy: host, adoptedAt: Date.now(), record: "" };
     // As adoption does: taken at once where a pass would give it to its adopter (not in herd
     // mode, the way before); otherwise on the list, and the adopting host's dispatcher looks.
-    const taken = h.o.mode === "wake" ? await adopter.addPendTaking(p) : (await adopter.addPend(p), undefined);
+    const taken = h.o.mode === "wake" && h.o.take ? await adopter.addPendTaking(p) : (await adopter.addPend(p), undefined);
     log.addedAt = mono();
     if (taken !== undefined) {
       log.taken = true;
@@ -447,6 +450,7 @@ export async function runScale(argv: readonly string[], dir: string): Promise<nu
     rate: arg(argv, "rate", 200),
     seconds: arg(argv, "seconds", 60),
     mode: modeArg,
+    take: arg(argv, "take", 1) !== 0,
     slots: arg(argv, "slots", 4),
     taskMs: arg(argv, "task-ms", 400),
     rampS: Math.min(5, Math.max(0, arg(argv, "ramp", 0))),
