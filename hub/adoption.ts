@@ -73,6 +73,8 @@ export interface AdoptionDeps {
   adopted(): void;
   /** Whether this host may take a run as it adopts it (Dispatcher.mayTakeAtAdoption). */
   mayTake(): boolean;
+  /** A take in flight, waited for by the dispatcher's stop (Dispatcher.taking). */
+  taking<T>(add: Promise<T>): Promise<T>;
   /** A run this host took as it adopted it: activated (Dispatcher.took). */
   took(c: Claimed): void;
 }
@@ -163,7 +165,7 @@ export class Adoption {
     try {
       // One step: the pend, with the record another host needs to activate or requeue it —
       // or the run taken by this host, where a pass would give it to this host now.
-      if (this.d.mayTake()) taken = await this.d.state.addPendTaking(pend, index);
+      if (this.d.mayTake()) taken = await this.d.taking(this.d.state.addPendTaking(pend, index));
       else await this.d.state.addPend(pend, "new", index);
     } catch (e) {
       // The cluster never heard of it: no run, and the caller is told to try again.

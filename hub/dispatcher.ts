@@ -86,7 +86,7 @@ export class Dispatcher {
    */
   private readonly idleViews = new WeakMap<SnapshotHost, HostView>();
   private listener: Promise<void> | undefined;
-  /** Activations of runs taken at adoption (took). */
+  /** Takes at adoption in flight (taking) and the activations of the runs they took (took). */
   private readonly activating = new Set<Promise<void>>();
 
   constructor(private readonly d: DispatcherDeps) {
@@ -136,7 +136,8 @@ export class Dispatcher {
     this.listening.abort();
     await this.listener;
     await this.loop;
-    await Promise.all(this.activating);
+    // A take in flight adds its run's activation as it ends: wait until none is left.
+    while (this.activating.size > 0) await Promise.all(this.activating);
   }
 
   /**
@@ -148,7 +149,25 @@ export class Dispatcher {
     return this.state === "open" && this.mode === "wake" && this.d.mayClaim();
   }
 
-  /** A run this host took as it adopted it (addPendTaking): activated as a pass's claim is, and waited for by stop(). */
+  /**
+   * A take at adoption in flight (addPendTaking): stop() waits for it and then for the
+   * activation of the run it took (took) — a run taken in the state must be activated, or it
+   * would hold its slot and resources with nobody running it.
+   */
+  taking<T>(add: Promise<T>): Promise<T> {
+    const settled: Promise<void> = add.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.activating.add(settled);
+    void settled.then(() => this.activating.delete(settled));
+    return add;
+  }
+
+  /**
+   * A run this host took as it adopted it: activated as a pass's claim is (after a stop too:
+   * the activation then leaves it in active/ for the next start), and waited for by stop().
+   */
   took(c: Claimed): void {
     this.stats.claimed++;
     const a = this.d.activate(c.run, c.token, c.record).finally(() => this.activating.delete(a));

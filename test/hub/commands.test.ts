@@ -7,12 +7,16 @@
 import fs from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import t from "tap";
-import { LocalClusterState, type Assignment, type Claimed } from "../../hub/cluster-state.js";
+import { LocalClusterState, type Assignment, type Claimed, type IndexWrite, type PendRecord } from "../../hub/cluster-state.js";
 import { startHub, until } from "../helpers/hub.js";
 
-/** Claims go through at once, but their answer is held until released. */
+/** Claims go through at once, but their answer is held until released. A run is never taken as it is adopted here: the pass's claim is the race under test. */
 class HeldClaims extends LocalClusterState {
   claimed = false;
+  override async addPendTaking(p: PendRecord, index: readonly IndexWrite[] = []): Promise<Claimed | undefined> {
+    await this.addPend(p, "new", index);
+    return undefined;
+  }
   letGo!: () => void;
   private readonly gate = new Promise<void>((r) => (this.letGo = r));
   override async claim(a: readonly Assignment[]): Promise<Claimed[]> {

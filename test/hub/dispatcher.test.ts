@@ -7,6 +7,7 @@
 import { pino } from "pino";
 import t from "tap";
 import { LocalClusterState, type Assignment, type Claimed, type Snapshot } from "../../hub/cluster-state.js";
+import type { ParkRequest } from "../../store/cluster-state.js";
 import { Dispatcher } from "../../hub/dispatcher.js";
 import { Publisher } from "../../hub/publisher.js";
 import { RunTable } from "../../hub/run-table.js";
@@ -108,4 +109,31 @@ t.test("stop waits for the pass in flight and its activations; no pass after it"
   d.kick();
   await new Promise((r) => setTimeout(r, 100));
   t.equal(state.snapshots, passes, "a kick after stop runs no pass");
+});
+
+t.test("a pend its pass could not park (its blocker went since the snapshot) is decided again at once, without a kick", async (t) => {
+  class ReleasingBeforePark extends Scripted {
+    beforePark: (() => Promise<void>) | undefined;
+    override async park(p: readonly ParkRequest[]): Promise<number> {
+      const f = this.beforePark;
+      this.beforePark = undefined;
+      await f?.();
+      return super.park(p);
+    }
+  }
+  const state = new ReleasingBeforePark();
+  await state.heartbeat({ name: "h1", tags: [], slots: 4, running: 0, lastSeen: 0, startedAt: 0 }, 60_000);
+  await state.heartbeat({ name: "h2", tags: [], slots: 1, running: 0, lastSeen: 0, startedAt: 0 }, 60_000);
+  await state.addPend({ run: "holder", flowKey: "f/1", hostTags: [], resources: ["db"], adoptedBy: "h2", adoptedAt: 1, record: "" });
+  const [held] = await state.claim([{ run: "holder", host: "h2", flowKey: "f/1", resources: ["db"] }]);
+  if (held === undefined) throw new Error("no claim");
+  await state.addPend({ run: "r2", flowKey: "f/1", hostTags: [], resources: ["db"], adoptedBy: "h1", adoptedAt: 2, record: "" });
+  // The pass sees db held and parks r2 on it; db is released just before the park arrives.
+  state.beforePark = async () => void (await state.release("holder", held.token));
+  const activated: string[] = [];
+  const d = make(state, { activate: async (run) => void activated.push(run) });
+  d.open();
+  await until(() => activated.includes("r2"), 5000, "r2 to be claimed once db was free");
+  t.ok(state.snapshots >= 2, "a second pass decided it");
+  await d.stop();
 });

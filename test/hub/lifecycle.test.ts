@@ -17,7 +17,7 @@ import t from "tap";
 import { hostCommands } from "../../agent/host-commands.js";
 import type { TaskRunner } from "../../agent/contract.js";
 import { parseSettings } from "../../cmd/settings.js";
-import { LocalClusterState, type Assignment, type Claimed, type HostRecord } from "../../hub/cluster-state.js";
+import { LocalClusterState, type Assignment, type Claimed, type HostRecord, type IndexWrite, type PendRecord } from "../../hub/cluster-state.js";
 import { Hub } from "../../hub/hub.js";
 import { DEFAULT_LEASE_MS } from "../../hub/lease.js";
 import type { RunEvent } from "../../hub/types.js";
@@ -53,10 +53,14 @@ t.test("start twice, trigger before start and after stop: clear errors; state re
   await t.rejects(hub.trigger({ flow: "a" }), { code: "E_STOPPING" }, "a trigger after the stop");
 });
 
-/** A cluster state whose claims wait for a gate (a dispatch pass in flight). */
+/** A cluster state whose claims wait for a gate (a dispatch pass in flight); no run is taken as it is adopted. */
 class SlowClaims extends LocalClusterState {
   readonly gate = new Gate();
   claiming = false;
+  override async addPendTaking(p: PendRecord, index: readonly IndexWrite[] = []): Promise<Claimed | undefined> {
+    await this.addPend(p, "new", index);
+    return undefined;
+  }
   override async claim(a: readonly Assignment[]): Promise<Claimed[]> {
     this.claiming = true;
     await this.gate.opened;
@@ -83,6 +87,42 @@ t.test("stop waits for a dispatch pass in flight; its claim does not start after
   await new Promise((r) => setTimeout(r, 200));
   t.same(started, [], "no task started after the stop");
   t.ok(existsSync(join(root, "floes", "a", "1", "active", run)), "the claimed run waits in active/ for the next start");
+  const again = await startHub(t, TINY, { root });
+  t.equal((await again.end(run)).result, "good", "and the next start runs it");
+});
+
+/** A cluster state whose takes at adoption are made at once, their answer held by a gate. */
+class SlowTakes extends LocalClusterState {
+  readonly gate = new Gate();
+  taking = false;
+  override async addPendTaking(p: PendRecord, index: readonly IndexWrite[] = []): Promise<Claimed | undefined> {
+    const c = await super.addPendTaking(p, index);
+    this.taking = true;
+    await this.gate.opened;
+    return c;
+  }
+}
+
+t.test("stop waits for a run taken as it is adopted; it does not start after the executors stopped, and the next start runs it", async (t) => {
+  const state = new SlowTakes();
+  const started: string[] = [];
+  const { hub, root } = newHub(state, async (req) => {
+    started.push(req.nodeId);
+    return { status: 0, outputs: {} };
+  });
+  await hub.start();
+  const triggering = hub.trigger({ flow: "a" });
+  await until(() => state.taking, 10_000, "the run to be taken as it is adopted");
+  let stopped = false;
+  const stopping = hub.stop(0).then(() => (stopped = true));
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(stopped, false, "stop waits for the take in flight");
+  state.gate.open();
+  const run = (await triggering).ref.run;
+  await stopping;
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(started, [], "no task started after the stop");
+  t.ok(existsSync(join(root, "floes", "a", "1", "active", run)), "the taken run waits in active/ for the next start");
   const again = await startHub(t, TINY, { root });
   t.equal((await again.end(run)).result, "good", "and the next start runs it");
 });
