@@ -20,7 +20,8 @@
  *
  * Each publish also changes one small value, the publish mark; the once-a-second look reads
  * that mark and reads the definitions only when it moved (and every FULL_LOOK_MS anyway, for a
- * publisher that left no mark): one short read a second per host, whatever the flows.
+ * publisher that left no mark). In a cluster the lease's renewals read the mark with them
+ * (ClusterState.followValue): the look costs no request of its own, whatever the flows.
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
@@ -116,7 +117,10 @@ export class OnUpdate {
       }
       await this.look();
     }
-    if (this.d.ticks !== undefined) this.stopTicks = this.d.ticks.onTick(() => this.ticked());
+    if (this.d.ticks !== undefined) {
+      this.d.state.followValue(PUBLISH_MARK);
+      this.stopTicks = this.d.ticks.onTick(() => this.ticked());
+    }
     this.schedule();
   }
 
@@ -184,7 +188,9 @@ export class OnUpdate {
 
   /** The published definitions of this host's flows: a newer one than last seen is applied here. */
   private async look(): Promise<void> {
-    const mark = await this.d.state.getValue(PUBLISH_MARK);
+    // With the lease's ticks, the mark comes with each renewal (followValue): no read of its own.
+    const renewed = this.d.ticks !== undefined ? this.d.state.valueAtHeartbeat(PUBLISH_MARK) : undefined;
+    const mark = renewed !== undefined ? renewed.value : await this.d.state.getValue(PUBLISH_MARK);
     const last = this.lastFull;
     if (last !== undefined && mark !== undefined && mark === last.mark && performance.now() - last.at < FULL_LOOK_MS) return;
     const at = performance.now();

@@ -174,6 +174,15 @@ export interface ClusterState {
    * hub/lease.ts: by then a host cut off has stopped their tasks).
    */
   heartbeat(h: HostRecord, leaseMs: number, marginMs?: number): Promise<"new" | "renewed" | "expired">;
+  /**
+   * From now on every heartbeat also reads `key` (setValue's), in the same request, and
+   * valueAtHeartbeat(key) answers it as of the last heartbeat that came back: a value a host
+   * looks at every second (on-update's publish mark) costs no request of its own. One key at
+   * a time (the last one followed).
+   */
+  followValue(key: string): void;
+  /** `key`'s value as the last heartbeat read it (followValue): `value` undefined when unset; undefined when no heartbeat has read it yet. */
+  valueAtHeartbeat(key: string): { readonly value: string | undefined } | undefined;
   /** One round trip to the state, changing nothing (a host that stood down probes with it). */
   ping(): Promise<void>;
   removeHost(name: string): Promise<void>;

@@ -44,6 +44,13 @@ export class LocalClusterState implements ClusterState {
 
   async ping(): Promise<void> {}
 
+  followValue(_key: string): void {}
+
+  /** In process, every read is current: the value as it is now. */
+  valueAtHeartbeat(key: string): { readonly value: string | undefined } {
+    return { value: this.values.get(key) };
+  }
+
   async removeHost(name: string): Promise<void> {
     this.hostMap.delete(name);
   }

@@ -13,6 +13,10 @@ redis.call('ZADD', K.leaseEnd, num(now + tonumber(ARGV[A + 3])), name)
 redis.call('ZADD', K.reapAt, num(now + tonumber(ARGV[A + 3]) + tonumber(ARGV[A + 4])), name)
 redis.call('HSET', K.hosts, name, ARGV[A + 1])`;
 
+/** The value a host follows (KEYS[NT + 1], when given: ClusterState.followValue): whether it is set, and it. */
+const FOLLOWED = `local fv = KEYS[NT + 1] and redis.call('GET', KEYS[NT + 1]) or false`;
+const FOLLOWED_OUT = `fv and '1' or '', fv or ''`;
+
 /**
  * The earliest time any host's runs may be reaped: until then a reap has nothing to do, and
  * the host need not run one (RedisClusterState.reapDead).
@@ -38,7 +42,8 @@ if changed then
   bump()
   bump_hosts(now)
 end
-return { out, ${FIRST_REAP}, num(now) }
+${FOLLOWED}
+return { out, ${FIRST_REAP}, num(now), ${FOLLOWED_OUT} }
 `;
 
 /**
@@ -56,7 +61,8 @@ local prev = redis.call('HGET', K.leases, name)
 if not prev or tonumber(prev) < now then return { 'slow' } end
 if redis.call('HGET', K.hostTags, name) ~= tags or redis.call('HGET', K.slots, name) ~= ARGV[A + 2] then return { 'slow' } end
 ${RENEW_LEASE}
-return { 'renewed', ${FIRST_REAP}, num(now) }
+${FOLLOWED}
+return { 'renewed', ${FIRST_REAP}, num(now), ${FOLLOWED_OUT} }
 `;
 
 /** Returns 'ok', then run, token, packed {host, flowKey, resources...} per reaped run. */

@@ -119,6 +119,9 @@ export class RedisClusterState implements ClusterState {
    * (one script per host per renewal, most of Redis's idle time at hundreds of hosts).
    */
   private reapNotBefore = Number.NEGATIVE_INFINITY;
+  /** The value heartbeats read (followValue), and what the last one read. */
+  private followed: string | undefined;
+  private atHeartbeat: { readonly key: string; readonly value: string | undefined } | undefined;
   /** performance.now() of the last reap this state ran (its start counts: the first heartbeat tells whether one is due). */
   private reapedAt = performance.now();
 
@@ -275,14 +278,26 @@ export class RedisClusterState implements ClusterState {
     this.settleMs = Math.max(1, Math.round(leaseMs + marginMs));
     const sent = performance.now();
     const args = [h.name, JSON.stringify(h), h.slots, Math.max(1, Math.round(leaseMs)), Math.max(0, Math.round(marginMs)), packList([...h.tags].sort())];
-    let reply = await this.state(SCRIPTS.renew, args, [], true);
-    if (Array.isArray(reply) && reply[0] === "slow") reply = await this.state(SCRIPTS.heartbeat, args, [], true);
-    const [r, first, now] = Array.isArray(reply) ? reply.map(String) : [];
+    const followed = this.followed;
+    const keys = followed !== undefined ? [this.keys.value(followed)] : [];
+    let reply = await this.state(SCRIPTS.renew, args, keys, true);
+    if (Array.isArray(reply) && reply[0] === "slow") reply = await this.state(SCRIPTS.heartbeat, args, keys, true);
+    const [r, first, now, has, value] = Array.isArray(reply) ? reply.map(String) : [];
     if (r !== "new" && r !== "renewed" && r !== "expired") throw this.fail("heartbeat", `unexpected reply ${String(reply)}`);
+    if (followed !== undefined && followed === this.followed) this.atHeartbeat = { key: followed, value: has === "1" ? value : undefined };
     // Counted from when it was sent: the earliest reap time comes no later on this clock.
     // A host that registers later with a shorter lease is seen by the next heartbeat.
     this.reapNotBefore = first !== undefined && first !== "" ? sent + (Number(first) - Number(now)) : Number.NEGATIVE_INFINITY;
     return r;
+  }
+
+  followValue(key: string): void {
+    this.followed = key;
+    this.atHeartbeat = undefined;
+  }
+
+  valueAtHeartbeat(key: string): { readonly value: string | undefined } | undefined {
+    return this.atHeartbeat?.key === key ? { value: this.atHeartbeat.value } : undefined;
   }
 
   async removeHost(name: string): Promise<void> {

@@ -661,6 +661,23 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.equal(await s.getRecord("p2"), undefined, "an embedded pend (no record) keeps none");
   });
 
+  t.test("followValue: each heartbeat reads the followed value with it", async (t) => {
+    const s = await make(t);
+    s.followValue("mark");
+    await s.setValue("mark", "v1");
+    t.equal(await s.heartbeat(host("h1"), LONG), "new");
+    t.same(s.valueAtHeartbeat("mark"), { value: "v1" }, "read by the first (whole) heartbeat");
+    await s.setValue("mark", "v2");
+    t.equal(await s.heartbeat(host("h1"), LONG), "renewed");
+    t.same(s.valueAtHeartbeat("mark"), { value: "v2" }, "and by a renewal");
+    await s.setValue("mark", "");
+    await s.heartbeat(host("h1"), LONG);
+    t.same(s.valueAtHeartbeat("mark"), { value: "" }, "an empty value is a value");
+    await s.deleteValue("mark");
+    await s.heartbeat(host("h1"), LONG);
+    t.same(s.valueAtHeartbeat("mark"), { value: undefined }, "a deleted one is none");
+  });
+
   t.test("no record for an unknown run; ticks and values", async (t) => {
     const s = await make(t);
     t.equal(await s.getRecord("r1"), undefined);

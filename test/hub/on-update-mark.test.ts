@@ -1,8 +1,8 @@
 /**
- * on-update's look in a cluster (hub/on-update.ts): once a second a host reads the publish
- * mark, and the flows' published definitions only when the mark moved — one short read a
- * second whatever the number of flows — and a definition another host publishes is still
- * followed.
+ * on-update's look in a cluster (hub/on-update.ts): once a second a host looks at the publish
+ * mark (with the lease's ticks, the one its renewals read: ClusterState.followValue), and
+ * reads the flows' published definitions only when the mark moved — whatever the number of
+ * flows — and a definition another host publishes is still followed.
  */
 import { pino } from "pino";
 import t from "tap";
@@ -22,9 +22,10 @@ function config(cmd: string): Config {
   return r.config;
 }
 
-/** The state, counting each key getValue reads. */
-function counting(state: LocalClusterState): { state: ClusterState; reads: Map<string, number> } {
+/** The state, counting each key getValue reads, and each look at a value a heartbeat read (valueAtHeartbeat). */
+function counting(state: LocalClusterState): { state: ClusterState; reads: Map<string, number>; atHeartbeat: Map<string, number> } {
   const reads = new Map<string, number>();
+  const atHeartbeat = new Map<string, number>();
   const wrapped = new Proxy(state, {
     get(target, prop, receiver) {
       if (prop === "getValue") {
@@ -33,11 +34,17 @@ function counting(state: LocalClusterState): { state: ClusterState; reads: Map<s
           return target.getValue(key);
         };
       }
+      if (prop === "valueAtHeartbeat") {
+        return (key: string) => {
+          atHeartbeat.set(key, (atHeartbeat.get(key) ?? 0) + 1);
+          return target.valueAtHeartbeat(key);
+        };
+      }
       const v: unknown = Reflect.get(target, prop, receiver);
       return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  return { state: wrapped, reads };
+  return { state: wrapped, reads, atHeartbeat };
 }
 
 /** Lease ticks the test makes (Lease.onTick). */
@@ -101,12 +108,14 @@ t.test("with a timer of its own (no lease ticks): looks read the mark; definitio
 
 t.test("with the lease's ticks: a look at the first tick a second after the last, none between", async (t) => {
   const shared = new LocalClusterState();
-  const { state, reads } = counting(shared);
+  const { state, reads, atHeartbeat } = counting(shared);
   const ticks = new Ticks();
   const h1 = onUpdate(state, "h1", () => config("true"), ticks);
   await h1.start();
   t.teardown(() => h1.stop());
-  const marks = (): number => reads.get("def-published") ?? 0;
+  const readsAtStart = reads.get("def-published") ?? 0;
+  // A look at the mark: with the lease's ticks, the one the last renewal read (followValue).
+  const marks = (): number => (reads.get("def-published") ?? 0) + (atHeartbeat.get("def-published") ?? 0);
   const settled = async (): Promise<void> => {
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   };
@@ -127,4 +136,5 @@ t.test("with the lease's ticks: a look at the first tick a second after the last
   ticks.tick();
   await settled();
   t.equal(marks(), atStart + 2, "after stop(), no tick looks");
+  t.equal(reads.get("def-published") ?? 0, readsAtStart, "the ticks' looks took the mark the renewals read: no read of their own");
 });

@@ -53,6 +53,20 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 t.test("contract: LocalClusterState", async (t) => contractSuite(t, async () => new LocalClusterState()));
 t.test("contract: RedisClusterState", async (t) => contractSuite(t, (t) => open(t)));
 
+t.test("followValue on Redis: the value as of the last heartbeat, none before one, only the followed key", async (t) => {
+  const s = await open(t);
+  await s.setValue("mark", "v1");
+  s.followValue("mark");
+  t.equal(s.valueAtHeartbeat("mark"), undefined, "no heartbeat has read it yet");
+  await s.heartbeat(host("h1"), LONG);
+  t.same(s.valueAtHeartbeat("mark"), { value: "v1" });
+  await s.setValue("mark", "v2");
+  t.same(s.valueAtHeartbeat("mark"), { value: "v1" }, "until the next heartbeat, the value it read");
+  t.equal(s.valueAtHeartbeat("other"), undefined, "a key not followed");
+  s.followValue("other");
+  t.equal(s.valueAtHeartbeat("mark"), undefined, "following another key forgets the first");
+});
+
 // --- races --------------------------------------------------------------------------------
 
 t.test("races: four connections claiming overlapping pends never double-take a pend, a resource or a slot", async (t) => {
