@@ -129,9 +129,10 @@ local function subset(want, have)
 end
 -- Whether \`host\` has a free slot: a wake-up (or an adoption) for a pend stands only for a
 -- host that may take it; one that filled up meanwhile leaves the pend to whoever looks.
-local function has_room(host)
-  return tonumber(redis.call('HGET', K.running, host) or '0') < tonumber(redis.call('HGET', K.slots, host) or '0')
+local function free_slots(host)
+  return tonumber(redis.call('HGET', K.slots, host) or '0') - tonumber(redis.call('HGET', K.running, host) or '0')
 end
+local function has_room(host) return free_slots(host) > 0 end
 -- The host a wake-up for \`run\` stands for (woken within \`stand\` ms and with a free slot), or nil.
 local function attending(run, now, stand)
   local at, who = string.match(redis.call('HGET', K.wokeFor, run) or '', '^(%d+) (.*)$')

@@ -55,7 +55,7 @@ local tags = redis.call('HGET', K.hostTags, adopter)
 local function taken_now(now)
   if settling(now) or not live(adopter, now) then return false end
   if not tags or not subset(want, tags) or not redis.call('ZSCORE', K.slotRank, adopter) then return false end
-  local free = tonumber(redis.call('HGET', K.slots, adopter) or '0') - tonumber(redis.call('HGET', K.running, adopter) or '0')
+  local free = free_slots(adopter)
   if free <= 0 then return false end
   local m = unpack_list(ARGV[A + 8])
   -- Pends listed before it: only a run that needs no resource and has no concurrency limit
@@ -77,7 +77,7 @@ local function taken_now(now)
   local more = redis.call('ZRANGEBYSCORE', K.slotRank, '(' .. free, '+inf', 'LIMIT', 0, 17)
   for i, h in ipairs(more) do
     if i > 16 then return false end
-    if h ~= adopter and live(h, now) and subset(want, redis.call('HGET', K.hostTags, h) or '') and tonumber(redis.call('HGET', K.slots, h) or '0') - tonumber(redis.call('HGET', K.running, h) or '0') > free then return false end
+    if h ~= adopter and live(h, now) and subset(want, redis.call('HGET', K.hostTags, h) or '') and free_slots(h) > free then return false end
   end
   return true
 end
@@ -147,10 +147,7 @@ for i = 0, n - 1 do
       if redis.call('HEXISTS', K.held, m[j]) == 1 then ok = false break end
     end
     if ok then ok = live(host, now) end
-    if ok then
-      local slots = tonumber(redis.call('HGET', K.slots, host) or '0')
-      ok = tonumber(redis.call('HGET', K.running, host) or '0') < slots
-    end
+    if ok then ok = has_room(host) end
     if ok and conc ~= '' then
       ok = tonumber(redis.call('HGET', K.flowActive, flow_key) or '0') < tonumber(conc)
     end
