@@ -10,6 +10,7 @@
 import { tagsMatch } from "../flows/tags.js";
 import type { ParkReason, PendView } from "../store/cluster-state.js";
 import { reuseSpaceFlow } from "./pend.js";
+import { fnv1a } from "./fnv1a.js";
 
 export type { PendView };
 
@@ -44,11 +45,7 @@ export interface DispatchInput {
  * a pass decides for every host, and rendezvous hashing (a hash of each run and host pair)
  * made a decision pends × hosts of work — at 500 hosts, most of a host's CPU under load.
  */
-function ringPlace(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
+const ringPlace = fnv1a;
 
 /** Host names recur in every decision: their places are kept (bounded: cleared when large). */
 const hostPlaces = new Map<string, number>();

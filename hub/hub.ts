@@ -35,6 +35,7 @@ import { Fencing } from "./fencing.js";
 import { Finisher } from "./finisher.js";
 import { IndexMirror } from "./index-mirror.js";
 import { DEFAULT_LEASE_MS, Lease } from "./lease.js";
+import { tickPhase } from "./tick-phase.js";
 import { Lifecycle, type HubState } from "./lifecycle.js";
 import { NodeFiles } from "./node-files.js";
 import { OnUpdate } from "./on-update.js";
@@ -155,6 +156,7 @@ export class Hub {
       regained: (outcome) => this.fencing.regained(outcome),
       // An embedded host is the only one: no other host can take its runs.
       selfFence: clustered,
+      tickPhase: () => tickPhase(o.host, state.hostsAtHeartbeat()),
       log,
     });
     const children = (this.children = new ChildRuns({

@@ -19,6 +19,7 @@
 import type { Logger } from "pino";
 import { retry } from "../store/backoff.js";
 import { coerceError, errorCode } from "./errors.js";
+import { nextTickAt } from "./tick-phase.js";
 
 export type Renewal = "new" | "renewed" | "expired";
 
@@ -47,6 +48,8 @@ export interface LeaseDeps {
   regained(outcome: Renewal): Promise<void>;
   /** Whether the host stands down when the lease no longer vouches (a cluster member). */
   readonly selfFence: boolean;
+  /** Where in the period this host ticks (hub/tick-phase.ts), asked before each tick. @defaultValue 0 */
+  tickPhase?(): number;
   readonly log: Logger;
 }
 
@@ -58,6 +61,8 @@ export class Lease {
   private state: "new" | "running" | "stopped" = "new";
   private watchdog: NodeJS.Timeout | undefined;
   private loop: NodeJS.Timeout | undefined;
+  /** The wall-clock instant the last tick was set for (nextTickAt keeps the cadence from it). */
+  private lastTickAt: number | undefined;
   /** The renewal or probe in flight, if any (one at a time: they share one connection). */
   private inFlight: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
@@ -73,7 +78,7 @@ export class Lease {
     this.marginMs = leaseMargin(ms);
   }
 
-  /** How often the lease is renewed: three chances within the vouching window. */
+  /** How often the lease is renewed: three chances within the vouching window (on the instants schedule() says). */
   get renewEveryMs(): number {
     return Math.max(50, Math.floor((this.ms - this.marginMs) / 3));
   }
@@ -157,14 +162,23 @@ export class Lease {
     return () => this.tickListeners.delete(fn);
   }
 
+  /**
+   * The next tick, on the instant the host's phase gives (hub/tick-phase.ts: a cluster's hosts
+   * renew together, and Redis serves them in one wake-up): a period after the last one.
+   */
   private schedule(): void {
     if (this.state !== "running") return;
-    this.loop = setTimeout(() => {
-      // Ticks keep their pace whatever a renewal costs; one still in flight is not doubled.
-      this.schedule();
-      if (this.inFlight === undefined) this.inFlight = this.tick().finally(() => (this.inFlight = undefined));
-      for (const fn of this.tickListeners) fn();
-    }, this.renewEveryMs);
+    const at = nextTickAt(Date.now(), this.lastTickAt, this.renewEveryMs, this.deps.tickPhase?.() ?? 0);
+    this.loop = setTimeout(
+      () => {
+        this.lastTickAt = at;
+        // Ticks keep their pace whatever a renewal costs; one still in flight is not doubled.
+        this.schedule();
+        if (this.inFlight === undefined) this.inFlight = this.tick().finally(() => (this.inFlight = undefined));
+        for (const fn of this.tickListeners) fn();
+      },
+      Math.max(0, at - Date.now()),
+    );
     this.loop.unref();
   }
 

@@ -183,6 +183,11 @@ export interface ClusterState {
   followValue(key: string): void;
   /** `key`'s value as the last heartbeat read it (followValue): `value` undefined when unset; undefined when no heartbeat has read it yet. */
   valueAtHeartbeat(key: string): { readonly value: string | undefined } | undefined;
+  /**
+   * How many hosts the registry held, live or not, as the last heartbeat that came back read
+   * it (in the same request); undefined before one. A host spreads its ticks by it (hub/tick-phase.ts).
+   */
+  hostsAtHeartbeat(): number | undefined;
   /** One round trip to the state, changing nothing (a host that stood down probes with it). */
   ping(): Promise<void>;
   removeHost(name: string): Promise<void>;

@@ -51,6 +51,10 @@ export class LocalClusterState implements ClusterState {
     return { value: this.values.get(key) };
   }
 
+  hostsAtHeartbeat(): number {
+    return this.hostMap.size;
+  }
+
   async removeHost(name: string): Promise<void> {
     this.hostMap.delete(name);
   }

@@ -23,6 +23,9 @@ const FOLLOWED_OUT = `fv and '1' or '', fv or ''`;
  */
 const FIRST_REAP = `(redis.call('ZRANGE', K.reapAt, 0, 0, 'WITHSCORES')[2] or '')`;
 
+/** How many hosts the registry holds, live or not (until removed): a host's ticks are spread by it (hub/tick-phase.ts). */
+const REGISTERED = `redis.call('ZCARD', K.leaseEnd)`;
+
 const HEARTBEAT = `
 local name = ARGV[A]
 local now = now_ms()
@@ -43,7 +46,7 @@ if changed then
   bump_hosts(now)
 end
 ${FOLLOWED}
-return { out, ${FIRST_REAP}, num(now), ${FOLLOWED_OUT} }
+return { out, ${FIRST_REAP}, num(now), ${FOLLOWED_OUT}, ${REGISTERED} }
 `;
 
 /**
@@ -62,7 +65,7 @@ if not prev or tonumber(prev) < now then return { 'slow' } end
 if redis.call('HGET', K.hostTags, name) ~= tags or redis.call('HGET', K.slots, name) ~= ARGV[A + 2] then return { 'slow' } end
 ${RENEW_LEASE}
 ${FOLLOWED}
-return { 'renewed', ${FIRST_REAP}, num(now), ${FOLLOWED_OUT} }
+return { 'renewed', ${FIRST_REAP}, num(now), ${FOLLOWED_OUT}, ${REGISTERED} }
 `;
 
 /** Returns 'ok', then run, token, packed {host, flowKey, resources...} per reaped run. */

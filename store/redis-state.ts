@@ -122,6 +122,8 @@ export class RedisClusterState implements ClusterState {
   /** The value heartbeats read (followValue), and what the last one read. */
   private followed: string | undefined;
   private atHeartbeat: { readonly key: string; readonly value: string | undefined } | undefined;
+  /** How many hosts the registry held at the last heartbeat (hostsAtHeartbeat). */
+  private hostsRegistered: number | undefined;
   /** performance.now() of the last reap this state ran (its start counts: the first heartbeat tells whether one is due). */
   private reapedAt = performance.now();
 
@@ -282,9 +284,10 @@ export class RedisClusterState implements ClusterState {
     const keys = followed !== undefined ? [this.keys.value(followed)] : [];
     let reply = await this.state(SCRIPTS.renew, args, keys, true);
     if (Array.isArray(reply) && reply[0] === "slow") reply = await this.state(SCRIPTS.heartbeat, args, keys, true);
-    const [r, first, now, has, value] = Array.isArray(reply) ? reply.map(String) : [];
+    const [r, first, now, has, value, registered] = Array.isArray(reply) ? reply.map(String) : [];
     if (r !== "new" && r !== "renewed" && r !== "expired") throw this.fail("heartbeat", `unexpected reply ${String(reply)}`);
     if (followed !== undefined && followed === this.followed) this.atHeartbeat = { key: followed, value: has === "1" ? value : undefined };
+    if (registered !== undefined && registered !== "") this.hostsRegistered = Number(registered);
     // Counted from when it was sent: the earliest reap time comes no later on this clock.
     // A host that registers later with a shorter lease is seen by the next heartbeat.
     this.reapNotBefore = first !== undefined && first !== "" ? sent + (Number(first) - Number(now)) : Number.NEGATIVE_INFINITY;
@@ -298,6 +301,10 @@ export class RedisClusterState implements ClusterState {
 
   valueAtHeartbeat(key: string): { readonly value: string | undefined } | undefined {
     return this.atHeartbeat?.key === key ? { value: this.atHeartbeat.value } : undefined;
+  }
+
+  hostsAtHeartbeat(): number | undefined {
+    return this.hostsRegistered;
   }
 
   async removeHost(name: string): Promise<void> {

@@ -18,6 +18,8 @@ export interface WorkerConfig {
   readonly cluster: string;
   readonly subject: string;
   readonly mode: "wake" | "herd";
+  /** Hosts tick on the wall clock's instants at their phase (hub/tick-phase.ts), as real hosts; false: each at a phase of its own, the way before. */
+  readonly align: boolean;
   readonly slots: number;
   readonly taskMs: number;
   /** The hosts of this worker: indexes into the harness's numbering (name h0000…, even ones tagged linux). */

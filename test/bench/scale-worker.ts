@@ -1,8 +1,8 @@
 /**
  * A worker process of the scale harness (scale.ts): a share of the simulated hosts. Each is
  * the real dispatcher (hub/dispatcher.ts) on the real Redis cluster state, with its own
- * wake-up connection, heartbeats and reaps at the real lease's period, each at its own
- * phase; its tasks are timers (no processes, no files). It tells the harness what it
+ * wake-up connection, heartbeats and reaps at the real lease's period, on the instants real
+ * hosts tick on (hub/tick-phase.ts; or each at its own phase, `--align=0`); its tasks are timers (no processes, no files). It tells the harness what it
  * claimed and released (scale-protocol.ts); the harness adopts the runs and checks.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -10,6 +10,7 @@ import { pino } from "pino";
 import { Redis } from "ioredis";
 import { Dispatcher } from "../../hub/dispatcher.js";
 import { DEFAULT_LEASE_MS, Lease } from "../../hub/lease.js";
+import { nextTickAt, tickPhase } from "../../hub/tick-phase.js";
 import { Publisher } from "../../hub/publisher.js";
 import { RunTable } from "../../hub/run-table.js";
 import type { RunEvent } from "../../hub/types.js";
@@ -132,10 +133,20 @@ class SimHost {
       } catch (e) {
         this.w.errors.push(String(e));
       }
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), every);
+      if (this.stopped) return;
+      if (!this.w.c.align) this.timer = setTimeout(() => void tick(), every);
+      else {
+        const at = nextTickAt(Date.now(), lastTickAt, every, tickPhase(this.name, this.state.hostsAtHeartbeat()));
+        this.timer = setTimeout(() => {
+          lastTickAt = at;
+          void tick();
+        }, at - Date.now());
+      }
     };
+    let lastTickAt: number | undefined;
     // Hosts of a real cluster do not all start in the same millisecond: each at its own
-    // phase, its first pass (with the host table, which later passes cache) included.
+    // moment, its first pass (with the host table, which later passes cache) included; then
+    // (align) on its phase's instants.
     const phase = Math.random() * every;
     this.timer = setTimeout(() => {
       this.dispatcher.open();

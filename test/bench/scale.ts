@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --scale [--hosts=500] [--backlog=50000] [--rate=200] [--seconds=60]
  *                           [--mode=wake|herd] [--slots=4] [--task-ms=400] [--workers=N]
- *                           [--shared-connections=N] [--ramp=0] [--take=1]`
+ *                           [--shared-connections=N] [--ramp=0] [--take=1] [--align=1]`
  *
  * The scale harness (issue "cluster at scale"): many simulated hosts against a real
  * redis-server and nats-server it starts, spread over `--workers` processes
@@ -21,6 +21,7 @@
  * live host reaped. `--mode=herd` runs the way before wake-ups (every host passes on every
  * pend added and run ended, told over NATS as the real hosts were), for the comparison.
  * `--take=0`: no run is taken as it is adopted (ClusterState.addPendTaking), as before it.
+ * `--align=0`: each host ticks at a phase of its own, not on the instants hub/tick-phase.ts gives.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
@@ -42,6 +43,8 @@ export interface ScaleOptions {
   readonly mode: "wake" | "herd";
   /** Runs taken by their adopting host as they are added, where a pass would give them to it (wake mode; `--take=0`: never, the way before it). */
   readonly take: boolean;
+  /** Hosts tick together, in groups, on the wall clock's instants (hub/tick-phase.ts; `--align=0`: each at its own phase, the way before). */
+  readonly align: boolean;
   readonly slots: number;
   readonly taskMs: number;
   /**
@@ -231,7 +234,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleReport> {
       const child = fork(new URL("./scale-worker.js", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: prof !== undefined && prof !== "" ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [] });
       const w = new WorkerProc(child, new Set(mine.map(hostName)), h);
       h.workers.push(w);
-      w.send({ t: "config", config: { redisUrl: redisB.url, natsUrl: natsB.url, cluster: CLUSTER, subject: SUBJECT, mode: o.mode, slots: o.slots, taskMs: o.taskMs, hosts: mine, connections: o.sharedConnections > 0 ? o.sharedConnections : mine.length } });
+      w.send({ t: "config", config: { redisUrl: redisB.url, natsUrl: natsB.url, cluster: CLUSTER, subject: SUBJECT, mode: o.mode, align: o.align, slots: o.slots, taskMs: o.taskMs, hosts: mine, connections: o.sharedConnections > 0 ? o.sharedConnections : mine.length } });
     }
     await Promise.all(h.workers.map((w) => w.whenReady()));
 
@@ -451,6 +454,7 @@ export async function runScale(argv: readonly string[], dir: string): Promise<nu
     seconds: arg(argv, "seconds", 60),
     mode: modeArg,
     take: arg(argv, "take", 1) !== 0,
+    align: arg(argv, "align", 1) !== 0,
     slots: arg(argv, "slots", 4),
     taskMs: arg(argv, "task-ms", 400),
     rampS: Math.min(5, Math.max(0, arg(argv, "ramp", 0))),

@@ -678,6 +678,20 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.same(s.valueAtHeartbeat("mark"), { value: undefined }, "a deleted one is none");
   });
 
+  t.test("hostsAtHeartbeat: the registry's size, live or not, as the last heartbeat read it", async (t) => {
+    const s = await make(t);
+    t.equal(await s.heartbeat(host("h1"), LONG), "new");
+    t.equal(s.hostsAtHeartbeat(), 1, "this host");
+    await s.heartbeat(host("h2"), 1);
+    await s.heartbeat(host("h3"), LONG);
+    await new Promise((r) => setTimeout(r, 20));
+    await s.heartbeat(host("h1"), LONG);
+    t.equal(s.hostsAtHeartbeat(), 3, "a host whose lease lapsed still counts until it is removed");
+    await s.removeHost("h2");
+    await s.heartbeat(host("h1"), LONG);
+    t.equal(s.hostsAtHeartbeat(), 2, "a removed host does not");
+  });
+
   t.test("no record for an unknown run; ticks and values", async (t) => {
     const s = await make(t);
     t.equal(await s.getRecord("r1"), undefined);

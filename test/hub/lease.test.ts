@@ -12,6 +12,8 @@ const LEASE = 400; // margin 100 ms: vouches for 300 ms, renews every 100 ms
 
 interface Script {
   renewals: number;
+  /** Date.now() as each renewal was sent. */
+  sentAt: number[];
   probes: number;
   standDowns: number;
   regained: Renewal[];
@@ -23,10 +25,10 @@ interface Script {
   heal(): void;
 }
 
-function scripted(o: { selfFence?: boolean } = {}): { lease: Lease; s: Script } {
+function scripted(o: { selfFence?: boolean; tickPhase?: number } = {}): { lease: Lease; s: Script } {
   const hung = new Set<() => void>();
   const s: Script = {
-    renewals: 0, probes: 0, standDowns: 0, regained: [], renewMs: 0, probeMs: 0, outcome: "renewed",
+    renewals: 0, sentAt: [], probes: 0, standDowns: 0, regained: [], renewMs: 0, probeMs: 0, outcome: "renewed",
     heal: () => {
       for (const h of hung) h();
       hung.clear();
@@ -36,6 +38,7 @@ function scripted(o: { selfFence?: boolean } = {}): { lease: Lease; s: Script } 
   const lease = new Lease(LEASE, {
     renew: async () => {
       s.renewals++;
+      s.sentAt.push(Date.now());
       await wait(s.renewMs);
       return s.outcome;
     },
@@ -46,13 +49,14 @@ function scripted(o: { selfFence?: boolean } = {}): { lease: Lease; s: Script } 
     standDown: () => void s.standDowns++,
     regained: async (out) => void s.regained.push(out),
     selfFence: o.selfFence ?? true,
+    ...(o.tickPhase !== undefined ? { tickPhase: () => o.tickPhase ?? 0 } : {}),
     log: pino({ level: "silent" }),
   });
   return { lease, s };
 }
 
 /** A lease under test, stopped (its hung calls healed) when the test ends. */
-function underTest(t: Test, o: { selfFence?: boolean } = {}): { lease: Lease; s: Script } {
+function underTest(t: Test, o: { selfFence?: boolean; tickPhase?: number } = {}): { lease: Lease; s: Script } {
   const x = scripted(o);
   t.teardown(async () => {
     x.s.renewMs = 0;
@@ -64,6 +68,24 @@ function underTest(t: Test, o: { selfFence?: boolean } = {}): { lease: Lease; s:
 
 t.test("the margin is a quarter of the lease, within 100 ms … 10 s", async (t) => {
   t.same([leaseMargin(2000), leaseMargin(300), leaseMargin(600_000)], [500, 100, 10_000]);
+});
+
+t.test("renewals go out on the wall clock's instants at the host's phase, a period apart (hub/tick-phase.ts)", async (t) => {
+  for (const phase of [0, 0.5]) {
+    const { lease, s } = underTest(t, { tickPhase: phase });
+    // Begun half a period off the phase: ticks counted from begin() would all miss it.
+    const every = lease.renewEveryMs;
+    const off = (((Date.now() - phase * every - every / 2) % every) + every) % every;
+    await new Promise((r) => setTimeout(r, every - off));
+    await lease.begin();
+    await until(() => s.renewals >= 13, 10_000, "renewals");
+    await lease.stop();
+    // The first renewal is begin()'s, at once; the ticks' follow. A timer fires a little late
+    // (rarely, on a busy machine, a lot), never much early: most ticks sit just after the instant.
+    const offsets = s.sentAt.slice(1, 13).map((at) => (((at - phase * every) % every) + every) % every);
+    const onTime = offsets.filter((x) => x < every / 4 || x >= every - 2).length;
+    t.ok(onTime >= 8, `phase ${phase}: ${onTime} of 12 ticks within a quarter period after their instant (offsets ${offsets.join(", ")} ms)`);
+  }
 });
 
 t.test("renewals that come back keep it vouched; a cut link stands it down once, within lease − margin", async (t) => {
