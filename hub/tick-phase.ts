@@ -32,11 +32,15 @@ export function tickPhase(host: string, hosts: number | undefined): number {
  * both `nowMs` and half a period past the last tick's instant. While the phase holds, ticks
  * are exactly a period apart (a timer that fires a moment early or late does not make two in
  * a row or shift the next); when it moves (the cluster grew past a group), one gap is
- * between half a period and one and a half.
+ * between half a period and one and a half. A wall clock stepped back or forward: the first
+ * instant after now, within a period.
  */
 export function nextTickAt(nowMs: number, lastTickAt: number | undefined, periodMs: number, phase: number): number {
   const offset = Math.round(phase * periodMs);
-  const from = lastTickAt === undefined ? nowMs : Math.max(nowMs, lastTickAt + periodMs / 2);
+  // A last tick ahead of now by more than a period: the wall clock stepped back. Counting
+  // from it would hold the next tick back by the step; the first instant from now is taken.
+  const last = lastTickAt !== undefined && lastTickAt - nowMs <= periodMs ? lastTickAt : undefined;
+  const from = last === undefined ? nowMs : Math.max(nowMs, last + periodMs / 2);
   const into = (((from - offset) % periodMs) + periodMs) % periodMs;
   return from - into + periodMs;
 }

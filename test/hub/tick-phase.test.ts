@@ -31,6 +31,8 @@ t.test("nextTickAt: on the phase's instants, a period apart while the phase hold
   t.equal(nextTickAt(10_530, 10_500, P, 0), 11_000, "late: the cadence holds");
   t.equal(nextTickAt(10_900, 10_500, P, 0), 11_000, "very late: still the next instant");
   t.equal(nextTickAt(11_200, 10_500, P, 0), 11_500, "a tick missed (the loop was blocked): the one after");
+  t.equal(nextTickAt(500, 10_500, P, 0), 1000, "the clock stepped back 10 s: the next instant from now, not 10 s later");
+  t.equal(nextTickAt(60_123, 10_500, P, 0), 60_500, "stepped forward: the next instant from now");
   // A phase that moves (the cluster grew past a group): one gap within (½, 1½] periods.
   const wrong: string[] = [];
   for (let last = 0; last < P; last += 37) {
