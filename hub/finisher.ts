@@ -123,7 +123,7 @@ export class Finisher {
     // result written above goes with the copy.
     // Cluster: the run's index writes not sent yet, and its archived summary, go with the
     // release and apply only if it commits — one round trip for both, not two.
-    const unsent = token !== undefined ? this.d.mirror?.take(run) : undefined;
+    const unsent = token !== undefined ? await this.d.mirror?.takeWhenIdle(run) : undefined;
     const ended = indexWriteOf({ v: 1, type: "run", summary: this.d.publisher.summaryOf({ state: "archived", record }) });
     const index = unsent !== undefined && ended !== undefined ? [...unsent, ended.w] : undefined;
     const released = token === undefined ? undefined : await this.persist("release the run's resources", () => state.releaseCounted(run, token, index));

@@ -50,6 +50,9 @@ export function indexWriteOf(ev: RunEvent): { readonly key: string; readonly w: 
   return { key: entryOf(w), w };
 }
 
+/** How long a run's end waits for the batches in flight before its release (takeWhenIdle). */
+const IDLE_WAIT_MS = 250;
+
 export class IndexMirror {
   /** Entry key → its newest write not sent yet, in the order they are to be applied. */
   private pending = new Map<string, IndexWrite>();
@@ -103,6 +106,22 @@ export class IndexMirror {
       this.pending.delete(key);
     }
     return out;
+  }
+
+  /**
+   * take(), after the batches in flight (if any) are done — they also carry what of the run
+   * waited, so its end's writes and archived summary still go with its release rather than
+   * in a batch after it. At most IDLE_WAIT_MS: a host whose batches follow one another
+   * without a pause ends its runs as take() alone would. Undefined, as take(), while the
+   * state is away (the last batch failed) or a batch is still out.
+   */
+  async takeWhenIdle(run: string): Promise<IndexWrite[] | undefined> {
+    if (this.busy && !this.failing) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.sending, new Promise<void>((r) => (timer = setTimeout(r, IDLE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    return this.take(run);
   }
 
   /** Writes take() gave that did not go (the release was refused): sent as they would have been, newer ones of an entry winning. */

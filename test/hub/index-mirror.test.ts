@@ -189,6 +189,32 @@ t.test("a run entering the list goes out at the end of its turn, not after the w
   t.equal(m.unsent, 1);
 });
 
+t.test("takeWhenIdle: a run's end while a batch is out waits for it (which carries what waited), then takes; take alone gives nothing then", async (t) => {
+  const s = await openRedis(broker.url, { cluster: nextCluster(), commandTimeoutMs: 1000 });
+  t.teardown(() => s.close());
+  let open = (): void => undefined;
+  const gate = new Promise<void>((r) => (open = r));
+  const batches: IndexWrite[][] = [];
+  const spy = Object.assign(Object.create(s) as RedisClusterState, {
+    indexBatch: async (w: readonly IndexWrite[]) => {
+      batches.push([...w]);
+      await gate;
+      return s.indexBatch(w);
+    },
+  });
+  const m = new IndexMirror(spy, pino({ level: "silent" }), { windowMs: HOUR });
+  m.write(runEv("r0", "pending")); // goes out at the end of the turn, and waits at the gate
+  await until(() => batches.length === 1, 5000, "the first batch out");
+  m.write(nodeEv("r1", "a", "good"));
+  t.equal(m.take("r1"), undefined, "take: nothing while a batch is out");
+  const taking = m.takeWhenIdle("r1");
+  setTimeout(open, 50);
+  const taken = await taking;
+  t.not(taken, undefined, "after it: the run's release may carry its end");
+  t.same(states(batches.flat()), ["r0:pending", "r1/a:good"], "what waited went out with the batches in flight, in order");
+  t.equal(m.unsent, 0);
+});
+
 t.test("take: a run's unsent writes leave the mirror in order, for its release to carry; restore puts back those a newer write did not replace", async (t) => {
   const { m, batches } = await mirrorOn(t, broker.url, { windowMs: 60_000 });
   m.write(runEv("r1", "active"));
