@@ -8,7 +8,7 @@
  * the reason, in words.
  */
 import { tagsMatch } from "../flows/tags.js";
-import type { ParkReason, PendView } from "../store/cluster-state.js";
+import type { ParkedHead, ParkReason, PendView } from "../store/cluster-state.js";
 import { reuseSpaceFlow } from "./pend.js";
 import { fnv1a } from "./fnv1a.js";
 
@@ -31,6 +31,8 @@ export interface DispatchInput {
   readonly activeByFlow: ReadonlyMap<string, number>;
   /** Only pends this host may take (a host claiming work for itself); all hosts when absent. */
   readonly forHost?: string;
+  /** The host-tag sets of pends parked for a slot (Snapshot.parkedForSlots): see DispatchDecision.slotHeads. */
+  readonly parkedForSlots?: readonly (readonly string[])[];
 }
 
 /**
@@ -86,9 +88,10 @@ export interface DispatchDecision {
   /**
    * Pends that wait on something whose change alone can let them start, to be parked on it
    * (ClusterState.park) so that no pass looks at them again until it changes: no live host
-   * with their tags, their only resource held, their flow's concurrency reached (when they
-   * need no resource). A pend waiting for a slot, or behind an earlier pend, or on one of
-   * several resources, stays: its place in its resources' queues is decided on the list.
+   * with their tags, their only resource held, their flow's concurrency reached, or every
+   * live host with their tags full before this decision (the last two only when they need no
+   * resource). A pend behind an earlier pend, or on one of several resources, or waiting for
+   * a slot with a resource, stays: its place in its resources' queues is decided on the list.
    */
   readonly park: readonly { readonly run: string; readonly on: ParkReason }[];
   /**
@@ -97,6 +100,13 @@ export interface DispatchDecision {
    * must be looked at before this decision is acted on.
    */
   readonly firstInLine: ReadonlyMap<string, string>;
+  /**
+   * Per tag set of pends parked for a slot (DispatchInput.parkedForSlots) whose oldest must be
+   * looked at before this decision is acted on: a live host with the tags keeps a free slot
+   * (no `before`), or gave one to a pend younger than it may be (`before`: the youngest such).
+   * A decision over the whole list would have given it that slot.
+   */
+  readonly slotHeads: readonly ParkedHead[];
 }
 
 /**
@@ -128,6 +138,8 @@ interface TagGroup {
   readonly levels: Map<number, RingHost[]>;
   readonly members: ReadonlySet<string>;
   top: number;
+  /** Whether every eligible host was full before the decision (its pends may be parked for a slot); computed when first asked. */
+  fullAtStart?: boolean;
 }
 
 /**
@@ -219,6 +231,8 @@ function takeSlot(groups: Iterable<TagGroup>, host: string, free: Map<string, nu
 
 export function decide(input: DispatchInput): DispatchDecision {
   const free = new Map(input.hosts.map((h) => [h.name, h.freeSlots]));
+  /** Free slots before the decision, made when first needed (a pend that found no slot). */
+  let startFree: Map<string, number> | undefined;
   const held = new Map(input.held);
   const active = new Map(input.activeByFlow);
   /** Resources an earlier, still-waiting pend is first in line for. */
@@ -268,6 +282,15 @@ export function decide(input: DispatchInput): DispatchDecision {
     const host = chooseHost(g, p, free);
     if (host === undefined) {
       waiting.set(p.run, g.noSlot);
+      // Full before this decision too: only a slot freed on one of them can start it (a
+      // release, a host joining): parked for a slot. Not when full because of this decision's
+      // own assignments (their claims may fail), nor in a decision for one host alone.
+      if (p.resources.length === 0 && input.forHost === undefined) {
+        startFree ??= new Map(input.hosts.map((h) => [h.name, h.freeSlots]));
+        const before = startFree;
+        g.fullAtStart ??= g.eligible.every((h) => (before.get(h.name) ?? 0) <= 0);
+        if (g.fullAtStart) park.push({ run: p.run, on: { kind: "slots" } });
+      }
       // Keep its resources for it, so later pends do not overtake it.
       for (const r of p.resources) if (!queued.has(r)) queued.set(r, p.run);
       continue;
@@ -279,5 +302,29 @@ export function decide(input: DispatchInput): DispatchDecision {
   }
   const firstInLine = new Map(queued);
   for (const [r, run] of held) if (!input.held.has(r)) firstInLine.set(r, run);
-  return { assign, waiting, park, firstInLine };
+  return { assign, waiting, park, firstInLine, slotHeads: slotHeads(input, assign, free) };
+}
+
+/** DispatchDecision.slotHeads: a look at each tag set parked for a slot, and at its live hosts. */
+function slotHeads(input: DispatchInput, assign: readonly { readonly run: string; readonly host: string }[], free: ReadonlyMap<string, number>): ParkedHead[] {
+  const sets = input.parkedForSlots ?? [];
+  if (sets.length === 0 || input.forHost !== undefined) return [];
+  // Each host's youngest assignment (the decision assigns in adoption order).
+  const last = new Map<string, number>();
+  assign.forEach((a, i) => last.set(a.host, i));
+  const out: ParkedHead[] = [];
+  for (const hostTags of sets) {
+    let spare = false;
+    let youngest = -1;
+    for (const h of eligibleRing(input.hosts, hostTags, hostTags.join("\0"))) {
+      if ((free.get(h.name) ?? 0) > 0) {
+        spare = true;
+        break;
+      }
+      youngest = Math.max(youngest, last.get(h.name) ?? -1);
+    }
+    if (spare) out.push({ hostTags });
+    else if (youngest >= 0) out.push({ hostTags, before: (assign[youngest] as { run: string }).run });
+  }
+  return out;
 }

@@ -225,7 +225,7 @@ export class Dispatcher {
       return v;
     });
     const herd = this.mode === "herd";
-    const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, ...(herd ? { forHost: host } : {}) });
+    const d = decide({ pends: snap.pends, hosts, held: snap.held, activeByFlow: snap.activeByFlow, parkedForSlots: snap.parkedForSlots, ...(herd ? { forHost: host } : {}) });
     for (const [run, why] of d.waiting) {
       const e = table.get(run);
       if (e?.state === "pending" && e.waiting !== why) this.d.publisher.run(table.wait(run, why));
@@ -247,10 +247,11 @@ export class Dispatcher {
     if (parked < mine.length) this.again = true;
     // A resource this decision leaves free and kept for nobody, with pends parked on it: its
     // next in line comes back (the one its release brought back could not start), and so does
-    // the oldest on a resource a pend parked just now held nothing back from. Decide again
-    // before claiming: what came back may be older than what this decision started.
-    const free = [...snap.parkedOn].filter((r) => !snap.held.has(r)).map((resource) => ({ resource, ...(d.firstInLine.has(resource) ? { before: d.firstInLine.get(resource) as string } : {}) }));
-    const back = free.length > 0 ? await state.unparkHeads(free) : 0;
+    // the oldest on a resource a pend parked just now held nothing back from; and the oldest
+    // pend parked for a slot that a host with its tags keeps free or gives to a younger pend.
+    // Decide again before claiming: what came back may be older than what this decision started.
+    const heads = [...snap.parkedOn].filter((r) => !snap.held.has(r)).map((resource) => ({ resource, ...(d.firstInLine.has(resource) ? { before: d.firstInLine.get(resource) as string } : {}) }));
+    const back = heads.length + d.slotHeads.length > 0 ? await state.unparkHeads([...heads, ...d.slotHeads]) : 0;
     if (back > 0 || parkingMayFree(mine)) {
       this.again = true;
       return;

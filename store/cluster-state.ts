@@ -34,11 +34,21 @@ export interface SnapshotOptions {
 
 /** A snapshot of a state with nothing pending, as skipIfEmpty answers it: how many hosts are live, and nothing else. */
 export function emptySnapshot(version: number, liveHosts: number): Snapshot {
-  return { version, pends: [], hosts: [], liveHosts, leaseEnds: new Map(), held: new Map(), activeByFlow: new Map(), runningByHost: new Map(), parkedOn: new Set() };
+  return { version, pends: [], hosts: [], liveHosts, leaseEnds: new Map(), held: new Map(), activeByFlow: new Map(), runningByHost: new Map(), parkedOn: new Set(), parkedForSlots: [] };
 }
 
-/** What a pend waits for, as dispatch decided (hub/dispatch.ts). */
-export type ParkReason = { readonly kind: "tags" } | { readonly kind: "resource"; readonly resource: string } | { readonly kind: "concurrency"; readonly limit: number };
+/**
+ * What a pend waits for, as dispatch decided (hub/dispatch.ts): a live host with its tags,
+ * a resource, its flow's concurrency, or a free slot on a live host with its tags.
+ */
+export type ParkReason = { readonly kind: "tags" } | { readonly kind: "resource"; readonly resource: string } | { readonly kind: "concurrency"; readonly limit: number } | { readonly kind: "slots" };
+
+/**
+ * What unparkHeads brings back, if it is older than `before` when given: the oldest pend
+ * parked on a resource that is not held, or the oldest parked for a slot among those that
+ * need these host tags.
+ */
+export type ParkedHead = ({ readonly resource: string } | { readonly hostTags: readonly string[] }) & { readonly before?: string };
 
 export interface ParkRequest extends PendView {
   readonly on: ParkReason;
@@ -128,6 +138,8 @@ export interface Snapshot {
   readonly runningByHost: ReadonlyMap<string, number>;
   /** Resources some pend is parked on (ParkRequest "resource"). */
   readonly parkedOn: ReadonlySet<string>;
+  /** The host-tag sets of pends parked for a slot (ParkRequest "slots"), each once, tags in any order. */
+  readonly parkedForSlots: readonly (readonly string[])[];
 }
 
 /** A run summary in the shared index: its JSON, and what queries filter on. */
@@ -238,17 +250,22 @@ export interface ClusterState {
    * Parks pends on what blocks them: they leave the pending list that snapshots scan and
    * wait, in their place, until that changes — a host with their tags joins (its heartbeat
    * brings them back); the resource is released (its oldest parked pend comes back); a run
-   * of the flow ends under its concurrency limit (its oldest comes back). A pend whose
-   * blocker is gone by then is not parked. Returns how many were parked.
+   * of the flow ends under its concurrency limit (its oldest comes back); a slot frees on a
+   * live host with their tags ("slots": a run's release brings back the oldest pend parked
+   * for a slot that the releasing host can run, and a host joining or given more slots as
+   * many as it has free). A pend whose blocker is gone by then is not parked ("slots": a
+   * live host with its tags has a free slot). Returns how many were parked.
    */
   park(pends: readonly ParkRequest[]): Promise<number>;
   /**
-   * For each resource that is not held, its oldest parked pend comes back to the list — if
-   * it is older than `before` (the pend on the list a decision kept the resource for), when
-   * given: a decision found the resource free, so the next in line must be looked at (the
-   * pend its release brought back could not start for another reason). Returns how many came back.
+   * Brings back the head of each queue named (ParkedHead) — if it is older than `before`
+   * (the pend on the list a decision kept the resource for, or the oldest it gave a host with
+   * those tags), when given: a decision found the resource free, or a host that could run the
+   * queue's pends with a slot to spare or given to a younger pend, so the next in line must
+   * be looked at (the pend a release brought back could not start for another reason).
+   * Returns how many came back.
    */
-  unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number>;
+  unparkHeads(heads: readonly ParkedHead[]): Promise<number>;
   /**
    * Takes the pends atomically, each only if it is still pending, its resources are free,
    * its host is live with a free slot and its flow's concurrency allows it. Returns those

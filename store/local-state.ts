@@ -1,6 +1,6 @@
 /** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
 import { emptySnapshot, WAKE_STANDS_MS, type SnapshotOptions } from "./cluster-state.js";
-import type { ActiveEntry, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, RunPhase, Snapshot } from "./cluster-state.js";
+import type { ActiveEntry, ParkedHead, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
   private readonly hostMap = new Map<string, { host: HostRecord; until: number; reapAt: number }>();
@@ -37,6 +37,7 @@ export class LocalClusterState implements ClusterState {
     // A host that (re)joins, or whose tags or slots changed, may run what waited for it.
     if (out !== "renewed" || prev?.host.slots !== h.slots || prev.host.tags.join("\0") !== h.tags.join("\0")) {
       for (const p of this.pends) if (this.parked.get(p.run)?.kind === "tags" && tagsIn(p.hostTags, h.tags)) this.parked.delete(p.run);
+      this.slotsFreed(h.name, h.slots - this.runningOn(h.name));
       this.version++;
     }
     return out;
@@ -113,7 +114,7 @@ export class LocalClusterState implements ClusterState {
       if (on === undefined) continue;
       if (on.kind === "resource" && p.resources.includes(on.resource)) return false;
       if (on.kind === "concurrency" && q.flowKey === p.flowKey) return false;
-      if (on.kind === "tags" && tagsIn(q.hostTags, me.host.tags)) return false;
+      if ((on.kind === "tags" || on.kind === "slots") && tagsIn(q.hostTags, me.host.tags)) return false;
     }
     for (const [name, e] of this.hostMap) {
       if (name !== p.adoptedBy && e.until >= this.now() && tagsIn(p.hostTags, e.host.tags) && e.host.slots - (runningByHost.get(name) ?? 0) > free) return false;
@@ -149,15 +150,24 @@ export class LocalClusterState implements ClusterState {
     const hosts = liveEntries.map((e) => e.host);
     const leaseEnds = new Map(liveEntries.map((e) => [e.host.name, e.until] as const));
     const parkedOn = new Set<string>();
-    for (const on of this.parked.values()) if (on.kind === "resource") parkedOn.add(on.resource);
-    return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, liveHosts: hosts.length, leaseEnds, held: new Map(this.held), ...this.counts(), parkedOn };
+    const forSlots = new Map<string, readonly string[]>();
+    for (const p of this.pends) {
+      const on = this.parked.get(p.run);
+      if (on?.kind === "resource") parkedOn.add(on.resource);
+      else if (on?.kind === "slots") forSlots.set(tagSetKey(p.hostTags), p.hostTags);
+    }
+    return { version: this.version, pends: this.pends.filter((p) => !this.parked.has(p.run)), hosts, liveHosts: hosts.length, leaseEnds, held: new Map(this.held), ...this.counts(), parkedOn, parkedForSlots: [...forSlots.values()] };
   }
 
-  async unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number> {
+  async unparkHeads(heads: readonly ParkedHead[]): Promise<number> {
     let n = 0;
-    for (const { resource, before } of resources) {
-      if (this.held.has(resource)) continue;
-      const head = this.pends.findIndex((p) => { const on = this.parked.get(p.run); return on?.kind === "resource" && on.resource === resource; });
+    for (const h of heads) {
+      if ("resource" in h && this.held.has(h.resource)) continue;
+      const before = h.before;
+      const head = this.pends.findIndex((p) => {
+        const on = this.parked.get(p.run);
+        return "resource" in h ? on?.kind === "resource" && on.resource === h.resource : on?.kind === "slots" && tagSetKey(p.hostTags) === tagSetKey(h.hostTags);
+      });
       const limit = before === undefined ? this.pends.length : this.pends.findIndex((p) => p.run === before);
       if (head < 0 || (limit >= 0 && head > limit)) continue;
       this.parked.delete((this.pends[head] as PendRecord).run);
@@ -173,7 +183,13 @@ export class LocalClusterState implements ClusterState {
       if (!this.pends.some((x) => x.run === p.run) || this.parked.has(p.run)) continue;
       const on = p.on;
       const still =
-        on.kind === "tags" ? !live.some((e) => tagsIn(p.hostTags, e.host.tags)) : on.kind === "resource" ? this.held.has(on.resource) : (this.counts().activeByFlow.get(p.flowKey) ?? 0) >= on.limit;
+        on.kind === "tags"
+          ? !live.some((e) => tagsIn(p.hostTags, e.host.tags))
+          : on.kind === "slots"
+            ? !live.some((e) => tagsIn(p.hostTags, e.host.tags) && this.runningOn(e.host.name) < e.host.slots)
+            : on.kind === "resource"
+              ? this.held.has(on.resource)
+              : (this.counts().activeByFlow.get(p.flowKey) ?? 0) >= on.limit;
       if (!still) continue;
       this.parked.set(p.run, on);
       // Nobody is about to take it now: brought back, it is unattended (releaseCounted counts it).
@@ -191,6 +207,22 @@ export class LocalClusterState implements ClusterState {
     if (this.held.has(r)) return;
     const head = this.pends.find((p) => { const on = this.parked.get(p.run); return on?.kind === "resource" && on.resource === r; });
     if (head !== undefined) this.parked.delete(head.run);
+  }
+
+  /**
+   * A slot freed on `host` (`n` of them): as many of the pends parked for a slot that it can
+   * run come back, oldest first (see slots_freed in the Lua prelude).
+   */
+  private slotsFreed(host: string, n: number): void {
+    const tags = this.hostMap.get(host)?.host.tags;
+    if (tags === undefined) return;
+    for (const p of this.pends) {
+      if (n <= 0) return;
+      if (this.parked.get(p.run)?.kind === "slots" && tagsIn(p.hostTags, tags)) {
+        this.parked.delete(p.run);
+        n--;
+      }
+    }
   }
 
   /** A flow under its limit again: as many of its pends parked on concurrency as it has room for come back, oldest first (see concurrency_freed in the Lua prelude). */
@@ -293,6 +325,7 @@ export class LocalClusterState implements ClusterState {
     this.releasedByOf.set(run, { host: a.host, token });
     if (this.releasedByOf.size > 10_000) this.releasedByOf.delete(this.releasedByOf.keys().next().value as string);
     this.drop(a);
+    this.slotsFreed(a.host, 1);
     this.phaseOf.set(run, "done");
     this.version++;
     return true;
@@ -318,10 +351,13 @@ export class LocalClusterState implements ClusterState {
   }
 
   private hasRoom(host: string): boolean {
-    const slots = this.hostMap.get(host)?.host.slots ?? 0;
+    return this.runningOn(host) < (this.hostMap.get(host)?.host.slots ?? 0);
+  }
+
+  private runningOn(host: string): number {
     let running = 0;
     for (const a of this.active.values()) if (a.host === host) running++;
-    return running < slots;
+    return running;
   }
 
   private drop(a: ActiveEntry): void {
@@ -423,6 +459,11 @@ export class LocalClusterState implements ClusterState {
   }
 
   async close(): Promise<void> {}
+}
+
+/** A host-tag set's identity, whatever the tags' order. */
+function tagSetKey(tags: readonly string[]): string {
+  return [...tags].sort().join("\0");
 }
 
 /** Whether a host with tags `have` has every tag of `want`. */

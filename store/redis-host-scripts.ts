@@ -42,6 +42,7 @@ redis.call('HSET', K.hostTags, name, tags)
 redis.call('ZADD', K.slotRank, ARGV[A + 2], name)
 if changed then
   unpark_for(tags)
+  slots_freed(tags, free_slots(name))
   bump()
   bump_hosts(now)
 end

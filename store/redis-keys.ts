@@ -49,7 +49,7 @@ export const STATE_TABLES = [
   "parked", // zset run → adoption sequence: parked pends, off the scanned list (their blocker below)
   "parkedTagSets", // hash packed host tags → pends parked because no live host has them
   "parkedTagRuns", // zset, lexical: packed host tags + 20-digit sequence + run, for those pends
-  "parkedOn", // hash run → packed {kind (t, r, c), key, member of parkedRes / parkedConc}
+  "parkedOn", // hash run → packed {kind (t, r, c, s), key, member of its kind's lexical index}
   "parkedRes", // zset, lexical: packed resource + 20-digit sequence + run, for pends parked on a held resource
   "parkedResCount", // hash resource → pends parked on it
   "parkedConc", // zset, lexical: packed flowKey + 20-digit sequence + run, for pends parked on their flow's concurrency
@@ -61,6 +61,8 @@ export const STATE_TABLES = [
   "leaseEnd", // zset host → lease end, server ms (the leases hash sorted: who lapsed, and the earliest live end, in O(log hosts))
   "hostVer", // counter: bumped when the registry changes what dispatch reads of it (a host joins, returns, leaves, changes tags or slots)
   "slotRank", // zset host → its slots (who may have more free slots than an adopting host: addPend's take at once)
+  "parkedSlotSets", // hash packed host tags → pends parked because every live host with those tags was full
+  "parkedSlots", // zset, lexical: packed host tags + 20-digit sequence + run, for those pends
 ] as const;
 
 export type StateTable = (typeof STATE_TABLES)[number];

@@ -175,6 +175,9 @@ local function unpark(run)
       redis.call('ZREM', K.parkedConc, o[3])
       decr(K.parkedConcCount, o[2])
       if not redis.call('HGET', K.parkedConcCount, o[2]) then redis.call('HDEL', K.parkedConcLimit, o[2]) end
+    elseif o[1] == 's' then
+      redis.call('ZREM', K.parkedSlots, o[3])
+      decr(K.parkedSlotSets, o[2])
     end
     redis.call('HDEL', K.parkedOn, run)
   end
@@ -219,6 +222,28 @@ local function unpark_for(tags)
         unpark(string.sub(m, #p + 21))
       end
     end
+  end
+end
+-- \`n\` slots freed on a host with packed \`tags\` (a release: one; a host joining: its free
+-- slots): as many pends parked for a slot that it can run come back, oldest first — the head
+-- of each tag set it has (a few) compared, then only the pends that come back.
+local function slots_freed(tags, n)
+  if n <= 0 or redis.call('HLEN', K.parkedSlotSets) == 0 then return end
+  local sets = {}
+  for _, set in ipairs(redis.call('HKEYS', K.parkedSlotSets)) do
+    if subset(set, tags) then sets[#sets + 1] = pack1(set) end
+  end
+  for _ = 1, math.min(n, 64) do
+    local best, best_at = nil, nil
+    for _, p in ipairs(sets) do
+      local m = redis.call('ZRANGEBYLEX', K.parkedSlots, '[' .. p, '[' .. p .. '\\255', 'LIMIT', 0, 1)[1]
+      if m then
+        local at = string.sub(m, #p + 1, #p + 20)
+        if not best_at or at < best_at then best, best_at = string.sub(m, #p + 21), at end
+      end
+    end
+    if not best then return end
+    unpark(best)
   end
 end
 local function drop(run)

@@ -31,7 +31,7 @@ import { stateScript } from "./redis-lua-prelude.js";
  * host is live with the tags and a free slot, no live host with the tags has more free slots
  * (dispatch's choice: the freest, the adopter among equals), its resources are free and no
  * pend is parked on them, its flow's concurrency allows it with none of the flow's pends
- * parked on it, no parked tag set is one the host could run, and no pend is on the scanned
+ * parked on it, no tag set parked (for a host or a slot) is one the host could run, and no pend is on the scanned
  * list before it — or, for a run with no resource and no concurrency limit, the adopter has
  * more free slots than pends are listed (none of them could lose a slot to it). Otherwise
  * the pend is added as below. Returns {'ok', run, token, record} when
@@ -70,6 +70,9 @@ local function taken_now(now)
   local conc = ARGV[A + 7]
   if conc ~= '' and tonumber(redis.call('HGET', K.flowActive, m[2]) or '0') >= tonumber(conc) then return false end
   for _, set in ipairs(redis.call('HKEYS', K.parkedTagSets)) do
+    if subset(set, tags) then return false end
+  end
+  for _, set in ipairs(redis.call('HKEYS', K.parkedSlotSets)) do
     if subset(set, tags) then return false end
   end
   -- Hosts registered with more slots than the adopter has free: is one of them live, with the
@@ -189,7 +192,8 @@ return num(token)
 /**
  * The commit point of a run's end. It leaves a marker (host:token) for an hour, so a retry
  * after a lost reply, and a host that restarts between this and moving its run folder, can
- * tell its own release from a takeover. ARGV[A + 2]: how long a wake-up stands (ms). The run's
+ * tell its own release from a takeover. The oldest pend parked for a slot that the run's
+ * host can run comes back. ARGV[A + 2]: how long a wake-up stands (ms). The run's
  * last writes of the run index may come with it (ARGV[A + 3] …, their keys from
  * KEYS[NT + 2]: INDEX_APPLY's; ARGV[A + 3] '' for none): applied only if it commits, in the
  * same round trip. Returns {1 (released) or 0, how many pends on the scanned list after it
@@ -223,8 +227,11 @@ if redis.call('HGET', K.tokens, run) ~= token then
 end
 local now = now_ms()
 local meta = redis.call('HGET', K.active, run)
-redis.call('SET', marker, unpack_list(meta)[1] .. ':' .. token, 'PX', DONE_RECORD_TTL)
+local host = unpack_list(meta)[1]
+redis.call('SET', marker, host .. ':' .. token, 'PX', DONE_RECORD_TTL)
 drop(run)
+-- Its slot is free: the oldest pend parked for a slot that its host can run comes back.
+slots_freed(redis.call('HGET', K.hostTags, host) or '', 1)
 ended(run, 'done', now, DONE_RECORD_TTL)
 bump()
 prune(now)
@@ -238,15 +245,18 @@ return { 1, unattended(now), trimmed, refused }
  * waits on it: kind 't' (key: its host tags, packed): no live host has them — a host that
  * has them brings it back (heartbeat); 'r' (key: a resource): the resource is held — its
  * release brings back the oldest pend parked on it; 'c' (key: flowKey, limit): the flow's
- * concurrency is reached — a run of the flow ending brings back the oldest. Parking changes
+ * concurrency is reached — a run of the flow ending brings back the oldest; 's' (key: its
+ * host tags, packed): every live host with them is full — a slot freed on one brings back
+ * the oldest (a release; a host joining, as many as it has free). Parking changes
  * no decision, so the version stays; a pend parked for tags or concurrency holds no
  * resource back (as dispatch decides), so a free resource of its brings back its queue's oldest.
  */
 const PARK = `
 local now = now_ms()
 local hosts = nil
--- Whether no live host has tags \`key\`, once per tag set (a backlog repeats a few).
-local nobody = {}
+-- Whether no live host has tags \`key\`, once per tag set (a backlog repeats a few); whether
+-- none of those has a free slot.
+local nobody, full = {}, {}
 local n = 0
 for i = 0, tonumber(ARGV[A]) - 1 do
   local b = A + 1 + i * 5
@@ -262,6 +272,15 @@ for i = 0, tonumber(ARGV[A]) - 1 do
       end
     end
     still = nobody[key]
+  elseif seq and kind == 's' then
+    if full[key] == nil then
+      hosts = hosts or redis.call('HGETALL', K.hostTags)
+      full[key] = true
+      for j = 1, #hosts, 2 do
+        if subset(key, hosts[j + 1]) and live(hosts[j], now) and has_room(hosts[j]) then full[key] = false break end
+      end
+    end
+    still = full[key]
   elseif seq and kind == 'r' then
     still = redis.call('HEXISTS', K.held, key) == 1
   elseif seq and kind == 'c' then
@@ -279,6 +298,9 @@ for i = 0, tonumber(ARGV[A]) - 1 do
     elseif kind == 'r' then
       redis.call('ZADD', K.parkedRes, 0, member)
       redis.call('HINCRBY', K.parkedResCount, key, 1)
+    elseif kind == 's' then
+      redis.call('ZADD', K.parkedSlots, 0, member)
+      redis.call('HINCRBY', K.parkedSlotSets, key, 1)
     else
       redis.call('ZADD', K.parkedConc, 0, member)
       redis.call('HINCRBY', K.parkedConcCount, key, 1)
@@ -336,16 +358,20 @@ return {
   redis.call('HGETALL', K.flowActive),
   redis.call('HGETALL', K.running),
   redis.call('HKEYS', K.parkedResCount),
+  redis.call('HKEYS', K.parkedSlotSets),
 }
 `;
 
-/** ARGV[A…]: pairs of resource, before ('' = none); see ClusterState.unparkHeads. */
+/**
+ * ARGV[A…]: triples of kind ('r': a resource, 's': packed host tags parked for a slot), key,
+ * before ('' = none); see ClusterState.unparkHeads.
+ */
 const UNPARK_HEADS = `
 local n = 0
-for i = A, #ARGV, 2 do
-  local r, before = ARGV[i], ARGV[i + 1]
-  if redis.call('HEXISTS', K.held, r) == 0 then
-    local h = head_of(K.parkedRes, r)
+for i = A, #ARGV, 3 do
+  local kind, r, before = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if kind == 's' or redis.call('HEXISTS', K.held, r) == 0 then
+    local h = head_of(kind == 's' and K.parkedSlots or K.parkedRes, r)
     local ok = h ~= nil
     if ok and before ~= '' then
       local b = redis.call('ZSCORE', K.pendOrder, before)

@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { emptySnapshot, WAKE_STANDS_MS, type SnapshotOptions } from "./cluster-state.js";
-import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, Snapshot, SnapshotHost } from "./cluster-state.js";
+import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkedHead, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, Snapshot, SnapshotHost } from "./cluster-state.js";
 import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
 import { SCRIPTS } from "./redis-scripts.js";
@@ -371,7 +371,7 @@ export class RedisClusterState implements ClusterState {
     const reply = asArray(await this.state(SCRIPTS.snapshot, [since === undefined ? "" : String(since), o.skipIfEmpty === true ? "1" : "", o.sameUntil === undefined ? "" : String(o.sameUntil), known]), "snapshot", 2);
     if (reply[0] === "same") return undefined;
     if (reply[0] === "empty") return emptySnapshot(Number(reply[1]), Number(reply[2] ?? 0));
-    const [, version, , views, hostVer, sent, hostTags, hostSlots, lapsed, firstEnd, held, flowActive, running, parkedOn] = asArray(reply, "snapshot", 14);
+    const [, version, , views, hostVer, sent, hostTags, hostSlots, lapsed, firstEnd, held, flowActive, running, parkedOn, parkedForSlots] = asArray(reply, "snapshot", 15);
     if (sent === "1" || this.hostTable === undefined) {
       const slots = pairs(hostSlots);
       // Hosts share a few tag sets: one array per set (dispatch matches tags once per set).
@@ -393,12 +393,12 @@ export class RedisClusterState implements ClusterState {
     // Each live host's lease ends no earlier than the earliest of them: a pass that counts
     // on a host being alive looks again by then (sameUntil), without 500 lease ends per pass.
     const leaseEnds = new SameEnd(live, Number(firstEnd));
-    return { version: Number(version), pends, hosts: live, liveHosts: live.length, leaseEnds, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")) };
+    return { version: Number(version), pends, hosts: live, liveHosts: live.length, leaseEnds, held: pairs(held), activeByFlow: counts(flowActive), runningByHost: counts(running), parkedOn: new Set(asStrings(parkedOn, "snapshot")), parkedForSlots: asStrings(parkedForSlots, "snapshot").map(unpackList) };
   }
 
-  async unparkHeads(resources: readonly { readonly resource: string; readonly before?: string }[]): Promise<number> {
-    if (resources.length === 0) return 0;
-    return Number(await this.state(SCRIPTS.unparkHeads, resources.flatMap((r) => [r.resource, r.before ?? ""])));
+  async unparkHeads(heads: readonly ParkedHead[]): Promise<number> {
+    if (heads.length === 0) return 0;
+    return Number(await this.state(SCRIPTS.unparkHeads, heads.flatMap((h) => ("resource" in h ? ["r", h.resource] : ["s", packList([...h.hostTags].sort())]).concat(h.before ?? ""))));
   }
 
   async park(pends: readonly ParkRequest[]): Promise<number> {
@@ -413,6 +413,7 @@ export class RedisClusterState implements ClusterState {
     for (const p of pends) {
       const resources = packList(p.resources);
       if (p.on.kind === "tags") args.push("t", p.run, packList([...p.hostTags].sort()), "", resources);
+      else if (p.on.kind === "slots") args.push("s", p.run, packList([...p.hostTags].sort()), "", resources);
       else if (p.on.kind === "resource") args.push("r", p.run, p.on.resource, "", resources);
       else args.push("c", p.run, p.flowKey, p.on.limit, resources);
     }

@@ -338,6 +338,58 @@ export function contractSuite(t: Test, make: MakeState): void {
     t.equal(await s.unparkHeads([{ resource: "db", before: "w1" }]), 0, "nothing parked is left on it");
   });
 
+  t.test("park for a slot: refused while a live host with the tags has one; a release brings back the oldest its host can run, one at a time", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 1, ["linux"]), LONG);
+    await s.heartbeat(host("g", 1, ["gpu", "linux"]), LONG);
+    const on = { kind: "slots" } as const;
+    const l0 = pend("l0", { hostTags: ["linux"] });
+    await s.addPend(l0);
+    t.equal(await s.park([{ ...l0, on }]), 0, "a live host with its tags has a free slot: not parked");
+    const g0 = pend("g0", { hostTags: ["gpu"] });
+    await s.addPend(g0);
+    const [ca, cg] = await s.claim([assign(l0, "a"), assign(g0, "g")]);
+    const waiting = [pend("l1", { hostTags: ["linux"] }), pend("g1", { hostTags: ["gpu"] }), pend("l2", { hostTags: ["linux"] }), pend("g2", { hostTags: ["gpu"] })];
+    for (const p of waiting) await s.addPend(p);
+    t.equal(await s.park(waiting.map((p) => ({ ...p, on }))), 4, "every host full: all four parked");
+    const snap = await fullSnapshot(s);
+    t.same(snap.pends, [], "off the list");
+    t.same(snap.parkedForSlots.map((x) => [...x].sort()).sort(), [["gpu"], ["linux"]], "the snapshot says which tag sets wait for a slot");
+    t.equal(await s.addPendTaking(pend("l3", { adoptedBy: "a", hostTags: ["linux"] })), undefined, "a new pend is not taken at once before them");
+    t.equal(await s.removePend("l3"), true);
+    await s.release("l0", ca?.token ?? -1);
+    t.same(await pendingRuns(s), ["l1"], "a's slot freed: the oldest pend a can run came back (not g1: a has no gpu)");
+    const [c1] = await s.claim([assign(waiting[0] as PendRecord, "a")]);
+    await s.release("g0", cg?.token ?? -1);
+    t.same(await pendingRuns(s), ["g1"], "g's slot freed: the oldest pend g can run, of either tag set");
+    await s.claim([assign(waiting[1] as PendRecord, "g")]);
+    await s.release("l1", c1?.token ?? -1);
+    t.same(await pendingRuns(s), ["l2"], "then the next, in adoption order");
+    t.same((await fullSnapshot(s)).parkedForSlots, [["gpu"]]);
+  });
+
+  t.test("park for a slot: a host joining brings back as many as it has free; unparkHeads brings back a tag set's oldest, unless younger than a pend given a slot", async (t) => {
+    const s = await make(t);
+    await s.heartbeat(host("a", 1), LONG);
+    const busy = pend("b0");
+    await s.addPend(busy);
+    await s.claim([assign(busy, "a")]);
+    const on = { kind: "slots" } as const;
+    const waiting = ["w1", "w2", "w3", "w4"].map((run) => pend(run));
+    for (const p of waiting) await s.addPend(p);
+    t.equal(await s.park(waiting.map((p) => ({ ...p, on }))), 4);
+    t.equal(await s.unparkHeads([{ hostTags: ["gpu"] }]), 0, "no pend parked for a slot needs those tags");
+    await s.heartbeat(host("n", 2), LONG);
+    t.same(await pendingRuns(s), ["w1", "w2"], "a new host with 2 free slots: the two oldest are back");
+    const late = pend("l1");
+    await s.addPend(late);
+    t.equal(await s.unparkHeads([{ hostTags: [], before: "w2" }]), 0, "w3 is younger than w2: it stays");
+    t.equal(await s.unparkHeads([{ hostTags: [], before: "l1" }]), 1, "w3 is older than l1: it comes back");
+    t.equal(await s.unparkHeads([{ hostTags: [] }]), 1, "without before: the oldest left");
+    t.same(await pendingRuns(s), ["w1", "w2", "w3", "w4", "l1"], "each in its place");
+    t.same((await fullSnapshot(s)).parkedForSlots, []);
+  });
+
   t.test("park on concurrency: a run of the flow ending brings back the oldest, in its place", async (t) => {
     const s = await make(t);
     await s.heartbeat(host("a", 4), LONG);

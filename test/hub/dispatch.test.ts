@@ -51,6 +51,41 @@ t.test("decide: flow concurrency and the reused workspace", async (t) => {
   t.match(d.waiting.get("d"), /the reused workspace of g/);
 });
 
+t.test("decide: parking for a slot, and the heads of tag sets parked for one", async (t) => {
+  const full = decide({
+    pends: [pend("a", { hostTags: ["gpu"] }), pend("b", { hostTags: ["gpu"], resources: ["db"] }), pend("c")],
+    hosts: [
+      { name: "h1", tags: ["linux"], freeSlots: 1 },
+      { name: "h2", tags: ["linux", "gpu"], freeSlots: 0 },
+    ],
+    held: new Map(),
+    activeByFlow: new Map(),
+    parkedForSlots: [["linux"], ["gpu"]],
+  });
+  t.same(full.assign, [{ run: "c", host: "h1" }]);
+  t.same(full.park, [{ run: "a", on: { kind: "slots" } }], "every gpu host was full before the decision: a is parked for a slot; b needs a resource: it stays");
+  t.same(full.slotHeads, [{ hostTags: ["linux"], before: "c" }], "linux hosts: none has a slot left, h1 gave one to c; gpu hosts: full, gave none");
+
+  const filled = decide({
+    pends: [pend("x"), pend("y")],
+    hosts: [{ name: "h", tags: [], freeSlots: 1 }],
+    held: new Map(),
+    activeByFlow: new Map(),
+    parkedForSlots: [[]],
+  });
+  t.same(filled.park, [], "full only because of this decision's own assignment: not parked (its claim may fail)");
+  t.same(filled.slotHeads, [{ hostTags: [], before: "x" }]);
+
+  const two = decide({ pends: [pend("x"), pend("y")], hosts: [{ name: "h", tags: [], freeSlots: 3 }], held: new Map(), activeByFlow: new Map(), parkedForSlots: [[]] });
+  t.same(two.slotHeads, [{ hostTags: [] }], "a slot left over: the head comes back whatever its age");
+
+  const younger = decide({ pends: [pend("x"), pend("y")], hosts: [{ name: "h", tags: [], freeSlots: 2 }], held: new Map(), activeByFlow: new Map(), parkedForSlots: [[]] });
+  t.same(younger.slotHeads, [{ hostTags: [], before: "y" }], "the youngest pend given a slot: a head older than it would have had that slot");
+
+  const herd = decide({ pends: [pend("x")], hosts: [{ name: "h", tags: [], freeSlots: 0 }], held: new Map(), activeByFlow: new Map(), forHost: "h", parkedForSlots: [[]] });
+  t.same([herd.park, herd.slotHeads], [[], []], "a decision for one host alone parks nothing for a slot");
+});
+
 t.test("10 runs sharing a resource tag never overlap; other tags are not held back", async (t) => {
   const dir = t.testdir({});
   const log = join(dir, "spans.log");
