@@ -10,6 +10,11 @@
  * so that measuring costs Redis next to nothing per run). Run it twice with the backlog
  * doubled: the figures should not move.
  *
+ * `--kind=slots`: a backlog that waits for a slot instead: two hosts (of the `hosts`) also
+ * have tag `pool`, their slots are filled by runs that wait on a data form (no process), and
+ * the backlog is runs of a flow that needs `pool` — runnable, every slot for them taken. The
+ * one-task runs go to the other hosts. (`--kind=tags`, the default: no host has the tag.)
+ *
  * `--settle=S`: seconds between the backlog's adoption and the idle measurement (the hosts'
  * garbage from adopting it is collected meanwhile, or not).
  *
@@ -26,6 +31,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { redisKeys } from "../../store/redis-keys.js";
 import { SCRIPTS } from "../../store/redis-scripts.js";
 import { startFloe, type FloeProcess } from "../helpers/floe-process.js";
 import { startNats, startRedis, type Broker } from "../helpers/servers.js";
@@ -43,7 +49,17 @@ flows:
     triggers: [{name: go, type: data}]
     tasks:
       - {name: a, type: exec, listen: trigger.good, opts: {cmd: "true"}}
+  - id: pool
+    host-tags: [pool]
+    triggers: [{name: go, type: data}]
+    tasks:
+      - {name: hold, type: data, listen: trigger.good, opts: {form: {title: Hold the slot, fields: [{id: note, prompt: Note, type: string}]}}}
 `;
+
+/** Slots per host (each host's `--slots`). */
+const SLOTS = 4;
+/** Hosts that also have tag `pool` with `--kind=slots`. */
+const POOL_HOSTS = 2;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -142,6 +158,9 @@ async function main(): Promise<void> {
   // --count=2: each script's time only (SLOWLOG), without MONITOR's cost to Redis.
   const monitor = arg("count", 0) === 1;
   const settleS = arg("settle", 5);
+  const kind = process.argv.find((x) => x.startsWith("--kind="))?.slice(7) ?? "tags";
+  if (kind !== "tags" && kind !== "slots") throw new Error("--kind: tags or slots");
+  if (kind === "slots" && hostsN <= POOL_HOSTS) throw new Error(`--kind=slots: more than ${POOL_HOSTS} hosts`);
   const fsync = process.argv.find((x) => x.startsWith("--fsync="))?.slice(8) ?? "everysec";
   if (fsync !== "always" && fsync !== "everysec") throw new Error("--fsync: always or everysec");
   const dir = await mkdtemp(join(tmpdir(), "floe-backlog-"));
@@ -155,16 +174,29 @@ async function main(): Promise<void> {
     const conf = join(dir, "flows.yml");
     await writeFile(conf, CONF);
     for (let i = 1; i <= hostsN; i++) {
-      hosts.push(await startFloe({ conf, root: join(dir, `root-h${i}`), host: `h${i}`, tags: ["linux"], extra: [`--nats=${nats.url}`, `--redis=${redisB.url}`, "--slots=4", "--log-level=error"] }));
+      const tags = kind === "slots" && i <= POOL_HOSTS ? ["linux", "pool"] : ["linux"];
+      hosts.push(await startFloe({ conf, root: join(dir, `root-h${i}`), host: `h${i}`, tags, extra: [`--nats=${nats.url}`, `--redis=${redisB.url}`, `--slots=${SLOTS}`, "--log-level=error"] }));
     }
     const r = new Redis(redisB.url);
-    process.stderr.write(`backlog: ${hostsN} hosts up; adopting ${backlog} runs no host can take\n`);
+    const waits = kind === "slots" ? "pool" : "stuck";
+    if (kind === "slots") {
+      // The pool hosts' slots, filled first (runs waiting on a form hold theirs until the end).
+      for (let i = 0; i < POOL_HOSTS * SLOTS; i++) await trigger(hosts[i % hosts.length] as FloeProcess, "pool");
+      const filled = Date.now() + 30_000;
+      const running = redisKeys().table("running");
+      const poolHosts = hosts.slice(0, POOL_HOSTS).map((_, i) => `h${i + 1}`);
+      while ((await r.hmget(running, ...poolHosts)).some((n) => n !== String(SLOTS))) {
+        if (Date.now() > filled) throw new Error("the pool hosts' slots were not filled within 30 s");
+        await sleep(100);
+      }
+    }
+    process.stderr.write(`backlog: ${hostsN} hosts up; adopting ${backlog} runs no host can take (${kind === "slots" ? "every slot for them taken" : "no host has their tags"})\n`);
     let next = 0;
     await Promise.all(
       Array.from({ length: 32 }, async () => {
         while (next < backlog) {
           const i = next++;
-          await trigger(hosts[i % hosts.length] as FloeProcess, "stuck");
+          await trigger(hosts[i % hosts.length] as FloeProcess, waits);
         }
       }),
     );
@@ -224,6 +256,7 @@ async function main(): Promise<void> {
     const out = {
       hosts: hostsN,
       backlog,
+      kind,
       fsync,
       rate,
       runs: latencies.length,
