@@ -24,7 +24,7 @@ export const SERVE: Command = {
     { name: "admin", type: "string", arg: "TOKEN", default: "generated, kept in <root>/admin-token", env: true, help: "a token that is always an admin" },
     { name: "slots", type: "string", arg: "N", default: "the number of CPUs", env: true, help: "how many runs this host executes at once" },
     { name: "nats", type: "string", arg: "URL", default: "none", env: true, help: "cluster mode (with --redis): NATS servers, comma-separated" },
-    { name: "redis", type: "string", arg: "URL", default: "none", env: true, help: "cluster mode (with --nats): redis://, rediss:// or redis+sentinel://" },
+    { name: "redis", type: "string", arg: "URL", default: "none", env: true, help: "cluster mode (with --nats): redis://, rediss://, redis+sentinel:// or redis+cluster://" },
     { name: "cluster", type: "string", arg: "NAME", default: DEFAULT_CLUSTER, env: true, help: "hosts on the same brokers with the same name form one cluster" },
     { name: "stream-max-bytes", type: "string", arg: "SIZE", default: "1GiB", env: true, help: "cluster mode: the size of the JetStream stream of run events and log lines; the oldest go first (KiB, MiB, GiB; KB, MB, GB)" },
     { name: "stream-max-age", type: "string", arg: "DURATION", default: "7d", env: true, help: "cluster mode: how long run events and log lines are kept in the stream (e.g. 36h, 7d)" },

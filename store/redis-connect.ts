@@ -15,6 +15,8 @@
  */
 import { redisTarget } from "./redis-url.js";
 import { sentinelEpoch } from "./sentinel-epoch.js";
+import { slotOwnerConnector, slotOwnerEpoch, type SlotOwnerOptions } from "./redis-slot-owner.js";
+import { redisKeys } from "./redis-keys.js";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { errorCode, errorMessage } from "../flows/errors.js";
@@ -46,6 +48,7 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
   const connectTimeoutMs = o.connectTimeoutMs ?? 3000;
   const maxDelay = o.maxReconnectDelayMs ?? 2000;
   let redis: Redis;
+  let slotOwner: SlotOwnerOptions | undefined;
   try {
     const target = redisTarget(url);
     const options = {
@@ -60,9 +63,14 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
       retryStrategy: (times: number) => backoffDelay(times, { firstMs: 50, maxMs: maxDelay }) + Math.floor(Math.random() * 100),
       ...(o.host !== undefined ? { connectionName: `floe-${o.host.replace(/[^A-Za-z0-9_.-]/g, "_")}` } : {}),
     };
-    redis = target.kind === "url" ? new Redis(target.url, options) : new Redis({ ...options, ...target.options });
+    if (target.kind === "cluster") {
+      // Redis Cluster: the one primary that owns the floe cluster's slot, found on every connection.
+      slotOwner = { ...target.options, key: redisKeys(o.cluster).prefix, timeoutMs: Math.min(connectTimeoutMs, 1000) };
+      const { username, password } = target.options;
+      redis = new Redis({ ...options, Connector: slotOwnerConnector(slotOwner), ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) });
+    } else redis = target.kind === "url" ? new Redis(target.url, options) : new Redis({ ...options, ...target.options });
   } catch (e) {
-    throw new Error(`--redis=${shown} is not a Redis URL (${errorText(e)}); expected redis://HOST:PORT or redis+sentinel://HOST:PORT,…/MASTER`, { cause: e });
+    throw new Error(`--redis=${shown} is not a Redis URL (${errorText(e)}); expected redis://HOST:PORT, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,…`, { cause: e });
   }
   let lastError: unknown;
   let started = false;
@@ -99,8 +107,14 @@ export async function openRedis(url: string, o: RedisConnectOptions = {}): Promi
   }
   started = true;
   const target = redisTarget(url);
-  // Through Sentinel: the primary's failover epoch goes into every fencing token.
-  const epoch = target.kind === "sentinel" ? (at: { readonly host: string; readonly port: number }) => sentinelEpoch(target.options, at) : undefined;
+  // Through Sentinel or on Redis Cluster: the primary's failover epoch goes into every fencing token.
+  const owner = slotOwner;
+  const epoch =
+    target.kind === "sentinel"
+      ? (at: { readonly host: string; readonly port: number }) => sentinelEpoch(target.options, at)
+      : owner !== undefined
+        ? (at: { readonly host: string; readonly port: number }) => slotOwnerEpoch(owner, at)
+        : undefined;
   return new RedisClusterState(redis, { ...o.state, ...(o.cluster !== undefined ? { cluster: o.cluster } : {}), url: shown, ownsConnection: true, ...(epoch !== undefined ? { epoch } : {}) });
 }
 

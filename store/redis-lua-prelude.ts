@@ -103,7 +103,15 @@ end
 local function see_epoch(now)
   if EPOCH == '' then return end
   local e = tonumber(EPOCH)
-  local stored = tonumber(redis.call('GET', K.tokenEpoch) or '0')
+  local cur = redis.call('GET', K.tokenEpoch)
+  -- The state's first epoch (written by the first host to act on it, so a primary that has
+  -- any of the cluster's state has it): nothing was handed out under another primary, so
+  -- nobody must register again. (Redis Cluster's config epochs start above 0, Sentinel's at 0.)
+  if not cur then
+    redis.call('SET', K.tokenEpoch, EPOCH)
+    return
+  end
+  local stored = tonumber(cur)
   if e < stored then error('E_EPOCH: the caller is at failover epoch ' .. EPOCH .. ', the state at ' .. string.format('%.0f', stored)) end
   if e == stored then return end
   redis.call('SET', K.tokenEpoch, EPOCH)

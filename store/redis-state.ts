@@ -85,6 +85,9 @@ const REAP_ANYWAY_MS = 30_000;
 const PARK_BATCH = 500;
 
 
+/** Replies of a node that is not (or no longer) the primary of the floe cluster's slot. */
+const MOVED = /^(MOVED|ASK|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN)\b/;
+
 export class RedisClusterState implements ClusterState {
   readonly keys: RedisKeys;
   readonly url: string;
@@ -154,6 +157,14 @@ export class RedisClusterState implements ClusterState {
   private fail(op: string, e: unknown): Error {
     const msg = errorMessage(e);
     if (msg.includes("Command timed out")) this.dropIfSilent();
+    if (MOVED.test(msg)) {
+      // Not the primary of the floe cluster's slot any more (a failover demoted it): through
+      // Sentinel or on Redis Cluster the connection is made again, to the primary as it is
+      // found now; on a plain URL it would only come back to the same node.
+      if (this.epochOf === undefined) return new Error(`cluster state: ${op} failed at Redis ${this.url}: ${msg} — this Redis is a Redis Cluster node that does not own the floe cluster's slot, or a replica: use --redis=redis+cluster://NODE:PORT,… (or the primary's address)`, { cause: e });
+      if (this.redis.status === "ready") this.redis.disconnect(true);
+      return new RedisUnavailableError(`cluster state unavailable: ${op}: Redis at ${this.url} is no longer the primary (${msg.split(" ")[0]}); connecting to the one found now`, false, { cause: e });
+    }
     if (transportError(e)) return new RedisUnavailableError(`cluster state unavailable: ${op} failed: Redis at ${this.url} ${reason(msg)}`, !msg.includes("Stream isn't writeable"), { cause: e });
     return new Error(`cluster state: ${op} failed at Redis ${this.url}: ${msg}`, { cause: e });
   }
