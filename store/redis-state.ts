@@ -5,8 +5,8 @@
  * are compared on Redis server time, so host clocks do not matter.
  *
  * Bounded: done and reaped phases are forgotten after `phaseTtlMs`, a done run's record
- * after `doneRecordTtlMs`, and the run index keeps at most `archivedPerFlow` archived runs
- * per flow (the oldest go, with their node hashes).
+ * after `doneRecordTtlMs`, and the run index (store/redis-run-index.ts) keeps at most
+ * `archivedPerFlow` archived runs per flow (the oldest go, with their node hashes).
  *
  * Lost replies: a claim or reap whose reply is lost (a timeout, a dropped connection) may
  * still have been applied. Each carries an id and its answer is kept for a while, so it is
@@ -22,9 +22,10 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { emptySnapshot, WAKE_STANDS_MS, type SnapshotOptions } from "./cluster-state.js";
 import type { HeldRun, Resynced, RunPhase, ActiveEntry, ParkedHead, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, Snapshot, SnapshotHost } from "./cluster-state.js";
-import { redisKeys, type IndexState, type RedisKeys } from "./redis-keys.js";
+import { redisKeys, type RedisKeys } from "./redis-keys.js";
 import { LuaScript, packList, unpackList } from "./lua-script.js";
 import { SCRIPTS } from "./redis-scripts.js";
+import { RedisRunIndex } from "./redis-run-index.js";
 import { asArray, asStrings, counts, pairs, parseHost, parsePendViews, reason, SameEnd, transportError } from "./redis-replies.js";
 import { errorMessage, FloeError } from "../flows/errors.js";
 
@@ -93,7 +94,8 @@ export class RedisClusterState implements ClusterState {
   readonly url: string;
   private readonly phaseTtlMs: number;
   private readonly doneRecordTtlMs: number;
-  private readonly archivedPerFlow: number;
+  /** The run index's part of the contract. */
+  private readonly index: RedisRunIndex;
   private readonly replayWindowMs: number;
   private readonly ownsConnection: boolean;
   private readonly forgetHostsAfterMs: number;
@@ -138,7 +140,7 @@ export class RedisClusterState implements ClusterState {
     this.url = o.url ?? "redis";
     this.phaseTtlMs = o.phaseTtlMs ?? 7 * DAY;
     this.doneRecordTtlMs = o.doneRecordTtlMs ?? 3600_000;
-    this.archivedPerFlow = o.archivedPerFlow ?? 10_000;
+    this.index = new RedisRunIndex({ redis, keys: this.keys, archivedPerFlow: o.archivedPerFlow ?? 10_000, call: (op, f) => this.cmd(op, f), fail: (op, e) => this.fail(op, e) });
     this.replayWindowMs = o.replayWindowMs ?? 10_000;
     this.ownsConnection = o.ownsConnection ?? true;
     this.forgetHostsAfterMs = o.forgetHostsAfterMs ?? 15 * 60_000;
@@ -368,7 +370,7 @@ export class RedisClusterState implements ClusterState {
 
   private addPendArgs(p: PendRecord, how: PendHow, take: boolean, index: readonly IndexWrite[]): { keys: string[]; args: (string | number)[] } {
     const { record, ...view } = p;
-    const { keys, args } = index.length > 0 ? this.indexApplyArgs(index) : { keys: [], args: [""] };
+    const { keys, args } = index.length > 0 ? this.index.applyArgs(index) : { keys: [], args: [""] };
     const meta = packList([p.adoptedBy, p.flowKey, ...p.resources]);
     return { keys, args: [p.run, how, JSON.stringify(view), record, p.adoptedBy, packList([...p.hostTags].sort()), take ? "1" : "", p.concurrency ?? "", meta, ...args] };
   }
@@ -491,10 +493,10 @@ export class RedisClusterState implements ClusterState {
   }
 
   private async released(run: string, token: number, index: readonly IndexWrite[] = []): Promise<Released> {
-    const { keys, args } = index.length > 0 ? this.indexApplyArgs(index) : { keys: [], args: [""] };
+    const { keys, args } = index.length > 0 ? this.index.applyArgs(index) : { keys: [], args: [""] };
     const reply = asArray(await this.state(SCRIPTS.release, [run, String(token), WAKE_STANDS_MS, ...args], [this.keys.reply(`release:${run}`), ...keys]), "release", 4);
     const [ok, unattended, trimmed, refused] = reply;
-    return { released: Number(ok) === 1, unattended: Number(unattended), refused: await this.indexApplied(trimmed, refused, "release") };
+    return { released: Number(ok) === 1, unattended: Number(unattended), refused: await this.index.applied(trimmed, refused, "release") };
   }
 
   async releasedBy(run: string): Promise<{ host: string; token: number } | undefined> {
@@ -539,86 +541,30 @@ export class RedisClusterState implements ClusterState {
     return out;
   }
 
-  // --- the run index -----------------------------------------------------------------
+  // --- the run index (store/redis-run-index.ts) ----------------------------------------
 
-  async indexRun(r: IndexedRun): Promise<void> {
-    const { refused } = await this.indexBatch([{ kind: "run", ...r }]);
-    const first = refused[0];
-    if (first !== undefined) throw this.fail("indexRun", `run ${first.run}: ${first.why}`);
+  indexRun(r: IndexedRun): Promise<void> {
+    return this.index.indexRun(r);
   }
 
-  async indexBatch(writes: readonly IndexWrite[]): Promise<{ readonly refused: readonly { readonly run: string; readonly why: string }[] }> {
-    if (writes.length === 0) return { refused: [] };
-    const { keys, args } = this.indexApplyArgs(writes);
-    const [trimmed, refused] = asArray(await this.cmd("indexBatch", () => SCRIPTS.indexBatch.run(this.redis, keys, args)), "indexBatch", 2);
-    return { refused: await this.indexApplied(trimmed, refused, "indexBatch") };
+  indexBatch(writes: readonly IndexWrite[]): Promise<{ readonly refused: readonly { readonly run: string; readonly why: string }[] }> {
+    return this.index.indexBatch(writes);
   }
 
-  /** The keys and arguments of INDEX_APPLY (store/redis-index-scripts.ts) for `writes`. */
-  private indexApplyArgs(writes: readonly IndexWrite[]): { keys: string[]; args: (string | number)[] } {
-    const k = this.keys;
-    const states: IndexState[] = ["pending", "active", "archived"];
-    const keys = [k.indexJson, k.indexState, k.indexFlow, k.indexAll, ...states.map((s) => k.indexByState(s)), k.indexTrash];
-    const args: (string | number)[] = [this.archivedPerFlow];
-    for (const w of writes) {
-      if (w.kind === "run") {
-        keys.push(k.indexByFlow(w.flow), ...states.map((s) => k.indexByFlowState(w.flow, s)));
-        args.push("r", w.run, w.flow, w.state, w.json);
-      } else {
-        keys.push(k.nodes(w.run));
-        args.push("n", w.run, w.node, w.json);
-      }
-    }
-    return { keys, args };
+  indexNode(run: string, node: string, json: string): Promise<void> {
+    return this.index.indexNode(run, node, json);
   }
 
-  /** What INDEX_APPLY answered: the writes refused; the node hashes of runs it trimmed from the index go. */
-  private async indexApplied(trimmed: unknown, refusedFlat: unknown, what: string): Promise<{ run: string; why: string }[]> {
-    const refused: { run: string; why: string }[] = [];
-    const r = asStrings(refusedFlat, what);
-    for (let i = 0; i + 1 < r.length; i += 2) refused.push({ run: r[i] as string, why: r[i + 1] as string });
-    const gone = asStrings(trimmed, what);
-    if (gone.length > 0) {
-      // Their entries left the index in the script; their node hashes go now, or, if that
-      // fails, with a later batch (they stay in the trash): the writes were applied, so the
-      // batch must not fail and be sent again.
-      const m = this.redis.multi();
-      for (const run of gone) m.unlink(this.keys.nodes(run));
-      m.srem(this.keys.indexTrash, ...gone);
-      await m.exec().catch(() => undefined);
-    }
-    return refused;
+  getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined> {
+    return this.index.getRun(run);
   }
 
-  async indexNode(run: string, node: string, json: string): Promise<void> {
-    await this.cmd("indexNode", () => this.redis.hset(this.keys.nodes(run), node, json));
+  listRuns(q: IndexQuery): Promise<string[]> {
+    return this.index.listRuns(q);
   }
 
-  async getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined> {
-    const r = asArray(await this.cmd("getRun", () => SCRIPTS.getRun.run(this.redis, [this.keys.indexJson, this.keys.nodes(run)], [run])), "getRun", 1);
-    if (r[0] !== 1) return undefined;
-    return { json: String(r[1]), nodes: Object.fromEntries(pairs(r[2])) };
-  }
-
-  async listRuns(q: IndexQuery): Promise<string[]> {
-    const limit = Math.max(0, Math.floor(q.limit));
-    if (limit === 0) return [];
-    const k = this.keys;
-    const set = q.flow !== undefined ? (q.state !== undefined ? k.indexByFlowState(q.flow, q.state) : k.indexByFlow(q.flow)) : q.state !== undefined ? k.indexByState(q.state) : k.indexAll;
-    const max = q.before === undefined ? "+" : `(${q.before}`;
-    return asStrings(await this.cmd("listRuns", () => SCRIPTS.listRuns.run(this.redis, [set, k.indexJson], [max, limit])), "listRuns");
-  }
-
-  async countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>> {
-    const k = this.keys;
-    const [p, a, d] = await this.cmd("countRuns", async () => {
-      const res = await this.redis.multi().zcard(k.indexByFlowState(flow, "pending")).zcard(k.indexByFlowState(flow, "active")).zcard(k.indexByFlowState(flow, "archived")).exec();
-      return (res ?? []).map(([err, n]) => {
-        if (err !== null) throw err;
-        return Number(n);
-      });
-    });
-    return { pending: p ?? 0, active: a ?? 0, archived: d ?? 0 };
+  countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>> {
+    return this.index.countRuns(flow);
   }
 
   async phases(runs: readonly string[]): Promise<(RunPhase | undefined)[]> {
