@@ -164,7 +164,10 @@ export interface Released {
   readonly released: boolean;
   /**
    * The pends on the shared list after the release that no host was woken for within
-   * WAKE_STANDS_MS (those its end brought back from parking included, parked ones not).
+   * WAKE_STANDS_MS (those its end brought back from parking included, parked ones not) —
+   * or whose stand is the releasing host's own: its pass may have left them waiting already
+   * (it adopted them when it had a slot, and gave the slot to an older pend), and no other
+   * host looks at them.
    */
   readonly unattended: number;
   /** Index writes that came with it and were refused (indexBatch's). */

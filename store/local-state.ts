@@ -332,16 +332,25 @@ export class LocalClusterState implements ClusterState {
   }
 
   async releaseCounted(run: string, token: number, index: readonly IndexWrite[] = []): Promise<Released> {
+    const releaser = this.active.get(run)?.host ?? this.releasedByOf.get(run)?.host;
     const released = await this.release(run, token);
     const { refused } = released && index.length > 0 ? await this.indexBatch(index) : { refused: [] };
-    return { released, unattended: this.unattended(), refused };
+    return { released, unattended: this.unattended(released ? releaser : undefined), refused };
   }
 
-  /** Listed pends no host was woken for within WAKE_STANDS_MS (Released.unattended); a list of more than 64 counted whole. */
-  private unattended(): number {
+  /**
+   * Listed pends no host but `releaser` was woken for within WAKE_STANDS_MS (Released.unattended);
+   * a list of more than 64 counted whole. One whose stand is the releasing host's own counts:
+   * that host may have looked already and left it waiting, and nobody else looks.
+   */
+  private unattended(releaser: string | undefined): number {
     const listed = this.pends.length - this.parked.size;
     if (listed === 0 || listed > 64) return listed;
-    return this.pends.filter((p) => !this.parked.has(p.run) && this.attending(p.run, WAKE_STANDS_MS) === undefined).length;
+    return this.pends.filter((p) => {
+      if (this.parked.has(p.run)) return false;
+      const who = this.attending(p.run, WAKE_STANDS_MS);
+      return who === undefined || who === releaser;
+    }).length;
   }
 
   /** The host a wake-up for `run` stands for: woken within `standMs`, with a free slot (one that filled up leaves it to whoever looks). */

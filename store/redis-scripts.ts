@@ -197,8 +197,9 @@ return num(token)
  * last writes of the run index may come with it (ARGV[A + 3] …, their keys from
  * KEYS[NT + 2]: INDEX_APPLY's; ARGV[A + 3] '' for none): applied only if it commits, in the
  * same round trip. Returns {1 (released) or 0, how many pends on the scanned list after it
- * no host with a free slot was woken for within the stand (none: the releasing host's pass
- * would start nothing a woken host is not starting; a list of more than 64 counted whole),
+ * no host with a free slot but the releasing one was woken for within the stand (none: the
+ * releasing host's pass would start nothing a woken host is not starting; a list of more
+ * than 64 counted whole),
  * runs trimmed from the index, index writes refused}.
  */
 const RELEASE = `${INDEX_APPLY}
@@ -209,21 +210,24 @@ local function indexed()
   if err then return {}, { run, err } end
   return out[1], out[2]
 end
-local function unattended(now)
+-- A pend whose wake-up (or adoption) stands for the releasing host itself counts: that host
+-- may have looked already and left it waiting (no slot then), and nobody else will look.
+local function unattended(now, releaser)
   local n = redis.call('ZCARD', K.pendOrder)
   if n == 0 or n > 64 then return n end
   local c = 0
   for _, p in ipairs(redis.call('ZRANGE', K.pendOrder, 0, -1)) do
-    if not attending(p, now, stand) then c = c + 1 end
+    local who = attending(p, now, stand)
+    if not who or who == releaser then c = c + 1 end
   end
   return c
 end
 if redis.call('HGET', K.tokens, run) ~= token then
   local by = redis.call('GET', marker)
-  if not (by and string.sub(by, -(#token + 1)) == ':' .. token) then return { 0, unattended(now_ms()), {}, {} } end
+  if not (by and string.sub(by, -(#token + 1)) == ':' .. token) then return { 0, unattended(now_ms(), ''), {}, {} } end
   -- A repeat of a release that was applied (its reply lost): its index writes again, alike.
   local trimmed, refused = indexed()
-  return { 1, unattended(now_ms()), trimmed, refused }
+  return { 1, unattended(now_ms(), string.sub(by, 1, #by - #token - 1)), trimmed, refused }
 end
 local now = now_ms()
 local meta = redis.call('HGET', K.active, run)
@@ -236,7 +240,7 @@ ended(run, 'done', now, DONE_RECORD_TTL)
 bump()
 prune(now)
 local trimmed, refused = indexed()
-return { 1, unattended(now), trimmed, refused }
+return { 1, unattended(now, host), trimmed, refused }
 `;
 
 /**

@@ -181,6 +181,19 @@ export function contractSuite(t: Test, make: MakeState): void {
     await s.addPend(soon);
     await s.wake([{ run: "soon", host: "b" }], WAKE_STANDS_MS, "a");
     t.same(await s.releaseCounted("w", cw.token), { released: true, unattended: 0, refused: [] }, "a listed pend a host was just woken for is that host's to take: not counted");
+    // A pend adopted by a host with a free slot stands for it; its pass may leave it waiting
+    // (the slot went to an older pend). That host's own release must not count it attended.
+    const [cs] = await s.claim([assign(soon, "b")]);
+    if (cs === undefined) throw new Error("no claim");
+    const mine = pend("mine", { adoptedBy: "a" });
+    await s.addPend(mine);
+    const older = pend("older2");
+    const [co] = await (async () => {
+      await s.addPend(older);
+      return s.claim([assign(older, "a")]);
+    })();
+    if (co === undefined) throw new Error("no claim");
+    t.same(await s.releaseCounted("older2", co.token), { released: true, unattended: 1, refused: [] }, "a pend whose stand is the releasing host's own is counted: that host looks again");
   });
 
   t.test("phases: a run that moved on never comes back as a pend", async (t) => {
