@@ -1,5 +1,6 @@
 /** The in-process ClusterState of an embedded host: the same contract as Redis, in memory. */
 import { emptySnapshot, WAKE_STANDS_MS, type SnapshotOptions } from "./cluster-state.js";
+import { LocalRunIndex } from "./local-run-index.js";
 import type { ActiveEntry, ParkedHead, ParkReason, ParkRequest, Assignment, Claimed, ClusterState, HostRecord, IndexedRun, IndexQuery, IndexWrite, PendHow, PendRecord, Released, RunPhase, Snapshot } from "./cluster-state.js";
 
 export class LocalClusterState implements ClusterState {
@@ -11,8 +12,8 @@ export class LocalClusterState implements ClusterState {
   /** Who released recent runs (the newest 10,000), as Redis keeps it for an hour. */
   private readonly releasedByOf = new Map<string, { host: string; token: number }>();
   private token = 0;
-  private readonly runs = new Map<string, IndexedRun>();
-  private readonly nodes = new Map<string, Map<string, string>>();
+  /** The run index's part of the contract. */
+  private readonly index = new LocalRunIndex();
   private readonly records = new Map<string, string>();
   private readonly ticks = new Map<string, number>();
   private readonly values = new Map<string, string>();
@@ -393,51 +394,30 @@ export class LocalClusterState implements ClusterState {
     return dead;
   }
 
-  async indexRun(r: IndexedRun): Promise<void> {
-    const old = this.runs.get(r.run);
-    // An ended run stays ended, and no late write of an earlier state (of its attempt, or of an
-    // earlier attempt) undoes a later one: as the Redis index does (redis-index-scripts.ts).
-    if (old?.state === "archived" && r.state !== "archived") return;
-    if (old !== undefined && old.state !== r.state) {
-      const was = attemptOf(old.json);
-      const now = attemptOf(r.json);
-      if (now < was || (now === was && INDEX_RANK[r.state] < INDEX_RANK[old.state])) return;
-    }
-    this.runs.set(r.run, r);
+  // --- the run index (store/local-run-index.ts) ----------------------------------------
+
+  indexRun(r: IndexedRun): Promise<void> {
+    return this.index.indexRun(r);
   }
 
-  async indexNode(run: string, node: string, json: string): Promise<void> {
-    let m = this.nodes.get(run);
-    if (m === undefined) this.nodes.set(run, (m = new Map()));
-    m.set(node, json);
+  indexNode(run: string, node: string, json: string): Promise<void> {
+    return this.index.indexNode(run, node, json);
   }
 
-  async indexBatch(writes: readonly IndexWrite[]): Promise<{ readonly refused: readonly { readonly run: string; readonly why: string }[] }> {
-    for (const w of writes) {
-      if (w.kind === "run") await this.indexRun(w);
-      else await this.indexNode(w.run, w.node, w.json);
-    }
-    return { refused: [] };
+  indexBatch(writes: readonly IndexWrite[]): Promise<{ readonly refused: readonly { readonly run: string; readonly why: string }[] }> {
+    return this.index.indexBatch(writes);
   }
 
-  async getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined> {
-    const r = this.runs.get(run);
-    if (r === undefined) return undefined;
-    return { json: r.json, nodes: Object.fromEntries(this.nodes.get(run) ?? []) };
+  getRun(run: string): Promise<{ json: string; nodes: Record<string, string> } | undefined> {
+    return this.index.getRun(run);
   }
 
-  async listRuns(q: IndexQuery): Promise<string[]> {
-    return [...this.runs.values()]
-      .filter((r) => (q.flow === undefined || r.flow === q.flow) && (q.state === undefined || r.state === q.state) && (q.before === undefined || r.run < q.before))
-      .sort((a, b) => (a.run < b.run ? 1 : -1))
-      .slice(0, q.limit)
-      .map((r) => r.json);
+  listRuns(q: IndexQuery): Promise<string[]> {
+    return this.index.listRuns(q);
   }
 
-  async countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>> {
-    const out = { pending: 0, active: 0, archived: 0 };
-    for (const r of this.runs.values()) if (r.flow === flow) out[r.state]++;
-    return out;
+  countRuns(flow: string): Promise<Record<"pending" | "active" | "archived", number>> {
+    return this.index.countRuns(flow);
   }
 
   async phases(runs: readonly string[]): Promise<(RunPhase | undefined)[]> {
@@ -478,17 +458,4 @@ function tagSetKey(tags: readonly string[]): string {
 /** Whether a host with tags `have` has every tag of `want`. */
 function tagsIn(want: readonly string[], have: readonly string[]): boolean {
   return want.every((t) => have.includes(t));
-}
-
-const INDEX_RANK: Readonly<Record<IndexedRun["state"], number>> = { pending: 0, active: 1, archived: 2 };
-
-/** A run summary's attempt (1 where it says none). */
-function attemptOf(json: string): number {
-  try {
-    const v: unknown = JSON.parse(json);
-    if (typeof v === "object" && v !== null && "attempt" in v && typeof v.attempt === "number") return v.attempt;
-  } catch {
-    // not JSON: counted as the first attempt
-  }
-  return 1;
 }

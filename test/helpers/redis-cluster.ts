@@ -50,8 +50,8 @@ function otherRanges(mine: ReadonlySet<number>): [number, number][] {
   return out;
 }
 
-async function info(n: ClusterNode, section: string): Promise<string> {
-  return String(await n.admin.call(section === "cluster" ? "CLUSTER" : "INFO", section === "cluster" ? "INFO" : section));
+async function clusterInfo(n: ClusterNode): Promise<string> {
+  return String(await n.admin.call("CLUSTER", "INFO"));
 }
 
 export async function startRedisCluster(dir: string, floeClusters: readonly string[], o: { replica?: boolean } = {}): Promise<RedisClusterForTest> {
@@ -71,11 +71,14 @@ export async function startRedisCluster(dir: string, floeClusters: readonly stri
     await a.admin.call("CLUSTER", "MEET", "127.0.0.1", String(b.broker.port));
     if (replica !== undefined) await replica.admin.call("CLUSTER", "MEET", "127.0.0.1", String(a.broker.port));
     const nodes = replica === undefined ? 2 : 3;
-    for (const n of started) await until(async () => /cluster_state:ok/.test(await info(n, "cluster")) && new RegExp(`cluster_known_nodes:${nodes}\\b`).test(await info(n, "cluster")), 20_000, "the Redis Cluster to be up");
+    for (const n of started) await until(async () => {
+      const info = await clusterInfo(n);
+      return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${nodes}\\b`).test(info);
+    }, 20_000, "the Redis Cluster to be up");
     if (replica !== undefined) {
       const aId = String(await a.admin.call("CLUSTER", "MYID"));
       await replica.admin.call("CLUSTER", "REPLICATE", aId);
-      await until(async () => /master_link_status:up/.test(await info(replica, "replication")), 20_000, "the replica to follow A");
+      await until(async () => /master_link_status:up/.test(await replica.admin.info("replication")), 20_000, "the replica to follow A");
     }
     return { a, b, replica, slots, stop };
   } catch (e) {
